@@ -1,0 +1,64 @@
+"""`create_app(runtime)`: the FastAPI application over a runtime, built per runtime (never at
+import time)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from starlette.routing import Match
+
+from oss import __version__
+from oss.api import problems
+from oss.api.routes import audit, devices, health, interfaces, links, sites, tokens, topology
+from oss.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The runtime owns the resources; the app only borrows them for its lifetime.
+        yield
+
+    app = FastAPI(
+        title="OSS automation and assurance daemon",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+    for module in (health, sites, devices, interfaces, links, topology, tokens, audit):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_template(app, request)
+        runtime.metrics.http_requests.labels(request.method, route, response.status_code).inc()
+        runtime.metrics.http_duration.labels(request.method, route).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    return app
+
+
+def _route_template(app: FastAPI, request: Request) -> str:
+    """The route's path template (/api/v1/devices/{name}), never the raw path: raw paths would
+    give the metric one series per device."""
+    route = request.scope.get("route")
+    if route is not None:
+        return str(getattr(route, "path", "unmatched"))
+    for candidate in app.router.routes:
+        match, _ = candidate.matches(request.scope)
+        if match is Match.FULL:
+            return str(getattr(candidate, "path", "unmatched"))
+    return "unmatched"

@@ -1,0 +1,38 @@
+"""The audit log, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from oss.api.deps import PageDep, RuntimeDep, Viewer
+from oss.api.schemas import Page
+from oss.audit import AuditEntry, list_entries
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+@router.get("", response_model=Page[AuditEntry])
+async def audit_log(
+    runtime: RuntimeDep,
+    _: Viewer,
+    page: PageDep,
+    actor: Annotated[str | None, Query()] = None,
+    object_type: Annotated[str | None, Query()] = None,
+    object_id: Annotated[str | None, Query()] = None,
+    action: Annotated[str | None, Query()] = None,
+    since: Annotated[datetime | None, Query()] = None,
+) -> Page[AuditEntry]:
+    entries, total = await list_entries(
+        runtime.db,
+        limit=page.limit,
+        offset=page.offset,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        action=action,
+        since=since,
+    )
+    return Page(items=entries, total=total, limit=page.limit, offset=page.offset)

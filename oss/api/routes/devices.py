@@ -1,0 +1,58 @@
+"""Devices: the nodes of the inventory graph."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from oss.api.deps import Operator, PageDep, RuntimeDep, Viewer
+from oss.api.schemas import DeviceUpdate, Page
+from topology.model import Device, DeviceState
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+
+@router.get("", response_model=Page[Device])
+async def list_devices(
+    runtime: RuntimeDep,
+    _: Viewer,
+    page: PageDep,
+    role: Annotated[str | None, Query()] = None,
+    site: Annotated[str | None, Query()] = None,
+    platform: Annotated[str | None, Query()] = None,
+    state: Annotated[DeviceState | None, Query()] = None,
+) -> Page[Device]:
+    devices = [
+        d
+        for d in runtime.inventory.graph.devices()
+        if (role is None or d.role == role)
+        and (site is None or d.site == site)
+        and (platform is None or d.platform == platform)
+        and (state is None or d.state == state)
+    ]
+    return Page.of(devices, page)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_device(device: Device, runtime: RuntimeDep, who: Operator) -> Device:
+    return await runtime.inventory.add_device(device, actor=who.actor)
+
+
+@router.get("/{name}")
+async def get_device(name: str, runtime: RuntimeDep, _: Viewer) -> Device:
+    return runtime.inventory.graph.device(name)
+
+
+@router.patch("/{name}")
+async def update_device(
+    name: str, body: DeviceUpdate, runtime: RuntimeDep, who: Operator
+) -> Device:
+    return await runtime.inventory.update_device(
+        name, body.model_dump(exclude_unset=True), actor=who.actor
+    )
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_device(name: str, runtime: RuntimeDep, who: Operator) -> None:
+    await runtime.inventory.remove_device(name, actor=who.actor)

@@ -1,0 +1,83 @@
+"""Request and response shapes that are not the inventory model itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oss.api.deps import PageParams
+from topology.model import (
+    AdminState,
+    DeviceState,
+    Endpoint,
+    LinkState,
+    Name,
+    OperState,
+)
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+    @classmethod
+    def of(cls, items: Sequence[T], page: PageParams) -> Page[T]:
+        return cls(
+            items=list(items[page.offset : page.offset + page.limit]),
+            total=len(items),
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+
+class _Patch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteUpdate(_Patch):
+    description: str | None = None
+
+
+class DeviceUpdate(_Patch):
+    role: Name | None = None
+    platform: Name | None = None
+    site: Name | None = None
+    kind: str | None = None
+    image: str | None = None
+    mgmt_address: str | None = None
+    credentials_ref: str | None = None
+    state: DeviceState | None = None
+
+
+class InterfaceUpdate(_Patch):
+    speed_bps: int | None = Field(default=None, ge=0)
+    admin_state: AdminState | None = None
+    oper_state: OperState | None = None
+    description: str | None = None
+
+
+class LinkCreate(_Patch):
+    a: Endpoint
+    b: Endpoint
+    capacity_bps: int = Field(default=10_000_000_000, gt=0)
+    latency_us: int = Field(default=100, ge=0)
+    state: LinkState = LinkState.UP
+
+
+class LinkUpdate(_Patch):
+    capacity_bps: int | None = Field(default=None, gt=0)
+    latency_us: int | None = Field(default=None, ge=0)
+    state: LinkState | None = None
+
+
+class ImportResult(BaseModel):
+    source: str
+    created: dict[str, int]
+    updated: dict[str, int]
+    unchanged: dict[str, int]

@@ -1,0 +1,92 @@
+"""`oss`: run the daemon (`oss serve`) and manage it through its REST API.
+
+Exit codes: 0 success; 1 the operation failed (unreachable daemon, unknown object, conflict,
+refused token, device or server error); 2 the input was wrong (usage, settings or topology file,
+a payload the API rejected as invalid).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from oss.cli.client import ApiClient, ClientError
+from oss.cli.config import load_cli_config
+from oss.cli.output import Format, emit_json, error, show
+from oss.errors import ConfigError, InvalidInput, OssError
+
+app = typer.Typer(
+    help="Network OSS automation and assurance daemon.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Context:
+    url: str
+    token: str | None
+    output: Format
+
+    def client(self) -> ApiClient:
+        return ApiClient(self.url, self.token)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option("--url", envvar="OSS_URL", help="daemon URL")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="OSS_TOKEN", help="bearer token", show_default=False),
+    ] = None,
+    output: Annotated[Format, typer.Option("-o", "--output", help="table or json")] = Format.TABLE,
+) -> None:
+    saved = load_cli_config()
+    ctx.obj = Context(url=url or saved.url, token=token or saved.token, output=output)
+
+
+def get_context(ctx: typer.Context) -> Context:
+    obj: Context = ctx.obj
+    return obj
+
+
+def register() -> None:
+    # Sub-commands live in their own modules; importing them attaches them to `app`.
+    from oss.cli import commands, serve, tokens  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    register()
+    try:
+        app(args=argv, prog_name="oss")
+    except ClientError as exc:
+        error(str(exc))
+        sys.exit(exc.exit_code)
+    except (ConfigError, InvalidInput) as exc:
+        error(str(exc))
+        sys.exit(2)
+    except OssError as exc:
+        error(str(exc))
+        sys.exit(1)
+
+
+def emit(
+    ctx: typer.Context, data: Any, columns: list[str] | None = None, title: str | None = None
+) -> None:
+    show(data, get_context(ctx).output, columns, title)
+
+
+def read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ClientError(f"{path}: cannot read: {exc}", exit_code=2) from None
+
+
+__all__ = ["Context", "app", "emit", "emit_json", "get_context", "main", "read_file"]

@@ -1,0 +1,112 @@
+"""The project's error tree.
+
+Every error the project raises on purpose derives from `OssError`; each class also inherits the
+builtin it resembles, so callers that only know Python's builtins still catch it sensibly. The
+REST layer maps these classes to RFC 9457 problem documents through `status` and `slug`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class OssError(Exception):
+    """Root of every error the project raises on purpose."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(OssError, ValueError):
+    """Settings could not be loaded; the message names the file, the key and the problem."""
+
+    slug = "config-error"
+    title = "Invalid configuration"
+
+
+class NotFound(OssError, LookupError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(OssError, ValueError):
+    """The change collides with what exists (duplicate name, object still in use)."""
+
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class InvalidInput(OssError, ValueError):
+    status = 422
+    slug = "invalid-input"
+    title = "Invalid input"
+
+
+class NoPath(OssError, LookupError):
+    """The graph holds no path that satisfies the request."""
+
+    status = 404
+    slug = "no-path"
+    title = "No path"
+
+
+class Unauthorized(OssError, PermissionError):
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(OssError, PermissionError):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class StorageError(OssError, RuntimeError):
+    slug = "storage-error"
+    title = "Storage error"
+
+
+class NotReady(OssError, RuntimeError):
+    status = 503
+    slug = "not-ready"
+    title = "Not ready"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located as precisely as the input allows."""
+
+    where: str  # "file.clab.yml:12" or "topology.links[3].endpoints[1]"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+class TopologyFileError(InvalidInput):
+    """A topology file was rejected as a whole; `problems` lists every reason with its line."""
+
+    slug = "invalid-topology-file"
+    title = "Invalid topology file"
+
+    def __init__(self, filename: str, problems: list[Problem]) -> None:
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            f"{filename}: rejected, nothing was written ({len(problems)} problem(s)):\n{lines}",
+            problems=[{"where": p.where, "reason": p.reason} for p in problems],
+        )
+        self.filename = filename
+        self.problems = problems

@@ -1,0 +1,206 @@
+"""The daemon's runtime: shared resources, and the supervised services that use them.
+
+`Runtime.run()` opens the resources (database, inventory), starts every service in one
+`asyncio.TaskGroup` and waits. A stop request (SIGTERM, SIGINT) shuts services down stage by
+stage, each stage within its time budget; a service that crashes, or returns while nobody asked
+it to stop, takes the whole daemon down with its traceback logged, so it is never half alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from oss.auth import TokenStore
+from oss.metrics import Metrics
+from oss.settings import Settings
+from oss.store import Database
+from topology.inventory import Inventory
+
+log = logging.getLogger(__name__)
+
+
+class Stage(StrEnum):
+    """Shutdown stages, in the order they stop."""
+
+    INGRESS = "ingress"  # stop taking requests and events from outside
+    WORKERS = "workers"  # collectors and background work finish or are cancelled
+
+
+class Service(Protocol):
+    """A long-running part of the daemon. `run` returns once `stop` is set."""
+
+    name: str
+    stage: Stage
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class ServiceExited(RuntimeError):
+    """A service returned although no stop was requested."""
+
+
+@dataclass
+class _Running:
+    service: Service
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.db = Database(settings.resolved_database_url())
+        self.inventory = Inventory(self.db)
+        self.tokens = TokenStore(self.db)
+        self._services: list[Service] = []
+        self._stop_requested = asyncio.Event()
+        self._resources = AsyncExitStack()
+        self.ready = False
+        self.stopping = False
+        self.metrics.watch_counts(
+            "oss_inventory_objects",
+            "Objects in the inventory graph",
+            "kind",
+            lambda: self.inventory.graph.counts(),
+        )
+
+    def add_service(self, service: Service) -> None:
+        self._services.append(service)
+
+    # --- resources -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the shared resources: migrate the database and load the inventory."""
+        self._resources.push_async_callback(self.db.close)
+        await self.db.migrate()
+        await self.inventory.load()
+
+    async def close(self) -> None:
+        self.ready = False
+        await self._resources.aclose()
+
+    async def __aenter__(self) -> Runtime:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- supervision -----------------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        if self._stop_requested.is_set():
+            return
+        log.info("shutdown requested", extra={"reason": reason})
+        self._stop_requested.set()
+
+    async def run(self, *, on_ready: Callable[[], Awaitable[None]] | None = None) -> int:
+        """Run until stopped. Returns the process exit code: 0 after an orderly stop."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        running = [_Running(s) for s in self._services]
+        failed = False
+        try:
+            async with self:
+                if on_ready is not None:
+                    await on_ready()
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        for r in running:
+                            r.task = tg.create_task(self._supervise(r), name=r.service.name)
+                        tg.create_task(self._shutdown(running), name="shutdown")
+                        self.ready = True
+                        self.metrics.ready.set(1)
+                except* Exception as group:
+                    for exc in group.exceptions:
+                        log.error("daemon stopped by a failure", exc_info=exc)
+                    failed = True
+                finally:
+                    self.ready = False
+                    self.metrics.ready.set(0)
+                await self._close_storage()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        if failed:
+            return 1
+        log.info("daemon stopped")
+        return 0
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stop_requested.is_set():
+            log.warning("second %s: shutting down now", sig.name)
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+            return
+        self.request_stop(sig.name)
+
+    async def _supervise(self, r: _Running) -> None:
+        name = r.service.name
+        self.metrics.service_up.labels(name).set(1)
+        try:
+            await r.service.run(r.stop)
+        except asyncio.CancelledError:
+            if not self._stop_requested.is_set():
+                raise
+            return
+        except Exception:
+            log.exception("service %s crashed", name)
+            raise
+        finally:
+            self.metrics.service_up.labels(name).set(0)
+        if not r.stop.is_set():
+            raise ServiceExited(f"service {name} returned without being asked to stop")
+
+    async def _shutdown(self, running: list[_Running]) -> None:
+        await self._stop_requested.wait()
+        self.stopping = True
+        self.ready = False
+        budgets = {
+            Stage.INGRESS: self.settings.shutdown.ingress_s,
+            Stage.WORKERS: self.settings.shutdown.workers_s,
+        }
+        for stage in Stage:
+            members = [r for r in running if r.service.stage is stage and r.task is not None]
+            await self._stop_stage(stage, members, budgets[stage])
+
+    async def _stop_stage(self, stage: Stage, members: list[_Running], budget: float) -> None:
+        if not members:
+            return
+        started = time.monotonic()
+        for r in members:
+            r.stop.set()
+        tasks = [r.task for r in members if r.task is not None]
+        _, late = await asyncio.wait(tasks, timeout=budget)
+        for task in late:
+            log.warning(
+                "service %s overran the %s stage budget (%.1fs): cancelled",
+                task.get_name(),
+                stage.value,
+                budget,
+            )
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+        log.info(
+            "shutdown stage done",
+            extra={"stage": stage.value, "seconds": round(time.monotonic() - started, 3)},
+        )
+
+    async def _close_storage(self) -> None:
+        budget = self.settings.shutdown.storage_s
+        try:
+            await asyncio.wait_for(self._resources.aclose(), timeout=budget)
+        except TimeoutError:
+            log.warning("storage did not close within %.1fs", budget)

@@ -1,0 +1,179 @@
+"""Daemon settings: one pydantic-settings object from a YAML file and `OSS_*` environment.
+
+Precedence, highest first: explicit overrides (CLI flags), environment (`OSS_API__PORT=9000`,
+nested keys joined by `__`), the YAML file, defaults. Secrets (the database URL may hold a
+password) are `SecretStr`, so they never print by accident.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from oss.errors import ConfigError
+
+ENV_PREFIX = "OSS_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiSettings(_Section):
+    host: str = Field(default="127.0.0.1", description="listen address; loopback unless chosen")
+    port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
+    graceful_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class LogSettings(_Section):
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class ShutdownSettings(_Section):
+    """Time budget of each shutdown stage, in seconds; stages run in this order."""
+
+    ingress_s: float = Field(default=10.0, gt=0, description="stop accepting, drain requests")
+    workers_s: float = Field(default=10.0, gt=0, description="collectors and background work")
+    storage_s: float = Field(default=5.0, gt=0, description="flush and close the database")
+
+
+class TopologySettings(_Section):
+    import_file: Path | None = Field(
+        default=None, description="containerlab file merged into the inventory at start-up"
+    )
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_data_dir("oss", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    state_dir: Path = Field(default_factory=default_state_dir)
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy async URL; default is SQLite in state_dir"
+    )
+    api: ApiSettings = ApiSettings()
+    log: LogSettings = LogSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
+    topology: TopologySettings = TopologySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    def resolved_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.state_dir / 'oss.db'}"
+
+
+_file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_file_data")
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Feeds the already-parsed YAML file (see `load_settings`) into pydantic-settings."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _file_data.get({}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_data.get({}))
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; any problem raises ConfigError naming the file, the key and why."""
+    data, lines = _read_yaml(config) if config is not None else ({}, {})
+    token = _file_data.set(data)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config, data, lines)) from None
+    finally:
+        _file_data.reset(token)
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read settings file: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the settings file must be a mapping of keys, not {type(data).__name__}"
+        )
+    return data, _key_lines(node)
+
+
+def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    """Map dotted key paths to their 1-based line in the file, for error messages."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, key + "."))
+    return lines
+
+
+def _describe(
+    exc: ValidationError, config: Path | None, data: dict[str, Any], lines: dict[str, int]
+) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":
+            reason = "unknown key"
+        if config is not None and _in_file(data, err["loc"]):
+            line = _nearest_line(lines, key)
+            where = f"{config}:{line}" if line else str(config)
+            problems.append(f"{where}: {key}: {reason}")
+        else:
+            env = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"setting {key} (environment {env} or option): {reason}")
+    return "invalid settings:\n  " + "\n  ".join(problems)
+
+
+def _in_file(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
+    current: Any = data
+    for part in loc:
+        if not isinstance(current, dict) or part not in current:
+            return False
+        current = current[part]
+    return True
+
+
+def _nearest_line(lines: dict[str, int], key: str) -> int | None:
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key.rpartition(".")[0]
+    return None

@@ -1,0 +1,118 @@
+"""Every table of the daemon. Inventory rows use natural keys (device and interface names),
+because that is how engineers, containerlab files and the graph name things."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from oss.store.base import Base, UtcDateTime, utcnow
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeviceRow(Base):
+    __tablename__ = "devices"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("sites.name", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str | None] = mapped_column(String(64))
+    image: Mapped[str | None] = mapped_column(String(255))
+    mgmt_address: Mapped[str | None] = mapped_column(String(64))
+    credentials_ref: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class InterfaceRow(Base):
+    __tablename__ = "interfaces"
+
+    device: Mapped[str] = mapped_column(
+        String(64), ForeignKey("devices.name", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    speed_bps: Mapped[int | None] = mapped_column(BigInteger)
+    admin_state: Mapped[str] = mapped_column(String(16))
+    oper_state: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class LinkRow(Base):
+    __tablename__ = "links"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["a_device", "a_interface"],
+            ["interfaces.device", "interfaces.name"],
+            ondelete="CASCADE",
+            name="fk_links_a_end_interfaces",
+        ),
+        ForeignKeyConstraint(
+            ["b_device", "b_interface"],
+            ["interfaces.device", "interfaces.name"],
+            ondelete="CASCADE",
+            name="fk_links_b_end_interfaces",
+        ),
+        UniqueConstraint("a_device", "a_interface", name="uq_links_a_end"),
+        UniqueConstraint("b_device", "b_interface", name="uq_links_b_end"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    a_device: Mapped[str] = mapped_column(String(64))
+    a_interface: Mapped[str] = mapped_column(String(64))
+    b_device: Mapped[str] = mapped_column(String(64))
+    b_interface: Mapped[str] = mapped_column(String(64))
+    capacity_bps: Mapped[int] = mapped_column(BigInteger)
+    latency_us: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+
+
+class TokenRow(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of the whole token; the token itself is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(255))
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)

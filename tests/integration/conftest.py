@@ -1,0 +1,52 @@
+"""An in-process daemon (runtime + FastAPI app over httpx's ASGI transport) with tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from oss.api import create_app
+from oss.auth_roles import Role
+from oss.runtime import Runtime
+from oss.settings import load_settings
+
+
+@dataclass
+class Api:
+    runtime: Runtime
+    viewer: httpx.AsyncClient
+    operator: httpx.AsyncClient
+    admin: httpx.AsyncClient
+    anonymous: httpx.AsyncClient
+    tokens: dict[Role, str]
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    runtime = Runtime(load_settings(None, state_dir=tmp_path))
+    async with runtime:
+        app = create_app(runtime)
+        transport = httpx.ASGITransport(app=app)
+        tokens = {}
+        for role in Role:
+            tokens[role], _ = await runtime.tokens.create(
+                name=f"test-{role.value}", role=role, actor="test"
+            )
+
+        def client(token: str | None) -> httpx.AsyncClient:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            return httpx.AsyncClient(
+                transport=transport, base_url="http://oss.test", headers=headers
+            )
+
+        async with (
+            client(tokens[Role.VIEWER]) as viewer,
+            client(tokens[Role.OPERATOR]) as operator,
+            client(tokens[Role.ADMIN]) as admin,
+            client(None) as anonymous,
+        ):
+            yield Api(runtime, viewer, operator, admin, anonymous, tokens)

@@ -1,0 +1,567 @@
+"""The inventory service: the live graph, loaded from the database and written through.
+
+Every change is checked against the graph, written to the database together with its audit
+entry in one transaction, and applied to the graph only after that transaction commits. One
+lock serialises changes; reads need no lock, because a change is applied to the graph without
+yielding to the event loop, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from oss import audit
+from oss.errors import Conflict, InvalidInput, NotFound, StorageError
+from oss.store import Database
+from oss.store.tables import DeviceRow, InterfaceRow, LinkRow, SiteRow
+from topology.clab import ClabTopology
+from topology.graph import InventoryGraph
+from topology.model import Device, Endpoint, Interface, Link, Site
+from topology.persistence import (
+    device_values,
+    interface_values,
+    link_values,
+    load_snapshot,
+    site_values,
+)
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _changed(model: M, changes: dict[str, Any], what: str) -> M:
+    """`model` with `changes` applied and validated again (model_copy would skip validation)."""
+    try:
+        return type(model).model_validate({**model.model_dump(), **changes})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"{what}: {key}: {first['msg']}") from None
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+@dataclass
+class ImportReport:
+    source: str
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+    def count(self, bucket: dict[str, int], kind: str) -> None:
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+
+class Inventory:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._graph = InventoryGraph()
+        self._lock = asyncio.Lock()
+
+    @property
+    def graph(self) -> InventoryGraph:
+        """The live graph, for reading. Change it only through this service."""
+        return self._graph
+
+    async def load(self) -> None:
+        async with self._db.sessions() as session:
+            snap = await load_snapshot(session)
+        graph = InventoryGraph()
+        for site in snap.sites:
+            graph.upsert_site(site)
+        for device in snap.devices:
+            graph.upsert_device(device)
+        for interface in snap.interfaces:
+            graph.upsert_interface(interface)
+        for link in snap.links:
+            graph.upsert_link(link)
+        self._graph = graph
+        log.info("inventory loaded", extra=graph.counts())
+
+    async def _write(
+        self, apply_db: Callable[[AsyncSession], Any], apply_graph: Callable[[], None]
+    ) -> None:
+        try:
+            async with self._db.transaction() as session:
+                result = apply_db(session)
+                if asyncio.iscoroutine(result):
+                    await result
+        except IntegrityError as exc:
+            # The graph said yes but the database says no: someone wrote behind our back.
+            raise Conflict(f"the database refused the change: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StorageError(f"the change was not stored: {exc}") from exc
+        apply_graph()
+
+    # --- sites -----------------------------------------------------------------------------
+
+    async def add_site(self, site: Site, *, actor: str) -> Site:
+        async with self._lock:
+            if self._has(self._graph.site, site.name):
+                raise Conflict(f"site '{site.name}' already exists")
+
+            def db(s: AsyncSession) -> None:
+                s.add(SiteRow(**site_values(site)))
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="create",
+                    object_type="site",
+                    object_id=site.name,
+                    after=_dump(site),
+                )
+
+            await self._write(db, lambda: self._graph.upsert_site(site))
+            return site
+
+    async def update_site(self, name: str, changes: dict[str, Any], *, actor: str) -> Site:
+        async with self._lock:
+            old = self._graph.site(name)
+            new = _changed(old, {**changes, "name": name}, f"site '{name}'")
+
+            async def db(s: AsyncSession) -> None:
+                await s.execute(
+                    update(SiteRow).where(SiteRow.name == name).values(site_values(new))
+                )
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="update",
+                    object_type="site",
+                    object_id=name,
+                    before=_dump(old),
+                    after=_dump(new),
+                )
+
+            await self._write(db, lambda: self._graph.upsert_site(new))
+            return new
+
+    async def remove_site(self, name: str, *, actor: str) -> None:
+        async with self._lock:
+            old = self._graph.site(name)
+            users = [d.name for d in self._graph.devices() if d.site == name]
+            if users:
+                raise Conflict(f"site '{name}' still has devices: {', '.join(users[:10])}")
+
+            async def db(s: AsyncSession) -> None:
+                await s.execute(delete(SiteRow).where(SiteRow.name == name))
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="delete",
+                    object_type="site",
+                    object_id=name,
+                    before=_dump(old),
+                )
+
+            await self._write(db, lambda: self._graph.remove_site(name))
+
+    # --- devices ---------------------------------------------------------------------------
+
+    def _check_site(self, device: Device) -> None:
+        if device.site is not None and not self._has(self._graph.site, device.site):
+            raise InvalidInput(f"device '{device.name}': site '{device.site}' does not exist")
+
+    async def add_device(self, device: Device, *, actor: str) -> Device:
+        async with self._lock:
+            if self._has(self._graph.device, device.name):
+                raise Conflict(f"device '{device.name}' already exists")
+            self._check_site(device)
+
+            def db(s: AsyncSession) -> None:
+                s.add(DeviceRow(**device_values(device)))
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="create",
+                    object_type="device",
+                    object_id=device.name,
+                    after=_dump(device),
+                )
+
+            await self._write(db, lambda: self._graph.upsert_device(device))
+            return device
+
+    async def update_device(self, name: str, changes: dict[str, Any], *, actor: str) -> Device:
+        async with self._lock:
+            old = self._graph.device(name)
+            new = _changed(old, {**changes, "name": name}, f"device '{name}'")
+            self._check_site(new)
+
+            async def db(s: AsyncSession) -> None:
+                await s.execute(
+                    update(DeviceRow).where(DeviceRow.name == name).values(device_values(new))
+                )
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="update",
+                    object_type="device",
+                    object_id=name,
+                    before=_dump(old),
+                    after=_dump(new),
+                )
+
+            await self._write(db, lambda: self._graph.upsert_device(new))
+            return new
+
+    async def remove_device(self, name: str, *, actor: str) -> None:
+        """Removes the device with its interfaces and links (the database cascades them)."""
+        async with self._lock:
+            old = self._graph.device(name)
+            before = {
+                **_dump(old),
+                "interfaces": [_dump(i) for i in self._graph.interfaces(name)],
+                "links": [_dump(lk) for lk in self._graph.links(name)],
+            }
+
+            async def db(s: AsyncSession) -> None:
+                await s.execute(delete(DeviceRow).where(DeviceRow.name == name))
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="delete",
+                    object_type="device",
+                    object_id=name,
+                    before=before,
+                )
+
+            await self._write(db, lambda: self._graph.remove_device(name))
+
+    # --- interfaces ------------------------------------------------------------------------
+
+    async def add_interface(self, interface: Interface, *, actor: str) -> Interface:
+        async with self._lock:
+            self._graph.device(interface.device)
+            if _get(self._graph.interface, interface.device, interface.name) is not None:
+                raise Conflict(f"interface '{interface.device}:{interface.name}' already exists")
+
+            def db(s: AsyncSession) -> None:
+                self._stage_interface(s, interface, actor)
+
+            await self._write(db, lambda: self._graph.upsert_interface(interface))
+            return interface
+
+    @staticmethod
+    def _stage_interface(s: AsyncSession, interface: Interface, actor: str) -> None:
+        s.add(InterfaceRow(**interface_values(interface)))
+        audit.record(
+            s,
+            actor=actor,
+            action="create",
+            object_type="interface",
+            object_id=f"{interface.device}:{interface.name}",
+            after=_dump(interface),
+        )
+
+    async def update_interface(
+        self, device: str, name: str, changes: dict[str, Any], *, actor: str
+    ) -> Interface:
+        async with self._lock:
+            old = self._graph.interface(device, name)
+            new = _changed(
+                old, {**changes, "device": device, "name": name}, f"interface '{device}:{name}'"
+            )
+
+            async def db(s: AsyncSession) -> None:
+                await s.execute(
+                    update(InterfaceRow)
+                    .where(InterfaceRow.device == device, InterfaceRow.name == name)
+                    .values(interface_values(new))
+                )
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="update",
+                    object_type="interface",
+                    object_id=f"{device}:{name}",
+                    before=_dump(old),
+                    after=_dump(new),
+                )
+
+            await self._write(db, lambda: self._graph.upsert_interface(new))
+            return new
+
+    async def remove_interface(self, device: str, name: str, *, actor: str) -> None:
+        async with self._lock:
+            old = self._graph.interface(device, name)
+            used = self._graph.link_at(Endpoint(device=device, interface=name))
+            if used is not None:
+                raise Conflict(
+                    f"interface '{device}:{name}' carries link {used.id}; remove it first"
+                )
+
+            async def db(s: AsyncSession) -> None:
+                await s.execute(
+                    delete(InterfaceRow).where(
+                        InterfaceRow.device == device, InterfaceRow.name == name
+                    )
+                )
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="delete",
+                    object_type="interface",
+                    object_id=f"{device}:{name}",
+                    before=_dump(old),
+                )
+
+            await self._write(db, lambda: self._graph.remove_interface(device, name))
+
+    # --- links -----------------------------------------------------------------------------
+
+    def _missing_interfaces(self, link: Link) -> list[Interface]:
+        """Link ends that are not interfaces yet; they are created with the link."""
+        missing = []
+        for end in link.ends():
+            self._graph.device(end.device)
+            if _get(self._graph.interface, end.device, end.interface) is None:
+                missing.append(
+                    Interface(device=end.device, name=end.interface, speed_bps=link.capacity_bps)
+                )
+            used = self._graph.link_at(end)
+            if used is not None:
+                raise Conflict(f"endpoint {end} already carries link {used.id}")
+        return missing
+
+    async def add_link(self, link: Link, *, actor: str) -> Link:
+        async with self._lock:
+            missing = self._missing_interfaces(link)
+            created: list[Link] = []
+
+            async def db(s: AsyncSession) -> None:
+                for interface in missing:
+                    self._stage_interface(s, interface, actor)
+                await s.flush()
+                created.append(await self._stage_link(s, link, actor))
+
+            def graph() -> None:
+                for interface in missing:
+                    self._graph.upsert_interface(interface)
+                self._graph.upsert_link(created[0])
+
+            await self._write(db, graph)
+            return created[0]
+
+    @staticmethod
+    async def _stage_link(s: AsyncSession, link: Link, actor: str) -> Link:
+        row = LinkRow(**link_values(link))
+        s.add(row)
+        await s.flush()
+        stored = link.model_copy(update={"id": row.id})
+        audit.record(
+            s,
+            actor=actor,
+            action="create",
+            object_type="link",
+            object_id=str(row.id),
+            after=_dump(stored),
+        )
+        return stored
+
+    async def update_link(self, link_id: int, changes: dict[str, Any], *, actor: str) -> Link:
+        async with self._lock:
+            old = self._graph.link(link_id)
+            fixed = {"id": link_id, "a": old.a.model_dump(), "b": old.b.model_dump()}
+            if {"a", "b"} & changes.keys():
+                raise InvalidInput("link ends cannot change; remove the link and add a new one")
+            new = _changed(old, {**changes, **fixed}, f"link {link_id}")
+
+            async def db(s: AsyncSession) -> None:
+                await s.execute(
+                    update(LinkRow).where(LinkRow.id == link_id).values(link_values(new))
+                )
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="update",
+                    object_type="link",
+                    object_id=str(link_id),
+                    before=_dump(old),
+                    after=_dump(new),
+                )
+
+            await self._write(db, lambda: self._graph.upsert_link(new))
+            return new
+
+    async def remove_link(self, link_id: int, *, actor: str) -> None:
+        async with self._lock:
+            old = self._graph.link(link_id)
+
+            async def db(s: AsyncSession) -> None:
+                await s.execute(delete(LinkRow).where(LinkRow.id == link_id))
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="delete",
+                    object_type="link",
+                    object_id=str(link_id),
+                    before=_dump(old),
+                )
+
+            await self._write(db, lambda: self._graph.remove_link(link_id))
+
+    # --- containerlab import ---------------------------------------------------------------
+
+    async def import_topology(self, topo: ClabTopology, *, actor: str, source: str) -> ImportReport:
+        """Merge a parsed containerlab file in one transaction: new objects are created, changed
+        ones updated, nothing is removed. A conflict with the inventory rejects the whole file."""
+        async with self._lock:
+            plan = _ImportPlan.build(self._graph, topo, source)
+            applied: list[Callable[[], None]] = []
+
+            async def db(s: AsyncSession) -> None:
+                for site in plan.new_sites:
+                    s.add(SiteRow(**site_values(site)))
+                    applied.append(partial(self._graph.upsert_site, site))
+                await s.flush()  # parents before children: rows carry no ORM relationships
+                for old_d, new_d in plan.devices:
+                    if old_d is None:
+                        s.add(DeviceRow(**device_values(new_d)))
+                    else:
+                        await s.execute(
+                            update(DeviceRow)
+                            .where(DeviceRow.name == new_d.name)
+                            .values(device_values(new_d))
+                        )
+                    applied.append(partial(self._graph.upsert_device, new_d))
+                await s.flush()
+                for old_i, new_i in plan.interfaces:
+                    if old_i is None:
+                        s.add(InterfaceRow(**interface_values(new_i)))
+                    else:
+                        await s.execute(
+                            update(InterfaceRow)
+                            .where(
+                                InterfaceRow.device == new_i.device, InterfaceRow.name == new_i.name
+                            )
+                            .values(interface_values(new_i))
+                        )
+                    applied.append(partial(self._graph.upsert_interface, new_i))
+                await s.flush()
+                for old_l, new_l in plan.links:
+                    if old_l is None:
+                        row = LinkRow(**link_values(new_l))
+                        s.add(row)
+                        await s.flush()
+                        new_l = new_l.model_copy(update={"id": row.id})
+                    else:
+                        await s.execute(
+                            update(LinkRow).where(LinkRow.id == new_l.id).values(link_values(new_l))
+                        )
+                    applied.append(partial(self._graph.upsert_link, new_l))
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="import",
+                    object_type="topology",
+                    object_id=source,
+                    after=plan.summary(),
+                )
+
+            def graph() -> None:
+                for step in applied:
+                    step()
+
+            await self._write(db, graph)
+            return plan.report
+
+    @staticmethod
+    def _has(getter: Callable[[str], object], name: str) -> bool:
+        return _get(getter, name) is not None
+
+
+T = TypeVar("T")
+
+
+def _get(getter: Callable[..., T], *key: str) -> T | None:
+    try:
+        return getter(*key)
+    except NotFound:
+        return None
+
+
+@dataclass
+class _ImportPlan:
+    """What an import will change, worked out against the graph before any write."""
+
+    report: ImportReport
+    new_sites: list[Site] = field(default_factory=list)
+    devices: list[tuple[Device | None, Device]] = field(default_factory=list)
+    interfaces: list[tuple[Interface | None, Interface]] = field(default_factory=list)
+    links: list[tuple[Link | None, Link]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, graph: InventoryGraph, topo: ClabTopology, source: str) -> _ImportPlan:
+        plan = cls(report=ImportReport(source=source))
+        known_sites = {s.name for s in graph.sites()}
+        for site in topo.sites:
+            if site.name in known_sites:
+                plan.report.count(plan.report.unchanged, "sites")
+            else:
+                plan.new_sites.append(site)
+                plan.report.count(plan.report.created, "sites")
+        for device in topo.devices:
+            old_d = _get(graph.device, device.name)
+            if old_d is not None:
+                # Fields the file leaves out (a credentials reference set through the API, say)
+                # keep their inventory value.
+                device = old_d.model_copy(
+                    update={k: getattr(device, k) for k in device.model_fields_set}
+                )
+            plan._pair(old_d, device, plan.devices, "devices")
+        for interface in topo.interfaces:
+            old_i = _get(graph.interface, interface.device, interface.name)
+            if old_i is not None:
+                # Live state (admin/oper, description) stays; the file only knows the speed.
+                interface = old_i.model_copy(update={"speed_bps": interface.speed_bps})
+            plan._pair(old_i, interface, plan.interfaces, "interfaces")
+        problems = []
+        for link in topo.links:
+            at_a, at_b = graph.link_at(link.a), graph.link_at(link.b)
+            if at_a is None and at_b is None:
+                plan._pair(None, link, plan.links, "links")
+            elif at_a is not None and at_b is not None and at_a.id == at_b.id:
+                same = at_a.model_copy(
+                    update={k: getattr(link, k) for k in ("capacity_bps", "latency_us", "state")}
+                )
+                plan._pair(at_a, same, plan.links, "links")
+            else:
+                end, used = (link.a, at_a) if at_a is not None else (link.b, at_b)
+                assert used is not None
+                problems.append(
+                    f"{link.a} -- {link.b}: endpoint {end} already carries link {used.id}"
+                )
+        if problems:
+            raise Conflict(f"{source}: rejected, nothing was written: " + "; ".join(problems))
+        return plan
+
+    def _pair(self, old: M | None, new: M, bucket: list[tuple[M | None, M]], kind: str) -> None:
+        if old is None:
+            bucket.append((None, new))
+            self.report.count(self.report.created, kind)
+        elif old != new:
+            bucket.append((old, new))
+            self.report.count(self.report.updated, kind)
+        else:
+            self.report.count(self.report.unchanged, kind)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "created": self.report.created,
+            "updated": self.report.updated,
+            "unchanged": self.report.unchanged,
+        }
