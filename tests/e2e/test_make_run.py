@@ -31,10 +31,20 @@ class MakeRun:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["make", "-s", "run", f"STATE={self.tmp / 'state'}", f"PORT={self.port}",
-             f"VENV={Path(sys.executable).parent.parent}"],
-            cwd=REPO, env=self.env, text=True, start_new_session=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                "make",
+                "-s",
+                "run",
+                f"STATE={self.tmp / 'state'}",
+                f"PORT={self.port}",
+                f"VENV={Path(sys.executable).parent.parent}",
+            ],
+            cwd=REPO,
+            env=self.env,
+            text=True,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -60,8 +70,9 @@ class MakeRun:
             raise
 
     def oss(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([OSS, *args], env=self.env, capture_output=True, text=True,
-                              timeout=60)
+        return subprocess.run(
+            [OSS, *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
 
 
 @pytest.fixture
