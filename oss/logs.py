@@ -61,3 +61,5 @@ def configure_logging(fmt: Literal["text", "json"], level: str) -> None:
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Alembic narrates every plugin and step at INFO; the daemon logs the outcome itself.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -28,6 +29,12 @@ app.add_typer(topology_app, name="topology")
 DEVICE_COLUMNS = ["name", "role", "platform", "site", "mgmt_address", "state"]
 LINK_COLUMNS = ["id", "a", "b", "capacity_bps", "latency_us", "state"]
 INTERFACE_COLUMNS = ["device", "name", "speed_bps", "admin_state", "oper_state", "description"]
+
+
+class DisjointBy(StrEnum):
+    LINK = "link"
+    NODE = "node"
+
 
 Limit = Annotated[int | None, typer.Option("--limit", min=1, help="at most this many rows")]
 
@@ -304,12 +311,21 @@ def topology_path(
     dst: str,
     k: Annotated[int, typer.Option("--k", min=1, max=32, help="the k shortest paths")] = 1,
     disjoint: Annotated[
-        str | None, typer.Option(help="link or node: a disjoint primary/backup pair")
-    ] = None,
+        bool, typer.Option("--disjoint", help="a disjoint primary/backup pair")
+    ] = False,
+    by: Annotated[
+        DisjointBy, typer.Option("--by", help="with --disjoint: share no link, or no node")
+    ] = DisjointBy.LINK,
 ) -> None:
     """Shortest path by latency over links that are up."""
     with get_context(ctx).client() as api:
-        result = api.get("/api/v1/topology/path", src=src, dst=dst, k=k, disjoint=disjoint)
+        result = api.get(
+            "/api/v1/topology/path",
+            src=src,
+            dst=dst,
+            k=k,
+            disjoint=by.value if disjoint else None,
+        )
     if get_context(ctx).output is Format.JSON:
         emit(ctx, result)
     else:

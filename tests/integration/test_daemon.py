@@ -41,8 +41,11 @@ def test_cli_answers_from_the_imported_topology(daemon: Daemon) -> None:
     assert best["devices"][0] == "r1" and best["devices"][-1] == "r3"
     two = daemon.cli_json("topology", "path", "r1", "r3", "--k", "2")
     assert len(two["paths"]) == 2 and two["paths"][0]["latency_us"] <= two["paths"][1]["latency_us"]
-    pair = daemon.cli_json("topology", "path", "r1", "r3", "--disjoint", "link")
+    pair = daemon.cli_json("topology", "path", "r1", "r3", "--disjoint")
     assert not set(pair["paths"][0]["links"]) & set(pair["paths"][1]["links"])
+    nodes = daemon.cli_json("topology", "path", "r1", "r3", "--disjoint", "--by", "node")
+    inner = [set(p["devices"][1:-1]) for p in nodes["paths"]]
+    assert inner[0] and inner[1] and not inner[0] & inner[1]
     human = daemon.cli("topology", "path", "r1", "r3")
     assert human.returncode == 0 and "r1 >" in human.stdout
 
