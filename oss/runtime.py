@@ -121,9 +121,10 @@ class Runtime:
                         tg.create_task(self._shutdown(running), name="shutdown")
                         self.ready = True
                         self.metrics.ready.set(1)
-                except* Exception as group:
+                except* Exception as group:  # noqa: BLE001  (logged below, exits 1)
+                    # Crashes were logged with their traceback where they happened.
                     for exc in group.exceptions:
-                        log.error("daemon stopped by a failure", exc_info=exc)
+                        log.error("daemon stopping after a failure: %s", exc)
                     failed = True
                 finally:
                     self.ready = False
@@ -156,7 +157,7 @@ class Runtime:
                 raise
             return
         except Exception:
-            log.exception("service %s crashed", name)
+            log.exception("service %s crashed", name)  # with its traceback, then re-raised
             raise
         finally:
             self.metrics.service_up.labels(name).set(0)
