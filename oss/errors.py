@@ -110,3 +110,65 @@ class TopologyFileError(InvalidInput):
         )
         self.filename = filename
         self.problems = problems
+
+
+class DriverError(OssError, RuntimeError):
+    """A device could not do what was asked. The message names the device and the protocol,
+    never its credentials."""
+
+    status = 502
+    slug = "device-error"
+    title = "Device error"
+
+    def __init__(self, message: str, *, device: str, protocol: str, **extra: Any) -> None:
+        super().__init__(
+            f"{device} ({protocol}): {message}", device=device, protocol=protocol, **extra
+        )
+        self.device = device
+        self.protocol = protocol
+
+
+class ConnectError(DriverError, ConnectionError):
+    """The device could not be reached, or the session broke."""
+
+    slug = "device-unreachable"
+    title = "Device unreachable"
+
+
+class AuthError(DriverError, PermissionError):
+    """The device refused our credentials or failed host-key verification."""
+
+    slug = "device-auth-failed"
+    title = "Device authentication failed"
+
+
+class DeviceTimeout(DriverError, TimeoutError):
+    status = 504
+    slug = "device-timeout"
+    title = "Device timeout"
+
+
+class RpcError(DriverError):
+    """The device answered with an error; `device_error` holds its own words."""
+
+    slug = "device-rpc-error"
+    title = "Device refused the operation"
+
+    def __init__(
+        self, message: str, *, device: str, protocol: str, device_error: str, **extra: Any
+    ) -> None:
+        super().__init__(
+            f"{message}: {device_error}",
+            device=device,
+            protocol=protocol,
+            device_error=device_error,
+            **extra,
+        )
+        self.device_error = device_error
+
+
+class Unsupported(DriverError):
+    """The device (or its platform definition) lacks the capability asked for."""
+
+    slug = "device-unsupported"
+    title = "Not supported by the device"

@@ -1,0 +1,154 @@
+"""What every driver shares: the connection target, worker threads for blocking libraries,
+per-device session reuse with a concurrency limit, and the capability contracts.
+
+Blocking libraries (ncclient, netmiko, pygnmi) run in a bounded thread pool. A call has a
+timeout; when it times out or its task is cancelled, the driver's `abort` hook closes the
+transport so the thread's call returns promptly, and the timeout or cancellation re-raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from drivers.credentials import Credentials
+from oss.events import Event
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to reach one device with one protocol."""
+
+    name: str  # the inventory's device name: used in every message
+    host: str
+    port: int
+    credentials: Credentials = field(default_factory=Credentials)
+    timeout_s: float = 30.0  # for each call
+    options: Mapping[str, Any] = field(default_factory=dict)  # protocol-specific knobs
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.host}:{self.port})"
+
+
+class BlockingCalls:
+    """A bounded pool of worker threads for one blocking library."""
+
+    def __init__(self, name: str, max_workers: int = 16) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+
+    async def run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        time_limit: float,
+        abort: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), time_limit)
+        except (TimeoutError, asyncio.CancelledError):
+            if abort is not None:
+                abort()
+            raise
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class SessionPool(Generic[S]):
+    """One open session per device, reused across calls; at most `per_device` borrowers of a
+    device's session at a time, so one device is never flooded. A session whose use raised a
+    broken-session error (`is_broken`) is closed and reopened on the next borrow."""
+
+    def __init__(
+        self,
+        opener: Callable[[Target], Awaitable[S]],
+        closer: Callable[[S], Awaitable[None]],
+        *,
+        per_device: int = 1,
+        is_broken: Callable[[BaseException], bool] = lambda exc: True,
+    ) -> None:
+        self._open, self._close, self._is_broken = opener, closer, is_broken
+        self._per_device = per_device
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._sessions: dict[str, S] = {}
+
+    @asynccontextmanager
+    async def borrow(self, target: Target) -> AsyncIterator[S]:
+        limit = self._limits.setdefault(target.name, asyncio.Semaphore(self._per_device))
+        async with limit:
+            session = await self._get(target)
+            try:
+                yield session
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError) or self._is_broken(exc):
+                    await self.discard(target.name)
+                raise
+
+    async def _get(self, target: Target) -> S:
+        lock = self._locks.setdefault(target.name, asyncio.Lock())
+        async with lock:
+            session = self._sessions.get(target.name)
+            if session is None:
+                session = await self._open(target)
+                self._sessions[target.name] = session
+            return session
+
+    async def discard(self, name: str) -> None:
+        session = self._sessions.pop(name, None)
+        if session is not None:
+            try:
+                await self._close(session)
+            except Exception as exc:  # noqa: BLE001  (closing a dead session may fail; it is gone)
+                log.debug("closing the session of %s failed: %s", name, exc)
+
+    async def close_all(self) -> None:
+        for name in list(self._sessions):
+            await self.discard(name)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+Datastore = Literal["running", "candidate", "startup"]
+EditOperation = Literal["merge", "replace", "delete"]
+
+
+class ConfigSession(Protocol):
+    """Configuration on one device: what a provisioning transaction needs from any protocol."""
+
+    async def get_config(self, source: Datastore = "running", filter: str | None = None) -> str: ...
+
+    async def edit_config(
+        self, config: str, *, target: Datastore = "candidate", operation: EditOperation = "merge"
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def discard_changes(self) -> None: ...
+
+
+class ConfigDriver(Protocol):
+    def connect(self, target: Target) -> AbstractAsyncContextManager[ConfigSession]: ...
+
+
+class TelemetrySession(Protocol):
+    """Telemetry from one device, as canonical events."""
+
+    def subscribe(self, paths: list[str], **options: Any) -> AsyncIterator[Event]: ...
+
+    async def poll(self, paths: list[str]) -> list[Event]: ...

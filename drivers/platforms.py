@@ -1,0 +1,95 @@
+"""Platform definitions: vendor differences as data (`configs/platforms/<name>.yaml`).
+
+A platform says which protocol pushes configuration, which ports each protocol listens on,
+the netmiko device type for CLI access, and what the device can do. Code asks the platform;
+it never branches on a vendor name.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from oss.errors import ConfigError
+
+PLATFORMS_DIR = Path(__file__).resolve().parent.parent / "configs" / "platforms"
+
+Protocol = Literal["netconf", "gnmi", "snmp", "cli"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetconfOptions(_Strict):
+    datastore: Literal["candidate", "running"] = "candidate"
+    confirmed_commit: bool = True
+    validate_config: bool = Field(default=True, alias="validate")
+
+
+class GnmiOptions(_Strict):
+    encoding: Literal["json", "json_ietf", "proto"] = "json_ietf"
+    origin: str | None = None
+
+
+class SnmpOptions(_Strict):
+    version: Literal["2c", "3"] = "2c"
+    bulk_repetitions: int = Field(default=25, ge=1, le=200)
+
+
+class CliOptions(_Strict):
+    device_type: str = "linux"  # netmiko's name
+    commit: bool = False  # the platform has a commit step (Junos, IOS-XR)
+    rollback_command: str | None = None
+
+
+class Platform(_Strict):
+    name: str
+    description: str = ""
+    config_protocol: Protocol | None = None  # which protocol pushes configuration
+    ports: dict[Protocol, int] = Field(default_factory=dict)
+    netconf: NetconfOptions = NetconfOptions()
+    gnmi: GnmiOptions = GnmiOptions()
+    snmp: SnmpOptions = SnmpOptions()
+    cli: CliOptions = CliOptions()
+
+    def port(self, protocol: Protocol) -> int:
+        try:
+            return self.ports[protocol]
+        except KeyError:
+            raise ConfigError(f"platform {self.name}: no port for {protocol}") from None
+
+
+def load_platform(name: str, directory: Path = PLATFORMS_DIR) -> Platform:
+    return _load(name, directory)
+
+
+@cache
+def _load(name: str, directory: Path) -> Platform:
+    path = directory / f"{name}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"platform {name!r}: no definition at {path}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML") from None
+    try:
+        platform = Platform.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None
+    if platform.name != name:
+        raise ConfigError(f"{path}: name {platform.name!r} differs from the file name")
+    return platform
+
+
+def platform_names(directory: Path = PLATFORMS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))

@@ -1,0 +1,30 @@
+"""The one event type that flows between stages: collectors produce it, processors map lists
+of it, outputs consume it (after gnmic's EventMsg).
+
+It is a slotted frozen dataclass rather than a pydantic model because telemetry makes many
+of them per second; validation belongs where the data enters (drivers), not on every hop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+Value = int | float | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str  # what it is: "interface", "snmp.trap", "gnmi.update", "device.reachability"
+    timestamp_ns: int  # when the device says it happened (or when we saw it, if it does not)
+    tags: Mapping[str, str] = field(default_factory=dict)  # device, interface, path, ...
+    values: Mapping[str, Value] = field(default_factory=dict)  # in-octets, oper-status, ...
+
+    @property
+    def device(self) -> str | None:
+        return self.tags.get("device")
+
+
+def now_ns() -> int:
+    return time.time_ns()
