@@ -45,6 +45,7 @@ class CliOptions(_Strict):
     device_type: str = "linux"  # netmiko's name
     commit: bool = False  # the platform has a commit step (Junos, IOS-XR)
     rollback_command: str | None = None
+    show_config_command: str | None = None  # prints the running configuration (get_config)
 
 
 class Platform(_Strict):

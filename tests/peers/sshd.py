@@ -1,0 +1,166 @@
+"""A real OpenSSH server for the CLI driver's tests (netmiko `linux`): sshd on a free loopback
+port, everything in a temporary directory.
+
+The SSH user is the current user (root in CI), authenticated with a generated ed25519 key; a
+second generated key is NOT authorized (for the wrong-key test). sshd needs absolute paths
+(`-f`), `/run/sshd` when run as root, `UsePAM no`, and `StrictModes no` because the temporary
+directory's modes are not what it demands of a home directory.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drivers.base import Target
+from drivers.credentials import Credentials
+from tests.peers.ports import free_port
+
+SSHD = Path("/usr/sbin/sshd")
+
+
+@dataclass(frozen=True)
+class SshServer:
+    host: str
+    port: int
+    username: str
+    private_key: Path  # authorized
+    other_key: Path  # a valid key sshd does not accept
+    host_key_line: str  # "ssh-ed25519 AAAA..." of the server
+    known_hosts: Path  # trusts this server
+    empty_known_hosts: Path  # trusts nothing
+    base: Path
+    process: subprocess.Popen[bytes] = field(repr=False, compare=False)
+
+    def target(self, name: str = "sshd", **overrides: Any) -> Target:
+        """A Target for this server; keyword arguments replace Target fields or credentials."""
+        cred_fields = set(Credentials.model_fields)
+        cred_kwargs: dict[str, Any] = {
+            "username": self.username,
+            "private_key_file": self.private_key,
+            "known_hosts": self.known_hosts,
+        }
+        cred_kwargs.update({k: v for k, v in overrides.items() if k in cred_fields})
+        target_kwargs = {k: v for k, v in overrides.items() if k not in cred_fields}
+        target_kwargs.setdefault("host", self.host)
+        target_kwargs.setdefault("port", self.port)
+        target_kwargs.setdefault("timeout_s", 15.0)
+        target_kwargs.setdefault("options", {"device_type": "linux"})
+        return Target(name=name, credentials=Credentials(**cred_kwargs), **target_kwargs)
+
+    def log_tail(self, lines: int = 40) -> str:
+        path = self.base / "sshd.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _keygen(path: Path, comment: str) -> str:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def running_sshd(host: str = "127.0.0.1") -> Iterator[SshServer]:
+    if not SSHD.exists() or shutil.which("ssh-keygen") is None:
+        raise RuntimeError("sshd or ssh-keygen is missing: run `make system-deps` (openssh-server)")
+    base = Path(tempfile.mkdtemp(prefix="oss-sshd-"))
+    port = free_port(host)
+    host_key_line = _keygen(base / "host_key", "oss-test-sshd")
+    user_key_line = _keygen(base / "client_key", "oss-test-client")
+    _keygen(base / "other_key", "oss-test-not-authorized")
+    authorized = base / "authorized_keys"
+    authorized.write_text(user_key_line + "\n")
+    known_hosts = base / "known_hosts"
+    known_hosts.write_text(f"[{host}]:{port} {host_key_line}\n")
+    empty_known_hosts = base / "empty_known_hosts"
+    empty_known_hosts.write_text("")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    config = base / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                f"ListenAddress {host}",
+                f"HostKey {base / 'host_key'}",
+                f"PidFile {base / 'sshd.pid'}",
+                f"AuthorizedKeysFile {authorized}",
+                "UsePAM no",
+                "StrictModes no",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                "MaxStartups 50:30:100",
+                "LogLevel VERBOSE",
+                "",
+            ]
+        )
+    )
+    process = subprocess.Popen(
+        [str(SSHD), "-D", "-f", str(config), "-E", str(base / "sshd.log")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not _port_open(host, port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (
+                    (base / "sshd.log").read_text(errors="replace")
+                    if (base / "sshd.log").exists()
+                    else ""
+                )
+                raise RuntimeError(f"sshd did not start (exit {process.returncode}):\n{log}")
+            time.sleep(0.05)
+        yield SshServer(
+            host=host,
+            port=port,
+            username=getpass.getuser(),
+            private_key=base / "client_key",
+            other_key=base / "other_key",
+            host_key_line=host_key_line,
+            known_hosts=known_hosts,
+            empty_known_hosts=empty_known_hosts,
+            base=base,
+            process=process,
+        )
+    finally:
+        _stop(process)
+        shutil.rmtree(base, ignore_errors=True)
