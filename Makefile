@@ -11,7 +11,7 @@ TOPOLOGY ?= lab/topologies/metro.clab.yml
 # Debian packages the test peers need; installed only when missing.
 DEBIAN_PACKAGES := postgresql netconfd openssh-server snmpd snmp openssl
 
-.PHONY: help venv system-deps lint typecheck test test-unit run clean
+.PHONY: help venv system-deps lint typecheck test test-unit bench run clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -49,6 +49,12 @@ test-unit: venv ## the fast tests only (no servers)
 
 test: venv system-deps lint typecheck ## everything CI runs: lint, types, unit, integration and e2e tests
 	$(BIN)/pytest -q
+
+bench: venv system-deps ## benchmarks against real peers, each printing ratios from one run
+	$(BIN)/python -m bench.snmp_bench
+	$(BIN)/python -m bench.netconf_bench
+	$(BIN)/python -m bench.gnmi_bench
+	$(BIN)/python -m bench.lab_scale
 
 run: venv ## serve the API on 127.0.0.1:$(PORT) with SQLite in .state/ and the metro example topology
 	@$(BIN)/oss --url http://127.0.0.1:$(PORT) token create --role operator --name make-run \

@@ -1,0 +1,267 @@
+"""The simulated device's SSH CLI, shaped for netmiko's `linux` device type.
+
+A session starts unprivileged with the prompt `admin@r1:~$ `; `sudo -s` asks for the lab
+password and gives `root@r1:~# ` (netmiko's config mode); `exit` goes back, and exits the
+session from the unprivileged prompt. Commands:
+
+    show interfaces                 one line per interface: admin/oper, mtu, speed, description
+    show interface NAME             one interface with its counters
+    show running-config             the configuration as `set` lines that can be pasted back
+    show version                    sysDescr and uptime
+    set LEAF-PATH VALUE             (root) change a leaf, e.g.
+                                    set interfaces/interface[name=eth1]/config/description "to r2"
+    delete LEAF-PATH                (root) remove a leaf (it falls back to its default)
+    help                            this list
+
+Changes apply at once (like a shell, there is no commit step) through the device's datastores,
+so they are validated like NETCONF edits, refused while a NETCONF session locks running, and
+visible over NETCONF, gNMI and SNMP. With a PTY, asyncssh's line editor echoes input; an exec
+request (`ssh host show interfaces`) runs one unprivileged command.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from typing import Any
+
+import asyncssh
+
+from lab.sim.datastore import Datastores, RpcFailure, coerce_leaf, parse_config_path
+from lab.sim.model import SimDevice, iface_path
+from lab.sim.netconf_xml import text_of
+from lab.sim.sshd import LabLogin, SshListener
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+show interfaces | show interface NAME | show running-config | show version
+set LEAF-PATH VALUE     (after sudo -s)  e.g. set interfaces/interface[name=eth1]/config/mtu 9000
+delete LEAF-PATH        (after sudo -s)
+sudo -s | exit | help
+"""
+
+
+def _rate(bps: int) -> str:
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if bps >= size and bps % size == 0:
+            return f"{bps // size}{unit}"
+    return str(bps)
+
+
+class CliServer:
+    """One device's SSH CLI."""
+
+    def __init__(
+        self,
+        device: SimDevice,
+        datastores: Datastores,
+        *,
+        login: LabLogin,
+        options: asyncssh.SSHServerConnectionOptions,
+    ) -> None:
+        self.device = device
+        self.datastores = datastores
+        self._login = login
+        self._listener = SshListener(login=login, options=options, handler=self._serve)
+
+    @property
+    def port(self) -> int:
+        return self._listener.port
+
+    @property
+    def running(self) -> bool:
+        return self._listener.running
+
+    async def start(self, host: str, port: int) -> None:
+        await self._listener.start(host, port)
+
+    async def stop(self) -> None:
+        await self._listener.stop()
+
+    async def _serve(self, process: asyncssh.SSHServerProcess[Any]) -> None:
+        shell = _Shell(self, process)
+        status = 0
+        try:
+            status = await shell.run()
+        except (asyncssh.Error, ConnectionError) as exc:
+            log.debug("%s: CLI session ended: %s", self.device.name, exc)
+        finally:
+            if not process.is_closing():
+                process.exit(status)
+
+
+class _Shell:
+    def __init__(self, server: CliServer, process: asyncssh.SSHServerProcess[Any]) -> None:
+        self._device = server.device
+        self._ds = server.datastores
+        self._login = server._login
+        self._process = process
+        self._root = process.get_extra_info("username") == "root"
+
+    @property
+    def _prompt(self) -> str:
+        if self._root:
+            return f"root@{self._device.name}:~# "
+        return f"{self._login.username}@{self._device.name}:~$ "
+
+    def _write(self, text: str) -> None:
+        self._process.stdout.write(text)
+
+    async def run(self) -> int:
+        if self._process.subsystem is not None:
+            self._process.stderr.write("no subsystems here\n")
+            return 1
+        if self._process.command is not None:
+            output, ok = self.execute(self._process.command.strip())
+            self._write(output)
+            return 0 if ok else 1
+        self._write(self._prompt)
+        while True:
+            try:
+                line = await self._process.stdin.readline()
+            except asyncssh.TerminalSizeChanged:
+                continue
+            except (asyncssh.BreakReceived, asyncssh.SignalReceived):
+                self._write("\n" + self._prompt)
+                continue
+            if not line:
+                return 0
+            command = line.strip()
+            if command in ("exit", "logout", "quit"):
+                if self._root and self._login.username != "root":
+                    self._root = False
+                    self._write(self._prompt)
+                    continue
+                return 0
+            if command in ("sudo -s", "sudo -i", "sudo su", "sudo su -"):
+                await self._sudo()
+            elif command:
+                output, _ = self.execute(command)
+                self._write(output)
+            self._write(self._prompt)
+
+    async def _sudo(self) -> None:
+        if self._root:
+            return
+        self._write(f"[sudo] password for {self._login.username}: ")
+        channel: Any = self._process.channel
+        echo = self._process.get_terminal_type() is not None
+        if echo:
+            channel.set_echo(False)
+        try:
+            password = (await self._process.stdin.readline()).rstrip("\r\n")
+        finally:
+            if echo:
+                channel.set_echo(True)
+        self._write("\n")
+        if self._login.accepts(self._login.username, password):
+            self._root = True
+        else:
+            self._write("Sorry, try again.\nsudo: 1 incorrect password attempt\n")
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def execute(self, command: str) -> tuple[str, bool]:
+        """A command's output and whether it succeeded."""
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:
+            return f"error: {exc}\n", False
+        if not words:
+            return "", True
+        verb, args = words[0], words[1:]
+        if verb == "help" or verb == "?":
+            return HELP, True
+        if verb == "show":
+            return self._show(args)
+        if verb in ("set", "delete"):
+            if not self._root:
+                return (
+                    f"error: permission denied: '{verb}' needs configuration mode (sudo -s)\n",
+                    False,
+                )
+            return self._configure(verb, args)
+        return f"-sh: {verb}: command not found\n", False
+
+    def _show(self, args: list[str]) -> tuple[str, bool]:
+        what = " ".join(args)
+        if what in ("interfaces", "interface"):
+            return self._interfaces(), True
+        if len(args) == 2 and args[0] in ("interface", "interfaces"):
+            if args[1] not in self._device.interfaces:
+                return f"error: no interface {args[1]}\n", False
+            return self._interface(args[1]), True
+        if what in ("running-config", "run", "configuration"):
+            lines = [
+                f"set {path} {shlex.quote(text_of(value))}"
+                for path, value in self._device.running.items()
+            ]
+            return "\n".join(lines) + "\n", True
+        if what == "version":
+            uptime_s = self._device.uptime_ticks() // 100
+            return (
+                f"{self._device.sys_descr}\nhostname {self._device.name}\nuptime {uptime_s}s\n",
+                True,
+            )
+        return f"error: unknown show command '{what}'\n", False
+
+    def _interfaces(self) -> str:
+        rows = [("Interface", "Admin", "Oper", "MTU", "Speed", "Description")]
+        for name, iface in self._device.interfaces.items():
+            rows.append(
+                (
+                    name,
+                    "up" if self._device.admin_up(name) else "down",
+                    "up" if self._device.oper_up(name) else "down",
+                    str(self._device.running.get(iface_path(name, "config/mtu"), 1500)),
+                    _rate(iface.speed_bps),
+                    str(self._device.running.get(iface_path(name, "config/description"), "")),
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        return "".join(
+            (
+                "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
+                + "  "
+                + row[-1]
+            ).rstrip()
+            + "\n"
+            for row in rows
+        )
+
+    def _interface(self, name: str) -> str:
+        iface = self._device.interfaces[name]
+        running = self._device.running
+        lines = [
+            f"{name} (ifIndex {iface.index})",
+            f"  admin {'up' if self._device.admin_up(name) else 'down'}, "
+            f"oper {'up' if self._device.oper_up(name) else 'down'}",
+            f"  mtu {running.get(iface_path(name, 'config/mtu'), 1500)}",
+            f"  speed {_rate(iface.speed_bps)}",
+            f"  description: {running.get(iface_path(name, 'config/description'), '')}",
+        ]
+        lines.extend(
+            f"  {counter}: {value}" for counter, value in self._device.counters(name).items()
+        )
+        return "\n".join(lines) + "\n"
+
+    def _configure(self, verb: str, args: list[str]) -> tuple[str, bool]:
+        if not args:
+            return f"error: usage: {verb} LEAF-PATH{' VALUE' if verb == 'set' else ''}\n", False
+        path = args[0].strip("/")
+        parsed = parse_config_path(path)
+        if parsed is None:
+            return f"error: unknown leaf path '{path}' (see show running-config)\n", False
+        leaves = self._ds.get("running")
+        try:
+            if verb == "set":
+                if len(args) != 2:
+                    return "error: usage: set LEAF-PATH VALUE (quote values with spaces)\n", False
+                leaves[path] = coerce_leaf(parsed[0], parsed[1], args[1])
+            elif leaves.pop(path, None) is None:
+                return f"error: {path} is not set\n", False
+            self._ds.write_running(leaves, who="the CLI")
+        except RpcFailure as failure:
+            return f"error: {failure.message}\n", False
+        return "", True
