@@ -24,7 +24,7 @@ import contextlib
 import hmac
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,9 @@ from pygnmi.spec.v080 import gnmi_pb2 as pb
 from pygnmi.spec.v080 import gnmi_pb2_grpc
 
 from lab.sim import gnmi_data as data
-from lab.sim.model import Change, LeafValue, SimDevice
+from lab.sim.model import Change, LeafValue, Leaves, SimDevice
+
+Commit = Callable[[Leaves], None]
 
 GNMI_VERSION = "0.8.0"
 SUPPORTED_ENCODINGS = (pb.JSON, pb.JSON_IETF, pb.PROTO)
@@ -61,9 +63,18 @@ class _Sub:
 
 
 class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
-    def __init__(self, device: SimDevice, *, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        device: SimDevice,
+        *,
+        auth: tuple[str, str] | None = None,
+        commit: Commit | None = None,
+    ) -> None:
         self.device = device
         self._auth = auth
+        # Where a Set's result goes: straight to the device, or through the lab's datastores so
+        # NETCONF locks and validation hold for gNMI writes too.
+        self._commit: Commit = commit if commit is not None else device.apply
 
     # --- admission ----------------------------------------------------------------------------
 
@@ -127,9 +138,9 @@ class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
                 (data.from_proto(prefix, u.path), data.decode_typed(u.val)) for u in request.update
             ]
             new = data.apply_edits(self.device, deletes=deletes, replaces=replaces, updates=updates)
+            self._commit(new)
         except data.SetRejected as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        self.device.apply(new)
         for op, paths in (
             (pb.UpdateResult.DELETE, deletes),
             (pb.UpdateResult.REPLACE, [p for p, _ in replaces]),
@@ -374,13 +385,16 @@ async def start_gnmi_server(
     *,
     tls: TlsFiles | None,
     auth: tuple[str, str] | None = None,
+    commit: Commit | None = None,
 ) -> GnmiServerHandle:
     """Serve `device` on host:port (0 picks a free port). `tls` is (cert, key, client CA): with
     a client CA, clients must present a certificate it signed (mTLS); without `tls` the server
-    speaks plaintext gRPC. `auth` (username, password) makes every RPC check that metadata."""
+    speaks plaintext gRPC. `auth` (username, password) makes every RPC check that metadata.
+    `commit` receives the configuration leaves a Set produces (default: `device.apply`); it
+    raises `SetRejected` to refuse the whole Set."""
     # SO_REUSEPORT (grpc's default) would let two servers share a port silently.
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    gnmi_pb2_grpc.add_gNMIServicer_to_server(GnmiServicer(device, auth=auth), server)
+    gnmi_pb2_grpc.add_gNMIServicer_to_server(GnmiServicer(device, auth=auth, commit=commit), server)
     address = f"{host}:{port}"
     try:
         if tls is None:

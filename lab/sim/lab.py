@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import datetime
 import errno
+import functools
 import ipaddress
 import json
 import logging
@@ -52,8 +53,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from lab.sim.cli_server import CliServer
 from lab.sim.control import ControlServer
-from lab.sim.datastore import Datastores
-from lab.sim.model import Change, SimDevice
+from lab.sim.datastore import Datastores, RpcFailure
+from lab.sim.gnmi_data import SetRejected
+from lab.sim.gnmi_server import start_gnmi_server
+from lab.sim.model import Change, Leaves, SimDevice
 from lab.sim.netconf_server import NetconfServer
 from lab.sim.snmp_agent import SnmpAgent
 from lab.sim.sshd import LabLogin, server_options
@@ -452,12 +455,6 @@ class Lab:
     async def _start_gnmi(self, node: LabNode) -> _Stoppable | None:
         if not self.gnmi_enabled:
             return None
-        try:
-            from lab.sim.gnmi_server import start_gnmi_server
-        except ImportError:
-            log.warning("lab.sim.gnmi_server is not available: no gNMI in this lab")
-            self.gnmi_enabled = False
-            return None
         login = self.secrets.login
         handle: _Stoppable = await start_gnmi_server(
             node.device,
@@ -465,6 +462,7 @@ class Lab:
             self.ports.gnmi,
             tls=self._gnmi_tls,
             auth=(login.username, login.password),
+            commit=functools.partial(_commit_via_datastores, node.datastores),
         )
         return handle
 
@@ -824,6 +822,14 @@ async def probe_node(
         checks["gnmi"] = _tcp_open(address, int(ports["gnmi"] or 0), timeout_s)
     results = await asyncio.gather(*checks.values())
     return dict(zip(checks, results, strict=True))
+
+
+def _commit_via_datastores(datastores: Datastores, leaves: Leaves) -> None:
+    """gNMI Set results go through the datastores: NETCONF locks and validation hold for them."""
+    try:
+        datastores.write_running(leaves, who="gNMI")
+    except RpcFailure as exc:
+        raise SetRejected(f"{exc.tag}: {exc.message}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -204,3 +204,19 @@ def test_cli_exec_request(lab: RunningLab) -> None:
     assert status == 0 and "eth2" in output
     output, status = asyncio.run(run("set interfaces/interface[name=eth1]/config/mtu 2000"))
     assert status == 1 and "permission denied" in output
+
+
+def test_gnmi_set_honours_netconf_locks_and_validation(lab: RunningLab) -> None:
+    path = "/interfaces/interface[name=eth1]/config"
+    with lab.netconf("r3") as m:
+        m.lock("running")
+        with lab.gnmi("r3") as client, pytest.raises(Exception, match="locked by NETCONF"):
+            client.set(update=[(path, {"description": "locked-out"})])
+        m.unlock("running")
+    with lab.gnmi("r3") as client:
+        with pytest.raises(Exception, match="mtu"):
+            client.set(update=[(path, {"mtu": 100})])  # outside 576..9216: refused whole
+        client.set(update=[(path, {"description": "via-gnmi"})])
+    with lab.netconf("r3") as m:
+        running = m.get_config(source="running").data_xml
+    assert "via-gnmi" in running and "locked-out" not in running
