@@ -21,10 +21,9 @@ RING = REPO / "lab" / "topologies" / "ring4.clab.yml"
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
     d = Daemon(tmp_path, extra_args=["--topology", str(RING)])
-    d.token = None
     d.start()
-    d.token = d.create_token("operator")
     try:
+        d.token = d.create_token("operator")
         yield d
     finally:
         d.kill()

@@ -49,7 +49,11 @@ class Daemon:
             text=True,
         )
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.kill()  # never leave a half-started daemon behind
+                raise
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
