@@ -8,7 +8,10 @@ commit. Every contender keeps one session open and runs pairs back to back. The 
 this shared machine falls on all of them alike. After each turn the contender must read back, in
 running, the last value it wrote. Contenders:
 
-- driver              drivers.netconf.NetconfDriver, default SSH client (OpenSSH, key auth)
+- driver              drivers.netconf.NetconfDriver, default SSH client (OpenSSH, key auth): on
+                      the event loop (drivers/netconf_async.py), no thread per call
+- driver-threads      the same driver over OpenSSH through ncclient's RPC layer in worker
+                      threads (what a target naming an ncclient device handler gets)
 - driver-paramiko     the same driver over paramiko (what password authentication uses)
 - ncclient-default    ncclient's `manager.connect` as it comes: its transport thread polls
                       the send queue every TICK (0.1 s), the cap the driver must not inherit
@@ -99,10 +102,10 @@ def sync_runner(pair: Callable[[int], None]) -> Callable[[list[int], float], int
 
 
 def driver_contender(
-    name: str, server: NetconfServer, loop: asyncio.AbstractEventLoop, client: str
+    name: str, server: NetconfServer, loop: asyncio.AbstractEventLoop, options: dict[str, str]
 ) -> Contender:
     driver = NetconfDriver(max_workers=4)
-    target = server.target(name, timeout_s=30.0, options={"ssh_client": client})
+    target = server.target(name, timeout_s=30.0, options=options)
     borrowed = driver.connect(target)
     session: NetconfSession = loop.run_until_complete(borrowed.__aenter__())
 
@@ -227,8 +230,14 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     with running_netconfd() as server:
         contenders: list[Contender] = [
-            driver_contender("driver", server, loop, "openssh"),
-            driver_contender("driver-paramiko", server, loop, "paramiko"),
+            driver_contender("driver", server, loop, {"ssh_client": "openssh"}),
+            driver_contender(
+                "driver-threads",
+                server,
+                loop,
+                {"ssh_client": "openssh", "ncclient_device": "default"},
+            ),
+            driver_contender("driver-paramiko", server, loop, {"ssh_client": "paramiko"}),
             ncclient_default_contender(server),
         ]
         for make in (scrapli_contender, scrapli_netconf_contender):

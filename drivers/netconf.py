@@ -10,10 +10,16 @@
         await nc.commit(persist_id="tx-42")  # confirms
     await driver.close()
 
-ncclient blocks, so every call runs in a bounded pool of worker threads (`BlockingCalls`) with
-the target's timeout; a timeout or a cancelled task breaks the SSH connection (the call in the
-thread then fails at once) and the session is dropped from the pool, so the next borrower gets a
-fresh one. Sessions are reused per device (`SessionPool`).
+How a session runs: with the OpenSSH client (the default for key authentication) on the event
+loop, drivers/netconf_async.py: ssh is an asyncio subprocess, requests are written by the calling
+coroutine and each reply completes its future, so a call costs no thread hand-off. ncclient
+still handles the hello, capabilities, filters and <rpc-error> parsing there. With paramiko
+(needed for a password) or when the target names an ncclient device handler
+(`options={"ncclient_device": "junos"}`: its quirks live in ncclient's RPC layer), ncclient's
+Manager runs in a bounded pool of worker threads (`BlockingCalls`). Either way a call has the
+target's timeout; a timeout or a cancelled task breaks the SSH connection (what waits for a reply
+fails at once) and the session is dropped from the pool, so the next borrower gets a fresh one.
+Sessions are reused per device (`SessionPool`).
 
 SSH is the OpenSSH client in a subprocess when authenticating with a key (fastest), or paramiko
 when a password is needed (OpenSSH never prompts); `options={"ssh_client": "paramiko"}` (or
@@ -34,8 +40,9 @@ device lacks -> Unsupported.
 
 Throughput: ncclient's transport thread only looks at its send queue between `select()` waits
 of `ncclient.transport.session.TICK` (0.1 s), which caps a stock session near 10 RPC/s. This
-driver's transports write each request from the sending thread instead, without changing
-ncclient's module state; `bench/netconf_bench.py` measures the difference.
+driver's threaded transports write each request from the sending thread instead, without
+changing ncclient's module state, and the event-loop path has no queue at all;
+`bench/netconf_bench.py` measures all three against raw clients.
 """
 
 from __future__ import annotations
@@ -44,14 +51,15 @@ import base64
 import binascii
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import paramiko
 from lxml import etree  # type: ignore[import-untyped]
+from ncclient.capabilities import Capabilities
 from ncclient.manager import Manager, make_device_handler
 from ncclient.operations import RaiseMode
 from ncclient.operations.errors import (
@@ -70,6 +78,7 @@ from ncclient.transport.errors import (
 )
 
 from drivers.base import BlockingCalls, ConfigDriver, ConfigSession, Datastore, SessionPool, Target
+from drivers.netconf_async import AsyncRpcs, OpenSshChannel
 from drivers.netconf_transport import (
     KnownHostsUnreadable,
     OpenSshFailed,
@@ -91,8 +100,6 @@ from oss.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 PROTOCOL = "netconf"
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -215,20 +222,11 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
 class NetconfSession:
     """One NETCONF session on one device. Satisfies `drivers.base.ConfigSession`."""
 
-    def __init__(
-        self,
-        target: Target,
-        manager: Any,
-        transport: Transport,
-        calls: BlockingCalls,
-        secrets: tuple[str, ...],
-    ) -> None:
+    def __init__(self, target: Target, rpcs: _Rpcs, secrets: tuple[str, ...]) -> None:
         self._target = target
-        self._manager = manager
-        self._transport = transport
-        self._calls = calls
+        self._rpcs = rpcs
         self._secrets = secrets
-        self._capabilities = frozenset(str(uri) for uri in manager.server_capabilities)
+        self._capabilities = frozenset(str(uri) for uri in rpcs.server_capabilities)
         self._has: dict[str, bool] = {}  # answers of has(): asked before every operation
 
     def __repr__(self) -> str:
@@ -243,19 +241,19 @@ class NetconfSession:
 
     @property
     def session_id(self) -> str | None:
-        sid = self._manager.session_id
+        sid = self._rpcs.session_id
         return None if sid is None else str(sid)
 
     @property
     def is_alive(self) -> bool:
-        return bool(self._transport.connected) and not self._transport.aborted
+        return self._rpcs.is_alive
 
     def has(self, capability: str) -> bool:
         """Whether the server announced `capability`: a full URI, the URI without its
         parameters (a YANG module's namespace), or ncclient's short form (":candidate")."""
         known = self._has.get(capability)
         if known is None:
-            known = capability in self._manager.server_capabilities or any(
+            known = capability in self._rpcs.server_capabilities or any(
                 uri.split("?", 1)[0] == capability for uri in self._capabilities
             )
             self._has[capability] = known
@@ -280,7 +278,7 @@ class NetconfSession:
     ) -> str:
         """Configuration and state; returns the reply's <data> element as XML text."""
         spec = self._filter(filter, filter_type, namespaces)
-        reply = await self._call("get", self._manager.get, filter=spec)
+        reply = await self._call("get", "get", filter=spec)
         return _data_xml(reply)
 
     async def get_config(
@@ -295,7 +293,7 @@ class NetconfSession:
         if source != "running":
             self.require(f":{source}")
         spec = self._filter(filter, filter_type, namespaces)
-        reply = await self._call("get-config", self._manager.get_config, source, filter=spec)
+        reply = await self._call("get-config", "get_config", source, filter=spec)
         return _data_xml(reply)
 
     def _filter(
@@ -313,10 +311,10 @@ class NetconfSession:
     # -- locks
 
     async def lock(self, target: Datastore = "candidate") -> None:
-        await self._call(f"lock {target}", self._manager.lock, target)
+        await self._call(f"lock {target}", "lock", target)
 
     async def unlock(self, target: Datastore = "candidate") -> None:
-        await self._call(f"unlock {target}", self._manager.unlock, target)
+        await self._call(f"unlock {target}", "unlock", target)
 
     @asynccontextmanager
     async def locked(self, target: Datastore = "candidate") -> AsyncIterator[None]:
@@ -354,7 +352,7 @@ class NetconfSession:
         element, default_operation = build_edit_config(config, operation)
         await self._call(
             f"edit-config {target} ({operation})",
-            self._manager.edit_config,
+            "edit_config",
             element,
             target=target,
             default_operation=default_operation,
@@ -364,7 +362,7 @@ class NetconfSession:
 
     async def validate(self, source: Datastore = "candidate") -> None:
         self.require(":validate")
-        await self._call(f"validate {source}", self._manager.validate, source)
+        await self._call(f"validate {source}", "validate", source)
 
     async def commit(
         self,
@@ -386,7 +384,7 @@ class NetconfSession:
             raise InvalidInput("persist and persist_id cannot be given together")
         await self._call(
             "commit confirmed" if confirmed else "commit",
-            self._manager.commit,
+            "commit",
             confirmed=confirmed,
             timeout=None if timeout_s is None else str(int(timeout_s)),
             persist=persist,
@@ -396,23 +394,23 @@ class NetconfSession:
     async def cancel_commit(self, persist_id: str | None = None) -> None:
         """Cancel an ongoing confirmed commit: the running configuration goes back now."""
         self.require(":confirmed-commit")
-        await self._call("cancel-commit", self._manager.cancel_commit, persist_id=persist_id)
+        await self._call("cancel-commit", "cancel_commit", persist_id=persist_id)
 
     async def discard_changes(self) -> None:
         self.require(":candidate")
-        await self._call("discard-changes", self._manager.discard_changes)
+        await self._call("discard-changes", "discard_changes")
 
     # -- plumbing
 
-    async def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _call(self, what: str, operation: str, *args: Any, **kwargs: Any) -> Any:
+        """Run one of ncclient's Manager operations (by name) on either path, and translate
+        what goes wrong into the project's errors."""
         device = self._target.name
         if not self.is_alive:
             raise ConnectError(f"{what}: the session is closed", device=device, protocol=PROTOCOL)
         limit = self._target.timeout_s
         try:
-            return await self._calls.run(
-                fn, *args, time_limit=limit, abort=self._transport.abort, **kwargs
-            )
+            return await self._rpcs.call(operation, limit, *args, **kwargs)
         except RPCError as exc:
             raise RpcError(
                 f"{what} refused",
@@ -437,14 +435,117 @@ class NetconfSession:
                 f"{what}: {_scrub(str(exc), self._secrets)}", device=device, protocol=PROTOCOL
             ) from exc
 
-    def close_blocking(self) -> None:
-        """Say close-session when the session still works, then close SSH (worker threads)."""
+    async def close(self) -> None:
+        """Say close-session when the session still works, then end the transport."""
+        await self._rpcs.close(min(self._target.timeout_s, _CLOSE_TIME_LIMIT_S))
+
+    def abort(self) -> None:
+        """Break the session now (no goodbye); what waits for a reply fails at once."""
+        self._rpcs.abort()
+
+
+# --- the two ways a session runs its operations ---------------------------------------------
+
+
+class _Rpcs(Protocol):
+    """What a session needs of its transport: ncclient's Manager operations by name."""
+
+    @property
+    def session_id(self) -> str | None: ...
+
+    @property
+    def server_capabilities(self) -> Capabilities: ...
+
+    @property
+    def is_alive(self) -> bool: ...
+
+    async def call(self, operation: str, time_limit: float, *args: Any, **kwargs: Any) -> Any: ...
+
+    def abort(self) -> None: ...
+
+    async def close(self, time_limit: float) -> None: ...
+
+
+class _LoopRpcs:
+    """On the event loop (OpenSSH, drivers/netconf_async.py): no thread per call."""
+
+    def __init__(self, channel: OpenSshChannel) -> None:
+        self._channel = channel
+
+    @property
+    def session_id(self) -> str | None:
+        return self._channel.session_id
+
+    @property
+    def server_capabilities(self) -> Capabilities:
+        return self._channel.server_capabilities
+
+    @property
+    def is_alive(self) -> bool:
+        return self._channel.is_alive
+
+    async def call(self, operation: str, time_limit: float, *args: Any, **kwargs: Any) -> Any:
+        body: bytes = getattr(AsyncRpcs, operation)(*args, **kwargs)
+        return await self._channel.call(body, time_limit)
+
+    def abort(self) -> None:
+        self._channel.abort()
+
+    async def close(self, time_limit: float) -> None:
+        await self._channel.close(time_limit)
+
+
+class _ThreadRpcs:
+    """ncclient's Manager in worker threads (paramiko, or ncclient's RPC layer over OpenSSH
+    when the target names an ncclient device handler)."""
+
+    def __init__(self, manager: Any, transport: Transport, calls: BlockingCalls) -> None:
+        self._manager = manager
+        self._transport = transport
+        self._calls = calls
+
+    @property
+    def session_id(self) -> str | None:
+        sid = self._manager.session_id
+        return None if sid is None else str(sid)
+
+    @property
+    def server_capabilities(self) -> Capabilities:
+        caps: Capabilities = self._manager.server_capabilities
+        return caps
+
+    @property
+    def is_alive(self) -> bool:
+        return bool(self._transport.connected) and not self._transport.aborted
+
+    async def call(self, operation: str, time_limit: float, *args: Any, **kwargs: Any) -> Any:
+        return await self._calls.run(
+            getattr(self._manager, operation),
+            *args,
+            time_limit=time_limit,
+            abort=self._transport.abort,
+            **kwargs,
+        )
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    async def close(self, time_limit: float) -> None:
+        # close-session may take `time_limit`, and joining the transport's thread a little more
+        await self._calls.run(
+            self._close_blocking,
+            time_limit,
+            time_limit=time_limit + _CLOSE_TIME_LIMIT_S,
+            abort=self._transport.abort,
+        )
+
+    def _close_blocking(self, time_limit: float) -> None:
         if self.is_alive:
-            self._manager.timeout = min(self._target.timeout_s, _CLOSE_TIME_LIMIT_S)
+            self._manager.timeout = time_limit
             try:
                 self._manager.close_session()
             except (RPCError, TimeoutExpiredError, TransportError, OSError) as exc:
-                log.debug("close-session on %s failed: %s", self._target, exc)
+                log.debug("close-session failed: %s", exc)
         self._transport.close_quietly()
 
 
@@ -509,6 +610,19 @@ class NetconfDriver:
         handler = make_device_handler(
             {"name": str(target.options.get("ncclient_device", "default"))}
         )
+        if not plan.verify:
+            log.warning("netconf %s: host key verification is off for this target", target)
+        rpcs: _Rpcs
+        if plan.client == "openssh" and "ncclient_device" not in target.options:
+            rpcs = await _open_on_loop(plan, handler)
+        else:
+            rpcs = await self._open_in_threads(plan, handler)
+        session = NetconfSession(target, rpcs, plan.secrets)
+        log.info("netconf session %s opened to %s over %s", session.session_id, target, plan.client)
+        return session
+
+    async def _open_in_threads(self, plan: _ConnectPlan, handler: Any) -> _ThreadRpcs:
+        target = plan.target
         transport: Transport
         if plan.client == "openssh":
             transport = OpenSshSession(handler)
@@ -516,8 +630,6 @@ class NetconfDriver:
         else:
             transport = ParamikoSession(handler, plan.known_hosts, pinned=plan.pinned is not None)
             connect = functools.partial(_connect_paramiko, transport, plan)
-        if not plan.verify:
-            log.warning("netconf %s: host key verification is off for this target", target)
         try:
             await self._calls.run(connect, time_limit=target.timeout_s, abort=transport.abort)
         except BaseException as exc:
@@ -526,16 +638,10 @@ class NetconfDriver:
                 raise
             raise translated from exc
         manager = Manager(transport, handler, timeout=target.timeout_s, raise_mode=RaiseMode.ERRORS)
-        session = NetconfSession(target, manager, transport, self._calls, plan.secrets)
-        log.info("netconf session %s opened to %s over %s", session.session_id, target, plan.client)
-        return session
+        return _ThreadRpcs(manager, transport, self._calls)
 
     async def _close(self, session: NetconfSession) -> None:
-        await self._calls.run(
-            session.close_blocking,
-            time_limit=_CLOSE_TIME_LIMIT_S,
-            abort=session._transport.abort,
-        )
+        await session.close()
 
 
 class _StaleSession(ConnectError):
@@ -593,7 +699,36 @@ class _ConnectPlan:
         return bool(self.target.options.get(name, False))
 
 
+async def _open_on_loop(plan: _ConnectPlan, handler: Any) -> _LoopRpcs:
+    channel = OpenSshChannel(handler)
+    try:
+        argv, pinned_line = _openssh_command(plan)
+        await channel.open(
+            argv,
+            hello_within_s=plan.target.timeout_s,
+            pinned_known_hosts=pinned_line,
+            allow_agent=plan.option("allow_agent"),
+        )
+    except BaseException as exc:
+        translated = _open_error(exc, plan)
+        if translated is None:
+            raise
+        raise translated from exc
+    return _LoopRpcs(channel)
+
+
 def _connect_openssh(transport: OpenSshSession, plan: _ConnectPlan) -> None:
+    argv, pinned_line = _openssh_command(plan)
+    transport.connect(
+        argv,
+        timeout=plan.target.timeout_s,
+        pinned_known_hosts=pinned_line,
+        allow_agent=plan.option("allow_agent"),
+    )
+
+
+def _openssh_command(plan: _ConnectPlan) -> tuple[list[str], str | None]:
+    """The ssh command line and the pinned known_hosts line (if a key is pinned)."""
     target, creds = plan.target, plan.target.credentials
     ssh = ssh_binary()
     if ssh is None:
@@ -612,12 +747,7 @@ def _connect_openssh(transport: OpenSshSession, plan: _ConnectPlan) -> None:
     pinned_line = (
         pinned_known_hosts_line(target.host, target.port, plan.pinned) if plan.pinned else None
     )
-    transport.connect(
-        openssh_argv(ssh, options),
-        timeout=target.timeout_s,
-        pinned_known_hosts=pinned_line,
-        allow_agent=plan.option("allow_agent"),
-    )
+    return openssh_argv(ssh, options), pinned_line
 
 
 def _connect_paramiko(transport: ParamikoSession, plan: _ConnectPlan) -> None:

@@ -1,11 +1,13 @@
-"""The byte transports under ncclient for drivers/netconf.py: SSH by the OpenSSH client (a
-subprocess) or by paramiko (ncclient's own SSH session). Both write each request from the thread
-that sends it, so neither inherits ncclient's send-queue poll (below).
+"""The byte transports under ncclient for drivers/netconf.py's threaded path: SSH by the OpenSSH
+client (a subprocess) or by paramiko (ncclient's own SSH session). Both write each request from
+the thread that sends it, so neither inherits ncclient's send-queue poll (below). (OpenSSH with
+key authentication normally runs on the event loop instead, drivers/netconf_async.py; this
+OpenSSH session serves targets that name an ncclient device handler.)
 
 ncclient itself still builds the requests, frames and parses the replies and matches them to
 requests; only the bytes travel differently.
 
-- OpenSSH (`OpenSshSession`, the default for key authentication): `ssh -s HOST netconf` with
+- OpenSSH (`OpenSshSession`): `ssh -s HOST netconf` with
   pipes. Encryption runs in the ssh process, in C and on another core, which makes a session
   about 1.6x faster than over paramiko here; host keys are checked by OpenSSH itself
   (StrictHostKeyChecking=yes against the known_hosts file, or a file holding just the pinned

@@ -26,8 +26,20 @@ from tests.peers.ports import free_port
 
 pytestmark = pytest.mark.integration
 
-# The driver's two SSH clients (drivers/netconf_transport.py); the default for key auth is openssh.
-both_clients = pytest.mark.parametrize("client", ["openssh", "paramiko"])
+# The driver's three ways to run a session: OpenSSH on the event loop (the default for key auth,
+# drivers/netconf_async.py), OpenSSH under ncclient's RPC layer in worker threads (a target that
+# names an ncclient device handler) and paramiko (passwords), drivers/netconf_transport.py.
+CLIENT_OPTIONS = {
+    "openssh": {"ssh_client": "openssh"},
+    "openssh-threads": {"ssh_client": "openssh", "ncclient_device": "default"},
+    "paramiko": {"ssh_client": "paramiko"},
+}
+every_path = pytest.mark.parametrize("client", list(CLIENT_OPTIONS))
+
+
+def client_options(client: str) -> dict[str, str]:
+    return dict(CLIENT_OPTIONS[client])
+
 
 NS = {"l": "urn:oss:lab"}
 
@@ -258,11 +270,11 @@ async def test_validate_refuses_a_yang_constraint_violation(
         await nc.validate()  # the candidate is clean again
 
 
-@both_clients
+@every_path
 async def test_commit_makes_the_candidate_running(
     driver: NetconfDriver, netconf_server: NetconfServer, client: str
 ) -> None:
-    target = netconf_server.target(client, options={"ssh_client": client})
+    target = netconf_server.target(client, options=client_options(client))
     async with driver.connect(target) as nc:
         await nc.edit_config(interfaces(eth1=1500))
         assert await running_mtus(nc) == {}
@@ -336,11 +348,11 @@ async def test_cancel_commit_reverts_at_once(driver: NetconfDriver, netconf_targ
 # --- host keys, reachability, credentials --------------------------------------------------
 
 
-@both_clients
+@every_path
 async def test_a_host_key_not_in_known_hosts_is_refused(
     netconf_server: NetconfServer, driver: NetconfDriver, tmp_path, client: str
 ) -> None:
-    opts = {"ssh_client": client}
+    opts = client_options(client)
     other = tmp_path / "known_hosts"
     other.write_text(f"[{netconf_server.host}]:{netconf_server.port} {another_host_key()}\n")
     with pytest.raises(AuthError, match="host key"):
@@ -357,11 +369,11 @@ async def test_a_host_key_not_in_known_hosts_is_refused(
             pass
 
 
-@both_clients
+@every_path
 async def test_a_pinned_host_key_must_match(
     netconf_server: NetconfServer, driver: NetconfDriver, tmp_path, client: str
 ) -> None:
-    opts = {"ssh_client": client}
+    opts = client_options(client)
     empty = tmp_path / "known_hosts"  # the pin alone must be enough
     empty.write_text("")
     right = netconf_server.target(
@@ -375,24 +387,24 @@ async def test_a_pinned_host_key_must_match(
             pass
 
 
-@both_clients
+@every_path
 async def test_verification_off_is_an_explicit_option(
     netconf_server: NetconfServer, driver: NetconfDriver, tmp_path, client: str
 ) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     insecure = netconf_server.target(
-        "insecure", known_hosts=empty, options={"host_key_verify": False, "ssh_client": client}
+        "insecure", known_hosts=empty, options={"host_key_verify": False, **client_options(client)}
     )
     async with driver.connect(insecure) as nc:
         assert nc.session_id is not None
 
 
-@both_clients
+@every_path
 async def test_nothing_listening_is_a_connect_error(
     netconf_server: NetconfServer, driver: NetconfDriver, client: str
 ) -> None:
-    target = netconf_server.target("nobody", port=free_port(), options={"ssh_client": client})
+    target = netconf_server.target("nobody", port=free_port(), options=client_options(client))
     with pytest.raises(ConnectError, match="nobody"):
         async with driver.connect(target):
             pass
@@ -438,11 +450,11 @@ async def test_credentials_never_appear_in_errors(
 # --- the session pool ----------------------------------------------------------------------
 
 
-@both_clients
+@every_path
 async def test_sessions_are_reused_across_borrows(
     driver: NetconfDriver, netconf_server: NetconfServer, client: str
 ) -> None:
-    netconf_target = netconf_server.target(client, options={"ssh_client": client})
+    netconf_target = netconf_server.target(client, options=client_options(client))
     async with driver.connect(netconf_target) as first:
         first_id = first.session_id
     async with driver.connect(netconf_target) as second:
@@ -453,11 +465,11 @@ async def test_sessions_are_reused_across_borrows(
         assert third.session_id != first_id  # another driver, another pool
 
 
-@both_clients
+@every_path
 async def test_cancelling_a_call_in_flight_leaves_a_working_pool(
     netconf_server: NetconfServer, driver: NetconfDriver, client: str
 ) -> None:
-    netconf_target = netconf_server.target(client, options={"ssh_client": client})
+    netconf_target = netconf_server.target(client, options=client_options(client))
     async with driver.connect(netconf_target) as nc:
         before = nc
 
