@@ -51,6 +51,7 @@ import base64
 import binascii
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ from ncclient.transport.errors import (
 )
 
 from drivers.base import BlockingCalls, ConfigDriver, ConfigSession, Datastore, SessionPool, Target
-from drivers.netconf_async import AsyncRpcs, OpenSshChannel
+from drivers.netconf_async import PROBE_RETRY_S, PROBE_RPC, AsyncRpcs, OpenSshChannel
 from drivers.netconf_transport import (
     KnownHostsUnreadable,
     OpenSshFailed,
@@ -638,6 +639,10 @@ class NetconfDriver:
                 raise
             raise translated from exc
         manager = Manager(transport, handler, timeout=target.timeout_s, raise_mode=RaiseMode.ERRORS)
+        await self._calls.run(
+            _probe_blocking, manager, target.timeout_s,
+            time_limit=target.timeout_s + 1.0, abort=transport.abort,
+        )  # fmt: skip
         return _ThreadRpcs(manager, transport, self._calls)
 
     async def _close(self, session: NetconfSession) -> None:
@@ -826,3 +831,22 @@ if TYPE_CHECKING:  # mypy proves the classes satisfy the project's contracts
 
     def _driver_conforms(driver: NetconfDriver) -> ConfigDriver:
         return driver
+
+
+def _probe_blocking(manager: Any, within_s: float) -> None:
+    """The threaded twin of OpenSshChannel._probe: harmless requests until one is answered,
+    since netconfd drops a request that arrives in the same read as the client's hello."""
+    deadline = time.monotonic() + within_s
+    saved, manager.timeout = manager.timeout, PROBE_RETRY_S
+    try:
+        while time.monotonic() < deadline:
+            try:
+                manager.dispatch(etree.fromstring(PROBE_RPC))
+                return
+            except RPCError:
+                return  # any answer, even an error, shows requests are read one by one
+            except TimeoutExpiredError:
+                log.debug("netconf probe unanswered; sending another")
+        raise TimeoutExpiredError(f"no reply to the first request within {within_s}s")
+    finally:
+        manager.timeout = saved

@@ -47,9 +47,9 @@ BASE_11 = "urn:ietf:params:netconf:base:1.1"
 EOM = b"]]>]]>"
 _NC_NS_B = NC_NS.encode()
 _STDERR_KEEP = 2000
-_PROBE_RETRY_S = 0.5
+PROBE_RETRY_S = 0.5
 # the probe after the hello: reads nothing (an empty subtree filter selects nothing)
-_PROBE = b'<get-config><source><running/></source><filter type="subtree"/></get-config>'
+PROBE_RPC = b'<get-config><source><running/></source><filter type="subtree"/></get-config>'
 _MAX_CHUNK_HEADER = 13  # "\n#" + up to 10 digits (4294967295) + "\n"
 
 # Replies are parsed without entity expansion or network access.
@@ -423,12 +423,12 @@ class OpenSshChannel:
         reply to an earlier probe is dropped as unknown."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
-        while (wait := min(_PROBE_RETRY_S, deadline - loop.time())) > 0:
+        while (wait := min(PROBE_RETRY_S, deadline - loop.time())) > 0:
             message_id = str(next(self._ids))
             future: asyncio.Future[bytes] = loop.create_future()
             self._pending[message_id] = future
             try:
-                self._write(_rpc(message_id, _PROBE))
+                self._write(_rpc(message_id, PROBE_RPC))
                 await asyncio.wait_for(asyncio.shield(future), wait)
                 return
             except TimeoutError:
