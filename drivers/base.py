@@ -70,8 +70,12 @@ class BlockingCalls:
 
 class SessionPool(Generic[S]):
     """One open session per device, reused across calls; at most `per_device` borrowers of a
-    device's session at a time, so one device is never flooded. A session whose use raised a
-    broken-session error (`is_broken`) is closed and reopened on the next borrow."""
+    device's session at a time, so one device is never flooded.
+
+    A pooled session is replaced, before it is lent, when the device closed it while it sat
+    idle (`is_alive` says no) or when the device's target changed (new address, port or
+    credentials). A session whose use raised a broken-session error (`is_broken`) is closed
+    at once and reopened on the next borrow."""
 
     def __init__(
         self,
@@ -80,12 +84,14 @@ class SessionPool(Generic[S]):
         *,
         per_device: int = 1,
         is_broken: Callable[[BaseException], bool] = lambda exc: True,
+        is_alive: Callable[[S], bool] = lambda session: True,
     ) -> None:
-        self._open, self._close, self._is_broken = opener, closer, is_broken
+        self._open, self._close = opener, closer
+        self._is_broken, self._is_alive = is_broken, is_alive
         self._per_device = per_device
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._sessions: dict[str, S] = {}
+        self._sessions: dict[str, tuple[Target, S]] = {}
 
     @asynccontextmanager
     async def borrow(self, target: Target) -> AsyncIterator[S]:
@@ -102,17 +108,26 @@ class SessionPool(Generic[S]):
     async def _get(self, target: Target) -> S:
         lock = self._locks.setdefault(target.name, asyncio.Lock())
         async with lock:
-            session = self._sessions.get(target.name)
-            if session is None:
-                session = await self._open(target)
-                self._sessions[target.name] = session
+            entry = self._sessions.get(target.name)
+            if entry is not None:
+                opened_for, session = entry
+                if opened_for != target:
+                    reason = "its target changed"
+                elif not self._is_alive(session):
+                    reason = "the device closed it while idle"
+                else:
+                    return session
+                log.info("replacing the session to %s: %s", target, reason)
+                await self.discard(target.name)
+            session = await self._open(target)
+            self._sessions[target.name] = (target, session)
             return session
 
     async def discard(self, name: str) -> None:
-        session = self._sessions.pop(name, None)
-        if session is not None:
+        entry = self._sessions.pop(name, None)
+        if entry is not None:
             try:
-                await self._close(session)
+                await self._close(entry[1])
             except Exception as exc:  # noqa: BLE001  (closing a dead session may fail; it is gone)
                 log.debug("closing the session of %s failed: %s", name, exc)
 

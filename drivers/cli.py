@@ -26,8 +26,8 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -348,7 +348,11 @@ class CliDriver:
     def __init__(self, *, max_workers: int = 16) -> None:
         self._calls = BlockingCalls("cli", max_workers=max_workers)
         self._pool: SessionPool[CliSession] = SessionPool(
-            self._open, self._close, per_device=1, is_broken=_is_broken
+            self._open,
+            self._close,
+            per_device=1,
+            is_broken=_is_broken,
+            is_alive=lambda session: session.is_alive,
         )
 
     async def __aenter__(self) -> CliDriver:
@@ -358,19 +362,7 @@ class CliDriver:
         await self.close()
 
     def connect(self, target: Target) -> AbstractAsyncContextManager[CliSession]:
-        return self._borrow(target)
-
-    @asynccontextmanager
-    async def _borrow(self, target: Target) -> AsyncIterator[CliSession]:
-        async with self._pool.borrow(target) as session:
-            if session.is_alive:
-                yield session
-                return
-        # The device closed the pooled session while it sat idle: replace it.
-        log.info("cli session to %s was closed while idle; reopening", target)
-        await self._pool.discard(target.name)
-        async with self._pool.borrow(target) as session:
-            yield session
+        return self._pool.borrow(target)
 
     async def close(self) -> None:
         await self._pool.close_all()

@@ -26,8 +26,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -528,7 +528,11 @@ class GnmiDriver:
         self._calls = BlockingCalls("gnmi", max_workers=max_workers)
         self._queue_size = queue_size
         self._pool: SessionPool[GnmiSession] = SessionPool(
-            self._open, self._close, per_device=per_device, is_broken=_is_broken
+            self._open,
+            self._close,
+            per_device=per_device,
+            is_broken=_is_broken,
+            is_alive=lambda session: not session.broken,
         )
 
     async def __aenter__(self) -> GnmiDriver:
@@ -538,17 +542,7 @@ class GnmiDriver:
         await self.close()
 
     def connect(self, target: Target) -> AbstractAsyncContextManager[GnmiSession]:
-        return self._borrow(target)
-
-    @asynccontextmanager
-    async def _borrow(self, target: Target) -> AsyncIterator[GnmiSession]:
-        async with self._pool.borrow(target) as session:
-            if not session.broken:
-                yield session
-                return
-        await self._pool.discard(target.name)
-        async with self._pool.borrow(target) as session:
-            yield session
+        return self._pool.borrow(target)
 
     async def close(self) -> None:
         await self._pool.close_all()

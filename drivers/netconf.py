@@ -573,7 +573,11 @@ class NetconfDriver:
     def __init__(self, *, max_workers: int = 16, per_device: int = 1) -> None:
         self._calls = BlockingCalls("netconf", max_workers=max_workers)
         self._pool: SessionPool[NetconfSession] = SessionPool(
-            self._open, self._close, per_device=per_device, is_broken=_is_broken
+            self._open,
+            self._close,
+            per_device=per_device,
+            is_broken=_is_broken,
+            is_alive=lambda session: session.is_alive,
         )
 
     async def __aenter__(self) -> NetconfDriver:
@@ -583,24 +587,7 @@ class NetconfDriver:
         await self.close()
 
     def connect(self, target: Target) -> AbstractAsyncContextManager[NetconfSession]:
-        return self._borrow(target)
-
-    @asynccontextmanager
-    async def _borrow(self, target: Target) -> AsyncIterator[NetconfSession]:
-        # A pooled session may have died while idle (the device closed it): the first borrow
-        # notices, drops it from the pool (ConnectError counts as broken) and takes a new one.
-        try:
-            async with self._pool.borrow(target) as session:
-                if not session.is_alive:
-                    raise _StaleSession(
-                        "the pooled session was closed", device=target.name, protocol=PROTOCOL
-                    )
-                yield session
-                return
-        except _StaleSession:
-            log.info("netconf session to %s was closed while idle; reopening", target)
-        async with self._pool.borrow(target) as session:
-            yield session
+        return self._pool.borrow(target)
 
     async def close(self) -> None:
         await self._pool.close_all()
@@ -647,10 +634,6 @@ class NetconfDriver:
 
     async def _close(self, session: NetconfSession) -> None:
         await session.close()
-
-
-class _StaleSession(ConnectError):
-    pass
 
 
 def _is_broken(exc: BaseException) -> bool:

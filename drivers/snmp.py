@@ -27,8 +27,8 @@ name the device, never the community or keys.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol, TypeVar
 
 from pyasn1.type import univ  # type: ignore[import-untyped]
@@ -578,7 +578,6 @@ class SnmpDriver:
         self._max_repetitions = max_repetitions
         self._retries = retries
         self._engines = _Engines()
-        self._targets: dict[str, Target] = {}
         self._pool: SessionPool[SnmpSession] = SessionPool(
             self._open,
             self._close,
@@ -587,14 +586,8 @@ class SnmpDriver:
             is_broken=lambda exc: isinstance(exc, DeviceTimeout | ConnectError | AuthError),
         )
 
-    @asynccontextmanager
-    async def connect(self, target: Target) -> AsyncIterator[SnmpSession]:
-        known = self._targets.get(target.name)
-        if known is not None and known != target:
-            await self._pool.discard(target.name)  # address or credentials changed
-        self._targets[target.name] = target
-        async with self._pool.borrow(target) as session:
-            yield session
+    def connect(self, target: Target) -> AbstractAsyncContextManager[SnmpSession]:
+        return self._pool.borrow(target)
 
     async def _open(self, target: Target) -> SnmpSession:
         settings = PollSettings(
@@ -623,7 +616,6 @@ class SnmpDriver:
 
     async def close(self) -> None:
         await self._pool.close_all()
-        self._targets.clear()
         self._engines.close()
 
     async def __aenter__(self) -> SnmpDriver:
