@@ -18,12 +18,11 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from drivers.base import Target
 from drivers.credentials import Credentials
 from tests.peers.ports import free_port
+from tests.peers.sshd import keygen, start_sshd, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 YANG_MODULE = REPO / "configs" / "yang" / "oss-lab.yang"
@@ -85,16 +85,6 @@ class NetconfServer:
         return "\n".join(parts)
 
 
-def _keygen(path: Path, comment: str) -> str:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return path.with_suffix(".pub").read_text().strip()
-
-
 def _wait_until(ready: Any, what: str, proc: subprocess.Popen[bytes], base: Path) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -115,25 +105,6 @@ def _logs(base: Path) -> str:
     return "\n".join(out)
 
 
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    with suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGCONT)  # a paused netconfd cannot handle SIGTERM
-        proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def missing_tools() -> list[str]:
     return [str(p) for p in (NETCONFD, SUBSYSTEM, SSHD) if not p.exists()]
 
@@ -149,8 +120,8 @@ def running_netconfd(host: str = "127.0.0.1") -> Iterator[NetconfServer]:
     base = Path(tempfile.mkdtemp(prefix="oss-netconfd-"))
     port = free_port(host)
     user = getpass.getuser()
-    host_key_line = _keygen(base / "host_key", "oss-test-netconfd")
-    user_key_line = _keygen(base / "client_key", "oss-test-client")
+    host_key_line = keygen(base / "host_key", "oss-test-netconfd")
+    user_key_line = keygen(base / "client_key", "oss-test-client")
     authorized = base / "authorized_keys"
     authorized.write_text(user_key_line + "\n")
     known_hosts = base / "known_hosts"
@@ -186,38 +157,13 @@ def running_netconfd(host: str = "127.0.0.1") -> Iterator[NetconfServer]:
     sshd: subprocess.Popen[bytes] | None = None
     try:
         _wait_until(sock.exists, "netconfd", netconfd, base)
-        if os.geteuid() == 0:
-            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        config = base / "sshd_config"
-        config.write_text(
-            "\n".join(
-                [
-                    f"Port {port}",
-                    f"ListenAddress {host}",
-                    f"HostKey {base / 'host_key'}",
-                    f"PidFile {base / 'sshd.pid'}",
-                    f"AuthorizedKeysFile {authorized}",
-                    "UsePAM no",
-                    "StrictModes no",
-                    "PubkeyAuthentication yes",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "PermitRootLogin prohibit-password",
-                    "MaxStartups 100:30:200",
-                    "MaxSessions 100",
-                    "LogLevel VERBOSE",
-                    f'Subsystem netconf "{SUBSYSTEM} --ncxserver-sockname={port}@{sock}"',
-                    "",
-                ]
-            )
+        sshd = start_sshd(
+            base,
+            host=host,
+            port=port,
+            authorized=authorized,
+            extra=[f'Subsystem netconf "{SUBSYSTEM} --ncxserver-sockname={port}@{sock}"'],
         )
-        sshd = subprocess.Popen(
-            [str(SSHD), "-D", "-f", str(config), "-E", str(base / "sshd.log")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_until(lambda: _port_open(host, port), "sshd", sshd, base)
         yield NetconfServer(
             host=host,
             port=port,
@@ -231,6 +177,6 @@ def running_netconfd(host: str = "127.0.0.1") -> Iterator[NetconfServer]:
         )
     finally:
         if sshd is not None:
-            _stop(sshd)
-        _stop(netconfd)
+            stop_process(sshd)
+        stop_process(netconfd)
         shutil.rmtree(base, ignore_errors=True)

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +66,7 @@ class SshServer:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _keygen(path: Path, comment: str) -> str:
+def keygen(path: Path, comment: str) -> str:
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
         check=True,
@@ -76,16 +76,18 @@ def _keygen(path: Path, comment: str) -> str:
     return path.with_suffix(".pub").read_text().strip()
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server this harness started (by its own handle), paused or not."""
     if proc.poll() is not None:
         return
     with suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGCONT)  # a paused (SIGSTOP) server cannot handle SIGTERM
         proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=10)
@@ -94,61 +96,77 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-@contextmanager
-def running_sshd(host: str = "127.0.0.1") -> Iterator[SshServer]:
-    if not SSHD.exists() or shutil.which("ssh-keygen") is None:
-        raise RuntimeError("sshd or ssh-keygen is missing: run `make system-deps` (openssh-server)")
-    base = Path(tempfile.mkdtemp(prefix="oss-sshd-"))
-    port = free_port(host)
-    host_key_line = _keygen(base / "host_key", "oss-test-sshd")
-    user_key_line = _keygen(base / "client_key", "oss-test-client")
-    _keygen(base / "other_key", "oss-test-not-authorized")
-    authorized = base / "authorized_keys"
-    authorized.write_text(user_key_line + "\n")
-    known_hosts = base / "known_hosts"
-    known_hosts.write_text(f"[{host}]:{port} {host_key_line}\n")
-    empty_known_hosts = base / "empty_known_hosts"
-    empty_known_hosts.write_text("")
+def start_sshd(
+    base: Path,
+    *,
+    host: str,
+    port: int,
+    authorized: Path,
+    extra: Sequence[str] = (),
+    ready: Callable[[], bool] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start an OpenSSH sshd for tests: key login only, config and logs in `base` (which holds
+    `host_key`), listening on host:port; returns once it accepts connections."""
     if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     config = base / "sshd_config"
-    config.write_text(
-        "\n".join(
-            [
-                f"Port {port}",
-                f"ListenAddress {host}",
-                f"HostKey {base / 'host_key'}",
-                f"PidFile {base / 'sshd.pid'}",
-                f"AuthorizedKeysFile {authorized}",
-                "UsePAM no",
-                "StrictModes no",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PermitRootLogin prohibit-password",
-                "MaxStartups 50:30:100",
-                "LogLevel VERBOSE",
-                "",
-            ]
-        )
-    )
+    lines = [
+        f"Port {port}",
+        f"ListenAddress {host}",
+        f"HostKey {base / 'host_key'}",
+        f"PidFile {base / 'sshd.pid'}",
+        f"AuthorizedKeysFile {authorized}",
+        "UsePAM no",
+        "StrictModes no",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        "MaxStartups 100:30:200",
+        "MaxSessions 100",
+        "LogLevel VERBOSE",
+        *extra,
+    ]
+    config.write_text("\n".join(lines) + "\n")
     process = subprocess.Popen(
         [str(SSHD), "-D", "-f", str(config), "-E", str(base / "sshd.log")],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    is_ready = ready or (lambda: port_open(host, port))
+    deadline = time.monotonic() + 15
+    while not is_ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process)
+            log = base / "sshd.log"
+            text = log.read_text(errors="replace") if log.exists() else ""
+            raise RuntimeError(f"sshd did not start (exit {process.returncode}):\n{text}")
+        time.sleep(0.05)
+    return process
+
+
+@contextmanager
+def running_sshd(host: str = "127.0.0.1") -> Iterator[SshServer]:
+    if not SSHD.exists() or shutil.which("ssh-keygen") is None:
+        raise RuntimeError("sshd or ssh-keygen is missing: run `make system-deps` (openssh-server)")
+    base = Path(tempfile.mkdtemp(prefix="oss-sshd-"))
+    port = free_port(host)
+    host_key_line = keygen(base / "host_key", "oss-test-sshd")
+    user_key_line = keygen(base / "client_key", "oss-test-client")
+    keygen(base / "other_key", "oss-test-not-authorized")
+    authorized = base / "authorized_keys"
+    authorized.write_text(user_key_line + "\n")
+    known_hosts = base / "known_hosts"
+    known_hosts.write_text(f"[{host}]:{port} {host_key_line}\n")
+    empty_known_hosts = base / "empty_known_hosts"
+    empty_known_hosts.write_text("")
     try:
-        deadline = time.monotonic() + 15
-        while not _port_open(host, port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = (
-                    (base / "sshd.log").read_text(errors="replace")
-                    if (base / "sshd.log").exists()
-                    else ""
-                )
-                raise RuntimeError(f"sshd did not start (exit {process.returncode}):\n{log}")
-            time.sleep(0.05)
+        process = start_sshd(base, host=host, port=port, authorized=authorized)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    try:
         yield SshServer(
             host=host,
             port=port,
@@ -162,5 +180,5 @@ def running_sshd(host: str = "127.0.0.1") -> Iterator[SshServer]:
             process=process,
         )
     finally:
-        _stop(process)
+        stop_process(process)
         shutil.rmtree(base, ignore_errors=True)
