@@ -16,13 +16,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, update
+from sqlalchemy import Executable, delete, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound, StorageError
 from oss.store import Database
+from oss.store.base import Base
 from oss.store.tables import DeviceRow, InterfaceRow, LinkRow, SiteRow
 from topology.clab import ClabTopology
 from topology.graph import InventoryGraph
@@ -106,47 +107,62 @@ class Inventory:
             raise StorageError(f"the change was not stored: {exc}") from exc
         apply_graph()
 
+    async def _change(
+        self,
+        *,
+        actor: str,
+        action: str,
+        kind: str,
+        object_id: str,
+        graph: Callable[[], None],
+        row: Base | None = None,
+        statement: Executable | None = None,
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
+        """One change: its row or statement and its audit entry in one transaction, then the
+        graph."""
+
+        async def db(s: AsyncSession) -> None:
+            if row is not None:
+                s.add(row)
+            if statement is not None:
+                await s.execute(statement)
+            audit.record(
+                s,
+                actor=actor,
+                action=action,
+                object_type=kind,
+                object_id=object_id,
+                before=before,
+                after=after,
+            )
+
+        await self._write(db, graph)
+
     # --- sites -----------------------------------------------------------------------------
 
     async def add_site(self, site: Site, *, actor: str) -> Site:
         async with self._lock:
             if self._has(self._graph.site, site.name):
                 raise Conflict(f"site '{site.name}' already exists")
-
-            def db(s: AsyncSession) -> None:
-                s.add(SiteRow(**site_values(site)))
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="create",
-                    object_type="site",
-                    object_id=site.name,
-                    after=_dump(site),
-                )
-
-            await self._write(db, lambda: self._graph.upsert_site(site))
+            await self._change(
+                actor=actor, action="create", kind="site", object_id=site.name,
+                row=SiteRow(**site_values(site)), after=_dump(site),
+                graph=lambda: self._graph.upsert_site(site),
+            )  # fmt: skip
             return site
 
     async def update_site(self, name: str, changes: dict[str, Any], *, actor: str) -> Site:
         async with self._lock:
             old = self._graph.site(name)
             new = _changed(old, {**changes, "name": name}, f"site '{name}'")
-
-            async def db(s: AsyncSession) -> None:
-                await s.execute(
-                    update(SiteRow).where(SiteRow.name == name).values(site_values(new))
-                )
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="update",
-                    object_type="site",
-                    object_id=name,
-                    before=_dump(old),
-                    after=_dump(new),
-                )
-
-            await self._write(db, lambda: self._graph.upsert_site(new))
+            await self._change(
+                actor=actor, action="update", kind="site", object_id=name,
+                statement=update(SiteRow).where(SiteRow.name == name).values(site_values(new)),
+                before=_dump(old), after=_dump(new),
+                graph=lambda: self._graph.upsert_site(new),
+            )  # fmt: skip
             return new
 
     async def remove_site(self, name: str, *, actor: str) -> None:
@@ -155,19 +171,11 @@ class Inventory:
             users = [d.name for d in self._graph.devices() if d.site == name]
             if users:
                 raise Conflict(f"site '{name}' still has devices: {', '.join(users[:10])}")
-
-            async def db(s: AsyncSession) -> None:
-                await s.execute(delete(SiteRow).where(SiteRow.name == name))
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="delete",
-                    object_type="site",
-                    object_id=name,
-                    before=_dump(old),
-                )
-
-            await self._write(db, lambda: self._graph.remove_site(name))
+            await self._change(
+                actor=actor, action="delete", kind="site", object_id=name,
+                statement=delete(SiteRow).where(SiteRow.name == name), before=_dump(old),
+                graph=lambda: self._graph.remove_site(name),
+            )  # fmt: skip
 
     # --- devices ---------------------------------------------------------------------------
 
@@ -180,19 +188,11 @@ class Inventory:
             if self._has(self._graph.device, device.name):
                 raise Conflict(f"device '{device.name}' already exists")
             self._check_site(device)
-
-            def db(s: AsyncSession) -> None:
-                s.add(DeviceRow(**device_values(device)))
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="create",
-                    object_type="device",
-                    object_id=device.name,
-                    after=_dump(device),
-                )
-
-            await self._write(db, lambda: self._graph.upsert_device(device))
+            await self._change(
+                actor=actor, action="create", kind="device", object_id=device.name,
+                row=DeviceRow(**device_values(device)), after=_dump(device),
+                graph=lambda: self._graph.upsert_device(device),
+            )  # fmt: skip
             return device
 
     async def update_device(self, name: str, changes: dict[str, Any], *, actor: str) -> Device:
@@ -200,22 +200,14 @@ class Inventory:
             old = self._graph.device(name)
             new = _changed(old, {**changes, "name": name}, f"device '{name}'")
             self._check_site(new)
-
-            async def db(s: AsyncSession) -> None:
-                await s.execute(
-                    update(DeviceRow).where(DeviceRow.name == name).values(device_values(new))
-                )
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="update",
-                    object_type="device",
-                    object_id=name,
-                    before=_dump(old),
-                    after=_dump(new),
-                )
-
-            await self._write(db, lambda: self._graph.upsert_device(new))
+            await self._change(
+                actor=actor, action="update", kind="device", object_id=name,
+                statement=update(DeviceRow)
+                .where(DeviceRow.name == name)
+                .values(device_values(new)),
+                before=_dump(old), after=_dump(new),
+                graph=lambda: self._graph.upsert_device(new),
+            )  # fmt: skip
             return new
 
     async def remove_device(self, name: str, *, actor: str) -> None:
@@ -227,19 +219,11 @@ class Inventory:
                 "interfaces": [_dump(i) for i in self._graph.interfaces(name)],
                 "links": [_dump(lk) for lk in self._graph.links(name)],
             }
-
-            async def db(s: AsyncSession) -> None:
-                await s.execute(delete(DeviceRow).where(DeviceRow.name == name))
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="delete",
-                    object_type="device",
-                    object_id=name,
-                    before=before,
-                )
-
-            await self._write(db, lambda: self._graph.remove_device(name))
+            await self._change(
+                actor=actor, action="delete", kind="device", object_id=name,
+                statement=delete(DeviceRow).where(DeviceRow.name == name), before=before,
+                graph=lambda: self._graph.remove_device(name),
+            )  # fmt: skip
 
     # --- interfaces ------------------------------------------------------------------------
 
@@ -275,24 +259,13 @@ class Inventory:
             new = _changed(
                 old, {**changes, "device": device, "name": name}, f"interface '{device}:{name}'"
             )
-
-            async def db(s: AsyncSession) -> None:
-                await s.execute(
-                    update(InterfaceRow)
-                    .where(InterfaceRow.device == device, InterfaceRow.name == name)
-                    .values(interface_values(new))
-                )
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="update",
-                    object_type="interface",
-                    object_id=f"{device}:{name}",
-                    before=_dump(old),
-                    after=_dump(new),
-                )
-
-            await self._write(db, lambda: self._graph.upsert_interface(new))
+            where = (InterfaceRow.device == device, InterfaceRow.name == name)
+            await self._change(
+                actor=actor, action="update", kind="interface", object_id=f"{device}:{name}",
+                statement=update(InterfaceRow).where(*where).values(interface_values(new)),
+                before=_dump(old), after=_dump(new),
+                graph=lambda: self._graph.upsert_interface(new),
+            )  # fmt: skip
             return new
 
     async def remove_interface(self, device: str, name: str, *, actor: str) -> None:
@@ -303,23 +276,12 @@ class Inventory:
                 raise Conflict(
                     f"interface '{device}:{name}' carries link {used.id}; remove it first"
                 )
-
-            async def db(s: AsyncSession) -> None:
-                await s.execute(
-                    delete(InterfaceRow).where(
-                        InterfaceRow.device == device, InterfaceRow.name == name
-                    )
-                )
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="delete",
-                    object_type="interface",
-                    object_id=f"{device}:{name}",
-                    before=_dump(old),
-                )
-
-            await self._write(db, lambda: self._graph.remove_interface(device, name))
+            where = (InterfaceRow.device == device, InterfaceRow.name == name)
+            await self._change(
+                actor=actor, action="delete", kind="interface", object_id=f"{device}:{name}",
+                statement=delete(InterfaceRow).where(*where), before=_dump(old),
+                graph=lambda: self._graph.remove_interface(device, name),
+            )  # fmt: skip
 
     # --- links -----------------------------------------------------------------------------
 
@@ -379,40 +341,22 @@ class Inventory:
             if {"a", "b"} & changes.keys():
                 raise InvalidInput("link ends cannot change; remove the link and add a new one")
             new = _changed(old, {**changes, **fixed}, f"link {link_id}")
-
-            async def db(s: AsyncSession) -> None:
-                await s.execute(
-                    update(LinkRow).where(LinkRow.id == link_id).values(link_values(new))
-                )
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="update",
-                    object_type="link",
-                    object_id=str(link_id),
-                    before=_dump(old),
-                    after=_dump(new),
-                )
-
-            await self._write(db, lambda: self._graph.upsert_link(new))
+            await self._change(
+                actor=actor, action="update", kind="link", object_id=str(link_id),
+                statement=update(LinkRow).where(LinkRow.id == link_id).values(link_values(new)),
+                before=_dump(old), after=_dump(new),
+                graph=lambda: self._graph.upsert_link(new),
+            )  # fmt: skip
             return new
 
     async def remove_link(self, link_id: int, *, actor: str) -> None:
         async with self._lock:
             old = self._graph.link(link_id)
-
-            async def db(s: AsyncSession) -> None:
-                await s.execute(delete(LinkRow).where(LinkRow.id == link_id))
-                audit.record(
-                    s,
-                    actor=actor,
-                    action="delete",
-                    object_type="link",
-                    object_id=str(link_id),
-                    before=_dump(old),
-                )
-
-            await self._write(db, lambda: self._graph.remove_link(link_id))
+            await self._change(
+                actor=actor, action="delete", kind="link", object_id=str(link_id),
+                statement=delete(LinkRow).where(LinkRow.id == link_id), before=_dump(old),
+                graph=lambda: self._graph.remove_link(link_id),
+            )  # fmt: skip
 
     # --- containerlab import ---------------------------------------------------------------
 
