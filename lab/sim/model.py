@@ -80,7 +80,8 @@ class SimInterface:
     rate_bps: int = 0  # simulated traffic each way while oper-up
     loss: float = 0.0  # fraction of packets lost on the link
     latency_us: int = 0  # added by fault injection
-    _octets_base: float = 0.0
+    _octets_base: float = 0.0  # sent up to _since_ns
+    _received_base: float = 0.0  # of those, what arrived (loss applies from when it is set)
     _since_ns: int = field(default_factory=time.monotonic_ns)
     last_change_ns: int = field(default_factory=time.time_ns)
 
@@ -164,8 +165,9 @@ class SimDevice:
     def counters(self, ifname: str) -> dict[str, int]:
         """64-bit counters as of now (octets and unicast packets each way, errors, discards)."""
         iface = self.interfaces[ifname]
-        octets = int(iface._octets_base + self._accrued(iface))
-        received = int(octets * (1.0 - iface.loss))
+        accrued = self._accrued(iface)
+        octets = int(iface._octets_base + accrued)
+        received = int(iface._received_base + accrued * (1.0 - iface.loss))
         mask = (1 << 64) - 1
         return {
             "in-octets": received & mask,
@@ -201,7 +203,9 @@ class SimDevice:
         """Fold the traffic so far into the base, before anything that changes the rate."""
         now = time.monotonic_ns()
         for iface in self.interfaces.values():
-            iface._octets_base += self._accrued(iface)
+            accrued = self._accrued(iface)
+            iface._octets_base += accrued
+            iface._received_base += accrued * (1.0 - iface.loss)
             iface._since_ns = now
 
     # --- configuration ----------------------------------------------------------------------

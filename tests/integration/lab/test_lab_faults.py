@@ -5,6 +5,7 @@ and over gNMI."""
 from __future__ import annotations
 
 import socket
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -112,9 +113,12 @@ def test_impairment_latency_and_loss(lab: RunningLab) -> None:
     assert link["latency_us"] == 7000 and link["loss"] == 0.25
     for end in ("r4:eth2", "r1:eth2"):
         node, _, _ = end.partition(":")
-        index = lab.ifindex(end)
-        discards = lab.snmp_values("snmpget", node, f"1.3.6.1.2.1.2.2.1.13.{index}")
-        assert int(next(iter(discards.values()))) > 0  # ifInDiscards: the lost packets
+        oid = f"1.3.6.1.2.1.2.2.1.13.{lab.ifindex(end)}"  # ifInDiscards: the lost packets
+        # Loss applies to traffic from now on: wait (bounded) for some to be lost.
+        deadline = time.monotonic() + 10
+        while int(lab.snmp_values("snmpget", node, oid)[oid]) == 0:
+            assert time.monotonic() < deadline, f"no discards on {end} after 10 s of 25% loss"
+            time.sleep(0.2)
 
 
 def test_config_pushed_by_netconf_reaches_the_other_protocols(lab: RunningLab) -> None:
