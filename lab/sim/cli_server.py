@@ -30,7 +30,7 @@ import asyncssh
 from lab.sim.datastore import Datastores, RpcFailure, coerce_leaf, parse_config_path
 from lab.sim.model import SimDevice, iface_path
 from lab.sim.netconf_xml import text_of
-from lab.sim.sshd import LabLogin, SshListener
+from lab.sim.sshd import LabLogin, SshListener, SshService
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _rate(bps: int) -> str:
     return str(bps)
 
 
-class CliServer:
+class CliServer(SshService):
     """One device's SSH CLI."""
 
     def __init__(
@@ -64,20 +64,6 @@ class CliServer:
         self.datastores = datastores
         self._login = login
         self._listener = SshListener(login=login, options=options, handler=self._serve)
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    @property
-    def running(self) -> bool:
-        return self._listener.running
-
-    async def start(self, host: str, port: int) -> None:
-        await self._listener.start(host, port)
-
-    async def stop(self) -> None:
-        await self._listener.stop()
 
     async def _serve(self, process: asyncssh.SSHServerProcess[Any]) -> None:
         shell = _Shell(self, process)

@@ -39,7 +39,7 @@ from lab.sim.netconf_xml import (
     with_namespaces,
     xpath_filter,
 )
-from lab.sim.sshd import LabLogin, SshListener
+from lab.sim.sshd import LabLogin, SshListener, SshService
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def _error_xml(failure: RpcFailure) -> str:
     return "<rpc-error>" + "".join(parts) + "</rpc-error>"
 
 
-class NetconfServer:
+class NetconfServer(SshService):
     """One device's NETCONF server. `stop()` ends every session (the node went down)."""
 
     def __init__(
@@ -169,20 +169,6 @@ class NetconfServer:
         self.sessions: dict[int, _Session] = {}
         self._ids = itertools.count(1)
         self._listener = SshListener(login=login, options=options, handler=self._serve)
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    @property
-    def running(self) -> bool:
-        return self._listener.running
-
-    async def start(self, host: str, port: int) -> None:
-        await self._listener.start(host, port)
-
-    async def stop(self) -> None:
-        await self._listener.stop()
 
     async def _serve(self, process: asyncssh.SSHServerProcess[Any]) -> None:
         if process.subsystem != "netconf":

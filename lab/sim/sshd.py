@@ -126,3 +126,23 @@ class SshListener:
                 # A peer that never answers must not hold up the lab: closing is best effort.
                 log.warning("%d SSH connections did not close within 5 s", len(connections))
         self._connections.clear()
+
+
+class SshService:
+    """A lab server on its own SshListener (`self._listener`): start, stop, port, running."""
+
+    _listener: SshListener
+
+    @property
+    def port(self) -> int:
+        return self._listener.port
+
+    @property
+    def running(self) -> bool:
+        return self._listener.running
+
+    async def start(self, host: str, port: int) -> None:
+        await self._listener.start(host, port)
+
+    async def stop(self) -> None:
+        await self._listener.stop()
