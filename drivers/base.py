@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
 from drivers.credentials import Credentials
 from oss.events import Event
@@ -137,6 +137,27 @@ class SessionPool(Generic[S]):
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+class PooledDriver(Generic[S]):
+    """The lifecycle every blocking-library driver shares: sessions lent from its pool, worker
+    threads for its library, both closed with the driver (`async with Driver() as d`)."""
+
+    _pool: SessionPool[S]
+    _calls: BlockingCalls
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def connect(self, target: Target) -> AbstractAsyncContextManager[S]:
+        return self._pool.borrow(target)
+
+    async def close(self) -> None:
+        await self._pool.close_all()
+        self._calls.close()
 
 
 Datastore = Literal["running", "candidate", "startup"]

@@ -27,7 +27,6 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,7 +40,7 @@ from netmiko.exceptions import (
     ReadTimeout,
 )
 
-from drivers.base import BlockingCalls, Datastore, EditOperation, SessionPool, Target
+from drivers.base import BlockingCalls, Datastore, EditOperation, PooledDriver, SessionPool, Target
 from drivers.platforms import CliOptions, load_platform
 from oss.errors import (
     AuthError,
@@ -339,7 +338,7 @@ class CliSession:
 # --- the driver ---------------------------------------------------------------------------------
 
 
-class CliDriver:
+class CliDriver(PooledDriver[CliSession]):
     """SSH CLI sessions to many devices: `async with driver.connect(target) as session`.
     One session per device (a CLI channel carries one command at a time)."""
 
@@ -354,19 +353,6 @@ class CliDriver:
             is_broken=_is_broken,
             is_alive=lambda session: session.is_alive,
         )
-
-    async def __aenter__(self) -> CliDriver:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    def connect(self, target: Target) -> AbstractAsyncContextManager[CliSession]:
-        return self._pool.borrow(target)
-
-    async def close(self) -> None:
-        await self._pool.close_all()
-        self._calls.close()
 
     async def _open(self, target: Target) -> CliSession:
         options = cli_options(target)

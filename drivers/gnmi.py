@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +35,7 @@ from pygnmi.client import gNMIclient, gNMIException
 from pygnmi.create_gnmi_path import gnmi_path_generator
 from pygnmi.spec.v080 import gnmi_pb2 as pb
 
-from drivers.base import BlockingCalls, SessionPool, Target
+from drivers.base import BlockingCalls, PooledDriver, SessionPool, Target
 from drivers.gnmi_events import EventMaker, ResponseView
 from oss.errors import (
     AuthError,
@@ -512,7 +511,7 @@ class GnmiSession:
 # --- the driver ---------------------------------------------------------------------------------
 
 
-class GnmiDriver:
+class GnmiDriver(PooledDriver[GnmiSession]):
     """gNMI sessions to many devices: `async with driver.connect(target) as session`.
 
     Sessions are pooled per device; gRPC multiplexes calls, so `per_device` borrowers may share
@@ -534,19 +533,6 @@ class GnmiDriver:
             is_broken=_is_broken,
             is_alive=lambda session: not session.broken,
         )
-
-    async def __aenter__(self) -> GnmiDriver:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    def connect(self, target: Target) -> AbstractAsyncContextManager[GnmiSession]:
-        return self._pool.borrow(target)
-
-    async def close(self) -> None:
-        await self._pool.close_all()
-        self._calls.close()
 
     async def _open(self, target: Target) -> GnmiSession:
         client = gNMIclient(**_client_kwargs(target))  # no I/O yet; refuses unsafe settings

@@ -53,7 +53,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -78,7 +78,15 @@ from ncclient.transport.errors import (
     TransportError,
 )
 
-from drivers.base import BlockingCalls, ConfigDriver, ConfigSession, Datastore, SessionPool, Target
+from drivers.base import (
+    BlockingCalls,
+    ConfigDriver,
+    ConfigSession,
+    Datastore,
+    PooledDriver,
+    SessionPool,
+    Target,
+)
 from drivers.netconf_async import PROBE_RETRY_S, PROBE_RPC, AsyncRpcs, OpenSshChannel
 from drivers.netconf_transport import (
     KnownHostsUnreadable,
@@ -560,7 +568,7 @@ def _data_xml(reply: Any) -> str:
 # --- the driver ----------------------------------------------------------------------------
 
 
-class NetconfDriver:
+class NetconfDriver(PooledDriver[NetconfSession]):
     """NETCONF sessions to many devices: `async with driver.connect(target) as session`.
 
     `max_workers` bounds the worker threads shared by all devices; `per_device` bounds how many
@@ -579,19 +587,6 @@ class NetconfDriver:
             is_broken=_is_broken,
             is_alive=lambda session: session.is_alive,
         )
-
-    async def __aenter__(self) -> NetconfDriver:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    def connect(self, target: Target) -> AbstractAsyncContextManager[NetconfSession]:
-        return self._pool.borrow(target)
-
-    async def close(self) -> None:
-        await self._pool.close_all()
-        self._calls.close()
 
     async def _open(self, target: Target) -> NetconfSession:
         plan = _ConnectPlan.of(target)
