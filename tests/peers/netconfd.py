@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.base import Target
-from drivers.credentials import Credentials
 from tests.peers.ports import free_port
-from tests.peers.sshd import keygen, start_sshd, stop_process
+from tests.peers.sshd import key_login_target, keygen, start_sshd, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 YANG_MODULE = REPO / "configs" / "yang" / "oss-lab.yang"
@@ -53,18 +52,7 @@ class NetconfServer:
 
     def target(self, name: str = "netconfd", **overrides: Any) -> Target:
         """A Target for this server; keyword arguments replace Target fields or credentials."""
-        cred_fields = set(Credentials.model_fields)
-        cred_kwargs: dict[str, Any] = {
-            "username": self.username,
-            "private_key_file": self.private_key,
-            "known_hosts": self.known_hosts,
-        }
-        cred_kwargs.update({k: v for k, v in overrides.items() if k in cred_fields})
-        target_kwargs = {k: v for k, v in overrides.items() if k not in cred_fields}
-        target_kwargs.setdefault("host", self.host)
-        target_kwargs.setdefault("port", self.port)
-        target_kwargs.setdefault("timeout_s", 10.0)
-        return Target(name=name, credentials=Credentials(**cred_kwargs), **target_kwargs)
+        return key_login_target(name, self, overrides, timeout_s=10.0)
 
     @contextmanager
     def paused(self) -> Iterator[None]:

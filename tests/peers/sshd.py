@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from drivers.base import Target
 from drivers.credentials import Credentials
@@ -45,25 +45,40 @@ class SshServer:
 
     def target(self, name: str = "sshd", **overrides: Any) -> Target:
         """A Target for this server; keyword arguments replace Target fields or credentials."""
-        cred_fields = set(Credentials.model_fields)
-        cred_kwargs: dict[str, Any] = {
-            "username": self.username,
-            "private_key_file": self.private_key,
-            "known_hosts": self.known_hosts,
-        }
-        cred_kwargs.update({k: v for k, v in overrides.items() if k in cred_fields})
-        target_kwargs = {k: v for k, v in overrides.items() if k not in cred_fields}
-        target_kwargs.setdefault("host", self.host)
-        target_kwargs.setdefault("port", self.port)
-        target_kwargs.setdefault("timeout_s", 15.0)
-        target_kwargs.setdefault("options", {"device_type": "linux"})
-        return Target(name=name, credentials=Credentials(**cred_kwargs), **target_kwargs)
+        return key_login_target(
+            name, self, overrides, timeout_s=15.0, options={"device_type": "linux"}
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         path = self.base / "sshd.log"
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class KeyLogin(Protocol):
+    host: str
+    port: int
+    username: str
+    private_key: Path
+    known_hosts: Path
+
+
+def key_login_target(
+    name: str, server: KeyLogin, overrides: dict[str, Any], **defaults: Any
+) -> Target:
+    """A Target that logs in to `server` with its client key; `overrides` replace Target fields
+    or credentials, `defaults` fill Target fields the overrides leave out."""
+    cred_fields = set(Credentials.model_fields)
+    cred_kwargs: dict[str, Any] = {
+        "username": server.username,
+        "private_key_file": server.private_key,
+        "known_hosts": server.known_hosts,
+    }
+    cred_kwargs.update({k: v for k, v in overrides.items() if k in cred_fields})
+    target_kwargs = {k: v for k, v in overrides.items() if k not in cred_fields}
+    target_kwargs = {"host": server.host, "port": server.port, **defaults, **target_kwargs}
+    return Target(name=name, credentials=Credentials(**cred_kwargs), **target_kwargs)
 
 
 def keygen(path: Path, comment: str) -> str:
