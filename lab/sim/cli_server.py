@@ -6,17 +6,21 @@ session from the unprivileged prompt. Commands:
 
     show interfaces                 one line per interface: admin/oper, mtu, speed, description
     show interface NAME             one interface with its counters
-    show running-config             the configuration as `set` lines that can be pasted back
+    show running-config             the configuration as `set` lines that can be pasted back,
+                                    in schema order (`lab.sim.schema`)
     show version                    sysDescr and uptime
     set LEAF-PATH VALUE             (root) change a leaf, e.g.
                                     set interfaces/interface[name=eth1]/config/description "to r2"
-    delete LEAF-PATH                (root) remove a leaf (it falls back to its default)
+    delete PATH                     (root) remove a leaf, or a list entry or container with
+                                    everything below it
     help                            this list
 
 Changes apply at once (like a shell, there is no commit step) through the device's datastores,
-so they are validated like NETCONF edits, refused while a NETCONF session locks running, and
-visible over NETCONF, gNMI and SNMP. With a PTY, asyncssh's line editor echoes input; an exec
-request (`ssh host show interfaces`) runs one unprivileged command.
+so each is validated like a NETCONF edit of running (the whole configuration: references,
+uniqueness), refused while a NETCONF session locks running, and visible over NETCONF, gNMI and
+SNMP. With a PTY, asyncssh's line editor echoes input; an exec request (`ssh host show
+interfaces`) runs one unprivileged command. The device's `reply_delay_s` holds back every
+command's output that long (the command itself runs at once).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from typing import Any
 
 import asyncssh
 
-from lab.sim.datastore import Datastores, RpcFailure, coerce_leaf, parse_config_path
+from lab.sim import schema
+from lab.sim.datastore import Datastores, RpcFailure, coerce_leaf
 from lab.sim.model import SimDevice, iface_path
 from lab.sim.netconf_xml import text_of
 from lab.sim.sshd import LabLogin, SshListener, SshService
@@ -37,7 +42,7 @@ log = logging.getLogger(__name__)
 HELP = """\
 show interfaces | show interface NAME | show running-config | show version
 set LEAF-PATH VALUE     (after sudo -s)  e.g. set interfaces/interface[name=eth1]/config/mtu 9000
-delete LEAF-PATH        (after sudo -s)
+delete PATH             (after sudo -s)  a leaf, or an entry or container and all below it
 sudo -s | exit | help
 """
 
@@ -100,6 +105,7 @@ class _Shell:
             return 1
         if self._process.command is not None:
             output, ok = self.execute(self._process.command.strip())
+            await self._device.delay_reply()
             self._write(output)
             return 0 if ok else 1
         self._write(self._prompt)
@@ -124,6 +130,7 @@ class _Shell:
                 await self._sudo()
             elif command:
                 output, _ = self.execute(command)
+                await self._device.delay_reply()
                 self._write(output)
             self._write(self._prompt)
 
@@ -180,8 +187,8 @@ class _Shell:
             return self._interface(args[1]), True
         if what in ("running-config", "run", "configuration"):
             lines = [
-                f"set {path} {shlex.quote(text_of(value))}"
-                for path, value in self._device.running.items()
+                f"set {_word(path)} {shlex.quote(text_of(value))}"
+                for path, value in schema.sorted_leaves(self._device.running)
             ]
             return "\n".join(lines) + "\n", True
         if what == "version":
@@ -234,20 +241,40 @@ class _Shell:
 
     def _configure(self, verb: str, args: list[str]) -> tuple[str, bool]:
         if not args:
-            return f"error: usage: {verb} LEAF-PATH{' VALUE' if verb == 'set' else ''}\n", False
-        path = args[0].strip("/")
-        parsed = parse_config_path(path)
-        if parsed is None:
-            return f"error: unknown leaf path '{path}' (see show running-config)\n", False
+            return f"error: usage: {verb} PATH{' VALUE' if verb == 'set' else ''}\n", False
+        try:
+            resolved = schema.resolve(args[0].strip("/"))
+        except schema.PathError as exc:
+            return f"error: unknown path '{args[0]}': {exc.message}\n", False
+        path = resolved.path
         leaves = self._ds.get("running")
         try:
             if verb == "set":
+                if not resolved.is_leaf:
+                    return f"error: {path} is not a leaf; set takes a leaf path\n", False
                 if len(args) != 2:
                     return "error: usage: set LEAF-PATH VALUE (quote values with spaces)\n", False
-                leaves[path] = coerce_leaf(parsed[0], parsed[1], args[1])
-            elif leaves.pop(path, None) is None:
-                return f"error: {path} is not set\n", False
+                leaves[path] = coerce_leaf(path, args[1])
+                schema.fill_keys(leaves)
+            else:
+                if len(args) != 1:
+                    return "error: usage: delete PATH\n", False
+                doomed = schema.below(leaves, path)
+                if not doomed:
+                    return f"error: {path} is not set\n", False
+                for leaf in doomed:
+                    del leaves[leaf]
             self._ds.write_running(leaves, who="the CLI")
         except RpcFailure as failure:
-            return f"error: {failure.message}\n", False
+            where = f" (at {failure.path})" if failure.path else ""
+            return f"error: {failure.message}{where}\n", False
         return "", True
+
+
+def _word(text: str) -> str:
+    """`text` as one shell word: as it is unless it needs quoting (paths keep their brackets)."""
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unbalanced quote
+        words = []
+    return text if words == [text] else shlex.quote(text)

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from pygnmi.spec.v080 import gnmi_pb2 as pb
 
+from lab.sim import schema
 from lab.sim.model import LeafValue, Leaves, SimDevice, split_path
 
 Elem = tuple[str, tuple[tuple[str, str], ...]]  # (name, sorted keys)
@@ -23,15 +24,13 @@ ParsedPath = tuple[Elem, ...]
 
 WILDCARD = "*"
 
-# The configuration leaves the simulated device accepts, with their types.
-CONFIG_LEAF_TYPES: dict[str, type] = {
-    "name": str,
-    "description": str,
-    "enabled": bool,
-    "mtu": int,
-    "type": str,
-}
-_MTU_RANGE = (68, 65535)
+# The interface config leaves mirrored as state leaves.
+INTERFACE_CONFIG_LEAVES = tuple(
+    pattern.rsplit("/", 1)[1]
+    for pattern in schema.LEAVES
+    if pattern.startswith("interfaces/interface[name]/config/")
+)
+_PYTHON_TYPES: dict[str, type] = {"str": str, "int": int, "bool": bool, "enum": str}
 
 
 class SetRejected(ValueError):
@@ -117,7 +116,7 @@ def state_leaves(device: SimDevice) -> Leaves:
     for name, iface in device.interfaces.items():
         config = f"interfaces/interface[name={name}]/config/"
         state = f"interfaces/interface[name={name}]/state/"
-        for leaf in CONFIG_LEAF_TYPES:
+        for leaf in INTERFACE_CONFIG_LEAVES:
             value = running.get(config + leaf)
             if value is not None:
                 out[state + leaf] = value
@@ -245,10 +244,12 @@ def decode_typed(val: Any) -> Any:
 
 def json_tree(items: Mapping[ParsedPath, LeafValue], depth: int) -> Any:
     """The leaves below a node (`depth` elements of each path are the node itself) as an
-    OpenConfig-shaped JSON tree: lists as arrays of entries that carry their keys."""
+    OpenConfig-shaped JSON tree: lists as arrays of entries that carry their keys (typed like
+    their leaves: a subinterface's index is a number), in schema order."""
     root: dict[str, Any] = {}
     entries: dict[tuple[int, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
-    for path, value in items.items():
+    ordered = sorted(items.items(), key=lambda item: schema.sort_key(to_str(item[0])))
+    for path, value in ordered:
         rest = path[depth:]
         if not rest:
             return value  # the node is itself a leaf
@@ -260,7 +261,7 @@ def json_tree(items: Mapping[ParsedPath, LeafValue], depth: int) -> Any:
                 array = node.setdefault(name, [])
                 entry = entries.get((id(array), keys))
                 if entry is None:
-                    entry = dict(keys)
+                    entry = _typed_keys(path[: depth + i + 1])
                     array.append(entry)
                     entries[(id(array), keys)] = entry
                 node = entry
@@ -269,56 +270,83 @@ def json_tree(items: Mapping[ParsedPath, LeafValue], depth: int) -> Any:
     return root
 
 
+def _typed_keys(entry: ParsedPath) -> dict[str, Any]:
+    keys = dict(entry[-1][1])
+    list_node = schema.node_at(tuple(name for name, _ in entry))
+    if list_node is None or list_node.kind != "list":
+        return dict(keys)
+    return {k: schema.typed_key(list_node, v) for k, v in keys.items()}
+
+
 # --- Set ----------------------------------------------------------------------------------------
 
 
-def _check_config_path(path: ParsedPath, device: SimDevice, *, whole_leaf: bool) -> None:
-    """Edits may only touch `interfaces/interface[name=X]/config/<leaf>` (or a node above it) of
-    an interface the device has. `whole_leaf` asks for a complete leaf path."""
+def _check_config_path(path: ParsedPath, device: SimDevice, *, whole_leaf: bool) -> ParsedPath:
+    """An edit's path, canonical (int keys without leading zeros): a node of the configuration
+    model (`lab.sim.schema`) below the root, on an interface the device has. `whole_leaf` asks
+    for a complete leaf path."""
     text = "/" + to_str(path)
     if not path:
         raise SetRejected("an edit needs a path below the root")
     if has_wildcard(path):
         raise SetRejected(f"{text}: wildcards are not allowed in Set")
-    shape = ["interfaces", "interface", "config", "<leaf>"]
-    for i, (name, keys) in enumerate(path):
-        if i >= len(shape):
-            raise SetRejected(f"{text}: no such node")
-        if i == 1:
-            if name != "interface" or [k for k, _ in keys] != ["name"]:
-                raise SetRejected(f"{text}: expected interface[name=...]")
-            ifname = keys[0][1]
-            if ifname not in device.interfaces:
-                raise SetRejected(f"{text}: no interface {ifname}")
-        elif i == 2 and name == "state":
-            raise SetRejected(f"{text}: state is read-only")
-        elif i == 3:
-            if name not in CONFIG_LEAF_TYPES or keys:
-                raise SetRejected(f"{text}: unknown leaf {name}")
-        elif name != shape[i] or keys:
-            raise SetRejected(f"{text}: no such node {name}")
-    if whole_leaf and len(path) != len(shape):
+    try:
+        resolved = schema.resolve(to_str(path))
+    except schema.PathError as exc:
+        if exc.read_only:
+            raise SetRejected(f"{text}: state is read-only") from None
+        raise SetRejected(f"{text}: no such node: {exc.message}") from None
+    if len(path) >= 2 and path[0][0] == "interfaces" and path[1][1]:
+        ifname = path[1][1][0][1]
+        if ifname not in device.interfaces:
+            raise SetRejected(f"{text}: no interface {ifname}")
+    if whole_leaf and not resolved.is_leaf:
         raise SetRejected(f"{text}: not a leaf")
+    return parse(resolved.path)
 
 
 def _coerce(path: ParsedPath, value: Any) -> LeafValue:
-    leaf = path[-1][0]
-    want = CONFIG_LEAF_TYPES[leaf]
+    """A JSON value for a leaf, of the leaf's type (constraints are the validation's)."""
+    spec = schema.leaf_spec(to_str(path))
+    assert spec is not None  # the path was checked
+    want = _PYTHON_TYPES[spec.kind]
     text = "/" + to_str(path)
     if want is int and isinstance(value, str) and value.isdigit():
         value = int(value)  # RFC 7951 lets 64-bit numbers travel as strings; accept that form
     if isinstance(value, bool) != (want is bool) or not isinstance(value, want):
         raise SetRejected(f"{text}: expected {want.__name__}, got {type(value).__name__}")
-    if leaf == "mtu" and isinstance(value, int) and not _MTU_RANGE[0] <= value <= _MTU_RANGE[1]:
-        raise SetRejected(f"{text}: mtu {value} outside {_MTU_RANGE[0]}..{_MTU_RANGE[1]}")
-    if leaf == "name" and value != path[1][1][0][1]:
-        raise SetRejected(f"{text}: name {value!r} differs from the list key")
-    assert isinstance(value, str | int | bool | float)
+    if spec.kind == "enum" and value not in spec.values:
+        raise SetRejected(f"{text}: {value!r} is not one of {', '.join(spec.values)}")
+    assert isinstance(value, str | int | bool)
     return value
 
 
+def _list_node(names: tuple[str, ...]) -> schema.Node | None:
+    node = schema.node_at(names)
+    return node if node is not None and node.kind == "list" else None
+
+
+def _entries(base: ParsedPath, name: str, items: list[Any]) -> Iterator[tuple[ParsedPath, Any]]:
+    """The entries of list `name` under `base`, each with its key in the path."""
+    where = f"/{to_str(base)}/{name}".replace("//", "/")
+    node = _list_node((*(n for n, _ in base), name))
+    if node is None or node.key is None:
+        raise SetRejected(f"{where}: not a list")
+    for entry in items:
+        if not isinstance(entry, dict):
+            raise SetRejected(f"{where}: list entries must be objects")
+        fields = {_strip_module(k): v for k, v in entry.items()}
+        if node.key not in fields:
+            raise SetRejected(f"{where}: list entry without its key {node.key!r}")
+        elem: Elem = (name, ((node.key, str(fields[node.key])),))
+        # The entry exists even when it names nothing but its key: its config/<key> leaf.
+        yield (*base, elem, ("config", ()), (node.key, ())), fields[node.key]
+        yield from flatten((*base, elem), fields)
+
+
 def flatten(base: ParsedPath, value: Any) -> Iterator[tuple[ParsedPath, Any]]:
-    """A JSON value set at `base` as (leaf path, scalar) pairs."""
+    """A JSON value set at `base` as (leaf path, scalar) pairs. A list node without a key in
+    the path takes an array of entries."""
     if isinstance(value, dict):
         key_names = dict(base[-1][1]) if base else {}
         for raw_name, child in value.items():
@@ -328,18 +356,13 @@ def flatten(base: ParsedPath, value: Any) -> Iterator[tuple[ParsedPath, Any]]:
                     raise SetRejected(f"/{to_str(base)}: key {name}={child} differs from the path")
                 continue  # the list key, already in the path
             if isinstance(child, list):
-                for entry in child:
-                    if not isinstance(entry, dict):
-                        raise SetRejected(f"/{to_str(base)}/{name}: list entries must be objects")
-                    fields = {_strip_module(k): v for k, v in entry.items()}
-                    if "name" not in fields:
-                        raise SetRejected(f"/{to_str(base)}/{name}: list entry without a name")
-                    elem: Elem = (name, (("name", str(fields["name"])),))
-                    yield from flatten((*base, elem), fields)
+                yield from _entries(base, name, child)
             else:
                 yield from flatten((*base, (name, ())), child)
     elif isinstance(value, list):
-        raise SetRejected(f"/{to_str(base)}: a list needs its keys in the path or its entries")
+        if not base or base[-1][1]:
+            raise SetRejected(f"/{to_str(base)}: a list needs its keys in the path or its entries")
+        yield from _entries(base[:-1], base[-1][0], value)
     else:
         yield base, value
 
@@ -352,7 +375,9 @@ def apply_edits(
     updates: list[tuple[ParsedPath, Any]],
 ) -> Leaves:
     """The running configuration after a SetRequest's edits, in gNMI's order (deletes, then
-    replaces, then updates). Raises SetRejected, leaving the device untouched, on any problem."""
+    replaces, then updates), with every list entry's key leaf filled in. Raises SetRejected,
+    leaving the device untouched, on any problem of structure or type; the caller validates the
+    result as a whole before applying it."""
     new = dict(device.running)
 
     def remove_below(path: ParsedPath) -> None:
@@ -360,18 +385,20 @@ def apply_edits(
             del new[leaf]
 
     def write(path: ParsedPath, value: Any) -> None:
+        entry = schema.resolve(to_str(path))
+        if entry.entry and entry.node.key is not None:  # the entry exists, even if `{}`
+            key_leaf = (*path, ("config", ()), (entry.node.key, ()))
+            new[to_str(key_leaf)] = schema.typed_key(entry.node, dict(path[-1][1])[entry.node.key])
         for leaf, scalar in flatten(path, value):
-            _check_config_path(leaf, device, whole_leaf=True)
+            leaf = _check_config_path(leaf, device, whole_leaf=True)
             new[to_str(leaf)] = _coerce(leaf, scalar)
 
     for path in deletes:
-        _check_config_path(path, device, whole_leaf=False)
-        remove_below(path)
+        remove_below(_check_config_path(path, device, whole_leaf=False))
     for path, value in replaces:
-        _check_config_path(path, device, whole_leaf=False)
+        path = _check_config_path(path, device, whole_leaf=False)
         remove_below(path)
         write(path, value)
     for path, value in updates:
-        _check_config_path(path, device, whole_leaf=False)
-        write(path, value)
-    return new
+        write(_check_config_path(path, device, whole_leaf=False), value)
+    return schema.fill_keys(new)

@@ -1,13 +1,16 @@
 """The simulated device's gNMI server (grpc.aio, with the gNMI stubs pygnmi ships).
 
-One server serves one `SimDevice`: Capabilities (OpenConfig interfaces; JSON, JSON_IETF, PROTO),
-Get on config and state paths, Set (deletes, replaces and updates of one request applied at once,
-or not at all), and Subscribe in STREAM (SAMPLE, ON_CHANGE, TARGET_DEFINED), ONCE and POLL
-modes with sync_response.
+One server serves one `SimDevice`: Capabilities (the lab's OpenConfig interfaces,
+network-instance and qos subset; JSON, JSON_IETF, PROTO), Get on config and state paths (a path
+that selects nothing is NOT_FOUND), Set (deletes, replaces and updates of one request checked
+and applied at once, or not at all: INVALID_ARGUMENT), and Subscribe in STREAM (SAMPLE,
+ON_CHANGE, TARGET_DEFINED), ONCE and POLL modes with sync_response.
 
 Node faults: every RPC checks `device.node_up` and answers UNAVAILABLE while the node is down,
 and open subscriptions end with UNAVAILABLE when it goes down, so the lab needs no restart to
 make a node fault visible. `stop()` closes the port for real, when a refused connection is wanted.
+The device's `reply_delay_s` holds back the answer of every unary RPC (Capabilities, Get, Set;
+a Set is applied at once, only its answer waits).
 
 Scale: hundreds of servers share one process and its event loop; a server costs a grpc.aio
 server object and a listening socket, and a subscription one coroutine and one device listener,
@@ -33,13 +36,17 @@ from pygnmi.spec.v080 import gnmi_pb2 as pb
 from pygnmi.spec.v080 import gnmi_pb2_grpc
 
 from lab.sim import gnmi_data as data
+from lab.sim import schema
+from lab.sim.datastore import RpcFailure, validate
 from lab.sim.model import Change, LeafValue, Leaves, SimDevice
 
 Commit = Callable[[Leaves], None]
 
 GNMI_VERSION = "0.8.0"
 SUPPORTED_ENCODINGS = (pb.JSON, pb.JSON_IETF, pb.PROTO)
-MODELS = (("openconfig-interfaces", "OpenConfig working group", "3.0.0"),)
+MODELS = tuple(
+    (ns.module, "OpenConfig working group", ns.version) for ns in schema.NAMESPACES.values()
+)
 MIN_SAMPLE_INTERVAL_NS = 1_000_000  # 1 ms: anything faster is clamped
 DEFAULT_SAMPLE_INTERVAL_NS = 10_000_000_000  # sample_interval 0 and TARGET_DEFINED counters
 
@@ -62,6 +69,12 @@ class _Sub:
     reader: data.LeafReader | None = None
 
 
+def rejection_text(failure: RpcFailure) -> str:
+    """A validation failure as a Set's INVALID_ARGUMENT details: tag, message and path."""
+    where = f" (at {failure.path})" if failure.path else ""
+    return f"{failure.tag}: {failure.message}{where}"
+
+
 class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
     def __init__(
         self,
@@ -72,9 +85,16 @@ class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
     ) -> None:
         self.device = device
         self._auth = auth
-        # Where a Set's result goes: straight to the device, or through the lab's datastores so
-        # NETCONF locks and validation hold for gNMI writes too.
-        self._commit: Commit = commit if commit is not None else device.apply
+        # Where a Set's result goes: validated straight to the device, or through the lab's
+        # datastores so NETCONF locks hold for gNMI writes too.
+        self._commit: Commit = commit if commit is not None else self._validate_and_apply
+
+    def _validate_and_apply(self, leaves: Leaves) -> None:
+        try:
+            validate(self.device, leaves)
+        except RpcFailure as exc:
+            raise data.SetRejected(rejection_text(exc)) from None
+        self.device.apply(leaves)
 
     # --- admission ----------------------------------------------------------------------------
 
@@ -94,6 +114,7 @@ class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
 
     async def Capabilities(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self._admit(context)
+        await self.device.delay_reply()
         return pb.CapabilityResponse(
             supported_models=[
                 pb.ModelData(name=n, organization=o, version=v) for n, o, v in MODELS
@@ -106,6 +127,7 @@ class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
         await self._admit(context)
         encoding = request.encoding
         if encoding not in SUPPORTED_ENCODINGS:
+            await self.device.delay_reply()
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"encoding {encoding} unsupported")
         kind = request.type
         leaves = data.device_leaves(
@@ -119,10 +141,12 @@ class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
             wanted = data.from_proto(request.prefix, path)
             found = data.select(leaves, wanted)
             if not found:
+                await self.device.delay_reply()
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"/{data.to_str(wanted)}: no data")
             notifications.append(
                 pb.Notification(timestamp=now, update=_get_updates(found, len(wanted), encoding))
             )
+        await self.device.delay_reply()
         return pb.GetResponse(notification=notifications)
 
     async def Set(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -140,6 +164,7 @@ class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
             new = data.apply_edits(self.device, deletes=deletes, replaces=replaces, updates=updates)
             self._commit(new)
         except data.SetRejected as exc:
+            await self.device.delay_reply()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         for op, paths in (
             (pb.UpdateResult.DELETE, deletes),
@@ -147,6 +172,7 @@ class GnmiServicer(gnmi_pb2_grpc.gNMIServicer):  # type: ignore[misc]
             (pb.UpdateResult.UPDATE, [p for p, _ in updates]),
         ):
             results += [pb.UpdateResult(path=data.to_proto(p), op=op) for p in paths]
+        await self.device.delay_reply()
         return pb.SetResponse(timestamp=time.time_ns(), response=results)
 
     # --- Subscribe ----------------------------------------------------------------------------
@@ -390,8 +416,8 @@ async def start_gnmi_server(
     """Serve `device` on host:port (0 picks a free port). `tls` is (cert, key, client CA): with
     a client CA, clients must present a certificate it signed (mTLS); without `tls` the server
     speaks plaintext gRPC. `auth` (username, password) makes every RPC check that metadata.
-    `commit` receives the configuration leaves a Set produces (default: `device.apply`); it
-    raises `SetRejected` to refuse the whole Set."""
+    `commit` receives the configuration leaves a Set produces (default: `datastore.validate`,
+    then `device.apply`); it raises `SetRejected` to refuse the whole Set."""
     # SO_REUSEPORT (grpc's default) would let two servers share a port silently.
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     gnmi_pb2_grpc.add_gNMIServicer_to_server(GnmiServicer(device, auth=auth, commit=commit), server)

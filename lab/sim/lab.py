@@ -34,6 +34,7 @@ import functools
 import ipaddress
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -55,7 +56,7 @@ from lab.sim.cli_server import CliServer
 from lab.sim.control import ControlServer
 from lab.sim.datastore import Datastores, RpcFailure
 from lab.sim.gnmi_data import SetRejected
-from lab.sim.gnmi_server import start_gnmi_server
+from lab.sim.gnmi_server import rejection_text, start_gnmi_server
 from lab.sim.model import Change, Leaves, SimDevice
 from lab.sim.netconf_server import NetconfServer
 from lab.sim.snmp_agent import SnmpAgent
@@ -514,6 +515,13 @@ class Lab:
                 end.interface, latency_us=latency_us, loss=loss
             )
 
+    def set_delay(self, name: str, seconds: float) -> None:
+        """Hold back every NETCONF, gNMI (unary) and CLI answer of node `name` by `seconds`
+        (0 ends the fault; replies already waiting then go at once)."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise InvalidInput(f"delay {seconds} is not a number of seconds >= 0")
+        self.node(name).device.set_reply_delay(seconds)
+
     async def set_node(self, name: str, up: bool) -> None:
         node = self.node(name)
         if node.up == up:
@@ -599,6 +607,7 @@ class Lab:
             nodes[node.name] = {
                 "address": node.address,
                 "up": node.up,
+                "reply_delay_s": device.reply_delay_s,
                 "ports": self.port_map(),
                 "interfaces": {
                     ifname: {
@@ -660,6 +669,12 @@ class Lab:
         if op == "node":
             await self.set_node(str(request.get("name")), _bool(request.get("up")))
             return {n: s["up"] for n, s in self.status()["nodes"].items()}
+        if op == "delay":
+            seconds = request.get("seconds")
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise InvalidInput(f"seconds must be a number, got {seconds!r}")
+            self.set_delay(str(request.get("name")), float(seconds))
+            return {n: s["reply_delay_s"] for n, s in self.status()["nodes"].items()}
         raise InvalidInput(f"unknown control operation {op!r}")
 
 
@@ -829,7 +844,7 @@ def _commit_via_datastores(datastores: Datastores, leaves: Leaves) -> None:
     try:
         datastores.write_running(leaves, who="gNMI")
     except RpcFailure as exc:
-        raise SetRejected(f"{exc.tag}: {exc.message}") from None
+        raise SetRejected(rejection_text(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

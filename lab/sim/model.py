@@ -5,6 +5,14 @@ slash, OpenConfig-shaped: `interfaces/interface[name=eth1]/config/description`. 
 gNMI JSON, CLI lines and SNMP sets are all translated to and from these leaves by their servers,
 so config pushed by any protocol is visible through all of them.
 
+Besides `interfaces`, the configuration holds subinterfaces (VLAN, IPv4 addresses),
+`network-instances` and `qos`: `lab.sim.schema` describes every leaf, `lab.sim.datastore`
+validates a whole configuration before any protocol may apply it.
+
+A management-plane fault: `reply_delay_s` holds back every answer of the NETCONF, gNMI (unary
+RPCs) and CLI servers that long (the request itself is carried out at once), so a client with a
+short timeout gives up, as it would with an overloaded device.
+
 Operational state (oper-status, counters) is derived: an interface is oper-up when it is
 admin-enabled, its node is up and its link (if cabled) is up. Counters advance lazily from the
 simulated traffic rate, computed when read, so hundreds of idle devices cost nothing.
@@ -12,6 +20,7 @@ simulated traffic rate, computed when read, so hundreds of idle devices cost not
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 import time
@@ -98,6 +107,8 @@ class SimDevice:
         self.interfaces: dict[str, SimInterface] = {}
         self.running: Leaves = {}
         self._listeners: list[Listener] = []
+        self.reply_delay_s = 0.0  # management-plane fault: answers wait this long
+        self._delay_changed = asyncio.Event()  # wakes waiting replies when the delay changes
         for i, ifname in enumerate(interfaces, start=1):
             self.add_interface(ifname, index=i)
 
@@ -111,6 +122,26 @@ class SimDevice:
     def _emit(self, change: Change) -> None:
         for listener in list(self._listeners):
             listener(change)
+
+    # --- management-plane delay --------------------------------------------------------------
+
+    def set_reply_delay(self, seconds: float) -> None:
+        """Delay every answer from now on; replies already waiting re-check the new delay (so
+        setting 0 lets them go at once)."""
+        self.reply_delay_s = seconds
+        waking, self._delay_changed = self._delay_changed, asyncio.Event()
+        waking.set()
+
+    async def delay_reply(self) -> None:
+        """Wait out `reply_delay_s` (counted from the call) before a server answers."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while (remaining := start + self.reply_delay_s - loop.time()) > 0:
+            changed = self._delay_changed
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return
 
     # --- interfaces and operational state ---------------------------------------------------
 

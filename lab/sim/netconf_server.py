@@ -1,12 +1,17 @@
 """The simulated device's NETCONF server: the `netconf` SSH subsystem (RFC 6241/6242).
 
 Framing is end-of-message (`]]>]]>`, base:1.0) for the hellos and until both sides announce
-base:1.1, then chunked. The data model is OpenConfig interfaces (see `lab.sim.netconf_xml`);
+base:1.1, then chunked. The data model is the lab's OpenConfig-shaped subset (interfaces with
+subinterfaces, network-instances, qos; see `lab.sim.schema` and `lab.sim.netconf_xml`);
 datastores, locks and confirmed commit live in `lab.sim.datastore`.
 
-Candidate edits are checked for structure and types when they are made; constraints (mtu range,
-description length, existing interfaces) are checked by `validate` and `commit`, as on devices
-with a candidate datastore. Edits of running are validated in full before they apply.
+Candidate edits are checked for structure and types when they are made; constraints (ranges,
+lengths, patterns, existing interfaces, references and uniqueness between entries) are checked
+by `validate` and `commit`, as on devices with a candidate datastore. Edits of running are
+validated in full before they apply.
+
+The device's `reply_delay_s` holds every reply back that long (the request is carried out at
+once): a slow management plane, for timeout tests.
 """
 
 from __future__ import annotations
@@ -20,14 +25,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import asyncssh
 
-from lab.sim.datastore import (
-    DEFAULT_CONFIRM_TIMEOUT_S,
-    OC_INTERFACES_NS,
-    OC_PREFIX,
-    Datastore,
-    Datastores,
-    RpcFailure,
-)
+from lab.sim import schema
+from lab.sim.datastore import DEFAULT_CONFIRM_TIMEOUT_S, Datastore, Datastores, RpcFailure
 from lab.sim.model import SimDevice
 from lab.sim.netconf_xml import (
     BASE_NS,
@@ -53,7 +52,11 @@ CAPABILITIES = (
     "urn:ietf:params:netconf:capability:confirmed-commit:1.1",
     "urn:ietf:params:netconf:capability:validate:1.1",
     "urn:ietf:params:netconf:capability:xpath:1.0",
-    f"{OC_INTERFACES_NS}?module=openconfig-interfaces&revision=2021-04-06",
+    *(f"{ns.uri}?module={ns.module}&revision={ns.revision}" for ns in schema.NAMESPACES.values()),
+)
+# <error-path> may use any module's prefix.
+_ERROR_PATH_PREFIXES = " ".join(
+    f'xmlns:{ns.prefix}="{ns.uri}"' for ns in schema.NAMESPACES.values()
 )
 EOM = b"]]>]]>"
 MAX_MESSAGE = 16 * 1024 * 1024  # a client sending more is broken or hostile
@@ -144,8 +147,7 @@ def _error_xml(failure: RpcFailure) -> str:
     if failure.app_tag:
         parts.append(f"<error-app-tag>{escape(failure.app_tag)}</error-app-tag>")
     if failure.path:
-        declare = f'xmlns:{OC_PREFIX}="{OC_INTERFACES_NS}"'
-        parts.append(f"<error-path {declare}>{escape(failure.path)}</error-path>")
+        parts.append(f"<error-path {_ERROR_PATH_PREFIXES}>{escape(failure.path)}</error-path>")
     parts.append(f'<error-message xml:lang="en">{escape(failure.message)}</error-message>')
     if failure.info:
         info = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in failure.info.items())
@@ -240,7 +242,9 @@ class _Session:
             message = await self._framer.read()
             if message is None:
                 return
-            await self._send(self._handle(message))
+            reply = self._handle(message)
+            await self._device.delay_reply()
+            await self._send(reply)
 
     def _client_capabilities(self, hello: bytes) -> set[str] | None:
         try:

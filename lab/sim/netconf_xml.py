@@ -1,9 +1,11 @@
-"""OpenConfig interfaces XML <-> SimDevice leaves, for the simulated NETCONF server.
+"""OpenConfig-shaped XML <-> SimDevice leaves, for the simulated NETCONF server.
 
-Data trees are built with *local* tag names (`interfaces`, `interface`, `config`, ...): the
-simulated device serves one YANG module, so the namespace is added once, on the top element,
-when a reply is serialised (`with_namespaces`). Incoming XML (edit-config, filters) is checked
-against that namespace and then compared by local name.
+Data trees are built with *local* tag names (`interfaces`, `interface`, `config`, ...): each
+top-level container (`interfaces`, `network-instances`, `qos`) and everything below it is in
+one namespace (`lab.sim.schema.NAMESPACES`), added once, on the top element, when a reply is
+serialised (`with_namespaces`). Incoming XML (edit-config, filters) is checked against that
+namespace and then compared by local name. Edits are walked along the schema
+(`lab.sim.schema`), so containers, list entries and leaves at any depth take every operation.
 
 Uses the standard library's ElementTree: the lab parses only what its own test clients send,
 and ElementTree's path language covers the XPath subset the simulated device supports.
@@ -16,19 +18,14 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 
-from lab.sim.datastore import (
-    CONFIG_LEAF_TYPES,
-    OC_INTERFACES_NS,
-    RpcFailure,
-    coerce_leaf,
-    error_path,
-)
+from lab.sim import schema
+from lab.sim.datastore import RpcFailure, coerce_leaf
 from lab.sim.model import LeafValue, Leaves, SimDevice, iface_path, split_path
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 _OPERATION = f"{{{BASE_NS}}}operation"
 # The top-level containers the device serves and the namespace of each.
-TOP_NAMESPACES = {"interfaces": OC_INTERFACES_NS}
+TOP_NAMESPACES = {name: ns.uri for name, ns in schema.NAMESPACES.items()}
 EDIT_OPERATIONS = ("merge", "replace", "create", "delete", "remove")
 DEFAULT_OPERATIONS = ("merge", "replace", "none")
 COUNTERS = (
@@ -103,8 +100,8 @@ def leaves_to_xml(leaves: Iterable[tuple[str, LeafValue]]) -> ET.Element:
 
 
 def device_data(device: SimDevice, config: Leaves, *, with_state: bool) -> ET.Element:
-    """<data> for get-config (config only) or get (config and state), interface by interface."""
-    ordered: list[tuple[str, LeafValue]] = list(config.items())
+    """<data> for get-config (config only) or get (config and state), in schema order."""
+    ordered: list[tuple[str, LeafValue]] = schema.sorted_leaves(config)
     if with_state:
         ordered.extend(state_leaves(device).items())
     return leaves_to_xml(ordered)
@@ -123,11 +120,13 @@ def with_namespaces(data: ET.Element) -> ET.Element:
 
 
 def apply_edit(current: Mapping[str, LeafValue], config: ET.Element, default_op: str) -> Leaves:
-    """The datastore content after applying an edit-config <config> (RFC 6241 section 7.2)."""
+    """The datastore content after applying an edit-config <config> (RFC 6241 section 7.2).
+    Checks structure and types; the constraints are `datastore.validate`'s."""
     result: Leaves = dict(current)
     for top in config:
         ns, local = split_tag(top.tag)
-        if local not in TOP_NAMESPACES:
+        node = schema.ROOT.child(local)
+        if node is None:
             raise RpcFailure(
                 "unknown-element",
                 f"unknown top-level element '{local}'",
@@ -139,8 +138,8 @@ def apply_edit(current: Mapping[str, LeafValue], config: ET.Element, default_op:
                 f"element '{local}' must be in namespace {TOP_NAMESPACES[local]}",
                 info={"bad-element": local, "bad-namespace": ns or ""},
             )
-        _edit_interfaces(result, top, _operation(top, default_op))
-    return result
+        _edit(result, top, node, local, _operation(top, default_op), ns)
+    return schema.fill_keys(result)
 
 
 def _operation(element: ET.Element, inherited: str) -> str:
@@ -157,25 +156,23 @@ def _operation(element: ET.Element, inherited: str) -> str:
     return op
 
 
-def _children(element: ET.Element) -> Iterable[tuple[str, ET.Element]]:
+def _children(element: ET.Element, ns: str) -> Iterable[tuple[str, ET.Element]]:
     for child in element:
-        ns, local = split_tag(child.tag)
-        if ns is not None and ns != OC_INTERFACES_NS:
+        child_ns, local = split_tag(child.tag)
+        if child_ns is not None and child_ns != ns:
             raise RpcFailure(
                 "unknown-namespace",
                 f"element '{local}' is in an unknown namespace",
-                info={"bad-element": local, "bad-namespace": ns},
+                info={"bad-element": local, "bad-namespace": child_ns},
             )
         yield local, child
 
 
-def _subtree(leaves: Leaves, prefix: str) -> list[str]:
-    return [p for p in leaves if p == prefix or p.startswith(prefix + "/")]
-
-
-def _container_op(leaves: Leaves, prefix: str, op: str, where: str) -> bool:
-    """Apply a container-level operation; returns whether to descend into the children."""
-    present = _subtree(leaves, prefix)
+def _container_op(leaves: Leaves, prefix: str, op: str) -> bool:
+    """Apply an operation to a container or list entry; returns whether to descend into the
+    children (not after delete or remove, which take the whole subtree)."""
+    present = schema.below(leaves, prefix)
+    where = schema.instance_path(prefix)
     if op == "create" and present:
         raise RpcFailure("data-exists", f"{where} already exists", path=where)
     if op == "delete" and not present:
@@ -186,76 +183,83 @@ def _container_op(leaves: Leaves, prefix: str, op: str, where: str) -> bool:
     return op not in ("delete", "remove")
 
 
-def _edit_interfaces(leaves: Leaves, element: ET.Element, op: str) -> None:
-    if not _container_op(leaves, "interfaces", op, error_path()):
+def _edit(
+    leaves: Leaves, element: ET.Element, node: schema.Node, path: str, op: str, ns: str
+) -> None:
+    """Apply one element of an edit: `node` is its schema node, `path` its leaf-path prefix."""
+    if node.kind == "leaf":
+        _edit_leaf(leaves, element, node, path, op)
         return
-    for local, child in _children(element):
-        if local != "interface":
+    key_value = ""
+    if node.kind == "list":
+        path, key_value = _entry_path(element, node, path, ns)
+    if not _container_op(leaves, path, op):
+        return
+    if node.kind == "list" and node.key is not None and op in ("merge", "replace", "create"):
+        # An entry named by its key alone exists too: it has its config/<key> leaf.
+        leaves[f"{path}/config/{node.key}"] = schema.typed_key(node, key_value)
+    for local, child in _children(element, ns):
+        if node.kind == "list" and local == node.key:
+            continue  # the key, already in the path
+        child_node = node.child(local)
+        if child_node is None:
+            if local == "state":
+                raise RpcFailure(
+                    "invalid-value",
+                    "state is read-only (config false)",
+                    path=schema.instance_path(f"{path}/state"),
+                )
             raise RpcFailure(
                 "unknown-element",
-                f"unknown element '{local}' in interfaces",
-                path=error_path(),
+                f"unknown element '{local}' in {node.name}",
+                path=schema.instance_path(path),
                 info={"bad-element": local},
             )
-        _edit_interface(leaves, child, _operation(child, op))
+        _edit(leaves, child, child_node, f"{path}/{local}", _operation(child, op), ns)
 
 
-def _edit_interface(leaves: Leaves, element: ET.Element, op: str) -> None:
-    name_element = next((c for local, c in _children(element) if local == "name"), None)
-    ifname = (name_element.text or "").strip() if name_element is not None else ""
-    if not ifname:
+def _entry_path(element: ET.Element, node: schema.Node, path: str, ns: str) -> tuple[str, str]:
+    """A list entry's path and key, from its key child: `.../interface` ->
+    (`.../interface[name=eth1]`, "eth1")."""
+    key = node.key or ""
+    key_element = next((c for local, c in _children(element, ns) if local == key), None)
+    text = (key_element.text or "").strip() if key_element is not None else ""
+    parent = path.rpartition("/")[0]
+    if not text:
         raise RpcFailure(
             "missing-element",
-            "interface entry without its key 'name'",
-            path=error_path(),
-            info={"bad-element": "name"},
+            f"{node.name} entry without its key '{key}'",
+            path=schema.instance_path(parent or path),
+            info={"bad-element": key},
         )
-    where = error_path(ifname)
-    if not _container_op(leaves, f"interfaces/interface[name={ifname}]", op, where):
-        return
-    for local, child in _children(element):
-        if local == "name":
-            continue
-        if local == "config":
-            _edit_config(leaves, ifname, child, _operation(child, op))
-        elif local == "state":
-            raise RpcFailure(
-                "invalid-value",
-                "state is read-only (config false)",
-                path=error_path(ifname, "state"),
-            )
-        else:
-            raise RpcFailure(
-                "unknown-element",
-                f"unknown element '{local}' in interface",
-                path=where,
-                info={"bad-element": local},
-            )
+    try:
+        value = schema.canonical_key(node, text)
+    except ValueError:
+        raise RpcFailure(
+            "invalid-value",
+            f"'{text}' is not an integer",
+            path=schema.instance_path(f"{path}/{key}"),
+        ) from None
+    return f"{path}[{key}={value}]", value
 
 
-def _edit_config(leaves: Leaves, ifname: str, element: ET.Element, op: str) -> None:
-    prefix = iface_path(ifname, "config")
-    if not _container_op(leaves, prefix, op, error_path(ifname, "config")):
-        return
-    for local, child in _children(element):
-        if local not in CONFIG_LEAF_TYPES or len(child):
-            raise RpcFailure(
-                "unknown-element",
-                f"unknown element '{local}' in interface config",
-                path=error_path(ifname, "config"),
-                info={"bad-element": local},
-            )
-        leaf_op = _operation(child, op)
-        path = iface_path(ifname, f"config/{local}")
-        where = error_path(ifname, f"config/{local}")
-        if leaf_op in ("delete", "remove"):
-            if path not in leaves and leaf_op == "delete":
-                raise RpcFailure("data-missing", f"{where} does not exist", path=where)
-            leaves.pop(path, None)
-        elif leaf_op == "create" and path in leaves:
-            raise RpcFailure("data-exists", f"{where} already exists", path=where)
-        elif leaf_op != "none":
-            leaves[path] = coerce_leaf(ifname, local, (child.text or "").strip())
+def _edit_leaf(leaves: Leaves, element: ET.Element, node: schema.Node, path: str, op: str) -> None:
+    where = schema.instance_path(path)
+    if len(element):
+        raise RpcFailure(
+            "unknown-element",
+            f"{node.name} is a leaf: it has no child elements",
+            path=where,
+            info={"bad-element": split_tag(element[0].tag)[1]},
+        )
+    if op in ("delete", "remove"):
+        if path not in leaves and op == "delete":
+            raise RpcFailure("data-missing", f"{where} does not exist", path=where)
+        leaves.pop(path, None)
+    elif op == "create" and path in leaves:
+        raise RpcFailure("data-exists", f"{where} already exists", path=where)
+    elif op != "none":
+        leaves[path] = coerce_leaf(path, (element.text or "").strip())
 
 
 def parse_default_operation(text: str | None) -> str:
@@ -273,54 +277,74 @@ def parse_default_operation(text: str | None) -> str:
 def subtree_filter(data: ET.Element, flt: ET.Element) -> ET.Element:
     """RFC 6241 section 6: containment, selection and content-match nodes."""
     out = ET.Element("data")
-    _filter_level(flt, data, out, top=True)
+    _filter_level(flt, data, out, schema.ROOT, None)
     return out
 
 
-def _matches(f: ET.Element, d: ET.Element, top: bool) -> bool:
+def _matches(f: ET.Element, d: ET.Element, tree_ns: str | None) -> bool:
+    """Does filter node `f` select data node `d`? `tree_ns` is the namespace of the tree they
+    are in (None at the top, where each container has its own)."""
     ns, local = split_tag(f.tag)
     if local != d.tag:
         return False
-    if top and ns is not None:
+    if ns is None:
+        return True
+    if tree_ns is None:
         return TOP_NAMESPACES.get(local) == ns
-    return ns is None or ns == OC_INTERFACES_NS
+    return ns == tree_ns
 
 
-def _filter_level(fparent: ET.Element, dparent: ET.Element, out: ET.Element, top: bool) -> bool:
+def _filter_level(
+    fparent: ET.Element,
+    dparent: ET.Element,
+    out: ET.Element,
+    node: schema.Node | None,
+    tree_ns: str | None,
+) -> bool:
+    """Filter the children of `dparent` (schema node `node`, None outside the config model)
+    into `out`; returns whether anything was selected."""
     filters = list(fparent)
     content = [f for f in filters if not len(f) and (f.text or "").strip()]
     others = [f for f in filters if f not in content]
     for f in content:
         wanted = (f.text or "").strip()
-        if not any(_matches(f, d, top) and (d.text or "").strip() == wanted for d in dparent):
+        if not any(_matches(f, d, tree_ns) and (d.text or "").strip() == wanted for d in dparent):
             return False
     if not others:
         out.extend(copy.deepcopy(d) for d in dparent)  # only content matches: the whole entry
         return True
     added = False
     for f in content:
-        out.extend(copy.deepcopy(d) for d in dparent if _matches(f, d, top))
+        out.extend(copy.deepcopy(d) for d in dparent if _matches(f, d, tree_ns))
     for f in others:
         for d in dparent:
-            if not _matches(f, d, top):
+            if not _matches(f, d, tree_ns):
                 continue
             if not len(f):  # a selection node
                 out.append(copy.deepcopy(d))
                 added = True
                 continue
             branch = ET.Element(d.tag)
-            if _filter_level(f, d, branch, top=False):
+            child = node.child(d.tag) if node is not None else None
+            if _filter_level(f, d, branch, child, tree_ns or TOP_NAMESPACES.get(d.tag)):
                 out.append(branch)
                 added = True
     if added and not content:
-        _keep_key(dparent, out)
+        _keep_key(dparent, out, node)
     return added
 
 
-def _keep_key(dparent: ET.Element, out: ET.Element) -> None:
+def _key_of(element: ET.Element, node: schema.Node | None) -> ET.Element | None:
+    """A list entry's key leaf element (None when `element` is not a list entry)."""
+    if node is None or node.kind != "list" or node.key is None:
+        return None
+    return element.find(node.key)
+
+
+def _keep_key(dparent: ET.Element, out: ET.Element, node: schema.Node | None) -> None:
     """List entries keep their key leaf in the output, so the client can tell them apart."""
-    key = dparent.find("name") if dparent.tag == "interface" else None
-    if key is not None and out.find("name") is None:
+    key = _key_of(dparent, node)
+    if key is not None and out.find(key.tag) is None:
         out.insert(0, copy.deepcopy(key))
 
 
@@ -329,7 +353,8 @@ _PREFIX = re.compile(r"(?<![\w.\-'\"])[A-Za-z_][\w.\-]*:(?=[A-Za-z_*])")
 
 def xpath_filter(data: ET.Element, select: str) -> ET.Element:
     """The XPath subset ElementTree understands: location paths with `[key='value']` predicates,
-    `*`, `//`, and unions with `|`. Prefixes are ignored (the device serves one module)."""
+    `*`, `//`, and unions with `|`. Prefixes are ignored (each top-level container has one
+    namespace, and local names are enough to tell the nodes apart)."""
     out = ET.Element("data")
     parents = {child: parent for parent in data.iter() for child in parent}
     copies: dict[int, ET.Element] = {id(data): out}
@@ -365,18 +390,23 @@ def _copy_with_ancestors(
     while chain[-1] in parents:
         chain.append(parents[chain[-1]])
     chain.reverse()  # data, ..., element
+    nodes: list[schema.Node | None] = [schema.ROOT]  # the schema node of each chain element
+    for depth in range(1, len(chain)):
+        parent_node = nodes[-1]
+        nodes.append(parent_node.child(chain[depth].tag) if parent_node is not None else None)
     for depth in range(1, len(chain)):
         node = chain[depth]
         if id(node) in copies:
             continue
         parent_copy = copies[id(chain[depth - 1])]
         if node is element:
-            if node.tag == "name" and parent_copy.find("name") is not None:
+            parent_key = _key_of(chain[depth - 1], nodes[depth - 1])
+            if parent_key is node and parent_copy.find(node.tag) is not None:
                 continue  # a list key, already copied with its entry
             clone = copy.deepcopy(node)
         else:
             clone = ET.Element(node.tag)
-            key = node.find("name") if node.tag == "interface" else None
+            key = _key_of(node, nodes[depth])
             if key is not None:
                 clone.append(copy.deepcopy(key))
         parent_copy.append(clone)
