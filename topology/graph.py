@@ -13,10 +13,10 @@ a silently wrong graph.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from itertools import islice, pairwise
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import networkx as nx
 
@@ -24,6 +24,7 @@ from oss.errors import Conflict, InvalidInput, NoPath, NotFound
 from topology.model import Device, Endpoint, Interface, Link, LinkState, Site
 
 _DIGITS = re.compile(r"(\d+)")
+_T = TypeVar("_T")
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -359,6 +360,19 @@ class InventoryGraph:
             services=[],
             customers=[],
         )
+
+    def derived(self, key: str, build: Callable[[], _T]) -> _T:
+        """`build()`'s result, built once and kept until the graph next changes: for indexes
+        derived from the graph elsewhere (`topology.placement` keeps its search index here).
+
+        It is stored with the reduced graph of all links, which every change discards, so it
+        can never outlive the state it was built from.
+        """
+        store: dict[str, Any] = self._simple(True).graph.setdefault("derived", {})
+        if key not in store:
+            store[key] = build()
+        found: _T = store[key]
+        return found
 
     # ---------------------------------------------------------------- internals
 
