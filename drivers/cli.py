@@ -110,7 +110,8 @@ def _translate_connect(exc: BaseException, target: Target) -> DriverError:
 def _translate_call(exc: BaseException, target: Target, what: str) -> DriverError:
     where = {"device": target.name, "protocol": PROTOCOL}
     if isinstance(exc, ReadTimeout | NetmikoTimeoutException):
-        return DeviceTimeout(f"{what}: {_first_line(exc)}", **where)
+        limit = f"no answer within {target.timeout_s:g} s"
+        return DeviceTimeout(f"{what}: {limit} ({_first_line(exc)})", **where)
     if isinstance(exc, ConfigInvalidException):
         return RpcError(what, device_error=str(exc).strip(), **where)
     return ConnectError(f"{what}: the session broke: {_first_line(exc)}", **where)
@@ -136,6 +137,8 @@ def _connect_blocking(target: Target, options: CliOptions, opened: list[Any]) ->
         "username": creds.username,
         # None, not "": paramiko would otherwise try an empty password after the key
         "password": creds.password.get_secret_value() if creds.password else None,
+        # config mode (sudo -s, enable) asks for a password: the login one
+        "secret": creds.password.get_secret_value() if creds.password else "",
         "allow_agent": False,
         "use_keys": False,  # no scan of ~/.ssh: only the key the credentials name
         "conn_timeout": target.timeout_s,

@@ -18,8 +18,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from drivers.targets import parse_networks
 from oss.auth import TokenStore
 from oss.metrics import Metrics
+from oss.provisioning.access import DeviceAccess
+from oss.provisioning.engine import Engine
+from oss.provisioning.services import Options, ServiceManager
 from oss.settings import Settings
 from oss.store import Database
 from topology.inventory import Inventory
@@ -61,6 +65,25 @@ class Runtime:
         self.db = Database(settings.resolved_database_url())
         self.inventory = Inventory(self.db)
         self.tokens = TokenStore(self.db)
+        nets = settings.drivers.allowed_networks
+        self.access = DeviceAccess(
+            device_of=lambda name: self.inventory.graph.device(name),
+            allowed=parse_networks(nets) if nets is not None else None,
+            ports={str(k): v for k, v in settings.drivers.ports.items()},
+            timeout_s=settings.drivers.timeout_s,
+        )
+        prov = settings.provisioning
+        self.engine = Engine(
+            self.access,
+            max_parallel=prov.max_parallel,
+            hold_before_confirm_s=prov.hold_before_confirm_s,
+        )
+        self.services = ServiceManager(
+            self.db,
+            self.inventory,
+            self.engine,
+            options=Options(asn=prov.asn, vlan_pool=prov.vlan_pool),
+        )
         self._services: list[Service] = []
         self._stop_requested = asyncio.Event()
         self._resources = AsyncExitStack()
@@ -83,6 +106,10 @@ class Runtime:
         self._resources.push_async_callback(self.db.close)
         await self.db.migrate()
         await self.inventory.load()
+        self._resources.push_async_callback(self.access.close)
+        self._resources.push_async_callback(self.services.close)
+        # A transaction a previous run left open is resolved before anything new starts.
+        await self.services.recover()
 
     async def close(self) -> None:
         self.ready = False

@@ -50,6 +50,33 @@ class TopologySettings(_Section):
     )
 
 
+class DriverSettings(_Section):
+    """How the daemon reaches devices."""
+
+    allowed_networks: list[str] | None = Field(
+        default=None,
+        description="management addresses outside these networks are refused (a lab daemon "
+        "sets 127.0.0.0/8); absent, any address",
+    )
+    ports: dict[Literal["netconf", "gnmi", "snmp", "cli"], int] = Field(
+        default_factory=dict,
+        description="per-protocol port overrides for every device (the non-root lab's ports)",
+    )
+    timeout_s: float = Field(default=30.0, gt=0, description="time limit of one device call")
+
+
+class ProvisioningSettings(_Section):
+    asn: int = Field(default=65000, ge=1, le=4294967295, description="ASN in slice RDs")
+    vlan_pool: tuple[int, int] = Field(default=(100, 3999), description="VLANs for path services")
+    max_parallel: int = Field(default=64, ge=1, description="devices worked on at once")
+    hold_before_confirm_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="fault injection for crash tests: wait this long between verify and the "
+        "NETCONF confirmation; never set it in production",
+    )
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("oss", appauthor=False))
 
@@ -67,6 +94,8 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
     topology: TopologySettings = TopologySettings()
+    drivers: DriverSettings = DriverSettings()
+    provisioning: ProvisioningSettings = ProvisioningSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,17 @@ from starlette.routing import Match
 
 from oss import __version__
 from oss.api import problems
-from oss.api.routes import audit, devices, health, interfaces, links, sites, tokens, topology
+from oss.api.routes import (
+    audit,
+    devices,
+    health,
+    interfaces,
+    links,
+    services,
+    sites,
+    tokens,
+    topology,
+)
 from oss.runtime import Runtime
 
 
@@ -32,7 +42,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    for module in (health, sites, devices, interfaces, links, topology, tokens, audit):
+    for module in (health, sites, devices, interfaces, links, topology, tokens, audit, services):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -116,3 +117,85 @@ class AuditRow(Base):
     object_id: Mapped[str] = mapped_column(String(255))
     before: Mapped[Any] = mapped_column(JSON, nullable=True)
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class ServiceRow(Base):
+    """A provisioned service or slice: its intent (type and parameters) and lifecycle state."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    customer: Mapped[str] = mapped_column(String(128), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    params: Mapped[Any] = mapped_column(JSON)
+    vlan: Mapped[int | None] = mapped_column(Integer)
+    vrf: Mapped[str | None] = mapped_column(String(64))
+    rd: Mapped[str | None] = mapped_column(String(32))
+    placement: Mapped[Any] = mapped_column(JSON, nullable=True)
+    sla: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    transaction_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ServiceResourceRow(Base):
+    """What a service uses in the graph: devices, interfaces, and links with reserved bandwidth.
+
+    No foreign keys to the inventory: the relation must outlive a re-imported link so the
+    reservation is still known (and refused or released) rather than silently lost."""
+
+    __tablename__ = "service_resources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # device | interface | link
+    device: Mapped[str | None] = mapped_column(String(64), index=True)
+    interface: Mapped[str | None] = mapped_column(String(64))
+    link_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    bandwidth_bps: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TransactionRow(Base):
+    """The journal of one multi-device change, written before any device is touched."""
+
+    __tablename__ = "transactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("services.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TransactionDeviceRow(Base):
+    """One device's part of a transaction: what it gets, how to undo it, and each step."""
+
+    __tablename__ = "transaction_devices"
+
+    transaction_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True
+    )
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    protocol: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    intent: Mapped[Any] = mapped_column(JSON)
+    owned: Mapped[Any] = mapped_column(JSON)
+    pre_image: Mapped[Any] = mapped_column(JSON, nullable=True)
+    persist_id: Mapped[str | None] = mapped_column(String(64))
+    steps: Mapped[Any] = mapped_column(JSON)

@@ -1,0 +1,166 @@
+"""The transaction journal in the database: written before a device is touched and at every
+phase, so a daemon that dies mid-transaction finds it on restart (see recovery.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from drivers.platforms import load_platform
+from oss.errors import NotFound
+from oss.provisioning.engine import TERMINAL, DeviceTxn, Transaction
+from oss.provisioning.leaves import Intent
+from oss.provisioning.plan import DevicePlan
+from oss.store.database import Database
+from oss.store.tables import TransactionDeviceRow, TransactionRow
+
+# A device state says how far it got, which decides how it is undone after a crash.
+REACHED_BY_STATE: dict[str, str] = {
+    "prepared": "prepared",
+    "committed": "committed",
+    "verified": "committed",
+    "confirmed": "confirmed",
+    # an undo that failed: its progress is unknown, so undo everything (idempotent)
+    "undo-failed": "confirmed",
+}
+
+
+class DbJournal:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def open(self, kind: str, service_id: int | None, actor: str) -> int:
+        async with self.db.transaction() as session:
+            row = TransactionRow(kind=kind, service_id=service_id, state="pending", actor=actor)
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def record(self, txn: Transaction) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(TransactionRow, txn.id)
+            if row is None:
+                raise NotFound(f"transaction {txn.id} is not in the journal")
+            row.state = txn.state
+            row.error = txn.error
+            if txn.state in TERMINAL:
+                row.finished_at = datetime.now(UTC)
+            existing = {
+                r.device: r
+                for r in (
+                    await session.scalars(
+                        select(TransactionDeviceRow).where(
+                            TransactionDeviceRow.transaction_id == txn.id
+                        )
+                    )
+                ).all()
+            }
+            for d in txn.devices:
+                device_row = existing.get(d.device)
+                if device_row is None:
+                    device_row = TransactionDeviceRow(
+                        transaction_id=txn.id,
+                        device=d.device,
+                        position=d.position,
+                        protocol=d.plan.protocol,
+                        payload=d.plan.payload,
+                        intent={
+                            "platform": d.plan.platform.name,
+                            "leaves": d.plan.intent.leaves,
+                            "removals": list(d.plan.intent.removals),
+                        },
+                        owned=list(d.plan.owned),
+                    )
+                    session.add(device_row)
+                device_row.state = d.state
+                device_row.step = d.step
+                device_row.error = d.error
+                device_row.pre_image = d.plan.pre_image
+                device_row.persist_id = d.persist_id or None
+                device_row.steps = list(d.plan.steps)
+
+    async def show(self, txn_id: int) -> dict[str, Any]:
+        async with self.db.transaction() as session:
+            row = await session.get(TransactionRow, txn_id)
+            if row is None:
+                raise NotFound(f"no transaction {txn_id}")
+            devices = (
+                await session.scalars(
+                    select(TransactionDeviceRow)
+                    .where(TransactionDeviceRow.transaction_id == txn_id)
+                    .order_by(TransactionDeviceRow.position)
+                )
+            ).all()
+            return {
+                "id": row.id,
+                "kind": row.kind,
+                "service_id": row.service_id,
+                "state": row.state,
+                "actor": row.actor,
+                "error": row.error,
+                "created_at": row.created_at.isoformat(),
+                "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+                "devices": [
+                    {
+                        "device": d.device,
+                        "position": d.position,
+                        "protocol": d.protocol,
+                        "state": d.state,
+                        "step": d.step,
+                        "error": d.error,
+                        "steps": d.steps,
+                    }
+                    for d in devices
+                ],
+            }
+
+    async def unfinished(self) -> list[tuple[int, str, int | None]]:
+        """(id, kind, service id) of every transaction a crash left open, oldest first."""
+        async with self.db.transaction() as session:
+            rows = (
+                await session.scalars(
+                    select(TransactionRow)
+                    .where(TransactionRow.state.not_in(TERMINAL))
+                    .order_by(TransactionRow.id)
+                )
+            ).all()
+            return [(r.id, r.kind, r.service_id) for r in rows]
+
+    async def load(self, txn_id: int) -> Transaction:
+        """A journaled transaction, rebuilt with each device's plan, pre-image and progress."""
+        async with self.db.transaction() as session:
+            row = await session.get(TransactionRow, txn_id)
+            if row is None:
+                raise NotFound(f"no transaction {txn_id}")
+            device_rows = (
+                await session.scalars(
+                    select(TransactionDeviceRow)
+                    .where(TransactionDeviceRow.transaction_id == txn_id)
+                    .order_by(TransactionDeviceRow.position)
+                )
+            ).all()
+            devices = []
+            for r in device_rows:
+                plan = DevicePlan(
+                    device=r.device,
+                    platform=load_platform(r.intent["platform"]),
+                    payload=r.payload,
+                    intent=Intent(dict(r.intent["leaves"]), tuple(r.intent["removals"])),
+                    owned=tuple(r.owned),
+                    pre_image=r.pre_image,
+                    steps=list(r.steps or []),
+                )
+                d = DeviceTxn(plan, r.position, state=r.state, error=r.error)
+                d.step = r.step  # type: ignore[assignment]
+                d.persist_id = r.persist_id or ""
+                d.reached = REACHED_BY_STATE.get(r.state, "none")  # type: ignore[assignment]
+                devices.append(d)
+            return Transaction(
+                id=row.id,
+                kind=row.kind,
+                devices=devices,
+                state=row.state,  # type: ignore[arg-type]
+                error=row.error,
+            )

@@ -1,0 +1,380 @@
+"""Configuration as leaves: `{path: text}` in gNMI path syntax, whatever protocol carried it.
+
+Rendered payloads (NETCONF XML, gNMI JSON updates, CLI lines) and the running configuration
+read back from a device all become leaves, so diff, verify, drift and pre-images are one piece
+of code for every protocol. Values are compared as text (`true`, `9000`): each protocol's
+typing differs, the configured value does not.
+
+List entries appear in paths with their key (`interfaces/interface[name=eth1]/config/mtu`);
+which leaf is a list's key is data from the platform (`model.list_keys`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from lxml import etree  # type: ignore[import-untyped]
+
+from drivers.platforms import CliOptions, ModelOptions
+from oss.errors import InvalidInput
+
+Leaves = dict[str, str]
+NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+_OPERATION = f"{{{NC_NS}}}operation"
+_REMOVING = ("remove", "delete")
+_XML_PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a rendered payload asks of one device: leaves to hold and entries to remove."""
+
+    leaves: dict[str, Any]  # text, or typed values where the protocol is typed (gNMI JSON)
+    removals: tuple[str, ...] = ()
+
+
+def text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- paths ----------------------------------------------------------------------------------
+
+
+def elements(path: str) -> list[str]:
+    """`a/b[k=x/y]/c` -> ["a", "b[k=x/y]", "c"] (slashes inside keys do not split)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(path):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "/" and depth == 0:
+            parts.append(path[start:i])
+            start = i + 1
+    if path[start:]:
+        parts.append(path[start:])
+    return [p for p in parts if p]
+
+
+def schema_path(path: str) -> str:
+    """The path without list keys: `a/b[k=v]/c` -> `a/b/c`."""
+    return "/".join(re.sub(r"\[.*\]$", "", part) for part in elements(path))
+
+
+def under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def in_scope(path: str, prefixes: Iterable[str]) -> bool:
+    return any(under(path, prefix) for prefix in prefixes)
+
+
+class KeyMap:
+    """Which leaf keys a list, by the longest matching suffix of its schema path."""
+
+    def __init__(self, model: ModelOptions) -> None:
+        self._by_suffix = {tuple(k.split("/")): v for k, v in model.list_keys.items()}
+
+    def key_of(self, schema: list[str]) -> str | None:
+        best: tuple[int, str | None] = (0, None)
+        for suffix, key in self._by_suffix.items():
+            n = len(suffix)
+            if n > best[0] and tuple(schema[-n:]) == suffix:
+                best = (n, key)
+        return best[1]
+
+
+# --- XML --------------------------------------------------------------------------------------
+
+
+def _local(tag: Any) -> str | None:
+    if not isinstance(tag, str):
+        return None  # a comment or processing instruction
+    return str(etree.QName(tag).localname)
+
+
+def _parse_xml(payload: str) -> Any:
+    try:
+        root = etree.fromstring(payload.encode(), parser=_XML_PARSER)
+    except etree.XMLSyntaxError:
+        wrapped = f"<config>{payload}</config>"
+        try:
+            root = etree.fromstring(wrapped.encode(), parser=_XML_PARSER)
+        except etree.XMLSyntaxError as exc:
+            raise InvalidInput(f"configuration XML is not well-formed: {exc}") from None
+    if _local(root.tag) in ("config", "data"):
+        return root
+    holder = etree.Element("config")
+    holder.append(root)
+    return holder
+
+
+def xml_intent(payload: str, model: ModelOptions) -> Intent:
+    """Leaves of an XML payload or a <data> reply; entries marked nc:operation remove/delete
+    are removals (their leaves are not intended)."""
+    keys = KeyMap(model)
+    leaves: Leaves = {}
+    removals: list[str] = []
+
+    def walk(element: Any, path: str, schema: list[str], skip: str | None) -> None:
+        for child in element:
+            name = _local(child.tag)
+            if name is None or name == skip:
+                continue  # a comment, or the entry's key leaf (already in the path)
+            child_schema = [*schema, name]
+            key = keys.key_of(child_schema)
+            segment = name
+            if key is not None:
+                key_element = next((c for c in child if _local(c.tag) == key), None)
+                if key_element is None:
+                    raise InvalidInput(f"list entry {path}/{name} has no key leaf <{key}>")
+                segment = f"{name}[{key}={(key_element.text or '').strip()}]"
+            child_path = f"{path}/{segment}" if path else segment
+            if child.get(_OPERATION) in _REMOVING:
+                removals.append(child_path)
+            elif key is None and not any(_local(c.tag) for c in child):
+                if path:  # an empty top-level container holds nothing
+                    leaves[child_path] = (child.text or "").strip()
+            else:
+                walk(child, child_path, child_schema, key)
+
+    walk(_parse_xml(payload), "", [], None)
+    return Intent(leaves, tuple(removals))
+
+
+def leaves_to_xml(intent: Intent, model: ModelOptions) -> str:
+    """A NETCONF <config> that sets `intent.leaves` and removes `intent.removals`; the
+    inverse of `xml_intent` (used to put a pre-image back)."""
+    root = etree.Element("config", nsmap={"nc": NC_NS})
+    index: dict[tuple[int, str], Any] = {}
+
+    def node(path_parts: list[str]) -> Any:
+        parent = root
+        for part in path_parts:
+            name, _, rest = part.partition("[")
+            found = index.get((id(parent), part))
+            if found is None:
+                ns = model.namespaces.get(name) if parent is root else None
+                found = etree.SubElement(parent, f"{{{ns}}}{name}" if ns else name)
+                if rest:
+                    key_name, _, value = rest[:-1].partition("=")
+                    key_tag = f"{{{ns}}}{key_name}" if ns else key_name
+                    etree.SubElement(found, key_tag).text = value
+                index[(id(parent), part)] = found
+            parent = found
+        return parent
+
+    for path in intent.removals:
+        node(elements(path)).set(_OPERATION, "remove")
+    for path, value in intent.leaves.items():
+        node(elements(path)).text = text(value)
+    return str(etree.tostring(root, encoding="unicode"))
+
+
+# --- gNMI JSON --------------------------------------------------------------------------------
+
+
+def json_tree_leaves(
+    base: str, value: Any, model: ModelOptions, *, typed: bool = False
+) -> dict[str, Any]:
+    """Leaves of a JSON value found at `base` (a gNMI Get answer or a Set update); lists
+    (arrays of objects) are keyed through the model's list keys."""
+    keys = KeyMap(model)
+    leaves: dict[str, Any] = {}
+
+    def walk(path: str, item: Any) -> None:
+        if isinstance(item, dict):
+            for name, child in item.items():
+                name = name.split(":", 1)[-1]  # json_ietf module prefixes
+                child_path = f"{path}/{name}" if path else name
+                if isinstance(child, list) and child and all(isinstance(c, dict) for c in child):
+                    key = keys.key_of(schema_path(child_path).split("/"))
+                    if key is None:
+                        raise InvalidInput(f"{child_path}: a list whose key the model lacks")
+                    for entry in child:
+                        entry = {k.split(":", 1)[-1]: v for k, v in entry.items()}
+                        entry_path = f"{child_path}[{key}={text(entry.get(key))}]"
+                        walk(entry_path, {k: v for k, v in entry.items() if k != key})
+                else:
+                    walk(child_path, child)
+        elif isinstance(item, list):
+            leaves[path] = item if typed else json.dumps(item)
+        else:
+            leaves[path] = item if typed else text(item)
+
+    walk(base, value)
+    return leaves
+
+
+def gnmi_intent(payload: str, model: ModelOptions) -> Intent:
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"gNMI payload is not JSON: {exc}") from None
+    if not isinstance(data, dict) or set(data) - {"update", "delete"}:
+        raise InvalidInput('a gNMI payload is an object with "update" and "delete" lists')
+    leaves: Leaves = {}
+    for update in data.get("update", []):
+        path = str(update["path"]).strip("/")
+        leaves.update(json_tree_leaves(path, update["value"], model, typed=True))
+    removals = tuple(str(p).strip("/") for p in data.get("delete", []))
+    return Intent(leaves, removals)
+
+
+def gnmi_payload(intent: Intent) -> str:
+    """A gNMI payload (the templates' JSON form) that applies `intent` leaf by leaf."""
+    updates = [{"path": path, "value": value} for path, value in intent.leaves.items()]
+    return json.dumps({"delete": list(intent.removals), "update": updates}, indent=1)
+
+
+def gnmi_updates(payload: str) -> tuple[list[tuple[str, Any]], list[str]]:
+    data = json.loads(payload)
+    updates = [(str(u["path"]).strip("/"), u["value"]) for u in data.get("update", [])]
+    return updates, [str(p).strip("/") for p in data.get("delete", [])]
+
+
+# --- CLI lines --------------------------------------------------------------------------------
+
+
+def cli_lines(payload: str) -> list[str]:
+    return [line.strip() for line in payload.splitlines() if line.strip()]
+
+
+def cli_intent(payload: str, options: CliOptions) -> Intent:
+    """Leaves of `set` lines and removals of `delete` lines, by the platform's line formats."""
+    set_re = re.compile(options.config_line)
+    delete_re = _format_regex(options.delete_line)
+    leaves: Leaves = {}
+    removals: list[str] = []
+    for line in cli_lines(payload):
+        match = set_re.match(line)
+        if match is not None:
+            leaves[match["path"]] = _unquote(match["value"])
+            continue
+        match = delete_re.match(line)
+        if match is None:
+            raise InvalidInput(f"configuration line not understood: {line!r}")
+        removals.append(match["path"])
+    return Intent(leaves, tuple(removals))
+
+
+def cli_running(output: str, options: CliOptions) -> Leaves:
+    """Leaves of a `show running-config` answer (lines that are not config are skipped)."""
+    set_re = re.compile(options.config_line, re.MULTILINE)
+    return {m["path"]: _unquote(m["value"]) for m in set_re.finditer(output)}
+
+
+def cli_render(intent: Intent, options: CliOptions) -> list[str]:
+    """Lines that remove `intent.removals`, then set `intent.leaves`."""
+    lines = [options.delete_line.format(path=p) for p in intent.removals]
+    lines += [
+        options.set_line.format(path=p, value=shlex.quote(v)) for p, v in intent.leaves.items()
+    ]
+    return lines
+
+
+def _format_regex(template: str) -> re.Pattern[str]:
+    pattern = re.escape(template).replace(r"\{path\}", r"(?P<path>\S+)")
+    return re.compile(f"^{pattern}$")
+
+
+def _unquote(value: str) -> str:
+    try:
+        parts = shlex.split(value)
+    except ValueError:
+        return value.strip()
+    return " ".join(parts) if len(parts) != 1 else parts[0]
+
+
+# --- diff -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    op: Literal["add", "change", "remove"]
+    path: str
+    old: str | None = None
+    new: str | None = None
+
+    def line(self) -> str:
+        if self.op == "add":
+            return f"+ {self.path} = {self.new}"
+        if self.op == "remove":
+            return f"- {self.path} = {self.old}"
+        return f"~ {self.path}: {self.old} -> {self.new}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "path": self.path, "old": self.old, "new": self.new}
+
+
+def diff(intended: Intent, owned: Iterable[str], running: Mapping[str, str]) -> list[Change]:
+    """What must change on a device so it holds `intended`: its leaves set, nothing else under
+    the entries the service owns, and its removals gone."""
+    owned = tuple(owned)
+    changes: list[Change] = []
+    for path, typed in intended.leaves.items():
+        value, old = text(typed), running.get(path)
+        if old is None:
+            changes.append(Change("add", path, new=value))
+        elif old != value:
+            changes.append(Change("change", path, old=old, new=value))
+    gone = (*owned, *intended.removals)
+    for path in sorted(running):
+        if path not in intended.leaves and in_scope(path, gone):
+            changes.append(Change("remove", path, old=running[path]))
+    return changes
+
+
+def scope_of(intended: Intent, owned: Iterable[str]) -> list[str]:
+    """Top-level containers a read must cover to see everything `diff` compares."""
+    roots = {elements(p)[0] for p in (*intended.leaves, *intended.removals, *owned)}
+    return sorted(roots)
+
+
+def restrict(running: Mapping[str, str], intended: Intent, owned: Iterable[str]) -> Leaves:
+    """The part of a running configuration a change touches: its leaves and owned entries."""
+    owned = (*owned, *intended.removals)
+    return {
+        path: value
+        for path, value in running.items()
+        if path in intended.leaves or in_scope(path, owned)
+    }
+
+
+def restore_intent(
+    pre_image: Mapping[str, Any],
+    current: Mapping[str, Any],
+    touched: Intent,
+    owned: Iterable[str],
+) -> Intent:
+    """What puts a device holding `current` back to `pre_image` after `touched` was (perhaps
+    partly) applied: entries and leaves that are there now but were not before are removed;
+    pre-image leaves that are missing or differ are set again. Nothing else is sent, so
+    undoing a change that never landed sends nothing."""
+    owned = tuple(owned)
+    candidates = [*owned, *touched.removals]
+    candidates += [p for p in touched.leaves if not in_scope(p, owned)]
+    removals = [
+        entry
+        for entry in dict.fromkeys(candidates)
+        if any(under(path, entry) for path in current)
+        and not any(under(path, entry) for path in pre_image)
+    ]
+    leaves = {
+        path: value
+        for path, value in pre_image.items()
+        if path not in current or text(current[path]) != text(value)
+    }
+    return Intent(leaves, tuple(removals))
+
+
+def iter_changes(changes: Iterable[Change]) -> Iterator[str]:
+    for change in changes:
+        yield change.line()

@@ -1,0 +1,192 @@
+"""From a service's intent to devices: which devices take part, in which role, with which
+attachments (subinterfaces), and the path placed through the graph for path services."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from oss.errors import InvalidInput, NotFound
+from oss.provisioning.service_types import ServiceType
+from topology.graph import InventoryGraph, natural_key
+from topology.model import Device, Link
+from topology.placement import Demand, Placement, place
+
+
+@dataclass
+class Attachment:
+    interface: str
+    vlan: int
+    kind: str  # access | core
+    peer: str | None
+    bandwidth_bps: int | None
+    qos_class: str
+    description: str
+    ip: str | None = None
+    prefix_length: int | None = None
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "interface": self.interface,
+            "subinterface": self.vlan,
+            "id": f"{self.interface}.{self.vlan}",
+            "vlan": self.vlan,
+            "ip": self.ip,
+            "prefix_length": self.prefix_length,
+            "kind": self.kind,
+            "peer": self.peer,
+            "bandwidth_bps": self.bandwidth_bps,
+            "qos_class": self.qos_class,
+            "description": self.description,
+        }
+
+
+@dataclass
+class DeviceRole:
+    device: Device
+    role: str
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass
+class Realisation:
+    devices: dict[str, DeviceRole]
+    placement: Placement | None
+    reservations: dict[int, int]  # link id -> bit/s
+
+    def interfaces(self) -> list[tuple[str, str]]:
+        return [(d, a.interface) for d, r in self.devices.items() for a in r.attachments]
+
+
+@dataclass(frozen=True)
+class ServiceNames:
+    id: int
+    vlan: int | None
+    vrf: str
+    rd: str | None
+    description: str
+
+
+def resolve_endpoint(
+    graph: InventoryGraph, text: str, roles: tuple[str, ...]
+) -> tuple[str, str | None]:
+    """`device:interface`, `device`, or a site (its first device with an eligible role)."""
+    name, _, interface = text.partition(":")
+    if any(d.name == name for d in graph.devices()):
+        if interface:
+            graph.interface(name, interface)  # NotFound names it
+        return name, interface or None
+    if interface:
+        raise NotFound(f"endpoint {text}: no device {name}")
+    sites = {s.name for s in graph.sites()}
+    if name not in sites:
+        raise NotFound(f"endpoint {text}: neither a device nor a site")
+    in_site = sorted(
+        (d for d in graph.devices() if d.site == name), key=lambda d: natural_key(d.name)
+    )
+    for role in roles:
+        for device in in_site:
+            if device.role == role:
+                return device.name, None
+    raise NotFound(f"endpoint {text}: site {name} has no device with role {' or '.join(roles)}")
+
+
+def realise(
+    graph: InventoryGraph,
+    stype: ServiceType,
+    params: Mapping[str, Any],
+    names: ServiceNames,
+    reserved: Mapping[int, int],
+) -> Realisation:
+    if stype.realisation == "endpoints":
+        return _endpoints(graph, params, names)
+    return _path(graph, stype, params, names, reserved)
+
+
+def _endpoints(
+    graph: InventoryGraph, params: Mapping[str, Any], names: ServiceNames
+) -> Realisation:
+    devices: dict[str, DeviceRole] = {}
+    for i, ep in enumerate(params["endpoints"]):
+        device = graph.device(ep["device"])
+        graph.interface(device.name, ep["interface"])
+        address = ipaddress.ip_interface(ep["address"]) if ep.get("address") else None
+        role = devices.setdefault(device.name, DeviceRole(device, "pe"))
+        if any(a.interface == ep["interface"] and a.vlan == ep["vlan"] for a in role.attachments):
+            raise InvalidInput(
+                f"parameters.endpoints[{i}]: {device.name}:{ep['interface']} "
+                f"vlan {ep['vlan']} is listed twice"
+            )
+        role.attachments.append(
+            Attachment(
+                interface=ep["interface"],
+                vlan=int(ep["vlan"]),
+                kind="access",
+                peer=None,
+                bandwidth_bps=params.get("bandwidth"),
+                qos_class=str(params.get("qos_class", "assured")),
+                description=names.description,
+                ip=str(address.ip) if address else None,
+                prefix_length=address.network.prefixlen if address else None,
+            )
+        )
+    return Realisation(devices, None, {})
+
+
+def _path(
+    graph: InventoryGraph,
+    stype: ServiceType,
+    params: Mapping[str, Any],
+    names: ServiceNames,
+    reserved: Mapping[int, int],
+) -> Realisation:
+    first, second = stype.endpoint_params[:2]
+    a, a_if = resolve_endpoint(graph, str(params[first]), stype.endpoint_roles)
+    z, z_if = resolve_endpoint(graph, str(params[second]), stype.endpoint_roles)
+    if a == z:
+        raise InvalidInput(f"parameters: {first} and {second} are both on device {a}")
+    bandwidth = int(params.get("bandwidth") or 0)
+    demand = Demand(
+        a=a,
+        b=z,
+        bandwidth_bps=bandwidth,
+        max_latency_us=params.get("latency"),
+        protection=params.get("protection", "none"),
+    )
+    placement = place(graph, demand, reserved)
+    if names.vlan is None:
+        raise InvalidInput(f"{stype.name}: a path service needs a VLAN")
+    vlan = names.vlan
+    qos = str(params.get("qos_class", "assured"))
+    devices: dict[str, DeviceRole] = {}
+
+    def role_of(name: str) -> DeviceRole:
+        if name not in devices:
+            devices[name] = DeviceRole(
+                graph.device(name), "endpoint" if name in (a, z) else "transit"
+            )
+        return devices[name]
+
+    def attach(name: str, interface: str, kind: str, peer: str | None) -> None:
+        role = role_of(name)
+        if any(x.interface == interface for x in role.attachments):
+            return  # both paths cross this interface
+        role.attachments.append(
+            Attachment(interface, vlan, kind, peer, bandwidth or None, qos, names.description)
+        )
+
+    for name, iface in ((a, a_if), (z, z_if)):
+        role_of(name)
+        if iface is not None:
+            attach(name, iface, "access", None)
+    for link_id in placement.links():
+        link: Link = graph.link(link_id)
+        attach(link.a.device, link.a.interface, "core", str(link.b))
+        attach(link.b.device, link.b.interface, "core", str(link.a))
+    order = {name: i for path in placement.paths() for i, name in enumerate(path.devices)}
+    ordered = dict(
+        sorted(devices.items(), key=lambda kv: (order.get(kv[0], 0), natural_key(kv[0])))
+    )
+    return Realisation(ordered, placement, {link: bandwidth for link in placement.links()})

@@ -1,0 +1,734 @@
+"""Services and slices: intent in, transactions out, lifecycle and graph resources kept.
+
+Lifecycle: designed -> reserved (placed, bandwidth held) -> provisioning (transaction running)
+-> active; a failed create ends `failed` (nothing on the devices, nothing reserved); delete goes
+terminating -> terminated. Every change to the network is one engine transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from drivers.platforms import Platform, load_platform
+from oss.errors import Conflict, InvalidInput, NotFound
+from oss.provisioning.engine import (
+    DeviceTxn,
+    Engine,
+    Observer,
+    Transaction,
+    TransactionFailed,
+)
+from oss.provisioning.journal import DbJournal
+from oss.provisioning.leaves import Intent, cli_render, gnmi_payload, in_scope, leaves_to_xml
+from oss.provisioning.plan import DevicePlan, Mode, render_device
+from oss.provisioning.realise import Realisation, ServiceNames, realise
+from oss.provisioning.render import Renderer
+from oss.provisioning.service_types import ServiceType, load_service_types
+from oss.store.database import Database
+from oss.store.tables import ServiceResourceRow, ServiceRow
+from topology.inventory import Inventory
+
+log = logging.getLogger(__name__)
+
+STATES = (
+    "designed",
+    "reserved",
+    "provisioning",
+    "active",
+    "failed",
+    "terminating",
+    "terminated",
+)
+HOLDS_RESOURCES = ("reserved", "provisioning", "active", "terminating")
+Started = Callable[[int, int], None]  # (transaction id, service id), once it is journaled
+
+
+@dataclass(frozen=True)
+class Options:
+    asn: int = 65000  # route distinguishers of slices: <asn>:<service id>
+    vlan_pool: tuple[int, int] = (100, 3999)
+
+
+class ServiceManager:
+    def __init__(
+        self,
+        db: Database,
+        inventory: Inventory,
+        engine: Engine,
+        *,
+        renderer: Renderer | None = None,
+        types: Mapping[str, ServiceType] | None = None,
+        options: Options = Options(),
+    ) -> None:
+        self.db = db
+        self.inventory = inventory
+        self.engine = engine
+        self.journal = DbJournal(db)
+        self.renderer = renderer or Renderer()
+        self.types = dict(types) if types is not None else load_service_types()
+        self.options = options
+        # Placement and reservation are one step: two creates must not both take the last 100M.
+        self._placing = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- background changes (the API's wait=false) -----------------------------------------
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, TransactionFailed):  # those are logged by the engine
+                log.error("background service change failed: %s", exc, exc_info=exc)
+
+    async def close(self) -> None:
+        """Stop background changes: the journal keeps them for recovery at the next start."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def transaction(self, txn_id: int) -> dict[str, Any]:
+        live = self.engine.live.get(txn_id)
+        if live is not None:
+            return {**await self.journal.show(txn_id), **live.to_dict(), "live": True}
+        return {**await self.journal.show(txn_id), "live": False}
+
+    # --- queries ---------------------------------------------------------------------------
+
+    async def get(self, ref: str | int) -> dict[str, Any]:
+        async with self.db.transaction() as s:
+            row = await self._row(s, ref)
+            return await _public(s, row)
+
+    async def find(
+        self, *, type: str | None = None, customer: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        async with self.db.transaction() as s:
+            query = select(ServiceRow).order_by(ServiceRow.id)
+            if type:
+                query = query.where(ServiceRow.type == type)
+            if customer:
+                query = query.where(ServiceRow.customer == customer)
+            if state:
+                query = query.where(ServiceRow.state == state)
+            rows = (await s.scalars(query)).all()
+            return [await _public(s, row) for row in rows]
+
+    async def reserved(self, *, excluding: int | None = None) -> dict[int, int]:
+        """Bandwidth held per link by services that hold resources."""
+        async with self.db.transaction() as s:
+            query = (
+                select(ServiceResourceRow.link_id, func.sum(ServiceResourceRow.bandwidth_bps))
+                .join(ServiceRow, ServiceRow.id == ServiceResourceRow.service_id)
+                .where(ServiceResourceRow.kind == "link", ServiceResourceRow.reserved.is_(True))
+                .where(ServiceRow.state.in_(HOLDS_RESOURCES))
+                .group_by(ServiceResourceRow.link_id)
+            )
+            if excluding is not None:
+                query = query.where(ServiceRow.id != excluding)
+            rows = (await s.execute(query)).all()
+            return {int(link): int(bps) for link, bps in rows if link is not None}
+
+    async def services_on(
+        self, *, link_id: int | None = None, device: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Services holding resources on a link or device (impact queries)."""
+        async with self.db.transaction() as s:
+            query = (
+                select(ServiceRow)
+                .join(ServiceResourceRow, ServiceRow.id == ServiceResourceRow.service_id)
+                .where(ServiceRow.state.in_(HOLDS_RESOURCES))
+                .distinct()
+            )
+            if link_id is not None:
+                query = query.where(ServiceResourceRow.link_id == link_id)
+            if device is not None:
+                query = query.where(ServiceResourceRow.device == device)
+            rows = (await s.scalars(query.order_by(ServiceRow.id))).all()
+            return [
+                {"id": r.id, "name": r.name, "type": r.type, "customer": r.customer} for r in rows
+            ]
+
+    # --- create ----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        type_name: str,
+        params: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        actor: str,
+        dry_run: bool = False,
+        observer: Observer | None = None,
+        on_started: Started | None = None,
+    ) -> dict[str, Any]:
+        stype = self._type(type_name)
+        values = stype.validate(params)
+        customer = str(values.get("customer") or "")
+        if dry_run:
+            return await self._preview_create(stype, values)
+        async with self._placing:
+            reserved = await self.reserved()
+            row_id, names = await self._insert(stype, values, customer, name)
+            try:
+                real = realise(self.inventory.graph, stype, values, names, reserved)
+                await self._check_vrf_free(row_id, names.vrf, list(real.devices))
+            except Exception as exc:
+                await self._set_state(row_id, "failed", error=str(exc))
+                raise
+            await self._reserve(row_id, real, stype, values)
+        plans = self._plans(stype, values, names, real, "merge")
+        return await self._transact(row_id, "create", plans, actor, observer, on_started)
+
+    async def _preview_create(self, stype: ServiceType, values: dict[str, Any]) -> dict[str, Any]:
+        async with self.db.transaction() as s:
+            next_id = ((await s.scalar(select(func.max(ServiceRow.id)))) or 0) + 1
+            vlan = await self._free_vlan(s, values) if stype.realisation == "path" else None
+        names = self._names(stype, values, next_id, vlan)
+        real = realise(self.inventory.graph, stype, values, names, await self.reserved())
+        plans = self._plans(stype, values, names, real, "merge")
+        return {
+            "dry_run": True,
+            "service": {
+                "type": stype.name,
+                "params": values,
+                "vlan": names.vlan,
+                "vrf": names.vrf,
+                "rd": names.rd,
+                "placement": real.placement.to_dict() if real.placement else None,
+            },
+            "devices": await self._preview(plans),
+        }
+
+    async def _insert(
+        self, stype: ServiceType, values: dict[str, Any], customer: str, name: str | None
+    ) -> tuple[int, ServiceNames]:
+        async with self.db.transaction() as s:
+            if name and await s.scalar(select(ServiceRow.id).where(ServiceRow.name == name)):
+                raise Conflict(f"a service named {name} exists")
+            vlan = await self._free_vlan(s, values) if stype.realisation == "path" else None
+            row = ServiceRow(
+                name=name or f"pending-{id(values)}",
+                type=stype.name,
+                customer=customer,
+                state="designed",
+                params=values,
+                vlan=vlan,
+                sla=stype.sla_profile(values),
+            )
+            s.add(row)
+            await s.flush()
+            names = self._names(stype, values, row.id, vlan)
+            row.name = name or f"{stype.name}-{row.id}"
+            row.vrf, row.rd = names.vrf, names.rd
+            return row.id, names
+
+    async def _check_vrf_free(self, row_id: int, vrf: str, devices: list[str]) -> None:
+        """A VRF belongs to one service per device: deleting one must not remove another's."""
+        async with self.db.transaction() as s:
+            other = await s.scalar(
+                select(ServiceRow.name)
+                .join(ServiceResourceRow, ServiceRow.id == ServiceResourceRow.service_id)
+                .where(ServiceRow.id != row_id, ServiceRow.vrf == vrf)
+                .where(ServiceRow.state.in_(HOLDS_RESOURCES))
+                .where(ServiceResourceRow.kind == "device", ServiceResourceRow.device.in_(devices))
+                .limit(1)
+            )
+        if other is not None:
+            raise Conflict(f"parameters.vrf: {vrf} is service {other}'s on a shared device")
+
+    async def _free_vlan(self, s: AsyncSession, values: Mapping[str, Any]) -> int:
+        if values.get("vlan"):
+            return int(values["vlan"])
+        used = set(
+            (
+                await s.scalars(
+                    select(ServiceRow.vlan).where(
+                        ServiceRow.state != "terminated", ServiceRow.vlan.is_not(None)
+                    )
+                )
+            ).all()
+        )
+        low, high = self.options.vlan_pool
+        for vlan in range(low, high + 1):
+            if vlan not in used:
+                return vlan
+        raise Conflict(f"no free VLAN left in the pool {low}..{high}")
+
+    def _names(
+        self, stype: ServiceType, values: Mapping[str, Any], service_id: int, vlan: int | None
+    ) -> ServiceNames:
+        ident = f"svc-{service_id}"
+        if stype.realisation == "endpoints":
+            vrf, rd = str(values["vrf"]), values.get("rd")
+        else:
+            # Templates of layer-2 services simply do not use the route distinguisher.
+            vrf, rd = f"{stype.name}-{service_id}", f"{self.options.asn}:{service_id}"
+        customer = values.get("customer") or "-"
+        return ServiceNames(
+            id=service_id,
+            vlan=vlan,
+            vrf=vrf,
+            rd=rd,
+            description=f"oss {ident} {stype.name} {customer}"[:200],
+        )
+
+    async def _reserve(
+        self, row_id: int, real: Realisation, stype: ServiceType, values: Mapping[str, Any]
+    ) -> None:
+        async with self.db.transaction() as s:
+            row = await s.get(ServiceRow, row_id)
+            assert row is not None
+            row.state = "reserved"
+            row.placement = real.placement.to_dict() if real.placement else None
+            s.add_all(_resources(row_id, real))
+
+    # --- modify, delete, reconcile, diff ----------------------------------------------------
+
+    async def modify(
+        self,
+        ref: str | int,
+        changes: Mapping[str, Any],
+        *,
+        actor: str,
+        dry_run: bool = False,
+        observer: Observer | None = None,
+        on_started: Started | None = None,
+    ) -> dict[str, Any]:
+        async with self.db.transaction() as s:
+            row = await self._row(s, ref)
+            _require(row, ("active", "failed"), "modify")
+            stype = self._type(row.type)
+            old_values, row_id = dict(row.params), row.id
+            names = old_names = self._stored_names(row)
+        values = stype.merge(old_values, changes)
+        if str(values.get("customer") or "") != str(old_values.get("customer") or ""):
+            raise InvalidInput("parameters.customer: a service cannot move to another customer")
+        if values.get("vlan") and names.vlan != values["vlan"]:
+            names = ServiceNames(
+                names.id, int(values["vlan"]), names.vrf, names.rd, names.description
+            )
+        async with self._placing:
+            graph = self.inventory.graph
+            others = await self.reserved(excluding=row_id)
+            old_real = realise(graph, stype, old_values, old_names, others)
+            real = realise(graph, stype, values, names, others)
+            old = {
+                p.device: p for p in self._plans(stype, old_values, old_names, old_real, "merge")
+            }
+            gone = {
+                p.device: p for p in self._plans(stype, old_values, old_names, old_real, "delete")
+            }
+            new = {p.device: p for p in self._plans(stype, values, names, real, "merge")}
+            plans = [
+                _change_plan(old.get(d), gone.get(d), new.get(d))
+                for d in dict.fromkeys([*new, *old])
+            ]
+            if dry_run:
+                return {"dry_run": True, "params": values, "devices": await self._preview(plans)}
+            async with self.db.transaction() as s:
+                row = await self._row(s, row_id)
+                row.params = values
+                row.vlan = names.vlan
+                row.sla = stype.sla_profile(values)
+                row.placement = real.placement.to_dict() if real.placement else None
+                row.state = "reserved"
+                old_rows = (
+                    await s.scalars(
+                        select(ServiceResourceRow).where(ServiceResourceRow.service_id == row_id)
+                    )
+                ).all()
+                for r in old_rows:
+                    await s.delete(r)
+                s.add_all(_resources(row_id, real))
+        return await self._transact(
+            row_id,
+            "modify",
+            plans,
+            actor,
+            observer,
+            on_started,
+            undo_params=old_values,
+            undo_real=old_real,
+        )
+
+    async def delete(
+        self,
+        ref: str | int,
+        *,
+        actor: str,
+        dry_run: bool = False,
+        observer: Observer | None = None,
+        on_started: Started | None = None,
+    ) -> dict[str, Any]:
+        async with self.db.transaction() as s:
+            row = await self._row(s, ref)
+            _require(row, ("active", "failed", "reserved"), "delete")
+            stype, values, names, row_id = (
+                self._type(row.type),
+                dict(row.params),
+                self._stored_names(row),
+                row.id,
+            )
+        real = self._current(stype, values, names, await self.reserved(excluding=row_id))
+        plans = self._plans(stype, values, names, real, "delete")
+        if dry_run:
+            return {"dry_run": True, "devices": await self._preview(plans)}
+        await self._set_state(row_id, "terminating")
+        return await self._transact(row_id, "delete", plans, actor, observer, on_started)
+
+    async def drift(self, ref: str | int) -> dict[str, Any]:
+        """What differs between the devices and what the service should have rendered."""
+        async with self.db.transaction() as s:
+            row = await self._row(s, ref)
+            stype, values, names, row_id = (
+                self._type(row.type),
+                dict(row.params),
+                self._stored_names(row),
+                row.id,
+            )
+        real = self._current(stype, values, names, await self.reserved(excluding=row_id))
+        devices = await self._preview(self._plans(stype, values, names, real, "merge"))
+        drifted = [d for d in devices if d["state"] != "unchanged"]
+        return {"service": row_id, "in_sync": not drifted, "devices": devices}
+
+    async def reconcile(
+        self,
+        ref: str | int,
+        *,
+        actor: str,
+        observer: Observer | None = None,
+        on_started: Started | None = None,
+    ) -> dict[str, Any]:
+        async with self.db.transaction() as s:
+            row = await self._row(s, ref)
+            _require(row, ("active", "failed"), "reconcile")
+            stype, values, names, row_id = (
+                self._type(row.type),
+                dict(row.params),
+                self._stored_names(row),
+                row.id,
+            )
+        real = self._current(stype, values, names, await self.reserved(excluding=row_id))
+        plans = self._plans(stype, values, names, real, "merge")
+        return await self._transact(row_id, "reconcile", plans, actor, observer, on_started)
+
+    # --- transactions ----------------------------------------------------------------------
+
+    async def _transact(
+        self,
+        row_id: int,
+        kind: str,
+        plans: Sequence[DevicePlan],
+        actor: str,
+        observer: Observer | None,
+        on_started: Started | None = None,
+        *,
+        undo_params: Mapping[str, Any] | None = None,
+        undo_real: Realisation | None = None,
+    ) -> dict[str, Any]:
+        txn_id = await self.journal.open(kind, row_id, actor)
+        txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
+        await self.journal.record(txn)  # the whole plan is durable before any device is touched
+        if on_started is not None:
+            on_started(txn_id, row_id)
+        if kind in ("create", "modify"):
+            await self._set_state(row_id, "provisioning", txn_id=txn_id)
+        else:
+            await self._set_state(row_id, None, txn_id=txn_id)
+        try:
+            await self.engine.run(txn, self.journal, observer)
+        except TransactionFailed as exc:
+            await self._settle(
+                row_id,
+                kind,
+                ok=False,
+                error=exc.transaction.error,
+                undo_params=undo_params,
+                undo_real=undo_real,
+            )
+            raise
+        await self._settle(row_id, kind, ok=True)
+        return {"service": await self.get(row_id), "transaction": txn.to_dict()}
+
+    async def _settle(
+        self,
+        row_id: int,
+        kind: str,
+        *,
+        ok: bool,
+        error: str | None = None,
+        undo_params: Mapping[str, Any] | None = None,
+        undo_real: Realisation | None = None,
+    ) -> None:
+        """The service's state and resources after a transaction ended."""
+        async with self.db.transaction() as s:
+            row = await s.get(ServiceRow, row_id)
+            if row is None:
+                return
+            resources = (
+                await s.scalars(
+                    select(ServiceResourceRow).where(ServiceResourceRow.service_id == row_id)
+                )
+            ).all()
+            if kind == "create":
+                row.state = "active" if ok else "failed"
+                for r in resources:
+                    r.reserved = ok
+            elif kind == "delete":
+                row.state = "terminated" if ok else "active"
+                if ok:
+                    for r in resources:
+                        r.reserved = False
+            elif kind == "modify" and not ok and undo_params is not None:
+                # The devices kept the old service: so does the record.
+                row.params = dict(undo_params)
+                for r in resources:
+                    await s.delete(r)
+                if undo_real is not None:
+                    s.add_all(_resources(row_id, undo_real))
+                row.state = "active"
+            else:
+                row.state = "active" if ok or row.state != "provisioning" else "failed"
+            row.error = None if ok else error
+
+    async def recover(self) -> list[dict[str, Any]]:
+        """Resolve every transaction a previous run left open (see Engine.resolve)."""
+        results = []
+        for txn_id, kind, service_id in await self.journal.unfinished():
+            txn = await self.journal.load(txn_id)
+            log.warning("transaction %s (%s) was interrupted; resolving it", txn_id, kind)
+            done = await self.engine.resolve(txn, self.journal)
+            if service_id is not None:
+                await self._settle(service_id, kind, ok=done.state == "committed", error=done.error)
+            log.warning("transaction %s resolved: %s", txn_id, done.state)
+            results.append({"id": txn_id, "kind": kind, "state": done.state})
+        return results
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _type(self, name: str) -> ServiceType:
+        try:
+            return self.types[name]
+        except KeyError:
+            known = ", ".join(sorted(self.types))
+            raise InvalidInput(f"type: unknown service type {name!r} (known: {known})") from None
+
+    async def _row(self, s: AsyncSession, ref: str | int) -> ServiceRow:
+        query = select(ServiceRow)
+        if isinstance(ref, int) or str(ref).isdigit():
+            query = query.where(ServiceRow.id == int(ref))
+        else:
+            query = query.where(ServiceRow.name == str(ref))
+        row = await s.scalar(query)
+        if row is None:
+            raise NotFound(f"no service {ref}")
+        return row
+
+    def _stored_names(self, row: ServiceRow) -> ServiceNames:
+        stype = self._type(row.type)
+        names = self._names(stype, row.params, row.id, row.vlan)
+        return ServiceNames(row.id, row.vlan, row.vrf or names.vrf, row.rd, names.description)
+
+    def _current(
+        self,
+        stype: ServiceType,
+        values: Mapping[str, Any],
+        names: ServiceNames,
+        reserved: Mapping[int, int],
+    ) -> Realisation:
+        return realise(self.inventory.graph, stype, values, names, reserved)
+
+    async def _set_state(
+        self, row_id: int, state: str | None, *, error: str | None = None, txn_id: int | None = None
+    ) -> None:
+        async with self.db.transaction() as s:
+            values: dict[str, Any] = {}
+            if state is not None:
+                values["state"] = state
+                values["error"] = error
+            if txn_id is not None:
+                values["transaction_id"] = txn_id
+            await s.execute(update(ServiceRow).where(ServiceRow.id == row_id).values(**values))
+
+    def _plans(
+        self,
+        stype: ServiceType,
+        values: Mapping[str, Any],
+        names: ServiceNames,
+        real: Realisation,
+        mode: Mode,
+    ) -> list[DevicePlan]:
+        service = {
+            "id": f"svc-{names.id}",
+            "type": stype.name,
+            "customer": values.get("customer"),
+            "params": dict(values),
+            "vlan": names.vlan,
+            "vrf": names.vrf,
+            "rd": names.rd,
+            "description": names.description,
+        }
+        plans = []
+        for name, role in real.devices.items():
+            platform = load_platform(role.device.platform)
+            context = {
+                "service": service,
+                "device": {
+                    "name": name,
+                    "role": role.role,
+                    "platform": platform.name,
+                    "site": role.device.site,
+                },
+                "attachments": [a.context() for a in role.attachments],
+            }
+            stem = stype.templates[role.role]
+            plans.append(
+                render_device(self.renderer, platform, stem, context, mode=mode, device=name)
+            )
+        return plans
+
+    async def _preview(self, plans: Sequence[DevicePlan]) -> list[dict[str, Any]]:
+        return [
+            {
+                "device": d.device,
+                "protocol": d.plan.protocol,
+                "state": d.state,
+                "error": d.error,
+                "diff": [c.line() for c in d.changes],
+                "payload": d.plan.payload,
+            }
+            for d in await self.engine.preview(plans)
+        ]
+
+
+async def _public(s: AsyncSession, row: ServiceRow) -> dict[str, Any]:
+    resources = (
+        await s.scalars(
+            select(ServiceResourceRow)
+            .where(ServiceResourceRow.service_id == row.id)
+            .order_by(ServiceResourceRow.id)
+        )
+    ).all()
+    return {
+        "id": row.id,
+        "name": row.name,
+        "type": row.type,
+        "customer": row.customer,
+        "state": row.state,
+        "params": row.params,
+        "sla": row.sla,
+        "vlan": row.vlan,
+        "vrf": row.vrf,
+        "rd": row.rd,
+        "placement": row.placement,
+        "error": row.error,
+        "transaction_id": row.transaction_id,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "resources": {
+            "devices": [
+                {"device": r.device, "role": r.role} for r in resources if r.kind == "device"
+            ],
+            "interfaces": [
+                {"device": r.device, "interface": r.interface}
+                for r in resources
+                if r.kind == "interface"
+            ],
+            "links": [
+                {
+                    "id": r.link_id,
+                    "role": r.role,
+                    "bandwidth_bps": r.bandwidth_bps,
+                    "reserved": r.reserved,
+                }
+                for r in resources
+                if r.kind == "link"
+            ],
+        },
+    }
+
+
+def _require(row: ServiceRow, states: tuple[str, ...], what: str) -> None:
+    if row.state not in states:
+        raise Conflict(f"service {row.name} is {row.state}; {what} needs it {' or '.join(states)}")
+
+
+def _resources(row_id: int, real: Realisation) -> list[ServiceResourceRow]:
+    rows = [
+        ServiceResourceRow(service_id=row_id, kind="device", device=name, role=role.role)
+        for name, role in real.devices.items()
+    ]
+    rows += [
+        ServiceResourceRow(
+            service_id=row_id,
+            kind="interface",
+            device=device,
+            interface=interface,
+            role="attachment",
+        )
+        for device, interface in real.interfaces()
+    ]
+    if real.placement is not None:
+        primary = set(real.placement.primary.links)
+        rows += [
+            ServiceResourceRow(
+                service_id=row_id,
+                kind="link",
+                link_id=link,
+                role="primary" if link in primary else "protection",
+                bandwidth_bps=bps,
+                reserved=True,
+            )
+            for link, bps in real.reservations.items()
+        ]
+    return rows
+
+
+def _change_plan(
+    old: DevicePlan | None, gone: DevicePlan | None, new: DevicePlan | None
+) -> DevicePlan:
+    """One device's plan for a modification: the new rendering, plus removal of what only the
+    old one had; a device that leaves the service gets the old delete rendering."""
+    if new is None:
+        assert gone is not None
+        return gone
+    if old is None:
+        return new
+    stale = [e for e in old.owned if not in_scope(e, new.owned)]
+    stale += [
+        path
+        for path in old.intent.leaves
+        if in_scope(path, new.owned) and path not in new.intent.leaves
+    ]
+    if not stale:
+        return new
+    intent = Intent(dict(new.intent.leaves), tuple(dict.fromkeys([*stale, *new.intent.removals])))
+    return DevicePlan(
+        device=new.device,
+        platform=new.platform,
+        payload=_payload(new.platform, intent),
+        intent=intent,
+        owned=new.owned,
+    )
+
+
+def _payload(platform: Platform, intent: Intent) -> str:
+    protocol = platform.config_protocol
+    if protocol == "netconf":
+        return leaves_to_xml(intent, platform.model)
+    if protocol == "gnmi":
+        return gnmi_payload(intent)
+    return "\n".join(cli_render(intent, platform.cli))
