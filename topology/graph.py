@@ -78,8 +78,8 @@ class Path:
 class Impact:
     """What depends on a device or link: what goes down with it and who gets cut off.
 
-    `services` and `customers` are always empty for now; they are filled in once services and
-    the BSS bridge attach to graph objects.
+    The graph knows no services: `services` and `customers` are empty here and filled in by
+    the API from the service inventory (services hold their links and devices as resources).
     """
 
     target: str
@@ -324,7 +324,7 @@ class InventoryGraph:
         A device is isolated when, after the failure, it can no longer reach (over up links) the
         largest remaining part of the component it was in; on a tie, the part holding the
         first device name in natural order counts as the largest. `services` and `customers`
-        are always empty for now (filled in once services and the BSS attach to the graph).
+        are left empty: the service inventory (oss.provisioning) fills them in.
         """
         if (device is None) == (link_id is None):
             raise InvalidInput("give exactly one of device or link_id")

@@ -381,7 +381,7 @@ class Engine:
             try:
                 async with self._parallel:
                     await self._timed(d, "undo", undo, notify)
-            except (ConnectError, DeviceTimeout) as exc:
+            except (ConnectError, DeviceTimeout, OSError) as exc:
                 if fresh:
                     # A NETCONF confirmed commit nobody confirms reverts on the device itself.
                     pending_revert = d.plan.protocol == "netconf" and d.reached == "committed"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.platforms import load_platform
 from oss.errors import NotFound
@@ -38,48 +39,55 @@ class DbJournal:
             await session.flush()
             return row.id
 
-    async def record(self, txn: Transaction) -> None:
+    async def record(self, txn: Transaction, *, state: str | None = None) -> None:
+        """Store the transaction; `state` overrides the one written for the whole (a service
+        change writes the final state itself, together with the service's)."""
         async with self.db.transaction() as session:
-            row = await session.get(TransactionRow, txn.id)
-            if row is None:
-                raise NotFound(f"transaction {txn.id} is not in the journal")
-            row.state = txn.state
-            row.error = txn.error
-            if txn.state in TERMINAL:
-                row.finished_at = datetime.now(UTC)
-            existing = {
-                r.device: r
-                for r in (
-                    await session.scalars(
-                        select(TransactionDeviceRow).where(
-                            TransactionDeviceRow.transaction_id == txn.id
-                        )
+            await self.write(session, txn, state=state)
+
+    async def write(
+        self, session: AsyncSession, txn: Transaction, *, state: str | None = None
+    ) -> None:
+        row = await session.get(TransactionRow, txn.id)
+        if row is None:
+            raise NotFound(f"transaction {txn.id} is not in the journal")
+        row.state = state or txn.state
+        row.error = txn.error
+        if row.state in TERMINAL:
+            row.finished_at = datetime.now(UTC)
+        existing = {
+            r.device: r
+            for r in (
+                await session.scalars(
+                    select(TransactionDeviceRow).where(
+                        TransactionDeviceRow.transaction_id == txn.id
                     )
-                ).all()
-            }
-            for d in txn.devices:
-                device_row = existing.get(d.device)
-                if device_row is None:
-                    device_row = TransactionDeviceRow(
-                        transaction_id=txn.id,
-                        device=d.device,
-                        position=d.position,
-                        protocol=d.plan.protocol,
-                        payload=d.plan.payload,
-                        intent={
-                            "platform": d.plan.platform.name,
-                            "leaves": d.plan.intent.leaves,
-                            "removals": list(d.plan.intent.removals),
-                        },
-                        owned=list(d.plan.owned),
-                    )
-                    session.add(device_row)
-                device_row.state = d.state
-                device_row.step = d.step
-                device_row.error = d.error
-                device_row.pre_image = d.plan.pre_image
-                device_row.persist_id = d.persist_id or None
-                device_row.steps = list(d.plan.steps)
+                )
+            ).all()
+        }
+        for d in txn.devices:
+            device_row = existing.get(d.device)
+            if device_row is None:
+                device_row = TransactionDeviceRow(
+                    transaction_id=txn.id,
+                    device=d.device,
+                    position=d.position,
+                    protocol=d.plan.protocol,
+                    payload=d.plan.payload,
+                    intent={
+                        "platform": d.plan.platform.name,
+                        "leaves": d.plan.intent.leaves,
+                        "removals": list(d.plan.intent.removals),
+                    },
+                    owned=list(d.plan.owned),
+                )
+                session.add(device_row)
+            device_row.state = d.state
+            device_row.step = d.step
+            device_row.error = d.error
+            device_row.pre_image = d.plan.pre_image
+            device_row.persist_id = d.persist_id or None
+            device_row.steps = list(d.plan.steps)
 
     async def show(self, txn_id: int) -> dict[str, Any]:
         async with self.db.transaction() as session:

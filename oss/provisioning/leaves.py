@@ -101,14 +101,17 @@ def _local(tag: Any) -> str | None:
 
 
 def _parse_xml(payload: str) -> Any:
+    if not payload.lstrip().startswith("<"):
+        raise InvalidInput(f"configuration is not XML: {payload.strip()[:60]!r}")
     try:
         root = etree.fromstring(payload.encode(), parser=_XML_PARSER)
-    except etree.XMLSyntaxError:
-        wrapped = f"<config>{payload}</config>"
+    except etree.XMLSyntaxError as first:
+        # Several top-level elements are fine (they get a <config> around them); anything
+        # else is reported as the payload's own error, not the wrapper's.
         try:
-            root = etree.fromstring(wrapped.encode(), parser=_XML_PARSER)
-        except etree.XMLSyntaxError as exc:
-            raise InvalidInput(f"configuration XML is not well-formed: {exc}") from None
+            root = etree.fromstring(f"<config>{payload}</config>".encode(), parser=_XML_PARSER)
+        except etree.XMLSyntaxError:
+            raise InvalidInput(f"configuration XML is not well-formed: {first}") from None
     if _local(root.tag) in ("config", "data"):
         return root
     holder = etree.Element("config")
@@ -141,7 +144,9 @@ def xml_intent(payload: str, model: ModelOptions) -> Intent:
                 removals.append(child_path)
             elif key is None and not any(_local(c.tag) for c in child):
                 if path:  # an empty top-level container holds nothing
-                    leaves[child_path] = (child.text or "").strip()
+                    # text around comments inside the leaf is one value
+                    value = (child.text or "") + "".join(c.tail or "" for c in child)
+                    leaves[child_path] = value.strip()
             else:
                 walk(child, child_path, child_schema, key)
 
@@ -156,12 +161,13 @@ def leaves_to_xml(intent: Intent, model: ModelOptions) -> str:
     index: dict[tuple[int, str], Any] = {}
 
     def node(path_parts: list[str]) -> Any:
-        parent = root
+        parent, ns = root, None
         for part in path_parts:
             name, _, rest = part.partition("[")
+            if parent is root:
+                ns = model.namespaces.get(name)  # descendants stay in their module's namespace
             found = index.get((id(parent), part))
             if found is None:
-                ns = model.namespaces.get(name) if parent is root else None
                 found = etree.SubElement(parent, f"{{{ns}}}{name}" if ns else name)
                 if rest:
                     key_name, _, value = rest[:-1].partition("=")
@@ -200,7 +206,9 @@ def json_tree_leaves(
                         raise InvalidInput(f"{child_path}: a list whose key the model lacks")
                     for entry in child:
                         entry = {k.split(":", 1)[-1]: v for k, v in entry.items()}
-                        entry_path = f"{child_path}[{key}={text(entry.get(key))}]"
+                        if entry.get(key) is None:
+                            raise InvalidInput(f"{child_path}: a list entry without its key {key}")
+                        entry_path = f"{child_path}[{key}={text(entry[key])}]"
                         walk(entry_path, {k: v for k, v in entry.items() if k != key})
                 else:
                     walk(child_path, child)
@@ -359,13 +367,26 @@ def restore_intent(
     pre-image leaves that are missing or differ are set again. Nothing else is sent, so
     undoing a change that never landed sends nothing."""
     owned = tuple(owned)
-    candidates = [*owned, *touched.removals]
-    candidates += [p for p in touched.leaves if not in_scope(p, owned)]
+    scope = (*owned, *touched.removals)
+    candidates = [*scope, *(p for p in touched.leaves if not in_scope(p, owned))]
     removals = [
         entry
         for entry in dict.fromkeys(candidates)
         if any(under(path, entry) for path in current)
         and not any(under(path, entry) for path in pre_image)
+    ]
+    # Inside entries that were there before: what the change added (a new address entry, a
+    # new leaf) goes, as a whole entry when the entry itself is new.
+    for path in current:
+        if path in pre_image or in_scope(path, removals):
+            continue
+        if path not in touched.leaves and not in_scope(path, scope):
+            continue
+        entry = _innermost_entry(path)
+        gone = entry is not None and not any(under(p, entry) for p in pre_image)
+        removals.append(entry if gone and entry is not None else path)
+    removals = [
+        r for r in dict.fromkeys(removals) if not in_scope(r, [x for x in removals if x != r])
     ]
     leaves = {
         path: value
@@ -373,6 +394,15 @@ def restore_intent(
         if path not in current or text(current[path]) != text(value)
     }
     return Intent(leaves, tuple(removals))
+
+
+def _innermost_entry(path: str) -> str | None:
+    """`a/b[k=1]/c[j=2]/d/e` -> `a/b[k=1]/c[j=2]`; None when no list entry is on the path."""
+    parts = elements(path)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i].endswith("]"):
+            return "/".join(parts[: i + 1])
+    return None
 
 
 def iter_changes(changes: Iterable[Change]) -> Iterator[str]:

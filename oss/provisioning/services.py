@@ -100,10 +100,12 @@ class ServiceManager:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def transaction(self, txn_id: int) -> dict[str, Any]:
+        stored = await self.journal.show(txn_id)
         live = self.engine.live.get(txn_id)
         if live is not None:
-            return {**await self.journal.show(txn_id), **live.to_dict(), "live": True}
-        return {**await self.journal.show(txn_id), "live": False}
+            # The final state is the journal's: written with the service's, never before it.
+            return {**stored, **live.to_dict(), "state": stored["state"], "live": True}
+        return {**stored, "live": False}
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -470,11 +472,15 @@ class ServiceManager:
         *,
         ok: bool,
         error: str | None = None,
+        txn: Transaction | None = None,
         undo_params: Mapping[str, Any] | None = None,
         undo_real: Realisation | None = None,
     ) -> None:
-        """The service's state and resources after a transaction ended."""
+        """The service's state and resources after a transaction ended, written together with
+        the transaction's final state: nobody sees one without the other."""
         async with self.db.transaction() as s:
+            if txn is not None:
+                await self.journal.write(s, txn)
             row = await s.get(ServiceRow, row_id)
             if row is None:
                 return
@@ -510,9 +516,13 @@ class ServiceManager:
         for txn_id, kind, service_id in await self.journal.unfinished():
             txn = await self.journal.load(txn_id)
             log.warning("transaction %s (%s) was interrupted; resolving it", txn_id, kind)
-            done = await self.engine.resolve(txn, self.journal)
+            done = await self.engine.resolve(txn, _Deferring(self.journal))
             if service_id is not None:
-                await self._settle(service_id, kind, ok=done.state == "committed", error=done.error)
+                await self._settle(
+                    service_id, kind, ok=done.state == "committed", error=done.error, txn=done
+                )
+            else:
+                await self.journal.record(done)
             log.warning("transaction %s resolved: %s", txn_id, done.state)
             results.append({"id": txn_id, "kind": kind, "state": done.state})
         return results
@@ -612,6 +622,18 @@ class ServiceManager:
             }
             for d in await self.engine.preview(plans)
         ]
+
+
+class _Deferring:
+    """The journal as the engine sees it during a service change: every step is recorded,
+    but the final state is written by `_settle` with the service's own state."""
+
+    def __init__(self, journal: DbJournal) -> None:
+        self.journal = journal
+
+    async def record(self, txn: Transaction) -> None:
+        held = {"committed": "confirming", "rolled-back": "rolling-back", "failed": "rolling-back"}
+        await self.journal.record(txn, state=held.get(txn.state))
 
 
 async def _public(s: AsyncSession, row: ServiceRow) -> dict[str, Any]:

@@ -101,4 +101,17 @@ async def impact(
     device: Annotated[str | None, Query()] = None,
     link: Annotated[int | None, Query(description="link id")] = None,
 ) -> dict[str, Any]:
-    return runtime.inventory.graph.impact(device=device, link_id=link).to_dict()
+    """Links, interfaces and devices that fail with it, devices cut off, and the services,
+    slices and customers that hold resources on any of them."""
+    result = runtime.inventory.graph.impact(device=device, link_id=link).to_dict()
+    services = runtime.services
+    hit: dict[int, dict[str, Any]] = {}
+    for link_id in result["links"]:
+        hit.update((s["id"], s) for s in await services.services_on(link_id=link_id))
+    for name in [*([device] if device else []), *result["isolated_devices"]]:
+        hit.update((s["id"], s) for s in await services.services_on(device=name))
+    affected = [hit[k] for k in sorted(hit)]
+    result["services"] = [s["name"] for s in affected]
+    result["customers"] = sorted({s["customer"] for s in affected})
+    result["affected_services"] = affected
+    return result
