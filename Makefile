@@ -55,12 +55,25 @@ bench: venv system-deps ## benchmarks against real peers, each printing ratios f
 	$(BIN)/python -m bench.netconf_bench
 	$(BIN)/python -m bench.gnmi_bench
 	$(BIN)/python -m bench.lab_scale
+	$(BIN)/python -m bench.placement_bench
 
-run: venv ## serve the API on 127.0.0.1:$(PORT) with SQLite in .state/ and the metro example topology
+# The daemon talks only to loopback, on the ports the lab uses for this user (the standard
+# ones as root, a high-port scheme otherwise).
+LAB_ENV = OSS_DRIVERS__ALLOWED_NETWORKS='["127.0.0.0/8"]' \
+  OSS_DRIVERS__PORTS="$$($(BIN)/python -c 'import json; from lab.sim.lab import Ports; print(json.dumps(Ports.for_this_user().as_dict()))')"
+
+run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro example as a simulated lab
 	@$(BIN)/oss --url http://127.0.0.1:$(PORT) token create --role operator --name make-run \
 	  --replace --save --state-dir $(STATE) >/dev/null
 	@echo "A token for the CLI is saved in your CLI config; try: $(BIN)/oss device list"
-	$(BIN)/oss serve --state-dir $(STATE) --port $(PORT) --topology $(TOPOLOGY)
+	@$(LAB_ENV) $(BIN)/oss serve --state-dir $(STATE) --port $(PORT) --topology $(TOPOLOGY) & pid=$$!; \
+	trap '$(BIN)/oss lab down --state-dir $(STATE)/lab >/dev/null 2>&1; kill $$pid 2>/dev/null; wait $$pid' EXIT; \
+	trap 'exit 0' INT TERM; \
+	until $(BIN)/python -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$(PORT)/readyz').status_code != 200)" 2>/dev/null; do \
+	  kill -0 $$pid 2>/dev/null || exit 1; sleep 0.3; done; \
+	$(BIN)/oss --url http://127.0.0.1:$(PORT) lab up $(TOPOLOGY) --state-dir $(STATE)/lab && \
+	echo "The lab is up; try: $(BIN)/oss slice create --from north --to south --bandwidth 200M --latency 5ms --customer acme"; \
+	wait $$pid
 
 clean: ## remove the venv, caches and the make-run state
 	rm -rf $(VENV) $(STATE) .mypy_cache .ruff_cache .pytest_cache

@@ -7,6 +7,7 @@ talk to it; no token is needed. One request per line, one response per line:
     {"op": "link", "endpoint": "r1:eth1", "up": false}
     {"op": "impair", "endpoint": "r1:eth1", "latency_us": 5000, "loss": 0.01}
     {"op": "node", "name": "r3", "up": false}
+    {"op": "delay", "name": "r1", "seconds": 5}      (a slow management plane; 0 ends it)
     {"op": "stop"}
 
     -> {"ok": true, "result": ...} or {"ok": false, "error": "...", "input_error": true|false}

@@ -46,17 +46,24 @@ class MakeRun:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"make run exited: {self.proc.communicate()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError("make run did not become ready")
+            if self._lab_recorded():
+                return
+            time.sleep(0.3)
+        raise TimeoutError("make run did not become ready with its lab")
+
+    def _lab_recorded(self) -> bool:
+        """The daemon answers and `oss lab up` has recorded the lab's nodes in it."""
+        try:
+            if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code != 200:
+                return False
+        except httpx.TransportError:
+            return False
+        shown = self.oss("-o", "json", "device", "show", "acc6")
+        return shown.returncode == 0 and json.loads(shown.stdout).get("credentials_ref") is not None
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -94,6 +101,12 @@ def test_make_run_serves_the_example_and_survives_a_restart(make_run: MakeRun) -
     assert path.returncode == 0 and "acc1 >" in path.stdout
     metrics = httpx.get(f"http://127.0.0.1:{make_run.port}/metrics").text
     assert "# TYPE oss_http_requests_total counter" in metrics
+    # the simulated lab answers for the inventory's devices
+    lab = make_run.oss(
+        "-o", "json", "lab", "status", "--state-dir", str(make_run.tmp / "state" / "lab")
+    )
+    assert lab.returncode == 0, lab.stderr
+    assert set(json.loads(lab.stdout)["nodes"]) == {d["name"] for d in devices}
 
     make_run.stop()
     make_run.start()  # a new token replaces the old one; the inventory is the same
