@@ -3,6 +3,7 @@ phase, so a daemon that dies mid-transaction finds it on restart (see recovery.p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,13 +95,7 @@ class DbJournal:
             row = await session.get(TransactionRow, txn_id)
             if row is None:
                 raise NotFound(f"no transaction {txn_id}")
-            devices = (
-                await session.scalars(
-                    select(TransactionDeviceRow)
-                    .where(TransactionDeviceRow.transaction_id == txn_id)
-                    .order_by(TransactionDeviceRow.position)
-                )
-            ).all()
+            devices = await _device_rows(session, txn_id)
             return {
                 "id": row.id,
                 "kind": row.kind,
@@ -142,13 +137,7 @@ class DbJournal:
             row = await session.get(TransactionRow, txn_id)
             if row is None:
                 raise NotFound(f"no transaction {txn_id}")
-            device_rows = (
-                await session.scalars(
-                    select(TransactionDeviceRow)
-                    .where(TransactionDeviceRow.transaction_id == txn_id)
-                    .order_by(TransactionDeviceRow.position)
-                )
-            ).all()
+            device_rows = await _device_rows(session, txn_id)
             devices = []
             for r in device_rows:
                 plan = DevicePlan(
@@ -172,3 +161,13 @@ class DbJournal:
                 state=row.state,  # type: ignore[arg-type]
                 error=row.error,
             )
+
+
+async def _device_rows(session: AsyncSession, txn_id: int) -> Sequence[TransactionDeviceRow]:
+    return (
+        await session.scalars(
+            select(TransactionDeviceRow)
+            .where(TransactionDeviceRow.transaction_id == txn_id)
+            .order_by(TransactionDeviceRow.position)
+        )
+    ).all()

@@ -99,10 +99,12 @@ def realise(
     params: Mapping[str, Any],
     names: ServiceNames,
     reserved: Mapping[int, int],
+    placed: Placement | None = None,
 ) -> Realisation:
+    """`placed`: the service's stored paths (no new placement), for changes to what exists."""
     if stype.realisation == "endpoints":
         return _endpoints(graph, params, names)
-    return _path(graph, stype, params, names, reserved)
+    return _path(graph, stype, params, names, reserved, placed)
 
 
 def _endpoints(
@@ -141,6 +143,7 @@ def _path(
     params: Mapping[str, Any],
     names: ServiceNames,
     reserved: Mapping[int, int],
+    placed: Placement | None = None,
 ) -> Realisation:
     first, second = stype.endpoint_params[:2]
     a, a_if = resolve_endpoint(graph, str(params[first]), stype.endpoint_roles)
@@ -155,7 +158,7 @@ def _path(
         max_latency_us=params.get("latency"),
         protection=params.get("protection", "none"),
     )
-    placement = place(graph, demand, reserved)
+    placement = placed if placed is not None else place(graph, demand, reserved)
     if names.vlan is None:
         raise InvalidInput(f"{stype.name}: a path service needs a VLAN")
     vlan = names.vlan

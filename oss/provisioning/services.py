@@ -33,7 +33,9 @@ from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
 from oss.store.database import Database
 from oss.store.tables import ServiceResourceRow, ServiceRow
+from topology.graph import Path
 from topology.inventory import Inventory
+from topology.placement import Placement
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +317,7 @@ class ServiceManager:
             stype = self._type(row.type)
             old_values, row_id = dict(row.params), row.id
             names = old_names = self._stored_names(row)
+            old_placement = _placement_of(row.placement)
         values = stype.merge(old_values, changes)
         if str(values.get("customer") or "") != str(old_values.get("customer") or ""):
             raise InvalidInput("parameters.customer: a service cannot move to another customer")
@@ -325,7 +328,7 @@ class ServiceManager:
         async with self._placing:
             graph = self.inventory.graph
             others = await self.reserved(excluding=row_id)
-            old_real = realise(graph, stype, old_values, old_names, others)
+            old_real = realise(graph, stype, old_values, old_names, others, old_placement)
             real = realise(graph, stype, values, names, others)
             old = {
                 p.device: p for p in self._plans(stype, old_values, old_names, old_real, "merge")
@@ -375,36 +378,20 @@ class ServiceManager:
         observer: Observer | None = None,
         on_started: Started | None = None,
     ) -> dict[str, Any]:
-        async with self.db.transaction() as s:
-            row = await self._row(s, ref)
-            _require(row, ("active", "failed", "reserved"), "delete")
-            stype, values, names, row_id = (
-                self._type(row.type),
-                dict(row.params),
-                self._stored_names(row),
-                row.id,
-            )
-        real = self._current(stype, values, names, await self.reserved(excluding=row_id))
-        plans = self._plans(stype, values, names, real, "delete")
+        svc = await self._load(ref, ("active", "failed", "reserved"), "delete")
+        plans = self._plans(svc.stype, svc.values, svc.names, self._current(svc), "delete")
         if dry_run:
             return {"dry_run": True, "devices": await self._preview(plans)}
-        await self._set_state(row_id, "terminating")
-        return await self._transact(row_id, "delete", plans, actor, observer, on_started)
+        await self._set_state(svc.row_id, "terminating")
+        return await self._transact(svc.row_id, "delete", plans, actor, observer, on_started)
 
     async def drift(self, ref: str | int) -> dict[str, Any]:
         """What differs between the devices and what the service should have rendered."""
-        async with self.db.transaction() as s:
-            row = await self._row(s, ref)
-            stype, values, names, row_id = (
-                self._type(row.type),
-                dict(row.params),
-                self._stored_names(row),
-                row.id,
-            )
-        real = self._current(stype, values, names, await self.reserved(excluding=row_id))
-        devices = await self._preview(self._plans(stype, values, names, real, "merge"))
+        svc = await self._load(ref, ("active", "failed", "provisioning", "reserved"), "diff")
+        real = self._current(svc)
+        devices = await self._preview(self._plans(svc.stype, svc.values, svc.names, real, "merge"))
         drifted = [d for d in devices if d["state"] != "unchanged"]
-        return {"service": row_id, "in_sync": not drifted, "devices": devices}
+        return {"service": svc.row_id, "in_sync": not drifted, "devices": devices}
 
     async def reconcile(
         self,
@@ -414,18 +401,9 @@ class ServiceManager:
         observer: Observer | None = None,
         on_started: Started | None = None,
     ) -> dict[str, Any]:
-        async with self.db.transaction() as s:
-            row = await self._row(s, ref)
-            _require(row, ("active", "failed"), "reconcile")
-            stype, values, names, row_id = (
-                self._type(row.type),
-                dict(row.params),
-                self._stored_names(row),
-                row.id,
-            )
-        real = self._current(stype, values, names, await self.reserved(excluding=row_id))
-        plans = self._plans(stype, values, names, real, "merge")
-        return await self._transact(row_id, "reconcile", plans, actor, observer, on_started)
+        svc = await self._load(ref, ("active", "failed"), "reconcile")
+        plans = self._plans(svc.stype, svc.values, svc.names, self._current(svc), "merge")
+        return await self._transact(svc.row_id, "reconcile", plans, actor, observer, on_started)
 
     # --- transactions ----------------------------------------------------------------------
 
@@ -552,14 +530,22 @@ class ServiceManager:
         names = self._names(stype, row.params, row.id, row.vlan)
         return ServiceNames(row.id, row.vlan, row.vrf or names.vrf, row.rd, names.description)
 
-    def _current(
-        self,
-        stype: ServiceType,
-        values: Mapping[str, Any],
-        names: ServiceNames,
-        reserved: Mapping[int, int],
-    ) -> Realisation:
-        return realise(self.inventory.graph, stype, values, names, reserved)
+    async def _load(self, ref: str | int, states: tuple[str, ...], what: str) -> _Stored:
+        async with self.db.transaction() as s:
+            row = await self._row(s, ref)
+            _require(row, states, what)
+            return _Stored(
+                row_id=row.id,
+                stype=self._type(row.type),
+                values=dict(row.params),
+                names=self._stored_names(row),
+                placement=_placement_of(row.placement),
+            )
+
+    def _current(self, svc: _Stored) -> Realisation:
+        """Where the service IS: its stored paths, not a new placement (the network may have
+        changed since; removing or checking it must touch the devices it was put on)."""
+        return realise(self.inventory.graph, svc.stype, svc.values, svc.names, {}, svc.placement)
 
     async def _set_state(
         self, row_id: int, state: str | None, *, error: str | None = None, txn_id: int | None = None
@@ -622,6 +608,26 @@ class ServiceManager:
             }
             for d in await self.engine.preview(plans)
         ]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    row_id: int
+    stype: ServiceType
+    values: dict[str, Any]
+    names: ServiceNames
+    placement: Placement | None
+
+
+def _placement_of(data: Mapping[str, Any] | None) -> Placement | None:
+    if not data:
+        return None
+
+    def path(p: Mapping[str, Any]) -> Path:
+        return Path(list(p["devices"]), list(p["links"]), p["latency_us"], p["capacity_bps"])
+
+    protection = data.get("protection")
+    return Placement(path(data["primary"]), path(protection) if protection else None)
 
 
 class _Deferring:

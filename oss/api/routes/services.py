@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oss.api.deps import Operator, RuntimeDep, Viewer
 from oss.provisioning.services import STATES, ServiceManager, Started
+from oss.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["services"])
 
@@ -66,6 +67,31 @@ async def _change(
     return {"transaction_id": txn_id, "service_id": service_id, "state": "running"}
 
 
+async def _create(
+    type_name: str,
+    params: dict[str, Any],
+    name: str | None,
+    runtime: Runtime,
+    actor: str,
+    response: Response,
+    *,
+    dry_run: bool,
+    wait: bool,
+) -> dict[str, Any]:
+    services = runtime.services
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        return await services.create(type_name, params, actor=actor, dry_run=True)
+    return await _change(
+        response,
+        lambda started: services.create(
+            type_name, params, name=name, actor=actor, on_started=started
+        ),
+        services,
+        wait=wait,
+    )
+
+
 @router.post("/services", status_code=status.HTTP_201_CREATED)
 async def create_service(
     body: ServiceCreate,
@@ -75,17 +101,8 @@ async def create_service(
     dry_run: DryRun = False,
     wait: Wait = True,
 ) -> dict[str, Any]:
-    services = runtime.services
-    if dry_run:
-        response.status_code = status.HTTP_200_OK
-        return await services.create(body.type, body.params, actor=who.actor, dry_run=True)
-    return await _change(
-        response,
-        lambda started: services.create(
-            body.type, body.params, name=body.name, actor=who.actor, on_started=started
-        ),
-        services,
-        wait=wait,
+    return await _create(
+        body.type, body.params, body.name, runtime, who.actor, response, dry_run=dry_run, wait=wait
     )
 
 
@@ -99,17 +116,8 @@ async def create_slice(
     wait: Wait = True,
 ) -> dict[str, Any]:
     params = body.model_dump(exclude={"name"})
-    services = runtime.services
-    if dry_run:
-        response.status_code = status.HTTP_200_OK
-        return await services.create("slice", params, actor=who.actor, dry_run=True)
-    return await _change(
-        response,
-        lambda started: services.create(
-            "slice", params, name=body.name, actor=who.actor, on_started=started
-        ),
-        services,
-        wait=wait,
+    return await _create(
+        "slice", params, body.name, runtime, who.actor, response, dry_run=dry_run, wait=wait
     )
 
 
