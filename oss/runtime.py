@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from drivers.cli import CliDriver
+from drivers.gnmi import GnmiDriver
+from drivers.netconf import NetconfDriver
 from drivers.targets import parse_networks
 from oss.auth import TokenStore
 from oss.metrics import Metrics
@@ -66,13 +69,19 @@ class Runtime:
         self.inventory = Inventory(self.db)
         self.tokens = TokenStore(self.db)
         nets = settings.drivers.allowed_networks
+        prov = settings.provisioning
+        # Blocking drivers hold a worker thread per call in flight: as many as a transaction
+        # phase works on at once, or a slow device set goes in waves.
+        workers = prov.max_parallel
         self.access = DeviceAccess(
             device_of=lambda name: self.inventory.graph.device(name),
             allowed=parse_networks(nets) if nets is not None else None,
             ports={str(k): v for k, v in settings.drivers.ports.items()},
             timeout_s=settings.drivers.timeout_s,
+            netconf=NetconfDriver(max_workers=workers),
+            gnmi=GnmiDriver(max_workers=workers),
+            cli=CliDriver(max_workers=workers),
         )
-        prov = settings.provisioning
         self.engine = Engine(
             self.access,
             max_parallel=prov.max_parallel,

@@ -3,6 +3,7 @@ a driver session on it, wrapped in that protocol's transaction adapter."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,7 +37,9 @@ class DeviceAccess:
     async def adapter(self, name: str) -> AsyncIterator[Adapter]:
         device = self.device_of(name)
         protocol = config_protocol(load_platform(device.platform))
-        target = target_for(
+        # target_for reads the credentials file: off the event loop
+        target = await asyncio.to_thread(
+            target_for,
             device,
             protocol,
             port=self.ports.get(protocol),

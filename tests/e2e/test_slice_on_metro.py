@@ -142,9 +142,11 @@ async def test_slice_create_diff_delete_with_the_cli(tmp_path: Path, lab_dir: Pa
         diff = daemon.cli("service", "diff", service["name"])
         assert diff.returncode == 0 and "in sync" in diff.stdout, diff.stdout + diff.stderr
 
-        gone = daemon.cli("-o", "json", "service", "delete", service["name"], "--yes")
+        # In table mode the CLI follows the transaction with a per-device progress table.
+        gone = daemon.cli("service", "delete", service["name"], "--yes")
         assert gone.returncode == 0, gone.stderr + gone.stdout
-        assert json.loads(gone.stdout)["service"]["state"] == "terminated"
+        assert "committed" in gone.stdout and "terminated" in gone.stdout, gone.stdout
+        assert all(hop in gone.stdout for hop in hops), gone.stdout
         assert await holds(daemon, hops, service["vrf"]) == {h: (False, False) for h in hops}
     finally:
         daemon.kill()
