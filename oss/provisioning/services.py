@@ -184,24 +184,27 @@ class ServiceManager:
         if dry_run:
             return await self._preview_create(stype, values)
         async with self._placing:
-            reserved = await self.reserved()
-            row_id, names = await self._insert(stype, values, customer, name)
-            try:
-                real = realise(self.inventory.graph, stype, values, names, reserved)
-                await self._check_vrf_free(row_id, names.vrf, list(real.devices))
-            except Exception as exc:
-                await self._set_state(row_id, "failed", error=str(exc))
-                raise
+            # Placed (or refused) before anything is stored: a refusal leaves no record.
+            probe_names, probe = await self._probe(stype, values)
+            await self._check_vrf_free(None, probe_names.vrf, list(probe.devices))
+            row_id, names = await self._insert(stype, values, customer, name, probe_names.vlan)
+            real = realise(self.inventory.graph, stype, values, names, {}, probe.placement)
             await self._reserve(row_id, real, stype, values)
         plans = self._plans(stype, values, names, real, "merge")
         return await self._transact(row_id, "create", plans, actor, observer, on_started)
 
-    async def _preview_create(self, stype: ServiceType, values: dict[str, Any]) -> dict[str, Any]:
+    async def _probe(
+        self, stype: ServiceType, values: dict[str, Any]
+    ) -> tuple[ServiceNames, Realisation]:
+        """Where a new service would go, named with the id it would most likely get."""
         async with self.db.transaction() as s:
             next_id = ((await s.scalar(select(func.max(ServiceRow.id)))) or 0) + 1
             vlan = await self._free_vlan(s, values) if stype.realisation == "path" else None
         names = self._names(stype, values, next_id, vlan)
-        real = realise(self.inventory.graph, stype, values, names, await self.reserved())
+        return names, realise(self.inventory.graph, stype, values, names, await self.reserved())
+
+    async def _preview_create(self, stype: ServiceType, values: dict[str, Any]) -> dict[str, Any]:
+        names, real = await self._probe(stype, values)
         plans = self._plans(stype, values, names, real, "merge")
         return {
             "dry_run": True,
@@ -217,12 +220,16 @@ class ServiceManager:
         }
 
     async def _insert(
-        self, stype: ServiceType, values: dict[str, Any], customer: str, name: str | None
+        self,
+        stype: ServiceType,
+        values: dict[str, Any],
+        customer: str,
+        name: str | None,
+        vlan: int | None,
     ) -> tuple[int, ServiceNames]:
         async with self.db.transaction() as s:
             if name and await s.scalar(select(ServiceRow.id).where(ServiceRow.name == name)):
                 raise Conflict(f"a service named {name} exists")
-            vlan = await self._free_vlan(s, values) if stype.realisation == "path" else None
             row = ServiceRow(
                 name=name or f"pending-{id(values)}",
                 type=stype.name,
@@ -239,13 +246,13 @@ class ServiceManager:
             row.vrf, row.rd = names.vrf, names.rd
             return row.id, names
 
-    async def _check_vrf_free(self, row_id: int, vrf: str, devices: list[str]) -> None:
+    async def _check_vrf_free(self, row_id: int | None, vrf: str, devices: list[str]) -> None:
         """A VRF belongs to one service per device: deleting one must not remove another's."""
         async with self.db.transaction() as s:
             other = await s.scalar(
                 select(ServiceRow.name)
                 .join(ServiceResourceRow, ServiceRow.id == ServiceResourceRow.service_id)
-                .where(ServiceRow.id != row_id, ServiceRow.vrf == vrf)
+                .where(ServiceRow.id != (row_id or 0), ServiceRow.vrf == vrf)
                 .where(ServiceRow.state.in_(HOLDS_RESOURCES))
                 .where(ServiceResourceRow.kind == "device", ServiceResourceRow.device.in_(devices))
                 .limit(1)

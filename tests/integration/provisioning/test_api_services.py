@@ -80,9 +80,8 @@ async def test_bad_requests_are_problems(api: Clients) -> None:
     assert r.status_code == 404 and "atlantis" in r.json()["detail"]
     assert (await api.viewer.get("/api/v1/services/nope")).status_code == 404
     assert (await api.viewer.get("/api/v1/transactions/999")).status_code == 404
-    assert (await api.viewer.get("/api/v1/services")).json() == [
-        s for s in (await api.viewer.get("/api/v1/services")).json() if s["state"] == "failed"
-    ]
+    # refused before placement or at placement: no service was recorded
+    assert (await api.viewer.get("/api/v1/services")).json() == []
 
 
 async def test_slice_through_the_api(api: Clients) -> None:
@@ -139,3 +138,6 @@ async def test_slice_through_the_api(api: Clients) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["service"]["state"] == "terminated"
     assert (await api.viewer.get("/api/v1/services", params={"state": "active"})).json() == []
+    # the refused slice left no record; the deleted one stays as terminated
+    states = [s["state"] for s in (await api.viewer.get("/api/v1/services")).json()]
+    assert states == ["terminated"]
