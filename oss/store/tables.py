@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -199,3 +200,66 @@ class TransactionDeviceRow(Base):
     pre_image: Mapped[Any] = mapped_column(JSON, nullable=True)
     persist_id: Mapped[str | None] = mapped_column(String(64))
     steps: Mapped[Any] = mapped_column(JSON)
+
+
+class AlarmRow(Base):
+    """One alarm (TMF642 shape): repeats of one problem on one object fold into it (`count`),
+    keyed by `reduction_key` while it is open."""
+
+    __tablename__ = "alarms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reduction_key: Mapped[str] = mapped_column(String(255), index=True)
+    open: Mapped[bool] = mapped_column(Boolean, index=True)  # not cleared yet
+    alarm_type: Mapped[str] = mapped_column(String(48))  # X.733 event type
+    perceived_severity: Mapped[str] = mapped_column(String(16), index=True)
+    probable_cause: Mapped[str] = mapped_column(String(64))
+    specific_problem: Mapped[str] = mapped_column(Text, default="")
+    alarmed_object_type: Mapped[str] = mapped_column(String(32))  # device, interface, link, service
+    alarmed_object: Mapped[str] = mapped_column(String(255), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # raised, updated, cleared
+    ack_state: Mapped[str] = mapped_column(String(16), default="unacknowledged")
+    ack_user_id: Mapped[str | None] = mapped_column(String(128))
+    raised_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    changed_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    cleared_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    service_affecting: Mapped[bool] = mapped_column(Boolean, default=False)
+    affected_services: Mapped[Any] = mapped_column(JSON, default=list)
+    impact: Mapped[Any] = mapped_column(JSON, nullable=True)  # customers, slices, devices cut off
+    parent_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    is_root_cause: Mapped[bool] = mapped_column(Boolean, default=False)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    sequence: Mapped[int] = mapped_column(Integer, default=1)  # every change: +1 (consumers dedupe)
+    details: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class OutboxRow(Base):
+    """Messages for the outside (the NOC's MQTT feed), written in the same database transaction
+    as the change they report and sent in id order once the broker takes them."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32), index=True)
+    topic: Mapped[str] = mapped_column(String(512))
+    payload: Mapped[str] = mapped_column(Text)  # "" with retain: delete the retained message
+    retain: Mapped[bool] = mapped_column(Boolean, default=False)
+    qos: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class KpiMinuteRow(Base):
+    """Minute roll-ups of a KPI per interface or service: enough for SLA windows."""
+
+    __tablename__ = "kpi_minutes"
+
+    object_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object: Mapped[str] = mapped_column(String(255), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    sum: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    last: Mapped[float] = mapped_column(Float)

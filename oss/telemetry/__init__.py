@@ -1,0 +1,1 @@
+"""Telemetry outputs: InfluxDB (with a bounded spool), Prometheus gauges, minute roll-ups."""
