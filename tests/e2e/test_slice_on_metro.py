@@ -8,11 +8,8 @@ restarted, and its journal finishes the transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +20,11 @@ import pytest
 from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
 from drivers.targets import parse_networks, target_for
-from lab.sim.lab import Ports, read_state
+from lab.sim.lab import Ports
 from oss.errors import RpcError
 from tests.integration.lab.conftest import random_subnet
-from tests.peers.daemon import OSS, Daemon
+from tests.peers.daemon import Daemon
+from tests.peers.lab_process import lab_state_dir
 from topology.model import Device
 
 pytestmark = pytest.mark.integration
@@ -48,15 +46,8 @@ def daemon_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def lab_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "lab"
-    try:
+    with lab_state_dir(tmp_path / "lab") as directory:
         yield directory
-    finally:
-        state = read_state(directory)
-        if state is not None:
-            subprocess.run([OSS, "lab", "down", "--state-dir", str(directory)], timeout=60)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(state["pid"]), signal.SIGTERM)
 
 
 def start(tmp_path: Path, lab_dir: Path, **env: str) -> Daemon:

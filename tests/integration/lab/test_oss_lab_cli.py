@@ -3,10 +3,8 @@ background, fault injection through the control socket, and `oss lab down`."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from drivers.credentials import resolve_credentials
 from lab.sim.lab import read_state
 from tests.integration.lab.conftest import IF_OPER_STATUS, RING4, random_subnet
 from tests.peers.daemon import OSS, Daemon
+from tests.peers.lab_process import lab_state_dir
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +36,8 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
 
 @pytest.fixture
 def lab_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "lab"
-    try:
+    with lab_state_dir(tmp_path / "lab") as directory:
         yield directory
-    finally:
-        state = read_state(directory)
-        if state is not None:  # a test failed half-way: stop the lab process it started
-            subprocess.run([OSS, "lab", "down", "--state-dir", str(directory)], timeout=60)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(state["pid"]), signal.SIGTERM)
 
 
 def _oss(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
