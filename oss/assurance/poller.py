@@ -1,0 +1,233 @@
+"""SNMP polling: each device at its interval (with jitter), a bounded number at once.
+
+One poll of a device reads sysUpTime, then ifTable + ifXTable (`SnmpSession.interfaces()`),
+and hands the sink, in one list: the "interface" events, the "kpi.interface" events the
+KpiCalculator makes of them (sysUpTime first, so a restart resets the baselines), and a
+"device.reachability" event when the device's reachability changes.
+
+Reachability: the first poll's outcome is reported (so a daemon that restarts clears a stale
+"unreachable" alarm), then only changes: a device that stops answering gives ONE
+{reachable: False} event and one log line, however long it stays silent, and ONE
+{reachable: True} and one log line when it answers again. A device that answers but refuses
+the poll (credentials, agent errors) is reachable; its failure is logged once per streak.
+
+    poller = SnmpPoller(SnmpDriver(), sink, settings=PollerSettings(interval_s=60))
+    poller.set_targets(targets)          # Targets from drivers.targets.target_for(..., "snmp")
+    await poller.start()
+    ...
+    await poller.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.base import Target
+from drivers.snmp import SnmpDriver
+from drivers.snmp_mib import SYS_UPTIME_0
+from oss.assurance.kpi import KpiCalculator
+from oss.errors import ConnectError, DeviceTimeout, DriverError
+from oss.events import Event, Value, now_ns
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[list[Event]], Awaitable[None]]
+
+REACHABILITY = "device.reachability"
+# ifInErrors, ifOutErrors, ifInDiscards, ifOutDiscards are Counter32 in the IF-MIB: marked so
+# the KPI calculator wraps them modulo 2**32.
+_COUNTER32_COLUMNS = ("in-errors", "out-errors", "in-discards", "out-discards")
+
+
+class PollerSettings(BaseModel):
+    """Polling knobs (a section of the daemon's settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval_s: float = Field(60.0, gt=0, description="default polling interval per device")
+    jitter_ratio: float = Field(
+        0.1, ge=0, lt=1, description="each interval varies by up to this share, either way"
+    )
+    max_concurrency: int = Field(32, ge=1, description="devices polled at the same time")
+    intervals_s: dict[str, float] = Field(
+        default_factory=dict, description="per-device interval overrides, by device name"
+    )
+
+    def interval_for(self, device: str) -> float:
+        return self.intervals_s.get(device, self.interval_s)
+
+
+def reachability_event(device: str, reachable: bool, timestamp_ns: int) -> Event:
+    return Event(REACHABILITY, timestamp_ns, {"device": device}, {"reachable": reachable})
+
+
+def mark_counter32(event: Event) -> Event:
+    """The event with its Counter32 columns marked 32-bit (see counters.counter_bits)."""
+    marks: dict[str, Value] = {f"{c}-bits": 32 for c in _COUNTER32_COLUMNS if c in event.values}
+    if not marks:
+        return event
+    return Event(event.name, event.timestamp_ns, event.tags, {**event.values, **marks})
+
+
+@dataclass(slots=True)
+class _DeviceState:
+    target: Target
+    reachable: bool | None = None  # None until the first poll's outcome
+    failing: bool = False  # a reachable device whose polls fail (logged once per streak)
+
+
+class SnmpPoller:
+    """Polls its targets until stopped. Not thread-safe: one event loop."""
+
+    def __init__(
+        self,
+        driver: SnmpDriver,
+        sink: Sink,
+        *,
+        settings: PollerSettings | None = None,
+        kpi: KpiCalculator | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.driver = driver
+        self.sink = sink
+        self.settings = settings or PollerSettings()
+        self.kpi = kpi or KpiCalculator()
+        self._rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(self.settings.max_concurrency)
+        self._devices: dict[str, _DeviceState] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = False
+        self.polls = 0
+        self.failures = 0
+
+    # --- targets ------------------------------------------------------------------------------
+
+    def set_targets(self, targets: Iterable[Target]) -> None:
+        """Poll exactly these devices from now on (started, stopped or updated as needed)."""
+        wanted = {t.name: t for t in targets}
+        for name in [n for n in self._devices if n not in wanted]:
+            self._remove(name)
+        for name, target in wanted.items():
+            state = self._devices.get(name)
+            if state is None:
+                self._devices[name] = _DeviceState(target)
+                if self._running:
+                    self._spawn(name)
+            else:
+                state.target = target  # picked up at its next poll
+
+    def _remove(self, name: str) -> None:
+        del self._devices[name]
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        self.kpi.forget_device(name)
+
+    @property
+    def reachability(self) -> Mapping[str, bool | None]:
+        return {name: state.reachable for name, state in self._devices.items()}
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        for name in self._devices:
+            self._spawn(name)
+
+    async def stop(self) -> None:
+        self._running = False
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, name: str) -> None:
+        task = asyncio.create_task(self._loop(name), name=f"snmp-poll-{name}")
+        self._tasks[name] = task
+        # Tracked in _tasks; a loop that ends (its device removed) leaves the table.
+        task.add_done_callback(functools.partial(self._forget_task, name))
+
+    def _forget_task(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("poller of %s ended", name, exc_info=task.exception())
+
+    async def _loop(self, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.settings.interval_for(name)
+        # Start at a random point of the first interval, so devices do not poll in step.
+        due = loop.time() + self._rng.uniform(0, interval)
+        while name in self._devices:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            events = await self.poll_once(name)
+            if events:
+                await self._deliver(name, events)
+            interval = self.settings.interval_for(name)
+            jitter = self.settings.jitter_ratio * interval
+            due += interval + self._rng.uniform(-jitter, jitter)
+            if due < loop.time():  # fell behind (a slow device): no burst of catch-up polls
+                due = loop.time()
+
+    async def _deliver(self, name: str, events: list[Event]) -> None:
+        try:
+            await self.sink(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a failing output must not stop the collection
+            log.exception("the event sink failed on %d events from %s", len(events), name)
+
+    # --- one poll -----------------------------------------------------------------------------
+
+    async def poll_once(self, name: str) -> list[Event]:
+        """Poll one device now (within the concurrency bound); the events for the sink."""
+        state = self._devices[name]
+        async with self._slots:
+            self.polls += 1
+            try:
+                async with self.driver.connect(state.target) as snmp:
+                    uptime = (await snmp.get(SYS_UPTIME_0))[SYS_UPTIME_0]
+                    uptime_ns = now_ns()
+                    interfaces = await snmp.interfaces()
+            except (DeviceTimeout, ConnectError) as exc:
+                self.failures += 1
+                return self._unreachable(state, exc)
+            except DriverError as exc:
+                self.failures += 1
+                if not state.failing:
+                    state.failing = True
+                    log.warning("SNMP poll of %s fails: %s", name, exc)
+                return self._reachable(state)
+        if state.failing:
+            state.failing = False
+            log.info("SNMP poll of %s works again", name)
+        events = self._reachable(state)
+        if isinstance(uptime, int) and self.kpi.observe_uptime(name, uptime, uptime_ns):
+            log.info("%s restarted (sysUpTime went back): its rates start over", name)
+        marked = [mark_counter32(e) for e in interfaces]
+        return [*events, *marked, *self.kpi.process(marked)]
+
+    def _unreachable(self, state: _DeviceState, exc: DriverError) -> list[Event]:
+        if state.reachable is False:
+            return []
+        state.reachable = False
+        log.warning("%s does not answer SNMP: %s", state.target.name, exc)
+        return [reachability_event(state.target.name, False, now_ns())]
+
+    def _reachable(self, state: _DeviceState) -> list[Event]:
+        if state.reachable is True:
+            return []
+        if state.reachable is False:
+            log.info("%s answers SNMP again", state.target.name)
+        state.reachable = True
+        return [reachability_event(state.target.name, True, now_ns())]

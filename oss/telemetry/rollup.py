@@ -1,0 +1,159 @@
+"""Minute roll-ups of KPI events in the database (`kpi_minutes`): count, sum, min, max and last
+value per object, metric and minute, enough to compute SLA windows and answer /api/v1/kpis.
+
+Events are folded in memory for the minutes still open and written when a minute closes (or on
+`flush`), one upsert per (object, metric, minute): the database sees a row per minute, not a
+write per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from oss.events import Event
+from oss.store.database import Database
+from oss.store.tables import KpiMinuteRow
+
+
+def _interface(tags: Mapping[str, str]) -> str:
+    return f"{tags['device']}:{tags['interface']}"
+
+
+def _service(tags: Mapping[str, str]) -> str:
+    return tags["service"]
+
+
+# event name -> (object type, how the object is named from the tags)
+OBJECTS: dict[str, tuple[str, Callable[[Mapping[str, str]], str]]] = {
+    "kpi.interface": ("interface", _interface),
+    "kpi.service": ("service", _service),
+}
+
+
+@dataclass
+class _Fold:
+    count: int = 0
+    sum: float = 0.0
+    min: float = float("inf")
+    max: float = float("-inf")
+    last: float = 0.0
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.sum += value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        self.last = value
+
+
+Key = tuple[str, str, str, datetime]  # object type, object, metric, minute
+
+
+def minute_of(timestamp_ns: int) -> datetime:
+    seconds = timestamp_ns // 1_000_000_000
+    return datetime.fromtimestamp(seconds - seconds % 60, UTC)
+
+
+class MinuteRollup:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._open: dict[Key, _Fold] = {}
+        self.written = 0
+
+    def add(self, events: Iterable[Event]) -> None:
+        for event in events:
+            kind = OBJECTS.get(event.name)
+            if kind is None:
+                continue
+            object_type, name_of = kind
+            try:
+                name = name_of(event.tags)
+            except KeyError:
+                continue
+            minute = minute_of(event.timestamp_ns)
+            for metric, value in event.values.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    continue
+                self._open.setdefault((object_type, name, metric, minute), _Fold()).add(value)
+
+    async def sink(self, events: list[Event]) -> None:
+        """A collector sink: fold, then write the minutes that closed before this batch."""
+        self.add(events)
+        if events:
+            await self.flush(before=minute_of(max(e.timestamp_ns for e in events)))
+
+    async def flush(self, *, before: datetime | None = None) -> None:
+        """Write the folded minutes (only those before `before`, when given), merging with a
+        row already there (a minute can be flushed twice, e.g. at shutdown and after)."""
+        done = [k for k in self._open if before is None or k[3] < before]
+        if not done:
+            return
+        async with self.db.transaction() as s:
+            for key in done:
+                fold = self._open.pop(key)
+                row = await s.get(KpiMinuteRow, key)
+                if row is None:
+                    s.add(
+                        KpiMinuteRow(
+                            object_type=key[0],
+                            object=key[1],
+                            metric=key[2],
+                            minute=key[3],
+                            count=fold.count,
+                            sum=fold.sum,
+                            min=fold.min,
+                            max=fold.max,
+                            last=fold.last,
+                        )
+                    )
+                else:
+                    row.count += fold.count
+                    row.sum += fold.sum
+                    row.min = min(row.min, fold.min)
+                    row.max = max(row.max, fold.max)
+                    row.last = fold.last
+                self.written += 1
+
+
+async def query(
+    db: Database,
+    *,
+    object_type: str | None = None,
+    object: str | None = None,
+    metric: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 1000,
+) -> Sequence[dict[str, Any]]:
+    async with db.transaction() as s:
+        q = select(KpiMinuteRow).order_by(KpiMinuteRow.minute, KpiMinuteRow.object)
+        if object_type:
+            q = q.where(KpiMinuteRow.object_type == object_type)
+        if object:
+            q = q.where(KpiMinuteRow.object == object)
+        if metric:
+            q = q.where(KpiMinuteRow.metric == metric)
+        if since:
+            q = q.where(KpiMinuteRow.minute >= since)
+        if until:
+            q = q.where(KpiMinuteRow.minute < until)
+        rows = (await s.scalars(q.limit(limit))).all()
+        return [
+            {
+                "object_type": r.object_type,
+                "object": r.object,
+                "metric": r.metric,
+                "minute": r.minute.isoformat(),
+                "count": r.count,
+                "avg": r.sum / r.count if r.count else None,
+                "min": r.min,
+                "max": r.max,
+                "last": r.last,
+            }
+            for r in rows
+        ]

@@ -1,0 +1,71 @@
+"""Minute roll-ups: folded per object, metric and minute; written when a minute closes;
+merged with a row already there."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from oss.events import Event
+from oss.store.database import Database
+from oss.telemetry.rollup import MinuteRollup, minute_of, query
+
+T0 = int(datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
+S = 1_000_000_000
+
+
+def kpi(at_s: int, bps: float, *, device: str = "r1") -> Event:
+    tags = {"device": device, "interface": "eth1"}
+    return Event("kpi.interface", T0 + at_s * S, tags, {"in-bps": bps, "availability": 1.0})
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'oss.db'}")
+    await database.migrate()
+    return database
+
+
+async def test_minutes_are_written_when_they_close(db: Database) -> None:
+    rollup = MinuteRollup(db)
+    await rollup.sink([kpi(0, 100.0), kpi(10, 300.0), kpi(50, 200.0)])
+    assert await query(db) == []  # minute 10:00 still open
+    await rollup.sink([kpi(61, 50.0)])
+    rows = await query(db, metric="in-bps")
+    assert rows == [
+        {
+            "object_type": "interface",
+            "object": "r1:eth1",
+            "metric": "in-bps",
+            "minute": "2026-11-22T10:00:00+00:00",
+            "count": 3,
+            "avg": 200.0,
+            "min": 100.0,
+            "max": 300.0,
+            "last": 200.0,
+        }
+    ]
+    await rollup.flush()
+    assert [r["minute"] for r in await query(db, metric="in-bps")] == [
+        "2026-11-22T10:00:00+00:00",
+        "2026-11-22T10:01:00+00:00",
+    ]
+    await db.close()
+
+
+async def test_a_minute_flushed_twice_is_merged(db: Database) -> None:
+    rollup = MinuteRollup(db)
+    rollup.add([kpi(1, 10.0)])
+    await rollup.flush()
+    rollup.add([kpi(2, 30.0), Event("interface", T0, {"device": "r1"}, {"x": 1})])
+    await rollup.flush()
+    [row] = await query(db, object="r1:eth1", metric="in-bps")
+    assert (row["count"], row["avg"], row["min"], row["max"], row["last"]) == (2, 20.0, 10, 30, 30)
+    await db.close()
+
+
+def test_minute_of() -> None:
+    assert minute_of(T0 + 59 * S) == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    assert minute_of(T0 + 60 * S) == datetime(2026, 11, 22, 10, 1, tzinfo=UTC)
