@@ -1,0 +1,172 @@
+"""The TMF642 Alarm Management `alarm` resource (list, get, patch to acknowledge or clear) at the
+spec's basePath, and a server-sent-events stream of alarm changes for live views.
+
+Documents are the spec's `Alarm` (see `oss.faults.alarms.to_tmf`); a PATCH body must be a valid
+`Alarm_Update` and may only acknowledge (`ackState: acknowledged`) and/or clear
+(`state: cleared`): every other attribute belongs to the alarm's source. The acknowledging
+user is the token's principal, whatever the body says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.errors import InvalidInput, NotReady, OssError
+from oss.faults import tmf_schema
+from oss.faults.alarms import AlarmFilter, AlarmManager
+
+BASE_PATH = "/tmf-api/alarm/v4"
+KEEPALIVE_S = 15.0
+# Always sent, whatever `fields` selects: without them a document cannot be followed up.
+_ALWAYS = ("id", "href")
+_PATCHABLE = {"ackState": {"acknowledged"}, "state": {"cleared"}}
+
+router = APIRouter(prefix=BASE_PATH, tags=["alarms (TMF642)"])
+
+
+def get_alarms(runtime: RuntimeDep) -> AlarmManager:
+    # The runtime gains `alarms` when fault management is wired in; until then: not ready.
+    manager = getattr(runtime, "alarms", None)
+    if not isinstance(manager, AlarmManager):
+        raise NotReady("alarm management is not running in this daemon")
+    return manager
+
+
+Alarms = Annotated[AlarmManager, Depends(get_alarms)]
+
+
+def tmf_error(request: Request, exc: OssError) -> JSONResponse:
+    """The TMF `Error` document (code, reason, message, status as a string), carrying the
+    members of the project's problem documents too, except RFC 9457's numeric `status`."""
+    body = {
+        "code": exc.slug,
+        "reason": exc.title,
+        "message": exc.message,
+        "status": str(exc.status),
+        "@type": "Error",
+        "type": f"urn:oss:problem:{exc.slug}",
+        "title": exc.title,
+        "detail": exc.message,
+        "instance": request.url.path,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def _select(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    if not fields:
+        return doc
+    wanted = {f.strip() for f in fields.split(",") if f.strip()} | set(_ALWAYS)
+    return {k: v for k, v in doc.items() if k in wanted}
+
+
+@router.get("/alarm", summary="List or find Alarm objects")
+async def list_alarms(
+    alarms: Alarms,
+    _: Viewer,
+    response: Response,
+    perceived_severity: Annotated[str | None, Query(alias="perceivedSeverity")] = None,
+    state: Annotated[str | None, Query()] = None,
+    ack_state: Annotated[str | None, Query(alias="ackState")] = None,
+    alarmed_object: Annotated[str | None, Query(alias="alarmedObject.id")] = None,
+    alarmed_object_type: Annotated[str | None, Query(alias="alarmedObjectType")] = None,
+    is_root_cause: Annotated[bool | None, Query(alias="isRootCause")] = None,
+    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    where = AlarmFilter(
+        perceived_severity=perceived_severity,
+        state=state,
+        ack_state=ack_state,
+        alarmed_object=alarmed_object,
+        alarmed_object_type=alarmed_object_type,
+        is_root_cause=is_root_cause,
+    )
+    docs, total = await alarms.find(where, limit=limit, offset=offset)
+    # TMF630 paging headers.
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Result-Count"] = str(len(docs))
+    return [_select(d, fields) for d in docs]
+
+
+@router.get("/alarm/stream", summary="Alarm changes as server-sent events")
+async def stream_alarms(alarms: Alarms, _: Viewer, request: Request) -> StreamingResponse:
+    return StreamingResponse(
+        _events(alarms, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(alarms: AlarmManager, request: Request) -> AsyncIterator[str]:
+    async with alarms.broadcast.subscribe() as sub:
+        # Sent at once so a client knows it is subscribed before it acts.
+        yield ": subscribed\n\n"
+        while not await request.is_disconnected():
+            try:
+                change = await asyncio.wait_for(sub.get(), KEEPALIVE_S)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            if change is None:  # dropped (too slow) or the daemon is stopping
+                yield "event: lost\ndata: {}\n\n"
+                return
+            event, doc = change
+            data = json.dumps(doc, separators=(",", ":"))
+            yield f"id: {doc['id']}.{doc['sequence']}\nevent: {event}\ndata: {data}\n\n"
+
+
+@router.get("/alarm/{alarm_id}", summary="Retrieve an Alarm by id")
+async def get_alarm(
+    alarm_id: int,
+    alarms: Alarms,
+    _: Viewer,
+    request: Request,
+    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+) -> Any:
+    try:
+        return _select(await alarms.get(alarm_id), fields)
+    except OssError as exc:
+        return tmf_error(request, exc)
+
+
+@router.patch("/alarm/{alarm_id}", summary="Acknowledge or clear an Alarm")
+async def patch_alarm(
+    alarm_id: int,
+    alarms: Alarms,
+    who: Operator,
+    request: Request,
+    body: Annotated[dict[str, Any], Body(description="TMF642 Alarm_Update")],
+) -> JSONResponse:
+    try:
+        return JSONResponse(await _patch(alarm_id, alarms, who.actor, body))
+    except OssError as exc:
+        return tmf_error(request, exc)
+
+
+async def _patch(
+    alarm_id: int, alarms: AlarmManager, actor: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    tmf_schema.validate(body, "Alarm_Update")
+    changes = {k: v for k, v in body.items() if k not in ("ackUserId", "@type")}
+    if not changes:
+        raise InvalidInput("nothing to change: give ackState=acknowledged or state=cleared")
+    for key, value in changes.items():
+        allowed = _PATCHABLE.get(key)
+        if allowed is None:
+            raise InvalidInput(f"{key} cannot be changed here; only ackState and state can")
+        if value not in allowed:
+            raise InvalidInput(f"{key} can only be set to {', '.join(sorted(allowed))}")
+    if "ackState" in changes:
+        await alarms.acknowledge(alarm_id, actor)
+    if "state" in changes:
+        await alarms.clear(alarm_id, actor)
+    return await alarms.get(alarm_id)

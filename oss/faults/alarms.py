@@ -1,0 +1,497 @@
+"""Alarms: signals in, reduced and correlated TMF642 alarms out.
+
+A `Signal` says "this problem is present (raise) / gone (clear) on this object". The
+`AlarmManager` folds repeats of one problem on one object into one open alarm (its reduction
+key), clears the matching open alarm on a clear, lets the correlator (`oss.faults.correlate`)
+attach the alarm to a root cause, and hands every changed alarm to the NOC feed in the same
+database transaction as the change (so the change and its messages commit together). Once the
+transaction has committed the changes are broadcast to live subscribers (the SSE stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from oss.errors import Conflict, InvalidInput, NotFound
+from oss.store import Database
+from oss.store.tables import AlarmRow
+from topology.graph import InventoryGraph
+
+log = logging.getLogger(__name__)
+
+FeedEvent = Literal["raised", "changed", "cleared"]
+SignalKind = Literal["raise", "clear"]
+HREF_BASE = "/tmf-api/alarm/v4/alarm"
+SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared")
+
+# Which object types the graph or the service inventory can point at (alarmedObject.href).
+_OBJECT_HREFS = {
+    "device": "/api/v1/devices/{}",
+    "link": "/api/v1/links/{}",
+    "service": "/api/v1/services/{}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A problem on an object, present ("raise") or gone ("clear")."""
+
+    kind: SignalKind
+    reduction_key: str  # one open alarm per key: same problem, same object
+    alarm_type: str  # X.733 event type, e.g. "communicationsAlarm"
+    severity: str  # critical, major, minor, warning, indeterminate
+    probable_cause: str
+    specific_problem: str
+    object_type: str  # device, interface, link, service
+    object: str  # "r1", "r1:eth1", "3", "svc-a"
+    time_ns: int
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("raise", "clear"):
+            raise InvalidInput(f"signal kind must be raise or clear, not {self.kind!r}")
+        if self.kind == "raise" and self.severity not in SEVERITIES[:-1]:
+            raise InvalidInput(f"unknown severity {self.severity!r}")
+
+
+class AlarmFeed(Protocol):
+    """The NOC feed (oss.faults.noc_feed.NocFeed): adds its messages in the caller's session."""
+
+    async def enqueue(
+        self, session: AsyncSession, alarm: dict[str, Any], event: FeedEvent
+    ) -> None: ...
+
+
+class ServicesProvider(Protocol):
+    """oss.provisioning.services.ServiceManager's impact query."""
+
+    async def services_on(
+        self, *, link_id: int | None = None, device: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+GraphProvider = Callable[[], InventoryGraph]
+
+
+def moment(time_ns: int) -> datetime:
+    return datetime.fromtimestamp(time_ns / 1e9, UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_tmf(
+    row: AlarmRow, children: Sequence[int] = (), *, href_base: str = HREF_BASE
+) -> dict[str, Any]:
+    """The TMF642 `Alarm` document of a row. `children`: ids of the alarms correlated under it.
+
+    The spec's schemas allow additional properties; `count` and `sequence` (what consumers
+    de-duplicate on) travel as such. Absent values are left out rather than sent as null,
+    because the spec types them as plain strings.
+    """
+    alarmed: dict[str, Any] = {"id": row.alarmed_object, "@referredType": row.alarmed_object_type}
+    template = _OBJECT_HREFS.get(row.alarmed_object_type)
+    if template is not None:
+        alarmed["href"] = template.format(row.alarmed_object)
+    doc: dict[str, Any] = {
+        "id": row.id,
+        "href": f"{href_base}/{row.id}",
+        "@type": "Alarm",
+        "alarmType": row.alarm_type,
+        "perceivedSeverity": row.perceived_severity,
+        "probableCause": row.probable_cause,
+        "specificProblem": row.specific_problem,
+        "alarmedObject": alarmed,
+        "alarmedObjectType": row.alarmed_object_type,
+        "state": row.state,
+        "ackState": row.ack_state,
+        "alarmRaisedTime": _iso(row.raised_time),
+        "alarmChangedTime": _iso(row.changed_time),
+        "serviceAffecting": bool(row.service_affecting),
+        "affectedService": [_service_ref(s) for s in row.affected_services or []],
+        "correlatedAlarm": [_alarm_ref(i, href_base) for i in children],
+        "parentAlarm": [] if row.parent_id is None else [_alarm_ref(row.parent_id, href_base)],
+        "isRootCause": bool(row.is_root_cause),
+        "count": row.count,
+        "sequence": row.sequence,
+        "reductionKey": row.reduction_key,
+    }
+    if row.ack_user_id is not None:
+        doc["ackUserId"] = row.ack_user_id
+    if row.cleared_time is not None:
+        doc["alarmClearedTime"] = _iso(row.cleared_time)
+    if row.impact:
+        doc["impact"] = row.impact
+    details = dict(row.details or {})
+    clear_user = details.pop("clearUserId", None)
+    if clear_user is not None:
+        doc["clearUserId"] = str(clear_user)
+    if details:
+        doc["alarmDetails"] = ", ".join(f"{k}={v}" for k, v in sorted(details.items()))
+    return doc
+
+
+def _alarm_ref(alarm_id: int, href_base: str) -> dict[str, str]:
+    return {"id": str(alarm_id), "href": f"{href_base}/{alarm_id}", "@referredType": "Alarm"}
+
+
+def _service_ref(service: Mapping[str, Any]) -> dict[str, Any]:
+    ref: dict[str, Any] = {"id": str(service.get("name", service.get("id"))), "@type": "Service"}
+    if "id" in service:
+        ref["href"] = f"/api/v1/services/{service['id']}"
+    return ref
+
+
+# --------------------------------------------------------------------------- transaction
+
+
+class AlarmTx:
+    """The alarm changes of one database transaction; `flush()` sends each changed alarm to the
+    feed once, with its sequence number moved on once, however many times it changed."""
+
+    def __init__(self, session: AsyncSession, feed: AlarmFeed, href_base: str) -> None:
+        self.session = session
+        self._feed = feed
+        self._href_base = href_base
+        self._changed: dict[int, tuple[AlarmRow, FeedEvent]] = {}
+        self._new: set[int] = set()
+        self.published: list[tuple[FeedEvent, dict[str, Any]]] = []
+
+    async def open_by_key(self, reduction_key: str) -> AlarmRow | None:
+        query = select(AlarmRow).where(AlarmRow.reduction_key == reduction_key, AlarmRow.open)
+        return (await self.session.scalars(query.order_by(AlarmRow.id.desc()).limit(1))).first()
+
+    async def open_where(self, *conditions: Any) -> list[AlarmRow]:
+        query = select(AlarmRow).where(AlarmRow.open, *conditions).order_by(AlarmRow.id)
+        return list((await self.session.scalars(query)).all())
+
+    async def get(self, alarm_id: int) -> AlarmRow:
+        row = await self.session.get(AlarmRow, alarm_id)
+        if row is None:
+            raise NotFound(f"alarm {alarm_id} not found")
+        return row
+
+    async def raise_(self, s: Signal, **extra: Any) -> AlarmRow:
+        """A new alarm, or the open one of the same key counted once more."""
+        when = moment(s.time_ns)
+        row = await self.open_by_key(s.reduction_key)
+        if row is not None:
+            row.count += 1
+            row.perceived_severity = s.severity
+            row.changed_time = when
+            row.state = "updated"
+            if s.details:
+                row.details = {**(row.details or {}), **s.details}
+            self.changed(row, "changed")
+            return row
+        row = AlarmRow(
+            reduction_key=s.reduction_key,
+            open=True,
+            alarm_type=s.alarm_type,
+            perceived_severity=s.severity,
+            probable_cause=s.probable_cause,
+            specific_problem=s.specific_problem,
+            alarmed_object_type=s.object_type,
+            alarmed_object=s.object,
+            state="raised",
+            ack_state="unacknowledged",
+            raised_time=when,
+            changed_time=when,
+            service_affecting=bool(extra.pop("service_affecting", False)),
+            affected_services=list(extra.pop("affected_services", [])),
+            impact=extra.pop("impact", None),
+            parent_id=extra.pop("parent_id", None),
+            is_root_cause=bool(extra.pop("is_root_cause", False)),
+            count=1,
+            sequence=1,
+            details=dict(s.details) or None,
+        )
+        if extra:
+            raise TypeError(f"unknown alarm fields: {', '.join(sorted(extra))}")
+        self.session.add(row)
+        await self.session.flush()  # the id, for children and the feed
+        self._new.add(row.id)
+        self.changed(row, "raised")
+        return row
+
+    def clear(self, row: AlarmRow, when: datetime, *, by: str | None = None) -> None:
+        if not row.open:
+            return
+        row.open = False
+        row.state = "cleared"
+        row.perceived_severity = "cleared"
+        row.cleared_time = when
+        row.changed_time = when
+        if by is not None:
+            row.details = {**(row.details or {}), "clearedBy": by}
+        self.changed(row, "cleared")
+
+    async def clear_tree(self, root: AlarmRow, when: datetime) -> None:
+        """Clear an alarm and every open alarm correlated under it (the ones it explains)."""
+        self.clear(root, when)
+        for child in await self.open_where(AlarmRow.parent_id == root.id):
+            await self.clear_tree(child, when)
+
+    def adopt(self, parent: AlarmRow, child: AlarmRow) -> None:
+        """Correlate `child` under `parent`; a former root cause stops being one."""
+        if child.id == parent.id or child.parent_id == parent.id:
+            return
+        child.parent_id = parent.id
+        child.is_root_cause = False
+        child.changed_time = max(child.changed_time, parent.changed_time)
+        self.changed(child, "changed")
+        self.changed(parent, "changed")
+
+    def changed(self, row: AlarmRow, event: FeedEvent) -> None:
+        previous = self._changed.get(row.id)
+        if previous is not None:
+            event = _stronger(previous[1], event)
+        self._changed[row.id] = (row, event)
+
+    async def flush(self) -> None:
+        """Number and send every changed alarm (children rendered as they are now)."""
+        ids = list(self._changed)
+        if not ids:
+            return
+        children = await _children_of(self.session, ids)
+        for alarm_id in ids:
+            row, event = self._changed[alarm_id]
+            if alarm_id not in self._new:
+                row.sequence += 1
+            doc = to_tmf(row, children.get(alarm_id, ()), href_base=self._href_base)
+            await self._feed.enqueue(self.session, doc, event)
+            self.published.append((event, doc))
+        self._changed.clear()
+        self._new.clear()
+
+
+def _stronger(a: FeedEvent, b: FeedEvent) -> FeedEvent:
+    order = {"changed": 0, "raised": 1, "cleared": 2}
+    return a if order[a] >= order[b] else b
+
+
+async def _children_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[int]]:
+    query = select(AlarmRow.parent_id, AlarmRow.id).where(AlarmRow.parent_id.in_(ids))
+    found: dict[int, list[int]] = {}
+    for parent, child in (await session.execute(query.order_by(AlarmRow.id))).all():
+        if parent is not None:
+            found.setdefault(parent, []).append(child)
+    return found
+
+
+# ------------------------------------------------------------------------------ broadcast
+
+
+class Subscription:
+    """One live listener. A listener too slow to keep up is dropped (`lost` is set) rather than
+    letting its backlog grow: it re-reads the alarm list when it comes back."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[tuple[FeedEvent, dict[str, Any]]] = asyncio.Queue(size)
+        self.lost = False
+        self.closed = asyncio.Event()
+
+    async def get(self) -> tuple[FeedEvent, dict[str, Any]] | None:
+        """The next change, or None once this subscription was dropped."""
+        if self.queue.empty() and self.closed.is_set():
+            return None
+        getter = asyncio.ensure_future(self.queue.get())
+        closer = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closer.cancel()
+            if not getter.done():
+                getter.cancel()
+        return getter.result() if getter.done() and not getter.cancelled() else None
+
+
+class Broadcast:
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._queue_size = queue_size
+        self._subscribers: set[Subscription] = set()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[Subscription]:
+        sub = Subscription(self._queue_size)
+        self._subscribers.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subscribers.discard(sub)
+
+    def close(self) -> None:
+        """End every live stream (the daemon is stopping)."""
+        for sub in self._subscribers:
+            sub.closed.set()
+        self._subscribers.clear()
+
+    def publish(self, event: FeedEvent, alarm: dict[str, Any]) -> None:
+        for sub in list(self._subscribers):
+            try:
+                sub.queue.put_nowait((event, alarm))
+            except asyncio.QueueFull:
+                log.warning("alarm stream listener too slow: dropped")
+                sub.lost = True
+                sub.closed.set()
+                self._subscribers.discard(sub)
+
+
+# --------------------------------------------------------------------------------- manager
+
+
+class Correlating(Protocol):
+    """What the manager needs from a correlator (oss.faults.correlate.Correlator)."""
+
+    async def context(self, s: Signal) -> Any: ...
+
+    async def correlate(
+        self, tx: AlarmTx, s: Signal, row: AlarmRow | None, context: Any
+    ) -> None: ...
+
+    async def after_manual_clear(self, tx: AlarmTx, row: AlarmRow) -> None: ...
+
+
+@dataclass(frozen=True)
+class AlarmFilter:
+    perceived_severity: str | None = None
+    state: str | None = None
+    ack_state: str | None = None
+    alarmed_object: str | None = None
+    alarmed_object_type: str | None = None
+    open: bool | None = None
+    is_root_cause: bool | None = None
+
+
+class AlarmManager:
+    def __init__(
+        self,
+        db: Database,
+        graph_provider: GraphProvider,
+        services_provider: ServicesProvider,
+        feed: AlarmFeed,
+        *,
+        correlator: Correlating | None = None,
+        href_base: str = HREF_BASE,
+    ) -> None:
+        self.db = db
+        self.feed = feed
+        self.href_base = href_base
+        self.broadcast = Broadcast()
+        if correlator is None:
+            from oss.faults.correlate import Correlator  # correlate imports this module
+
+            correlator = Correlator(graph_provider, services_provider)
+        self.correlator = correlator
+        # One signal at a time: reduction reads then writes the open alarm of a key, and two
+        # concurrent raises of one key must not both create it.
+        self._lock = asyncio.Lock()
+
+    def close(self) -> None:
+        self.broadcast.close()
+
+    async def signal(self, s: Signal) -> list[tuple[FeedEvent, dict[str, Any]]]:
+        """Apply one signal; returns the alarm changes it made (as sent to the feed)."""
+        async with self._lock:
+            context = await self.correlator.context(s)
+
+            async def work(tx: AlarmTx) -> None:
+                row: AlarmRow | None
+                if s.kind == "raise":
+                    row = await tx.raise_(s)
+                else:
+                    row = await tx.open_by_key(s.reduction_key)
+                    if row is not None:
+                        tx.clear(row, moment(s.time_ns))
+                await self.correlator.correlate(tx, s, row, context)
+
+            return await self._transact(work)
+
+    async def acknowledge(self, alarm_id: int, user: str) -> dict[str, Any]:
+        async def work(tx: AlarmTx) -> None:
+            row = await tx.get(alarm_id)
+            if row.ack_state == "acknowledged" and row.ack_user_id == user:
+                return
+            row.ack_state = "acknowledged"
+            row.ack_user_id = user
+            row.changed_time = datetime.now(UTC)
+            tx.changed(row, "changed")
+
+        async with self._lock:
+            await self._transact(work)
+        return await self.get(alarm_id)
+
+    async def clear(self, alarm_id: int, user: str) -> dict[str, Any]:
+        """An operator's clear: the alarm and the alarms correlated under it."""
+
+        async def work(tx: AlarmTx) -> None:
+            row = await tx.get(alarm_id)
+            if not row.open:
+                raise Conflict(f"alarm {alarm_id} is already cleared")
+            row.details = {**(row.details or {}), "clearUserId": user}
+            await tx.clear_tree(row, datetime.now(UTC))
+            await self.correlator.after_manual_clear(tx, row)
+
+        async with self._lock:
+            await self._transact(work)
+        return await self.get(alarm_id)
+
+    async def get(self, alarm_id: int) -> dict[str, Any]:
+        async with self.db.transaction() as session:
+            row = await session.get(AlarmRow, alarm_id)
+            if row is None:
+                raise NotFound(f"alarm {alarm_id} not found")
+            children = await _children_of(session, [alarm_id])
+            return to_tmf(row, children.get(alarm_id, ()), href_base=self.href_base)
+
+    async def find(
+        self, where: AlarmFilter = AlarmFilter(), *, limit: int = 100, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of alarms, newest first, and how many match in all."""
+        conditions: list[Any] = []
+        for column, value in (
+            (AlarmRow.perceived_severity, where.perceived_severity),
+            (AlarmRow.state, where.state),
+            (AlarmRow.ack_state, where.ack_state),
+            (AlarmRow.alarmed_object, where.alarmed_object),
+            (AlarmRow.alarmed_object_type, where.alarmed_object_type),
+            (AlarmRow.open, where.open),
+            (AlarmRow.is_root_cause, where.is_root_cause),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        async with self.db.transaction() as session:
+            total = await session.scalar(
+                select(func.count()).select_from(AlarmRow).where(*conditions)
+            )
+            query = select(AlarmRow).where(*conditions).order_by(AlarmRow.id.desc())
+            rows = list((await session.scalars(query.limit(limit).offset(offset))).all())
+            children = await _children_of(session, [r.id for r in rows])
+            docs = [to_tmf(r, children.get(r.id, ()), href_base=self.href_base) for r in rows]
+        return docs, int(total or 0)
+
+    async def _transact(
+        self, work: Callable[[AlarmTx], Awaitable[None]]
+    ) -> list[tuple[FeedEvent, dict[str, Any]]]:
+        async with self.db.transaction() as session:
+            tx = AlarmTx(session, self.feed, self.href_base)
+            await work(tx)
+            await tx.flush()
+        # Live listeners hear only what committed.
+        for event, doc in tx.published:
+            self.broadcast.publish(event, doc)
+        return tx.published

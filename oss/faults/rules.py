@@ -1,0 +1,338 @@
+"""Canonical events -> alarm signals.
+
+- "interface": an oper-status change (down while admin up raises, up or admin down clears).
+  Polls repeat the status every cycle; only a change (or the first sight) makes a signal.
+- "snmp.trap": linkDown/linkUp raise and clear the same alarm as the polled status (one key),
+  coldStart/warmStart/authenticationFailure are event alarms (repeats counted), any other
+  trap is kept as a generic event alarm keyed by its OID.
+- "device.reachability": "device unreachable" raised on loss, cleared on recovery.
+- "kpi.interface": threshold crossing alarms (TCA) with hysteresis and a minimum duration,
+  the thresholds being data (`Threshold`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from oss.errors import InvalidInput
+from oss.events import Event
+from oss.faults.alarms import Signal
+
+TRAP_OIDS = {
+    "1.3.6.1.6.3.1.1.5.1": "coldStart",
+    "1.3.6.1.6.3.1.1.5.2": "warmStart",
+    "1.3.6.1.6.3.1.1.5.3": "linkDown",
+    "1.3.6.1.6.3.1.1.5.4": "linkUp",
+    "1.3.6.1.6.3.1.1.5.5": "authenticationFailure",
+}
+
+LINK_DOWN_PREFIX = "linkDown:"
+UNREACHABLE_PREFIX = "unreachable:"
+
+
+def interface_down_key(device: str, interface: str) -> str:
+    return f"{LINK_DOWN_PREFIX}{device}:{interface}"
+
+
+def unreachable_key(device: str) -> str:
+    return f"{UNREACHABLE_PREFIX}{device}"
+
+
+def is_interface_down(s: Signal) -> bool:
+    return s.object_type == "interface" and s.reduction_key.startswith(LINK_DOWN_PREFIX)
+
+
+def is_unreachable(s: Signal) -> bool:
+    return s.object_type == "device" and s.reduction_key.startswith(UNREACHABLE_PREFIX)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Raise when `metric` stays above `raise_above` for `min_duration_s`; clear once it falls
+    below `clear_below` (the gap between the two is the hysteresis)."""
+
+    metric: str
+    raise_above: float
+    clear_below: float
+    min_duration_s: float = 0.0
+    severity: str = "major"
+
+    def __post_init__(self) -> None:
+        if self.clear_below > self.raise_above:
+            raise InvalidInput(
+                f"threshold {self.metric}: clear_below ({self.clear_below}) must not be above "
+                f"raise_above ({self.raise_above})"
+            )
+        if self.min_duration_s < 0:
+            raise InvalidInput(f"threshold {self.metric}: min_duration_s must be >= 0")
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Threshold:
+        try:
+            return cls(
+                metric=str(data["metric"]),
+                raise_above=float(data["raise_above"]),
+                clear_below=float(data["clear_below"]),
+                min_duration_s=float(data.get("min_duration_s", 0.0)),
+                severity=str(data.get("severity", "major")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"invalid threshold {dict(data)!r}: {exc}") from exc
+
+
+@dataclass
+class _Crossing:
+    """Where one (object, metric) stands: inside, above for a while (`since_ns`), or raised."""
+
+    state: Literal["inside", "pending", "raised"] = "inside"
+    since_ns: int = 0
+
+
+class ThresholdWatch:
+    """Threshold crossing alarms for one kind of KPI event."""
+
+    def __init__(self, thresholds: Iterable[Threshold]) -> None:
+        self.thresholds = list(thresholds)
+        self._crossings: dict[tuple[str, str], _Crossing] = {}
+
+    def signals(self, obj: str, object_type: str, event: Event) -> list[Signal]:
+        out: list[Signal] = []
+        for t in self.thresholds:
+            raw = event.values.get(t.metric)
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                continue
+            signal = self._step(t, obj, object_type, float(raw), event.timestamp_ns)
+            if signal is not None:
+                out.append(signal)
+        return out
+
+    def _step(
+        self, t: Threshold, obj: str, object_type: str, value: float, now_ns: int
+    ) -> Signal | None:
+        c = self._crossings.setdefault((obj, t.metric), _Crossing())
+        if c.state == "raised":
+            if value < t.clear_below:
+                c.state = "inside"
+                return self._signal("clear", t, obj, object_type, value, now_ns)
+            return None
+        if value <= t.raise_above:
+            c.state = "inside"
+            return None
+        if c.state == "inside":
+            c.state, c.since_ns = "pending", now_ns
+        if now_ns - c.since_ns >= t.min_duration_s * 1e9:
+            c.state = "raised"
+            return self._signal("raise", t, obj, object_type, value, now_ns)
+        return None
+
+    @staticmethod
+    def _signal(
+        kind: Literal["raise", "clear"],
+        t: Threshold,
+        obj: str,
+        object_type: str,
+        value: float,
+        now_ns: int,
+    ) -> Signal:
+        return Signal(
+            kind=kind,
+            reduction_key=f"tca:{t.metric}:{obj}",
+            alarm_type="qualityOfServiceAlarm",
+            severity=t.severity,
+            probable_cause="thresholdCrossed",
+            specific_problem=f"{t.metric} above {t.raise_above:g} on {obj}",
+            object_type=object_type,
+            object=obj,
+            time_ns=now_ns,
+            details={
+                "metric": t.metric,
+                "value": value,
+                "raiseAbove": t.raise_above,
+                "clearBelow": t.clear_below,
+            },
+        )
+
+
+InterfaceNamer = Callable[[str, str], str | None]  # (device, ifindex) -> interface name
+
+
+class Rules:
+    """Turns canonical events into signals; keeps the little state that needs (last seen
+    statuses, threshold crossings), so use one instance per event stream."""
+
+    def __init__(
+        self,
+        thresholds: Iterable[Threshold | Mapping[str, Any]] = (),
+        *,
+        interface_name: InterfaceNamer | None = None,
+    ) -> None:
+        self.tca = ThresholdWatch(
+            t if isinstance(t, Threshold) else Threshold.of(t) for t in thresholds
+        )
+        self._interface_name = interface_name
+        self._oper: dict[tuple[str, str], bool] = {}  # (device, interface) -> is down
+        self._reachable: dict[str, bool] = {}
+
+    def signals(self, event: Event) -> list[Signal]:
+        device = event.tags.get("device")
+        if device is None:
+            return []
+        if event.name == "interface":
+            return self._interface(device, event)
+        if event.name == "snmp.trap":
+            return self._trap(device, event)
+        if event.name == "device.reachability":
+            return self._reachability(device, event)
+        if event.name == "kpi.interface":
+            interface = event.tags.get("interface")
+            if interface is None:
+                return []
+            return self.tca.signals(f"{device}:{interface}", "interface", event)
+        return []
+
+    # --- interface status ---------------------------------------------------------------
+
+    def _interface(self, device: str, event: Event) -> list[Signal]:
+        interface = event.tags.get("interface")
+        oper = event.values.get("oper-status")
+        if interface is None or not isinstance(oper, str):
+            return []
+        admin = event.values.get("admin-status")
+        # An interface shut on purpose is down without a fault.
+        down = oper == "down" and admin != "down"
+        if oper not in ("up", "down"):
+            return []
+        return self._status(device, interface, down, event.timestamp_ns, source="poll")
+
+    def _status(
+        self, device: str, interface: str, down: bool, time_ns: int, *, source: str
+    ) -> list[Signal]:
+        key = (device, interface)
+        if self._oper.get(key) == down:
+            return []
+        self._oper[key] = down
+        return [_link_signal("raise" if down else "clear", device, interface, time_ns, source)]
+
+    # --- traps ---------------------------------------------------------------------------
+
+    def _trap(self, device: str, event: Event) -> list[Signal]:
+        oid = event.tags.get("trap_oid", "")
+        name = TRAP_OIDS.get(oid) or event.tags.get("trap", "unknown")
+        if name in ("linkDown", "linkUp"):
+            interface = self._trap_interface(device, event)
+            if interface is None:
+                return [_generic_trap(device, name, oid, event)]
+            down = name == "linkDown"
+            self._oper[(device, interface)] = down  # a later poll saying the same is no news
+            kind: Literal["raise", "clear"] = "raise" if down else "clear"
+            return [_link_signal(kind, device, interface, event.timestamp_ns, "trap")]
+        event_alarm = _EVENT_TRAPS.get(name)
+        if event_alarm is not None:
+            alarm_type, severity, problem = event_alarm
+            return [
+                Signal(
+                    kind="raise",
+                    reduction_key=f"{name}:{device}",
+                    alarm_type=alarm_type,
+                    severity=severity,
+                    probable_cause=name,
+                    specific_problem=problem,
+                    object_type="device",
+                    object=device,
+                    time_ns=event.timestamp_ns,
+                    details=_trap_details(event),
+                )
+            ]
+        return [_generic_trap(device, name, oid, event)]
+
+    def _trap_interface(self, device: str, event: Event) -> str | None:
+        index = event.tags.get("ifindex")
+        if index is None:
+            return None
+        for column in ("ifName", "ifDescr"):
+            named = event.values.get(f"{column}.{index}")
+            if isinstance(named, str) and named:
+                return named
+        if self._interface_name is not None:
+            named = self._interface_name(device, index)
+            if named:
+                return named
+        return f"ifIndex.{index}"
+
+    # --- reachability --------------------------------------------------------------------
+
+    def _reachability(self, device: str, event: Event) -> list[Signal]:
+        reachable = event.values.get("reachable")
+        if not isinstance(reachable, bool) or self._reachable.get(device) == reachable:
+            return []
+        self._reachable[device] = reachable
+        return [
+            Signal(
+                kind="clear" if reachable else "raise",
+                reduction_key=unreachable_key(device),
+                alarm_type="communicationsAlarm",
+                severity="critical",
+                probable_cause="communicationsSubsystemFailure",
+                specific_problem=f"device {device} unreachable",
+                object_type="device",
+                object=device,
+                time_ns=event.timestamp_ns,
+            )
+        ]
+
+
+# (alarm type, severity, specific problem) of the traps that report an event, not a state.
+_EVENT_TRAPS = {
+    "coldStart": ("equipmentAlarm", "warning", "device restarted (cold start)"),
+    "warmStart": ("equipmentAlarm", "indeterminate", "device restarted (warm start)"),
+    "authenticationFailure": (
+        "securityServiceOrMechanismViolation",
+        "warning",
+        "SNMP authentication failure",
+    ),
+}
+
+
+def _link_signal(
+    kind: Literal["raise", "clear"], device: str, interface: str, time_ns: int, source: str
+) -> Signal:
+    return Signal(
+        kind=kind,
+        reduction_key=interface_down_key(device, interface),
+        alarm_type="communicationsAlarm",
+        severity="major",
+        probable_cause="lossOfSignal",
+        specific_problem=f"interface {device}:{interface} down",
+        object_type="interface",
+        object=f"{device}:{interface}",
+        time_ns=time_ns,
+        details={"source": source},
+    )
+
+
+def _generic_trap(device: str, name: str, oid: str, event: Event) -> Signal:
+    return Signal(
+        kind="raise",
+        reduction_key=f"trap:{device}:{oid or name}",
+        alarm_type="communicationsAlarm",
+        severity="indeterminate",
+        probable_cause="unknown",
+        specific_problem=f"SNMP trap {name}" + (f" ({oid})" if oid and oid != name else ""),
+        object_type="device",
+        object=device,
+        time_ns=event.timestamp_ns,
+        details=_trap_details(event),
+    )
+
+
+def _trap_details(event: Event) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        k: event.tags[k] for k in ("trap", "trap_oid", "source") if k in event.tags
+    }
+    # A handful of varbinds is enough to see what it was; a trap may carry many.
+    for key in sorted(event.values)[:8]:
+        value = event.values[key]
+        details[key] = value if isinstance(value, int | float | bool) else str(value)[:200]
+    return details

@@ -1,0 +1,282 @@
+"""The TMF642 alarm API over a real runtime: list/get/patch validate against the official
+schema, and the server-sent-events stream carries changes through a real HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
+
+import oss.cli.alarm  # noqa: F401  (attaches `oss alarm` to the CLI app)
+from oss.api import create_app
+from oss.api.routes import alarms as alarm_routes
+from oss.auth_roles import Role
+from oss.cli.main import app as cli_app
+from oss.faults import tmf_schema
+from oss.faults.alarms import AlarmManager, Signal
+from oss.runtime import Runtime
+from oss.settings import load_settings
+from tests.peers.ports import free_port
+
+BASE = "/tmf-api/alarm/v4/alarm"
+
+
+class NullFeed:
+    async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
+        return None
+
+
+@dataclass
+class AlarmApi:
+    manager: AlarmManager
+    app: FastAPI
+    viewer: httpx.AsyncClient
+    operator: httpx.AsyncClient
+    tokens: dict[Role, str]
+
+
+@pytest.fixture
+async def alarm_api(tmp_path: Path) -> AsyncIterator[AlarmApi]:
+    runtime = Runtime(load_settings(None, state_dir=tmp_path))
+    async with runtime:
+        manager = AlarmManager(
+            runtime.db, lambda: runtime.inventory.graph, runtime.services, NullFeed()
+        )
+        runtime.alarms = manager  # type: ignore[attr-defined]  # until the runtime wires it
+        app = create_app(runtime)
+        app.include_router(alarm_routes.router)
+        tokens = {}
+        for role in (Role.VIEWER, Role.OPERATOR):
+            tokens[role], _ = await runtime.tokens.create(
+                name=f"alarm-{role.value}", role=role, actor="test"
+            )
+        transport = httpx.ASGITransport(app=app)
+
+        def client(token: str) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                transport=transport,
+                base_url="http://oss.test",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        async with client(tokens[Role.VIEWER]) as viewer, client(tokens[Role.OPERATOR]) as op:
+            yield AlarmApi(manager, app, viewer, op, tokens)
+        manager.close()
+
+
+def link_down(device: str, interface: str, kind: str = "raise", severity: str = "major") -> Signal:
+    return Signal(
+        kind=kind,  # type: ignore[arg-type]
+        reduction_key=f"linkDown:{device}:{interface}",
+        alarm_type="communicationsAlarm",
+        severity=severity,
+        probable_cause="lossOfSignal",
+        specific_problem=f"interface {device}:{interface} down",
+        object_type="interface",
+        object=f"{device}:{interface}",
+        time_ns=1_700_000_000_000_000_000,
+    )
+
+
+def valid(doc: Any) -> Any:
+    assert tmf_schema.errors(doc, "Alarm") == [], doc
+    return doc
+
+
+def test_the_router_sits_at_the_spec_base_path() -> None:
+    assert tmf_schema.base_path() == alarm_routes.BASE_PATH
+
+
+async def test_list_filters_and_get(alarm_api: AlarmApi) -> None:
+    await alarm_api.manager.signal(link_down("r1", "eth1", severity="critical"))
+    await alarm_api.manager.signal(link_down("r1", "eth2"))
+    await alarm_api.manager.signal(link_down("r1", "eth2"))
+    await alarm_api.manager.signal(link_down("r1", "eth2", "clear"))
+
+    r = await alarm_api.viewer.get(BASE)
+    assert r.status_code == 200
+    docs = [valid(d) for d in r.json()]
+    assert r.headers["X-Total-Count"] == "2"
+    assert [d["alarmedObject"]["id"] for d in docs] == ["r1:eth2", "r1:eth1"]
+
+    r = await alarm_api.viewer.get(BASE, params={"perceivedSeverity": "critical"})
+    assert [d["alarmedObject"]["id"] for d in r.json()] == ["r1:eth1"]
+    r = await alarm_api.viewer.get(BASE, params={"state": "cleared"})
+    (cleared,) = r.json()
+    assert valid(cleared)["count"] == 2
+    r = await alarm_api.viewer.get(BASE, params={"alarmedObject.id": "r1:eth1"})
+    assert [valid(d)["id"] for d in r.json()] == [docs[1]["id"]]
+    r = await alarm_api.viewer.get(BASE, params={"ackState": "acknowledged"})
+    assert r.json() == []
+    r = await alarm_api.viewer.get(BASE, params={"fields": "state,perceivedSeverity"})
+    assert set(r.json()[0]) == {"id", "href", "state", "perceivedSeverity"}
+    assert all(valid(d) for d in r.json())
+
+    r = await alarm_api.viewer.get(f"{BASE}/{docs[1]['id']}")
+    assert r.status_code == 200
+    assert valid(r.json())["specificProblem"] == "interface r1:eth1 down"
+    r = await alarm_api.viewer.get(f"{BASE}/99999")
+    assert r.status_code == 404
+    assert tmf_schema.errors(r.json(), "Error") == []  # a problem document and a TMF Error
+
+
+async def test_patch_acknowledges_as_the_token_and_clears(alarm_api: AlarmApi) -> None:
+    (change,) = await alarm_api.manager.signal(link_down("r2", "eth1"))
+    url = f"{BASE}/{change[1]['id']}"
+
+    r = await alarm_api.viewer.patch(url, json={"ackState": "acknowledged"})
+    assert r.status_code == 403  # viewers only look
+    r = await alarm_api.operator.patch(url, json={"ackState": "acknowledged", "ackUserId": "eve"})
+    assert r.status_code == 200
+    doc = valid(r.json())
+    assert doc["ackState"] == "acknowledged"
+    assert doc["ackUserId"].startswith("token:alarm-operator#")  # the principal, not the body
+    assert doc["state"] == "raised"
+
+    r = await alarm_api.operator.patch(url, json={"state": "cleared"})
+    assert r.status_code == 200
+    doc = valid(r.json())
+    assert (doc["state"], doc["perceivedSeverity"]) == ("cleared", "cleared")
+    assert "alarmClearedTime" in doc
+
+    r = await alarm_api.operator.patch(url, json={"state": "cleared"})
+    assert r.status_code == 409
+    for body in ({"perceivedSeverity": "minor"}, {"state": "raised"}, {"ackState": 3}, {}):
+        r = await alarm_api.operator.patch(url, json=body)
+        assert r.status_code == 422, body
+        assert tmf_schema.errors(r.json(), "Error") == []
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # leave the test runner's signal handlers alone
+
+
+@pytest.fixture
+async def alarm_server(alarm_api: AlarmApi) -> AsyncIterator[str]:
+    """The app behind a real uvicorn on a loopback port (streams need a real server)."""
+    port = free_port()
+    config = uvicorn.Config(
+        alarm_api.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "the server did not start"
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 20)
+
+
+async def test_the_stream_carries_changes_as_server_sent_events(
+    alarm_api: AlarmApi, alarm_server: str
+) -> None:
+    headers = {"Authorization": f"Bearer {alarm_api.tokens[Role.VIEWER]}"}
+    async with (
+        httpx.AsyncClient(base_url=alarm_server, headers=headers) as http,
+        http.stream("GET", f"{BASE}/stream") as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = await asyncio.wait_for(_read_events(r, alarm_api.manager, 3), 20)
+    assert [e["event"] for e in events] == ["raised", "changed", "cleared"]
+    docs = [valid(json.loads(e["data"])) for e in events]
+    assert [d["sequence"] for d in docs] == [1, 2, 3]
+    assert events[2]["id"] == f"{docs[0]['id']}.3"
+
+
+def oss_cli(url: str, token: str, *args: str) -> Any:
+    """Run `oss --url URL --token T -o json ARGS` in-process; returns its parsed output."""
+    result = CliRunner().invoke(cli_app, ["--url", url, "--token", token, "-o", "json", *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+async def test_the_cli_lists_shows_acks_clears_and_watches(
+    alarm_api: AlarmApi, alarm_server: str
+) -> None:
+    token = alarm_api.tokens[Role.OPERATOR]
+    (change,) = await alarm_api.manager.signal(link_down("r5", "eth1"))
+    alarm_id = change[1]["id"]
+
+    # The CLI is synchronous: it runs in a thread while the server runs on this loop.
+    listed = json.loads(await asyncio.to_thread(oss_cli, alarm_server, token, "alarm", "list"))
+    assert [d["id"] for d in listed] == [alarm_id]
+    shown = json.loads(
+        await asyncio.to_thread(oss_cli, alarm_server, token, "alarm", "show", str(alarm_id))
+    )
+    assert shown["alarmedObject"]["id"] == "r5:eth1"
+    acked = json.loads(
+        await asyncio.to_thread(oss_cli, alarm_server, token, "alarm", "ack", str(alarm_id))
+    )
+    assert acked["ackState"] == "acknowledged"
+
+    watching = asyncio.create_task(
+        asyncio.to_thread(oss_cli, alarm_server, token, "alarm", "watch", "--count", "2")
+    )
+    async with asyncio.timeout(20):
+        while alarm_api.manager.broadcast.subscribers == 0:
+            assert not watching.done(), watching.result()
+            await asyncio.sleep(0.02)
+    # (CliRunner swaps sys.stdout: no second CLI run while `watch` prints.)
+    await alarm_api.manager.signal(link_down("r6", "eth1"))
+    await alarm_api.manager.clear(alarm_id, "someone")
+    lines = (await asyncio.wait_for(watching, 20)).splitlines()
+    seen = [json.loads(line) for line in lines]
+    assert [(e["event"], e["alarm"]["alarmedObject"]["id"]) for e in seen] == [
+        ("raised", "r6:eth1"),
+        ("cleared", "r5:eth1"),
+    ]
+    r6 = seen[0]["alarm"]["id"]
+    cleared = json.loads(
+        await asyncio.to_thread(oss_cli, alarm_server, token, "alarm", "clear", str(r6))
+    )
+    assert cleared["state"] == "cleared"
+    assert cleared["clearUserId"].startswith("token:alarm-operator#")
+
+    table = await asyncio.to_thread(
+        CliRunner(env={"COLUMNS": "200"}).invoke,
+        cli_app,
+        ["--url", alarm_server, "--token", token, "alarm", "list"],
+    )
+    assert table.exit_code == 0 and "r6:eth1" in table.output and "cleared" in table.output
+
+
+async def _read_events(
+    response: httpx.Response, manager: AlarmManager, count: int
+) -> list[dict[str, str]]:
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    lines = response.aiter_lines()
+    assert await anext(lines) == ": subscribed"
+    await manager.signal(link_down("r3", "eth1"))
+    await manager.signal(link_down("r3", "eth1"))
+    await manager.signal(link_down("r3", "eth1", "clear"))
+    async for line in lines:
+        if not line:
+            if current:
+                events.append(current)
+                current = {}
+            if len(events) == count:
+                return events
+            continue
+        if line.startswith(":"):
+            continue
+        key, _, value = line.partition(": ")
+        current[key] = value
+    return events
