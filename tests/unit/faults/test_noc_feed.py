@@ -1,0 +1,282 @@
+"""The NOC feed's outbox rows and the publisher's ordering and at-least-once rules, against a
+real SQLite database (the broker side is tested with Mosquitto in tests/integration/faults)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiomqtt import MqttCodeError
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import SecretStr, ValidationError
+from sqlalchemy import select, update
+
+from oss.errors import InvalidInput
+from oss.faults.noc_feed import (
+    NocFeed,
+    NocFeedAuthError,
+    NocFeedError,
+    NocFeedSettings,
+    NocPublisher,
+    alarm_device,
+    topic_segment,
+)
+from oss.store.database import Database
+from oss.store.tables import OutboxRow
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'oss.db'}")
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+def alarm(
+    alarm_id: int = 7, severity: str = "major", sequence: int = 1, state: str = "raised"
+) -> dict[str, Any]:
+    return {
+        "id": str(alarm_id),
+        "perceivedSeverity": severity,
+        "alarmedObject": {"id": "r1:eth1", "@referredType": "interface"},
+        "state": state,
+        "sequence": sequence,
+    }
+
+
+async def outbox(db: Database) -> list[tuple[str, str, bool]]:
+    async with db.sessions() as session:
+        rows = (await session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()
+        return [(r.topic, r.payload, r.retain) for r in rows]
+
+
+async def enqueue(db: Database, feed: NocFeed, *changes: tuple[dict[str, Any], Any]) -> None:
+    async with db.transaction() as session:
+        for data, event in changes:
+            await feed.enqueue(session, data, event)
+
+
+feed = NocFeed(NocFeedSettings(prefix="noc"))
+
+
+async def test_raise_retains_state_and_publishes_event(db: Database) -> None:
+    await enqueue(db, feed, (alarm(), "raised"))
+    rows = await outbox(db)
+    assert [(t, r) for t, _, r in rows] == [
+        ("noc/alarms/major/r1/7", True),
+        ("noc/events/raised/r1/7", False),
+    ]
+    for _, payload, _ in rows:
+        body = json.loads(payload)
+        assert (body["id"], body["sequence"]) == ("7", 1)
+
+
+async def test_severity_change_deletes_the_old_retained_message(db: Database) -> None:
+    await enqueue(db, feed, (alarm(), "raised"))
+    await enqueue(db, feed, (alarm(severity="critical", sequence=2), "changed"))
+    rows = (await outbox(db))[2:]
+    assert rows[0] == ("noc/alarms/major/r1/7", "", True)
+    assert rows[1][0] == "noc/alarms/critical/r1/7" and rows[1][2] is True
+    assert json.loads(rows[1][1])["sequence"] == 2
+    assert rows[2][0] == "noc/events/changed/r1/7" and rows[2][2] is False
+    assert len(rows) == 3
+
+
+async def test_same_severity_change_replaces_in_place(db: Database) -> None:
+    await enqueue(db, feed, (alarm(), "raised"), (alarm(sequence=2), "changed"))
+    topics = [t for t, _, _ in await outbox(db)]
+    assert topics == [
+        "noc/alarms/major/r1/7",
+        "noc/events/raised/r1/7",
+        "noc/alarms/major/r1/7",
+        "noc/events/changed/r1/7",
+    ]
+
+
+async def test_clear_deletes_the_retained_message(db: Database) -> None:
+    await enqueue(db, feed, (alarm(), "raised"))
+    await enqueue(db, feed, (alarm(severity="minor", sequence=2), "changed"))
+    cleared = alarm(severity="cleared", sequence=3, state="cleared")
+    await enqueue(db, feed, (cleared, "cleared"))
+    rows = (await outbox(db))[5:]
+    assert rows[0] == ("noc/alarms/minor/r1/7", "", True)
+    assert rows[1][0] == "noc/events/cleared/r1/7"
+    assert json.loads(rows[1][1])["sequence"] == 3
+    assert len(rows) == 2
+
+
+async def test_change_without_history_empties_every_other_severity(db: Database) -> None:
+    # The earlier rows were pruned: every other severity topic may hold a stale message.
+    await enqueue(db, feed, (alarm(severity="minor", sequence=5), "changed"))
+    rows = await outbox(db)
+    deleted = {t for t, p, r in rows if r and p == ""}
+    assert deleted == {
+        f"noc/alarms/{s}/r1/7" for s in ("critical", "major", "warning", "indeterminate", "cleared")
+    }
+    assert ("noc/alarms/minor/r1/7", True) in [(t, r) for t, p, r in rows if p]
+
+
+async def test_rolled_back_change_leaves_no_message(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await feed.enqueue(session, alarm(), "raised")
+            raise RuntimeError("alarm change failed")
+    assert await outbox(db) == []
+
+
+def test_device_from_key_or_alarmed_object() -> None:
+    assert alarm_device({"alarmedObject": {"id": "r1:eth1"}}) == "r1"
+    assert alarm_device({"alarmedObject": {"id": "r2"}}) == "r2"
+    assert alarm_device({"device": "pe9", "alarmedObject": {"id": "link:4"}}) == "pe9"
+    with pytest.raises(InvalidInput):
+        alarm_device({"alarmedObject": {}})
+
+
+async def test_unsafe_topic_characters_are_replaced(db: Database) -> None:
+    assert topic_segment("a/b+c#") == "a_b_c_"
+    data = alarm() | {"device": "dc/1+x"}
+    await enqueue(db, feed, (data, "raised"))
+    assert (await outbox(db))[0][0] == "noc/alarms/major/dc_1_x/7"
+
+
+async def test_alarm_without_sequence_is_refused(db: Database) -> None:
+    data = alarm()
+    del data["sequence"]
+    async with db.transaction() as session:
+        with pytest.raises(InvalidInput, match="sequence"):
+            await feed.enqueue(session, data, "raised")
+
+
+def test_settings_validate_prefix_and_hide_password() -> None:
+    with pytest.raises(ValidationError):
+        NocFeedSettings(prefix="noc/#")
+    settings = NocFeedSettings(prefix="/noc/site1/", username="noc", password=SecretStr("pw-42"))
+    assert settings.prefix == "noc/site1"
+    assert "pw-42" not in repr(settings) and "pw-42" not in str(settings.model_dump())
+
+
+class FakeBroker:
+    """Acknowledges publishes until `fail_at` (counted over its life), then refuses them."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+        self.received: list[tuple[str, str | None, bool]] = []
+        self.attempts = 0
+
+    async def publish(
+        self,
+        topic: str,
+        payload: str | None = None,
+        qos: int = 0,
+        retain: bool = False,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - aiomqtt's signature
+    ) -> None:
+        self.attempts += 1
+        assert qos == 1
+        if self.fail_at is not None and self.attempts > self.fail_at:
+            raise MqttCodeError(4, "Could not publish message")
+        await asyncio.sleep(0)
+        self.received.append((topic, payload, retain))
+
+
+async def make_alarms(db: Database, count: int) -> None:
+    for i in range(count):
+        await enqueue(db, feed, (alarm(alarm_id=i), "raised"))
+
+
+async def test_publisher_sends_in_id_order_and_marks_sent(db: Database) -> None:
+    await make_alarms(db, 5)
+    publisher = NocPublisher(db, NocFeedSettings(prefix="noc", batch_size=3))
+    broker = FakeBroker()
+    assert await publisher.publish_pending(broker) == 10
+    assert [t for t, _, _ in broker.received] == [t for t, _, _ in await outbox(db)]
+    assert broker.received[0][2] is True and broker.received[1][2] is False
+    assert await publisher.pending() == 0
+    assert await publisher.publish_pending(broker) == 0
+
+
+async def test_zero_length_retained_publish_for_deletes(db: Database) -> None:
+    await enqueue(db, feed, (alarm(), "raised"))
+    await enqueue(db, feed, (alarm(severity="cleared", sequence=2), "cleared"))
+    broker = FakeBroker()
+    await NocPublisher(db, NocFeedSettings()).publish_pending(broker)
+    assert broker.received[2] == ("noc/alarms/major/r1/7", None, True)
+
+
+async def test_failure_keeps_the_rest_unsent_and_resends_in_order(db: Database) -> None:
+    await make_alarms(db, 4)
+    publisher = NocPublisher(db, NocFeedSettings(batch_size=100))
+    broker = FakeBroker(fail_at=3)
+    with pytest.raises(NocFeedError, match=r"127\.0\.0\.1:1883"):
+        await publisher.publish_pending(broker)
+    assert await publisher.pending() == 5
+    retry = FakeBroker()
+    assert await NocPublisher(db, NocFeedSettings()).publish_pending(retry) == 5
+    everything = [t for t, _, _ in await outbox(db)]
+    assert [t for t, _, _ in broker.received] + [t for t, _, _ in retry.received] == everything
+
+
+async def test_rows_not_marked_sent_go_again_after_restart(db: Database) -> None:
+    await make_alarms(db, 2)
+    first = FakeBroker()
+    await NocPublisher(db, NocFeedSettings()).publish_pending(first)
+    # A crash between the PUBACK and the commit of sent_at: the last row is unmarked.
+    async with db.transaction() as session:
+        last = await session.scalar(select(OutboxRow.id).order_by(OutboxRow.id.desc()))
+        await session.execute(update(OutboxRow).where(OutboxRow.id == last).values(sent_at=None))
+    again = FakeBroker()
+    assert await NocPublisher(db, NocFeedSettings()).publish_pending(again) == 1
+    assert again.received == [first.received[-1]]
+
+
+async def test_run_reconnects_with_backoff_and_drains(db: Database) -> None:
+    await make_alarms(db, 3)
+    broker = FakeBroker()
+    attempts = 0
+
+    @asynccontextmanager
+    async def flaky_connect() -> AsyncIterator[FakeBroker]:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise NocFeedError("cannot connect to MQTT broker 127.0.0.1:1883: refused")
+        yield broker
+
+    settings = NocFeedSettings(backoff_initial_s=0.01, backoff_max_s=0.02, poll_interval_s=0.05)
+    publisher = NocPublisher(db, settings, connector=flaky_connect)
+    task = asyncio.create_task(publisher.run())
+    try:
+        async with asyncio.timeout(10):
+            while await publisher.pending():  # noqa: ASYNC110 - polls the database
+                await asyncio.sleep(0.02)
+            await make_alarms(db, 1)
+            publisher.wake()
+            while await publisher.pending():  # noqa: ASYNC110 - polls the database
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert attempts == 3
+    assert len(broker.received) == 8
+
+
+def test_auth_refusal_names_the_broker_not_the_password(tmp_path: Path) -> None:
+    settings = NocFeedSettings(
+        host="127.0.0.9", port=18830, username="noc", password=SecretStr("pw-42")
+    )
+    publisher = NocPublisher(Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"), settings)
+    refusal = MqttConnectError(ReasonCode(PacketTypes.CONNACK, identifier=135))
+    error = publisher._connect_error(refusal)
+    assert isinstance(error, NocFeedAuthError)
+    assert "127.0.0.9:18830" in str(error) and "'noc'" in str(error)
+    assert "pw-42" not in str(error) and "pw-42" not in repr(error)
