@@ -2,14 +2,81 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from drivers.targets import parse_networks
 from oss.api import create_app
 from oss.api.server import ApiService
-from oss.runtime import Runtime
+from oss.assurance.service import AssuranceService
+from oss.events import Event
+from oss.runtime import Runtime, Stage
 from oss.settings import Settings
+from oss.telemetry.influx import InfluxOutput
+from oss.telemetry.metrics import KpiGauges
+from oss.telemetry.rollup import MinuteRollup
+
+
+class _Background:
+    """A coroutine that runs until it is cancelled, as a runtime service."""
+
+    def __init__(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.name = name
+        self.stage = Stage.WORKERS
+        self._work = work
+
+    async def run(self, stop: asyncio.Event) -> None:
+        task = asyncio.create_task(self._work())
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            task.result()  # a crash shows; an early return is the runtime's to report
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class _InfluxService:
+    name = "influx"
+    stage = Stage.WORKERS
+
+    def __init__(self, output: InfluxOutput) -> None:
+        self.output = output
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.output.run(stop)
+
+    async def offer(self, events: list[Event]) -> None:
+        self.output.offer(events)
 
 
 def build(settings: Settings) -> tuple[Runtime, ApiService]:
     runtime = Runtime(settings)
     api = ApiService(create_app(runtime), settings.api)
     runtime.add_service(api)
+    outputs = []
+    if settings.influx.enabled:
+        influx = _InfluxService(InfluxOutput(settings.influx))
+        runtime.add_service(influx)
+        outputs.append(influx.offer)
+    if runtime.noc_publisher is not None:
+        runtime.add_service(_Background("noc-feed", runtime.noc_publisher.run))
+    if settings.assurance.enabled:
+        nets = settings.drivers.allowed_networks
+        runtime.add_service(
+            AssuranceService(
+                settings.assurance,
+                runtime.inventory,
+                runtime.alarms,
+                KpiGauges(runtime.metrics.registry),
+                MinuteRollup(runtime.db),
+                allowed=parse_networks(nets) if nets is not None else None,
+                snmp_port=settings.drivers.ports.get("snmp"),
+                outputs=outputs,
+            )
+        )
     return runtime, api

@@ -16,13 +16,17 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.cli import CliDriver
 from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
 from drivers.targets import parse_networks
 from oss.auth import TokenStore
+from oss.faults.alarms import AlarmFeed, AlarmManager
+from oss.faults.noc_feed import NocFeed, NocPublisher
 from oss.metrics import Metrics
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.engine import Engine
@@ -48,6 +52,25 @@ class Service(Protocol):
     stage: Stage
 
     async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class _NoFeed:
+    """No NOC feed configured: alarms are kept and served, nothing is queued for MQTT."""
+
+    async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
+        return None
+
+
+class _WakingFeed:
+    """The NOC feed, plus a nudge to the publisher that rows are on their way."""
+
+    def __init__(self, feed: NocFeed, publisher: NocPublisher) -> None:
+        self.feed = feed
+        self.publisher = publisher
+
+    async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: Any) -> None:
+        await self.feed.enqueue(session, alarm, event)
+        self.publisher.wake()
 
 
 class ServiceExited(RuntimeError):
@@ -93,6 +116,13 @@ class Runtime:
             self.engine,
             options=Options(asn=prov.asn, vlan_pool=prov.vlan_pool),
         )
+        # Faults: alarms, fed to the NOC over MQTT through the database outbox when enabled.
+        self.noc_publisher: NocPublisher | None = None
+        feed: AlarmFeed = _NoFeed()
+        if settings.mqtt.enabled:
+            self.noc_publisher = NocPublisher(self.db, settings.mqtt)
+            feed = _WakingFeed(NocFeed(settings.mqtt), self.noc_publisher)
+        self.alarms = AlarmManager(self.db, lambda: self.inventory.graph, self.services, feed)
         self._services: list[Service] = []
         self._stop_requested = asyncio.Event()
         self._resources = AsyncExitStack()
@@ -117,6 +147,7 @@ class Runtime:
         await self.inventory.load()
         self._resources.push_async_callback(self.access.close)
         self._resources.push_async_callback(self.services.close)
+        self._resources.callback(self.alarms.close)
         # A transaction a previous run left open is resolved before anything new starts.
         await self.services.recover()
 

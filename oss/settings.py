@@ -16,7 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from oss.assurance.poller import PollerSettings
 from oss.errors import ConfigError
+from oss.faults.noc_feed import NocFeedSettings
+from oss.telemetry.influx import InfluxSettings
 
 ENV_PREFIX = "OSS_"
 
@@ -77,6 +80,21 @@ class ProvisioningSettings(_Section):
     )
 
 
+class AssuranceSettings(_Section):
+    """Collection (SNMP polling, traps) and fault rules; see oss/assurance/service.py."""
+
+    enabled: bool = Field(default=True, description="poll devices and receive traps")
+    polling: PollerSettings = PollerSettings()
+    traps_host: str = Field(default="127.0.0.1", description="trap receiver address")
+    traps_port: int = Field(default=10162, ge=0, le=65535, description="0: no trap receiver")
+    trap_communities: list[SecretStr] = Field(default_factory=list)
+    thresholds: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="TCA: [{metric, raise_above, clear_below, min_duration_s, severity}]",
+    )
+    refresh_s: float = Field(default=30.0, gt=0, description="re-read the device list")
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("oss", appauthor=False))
 
@@ -96,6 +114,9 @@ class Settings(BaseSettings):
     topology: TopologySettings = TopologySettings()
     drivers: DriverSettings = DriverSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
+    assurance: AssuranceSettings = AssuranceSettings()
+    influx: InfluxSettings = InfluxSettings()
+    mqtt: NocFeedSettings = NocFeedSettings()
 
     @classmethod
     def settings_customise_sources(

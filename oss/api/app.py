@@ -13,6 +13,7 @@ from starlette.routing import Match
 from oss import __version__
 from oss.api import problems
 from oss.api.routes import (
+    alarms,
     audit,
     devices,
     health,
@@ -42,7 +43,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    for module in (health, sites, devices, interfaces, links, topology, tokens, audit, services):
+    routers = (health, sites, devices, interfaces, links, topology, tokens, audit, services, alarms)
+    for module in routers:
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from oss.api.deps import Operator, RuntimeDep, Viewer
-from oss.errors import InvalidInput, NotReady, OssError
+from oss.errors import InvalidInput, OssError
 from oss.faults import tmf_schema
 from oss.faults.alarms import AlarmFilter, AlarmManager
 
@@ -32,11 +32,7 @@ router = APIRouter(prefix=BASE_PATH, tags=["alarms (TMF642)"])
 
 
 def get_alarms(runtime: RuntimeDep) -> AlarmManager:
-    # The runtime gains `alarms` when fault management is wired in; until then: not ready.
-    manager = getattr(runtime, "alarms", None)
-    if not isinstance(manager, AlarmManager):
-        raise NotReady("alarm management is not running in this daemon")
-    return manager
+    return runtime.alarms
 
 
 Alarms = Annotated[AlarmManager, Depends(get_alarms)]

@@ -1,0 +1,160 @@
+"""The daemon's assurance pipeline: SNMP polling of every inventory device that has a
+management address and credentials, the trap receiver, and where their events go.
+
+    poller / traps --events--> gauges (/metrics), minute roll-ups, InfluxDB (if configured),
+                               rules --signals--> alarms (reduced, correlated, fed to the NOC)
+
+The device list follows the inventory (checked every `refresh_s`); a device whose target
+cannot be built (no address, bad credentials reference) is logged once and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from drivers.base import Target
+from drivers.snmp import SnmpDriver
+from drivers.snmp_traps import TrapReceiver
+from drivers.targets import Network, target_for
+from oss.assurance.poller import SnmpPoller
+from oss.errors import OssError
+from oss.events import Event
+from oss.faults.alarms import AlarmManager
+from oss.faults.rules import Rules
+from oss.runtime import Stage
+from oss.settings import AssuranceSettings
+from oss.telemetry.metrics import KpiGauges
+from oss.telemetry.rollup import MinuteRollup
+from topology.inventory import Inventory
+
+log = logging.getLogger(__name__)
+
+Output = Callable[[list[Event]], Awaitable[None]]
+RESTART_TRAPS = ("coldStart", "warmStart")
+
+
+class AssuranceService:
+    name = "assurance"
+    stage = Stage.WORKERS
+
+    def __init__(
+        self,
+        settings: AssuranceSettings,
+        inventory: Inventory,
+        alarms: AlarmManager,
+        gauges: KpiGauges,
+        rollup: MinuteRollup,
+        *,
+        allowed: Sequence[Network] | None = None,
+        snmp_port: int | None = None,
+        outputs: Sequence[Output] = (),
+    ) -> None:
+        self.settings = settings
+        self.inventory = inventory
+        self.alarms = alarms
+        self.gauges = gauges
+        self.rollup = rollup
+        self.allowed = allowed
+        self.snmp_port = snmp_port
+        self.outputs = list(outputs)
+        self.rules = Rules(settings.thresholds, interface_name=self._interface_name)
+        self._ifnames: dict[tuple[str, str], str] = {}
+        self._skipped: set[str] = set()
+        self.poller: SnmpPoller | None = None
+        self.traps: TrapReceiver | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with SnmpDriver() as snmp:
+            self.poller = SnmpPoller(snmp, self.sink, settings=self.settings.polling)
+            self.poller.set_targets(await self._targets())
+            await self.poller.start()
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._refresh(stop))
+                    if self.settings.traps_port:
+                        tasks.create_task(self._receive_traps(stop))
+                    await stop.wait()
+            finally:
+                await self.poller.stop()
+                await self.rollup.flush()
+
+    # --- events ---------------------------------------------------------------------------
+
+    async def sink(self, events: list[Event]) -> None:
+        """Every collected event passes here once, in order."""
+        for event in events:
+            tags = event.tags
+            if event.name == "interface" and "ifindex" in tags:
+                self._ifnames[(tags["device"], tags["ifindex"])] = tags["interface"]
+            restarted = event.name == "snmp.trap" and tags.get("trap") in RESTART_TRAPS
+            if restarted and self.poller is not None and event.device:
+                self.poller.kpi.reset_device(event.device)  # counters start again: no spike
+        self.gauges.observe(events)
+        await self.rollup.sink(events)
+        for output in self.outputs:
+            await output(events)
+        for event in events:
+            for signal in self.rules.signals(event):
+                await self.alarms.signal(signal)
+
+    def _interface_name(self, device: str, ifindex: str) -> str | None:
+        return self._ifnames.get((device, ifindex))
+
+    # --- devices and traps -----------------------------------------------------------------
+
+    async def _targets(self) -> list[Target]:
+        targets = []
+        for device in self.inventory.graph.devices():
+            if device.mgmt_address is None or device.credentials_ref is None:
+                continue
+            try:
+                target = await asyncio.to_thread(
+                    target_for, device, "snmp", port=self.snmp_port, allowed=self.allowed
+                )
+            except OssError as exc:
+                if device.name not in self._skipped:
+                    log.warning("assurance: not polling %s: %s", device.name, exc)
+                    self._skipped.add(device.name)
+                continue
+            self._skipped.discard(device.name)
+            targets.append(target)
+        return targets
+
+    async def _refresh(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.refresh_s)
+            if not stop.is_set() and self.poller is not None:
+                self.poller.set_targets(await self._targets())
+
+    async def _receive_traps(self, stop: asyncio.Event) -> None:
+        addresses = {
+            d.mgmt_address: d.name for d in self.inventory.graph.devices() if d.mgmt_address
+        }
+        receiver = TrapReceiver(
+            self.settings.traps_host,
+            self.settings.traps_port,
+            communities=self.settings.trap_communities,
+            devices=addresses,
+        )
+        self.traps = receiver
+        async with receiver:
+            log.info("assurance: receiving traps on %s:%s", receiver.host, receiver.port)
+            waiter = asyncio.ensure_future(stop.wait())
+            try:
+                while not stop.is_set():
+                    getter = asyncio.ensure_future(receiver.get())
+                    done, _ = await asyncio.wait(
+                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter in done:
+                        await self.sink([getter.result()])
+                    else:
+                        getter.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await getter
+            finally:
+                waiter.cancel()
