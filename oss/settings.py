@@ -86,7 +86,7 @@ class AssuranceSettings(_Section):
     enabled: bool = Field(default=True, description="poll devices and receive traps")
     polling: PollerSettings = PollerSettings()
     traps_host: str = Field(default="127.0.0.1", description="trap receiver address")
-    traps_port: int = Field(default=10162, ge=0, le=65535, description="0: no trap receiver")
+    traps_port: int = Field(default=0, ge=0, le=65535, description="0: no trap receiver")
     trap_communities: list[SecretStr] = Field(default_factory=list)
     thresholds: list[dict[str, Any]] = Field(
         default_factory=list,

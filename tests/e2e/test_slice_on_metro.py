@@ -11,7 +11,6 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,6 @@ from lab.sim.lab import Ports
 from oss.errors import RpcError
 from tests.integration.lab.conftest import random_subnet
 from tests.peers.daemon import Daemon
-from tests.peers.lab_process import lab_state_dir
 from topology.model import Device
 
 pytestmark = pytest.mark.integration
@@ -42,12 +40,6 @@ def daemon_env(**extra: str) -> dict[str, str]:
         "OSS_DRIVERS__TIMEOUT_S": "20",
         **extra,
     }
-
-
-@pytest.fixture
-def lab_dir(tmp_path: Path) -> Iterator[Path]:
-    with lab_state_dir(tmp_path / "lab") as directory:
-        yield directory
 
 
 def start(tmp_path: Path, lab_dir: Path, **env: str) -> Daemon:
