@@ -54,29 +54,58 @@ class _InfluxService:
         self.output.offer(events)
 
 
+def _collection_counts(assurance: AssuranceService) -> dict[str, int]:
+    poller, traps = assurance.poller, assurance.traps
+    return {
+        "polls": poller.polls if poller else 0,
+        "poll_failures": poller.failures if poller else 0,
+        "traps_received": traps.received if traps else 0,
+        "traps_dropped": traps.dropped if traps else 0,
+    }
+
+
 def build(settings: Settings) -> tuple[Runtime, ApiService]:
     runtime = Runtime(settings)
     api = ApiService(create_app(runtime), settings.api)
     runtime.add_service(api)
     outputs = []
+    metrics = runtime.metrics
     if settings.influx.enabled:
         influx = _InfluxService(InfluxOutput(settings.influx))
         runtime.add_service(influx)
         outputs.append(influx.offer)
-    if runtime.noc_publisher is not None:
-        runtime.add_service(_Background("noc-feed", runtime.noc_publisher.run))
+        metrics.watch_counts(
+            "oss_output_influx",
+            "InfluxDB output: written, retried, spooled, dropped, queue",
+            "counter",
+            influx.output.stats,
+        )
+    publisher = runtime.noc_publisher
+    if publisher is not None:
+        runtime.add_service(_Background("noc-feed", publisher.run))
+        metrics.watch_counts(
+            "oss_output_mqtt",
+            "NOC feed: messages the broker acknowledged, connected",
+            "counter",
+            lambda: {"published": publisher.published, "connected": int(publisher.connected)},
+        )
     if settings.assurance.enabled:
         nets = settings.drivers.allowed_networks
-        runtime.add_service(
-            AssuranceService(
-                settings.assurance,
-                runtime.inventory,
-                runtime.alarms,
-                KpiGauges(runtime.metrics.registry),
-                MinuteRollup(runtime.db),
-                allowed=parse_networks(nets) if nets is not None else None,
-                snmp_port=settings.drivers.ports.get("snmp"),
-                outputs=outputs,
-            )
+        assurance = AssuranceService(
+            settings.assurance,
+            runtime.inventory,
+            runtime.alarms,
+            KpiGauges(runtime.metrics.registry),
+            MinuteRollup(runtime.db),
+            allowed=parse_networks(nets) if nets is not None else None,
+            snmp_port=settings.drivers.ports.get("snmp"),
+            outputs=outputs,
+        )
+        runtime.add_service(assurance)
+        metrics.watch_counts(
+            "oss_collection",
+            "Collection: polls, failed polls, traps received and dropped",
+            "counter",
+            lambda: _collection_counts(assurance),
         )
     return runtime, api

@@ -18,6 +18,7 @@ from oss.api.routes import (
     devices,
     health,
     interfaces,
+    kpis,
     links,
     services,
     sites,
@@ -43,7 +44,19 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    routers = (health, sites, devices, interfaces, links, topology, tokens, audit, services, alarms)
+    routers = (
+        health,
+        sites,
+        devices,
+        interfaces,
+        links,
+        topology,
+        tokens,
+        audit,
+        services,
+        alarms,
+        kpis,
+    )
     for module in routers:
         app.include_router(module.router)
 

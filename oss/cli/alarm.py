@@ -116,6 +116,7 @@ def watch(
                     + (f" (under #{r['parent']})" if r["parent"] else "")
                     + (" [root cause]" if r["root"] else ""),
                     highlight=False,
+                    markup=False,  # "[root cause]" is text, not a rich style tag
                 )
             seen += 1
             if count is not None and seen >= count:

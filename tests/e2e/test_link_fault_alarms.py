@@ -6,6 +6,7 @@ the far end and the slice correlated under it, visible in the TMF642 API; `... u
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 
 from oss.faults import tmf_schema
 from tests.e2e.test_slice_on_metro import METRO, daemon_env, lab_up
-from tests.peers.daemon import Daemon
+from tests.peers.daemon import OSS, Daemon
 from tests.peers.mosquitto import MosquittoServer, running_mosquitto
 
 pytestmark = pytest.mark.integration
@@ -113,6 +114,15 @@ def test_link_down_raises_one_root_cause_and_up_clears(
         time.sleep(5)  # a first poll of every device: the baseline
         assert [a for a in alarms(daemon) if a.get("state") != "cleared"] == []
 
+        # An engineer watching live (`oss alarm watch`) while the fault happens.
+        watch = subprocess.Popen(
+            [OSS, "--url", daemon.url, "--token", daemon.token or "", "alarm", "watch"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "250"},
+        )
+        time.sleep(1.5)  # connected before the fault
         down = daemon.cli("lab", "fault", "link", a_end, "down", "--state-dir", str(lab_dir))
         assert down.returncode == 0, down.stderr
 
@@ -127,6 +137,9 @@ def test_link_down_raises_one_root_cause_and_up_clears(
         assert str(link) in json.dumps(root["alarmedObject"]), root
         assert root.get("serviceAffecting") is True, root
         assert service["name"] in json.dumps(root.get("affectedService", [])), root
+        watch.terminate()
+        watched, _ = watch.communicate(timeout=10)
+        assert f"#{root['id']}" in watched and "[root cause]" in watched, watched
         # ... and on the NOC feed: the root cause's current state, retained
         deadline = time.monotonic() + 20
         while str(root["id"]) not in {str(m["id"]) for m in retained(broker).values()}:
