@@ -61,7 +61,7 @@ bench: venv system-deps ## benchmarks against real peers, each printing ratios f
 
 # The daemon talks only to loopback, on the ports the lab uses for this user (the standard
 # ones as root, a high-port scheme otherwise).
-LAB_ENV = OSS_DRIVERS__ALLOWED_NETWORKS='["127.0.0.0/8"]' \
+LAB_ENV = OSS_DRIVERS__ALLOWED_NETWORKS='["127.0.0.0/8"]' OSS_ASSURANCE__POLLING__INTERVAL_S=10 \
   OSS_DRIVERS__PORTS="$$($(BIN)/python -c 'import json; from lab.sim.lab import Ports; print(json.dumps(Ports.for_this_user().as_dict()))')"
 
 run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro example as a simulated lab

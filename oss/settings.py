@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from oss.assurance.poller import PollerSettings
-from oss.errors import ConfigError
+from oss.errors import ConfigError, InvalidInput
 from oss.faults.noc_feed import NocFeedSettings
+from oss.faults.rules import Threshold
 from oss.telemetry.influx import InfluxSettings
 
 ENV_PREFIX = "OSS_"
@@ -93,6 +94,16 @@ class AssuranceSettings(_Section):
         description="TCA: [{metric, raise_above, clear_below, min_duration_s, severity}]",
     )
     refresh_s: float = Field(default=30.0, gt=0, description="re-read the device list")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for item in value:
+            try:
+                Threshold.of(item)
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 def default_state_dir() -> Path:
