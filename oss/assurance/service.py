@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 Output = Callable[[list[Event]], Awaitable[None]]
 RESTART_TRAPS = ("coldStart", "warmStart")
+# Traps per sink() call at most: bounds how long one alarm transaction holds the database's
+# write lock (the NOC publisher marks rows sent meanwhile).
+TRAP_BATCH = 100
 
 
 class AssuranceService:
@@ -96,9 +99,10 @@ class AssuranceService:
         await self.rollup.sink(events)
         for output in self.outputs:
             await output(events)
-        for event in events:
-            for signal in self.rules.signals(event):
-                await self.alarms.signal(signal)
+        signals = [signal for event in events for signal in self.rules.signals(event)]
+        if signals:
+            # One alarm transaction for the whole batch: a trap storm commits once per batch.
+            await self.alarms.signals(signals)
 
     def _interface_name(self, device: str, ifindex: str) -> str | None:
         return self._ifnames.get((device, ifindex))
@@ -151,10 +155,23 @@ class AssuranceService:
                         {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
                     )
                     if getter in done:
-                        await self.sink([getter.result()])
+                        await self.sink(await self._trap_batch(receiver, getter.result()))
                     else:
                         getter.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await getter
             finally:
                 waiter.cancel()
+
+    @staticmethod
+    async def _trap_batch(receiver: TrapReceiver, first: Event) -> list[Event]:
+        """`first` and the traps already queued behind it (up to TRAP_BATCH): under a storm
+        the batches grow, so the per-batch costs (one alarm commit) are shared by many traps;
+        when traffic is light a batch is a single trap and nothing waits."""
+        batch = [first]
+        for _ in range(min(receiver.queue_depth, TRAP_BATCH - 1)):
+            try:
+                batch.append(await receiver.get())  # queued already: returns at once
+            except LookupError:  # stopped: its end marker was next
+                break
+        return batch

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ FeedEvent = Literal["raised", "changed", "cleared"]
 SignalKind = Literal["raise", "clear"]
 HREF_BASE = "/tmf-api/alarm/v4/alarm"
 SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared")
+_IN_CHUNK = 500  # keys per IN (...) query: under SQLite's bound-parameter limit
 
 # Which object types the graph or the service inventory can point at (alarmedObject.href).
 _OBJECT_HREFS = {
@@ -165,11 +166,31 @@ class AlarmTx:
         self._href_base = href_base
         self._changed: dict[int, tuple[AlarmRow, FeedEvent]] = {}
         self._new: set[int] = set()
+        # The open alarm of a reduction key as this transaction knows it (None: none open).
+        # Every change of `open` in a transaction goes through raise_() and clear(), which keep
+        # it exact, so a batch's repeated lookups cost no database round trips.
+        self._open: dict[str, AlarmRow | None] = {}
         self.published: list[tuple[FeedEvent, dict[str, Any]]] = []
 
+    async def prefetch(self, reduction_keys: Iterable[str]) -> None:
+        """Look the open alarms of many keys up at once (a batch's, before applying it)."""
+        keys = sorted({k for k in reduction_keys if k not in self._open})
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            query = select(AlarmRow).where(AlarmRow.reduction_key.in_(chunk), AlarmRow.open)
+            found = {k: None for k in chunk} | {
+                row.reduction_key: row  # ordered by id: the newest open one wins
+                for row in (await self.session.scalars(query.order_by(AlarmRow.id))).all()
+            }
+            self._open.update(found)
+
     async def open_by_key(self, reduction_key: str) -> AlarmRow | None:
+        if reduction_key in self._open:
+            return self._open[reduction_key]
         query = select(AlarmRow).where(AlarmRow.reduction_key == reduction_key, AlarmRow.open)
-        return (await self.session.scalars(query.order_by(AlarmRow.id.desc()).limit(1))).first()
+        row = (await self.session.scalars(query.order_by(AlarmRow.id.desc()).limit(1))).first()
+        self._open[reduction_key] = row
+        return row
 
     async def open_where(self, *conditions: Any) -> list[AlarmRow]:
         query = select(AlarmRow).where(AlarmRow.open, *conditions).order_by(AlarmRow.id)
@@ -220,6 +241,7 @@ class AlarmTx:
             raise TypeError(f"unknown alarm fields: {', '.join(sorted(extra))}")
         self.session.add(row)
         await self.session.flush()  # the id, for children and the feed
+        self._open[row.reduction_key] = row  # the newest open alarm of its key
         self._new.add(row.id)
         self.changed(row, "raised")
         return row
@@ -228,6 +250,9 @@ class AlarmTx:
         if not row.open:
             return
         row.open = False
+        if self._open.get(row.reduction_key) is row:
+            # Not None: an older open alarm of the key (if any) is the database's to tell.
+            del self._open[row.reduction_key]
         row.state = "cleared"
         row.perceived_severity = "cleared"
         row.cleared_time = when
@@ -406,20 +431,39 @@ class AlarmManager:
 
     async def signal(self, s: Signal) -> list[tuple[FeedEvent, dict[str, Any]]]:
         """Apply one signal; returns the alarm changes it made (as sent to the feed)."""
+        return await self.signals([s])
+
+    async def signals(self, batch: Sequence[Signal]) -> list[tuple[FeedEvent, dict[str, Any]]]:
+        """Apply signals in order in ONE database transaction (a trap storm costs one commit
+        per batch, not one per trap); returns the alarm changes, as sent to the feed.
+
+        The alarms end exactly as if each signal had been applied alone, in order. The feed
+        hears each changed alarm once per batch, in its final state (`count` tells how many
+        repeats were folded in, `sequence` moves on once): an alarm raised and cleared within
+        the batch is sent once, as "cleared". A failure rolls the whole batch back.
+        """
+        if not batch:
+            return []
         async with self._lock:
-            context = await self.correlator.context(s)
+            # The graph and service lookups happen before the transaction opens, as for one.
+            contexts = [await self.correlator.context(s) for s in batch]
 
             async def work(tx: AlarmTx) -> None:
-                row: AlarmRow | None
-                if s.kind == "raise":
-                    row = await tx.raise_(s)
-                else:
-                    row = await tx.open_by_key(s.reduction_key)
-                    if row is not None:
-                        tx.clear(row, moment(s.time_ns))
-                await self.correlator.correlate(tx, s, row, context)
+                await tx.prefetch(s.reduction_key for s in batch)
+                for s, context in zip(batch, contexts, strict=True):
+                    await self._apply(tx, s, context)
 
             return await self._transact(work)
+
+    async def _apply(self, tx: AlarmTx, s: Signal, context: Any) -> None:
+        row: AlarmRow | None
+        if s.kind == "raise":
+            row = await tx.raise_(s)
+        else:
+            row = await tx.open_by_key(s.reduction_key)
+            if row is not None:
+                tx.clear(row, moment(s.time_ns))
+        await self.correlator.correlate(tx, s, row, context)
 
     async def acknowledge(self, alarm_id: int, user: str) -> dict[str, Any]:
         async def work(tx: AlarmTx) -> None:

@@ -1,0 +1,651 @@
+"""Trap storm: SNMPv2c linkDown/linkUp traps into the daemon's pipeline vs `snmptrapd` logging the
+same traps, from the same sender, in the same run.
+
+    sender --UDP--> snmptrapd -Lf file                                  (the baseline)
+    sender --UDP--> TrapReceiver -> AssuranceService.sink -> Rules -> AlarmManager (SQLite)
+                    -> NocFeed outbox -> NocPublisher -> Mosquitto -> subscriber  (the daemon)
+
+A third contender, "receiver", is the daemon's first stage alone (TrapReceiver: pysnmp receive
+and decode into Events), and a last section prints the CPU per trap of the later stages
+in-process (rules; AlarmManager.signals with the NOC feed's outbox writes), so that a miss of the
+goal says where the time goes.
+
+The sender (its own process) cycles over (device, ifindex) pairs, each doing linkDown x3 then
+linkUp, so repeats must reduce into one alarm whose `count` says 3 before it clears; each device
+is its own loopback source address (127.10.0.x). The rate steps up (bounded) until a contender
+loses traps or falls behind; for each step: throughput, CPU seconds of the contender's process
+(so traps per CPU-second, i.e. per core), and losses (traps snmptrapd did not log / traps no MQTT
+message reflects). Latency trap -> MQTT is the time from the sender's sendto() to the first
+message on `<prefix>/events/#` reflecting the trap (the alarm of that episode with a count at
+least the trap's repeat number, or cleared), p50/p99 at the latency rate.
+
+    .venv/bin/python -m bench.trap_storm_bench [--seconds 2] [--rates 1000 2000 5000 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from drivers.snmp_traps import TrapReceiver
+from oss.assurance.service import TRAP_BATCH, AssuranceService
+from oss.events import Event, Value
+from oss.faults.alarms import AlarmManager
+from oss.faults.noc_feed import NocFeed, NocFeedSettings, NocPublisher
+from oss.faults.rules import Rules
+from oss.runtime import _WakingFeed
+from oss.settings import AssuranceSettings
+from oss.store import Database
+from oss.telemetry.metrics import KpiGauges
+from oss.telemetry.rollup import MinuteRollup
+from tests.peers.mosquitto import MosquittoServer, running_mosquitto
+from tests.peers.ports import free_port
+from topology.graph import InventoryGraph
+from topology.inventory import Inventory
+
+COMMUNITY = "storm-bench"
+DEVICES = tuple(f"127.10.0.{n}" for n in range(1, 5))
+IFINDEXES = tuple(range(1, 26))  # 4 x 25 = 100 (device, ifindex) pairs
+DOWNS = 3  # linkDown repeats before the linkUp of one episode
+PHASES = DOWNS + 1
+PREFIX = "storm"
+GRACE_S = 1.0  # a contender keeps up when it is done this long after the last send (+10 %)
+MAX_WAIT_S = 15.0  # give up on a step this long after the last send
+LATENCY_RATE = 2000
+CONTENDERS = ("snmptrapd", "receiver", "daemon")
+STAGE_TRAPS = 4000
+
+SYS_UPTIME_0 = "1.3.6.1.2.1.1.3.0"
+SNMP_TRAP_OID_0 = "1.3.6.1.6.3.1.1.4.1.0"
+LINK_DOWN, LINK_UP = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4"
+IF_INDEX, IF_ADMIN, IF_OPER = "1.3.6.1.2.1.2.2.1.1", "1.3.6.1.2.1.2.2.1.7", "1.3.6.1.2.1.2.2.1.8"
+
+
+# --------------------------------------------------------------------------- the traps
+
+
+@dataclass(frozen=True)
+class Trap:
+    device: int  # index into DEVICES
+    ifindex: int
+    episode: int
+    phase: int  # 0..DOWNS-1: the (phase+1)-th linkDown; DOWNS: the linkUp
+
+    @property
+    def down(self) -> bool:
+        return self.phase < DOWNS
+
+
+def plan(count: int) -> list[Trap]:
+    """Trap i goes to pair i % pairs; each pair runs down x DOWNS, up, down x DOWNS, ..."""
+    pairs = [(d, i) for d in range(len(DEVICES)) for i in IFINDEXES]
+    out = []
+    for i in range(count):
+        device, ifindex = pairs[i % len(pairs)]
+        step = i // len(pairs)
+        out.append(Trap(device, ifindex, step // PHASES, step % PHASES))
+    return out
+
+
+def _len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + _len(len(body)) + body
+
+
+def _int(value: int, tag: int = 0x02) -> bytes:
+    return _tlv(tag, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+
+
+def _oid(dotted: str) -> bytes:
+    arcs = [int(a) for a in dotted.split(".")]
+    body = bytearray([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body += bytes(reversed(chunk))
+    return _tlv(0x06, bytes(body))
+
+
+def _varbind(oid: str, value: bytes) -> bytes:
+    return _tlv(0x30, _oid(oid) + value)
+
+
+def encode(trap: Trap, request_id: int) -> bytes:
+    """One SNMPv2c SNMPv2-Trap-PDU (RFC 3416) as the agent would send it."""
+    varbinds = b"".join(
+        [
+            _varbind(SYS_UPTIME_0, _int(request_id, tag=0x43)),  # TimeTicks
+            _varbind(SNMP_TRAP_OID_0, _oid(LINK_DOWN if trap.down else LINK_UP)),
+            _varbind(f"{IF_INDEX}.{trap.ifindex}", _int(trap.ifindex)),
+            _varbind(f"{IF_ADMIN}.{trap.ifindex}", _int(1)),
+            _varbind(f"{IF_OPER}.{trap.ifindex}", _int(2 if trap.down else 1)),
+        ]
+    )
+    pdu = _tlv(0xA7, _int(request_id) + _int(0) + _int(0) + _tlv(0x30, varbinds))
+    return _tlv(0x30, _int(1) + _tlv(0x04, COMMUNITY.encode()) + pdu)
+
+
+def send(port: int, rate: int, count: int, out: Connection) -> None:
+    """The sender process: `count` traps paced at `rate`/s to 127.0.0.1:port; sends back the
+    monotonic time of each sendto()."""
+    traps = plan(count)
+    packets = [encode(t, i + 1) for i, t in enumerate(traps)]
+    socks = []
+    for address in DEVICES:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((address, 0))
+        socks.append(sock)
+    sent = [0] * count
+    start = time.monotonic_ns()
+    interval_ns = 1_000_000_000 / rate
+    try:
+        for i, (trap, packet) in enumerate(zip(traps, packets, strict=True)):
+            due = start + int(i * interval_ns)
+            now = time.monotonic_ns()
+            if due - now > 200_000:  # sleep only when well ahead; otherwise send at once
+                time.sleep((due - now) / 1e9)
+            socks[trap.device].sendto(packet, ("127.0.0.1", port))
+            sent[i] = time.monotonic_ns()
+    finally:
+        for sock in socks:
+            sock.close()
+    out.send(sent)
+    out.close()
+
+
+@contextlib.contextmanager
+def sender(port: int, rate: int, count: int) -> Iterator[Connection]:
+    ctx = multiprocessing.get_context("spawn")
+    receiving, sending = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=send, args=(port, rate, count, sending), daemon=True)
+    process.start()
+    sending.close()
+    try:
+        yield receiving
+    finally:
+        process.join(timeout=MAX_WAIT_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+# ------------------------------------------------------------------------------ results
+
+
+@dataclass
+class Step:
+    contender: str
+    rate: int
+    sent: int
+    handled: int  # traps logged (snmptrapd) / reflected in MQTT (daemon)
+    seconds: float  # first send -> last trap handled
+    cpu_s: float  # CPU time of the contender's process over the step
+    latencies_ms: list[float] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.handled
+
+    @property
+    def throughput(self) -> float:
+        return self.handled / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def per_core(self) -> float:
+        return self.handled / self.cpu_s if self.cpu_s > 0 else 0.0
+
+    @property
+    def kept_up(self) -> bool:
+        return self.lost == 0 and self.seconds <= self.sent / self.rate * 1.1 + GRACE_S
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -------------------------------------------------------------------------- snmptrapd
+
+
+@contextlib.contextmanager
+def running_snmptrapd(base: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    binary = shutil.which("snmptrapd") or "/usr/sbin/snmptrapd"
+    port = free_port()
+    conf, log = base / "snmptrapd.conf", base / "traps.log"
+    conf.write_text("disableAuthorization yes\ndoNotRetainNotificationLogs yes\n")
+    env = {**os.environ, "SNMP_PERSISTENT_DIR": str(base), "MIBS": ""}
+    argv = [binary, "-f", "-n", "-C", "-c", str(conf), "-Lf", str(log)]
+    argv += ["-F", "TRAP %B %v\\n", f"udp:127.0.0.1:{port}"]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not log.exists() or "NET-SNMP" not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                err = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"snmptrapd did not start: {err}")
+            time.sleep(0.05)
+        yield process, port, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
+def _logged(log: Path) -> int:
+    with log.open("rb") as f:
+        return sum(1 for line in f if line.startswith(b"TRAP "))
+
+
+def bench_snmptrapd(base: Path, rate: int, seconds: float) -> Step:
+    count = int(rate * seconds)
+    with running_snmptrapd(base) as (process, port, log):
+        cpu0 = _proc_cpu_s(process.pid)
+        with sender(port, rate, count) as results:
+            sent_at = results.recv()
+        last_send = sent_at[-1]
+        seen, seen_at = 0, time.monotonic_ns()
+        while time.monotonic_ns() - last_send < MAX_WAIT_S * 1e9:
+            now_seen = _logged(log)
+            now = time.monotonic_ns()
+            if now_seen != seen:
+                seen, seen_at = now_seen, now
+            if seen >= count or now - seen_at > 1e9:  # all there, or nothing new for 1 s
+                break
+            time.sleep(0.02)
+        # When the last line was written, on the monotonic clock the sender used.
+        done_at = log.stat().st_mtime_ns - (time.time_ns() - time.monotonic_ns())
+        cpu = _proc_cpu_s(process.pid) - cpu0
+    return Step("snmptrapd", rate, count, seen, (done_at - sent_at[0]) / 1e9, cpu)
+
+
+# ---------------------------------------------------------------------- receiver alone
+
+
+async def bench_receiver(rate: int, seconds: float) -> Step:
+    """The daemon's first stage alone (pysnmp receive + decode into Events, drained): what
+    the rest of the pipeline could at best reach."""
+    count = int(rate * seconds)
+    async with TrapReceiver("127.0.0.1", 0, communities=[COMMUNITY]) as receiver:
+        handled, last = 0, 0
+
+        async def drain() -> None:
+            nonlocal handled, last
+            async for _ in receiver:
+                handled += 1
+                last = time.monotonic_ns()
+
+        drainer = asyncio.create_task(drain())
+        cpu0 = time.process_time()
+        with sender(receiver.port, rate, count) as results:
+            sent_at = await asyncio.to_thread(results.recv)
+        deadline = time.monotonic_ns() + int(MAX_WAIT_S * 1e9)
+        quiet_since = time.monotonic_ns()
+        while handled < count and time.monotonic_ns() < deadline:
+            seen = handled
+            await asyncio.sleep(0.05)
+            if handled != seen:
+                quiet_since = time.monotonic_ns()
+            elif time.monotonic_ns() - quiet_since > 1e9:
+                break
+        cpu = time.process_time() - cpu0
+    await drainer
+    taken = (last - sent_at[0]) / 1e9 if last else float("inf")
+    return Step("receiver", rate, count, handled, taken, cpu, note="pysnmp decode only")
+
+
+# ----------------------------------------------------------------------------- daemon
+
+
+def subscribe(host: str, port: int, ready: Connection, out: Connection) -> None:
+    """The subscriber process: every message on <prefix>/events/# as (monotonic ns, reduction
+    key, alarm id, count, cleared), until told to stop."""
+    import aiomqtt  # imported here: the spawned process needs nothing else of the bench
+
+    async def main() -> None:
+        got: list[tuple[int, str, int, int, bool]] = []
+        async with aiomqtt.Client(host, port, identifier="storm-subscriber") as client:
+            await client.subscribe(f"{PREFIX}/events/#", qos=0)
+            ready.send("ready")
+            loop = asyncio.get_running_loop()
+            stopped = loop.run_in_executor(None, ready.recv)
+            messages = aiomqtt_messages(client)
+            while True:
+                getter = asyncio.ensure_future(anext(messages))
+                done, _ = await asyncio.wait({getter, stopped}, return_when="FIRST_COMPLETED")
+                if getter not in done:
+                    getter.cancel()
+                    break
+                message = getter.result()
+                at = time.monotonic_ns()
+                doc = json.loads(bytes(message.payload))
+                got.append(
+                    (
+                        at,
+                        str(doc["reductionKey"]),
+                        int(doc["id"]),
+                        int(doc["count"]),
+                        doc["state"] == "cleared",
+                    )
+                )
+        out.send(got)
+
+    asyncio.run(main())
+
+
+async def aiomqtt_messages(client: Any) -> Any:
+    async for message in client.messages:
+        yield message
+
+
+class NoServices:
+    async def services_on(
+        self, *, link_id: int | None = None, device: str | None = None
+    ) -> list[dict[str, Any]]:
+        return []
+
+
+@dataclass
+class Daemon:
+    """The daemon's trap path, wired as oss.runtime wires it, in this process."""
+
+    service: AssuranceService
+    publisher: NocPublisher
+    db: Database
+    stop: asyncio.Event
+    tasks: list[asyncio.Task[None]]
+
+    @property
+    def receiver_idle(self) -> bool:
+        traps = self.service.traps
+        return traps is not None and traps.queue_depth == 0
+
+
+@contextlib.asynccontextmanager
+async def running_daemon(base: Path, broker: MosquittoServer) -> Any:
+    db = Database(f"sqlite+aiosqlite:///{base / 'oss.db'}")
+    await db.migrate()
+    mqtt = NocFeedSettings(
+        enabled=True, host=broker.host, port=broker.port, prefix=PREFIX, client_id="storm-oss"
+    )
+    publisher = NocPublisher(db, mqtt)
+    graph = InventoryGraph()
+    alarms = AlarmManager(db, lambda: graph, NoServices(), _WakingFeed(NocFeed(mqtt), publisher))
+    from prometheus_client import CollectorRegistry
+
+    settings = AssuranceSettings(traps_port=free_port(), trap_communities=[COMMUNITY])
+    service = AssuranceService(
+        settings, Inventory(db), alarms, KpiGauges(CollectorRegistry()), MinuteRollup(db)
+    )
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(service.run(stop)), asyncio.create_task(publisher.run())]
+    try:
+        while service.traps is None or not publisher.connected:  # noqa: ASYNC110 - no event
+            await asyncio.sleep(0.02)
+        yield Daemon(service, publisher, db, stop, tasks)
+    finally:
+        stop.set()
+        await tasks[0]
+        tasks[1].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tasks[1]
+        alarms.close()
+        await db.close()
+
+
+def latencies(
+    traps: Sequence[Trap], sent_at: Sequence[int], got: Sequence[tuple[int, str, int, int, bool]]
+) -> tuple[int, list[float], int]:
+    """(traps reflected, their latencies in ms, time of the last message)."""
+    # Per reduction key, the n-th distinct alarm id is the n-th episode of that pair.
+    episodes: dict[str, dict[int, int]] = {}
+    seen: dict[tuple[str, int], list[tuple[int, int, bool]]] = {}
+    for at, key, alarm_id, count, cleared in sorted(got):
+        ids = episodes.setdefault(key, {})
+        episode = ids.setdefault(alarm_id, len(ids))
+        seen.setdefault((key, episode), []).append((at, count, cleared))
+    reflected, out = 0, []
+    for trap, at_send in zip(traps, sent_at, strict=True):
+        key = f"linkDown:{DEVICES[trap.device]}:ifIndex.{trap.ifindex}"
+        for at, count, cleared in seen.get((key, trap.episode), ()):
+            if cleared or (trap.down and count > trap.phase):
+                reflected += 1
+                out.append((at - at_send) / 1e6)
+                break
+    return reflected, out, max((g[0] for g in got), default=0)
+
+
+async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: float) -> Step:
+    count = int(rate * seconds)
+    ctx = multiprocessing.get_context("spawn")
+    ready_here, ready_there = ctx.Pipe()
+    got_here, got_there = ctx.Pipe(duplex=False)
+    subscriber = ctx.Process(
+        target=subscribe, args=(broker.host, broker.port, ready_there, got_there), daemon=True
+    )
+    subscriber.start()
+    got_there.close()
+    try:
+        await asyncio.to_thread(ready_here.recv)
+        async with running_daemon(base, broker) as daemon:
+            traps_port = daemon.service.traps.port
+            cpu0 = time.process_time()
+            with sender(traps_port, rate, count) as results:
+                sent_at = await asyncio.to_thread(results.recv)
+            deadline = sent_at[-1] + int(MAX_WAIT_S * 1e9)
+            while time.monotonic_ns() < deadline:
+                receiver = daemon.service.traps
+                received = receiver.received if receiver else 0
+                idle = received >= count and daemon.receiver_idle
+                if idle and await daemon.publisher.pending() == 0:
+                    break
+                await asyncio.sleep(0.02)
+            cpu = time.process_time() - cpu0
+            dropped = daemon.service.traps.dropped if daemon.service.traps else 0
+            received = daemon.service.traps.received if daemon.service.traps else 0
+            await asyncio.sleep(0.5)  # the last messages on their way to the subscriber
+        ready_here.send("stop")
+        got = await asyncio.to_thread(got_here.recv)
+    finally:
+        subscriber.join(timeout=10)
+        if subscriber.is_alive():
+            subscriber.kill()
+            subscriber.join()
+    reflected, lat, last = latencies(plan(count), sent_at, got)
+    note = f"received {received}, queue-dropped {dropped}, {len(got)} MQTT events"
+    seconds_taken = (last - sent_at[0]) / 1e9 if last else float("inf")
+    return Step("daemon", rate, count, reflected, seconds_taken, cpu, lat, note)
+
+
+# ------------------------------------------------------------------------- stage costs
+
+
+def trap_events(count: int) -> list[Event]:
+    """The plan's traps as the receiver turns them into Events (without the UDP and BER)."""
+    out = []
+    for trap in plan(count):
+        oid = LINK_DOWN if trap.down else LINK_UP
+        tags = {
+            "device": DEVICES[trap.device],
+            "trap": "linkDown" if trap.down else "linkUp",
+            "trap_oid": oid,
+            "ifindex": str(trap.ifindex),
+        }
+        values: dict[str, Value] = {
+            f"ifIndex.{trap.ifindex}": trap.ifindex,
+            f"ifOperStatus.{trap.ifindex}": 2 if trap.down else 1,
+        }
+        out.append(Event("snmp.trap", time.time_ns(), tags, values))
+    return out
+
+
+async def stage_costs(base: Path, count: int, batch: int) -> None:
+    """CPU per trap of the stages after the receiver, in this process, no network: the rules,
+    then AlarmManager.signals with the NOC feed's outbox writes (SQLite), per slice of the run
+    (the outbox grows as the traps go in)."""
+    events = trap_events(count)
+    rules = Rules()
+    cpu = time.process_time()
+    signals = [
+        [s for e in events[i : i + batch] for s in rules.signals(e)] for i in range(0, count, batch)
+    ]
+    rules_us = (time.process_time() - cpu) / count * 1e6
+    db = Database(f"sqlite+aiosqlite:///{base / 'stages.db'}")
+    await db.migrate()
+    graph = InventoryGraph()
+    alarms = AlarmManager(db, lambda: graph, NoServices(), NocFeed(NocFeedSettings(prefix=PREFIX)))
+    slices = 4
+    per_slice = len(signals) // slices
+    print(f"\nstage costs, in-process, {count} traps, batches of {batch}:")
+    print(f"  rules (Event -> Signal)            {rules_us:8.0f} us CPU per trap")
+    try:
+        for n in range(slices):
+            cpu, wall = time.process_time(), time.perf_counter()
+            for group in signals[n * per_slice : (n + 1) * per_slice]:
+                await alarms.signals(group)
+            traps = per_slice * batch
+            print(
+                f"  alarms + outbox, traps {n * traps:>5}-{(n + 1) * traps:<5}"
+                f" {(time.process_time() - cpu) / traps * 1e6:8.0f} us CPU per trap"
+                f"  ({traps / (time.perf_counter() - wall):6.0f} traps/s)",
+                flush=True,
+            )
+    finally:
+        alarms.close()
+        await db.close()
+
+
+# --------------------------------------------------------------------------------- run
+
+
+def _print(step: Step) -> None:
+    lat = ""
+    if step.latencies_ms:
+        lat = f"  p50 {step.percentile(0.5):7.1f} ms  p99 {step.percentile(0.99):7.1f} ms"
+    print(
+        f"  {step.contender:<10} {step.rate:>6}/s  sent {step.sent:>6}  lost {step.lost:>6}"
+        f"  {step.throughput:8.0f} traps/s  {step.per_core:8.0f} traps/CPU-s"
+        f"  {'ok ' if step.kept_up else 'BEHIND/LOST'}{lat}"
+        + (f"  ({step.note})" if step.note else ""),
+        flush=True,
+    )
+
+
+def run(seconds: float, rates: Sequence[int], budget_s: float) -> None:
+    started = time.monotonic()
+    base = Path(tempfile.mkdtemp(prefix="oss-trap-storm-"))
+    try:
+        with running_mosquitto() as broker:
+            print(
+                f"{len(DEVICES)} devices x {len(IFINDEXES)} ifindexes, linkDown x{DOWNS} + linkUp"
+                f" per episode; {seconds:g} s per step; {os.cpu_count()} CPUs;"
+                f" budget {budget_s:g} s"
+            )
+            best: dict[str, Step] = {}
+            latency: Step | None = None
+            alive = dict.fromkeys(CONTENDERS, True)
+            for rate in sorted(set(rates) | {LATENCY_RATE}):
+                if not any(alive.values()) or time.monotonic() - started > budget_s:
+                    print(f"  (stopping at {rate}/s: time budget or both contenders behind)")
+                    break
+                print(f"rate {rate}/s", flush=True)
+                for name in CONTENDERS:
+                    if not alive[name] and rate != LATENCY_RATE:
+                        continue
+                    step_dir = Path(tempfile.mkdtemp(dir=base))
+                    if name == "snmptrapd":
+                        step = bench_snmptrapd(step_dir, rate, seconds)
+                    elif name == "receiver":
+                        step = asyncio.run(bench_receiver(rate, seconds))
+                    else:
+                        step = asyncio.run(bench_daemon(step_dir, broker, rate, seconds))
+                        if rate == LATENCY_RATE:
+                            latency = step
+                    _print(step)
+                    if step.kept_up and alive[name]:
+                        best[name] = step
+                    else:
+                        alive[name] = False
+            summarise(best, latency)
+            if time.monotonic() - started < budget_s:
+                asyncio.run(stage_costs(base, STAGE_TRAPS, TRAP_BATCH))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def summarise(best: dict[str, Step], latency: Step | None) -> None:
+    print("\nmax sustained rate without loss (highest step kept up with):")
+    for name in CONTENDERS:
+        step = best.get(name)
+        if step is None:
+            print(f"  {name:<10} none of the steps")
+            continue
+        print(
+            f"  {name:<10} {step.rate:>6}/s  ({step.throughput:.0f} traps/s measured,"
+            f" {step.per_core:.0f} traps per CPU-second)"
+        )
+    daemon, trapd = best.get("daemon"), best.get("snmptrapd")
+    if daemon and trapd:
+        print(
+            f"  ratio daemon/snmptrapd: sustained {daemon.rate / trapd.rate:.2f}x,"
+            f" per CPU-second {daemon.per_core / trapd.per_core:.2f}x"
+        )
+    per_core_ok = daemon is not None and daemon.per_core >= 10_000 and daemon.rate >= 10_000
+    p99 = latency.percentile(0.99) if latency else float("nan")
+    lat_ok = latency is not None and latency.lost == 0 and p99 < 20.0
+    print("\ngoal: >= 10k traps/s per core, p99 < 20 ms at 2k/s, none lost")
+    print(f"  throughput per core: {'MET' if per_core_ok else 'NOT MET'}")
+    if latency is not None:
+        print(
+            f"  latency at {latency.rate}/s: p50 {latency.percentile(0.5):.1f} ms,"
+            f" p99 {p99:.1f} ms, lost {latency.lost}: {'MET' if lat_ok else 'NOT MET'}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per step (max 10)")
+    parser.add_argument(
+        "--rates", type=int, nargs="+", default=[1000, 2000, 5000, 10_000, 20_000, 40_000]
+    )
+    parser.add_argument("--budget", type=float, default=150.0, help="stop stepping after (s)")
+    args = parser.parse_args()
+    run(min(args.seconds, 10.0), [min(r, 100_000) for r in args.rates], args.budget)
+
+
+if __name__ == "__main__":
+    main()
