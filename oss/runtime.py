@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.cli import CliDriver
@@ -70,6 +71,12 @@ class _WakingFeed:
 
     async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: Any) -> None:
         await self.feed.enqueue(session, alarm, event)
+        # Wake it once the rows are committed: woken earlier it finds nothing and sleeps.
+        sync = session.sync_session
+        if not sqlalchemy_event.contains(sync, "after_commit", self._wake):
+            sqlalchemy_event.listen(sync, "after_commit", self._wake, once=True)
+
+    def _wake(self, _session: Any) -> None:
         self.publisher.wake()
 
 
