@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +28,7 @@ from drivers.base import Target
 from drivers.gnmi import GnmiDriver
 from drivers.gnmi_events import EVENT_UPDATE
 from oss.assurance.kpi import INTERFACE, KpiCalculator
+from oss.assurance.per_device import PerDevice
 from oss.assurance.poller import Sink
 from oss.errors import DriverError
 from oss.events import Event, Value
@@ -80,8 +80,10 @@ class _Subscription:
     failing: bool = False
 
 
-class GnmiCollector:
+class GnmiCollector(PerDevice[_Subscription]):
     """Keeps one subscription per target until stopped. Not thread-safe: one event loop."""
+
+    what = "gnmi-collector"
 
     def __init__(
         self,
@@ -92,63 +94,20 @@ class GnmiCollector:
         kpi: KpiCalculator | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(kpi)
         self.driver = driver
         self.sink = sink
         self.settings = settings or GnmiCollectorSettings()
-        self.kpi = kpi or KpiCalculator()
         self._rng = rng or random.Random()
-        self._devices: dict[str, _Subscription] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._running = False
 
-    def set_targets(self, targets: Iterable[Target]) -> None:
-        """Subscribe to exactly these devices (a changed target takes effect on resubscribe)."""
-        wanted = {t.name: t for t in targets}
-        for name in [n for n in self._devices if n not in wanted]:
-            del self._devices[name]
-            task = self._tasks.pop(name, None)
-            if task is not None:
-                task.cancel()
-            self.kpi.forget_device(name)
-        for name, target in wanted.items():
-            if name in self._devices:
-                self._devices[name].target = target
-            else:
-                self._devices[name] = _Subscription(target)
-                if self._running:
-                    self._spawn(name)
+    def _new_state(self, target: Target) -> _Subscription:
+        return _Subscription(target)
 
     def subscriptions(self, name: str) -> int:
         """How many times the device's subscription delivered data (1 + resubscriptions)."""
         return self._devices[name].subscribed
 
-    async def start(self) -> None:
-        if self._running:
-            return
-        self._running = True
-        for name in self._devices:
-            self._spawn(name)
-
-    async def stop(self) -> None:
-        self._running = False
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _spawn(self, name: str) -> None:
-        task = asyncio.create_task(self._keep_subscribed(name), name=f"gnmi-subscribe-{name}")
-        self._tasks[name] = task
-        task.add_done_callback(functools.partial(self._forget_task, name))
-
-    def _forget_task(self, name: str, task: asyncio.Task[None]) -> None:
-        if self._tasks.get(name) is task:
-            del self._tasks[name]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("gNMI collector of %s ended", name, exc_info=task.exception())
-
-    async def _keep_subscribed(self, name: str) -> None:
+    async def _device_loop(self, name: str) -> None:
         settings = self.settings
         backoff = settings.backoff_initial_s
         while name in self._devices:

@@ -21,10 +21,9 @@ the poll (credentials, agent errors) is reachable; its failure is logged once pe
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +32,7 @@ from drivers.base import Target
 from drivers.snmp import SnmpDriver
 from drivers.snmp_mib import SYS_UPTIME_0
 from oss.assurance.kpi import KpiCalculator
+from oss.assurance.per_device import PerDevice
 from oss.errors import ConnectError, DeviceTimeout, DriverError
 from oss.events import Event, Value, now_ns
 
@@ -83,8 +83,10 @@ class _DeviceState:
     failing: bool = False  # a reachable device whose polls fail (logged once per streak)
 
 
-class SnmpPoller:
+class SnmpPoller(PerDevice[_DeviceState]):
     """Polls its targets until stopped. Not thread-safe: one event loop."""
+
+    what = "snmp-poller"
 
     def __init__(
         self,
@@ -95,40 +97,19 @@ class SnmpPoller:
         kpi: KpiCalculator | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(kpi)
         self.driver = driver
         self.sink = sink
         self.settings = settings or PollerSettings()
-        self.kpi = kpi or KpiCalculator()
         self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(self.settings.max_concurrency)
-        self._devices: dict[str, _DeviceState] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._running = False
         self.polls = 0
         self.failures = 0
 
     # --- targets ------------------------------------------------------------------------------
 
-    def set_targets(self, targets: Iterable[Target]) -> None:
-        """Poll exactly these devices from now on (started, stopped or updated as needed)."""
-        wanted = {t.name: t for t in targets}
-        for name in [n for n in self._devices if n not in wanted]:
-            self._remove(name)
-        for name, target in wanted.items():
-            state = self._devices.get(name)
-            if state is None:
-                self._devices[name] = _DeviceState(target)
-                if self._running:
-                    self._spawn(name)
-            else:
-                state.target = target  # picked up at its next poll
-
-    def _remove(self, name: str) -> None:
-        del self._devices[name]
-        task = self._tasks.pop(name, None)
-        if task is not None:
-            task.cancel()
-        self.kpi.forget_device(name)
+    def _new_state(self, target: Target) -> _DeviceState:
+        return _DeviceState(target)
 
     @property
     def reachability(self) -> Mapping[str, bool | None]:
@@ -136,34 +117,7 @@ class SnmpPoller:
 
     # --- running ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        if self._running:
-            return
-        self._running = True
-        for name in self._devices:
-            self._spawn(name)
-
-    async def stop(self) -> None:
-        self._running = False
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _spawn(self, name: str) -> None:
-        task = asyncio.create_task(self._loop(name), name=f"snmp-poll-{name}")
-        self._tasks[name] = task
-        # Tracked in _tasks; a loop that ends (its device removed) leaves the table.
-        task.add_done_callback(functools.partial(self._forget_task, name))
-
-    def _forget_task(self, name: str, task: asyncio.Task[None]) -> None:
-        if self._tasks.get(name) is task:
-            del self._tasks[name]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("poller of %s ended", name, exc_info=task.exception())
-
-    async def _loop(self, name: str) -> None:
+    async def _device_loop(self, name: str) -> None:
         loop = asyncio.get_running_loop()
         interval = self.settings.interval_for(name)
         # Start at a random point of the first interval, so devices do not poll in step.

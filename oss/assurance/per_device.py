@@ -1,0 +1,85 @@
+"""One task per device, following a changing device list: what the SNMP poller and the gNMI
+collector share. A subclass says what state a device has and what its task does."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Generic, Protocol, TypeVar
+
+from drivers.base import Target
+from oss.assurance.kpi import KpiCalculator
+
+log = logging.getLogger(__name__)
+
+
+class DeviceState(Protocol):
+    target: Target
+
+
+S = TypeVar("S", bound=DeviceState)
+
+
+class PerDevice(ABC, Generic[S]):
+    what = "collector"  # for task names and logs
+
+    def __init__(self, kpi: KpiCalculator | None) -> None:
+        self.kpi = kpi or KpiCalculator()
+        self._devices: dict[str, S] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = False
+
+    @abstractmethod
+    def _new_state(self, target: Target) -> S: ...
+
+    @abstractmethod
+    async def _device_loop(self, name: str) -> None:
+        """Runs while `name` is in `self._devices`; a change of target is read from there."""
+
+    def set_targets(self, targets: Iterable[Target]) -> None:
+        """Work on exactly these devices from now on (started, stopped or updated as needed)."""
+        wanted = {t.name: t for t in targets}
+        for name in [n for n in self._devices if n not in wanted]:
+            del self._devices[name]
+            task = self._tasks.pop(name, None)
+            if task is not None:
+                task.cancel()
+            self.kpi.forget_device(name)
+        for name, target in wanted.items():
+            state = self._devices.get(name)
+            if state is None:
+                self._devices[name] = self._new_state(target)
+                if self._running:
+                    self._spawn(name)
+            else:
+                state.target = target  # picked up by the device's task
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        for name in self._devices:
+            self._spawn(name)
+
+    async def stop(self) -> None:
+        self._running = False
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, name: str) -> None:
+        task = asyncio.create_task(self._device_loop(name), name=f"{self.what}-{name}")
+        self._tasks[name] = task
+        # Tracked in _tasks; a loop that ends (its device removed) leaves the table.
+        task.add_done_callback(functools.partial(self._forget_task, name))
+
+    def _forget_task(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s of %s ended", self.what, name, exc_info=task.exception())
