@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.peers.lab_process import lab_state_dir
 from tests.peers.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,10 +86,12 @@ class MakeRun:
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     runner = MakeRun(tmp_path)
-    try:
-        yield runner
-    finally:
-        runner.stop()
+    # make run stops its lab on exit; should that fail, the test still stops it
+    with lab_state_dir(tmp_path / "state" / "lab"):
+        try:
+            yield runner
+        finally:
+            runner.stop()
 
 
 def test_make_run_serves_the_example_and_survives_a_restart(make_run: MakeRun) -> None:
