@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -403,8 +403,3 @@ def _innermost_entry(path: str) -> str | None:
         if parts[i].endswith("]"):
             return "/".join(parts[: i + 1])
     return None
-
-
-def iter_changes(changes: Iterable[Change]) -> Iterator[str]:
-    for change in changes:
-        yield change.line()

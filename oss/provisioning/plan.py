@@ -22,11 +22,6 @@ def config_protocol(platform: Platform) -> Protocol:
     return protocol
 
 
-def template_name(platform: Platform, stem: str) -> str:
-    """configs/templates/<platform templates>/<stem>.<kind>.j2 for the platform's protocol."""
-    return f"{platform.template_dir}/{stem}.{TEMPLATE_KINDS[config_protocol(platform)]}.j2"
-
-
 def parse_payload(platform: Platform, payload: str) -> Intent:
     protocol = config_protocol(platform)
     if protocol == "netconf":
@@ -56,14 +51,14 @@ class DevicePlan:
 def render_device(
     renderer: Renderer,
     platform: Platform,
-    stem: str,
+    template: str,
     context: dict[str, Any],
     *,
     mode: Mode,
     device: str,
 ) -> DevicePlan:
-    """Render a device's payload for `mode`; the delete rendering also says what is owned."""
-    template = template_name(platform, stem)
+    """Render a device's payload for `mode` with `template` (relative to configs/templates,
+    see ServiceType.template); the delete rendering also says what is owned."""
     payload = renderer.render(template, {**context, "mode": mode})
     owned_payload = (
         payload if mode == "delete" else renderer.render(template, {**context, "mode": "delete"})

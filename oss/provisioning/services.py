@@ -27,7 +27,7 @@ from oss.provisioning.engine import (
 )
 from oss.provisioning.journal import DbJournal
 from oss.provisioning.leaves import Intent, cli_render, gnmi_payload, in_scope, leaves_to_xml
-from oss.provisioning.plan import DevicePlan, Mode, render_device
+from oss.provisioning.plan import DevicePlan, Mode, config_protocol, render_device
 from oss.provisioning.realise import Realisation, ServiceNames, realise
 from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
@@ -318,13 +318,10 @@ class ServiceManager:
         observer: Observer | None = None,
         on_started: Started | None = None,
     ) -> dict[str, Any]:
-        async with self.db.transaction() as s:
-            row = await self._row(s, ref)
-            _require(row, ("active", "failed"), "modify")
-            stype = self._type(row.type)
-            old_values, row_id = dict(row.params), row.id
-            names = old_names = self._stored_names(row)
-            old_placement = _placement_of(row.placement)
+        svc = await self._load(ref, ("active", "failed"), "modify")
+        stype, old_values, row_id = svc.stype, svc.values, svc.row_id
+        names = old_names = svc.names
+        old_placement = svc.placement
         values = stype.merge(old_values, changes)
         if str(values.get("customer") or "") != str(old_values.get("customer") or ""):
             raise InvalidInput("parameters.customer: a service cannot move to another customer")
@@ -597,9 +594,9 @@ class ServiceManager:
                 },
                 "attachments": [a.context() for a in role.attachments],
             }
-            stem = stype.templates[role.role]
+            template = stype.template(role.role, platform.template_dir, config_protocol(platform))
             plans.append(
-                render_device(self.renderer, platform, stem, context, mode=mode, device=name)
+                render_device(self.renderer, platform, template, context, mode=mode, device=name)
             )
         return plans
 

@@ -74,7 +74,12 @@ def plan(mode: Mode, *, vrf: str = "acme", rd: str = "65000:42") -> DevicePlan:
         "attachments": [],
     }
     return render_device(
-        Renderer(), load_platform("netconfd-lab"), "l3vpn/pe", context, mode=mode, device="yuma1"
+        Renderer(),
+        load_platform("netconfd-lab"),
+        "netconfd-lab/l3vpn/pe.xml.j2",
+        context,
+        mode=mode,
+        device="yuma1",
     )
 
 

@@ -28,7 +28,6 @@ from oss.provisioning.leaves import (
     gnmi_payload,
     gnmi_updates,
     in_scope,
-    iter_changes,
     json_tree_leaves,
     leaves_to_xml,
     restore_intent,
@@ -780,7 +779,7 @@ def test_change_lines_and_dicts() -> None:
         Change("change", "a/c", old="1", new="2"),
         Change("remove", "a/d", old="3"),
     ]
-    assert list(iter_changes(changes)) == ["+ a/b = 1", "~ a/c: 1 -> 2", "- a/d = 3"]
+    assert [c.line() for c in changes] == ["+ a/b = 1", "~ a/c: 1 -> 2", "- a/d = 3"]
     assert changes[1].to_dict() == {"op": "change", "path": "a/c", "old": "1", "new": "2"}
 
 
