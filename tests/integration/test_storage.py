@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
+from bss_bridge import tables as bss_tables  # noqa: F401  (the BSS tables are on the metadata too)
 from oss.auth import TokenStore
 from oss.auth_roles import Role
 from oss.errors import Conflict, NotFound, Unauthorized

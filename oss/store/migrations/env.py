@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from bss_bridge import tables as bss_tables  # noqa: F401  (registers the BSS tables)
 from oss.store import tables  # noqa: F401  (registers every table on the metadata)
 from oss.store.base import Base
 

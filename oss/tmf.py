@@ -1,0 +1,93 @@
+"""The official TM Forum Open API specifications (Swagger 2.0, vendored byte for byte in
+configs/tmf/) as validators: every TMF-shaped response is checked against the real schema.
+
+Swagger 2.0 keeps its schemas under `definitions`, referring to each other as
+`#/definitions/<Name>`; validating a definition as the `$ref` of a root that carries all the
+definitions lets those references resolve within the one document. Swagger 2.0 schemas are
+JSON Schema draft 4.
+
+`date-time` formats are checked with `datetime.fromisoformat` here, because jsonschema only
+checks them when the optional `rfc3339-validator` package is installed (it is not).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft4Validator, FormatChecker
+
+from oss.errors import InvalidInput
+
+SPEC_DIR = Path(__file__).resolve().parents[1] / "configs" / "tmf"
+
+_formats = FormatChecker()
+
+
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True  # the type keyword reports non-strings
+    parsed = datetime.fromisoformat(value)
+    # RFC 3339 date-times always carry an offset.
+    return parsed.tzinfo is not None
+
+
+_formats.checks("date-time", raises=ValueError)(_is_date_time)
+
+
+class TmfSpec:
+    """One vendored spec file, e.g. `TmfSpec("TMF622-ProductOrdering-v4.0.0.swagger.json")`."""
+
+    def __init__(self, file_name: str, spec_dir: Path = SPEC_DIR) -> None:
+        self.path = spec_dir / file_name
+        self.api = file_name.split("-", 1)[0]  # "TMF622"
+
+    def __repr__(self) -> str:
+        return f"TmfSpec({self.path.name!r})"
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        return loaded
+
+    @property
+    def base_path(self) -> str:
+        """The spec's basePath without its trailing slash, e.g. `/tmf-api/alarm/v4`."""
+        return str(self.document["basePath"]).rstrip("/")
+
+    @cache  # noqa: B019  (specs live as long as the process; a handful of definitions each)
+    def validator(self, definition: str) -> Draft4Validator:
+        definitions = self.document["definitions"]
+        if definition not in definitions:
+            raise KeyError(f"{definition!r} is not a definition of {self.path.name}")
+        root = {"$ref": f"#/definitions/{definition}", "definitions": definitions}
+        return Draft4Validator(root, format_checker=_formats)
+
+    def errors(self, document: Any, definition: str) -> list[str]:
+        """Every way `document` breaks the definition, as readable lines (empty when valid)."""
+        found = self.validator(definition).iter_errors(document)
+        return [
+            f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in found
+        ]
+
+    def validate(self, document: Any, definition: str) -> None:
+        problems = self.errors(document, definition)
+        if problems:
+            raise InvalidInput(f"not a valid {self.api} {definition}: " + "; ".join(problems[:5]))
+
+
+@cache
+def spec(file_name: str) -> TmfSpec:
+    """The shared instance for a vendored file (so its validators are built once)."""
+    return TmfSpec(file_name)
+
+
+ALARM = "TMF642-Alarm-v4.0.0.swagger.json"
+PRODUCT_ORDERING = "TMF622-ProductOrdering-v4.0.0.swagger.json"
+USAGE = "TMF635-Usage-v4.0.0.swagger.json"
+SERVICE_INVENTORY = "TMF638-ServiceInventory-v4.0.0.swagger.json"
+SERVICE_ORDERING = "TMF641-ServiceOrdering-v4.0.0.swagger.json"
+CUSTOMER_BILL = "TMF678-CustomerBill-v4.0.0.swagger.json"
