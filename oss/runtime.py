@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bss_bridge.bridge import Bss
 from drivers.cli import CliDriver
 from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
@@ -130,6 +131,7 @@ class Runtime:
             self.noc_publisher = NocPublisher(self.db, settings.mqtt)
             feed = _WakingFeed(NocFeed(settings.mqtt), self.noc_publisher)
         self.alarms = AlarmManager(self.db, lambda: self.inventory.graph, self.services, feed)
+        self.bss = Bss(self.db, self.services, settings.bss, settings.mqtt, self.noc_publisher)
         self._services: list[Service] = []
         self._stop_requested = asyncio.Event()
         self._resources = AsyncExitStack()

@@ -106,6 +106,18 @@ class AssuranceSettings(_Section):
         return value
 
 
+class BssSettings(_Section):
+    """The integrated BSS: catalogue, orders, usage charging, bills and SLA credits."""
+
+    enabled: bool = Field(default=True, description="serve the BSS APIs and run its jobs")
+    catalog_dir: Path | None = Field(
+        default=None, description="product offerings (*.yaml); default configs/catalog"
+    )
+    usage_interval_s: float = Field(
+        default=60.0, gt=0, description="how often telemetry becomes usage records"
+    )
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("oss", appauthor=False))
 
@@ -128,6 +140,7 @@ class Settings(BaseSettings):
     assurance: AssuranceSettings = AssuranceSettings()
     influx: InfluxSettings = InfluxSettings()
     mqtt: NocFeedSettings = NocFeedSettings()
+    bss: BssSettings = BssSettings()
 
     @classmethod
     def settings_customise_sources(

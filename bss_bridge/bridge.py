@@ -1,0 +1,26 @@
+"""The BSS module as the daemon holds it (`runtime.bss`): one object per concern, sharing the
+database, the provisioning service manager and the MQTT outbox."""
+
+from __future__ import annotations
+
+from oss.faults.noc_feed import NocFeedSettings, NocPublisher
+from oss.provisioning.services import ServiceManager
+from oss.settings import BssSettings
+from oss.store import Database
+
+
+class Bss:
+    def __init__(
+        self,
+        db: Database,
+        services: ServiceManager,
+        settings: BssSettings,
+        mqtt: NocFeedSettings,
+        publisher: NocPublisher | None,
+    ) -> None:
+        self.db = db
+        self.services = services
+        self.settings = settings
+        self.mqtt = mqtt  # the outbox's topic prefix; messages go out when MQTT is enabled
+        self.publisher = publisher  # woken after a commit that wrote outbox rows
+        # Each concern adds itself here: catalog, customers, orders, usage, sla, billing.
