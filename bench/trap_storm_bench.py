@@ -5,10 +5,10 @@ same traps, from the same sender, in the same run.
     sender --UDP--> TrapReceiver -> AssuranceService.sink -> Rules -> AlarmManager (SQLite)
                     -> NocFeed outbox -> NocPublisher -> Mosquitto -> subscriber  (the daemon)
 
-A third contender, "receiver", is the daemon's first stage alone (TrapReceiver: pysnmp receive
-and decode into Events), and a last section prints the CPU per trap of the later stages
-in-process (rules; AlarmManager.signals with the NOC feed's outbox writes), so that a miss of the
-goal says where the time goes.
+A third contender, "receiver", is the daemon's first stage alone (TrapReceiver: UDP receive and
+the lean v1/v2c codec, drivers.snmp_trap_codec, decoding into Events), and a last section prints
+the CPU per trap of the later stages in-process (rules; AlarmManager.signals with the NOC feed's
+outbox writes), so that a miss of the goal says where the time goes.
 
 The sender (its own process) cycles over (device, ifindex) pairs, each doing linkDown x3 then
 linkUp, so repeats must reduce into one alarm whose `count` says 3 before it clears; each device
@@ -297,7 +297,7 @@ def bench_snmptrapd(base: Path, rate: int, seconds: float) -> Step:
 
 
 async def bench_receiver(rate: int, seconds: float) -> Step:
-    """The daemon's first stage alone (pysnmp receive + decode into Events, drained): what
+    """The daemon's first stage alone (receive + lean decode into Events, drained): what
     the rest of the pipeline could at best reach."""
     count = int(rate * seconds)
     async with TrapReceiver("127.0.0.1", 0, communities=[COMMUNITY]) as receiver:
@@ -325,7 +325,7 @@ async def bench_receiver(rate: int, seconds: float) -> Step:
         cpu = time.process_time() - cpu0
     await drainer
     taken = (last - sent_at[0]) / 1e9 if last else float("inf")
-    return Step("receiver", rate, count, handled, taken, cpu, note="pysnmp decode only")
+    return Step("receiver", rate, count, handled, taken, cpu, note="receive + decode only")
 
 
 # ----------------------------------------------------------------------------- daemon

@@ -289,13 +289,18 @@ class AlarmTx:
         if not ids:
             return
         children = await _children_of(self.session, ids)
-        for alarm_id in ids:
-            row, event = self._changed[alarm_id]
-            if alarm_id not in self._new:
-                row.sequence += 1
-            doc = to_tmf(row, children.get(alarm_id, ()), href_base=self._href_base)
-            await self._feed.enqueue(self.session, doc, event)
-            self.published.append((event, doc))
+        # The feed may query the database per alarm (its last retained topic); without
+        # autoflush those queries do not write out the rows of the alarms before one by one:
+        # everything goes out together at commit (batched inserts and updates). Safe because
+        # each alarm is sent once per flush, so no alarm's lookup needs its own pending rows.
+        with self.session.no_autoflush:
+            for alarm_id in ids:
+                row, event = self._changed[alarm_id]
+                if alarm_id not in self._new:
+                    row.sequence += 1
+                doc = to_tmf(row, children.get(alarm_id, ()), href_base=self._href_base)
+                await self._feed.enqueue(self.session, doc, event)
+                self.published.append((event, doc))
         self._changed.clear()
         self._new.clear()
 
