@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+_SQLITE_BEGIN = "oss_sqlite_begin"
+
+
 class Database:
     """One engine per daemon. `migrate()` brings the schema to head with Alembic; the schema is
     never made with `create_all`, so SQLite and PostgreSQL run the very same migrations."""
@@ -61,6 +64,17 @@ class Database:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+            # The driver would only BEGIN before the first write, leaving the reads before it
+            # outside the transaction; we BEGIN ourselves (SQLAlchemy's documented recipe).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(self.engine.sync_engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # A write transaction takes the write lock at BEGIN, waiting its turn (busy_timeout).
+            # Deferred, a transaction that read first fails at once with "database is locked"
+            # when another one wrote meanwhile (WAL cannot upgrade a stale snapshot).
+            mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
     async def migrate(self) -> None:
         try:
@@ -80,6 +94,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed on success, rolled back on any error."""
         async with self.sessions() as session, session.begin():
+            if self.backend == "sqlite":
+                await session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
             yield session
 
     async def close(self) -> None:
