@@ -1,8 +1,9 @@
 """Platform definitions: vendor differences as data (`configs/platforms/<name>.yaml`).
 
-A platform says which protocol pushes configuration, which ports each protocol listens on,
-the netmiko device type for CLI access, and what the device can do. Code asks the platform;
-it never branches on a vendor name.
+A platform says which protocol pushes configuration, which one carries interface telemetry
+(`telemetry: snmp | gnmi`, SNMP by default), which ports each protocol listens on, the netmiko
+device type for CLI access, and what the device can do. Code asks the platform; it never
+branches on a vendor name.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from oss.errors import ConfigError
 PLATFORMS_DIR = Path(__file__).resolve().parent.parent / "configs" / "platforms"
 
 Protocol = Literal["netconf", "gnmi", "snmp", "cli"]
+# How assurance collects a device's interface telemetry: SNMP polling or gNMI streaming.
+Telemetry = Literal["snmp", "gnmi"]
 
 
 class _Strict(BaseModel):
@@ -68,6 +71,7 @@ class Platform(_Strict):
     name: str
     description: str = ""
     config_protocol: Protocol | None = None  # which protocol pushes configuration
+    telemetry: Telemetry = "snmp"  # which protocol assurance collects interface data with
     ports: dict[Protocol, int] = Field(default_factory=dict)
     netconf: NetconfOptions = NetconfOptions()
     gnmi: GnmiOptions = GnmiOptions()

@@ -11,6 +11,14 @@ subscribes again after a backoff that doubles from `backoff_initial_s` up to
 `backoff_max_s` (with jitter, so devices that dropped together do not return together), and
 starts over at the initial backoff once data flows again. A failure streak is logged once,
 and its end once.
+
+Reachability, as the SNMP poller reports it ("device.reachability"): the first subscription's
+outcome is reported, then only changes. A subscription attempt that cannot reach the device
+(connection refused or lost, no answer in time) gives ONE {reachable: False} event however
+long that lasts; so does a dropped session whose resubscription, after the backoff, fails the
+same way (a session that comes straight back is no outage). The first data of a subscription
+gives ONE {reachable: True}. A device that answers but refuses (credentials, a bad path) is
+reachable, like an SNMP agent that refuses a poll.
 """
 
 from __future__ import annotations
@@ -29,9 +37,9 @@ from drivers.gnmi import GnmiDriver
 from drivers.gnmi_events import EVENT_UPDATE
 from oss.assurance.kpi import INTERFACE, KpiCalculator
 from oss.assurance.per_device import PerDevice
-from oss.assurance.poller import Sink
-from oss.errors import DriverError
-from oss.events import Event, Value
+from oss.assurance.poller import Sink, reachability_event
+from oss.errors import ConnectError, DeviceTimeout, DriverError
+from oss.events import Event, Value, now_ns
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +86,8 @@ class _Subscription:
     target: Target
     subscribed: int = 0  # subscriptions that delivered data (1 + resubscriptions)
     failing: bool = False
+    reachable: bool | None = None  # None until the first subscription's outcome
+    delivered: bool = False  # the current subscription delivered data
 
 
 class GnmiCollector(PerDevice[_Subscription]):
@@ -99,6 +109,7 @@ class GnmiCollector(PerDevice[_Subscription]):
         self.sink = sink
         self.settings = settings or GnmiCollectorSettings()
         self._rng = rng or random.Random()
+        self.failures = 0  # subscription attempts that ended before any data
 
     def _new_state(self, target: Target) -> _Subscription:
         return _Subscription(target)
@@ -107,27 +118,40 @@ class GnmiCollector(PerDevice[_Subscription]):
         """How many times the device's subscription delivered data (1 + resubscriptions)."""
         return self._devices[name].subscribed
 
+    @property
+    def reachability(self) -> Mapping[str, bool | None]:
+        return {name: state.reachable for name, state in self._devices.items()}
+
     async def _device_loop(self, name: str) -> None:
         settings = self.settings
         backoff = settings.backoff_initial_s
         while name in self._devices:
             state = self._devices[name]
+            state.delivered = False
             try:
-                if await self._subscribe(state):
-                    backoff = settings.backoff_initial_s  # it worked for a while
+                await self._subscribe(state)
                 reason = "the device ended the subscription"
+            except (ConnectError, DeviceTimeout) as exc:
+                reason = str(exc)
+                if not state.delivered:  # not even one update: the device is not there
+                    await self._unreachable(state, reason)
             except DriverError as exc:
                 reason = str(exc)
+                if not state.delivered:  # it answered, and refused
+                    await self._reachable(state)
+            if state.delivered:
+                backoff = settings.backoff_initial_s  # it worked for a while
+            else:
+                self.failures += 1
             if not state.failing:
                 state.failing = True
                 log.warning("gNMI subscription to %s lost: %s; resubscribing", name, reason)
             await asyncio.sleep(backoff * self._rng.uniform(0.8, 1.2))
             backoff = min(settings.backoff_max_s, backoff * 2)
 
-    async def _subscribe(self, state: _Subscription) -> bool:
-        """Run one subscription until it ends; whether it delivered any data."""
+    async def _subscribe(self, state: _Subscription) -> None:
+        """Run one subscription until it ends (`state.delivered` says whether it gave data)."""
         settings = self.settings
-        delivered = False
         async with (
             self.driver.connect(state.target) as session,
             contextlib.aclosing(
@@ -140,18 +164,35 @@ class GnmiCollector(PerDevice[_Subscription]):
             ) as stream,
         ):
             async for update in stream:
-                if not delivered:
-                    delivered = True
+                if not state.delivered:
+                    state.delivered = True
                     state.subscribed += 1
                     if state.failing:
                         state.failing = False
                         log.info("gNMI subscription to %s is back", state.target.name)
+                    await self._reachable(state)
                 event = interface_event(update)
                 if event is None:
                     continue
                 kpis = self.kpi.process([event])
                 await self._deliver(state.target.name, [event, *kpis])
-        return delivered
+
+    async def _unreachable(self, state: _Subscription, reason: str) -> None:
+        if state.reachable is False:
+            return
+        state.reachable = False
+        log.warning("%s does not answer gNMI: %s", state.target.name, reason)
+        name = state.target.name
+        await self._deliver(name, [reachability_event(name, False, now_ns())])
+
+    async def _reachable(self, state: _Subscription) -> None:
+        if state.reachable is True:
+            return
+        if state.reachable is False:
+            log.info("%s answers gNMI again", state.target.name)
+        state.reachable = True
+        name = state.target.name
+        await self._deliver(name, [reachability_event(name, True, now_ns())])
 
     async def _deliver(self, name: str, events: list[Event]) -> None:
         try:

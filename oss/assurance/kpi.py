@@ -4,10 +4,21 @@ For each (device, interface) the calculator keeps the previous counter sample (t
 and turns the next one into a "kpi.interface" event:
 
     in-bps, out-bps               octets * 8 / seconds between the samples
+    in-octets, out-octets         the octets counted between the samples (their minute sums in
+                                  the roll-ups are what usage charging reads)
     in-utilisation, out-utilisation   bps / speed-bps, 0..1 (only when the speed is known)
     error-ratio                   (in + out errors) / (in + out packets, errored ones included)
     availability                  1.0 while oper-status is up, 0.0 while down
     interval-s                    the seconds the rates are measured over
+
+The interval is measured on the device's clock wherever the device gives one, so that the
+collector's scheduling noise (when a reply happened to be read) is not rate error:
+- an SNMP "interface" event may carry `sys-uptime`, the device's sysUpTime (TimeTicks,
+  1/100 s) read in the same request as its octet counters (see `poller.py`); between two
+  samples that both have it, the interval is the uptime difference, modulo 2**32 (TimeTicks
+  wrap after about 497 days; a restart is caught by `observe_uptime` first);
+- gNMI events carry the device's own notification timestamp in `timestamp_ns`;
+- otherwise the event's timestamp (the collector's clock) is the fallback.
 
 What is not a real rate is never reported as one:
 - a device restart (sysUpTime through `observe_uptime`, or `reset_device` on a coldStart)
@@ -28,7 +39,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from oss.assurance.counters import counter_bits, counter_delta, restarted
+from oss.assurance.counters import (
+    TICKS_PER_SECOND,
+    UPTIME_MODULUS,
+    counter_bits,
+    counter_delta,
+    restarted,
+)
 from oss.events import Event, Value
 
 INTERFACE = "interface"
@@ -45,6 +62,8 @@ PACKETS = (
 )
 ERRORS = ("in-errors", "out-errors")
 COUNTERS = OCTETS + PACKETS + ERRORS
+# The device's sysUpTime (TimeTicks) when the event's octet counters were read.
+SYS_UPTIME = "sys-uptime"
 
 # Skip reasons, the keys of KpiCalculator.skipped.
 SKIP_GAP = "gap"
@@ -73,6 +92,16 @@ class KpiLimits:
 class _Sample:
     timestamp_ns: int
     counters: dict[str, tuple[int, int]]  # counter -> (value, bits)
+    uptime_ticks: int | None = None  # the device's clock, when it gave one
+
+
+def elapsed_s(previous: _Sample, current: _Sample) -> float:
+    """Seconds between two samples: by the device's sysUpTime when both have it, else by
+    their timestamps."""
+    if previous.uptime_ticks is not None and current.uptime_ticks is not None:
+        ticks = (current.uptime_ticks - previous.uptime_ticks) % UPTIME_MODULUS
+        return ticks / TICKS_PER_SECOND
+    return (current.timestamp_ns - previous.timestamp_ns) / 1e9
 
 
 def _int_value(value: Value | None) -> int | None:
@@ -166,7 +195,9 @@ class KpiCalculator:
         kpis: dict[str, Value] = {}
         if key in self._oper:
             kpis["availability"] = 1.0 if self._oper[key] else 0.0
-        sample = _Sample(event.timestamp_ns, self._counters(values))
+        sample = _Sample(
+            event.timestamp_ns, self._counters(values), _int_value(values.get(SYS_UPTIME))
+        )
         if sample.counters:
             kpis.update(self._rates(key, sample))
         if not kpis:
@@ -189,12 +220,12 @@ class KpiCalculator:
         if previous is None:
             self._baselines[key] = sample
             return {}
-        elapsed_s = (sample.timestamp_ns - previous.timestamp_ns) / 1e9
-        if elapsed_s <= 0:
+        elapsed = elapsed_s(previous, sample)
+        if elapsed <= 0:
             self.skipped[SKIP_STALE] += 1  # keep the newer baseline
             return {}
         self._baselines[key] = sample
-        if elapsed_s > self.limits.max_gap_s:
+        if elapsed > self.limits.max_gap_s:
             self.skipped[SKIP_GAP] += 1
             return {}
         deltas = {}
@@ -205,10 +236,10 @@ class KpiCalculator:
                 if before[1] != bits:
                     continue
                 deltas[name] = counter_delta(before[0], value, bits=bits)
-        if not self._plausible(key, deltas, elapsed_s):
+        if not self._plausible(key, deltas, elapsed):
             self.skipped[SKIP_IMPLAUSIBLE] += 1
             return {}
-        return self._kpis(key, deltas, elapsed_s)
+        return self._kpis(key, deltas, elapsed)
 
     def _limit_bps(self, key: Key) -> float:
         speed = self._speeds.get(key)
@@ -232,6 +263,7 @@ class KpiCalculator:
             if octets is None:
                 continue
             bps = octets * 8 / elapsed_s
+            kpis[f"{direction}-octets"] = octets
             kpis[f"{direction}-bps"] = bps
             if speed:
                 # Timestamp jitter can put a saturated link a hair over its speed.

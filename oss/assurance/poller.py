@@ -1,9 +1,16 @@
 """SNMP polling: each device at its interval (with jitter), a bounded number at once.
 
-One poll of a device reads sysUpTime, then ifTable + ifXTable (`SnmpSession.interfaces()`),
-and hands the sink, in one list: the "interface" events, the "kpi.interface" events the
-KpiCalculator makes of them (sysUpTime first, so a restart resets the baselines), and a
-"device.reachability" event when the device's reachability changes.
+One poll of a device reads ifTable + ifXTable (`SnmpSession.interfaces()`), then the octet
+counters again in GETs that also ask for sysUpTime.0, and hands the sink, in one list: the
+"interface" events, the "kpi.interface" events the KpiCalculator makes of them (sysUpTime
+first, so a restart resets the baselines), and a "device.reachability" event when the device's
+reachability changes.
+
+Why the second read: a rate is octets over time, and the time must be the device's. The agent
+answers a GET in one go, so sysUpTime and the octet counters in the same GET are read at the
+same instant (to its 1/100 s); the interval between two polls is then the uptime difference,
+whatever the collector's scheduling did to the replies (see kpi.py). An interface whose 64-bit
+octet counters cannot be read that way keeps the walk's values and the collector's clock.
 
 Reachability: the first poll's outcome is reported (so a daemon that restarts clears a stale
 "unreachable" alarm), then only changes: a device that stops answering gives ONE
@@ -28,10 +35,11 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drivers import snmp_mib
 from drivers.base import Target
-from drivers.snmp import SnmpDriver
+from drivers.snmp import SnmpDriver, SnmpSession
 from drivers.snmp_mib import SYS_UPTIME_0
-from oss.assurance.kpi import KpiCalculator
+from oss.assurance.kpi import SYS_UPTIME, KpiCalculator
 from oss.assurance.per_device import PerDevice
 from oss.errors import ConnectError, DeviceTimeout, DriverError
 from oss.events import Event, Value, now_ns
@@ -44,6 +52,10 @@ REACHABILITY = "device.reachability"
 # ifInErrors, ifOutErrors, ifInDiscards, ifOutDiscards are Counter32 in the IF-MIB: marked so
 # the KPI calculator wraps them modulo 2**32.
 _COUNTER32_COLUMNS = ("in-errors", "out-errors", "in-discards", "out-discards")
+# Interfaces per timed GET: 2 counters each + sysUpTime.0 keeps a reply near 1 KB, well
+# inside what any agent sends unfragmented (no tooBig).
+TIMED_INTERFACES_PER_GET = 16
+_TIMED_COLUMNS = (("in-octets", "ifHCInOctets"), ("out-octets", "ifHCOutOctets"))
 
 
 class PollerSettings(BaseModel):
@@ -74,6 +86,46 @@ def mark_counter32(event: Event) -> Event:
     if not marks:
         return event
     return Event(event.name, event.timestamp_ns, event.tags, {**event.values, **marks})
+
+
+async def timed_octets(
+    snmp: SnmpSession, interfaces: list[Event]
+) -> tuple[int | None, list[Event]]:
+    """Re-read the interfaces' 64-bit octet counters with sysUpTime.0 in the same GET (in
+    chunks): the first chunk's sysUpTime (None if the agent gave none) and the events, each
+    with its fresh octets and the `sys-uptime` they were read at. An interface without an
+    ifindex or whose counters the GET does not return is left as the walk read it."""
+    out = list(interfaces)
+    indexed = [i for i, e in enumerate(interfaces) if e.tags.get("ifindex")]
+    chunks = [
+        indexed[i : i + TIMED_INTERFACES_PER_GET]
+        for i in range(0, len(indexed), TIMED_INTERFACES_PER_GET)
+    ] or [[]]
+    first_uptime: int | None = None
+    for number, chunk in enumerate(chunks):
+        oids = {
+            (i, key): f"{snmp_mib.OIDS[column]}.{interfaces[i].tags['ifindex']}"
+            for i in chunk
+            for key, column in _TIMED_COLUMNS
+        }
+        reply = await snmp.get(SYS_UPTIME_0, *oids.values())
+        uptime = reply.get(SYS_UPTIME_0)
+        if not isinstance(uptime, int):
+            continue
+        if number == 0:
+            first_uptime = uptime
+        for i in chunk:
+            fresh: dict[str, Value] = {SYS_UPTIME: uptime}
+            for key, _ in _TIMED_COLUMNS:
+                value = reply.get(oids[(i, key)])
+                if isinstance(value, int):
+                    fresh[key] = value
+            if len(fresh) == 1 + len(_TIMED_COLUMNS):  # both counters, or the walk's values
+                event = interfaces[i]
+                out[i] = Event(
+                    event.name, event.timestamp_ns, event.tags, {**event.values, **fresh}
+                )
+    return first_uptime, out
 
 
 @dataclass(slots=True)
@@ -150,9 +202,9 @@ class SnmpPoller(PerDevice[_DeviceState]):
             self.polls += 1
             try:
                 async with self.driver.connect(state.target) as snmp:
-                    uptime = (await snmp.get(SYS_UPTIME_0))[SYS_UPTIME_0]
+                    walked = await snmp.interfaces()
+                    uptime, interfaces = await timed_octets(snmp, walked)
                     uptime_ns = now_ns()
-                    interfaces = await snmp.interfaces()
             except (DeviceTimeout, ConnectError) as exc:
                 self.failures += 1
                 return self._unreachable(state, exc)
@@ -166,7 +218,7 @@ class SnmpPoller(PerDevice[_DeviceState]):
             state.failing = False
             log.info("SNMP poll of %s works again", name)
         events = self._reachable(state)
-        if isinstance(uptime, int) and self.kpi.observe_uptime(name, uptime, uptime_ns):
+        if uptime is not None and self.kpi.observe_uptime(name, uptime, uptime_ns):
             log.info("%s restarted (sysUpTime went back): its rates start over", name)
         marked = [mark_counter32(e) for e in interfaces]
         return [*events, *marked, *self.kpi.process(marked)]

@@ -1,11 +1,14 @@
-"""The daemon's assurance pipeline: SNMP polling of every inventory device that has a
+"""The daemon's assurance pipeline: telemetry from every inventory device that has a
 management address and credentials, the trap receiver, and where their events go.
 
-    poller / traps --events--> gauges (/metrics), minute roll-ups, InfluxDB (if configured),
-                               rules --signals--> alarms (reduced, correlated, fed to the NOC)
+    SNMP poller / gNMI collector / traps --events--> gauges (/metrics), minute roll-ups,
+        InfluxDB (if configured), rules --signals--> alarms (reduced, correlated, to the NOC)
 
-The device list follows the inventory (checked every `refresh_s`); a device whose target
-cannot be built (no address, bad credentials reference) is logged once and skipped.
+Which collector a device gets is its platform's `telemetry` (configs/platforms/*.yaml: snmp,
+the default, or gnmi); both report the same canonical events, reachability included. The
+device list follows the inventory (checked every `refresh_s`), each collector getting its own
+share; a device whose target cannot be built (unknown platform, no address, bad credentials
+reference) is logged once and skipped.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from drivers.base import Target
+from drivers.gnmi import GnmiDriver
+from drivers.platforms import load_platform
 from drivers.snmp import SnmpDriver
 from drivers.snmp_traps import TrapReceiver
 from drivers.targets import Network, target_for
+from oss.assurance.gnmi_collector import GnmiCollector, GnmiCollectorSettings
 from oss.assurance.poller import SnmpPoller
 from oss.errors import OssError
 from oss.events import Event
@@ -29,6 +35,7 @@ from oss.settings import AssuranceSettings
 from oss.telemetry.metrics import KpiGauges
 from oss.telemetry.rollup import MinuteRollup
 from topology.inventory import Inventory
+from topology.model import Device
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,8 @@ class AssuranceService:
         *,
         allowed: Sequence[Network] | None = None,
         snmp_port: int | None = None,
+        gnmi_port: int | None = None,
+        gnmi: GnmiCollectorSettings | None = None,
         outputs: Sequence[Output] = (),
     ) -> None:
         self.settings = settings
@@ -62,18 +71,23 @@ class AssuranceService:
         self.rollup = rollup
         self.allowed = allowed
         self.snmp_port = snmp_port
+        self.gnmi_port = gnmi_port
+        self.gnmi_settings = gnmi or GnmiCollectorSettings()
         self.outputs = list(outputs)
         self.rules = Rules(settings.thresholds, interface_name=self._interface_name)
         self._ifnames: dict[tuple[str, str], str] = {}
         self._skipped: set[str] = set()
         self.poller: SnmpPoller | None = None
+        self.gnmi: GnmiCollector | None = None
         self.traps: TrapReceiver | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with SnmpDriver() as snmp:
+        async with SnmpDriver() as snmp, GnmiDriver() as gnmi:
             self.poller = SnmpPoller(snmp, self.sink, settings=self.settings.polling)
-            self.poller.set_targets(await self._targets())
+            self.gnmi = GnmiCollector(gnmi, self.sink, settings=self.gnmi_settings)
+            await self._set_targets()
             await self.poller.start()
+            await self.gnmi.start()
             try:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._refresh(stop))
@@ -81,6 +95,7 @@ class AssuranceService:
                         tasks.create_task(self._receive_traps(stop))
                     await stop.wait()
             finally:
+                await self.gnmi.stop()
                 await self.poller.stop()
                 await self.rollup.flush()
 
@@ -93,8 +108,10 @@ class AssuranceService:
             if event.name == "interface" and "ifindex" in tags:
                 self._ifnames[(tags["device"], tags["ifindex"])] = tags["interface"]
             restarted = event.name == "snmp.trap" and tags.get("trap") in RESTART_TRAPS
-            if restarted and self.poller is not None and event.device:
-                self.poller.kpi.reset_device(event.device)  # counters start again: no spike
+            if restarted and event.device:
+                for collector in (self.poller, self.gnmi):
+                    if collector is not None:  # counters start again: no spike
+                        collector.kpi.reset_device(event.device)
         self.gauges.observe(events)
         await self.rollup.sink(events)
         for output in self.outputs:
@@ -109,42 +126,65 @@ class AssuranceService:
 
     # --- devices and traps -----------------------------------------------------------------
 
-    async def _targets(self) -> list[Target]:
-        targets = []
+    async def _targets(self) -> dict[str, list[Target]]:
+        """The inventory's devices as targets, by telemetry protocol ("snmp", "gnmi")."""
+        targets: dict[str, list[Target]] = {"snmp": [], "gnmi": []}
         for device in self.inventory.graph.devices():
             if device.mgmt_address is None or device.credentials_ref is None:
                 continue
             try:
-                target = await asyncio.to_thread(
-                    target_for, device, "snmp", port=self.snmp_port, allowed=self.allowed
-                )
+                protocol, target = await asyncio.to_thread(self._target, device)
             except OssError as exc:
                 if device.name not in self._skipped:
-                    log.warning("assurance: not polling %s: %s", device.name, exc)
+                    log.warning("assurance: not collecting from %s: %s", device.name, exc)
                     self._skipped.add(device.name)
                 continue
             self._skipped.discard(device.name)
-            targets.append(target)
+            targets[protocol].append(target)
         return targets
+
+    def _target(self, device: Device) -> tuple[str, Target]:
+        """Blocking (reads the platform and credentials files): run in a thread."""
+        protocol = load_platform(device.platform).telemetry
+        port = self.gnmi_port if protocol == "gnmi" else self.snmp_port
+        return protocol, target_for(device, protocol, port=port, allowed=self.allowed)
+
+    async def _set_targets(self) -> None:
+        targets = await self._targets()
+        if self.poller is not None:
+            self.poller.set_targets(targets["snmp"])
+        if self.gnmi is not None:
+            self.gnmi.set_targets(targets["gnmi"])
+        if self.traps is not None:
+            # A device's traps carry its own community: accept it from the device's address.
+            self.traps.update_sources(
+                self._trap_sources(),
+                [
+                    t.credentials.snmp.community
+                    for t in targets["snmp"]
+                    if t.credentials.snmp is not None and t.credentials.snmp.community
+                ],
+            )
+
+    def _trap_sources(self) -> dict[str, str]:
+        return {d.mgmt_address: d.name for d in self.inventory.graph.devices() if d.mgmt_address}
 
     async def _refresh(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.refresh_s)
-            if not stop.is_set() and self.poller is not None:
-                self.poller.set_targets(await self._targets())
+            if not stop.is_set():
+                await self._set_targets()
 
     async def _receive_traps(self, stop: asyncio.Event) -> None:
-        addresses = {
-            d.mgmt_address: d.name for d in self.inventory.graph.devices() if d.mgmt_address
-        }
         receiver = TrapReceiver(
             self.settings.traps_host,
             self.settings.traps_port,
             communities=self.settings.trap_communities,
-            devices=addresses,
+            devices=self._trap_sources(),
         )
         self.traps = receiver
+        await self._set_targets()  # the devices' own communities
         async with receiver:
             log.info("assurance: receiving traps on %s:%s", receiver.host, receiver.port)
             waiter = asyncio.ensure_future(stop.wait())
