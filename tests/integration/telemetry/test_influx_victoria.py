@@ -163,7 +163,10 @@ async def test_small_spool_drops_oldest_and_counts_it(
     found = read_back(victoria, name)
     assert 0 < len(found) < total
     assert dropped == total - len(found)  # every loss is counted, nothing else is lost
-    assert sorted(found) == list(range(total - len(found), total))  # the newest are kept
+    # The newest are kept: the last offers always (memory drops its oldest first), and what the
+    # spool kept is contiguous unless its disk thread fell behind (memory then drops instead).
+    assert set(range(total - 100, total)) <= set(found)
+    assert 0 not in found
     for i in found:
         assert found[i] == expected(i)
 
