@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from bss_bridge.usage_collector import UsageCollector
 from drivers.targets import parse_networks
 from oss.api import create_app
 from oss.api.server import ApiService
@@ -99,6 +100,7 @@ def build(settings: Settings) -> tuple[Runtime, ApiService]:
             MinuteRollup(runtime.db),
             allowed=parse_networks(nets) if nets is not None else None,
             snmp_port=settings.drivers.ports.get("snmp"),
+            gnmi_port=settings.drivers.ports.get("gnmi"),
             outputs=outputs,
         )
         runtime.add_service(assurance)
@@ -108,4 +110,6 @@ def build(settings: Settings) -> tuple[Runtime, ApiService]:
             "counter",
             lambda: _collection_counts(assurance),
         )
+    if settings.bss.enabled:
+        runtime.add_service(UsageCollector(runtime.bss.usage, settings.bss.usage_interval_s))
     return runtime, api

@@ -159,6 +159,7 @@ class Runtime:
         self._resources.callback(self.alarms.close)
         # A transaction a previous run left open is resolved before anything new starts.
         await self.services.recover()
+        await self.bss.orders.recover()  # orders resume from their services' outcome
 
     async def close(self) -> None:
         self.ready = False

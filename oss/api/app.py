@@ -15,6 +15,7 @@ from oss.api import problems
 from oss.api.routes import (
     alarms,
     audit,
+    customers,
     devices,
     health,
     interfaces,
@@ -22,6 +23,11 @@ from oss.api.routes import (
     links,
     services,
     sites,
+    sla,
+    tmf_bills,
+    tmf_ordering,
+    tmf_service_inventory,
+    tmf_usage,
     tokens,
     topology,
 )
@@ -56,6 +62,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         services,
         alarms,
         kpis,
+        sla,
+        tmf_usage,
+        tmf_bills,
+        customers,
+        tmf_ordering,
+        tmf_service_inventory,
     )
     for module in routers:
         app.include_router(module.router)

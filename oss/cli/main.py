@@ -58,7 +58,18 @@ def get_context(ctx: typer.Context) -> Context:
 
 def register() -> None:
     # Sub-commands live in their own modules; importing them attaches them to `app`.
-    from oss.cli import alarm, commands, lab, serve, service, tokens  # noqa: F401
+    from oss.cli import (  # noqa: F401
+        alarm,
+        bill,
+        commands,
+        customer,
+        lab,
+        order,
+        serve,
+        service,
+        sla,
+        tokens,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,928 @@
+"""The bill run: one TMF678 customer bill per billing account and period, with its lines.
+
+A bill starts as a draft (TMF678 state `new`) and is recomputed by every run of its period: the
+run deletes the draft's lines and writes them again, in the same transaction that re-rates the
+usage, so a repeated run never adds a second charge. `issue()` moves a draft to `sent` (the
+TMF678 state meaning the bill went out to the customer), gives it a bill number and makes it
+immutable: the run leaves it alone, `issue()` refuses it again (Conflict). What arrives later for
+an issued period (late usage records) becomes an `adjustment` line on the account's next draft,
+naming the period and the bill it corrects (Kill Bill's model: corrections are new items).
+
+Lines (kinds, and the unique `key` that makes each charge happen once across all bills):
+    recurring   `recurring:<product>:<period start date>`  the monthly price, prorated by the day
+    usage       `usage:<product>:<period start date>`      the period's usage, rated by tariff tiers
+    sla_credit  `sla:<product>:<period start date>`        when the SLA was missed (negative)
+    adjustment  `adjustment:<product>:<corrected period start date>:<bill id>`  late usage,
+                priced at the margin: rate(billed + late) - rate(billed), so tiers stay right
+    tax         `tax:<bill id>:<rate>`                     per tax rate over the lines above
+                (credits reduce the taxable amount)
+
+Exactly once, even when killed: all reads and writes of one account happen in one database
+transaction (a transaction holds a batch of whole accounts). Usage records are claimed
+(`bill_id` set) by an UPDATE first and then summed by `bill_id`, so the records a line counts
+are exactly the records it marks billed, whatever arrives meanwhile.
+
+SLA credits: `compliance()` (bss_bridge.sla) is asked for every product whose offering has SLA
+terms and whose service had a service alarm overlapping the period. A service with no such
+alarm has 100 % availability, which no credit tier is under: asking would only cost time.
+
+Test seam: `OSS_TEST_BILL_RUN_STALL="<accounts>:<marker file>"` makes a run, once that many
+accounts are committed, write the next batch and then, before committing it, create the marker
+file and sleep: a test kills the process there (SIGKILL) and checks nothing of that batch stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, bindparam, delete, event, func, insert, inspect, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from bss_bridge.catalog import Offering, SlaTerms
+from bss_bridge.money import round_money
+from bss_bridge.rating import (
+    Charge,
+    Period,
+    billing_period,
+    period_containing,
+    recurring_charge,
+    sla_credit,
+    tax,
+    usage_charge,
+)
+from bss_bridge.tables import BillingAccountRow, BillLineRow, BillRow, ProductRow, UsageRow
+from oss.errors import Conflict, InvalidInput, NotFound
+from oss.store import Database
+from oss.store.base import utcnow
+from oss.store.tables import AlarmRow
+
+log = logging.getLogger(__name__)
+
+DRAFT = "new"  # TMF678 stateValue: being prepared, recomputed by each bill run
+ISSUED = "sent"  # TMF678 stateValue: sent to the customer; from then on immutable
+# Products never activated are not charged; every other state had an active time.
+_NOT_CHARGED = frozenset({"created", "pendingActive", "cancelled", "aborted"})
+REJECTED = "rejected"  # a usage record refused by rating: never billed
+KINDS = ("recurring", "usage", "sla_credit", "adjustment", "tax")
+STALL_ENV = "OSS_TEST_BILL_RUN_STALL"
+_STALL_SLEEP_S = 3600.0
+
+
+class SlaOutcome(Protocol):
+    """What the bill run needs of bss_bridge.sla.SlaResult."""
+
+    @property
+    def met(self) -> bool: ...
+
+    @property
+    def availability_percent(self) -> Decimal: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class Compliance(Protocol):
+    """bss_bridge.sla.compliance."""
+
+    def __call__(
+        self,
+        db: Database,
+        service: str,
+        terms: SlaTerms,
+        period: Period,
+        *,
+        now: datetime | None = None,
+    ) -> Awaitable[SlaOutcome]: ...
+
+
+class Offerings(Protocol):
+    """bss_bridge.catalog.Catalog, as far as billing uses it."""
+
+    def get(self, offering_id: str) -> Offering: ...
+
+
+@dataclass(frozen=True)
+class BillSummary:
+    bill_id: int
+    account_id: str
+    period: Period
+    state: str
+    currency: str
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    lines: int
+    recomputed: bool  # False: the bill was issued already and left as it was
+    bill_no: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "billId": self.bill_id,
+            "billNo": self.bill_no,
+            "account": self.account_id,
+            "periodStart": self.period.start.isoformat(),
+            "periodEnd": self.period.end.isoformat(),
+            "state": self.state,
+            "currency": self.currency,
+            "subtotal": str(self.subtotal),
+            "tax": str(self.tax),
+            "total": str(self.total),
+            "lines": self.lines,
+            "recomputed": self.recomputed,
+        }
+
+
+@dataclass(frozen=True)
+class Line:
+    """A computed bill line, before it is written."""
+
+    key: str
+    kind: str
+    product_id: str | None
+    description: str
+    amount: Decimal
+    quantity: Decimal | None = None
+    unit: str | None = None
+    unit_price: Decimal | None = None
+    tax_rate: Decimal | None = None
+    evidence: Any = None
+
+
+@dataclass(frozen=True)
+class ProductToBill:
+    id: str
+    offering: Offering
+    service_name: str | None
+    start_at: datetime
+    end_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LateUsage:
+    """Usage that arrived after its period's bill was issued (or for a period never billed)."""
+
+    product: ProductToBill
+    period: Period  # the period it belongs to
+    quantity: Decimal
+    already_billed: Decimal  # quantity of that product and period billed before
+    corrected_bill_no: str | None
+
+
+@dataclass
+class BillView:
+    """A bill with its account's name and its lines, for rendering."""
+
+    bill: BillRow
+    account_name: str
+    lines: list[BillLineRow] = field(default_factory=list)
+
+
+@event.listens_for(Session, "before_flush")
+def _issued_bills_are_immutable(session: Session, _context: Any, _instances: Any) -> None:
+    """A last line of defence for code that loads an issued bill and changes it through the
+    ORM: the flush raises Conflict (the bill run and issue() check before they write)."""
+    for obj in (*session.dirty, *session.deleted):
+        if not isinstance(obj, BillRow):
+            continue
+        history = inspect(obj).attrs.state.history
+        was = (history.deleted or history.unchanged or [obj.state])[0]
+        if was != DRAFT and (obj in session.deleted or session.is_modified(obj)):
+            raise Conflict(
+                f"bill {obj.id} was issued as {obj.bill_no}: an issued bill cannot change; "
+                "corrections go on the next bill"
+            )
+
+
+# ------------------------------------------------------------------------ pure computation
+
+
+def compute_lines(
+    *,
+    bill_id: int,
+    currency: str,
+    period: Period,
+    products: Sequence[ProductToBill],
+    usage: Mapping[str, Decimal],
+    sla: Mapping[str, SlaOutcome],
+    late: Sequence[LateUsage] = (),
+) -> list[Line]:
+    """Every line of one bill (tax last). `usage`: the period's quantity per product id;
+    `sla`: the compliance per product id of products with SLA terms that may have missed."""
+    day = period.start.date().isoformat()
+    lines: list[Line] = []
+    for product in products:
+        offering = product.offering
+        _same_currency(product, currency)
+        rate = offering.tax_rate
+        recurring = recurring_charge(
+            offering.recurring_price, period, product.start_at, product.end_at, currency
+        )
+        lines.append(_line(f"recurring:{product.id}:{day}", "recurring", product, recurring, rate))
+        tariff = offering.usage
+        quantity = usage.get(product.id)
+        if tariff is not None and quantity is not None:
+            charge = usage_charge(quantity, tariff, currency)
+            lines.append(
+                _line(f"usage:{product.id}:{day}", "usage", product, charge, rate, tariff.unit)
+            )
+        result = sla.get(product.id)
+        if offering.sla is not None and result is not None and not result.met:
+            credit = sla_credit(
+                result.availability_percent, offering.sla, recurring.amount, currency
+            )
+            if credit is not None:
+                lines.append(
+                    Line(
+                        key=f"sla:{product.id}:{day}",
+                        kind="sla_credit",
+                        product_id=product.id,
+                        description=f"{offering.name}: {credit.description}",
+                        amount=credit.amount,
+                        quantity=credit.quantity,
+                        unit_price=credit.unit_price,
+                        tax_rate=rate,
+                        evidence={"sla": result.to_json(), "credit": dict(credit.detail)},
+                    )
+                )
+    for item in late:
+        lines.append(_adjustment(item, bill_id, currency))
+    lines.extend(tax_lines(bill_id, currency, lines))
+    return lines
+
+
+def tax_lines(bill_id: int, currency: str, lines: Iterable[Line]) -> list[Line]:
+    """One tax line per rate over the taxable lines of that rate (credits count negative)."""
+    bases: dict[Decimal, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        if line.tax_rate is not None and line.kind != "tax":
+            bases[line.tax_rate] += line.amount
+    out = []
+    for rate in sorted(bases):
+        base = bases[rate]
+        percent = format((rate * 100).normalize(), "f")
+        out.append(
+            Line(
+                key=f"tax:{bill_id}:{format(rate.normalize(), 'f')}",
+                kind="tax",
+                product_id=None,
+                description=f"VAT {percent} % on {base} {currency}",
+                amount=tax(base, rate, currency),
+                quantity=None,
+                unit_price=None,
+                tax_rate=rate,
+                evidence={"taxable": str(base)},
+            )
+        )
+    return out
+
+
+def totals(lines: Iterable[Line], currency: str) -> tuple[Decimal, Decimal, Decimal]:
+    """(subtotal before tax, tax, total)."""
+    subtotal, taxed = Decimal(0), Decimal(0)
+    for line in lines:
+        if line.kind == "tax":
+            taxed += line.amount
+        else:
+            subtotal += line.amount
+    subtotal, taxed = round_money(subtotal, currency), round_money(taxed, currency)
+    return subtotal, taxed, round_money(subtotal + taxed, currency)
+
+
+def _same_currency(product: ProductToBill, currency: str) -> None:
+    if product.offering.currency != currency:
+        raise InvalidInput(
+            f"product {product.id} (offering {product.offering.id}) is priced in "
+            f"{product.offering.currency} but its billing account bills in {currency}"
+        )
+
+
+def _line(
+    key: str,
+    kind: str,
+    product: ProductToBill,
+    charge: Charge,
+    rate: Decimal,
+    unit: str | None = None,
+) -> Line:
+    return Line(
+        key=key,
+        kind=kind,
+        product_id=product.id,
+        description=f"{product.offering.name}: {charge.description}",
+        amount=charge.amount,
+        quantity=charge.quantity,
+        unit=unit,
+        unit_price=charge.unit_price,
+        tax_rate=rate,
+        evidence=dict(charge.detail) or None,  # rating's detail is JSON-ready
+    )
+
+
+def _adjustment(item: LateUsage, bill_id: int, currency: str) -> Line:
+    product, tariff = item.product, item.product.offering.usage
+    assert tariff is not None  # late usage is only collected for products with a tariff
+    before = usage_charge(item.already_billed, tariff, currency)
+    after = usage_charge(item.already_billed + item.quantity, tariff, currency)
+    period = f"{item.period.start.date()} to {item.period.end.date()}"
+    corrected = f" (corrects bill {item.corrected_bill_no})" if item.corrected_bill_no else ""
+    return Line(
+        key=f"adjustment:{product.id}:{item.period.start.date()}:{bill_id}",
+        kind="adjustment",
+        product_id=product.id,
+        description=(
+            f"{product.offering.name}: late usage for {period}{corrected}: "
+            f"{item.quantity} {tariff.unit}"
+        ),
+        amount=after.amount - before.amount,
+        quantity=item.quantity,
+        unit=tariff.unit,
+        tax_rate=product.offering.tax_rate,
+        evidence={
+            "correctedPeriod": {
+                "start": item.period.start.isoformat(),
+                "end": item.period.end.isoformat(),
+            },
+            "correctedBill": item.corrected_bill_no,
+            "alreadyBilled": str(item.already_billed),
+            "late": str(item.quantity),
+            "ratedBefore": str(before.amount),
+            "ratedAfter": str(after.amount),
+        },
+    )
+
+
+# ------------------------------------------------------------------------------ the bill run
+
+
+@dataclass(frozen=True)
+class _Account:
+    id: str
+    currency: str
+    billing_day: int
+    period: Period
+
+
+_USAGE = cast(Table, UsageRow.__table__)
+_BILLS = cast(Table, BillRow.__table__)
+# Core (not ORM) inserts: executemany straight to the driver, no per-row ORM bookkeeping.
+_LINES = cast(Table, BillLineRow.__table__)
+
+
+class BillRun:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Offerings,
+        *,
+        sla: Compliance,
+        clock: Callable[[], datetime] = utcnow,
+        batch_size: int = 500,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.sla = sla
+        self.clock = clock
+        self.batch_size = batch_size
+
+    # --- running ----------------------------------------------------------------------------
+
+    async def run(self, period_month: str, account: str | None = None) -> list[BillSummary]:
+        """Bill every account (or one) for the period starting in `period_month` ("2026-11")
+        at each account's billing day. Returns one summary per account, in account order."""
+        billing_period(period_month, 1)  # a bad month fails before anything is read
+        stall = _stall_setting()
+        summaries: list[BillSummary] = []
+        after = ""
+        while True:
+            batch = await self._accounts(period_month, account, after)
+            if not batch:
+                break
+            summaries.extend(await self._bill_batch(batch, stall, len(summaries)))
+            after = batch[-1].id
+            if account is not None:
+                break
+        if account is not None and not summaries:
+            raise NotFound(f"billing account {account} not found")
+        return summaries
+
+    async def _accounts(self, month: str, only: str | None, after: str) -> list[_Account]:
+        query = select(
+            BillingAccountRow.id, BillingAccountRow.currency, BillingAccountRow.billing_day
+        ).order_by(BillingAccountRow.id)
+        if only is not None:
+            query = query.where(BillingAccountRow.id == only)
+        else:
+            query = query.where(BillingAccountRow.id > after).limit(self.batch_size)
+        periods: dict[int, Period] = {}
+        async with self.db.sessions() as s:
+            rows = (await s.execute(query)).all()
+        out = []
+        for account_id, currency, day in rows:
+            if day not in periods:
+                periods[day] = billing_period(month, day)
+            out.append(_Account(account_id, currency, day, periods[day]))
+        return out
+
+    async def _bill_batch(
+        self, accounts: list[_Account], stall: tuple[int, Path] | None, done: int
+    ) -> list[BillSummary]:
+        by_id = {a.id: a for a in accounts}
+        async with self.db.transaction() as s:
+            bills = await self._bills(s, accounts)
+            products = await self._products(s, accounts)
+            drafts = {
+                a.id: bills[(a.id, a.period.start)].id
+                for a in accounts
+                if bills[(a.id, a.period.start)].state == DRAFT
+            }
+            sla = await self._compliance(s, accounts, products, drafts)
+            draft_ids = list(drafts.values())
+            if draft_ids:
+                await s.execute(delete(BillLineRow).where(BillLineRow.bill_id.in_(draft_ids)))
+                await self._claim_usage(s, by_id, products, drafts)
+                await self._claim_late_usage(s, by_id, products, drafts, bills)
+            usage, late = await self._usage_of(s, by_id, products, drafts, bills)
+            written: dict[int, tuple[list[Line], tuple[Decimal, Decimal, Decimal]]] = {}
+            rows: list[dict[str, Any]] = []
+            now = self.clock()
+            for account_id, bill_id in drafts.items():
+                acc = by_id[account_id]
+                lines = compute_lines(
+                    bill_id=bill_id,
+                    currency=acc.currency,
+                    period=acc.period,
+                    products=products.get(account_id, []),
+                    usage=usage.get(account_id, {}),
+                    sla=sla,
+                    late=late.get(account_id, []),
+                )
+                written[bill_id] = (lines, totals(lines, acc.currency))
+                rows.extend(_line_row(bill_id, line, now) for line in lines)
+            if rows:
+                await s.execute(insert(_LINES), rows)
+            if written:
+                await s.execute(
+                    update(_BILLS)
+                    .where(_BILLS.c.id == bindparam("b_id"), _BILLS.c.state == DRAFT)
+                    .values(
+                        subtotal=bindparam("b_subtotal"),
+                        tax=bindparam("b_tax"),
+                        total=bindparam("b_total"),
+                        bill_date=now,
+                        updated_at=now,
+                    ),
+                    [
+                        {"b_id": b, "b_subtotal": t[0], "b_tax": t[1], "b_total": t[2]}
+                        for b, (_, t) in written.items()
+                    ],
+                )
+            if stall is not None and done >= stall[0]:
+                await _stall(stall[1])
+        summaries = []
+        for acc in accounts:
+            bill = bills[(acc.id, acc.period.start)]
+            if bill.id in written:
+                lines, (subtotal, taxed, total) = written[bill.id]
+                summaries.append(
+                    BillSummary(
+                        bill.id, acc.id, acc.period, DRAFT, acc.currency,
+                        subtotal, taxed, total, len(lines), True,
+                    )
+                )  # fmt: skip
+            else:
+                summaries.append(
+                    BillSummary(
+                        bill.id, acc.id, acc.period, bill.state, bill.currency,
+                        bill.subtotal, bill.tax, bill.total, -1, False, bill.bill_no,
+                    )
+                )  # fmt: skip
+        return summaries
+
+    async def _bills(
+        self, s: AsyncSession, accounts: list[_Account]
+    ) -> dict[tuple[str, datetime], BillRow]:
+        """Every bill of these accounts by (account, period start), the run's ones created as
+        drafts when absent. Locked (FOR UPDATE on PostgreSQL) against a concurrent issue."""
+        ids = [a.id for a in accounts]
+        query = select(BillRow).where(BillRow.account_id.in_(ids)).with_for_update()
+        found = {(b.account_id, b.period_start): b for b in (await s.scalars(query)).all()}
+        missing = [a for a in accounts if (a.id, a.period.start) not in found]
+        if missing:
+            now = self.clock()
+            zero = Decimal(0)
+            try:
+                await s.execute(
+                    insert(_BILLS),
+                    [
+                        {
+                            "account_id": a.id,
+                            "period_start": a.period.start,
+                            "period_end": a.period.end,
+                            "state": DRAFT,
+                            "currency": a.currency,
+                            "subtotal": round_money(zero, a.currency),
+                            "tax": round_money(zero, a.currency),
+                            "total": round_money(zero, a.currency),
+                            "bill_date": now,
+                            "updated_at": now,
+                        }
+                        for a in missing
+                    ],
+                )
+            except IntegrityError as exc:
+                raise Conflict(
+                    "another bill run created these bills at the same time; run again"
+                ) from exc
+            again = select(BillRow).where(BillRow.account_id.in_([a.id for a in missing]))
+            for b in (await s.scalars(again)).all():
+                found[(b.account_id, b.period_start)] = b
+        return found
+
+    async def _products(
+        self, s: AsyncSession, accounts: list[_Account]
+    ) -> dict[str, list[ProductToBill]]:
+        """The products of each account active at any time in its period."""
+        by_id = {a.id: a for a in accounts}
+        earliest = min(a.period.start for a in accounts)
+        latest = max(a.period.end for a in accounts)
+        query = (
+            select(
+                ProductRow.id,
+                ProductRow.account_id,
+                ProductRow.offering_id,
+                ProductRow.service_name,
+                ProductRow.state,
+                ProductRow.start_at,
+                ProductRow.end_at,
+            )
+            .where(
+                ProductRow.account_id.in_(list(by_id)),
+                ProductRow.start_at.is_not(None),
+                ProductRow.start_at < latest,
+                or_(ProductRow.end_at.is_(None), ProductRow.end_at > earliest),
+            )
+            .order_by(ProductRow.account_id, ProductRow.start_at, ProductRow.id)
+        )
+        out: dict[str, list[ProductToBill]] = defaultdict(list)
+        for pid, account_id, offering_id, service, state, start, end in await s.execute(query):
+            period = by_id[account_id].period
+            if start is None or state in _NOT_CHARGED or start >= period.end:
+                continue
+            if end is not None and end <= period.start:
+                continue
+            out[account_id].append(
+                ProductToBill(pid, self.catalog.get(offering_id), service, start, end)
+            )
+        return out
+
+    async def _compliance(
+        self,
+        s: AsyncSession,
+        accounts: list[_Account],
+        products: Mapping[str, list[ProductToBill]],
+        drafts: Mapping[str, int],
+    ) -> dict[str, SlaOutcome]:
+        """SLA results of the draft bills' products with SLA terms and a service alarm
+        overlapping the period (without one, availability is 100 %: no credit)."""
+        candidates = [
+            (a, p)
+            for a in accounts
+            if a.id in drafts
+            for p in products.get(a.id, [])
+            if p.offering.sla is not None and p.service_name
+        ]
+        if not candidates:
+            return {}
+        earliest = min(a.period.start for a, _ in candidates)
+        latest = max(a.period.end for a, _ in candidates)
+        alarmed: set[str] = set()
+        names = sorted({p.service_name for _, p in candidates if p.service_name})
+        for i in range(0, len(names), 500):
+            query = select(AlarmRow.alarmed_object).where(
+                AlarmRow.alarmed_object_type == "service",
+                AlarmRow.alarmed_object.in_(names[i : i + 500]),
+                AlarmRow.raised_time < latest,
+                or_(
+                    AlarmRow.open.is_(True),
+                    AlarmRow.cleared_time.is_(None),
+                    AlarmRow.cleared_time > earliest,
+                ),
+            )
+            alarmed.update((await s.scalars(query)).all())
+        now = self.clock()
+        results: dict[str, SlaOutcome] = {}
+        for acc, product in candidates:
+            if product.service_name not in alarmed:
+                continue
+            terms = product.offering.sla
+            assert terms is not None and product.service_name is not None
+            results[product.id] = await self.sla(
+                self.db, product.service_name, terms, acc.period, now=now
+            )
+        return results
+
+    async def _claim_usage(
+        self,
+        s: AsyncSession,
+        accounts: Mapping[str, _Account],
+        products: Mapping[str, list[ProductToBill]],
+        drafts: Mapping[str, int],
+    ) -> None:
+        """Mark the unbilled usage records of each draft's products in its period as billed
+        to the draft. Summing by bill id afterwards counts exactly the records marked here."""
+        params = [
+            {
+                "u_bill": bill_id,
+                "u_product": p.id,
+                "u_start": accounts[account_id].period.start,
+                "u_end": accounts[account_id].period.end,
+                "u_type": p.offering.usage.usage_type,
+            }
+            for account_id, bill_id in drafts.items()
+            for p in products.get(account_id, [])
+            if p.offering.usage is not None
+        ]
+        if not params:
+            return
+        await s.execute(
+            update(_USAGE)
+            .where(
+                _USAGE.c.product_id == bindparam("u_product"),
+                _USAGE.c.bill_id.is_(None),
+                _USAGE.c.state != REJECTED,
+                _USAGE.c.usage_type == bindparam("u_type"),
+                _USAGE.c.start_at >= bindparam("u_start"),
+                _USAGE.c.start_at < bindparam("u_end"),
+            )
+            .values(bill_id=bindparam("u_bill"), state="billed"),
+            params,
+        )
+
+    async def _claim_late_usage(
+        self,
+        s: AsyncSession,
+        accounts: Mapping[str, _Account],
+        products: Mapping[str, list[ProductToBill]],
+        drafts: Mapping[str, int],
+        bills: Mapping[tuple[str, datetime], BillRow],
+    ) -> None:
+        """Unbilled records of an earlier period whose bill is issued (or was never made) go
+        to the current draft, as adjustments. Records of an earlier *draft* wait for it."""
+        priced = {
+            p.id: accounts[account_id]
+            for account_id in drafts
+            for p in products.get(account_id, [])
+            if p.offering.usage is not None
+        }
+        if not priced:
+            return
+        tariffs = {
+            p.id: p.offering.usage.usage_type
+            for account_id in drafts
+            for p in products.get(account_id, [])
+            if p.offering.usage is not None
+        }
+        latest = max(accounts[a].period.start for a in drafts)
+        query = select(
+            UsageRow.id, UsageRow.product_id, UsageRow.start_at, UsageRow.usage_type
+        ).where(
+            UsageRow.account_id.in_(list(drafts)),
+            UsageRow.bill_id.is_(None),
+            UsageRow.state != REJECTED,
+            UsageRow.start_at < latest,
+        )
+        claims = []
+        for record_id, product_id, start, usage_type in await s.execute(query):
+            acc = priced.get(product_id)
+            if acc is None or start >= acc.period.start or usage_type != tariffs[product_id]:
+                continue
+            own = bills.get((acc.id, period_containing(start, acc.billing_day).start))
+            if own is not None and own.state == DRAFT:
+                continue
+            claims.append({"r_id": record_id, "r_bill": drafts[acc.id]})
+        if claims:
+            await s.execute(
+                update(_USAGE)
+                .where(_USAGE.c.id == bindparam("r_id"), _USAGE.c.bill_id.is_(None))
+                .values(bill_id=bindparam("r_bill"), state="billed"),
+                claims,
+            )
+
+    async def _usage_of(
+        self,
+        s: AsyncSession,
+        accounts: Mapping[str, _Account],
+        products: Mapping[str, list[ProductToBill]],
+        drafts: Mapping[str, int],
+        bills: Mapping[tuple[str, datetime], BillRow],
+    ) -> tuple[dict[str, dict[str, Decimal]], dict[str, list[LateUsage]]]:
+        """The quantities billed to each draft: the period's per product, and the late ones
+        per (product, earlier period)."""
+        usage: dict[str, dict[str, Decimal]] = defaultdict(dict)
+        late_sums: dict[tuple[str, str, datetime], Decimal] = defaultdict(Decimal)
+        if not drafts:
+            return usage, {}
+        account_of = {bill_id: account_id for account_id, bill_id in drafts.items()}
+        known = {p.id: p for account_id in drafts for p in products.get(account_id, [])}
+        draft_ids = list(account_of)
+        for i in range(0, len(draft_ids), 500):
+            query = select(
+                UsageRow.bill_id,
+                UsageRow.product_id,
+                UsageRow.start_at,
+                UsageRow.quantity,
+                UsageRow.unit,
+            ).where(UsageRow.bill_id.in_(draft_ids[i : i + 500]))
+            for bill_id, product_id, start, quantity, unit in await s.execute(query):
+                account_id = account_of[cast(int, bill_id)]  # selected by bill_id IN (...)
+                product = known.get(product_id)
+                if product is None or product.offering.usage is None:
+                    continue  # claimed while the product was billable; it is no longer
+                if unit != product.offering.usage.unit:
+                    raise InvalidInput(
+                        f"usage of product {product_id} is in {unit} but offering "
+                        f"{product.offering.id} is priced per {product.offering.usage.unit}"
+                    )
+                acc = accounts[account_id]
+                if start >= acc.period.start:
+                    per_product = usage[account_id]
+                    per_product[product_id] = per_product.get(product_id, Decimal(0)) + quantity
+                else:
+                    own_start = period_containing(start, acc.billing_day).start
+                    late_sums[(account_id, product_id, own_start)] += quantity
+        late: dict[str, list[LateUsage]] = defaultdict(list)
+        for (account_id, product_id, own_start), quantity in sorted(late_sums.items()):
+            acc = accounts[account_id]
+            own = period_containing(own_start, acc.billing_day)
+            already = await s.scalars(
+                select(UsageRow.quantity).where(
+                    UsageRow.product_id == product_id,
+                    UsageRow.bill_id.is_not(None),
+                    UsageRow.bill_id != drafts[account_id],
+                    UsageRow.start_at >= own.start,
+                    UsageRow.start_at < own.end,
+                )
+            )
+            corrected = bills.get((account_id, own.start))
+            late[account_id].append(
+                LateUsage(
+                    product=known[product_id],
+                    period=own,
+                    quantity=quantity,
+                    already_billed=sum(already.all(), Decimal(0)),
+                    corrected_bill_no=corrected.bill_no if corrected is not None else None,
+                )
+            )
+        return usage, late
+
+    # --- issuing ----------------------------------------------------------------------------
+
+    async def issue(self, bill_id: int) -> BillRow:
+        """Issue a draft: state `sent`, a bill number `<year>-<6-digit sequence>` (the year it
+        is issued in) and `issued_at`. The bill is issued as the last run computed it."""
+        async with self.db.transaction() as s:
+            bill = await s.get(BillRow, bill_id, with_for_update=True)
+            if bill is None:
+                raise NotFound(f"bill {bill_id} not found")
+            if bill.state != DRAFT:
+                raise Conflict(
+                    f"bill {bill_id} was issued as {bill.bill_no} ({bill.state}): "
+                    "an issued bill cannot change; corrections go on the next bill"
+                )
+            now = self.clock()
+            prefix = f"{now.year:04d}-"
+            last = await s.scalar(
+                select(func.max(BillRow.bill_no)).where(BillRow.bill_no.like(f"{prefix}%"))
+            )
+            sequence = int(last.removeprefix(prefix)) + 1 if last else 1
+            bill.bill_no = f"{prefix}{sequence:06d}"
+            bill.state = ISSUED
+            bill.issued_at = now
+            bill.updated_at = now
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise Conflict("another bill was issued at the same moment; retry") from exc
+        log.info("bill issued", extra={"bill": bill_id, "bill_no": bill.bill_no})
+        return bill
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def get(self, bill_id: int) -> BillView:
+        views, _ = await self._views(select(BillRow).where(BillRow.id == bill_id), 1, 0)
+        if not views:
+            raise NotFound(f"bill {bill_id} not found")
+        return views[0]
+
+    async def find(
+        self,
+        *,
+        account: str | None = None,
+        state: str | None = None,
+        period: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[BillView], int]:
+        """Bills, newest period first. `period` ("2026-11"): bills whose period starts in it."""
+        query = select(BillRow)
+        if account is not None:
+            query = query.where(BillRow.account_id == account)
+        if state is not None:
+            query = query.where(BillRow.state == state)
+        if period is not None:
+            first = billing_period(period, 1)
+            query = query.where(
+                BillRow.period_start >= first.start, BillRow.period_start < first.end
+            )
+        return await self._views(query, limit, offset)
+
+    async def _views(self, query: Any, limit: int, offset: int) -> tuple[list[BillView], int]:
+        async with self.db.sessions() as s:
+            total = await s.scalar(select(func.count()).select_from(query.subquery()))
+            ordered = query.order_by(BillRow.period_start.desc(), BillRow.account_id)
+            bills = (await s.scalars(ordered.limit(limit).offset(offset))).all()
+            if not bills:
+                return [], int(total or 0)
+            accounts = await s.execute(
+                select(BillingAccountRow.id, BillingAccountRow.name).where(
+                    BillingAccountRow.id.in_({b.account_id for b in bills})
+                )
+            )
+            names: dict[str, str] = {account_id: name for account_id, name in accounts}
+            views = {b.id: BillView(b, names.get(b.account_id, b.account_id)) for b in bills}
+            lines = await s.scalars(
+                select(BillLineRow)
+                .where(BillLineRow.bill_id.in_(list(views)))
+                .order_by(BillLineRow.id)
+            )
+            for line in lines:
+                views[line.bill_id].lines.append(line)
+        return list(views.values()), int(total or 0)
+
+    async def line(self, line_id: int) -> tuple[BillLineRow, BillRow]:
+        async with self.db.sessions() as s:
+            line = await s.get(BillLineRow, line_id)
+            bill = await s.get(BillRow, line.bill_id) if line is not None else None
+        if line is None or bill is None or line.kind == "tax":
+            # Tax lines are the bill's tax items, not applied billing rates (TMF678).
+            raise NotFound(f"applied billing rate {line_id} not found")
+        return line, bill
+
+    async def lines(
+        self, *, bill_id: int | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[tuple[BillLineRow, BillRow]], int]:
+        """The charge lines (every kind but tax, which the bills carry as tax items)."""
+        query = (
+            select(BillLineRow, BillRow)
+            .join(BillRow, BillRow.id == BillLineRow.bill_id)
+            .where(BillLineRow.kind != "tax")
+        )
+        if bill_id is not None:
+            query = query.where(BillLineRow.bill_id == bill_id)
+        async with self.db.sessions() as s:
+            total = await s.scalar(select(func.count()).select_from(query.subquery()))
+            page = await s.execute(query.order_by(BillLineRow.id).limit(limit).offset(offset))
+            rows = [(line, bill) for line, bill in page]
+        return rows, int(total or 0)
+
+
+def _line_row(bill_id: int, line: Line, now: datetime) -> dict[str, Any]:
+    return {
+        "bill_id": bill_id,
+        "key": line.key,
+        "kind": line.kind,
+        "product_id": line.product_id,
+        "description": line.description,
+        "quantity": line.quantity,
+        "unit": line.unit,
+        "unit_price": line.unit_price,
+        "amount": line.amount,
+        "tax_rate": line.tax_rate,
+        "evidence": line.evidence,
+        "created_at": now,
+    }
+
+
+def _stall_setting() -> tuple[int, Path] | None:
+    raw = os.environ.get(STALL_ENV)
+    if not raw:
+        return None
+    count, _, marker = raw.partition(":")
+    return int(count), Path(marker)
+
+
+async def _stall(marker: Path) -> None:
+    """The test seam: announce that a batch is written but not committed, then wait to die."""
+    log.warning("bill run stalled before commit (%s is set)", STALL_ENV)
+    marker.touch()  # noqa: ASYNC240  (a test seam: one tiny file, then a long sleep)
+    await asyncio.sleep(_STALL_SLEEP_S)

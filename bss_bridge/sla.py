@@ -1,0 +1,363 @@
+"""SLA compliance of a service over a billing period, measured from the assurance data.
+
+Availability
+    The outage is the union of the intervals during which the service had an open
+    service-affecting alarm on it (`alarms` rows with `alarmed_object_type` "service" and
+    `alarmed_object` = the service name, as `oss.faults.correlate` raises them under a link or
+    node root cause). Each interval runs from the alarm's `raised_time` to its `cleared_time`;
+    an alarm still open runs until `now`. Intervals are clipped to the measured time:
+
+        measured time = the product's active time ([start_at, end_at) of its `products` row;
+        without a product row, the service's own lifetime from `services`) within
+        [period.start, min(period.end, now)).
+
+    availability % = 100 x (1 - outage / measured time), computed exactly on microseconds and
+    quantized to 3 decimals rounding DOWN (ROUND_FLOOR): a measured 99.8999 % is reported as
+    99.899 %, never rounded up onto a 99.9 % target. No measured time (not active yet, or the
+    period not started) counts as 100.000 %: nothing was missed.
+
+Evidence
+    Overlapping alarms merge into one `OutageWindow` listing the service alarm ids and their
+    root-cause alarm ids (the `parent_id` chain, up to the top-most alarm), and as `cause` the
+    top-most root cause's alarmed object, e.g. "link 3".
+
+Latency
+    From minute KPIs (`kpi_minutes`, object_type "service", metric "latency-ms") in the measured
+    time, grouped into windows of `latency_window_minutes` on a grid starting at period.start;
+    a window whose mean (sum of sums / sum of counts) exceeds the target is missed. The lab has
+    no delay probes: with no rows (or no latency target) the latency is not measured (None) —
+    never a made-up number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bss_bridge.catalog import SlaTerms
+from bss_bridge.rating import Period
+from bss_bridge.tables import ProductRow
+from oss.errors import NotFound
+from oss.store import Database
+from oss.store.tables import AlarmRow, KpiMinuteRow, ServiceRow
+
+LATENCY_METRIC = "latency-ms"
+_PLACES = Decimal("0.001")
+_HUNDRED = Decimal(100)
+_MAX_PARENT_DEPTH = 16  # a parent chain longer than this is a data error, not a reason to loop
+
+
+@dataclass(frozen=True)
+class OutageWindow:
+    """A stretch of time with at least one open service alarm. `alarm_ids`: every alarm that
+    explains it (the service alarms and their root causes), sorted."""
+
+    start: datetime
+    end: datetime
+    alarm_ids: tuple[int, ...]
+    cause: str
+    service_alarm_ids: tuple[int, ...] = ()
+    root_alarm_ids: tuple[int, ...] = ()
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "durationSeconds": _seconds(self.duration),
+            "alarmIds": list(self.alarm_ids),
+            "serviceAlarmIds": list(self.service_alarm_ids),
+            "rootAlarmIds": list(self.root_alarm_ids),
+            "cause": self.cause,
+        }
+
+
+@dataclass(frozen=True)
+class LatencyWindow:
+    start: datetime
+    end: datetime
+    mean_ms: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": _iso(self.start), "end": _iso(self.end), "meanMs": str(self.mean_ms)}
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    target_ms: Decimal
+    window_minutes: int
+    windows_measured: int
+    missed: tuple[LatencyWindow, ...]
+
+    @property
+    def met(self) -> bool:
+        return not self.missed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "targetMs": str(self.target_ms),
+            "windowMinutes": self.window_minutes,
+            "windowsMeasured": self.windows_measured,
+            "windowsMissed": len(self.missed),
+            "met": self.met,
+            "missedWindows": [w.to_json() for w in self.missed],
+        }
+
+
+@dataclass(frozen=True)
+class SlaResult:
+    service: str
+    period: Period
+    measured_until: datetime
+    availability_percent: Decimal
+    target_percent: Decimal
+    met: bool  # availability met, and latency met where it is measured
+    outage_windows: tuple[OutageWindow, ...]
+    latency: LatencyResult | None
+    measured_seconds: Decimal = Decimal(0)
+    outage_seconds: Decimal = Decimal(0)
+    availability_met: bool = True
+    latency_target_ms: Decimal | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "period": {"start": _iso(self.period.start), "end": _iso(self.period.end)},
+            "measuredUntil": _iso(self.measured_until),
+            "met": self.met,
+            "availability": {
+                "targetPercent": str(self.target_percent),
+                "measuredPercent": str(self.availability_percent),
+                "met": self.availability_met,
+                "measuredSeconds": format(self.measured_seconds.normalize(), "f"),
+                "outageSeconds": format(self.outage_seconds.normalize(), "f"),
+                "outageWindows": [w.to_json() for w in self.outage_windows],
+            },
+            "latency": (
+                self.latency.to_json()
+                if self.latency is not None
+                else {
+                    "measured": False,
+                    "targetMs": _str_or_none(self.latency_target_ms),
+                    "note": "not measured (no latency KPIs for this service)",
+                }
+            ),
+        }
+
+
+# ----------------------------------------------------------------------------- computation
+
+
+async def compliance(
+    db: Database, service: str, terms: SlaTerms, period: Period, *, now: datetime | None = None
+) -> SlaResult:
+    """The SLA compliance of `service` over `period`, as measured up to `now` (default: now)."""
+    now = now or datetime.now(UTC)
+    measured_until = min(period.end, max(now, period.start))
+    async with db.sessions() as s:
+        active_from, active_to = await _active_time(s, service)
+        start = max(period.start, active_from) if active_from else measured_until
+        end = min(measured_until, active_to) if active_to else measured_until
+        end = max(start, end)
+        alarms = await _service_alarms(s, service, start, end) if end > start else []
+        roots = await _roots(s, alarms)
+        latency = None
+        if terms.latency_target_ms is not None and end > start:
+            latency = await _latency(s, service, terms, period.start, start, end)
+    windows = _outage_windows(alarms, roots, start, end, now)
+    measured_us = _micros(end - start)
+    outage_us = sum(_micros(w.duration) for w in windows)
+    availability = _availability(outage_us, measured_us)
+    availability_met = availability >= terms.availability_target_percent
+    return SlaResult(
+        service=service,
+        period=period,
+        measured_until=measured_until,
+        availability_percent=availability,
+        target_percent=terms.availability_target_percent,
+        met=availability_met and (latency is None or latency.met),
+        outage_windows=tuple(windows),
+        latency=latency,
+        measured_seconds=Decimal(measured_us).scaleb(-6),
+        outage_seconds=Decimal(outage_us).scaleb(-6),
+        availability_met=availability_met,
+        latency_target_ms=terms.latency_target_ms,
+    )
+
+
+def _availability(outage_us: int, measured_us: int) -> Decimal:
+    if measured_us <= 0:
+        return Decimal("100.000")
+    exact = _HUNDRED * (1 - Decimal(outage_us) / Decimal(measured_us))
+    return exact.quantize(_PLACES, rounding=ROUND_FLOOR)
+
+
+async def _active_time(s: AsyncSession, service: str) -> tuple[datetime | None, datetime | None]:
+    """[from, to) of the service's product (the newest one naming it), else of the service."""
+    query = (
+        select(ProductRow)
+        .where(ProductRow.service_name == service)
+        .order_by(ProductRow.created_at.desc(), ProductRow.id)
+        .limit(1)
+    )
+    product = (await s.scalars(query)).first()
+    if product is not None:
+        return product.start_at, product.end_at
+    row = (await s.scalars(select(ServiceRow).where(ServiceRow.name == service))).first()
+    if row is None:
+        raise NotFound(f"service {service} not found (neither a product nor a service)")
+    # The services table keeps no termination time: its last update is when it was terminated.
+    return row.created_at, row.updated_at if row.state == "terminated" else None
+
+
+async def _service_alarms(
+    s: AsyncSession, service: str, start: datetime, end: datetime
+) -> list[AlarmRow]:
+    query = (
+        select(AlarmRow)
+        .where(
+            AlarmRow.alarmed_object_type == "service",
+            AlarmRow.alarmed_object == service,
+            AlarmRow.service_affecting.is_(True),
+            AlarmRow.raised_time < end,
+        )
+        .order_by(AlarmRow.raised_time, AlarmRow.id)
+    )
+    rows = (await s.scalars(query)).all()
+    return [r for r in rows if r.open or _cleared_at(r) > start]
+
+
+def _cleared_at(row: AlarmRow) -> datetime:
+    # A closed alarm always has cleared_time; changed_time is the fallback for a hand-made row.
+    return row.cleared_time or row.changed_time
+
+
+async def _roots(s: AsyncSession, alarms: Sequence[AlarmRow]) -> dict[int, list[AlarmRow]]:
+    """For each service alarm: its ancestors, nearest first (the last is the top-most)."""
+    known: dict[int, AlarmRow] = {}
+    chains: dict[int, list[AlarmRow]] = {}
+    for alarm in alarms:
+        chain: list[AlarmRow] = []
+        parent_id = alarm.parent_id
+        while parent_id is not None and len(chain) < _MAX_PARENT_DEPTH:
+            parent = known.get(parent_id) or await s.get(AlarmRow, parent_id)
+            if parent is None or any(p.id == parent.id for p in chain) or parent.id == alarm.id:
+                break
+            known[parent.id] = parent
+            chain.append(parent)
+            parent_id = parent.parent_id
+        chains[alarm.id] = chain
+    return chains
+
+
+def _outage_windows(
+    alarms: Iterable[AlarmRow],
+    roots: dict[int, list[AlarmRow]],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> list[OutageWindow]:
+    spans: list[tuple[datetime, datetime, AlarmRow]] = []
+    for alarm in alarms:
+        until = now if alarm.open else _cleared_at(alarm)
+        lo, hi = max(alarm.raised_time, start), min(until, end)
+        if hi > lo:
+            spans.append((lo, hi, alarm))
+    spans.sort(key=lambda span: (span[0], span[1], span[2].id))
+    merged: list[tuple[datetime, datetime, list[AlarmRow]]] = []
+    for lo, hi, alarm in spans:
+        if merged and lo <= merged[-1][1]:  # overlapping or touching: one outage
+            last = merged[-1]
+            merged[-1] = (last[0], max(last[1], hi), [*last[2], alarm])
+        else:
+            merged.append((lo, hi, [alarm]))
+    return [_window(lo, hi, members, roots) for lo, hi, members in merged]
+
+
+def _window(
+    start: datetime, end: datetime, members: list[AlarmRow], roots: dict[int, list[AlarmRow]]
+) -> OutageWindow:
+    service_ids = sorted({a.id for a in members})
+    ancestors = {p.id: p for a in members for p in roots.get(a.id, [])}
+    tops = {roots[a.id][-1].id: roots[a.id][-1] for a in members if roots.get(a.id)}
+    causes = sorted({f"{t.alarmed_object_type} {t.alarmed_object}" for t in tops.values()})
+    if not causes:
+        causes = ["unknown (no root cause correlated)"]
+    return OutageWindow(
+        start=start,
+        end=end,
+        alarm_ids=tuple(sorted({*service_ids, *ancestors})),
+        cause=", ".join(causes),
+        service_alarm_ids=tuple(service_ids),
+        root_alarm_ids=tuple(sorted(ancestors)),
+    )
+
+
+async def _latency(
+    s: AsyncSession,
+    service: str,
+    terms: SlaTerms,
+    grid_start: datetime,
+    start: datetime,
+    end: datetime,
+) -> LatencyResult | None:
+    assert terms.latency_target_ms is not None
+    query = select(KpiMinuteRow).where(
+        KpiMinuteRow.object_type == "service",
+        KpiMinuteRow.object == service,
+        KpiMinuteRow.metric == LATENCY_METRIC,
+        KpiMinuteRow.minute >= start,
+        KpiMinuteRow.minute < end,
+    )
+    rows = (await s.scalars(query)).all()
+    if not rows:
+        return None
+    width = timedelta(minutes=terms.latency_window_minutes)
+    sums: dict[int, tuple[Decimal, int]] = {}
+    for row in rows:
+        index = (row.minute - grid_start) // width
+        total, count = sums.get(index, (Decimal(0), 0))
+        sums[index] = (total + Decimal(repr(row.sum)), count + row.count)
+    missed = []
+    for index in sorted(sums):
+        total, count = sums[index]
+        if count <= 0:
+            continue
+        mean = (total / count).quantize(_PLACES)
+        if mean > terms.latency_target_ms:
+            lo = grid_start + index * width
+            missed.append(LatencyWindow(lo, lo + width, mean))
+    return LatencyResult(
+        target_ms=terms.latency_target_ms,
+        window_minutes=terms.latency_window_minutes,
+        windows_measured=sum(1 for total, count in sums.values() if count > 0),
+        missed=tuple(missed),
+    )
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _seconds(delta: timedelta) -> str:
+    return format(Decimal(_micros(delta)).scaleb(-6).normalize(), "f")  # "3600", "1.5"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _str_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

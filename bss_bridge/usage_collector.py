@@ -1,0 +1,52 @@
+"""The runtime service that turns telemetry into usage records every `usage_interval_s`.
+
+Its own module because it needs `oss.runtime.Stage`, and `oss.runtime` imports the BSS bridge
+(which holds the `UsageLedger`): importing the runtime from `bss_bridge.usage` would be a cycle.
+Wire it as
+`runtime.add_service(UsageCollector(runtime.bss.usage, settings.bss.usage_interval_s))`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bss_bridge.usage import UsageLedger
+from oss.errors import OssError
+from oss.runtime import Stage
+
+log = logging.getLogger(__name__)
+
+
+class UsageCollector:
+    name = "usage-collector"
+    stage = Stage.WORKERS
+
+    def __init__(self, ledger: UsageLedger, interval_s: float) -> None:
+        self.ledger = ledger
+        self.interval_s = interval_s
+        self.passes = 0
+        self.failures = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.collect_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval_s)
+
+    async def collect_once(self) -> int:
+        """One pass; a database problem is logged and retried on the next pass (the records of
+        a pass that failed half-way are complete records: each is its own transaction)."""
+        self.passes += 1
+        try:
+            written = await self.ledger.collect()
+        except (SQLAlchemyError, OssError) as exc:
+            self.failures += 1
+            log.warning("usage collection failed; retrying in %.0fs: %s", self.interval_s, exc)
+            return 0
+        if written:
+            log.info("usage records written: %d", written)
+        return written

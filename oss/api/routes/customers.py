@@ -1,0 +1,76 @@
+"""Customers and billing accounts (`/api/v1/customers`, `/api/v1/accounts`): the minimal CRM
+behind orders and bills. Writing needs the operator role, reading the viewer role."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from oss.api.deps import Operator, PageDep, RuntimeDep, Viewer
+from oss.api.schemas import Page
+
+router = APIRouter(prefix="/api/v1", tags=["customers"])
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class CustomerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(max_length=64, pattern=_ID, description="the name services carry")
+    name: str = Field(min_length=1, max_length=128)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, max_length=64, pattern=_ID, description="default: ba-…")
+    customer: str = Field(max_length=64, pattern=_ID)
+    name: str = Field(min_length=1, max_length=128)
+    currency: str = Field(description="ISO 4217 code, e.g. EUR")
+    billing_day: int = Field(default=1, ge=1, le=28, description="the day a period starts")
+
+
+@router.post("/customers", status_code=status.HTTP_201_CREATED)
+async def create_customer(body: CustomerCreate, runtime: RuntimeDep, _: Operator) -> dict[str, Any]:
+    return await runtime.bss.customers.create_customer(
+        body.id, body.name, email=body.email, phone=body.phone
+    )
+
+
+@router.get("/customers")
+async def list_customers(runtime: RuntimeDep, _: Viewer, page: PageDep) -> Page[dict[str, Any]]:
+    items, total = await runtime.bss.customers.list_customers(limit=page.limit, offset=page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/customers/{customer_id}")
+async def get_customer(customer_id: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
+    return await runtime.bss.customers.get_customer(customer_id)
+
+
+@router.post("/accounts", status_code=status.HTTP_201_CREATED)
+async def create_account(body: AccountCreate, runtime: RuntimeDep, _: Operator) -> dict[str, Any]:
+    return await runtime.bss.customers.create_account(
+        body.customer, body.name, body.currency, billing_day=body.billing_day, id=body.id
+    )
+
+
+@router.get("/accounts")
+async def list_accounts(
+    runtime: RuntimeDep,
+    _: Viewer,
+    page: PageDep,
+    customer: Annotated[str | None, Query()] = None,
+) -> Page[dict[str, Any]]:
+    items, total = await runtime.bss.customers.list_accounts(
+        customer=customer, limit=page.limit, offset=page.offset
+    )
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/accounts/{account_id}")
+async def get_account(account_id: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
+    return await runtime.bss.customers.get_account(account_id)

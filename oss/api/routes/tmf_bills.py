@@ -1,0 +1,169 @@
+"""TMF678 Customer Bill Management at the spec's basePath: `customerBill` (list, get, patch to
+issue) and `appliedCustomerBillingRate` (a bill's charge lines); and the bill run,
+`POST /api/v1/bill-runs` (operator).
+
+PATCH takes a `CustomerBill_Update` and allows one state transition: `new` -> `sent` (issue:
+the bill gets its number and becomes immutable). Every other attribute of a bill is computed
+by the bill run; an issued bill refuses every change (409).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from bss_bridge.billing import DRAFT, ISSUED, BillRun
+from bss_bridge.tmf_bills import BASE_PATH, SPEC, applied_rate, customer_bill
+from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.routes.alarms import tmf_error
+from oss.errors import Conflict, InvalidInput, OssError
+
+# Always sent, whatever `fields` selects: without them a document cannot be followed up.
+_ALWAYS = ("id", "href")
+
+router = APIRouter(tags=["bills (TMF678)"])
+
+
+def get_billing(runtime: RuntimeDep) -> BillRun:
+    billing: BillRun = runtime.bss.billing
+    return billing
+
+
+Billing = Annotated[BillRun, Depends(get_billing)]
+
+
+def _select(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    if not fields:
+        return doc
+    wanted = {f.strip() for f in fields.split(",") if f.strip()} | set(_ALWAYS)
+    return {k: v for k, v in doc.items() if k in wanted}
+
+
+def _paged(response: Response, total: int, count: int) -> None:
+    # TMF630 paging headers.
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Result-Count"] = str(count)
+
+
+@router.get(f"{BASE_PATH}/customerBill", summary="List or find CustomerBill objects")
+async def list_bills(
+    billing: Billing,
+    _: Viewer,
+    response: Response,
+    account: Annotated[str | None, Query(alias="billingAccount.id")] = None,
+    state: Annotated[str | None, Query()] = None,
+    period: Annotated[
+        str | None, Query(description="bills whose period starts in this month, e.g. 2026-11")
+    ] = None,
+    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    views, total = await billing.find(
+        account=account, state=state, period=period, limit=limit, offset=offset
+    )
+    _paged(response, total, len(views))
+    return [_select(customer_bill(v), fields) for v in views]
+
+
+@router.get(f"{BASE_PATH}/customerBill/{{bill_id}}", summary="Retrieve a CustomerBill by id")
+async def get_bill(
+    bill_id: int,
+    billing: Billing,
+    _: Viewer,
+    request: Request,
+    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+) -> Any:
+    try:
+        return _select(customer_bill(await billing.get(bill_id)), fields)
+    except OssError as exc:
+        return tmf_error(request, exc)
+
+
+@router.patch(f"{BASE_PATH}/customerBill/{{bill_id}}", summary="Issue a CustomerBill")
+async def patch_bill(
+    bill_id: int,
+    billing: Billing,
+    _: Operator,
+    request: Request,
+    body: Annotated[dict[str, Any], Body(description="TMF678 CustomerBill_Update")],
+) -> Any:
+    try:
+        SPEC.validate(body, "CustomerBill_Update")
+        changes = {k: v for k, v in body.items() if k != "@type"}
+        if set(changes) != {"state"}:
+            raise InvalidInput(
+                "only the state can be changed, and only to sent (issue the bill); "
+                f"given: {', '.join(sorted(changes)) or 'nothing'}"
+            )
+        current = await billing.get(bill_id)
+        if changes["state"] != ISSUED:
+            raise InvalidInput(
+                f"a bill's state can only be set to {ISSUED} (from {DRAFT}), not {changes['state']}"
+            )
+        if current.bill.state != DRAFT:
+            raise Conflict(
+                f"bill {bill_id} is {current.bill.state} ({current.bill.bill_no}): "
+                "an issued bill cannot change"
+            )
+        await billing.issue(bill_id)
+        return customer_bill(await billing.get(bill_id))
+    except OssError as exc:
+        return tmf_error(request, exc)
+
+
+@router.get(
+    f"{BASE_PATH}/appliedCustomerBillingRate",
+    summary="List or find AppliedCustomerBillingRate objects (a bill's charge lines)",
+)
+async def list_rates(
+    billing: Billing,
+    _: Viewer,
+    response: Response,
+    bill: Annotated[int | None, Query(alias="bill.id")] = None,
+    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    rows, total = await billing.lines(bill_id=bill, limit=limit, offset=offset)
+    _paged(response, total, len(rows))
+    return [_select(applied_rate(line, b), fields) for line, b in rows]
+
+
+@router.get(
+    f"{BASE_PATH}/appliedCustomerBillingRate/{{rate_id}}",
+    summary="Retrieve an AppliedCustomerBillingRate by id",
+)
+async def get_rate(
+    rate_id: int,
+    billing: Billing,
+    _: Viewer,
+    request: Request,
+    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+) -> Any:
+    try:
+        line, bill = await billing.line(rate_id)
+        return _select(applied_rate(line, bill), fields)
+    except OssError as exc:
+        return tmf_error(request, exc)
+
+
+class BillRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month, e.g. 2026-11")
+    account: str | None = Field(default=None, description="one billing account; default all")
+
+
+@router.post("/api/v1/bill-runs", summary="Run the bill run for a period (and account)")
+async def run_bills(billing: Billing, _: Operator, body: BillRunRequest) -> JSONResponse:
+    summaries = await billing.run(body.period, body.account)
+    return JSONResponse(
+        {
+            "period": body.period,
+            "account": body.account,
+            "bills": [s.to_json() for s in summaries],
+        }
+    )

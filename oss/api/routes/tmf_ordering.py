@@ -1,0 +1,171 @@
+"""TMF622 Product Ordering (`productOrder`, `cancelProductOrder`) and the TMF641 service orders
+the product orders became (`serviceOrder`, read-only), each at its spec's basePath.
+
+- `POST .../productOrder`: a `ProductOrder_Create` body; 201 with the order (`acknowledged`),
+  provisioned in the background. Header `Idempotency-Key`: a retried create with the same key
+  and body answers 200 with the same order (`Idempotent-Replayed: true`); another body with the
+  key is 409.
+- `GET .../productOrder` (filters `state`, `billingAccount.id`; `offset`, `limit`, `fields`;
+  headers X-Total-Count and X-Result-Count), `GET .../productOrder/{id}`.
+- `GET .../productOrder/{id}/events`: the order's state changes, oldest first (our extension;
+  the same changes go to MQTT as ProductOrderStateChangeEvent when enabled).
+- `POST .../cancelProductOrder`: a `CancelProductOrder_Create` body. An order not yet started
+  is cancelled at once (state `done`); a running one becomes `pendingCancellation` (state
+  `inProgress`): its device transaction in flight finishes, then what it added is removed.
+  A finished order: 409. `GET .../cancelProductOrder/{id}` (the id is the order's).
+- `GET .../serviceOrder`, `GET .../serviceOrder/{id}`: TMF641 ServiceOrder per order item.
+
+Errors are TMF `Error` documents that also carry the problem-document members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from oss import tmf
+from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.routes.alarms import tmf_error
+from oss.errors import OssError
+
+PRODUCT_BASE = tmf.spec(tmf.PRODUCT_ORDERING).base_path
+SERVICE_BASE = tmf.spec(tmf.SERVICE_ORDERING).base_path
+_ALWAYS = ("id", "href")
+
+products = APIRouter(prefix=PRODUCT_BASE, tags=["product ordering (TMF622)"])
+services = APIRouter(prefix=SERVICE_BASE, tags=["service ordering (TMF641)"])
+
+Offset = Annotated[int, Query(ge=0)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Fields = Annotated[str | None, Query(description="comma-separated attributes")]
+
+
+def select_fields(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    if not fields:
+        return doc
+    wanted = {f.strip() for f in fields.split(",") if f.strip()} | set(_ALWAYS)
+    return {k: v for k, v in doc.items() if k in wanted}
+
+
+async def answer(request: Request, work: Awaitable[Any], status: int = 200) -> JSONResponse:
+    try:
+        return JSONResponse(await work, status_code=status)
+    except OssError as exc:
+        return tmf_error(request, exc)
+
+
+def paged(
+    response: Response, docs: list[dict[str, Any]], total: int, fields: str | None
+) -> list[dict[str, Any]]:
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Result-Count"] = str(len(docs))
+    return [select_fields(d, fields) for d in docs]
+
+
+@products.post("/productOrder", status_code=201, summary="Create a ProductOrder")
+async def create_order(
+    runtime: RuntimeDep,
+    who: Operator,
+    request: Request,
+    body: Annotated[Any, Body(description="TMF622 ProductOrder_Create")],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    try:
+        doc, created = await runtime.bss.orders.create(
+            body, actor=who.actor, idempotency_key=idempotency_key
+        )
+    except OssError as exc:
+        return tmf_error(request, exc)
+    headers = {"Location": doc["href"]}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(doc, status_code=201 if created else 200, headers=headers)
+
+
+@products.get("/productOrder", summary="List or find ProductOrder objects")
+async def list_orders(
+    runtime: RuntimeDep,
+    _: Viewer,
+    response: Response,
+    state: Annotated[str | None, Query()] = None,
+    account: Annotated[str | None, Query(alias="billingAccount.id")] = None,
+    fields: Fields = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
+) -> list[dict[str, Any]]:
+    docs, total = await runtime.bss.orders.find(
+        state=state, account=account, limit=limit, offset=offset
+    )
+    return paged(response, docs, total, fields)
+
+
+@products.get("/productOrder/{order_id}", summary="Retrieve a ProductOrder by id")
+async def get_order(
+    order_id: str, runtime: RuntimeDep, _: Viewer, request: Request, fields: Fields = None
+) -> JSONResponse:
+    async def work() -> dict[str, Any]:
+        return select_fields(await runtime.bss.orders.get(order_id), fields)
+
+    return await answer(request, work())
+
+
+@products.get("/productOrder/{order_id}/events", summary="The order's state changes")
+async def order_events(
+    order_id: str, runtime: RuntimeDep, _: Viewer, request: Request
+) -> JSONResponse:
+    return await answer(request, runtime.bss.orders.events(order_id))
+
+
+@products.post("/cancelProductOrder", status_code=201, summary="Cancel a ProductOrder")
+async def cancel_order(
+    runtime: RuntimeDep,
+    who: Operator,
+    request: Request,
+    body: Annotated[Any, Body(description="TMF622 CancelProductOrder_Create")],
+) -> JSONResponse:
+    async def work() -> dict[str, Any]:
+        tmf.spec(tmf.PRODUCT_ORDERING).validate(body, "CancelProductOrder_Create")
+        return await runtime.bss.orders.cancel(
+            str(body["productOrder"]["id"]), reason=body.get("cancellationReason"), actor=who.actor
+        )
+
+    return await answer(request, work(), status=201)
+
+
+@products.get("/cancelProductOrder/{order_id}", summary="Retrieve a CancelProductOrder")
+async def get_cancellation(
+    order_id: str, runtime: RuntimeDep, _: Viewer, request: Request
+) -> JSONResponse:
+    return await answer(request, runtime.bss.orders.cancellation(order_id))
+
+
+@services.get("/serviceOrder", summary="List or find ServiceOrder objects")
+async def list_service_orders(
+    runtime: RuntimeDep,
+    _: Viewer,
+    response: Response,
+    state: Annotated[str | None, Query()] = None,
+    fields: Fields = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
+) -> list[dict[str, Any]]:
+    docs, total = await runtime.bss.orders.service_orders(state=state, limit=limit, offset=offset)
+    return paged(response, docs, total, fields)
+
+
+@services.get("/serviceOrder/{service_order_id}", summary="Retrieve a ServiceOrder by id")
+async def get_service_order(
+    service_order_id: str, runtime: RuntimeDep, _: Viewer, request: Request, fields: Fields = None
+) -> JSONResponse:
+    async def work() -> dict[str, Any]:
+        return select_fields(await runtime.bss.orders.service_order(service_order_id), fields)
+
+    return await answer(request, work())
+
+
+router = APIRouter()
+router.include_router(products)
+router.include_router(services)

@@ -1,0 +1,100 @@
+"""The TMF635 Usage Management `usage` resource at the spec's basePath: create (idempotent by
+the record's key, see `bss_bridge.tmf_usage`), list and get.
+
+Every document served is the spec's `Usage`; errors are TMF `Error` documents. A POST creating
+a record answers 201; a POST replaying a stored key answers 200 with the stored record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from bss_bridge import tmf_usage
+from bss_bridge.usage import STATES, UsageFilter, UsageLedger
+from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.routes.alarms import tmf_error
+from oss.errors import InvalidInput, OssError
+
+BASE_PATH = tmf_usage.BASE_PATH
+_ALWAYS = ("id", "href")
+
+router = APIRouter(prefix=BASE_PATH, tags=["usage (TMF635)"])
+
+
+def get_ledger(runtime: RuntimeDep) -> UsageLedger:
+    return runtime.bss.usage
+
+
+Ledger = Annotated[UsageLedger, Depends(get_ledger)]
+
+
+def _select(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    if not fields:
+        return doc
+    wanted = {f.strip() for f in fields.split(",") if f.strip()} | set(_ALWAYS)
+    return {k: v for k, v in doc.items() if k in wanted}
+
+
+@router.post("/usage", summary="Creates a Usage (idempotent by its `key` characteristic)")
+async def create_usage(
+    ledger: Ledger,
+    _: Operator,
+    request: Request,
+    body: Annotated[Any, Body(description="TMF635 Usage_Create")],
+) -> JSONResponse:
+    try:
+        row, created = await ledger.record(tmf_usage.from_tmf(body))
+    except OssError as exc:
+        return tmf_error(request, exc)
+    doc = tmf_usage.to_tmf(row)
+    return JSONResponse(doc, status_code=201 if created else 200, headers={"Location": doc["href"]})
+
+
+@router.get("/usage", summary="List or find Usage objects")
+async def list_usage(
+    ledger: Ledger,
+    _: Viewer,
+    request: Request,
+    response: Response,
+    product: Annotated[str | None, Query(alias="ratedProductUsage.productRef.id")] = None,
+    account: Annotated[str | None, Query(alias="relatedParty.id")] = None,
+    status: Annotated[str | None, Query()] = None,
+    since: Annotated[datetime | None, Query(alias="usageDate.gte")] = None,
+    until: Annotated[datetime | None, Query(alias="usageDate.lt")] = None,
+    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    try:
+        if status is not None and status not in STATES:
+            raise InvalidInput(f"status: one of {', '.join(STATES)}")
+        for name, moment in (("usageDate.gte", since), ("usageDate.lt", until)):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidInput(f"{name}: needs a UTC offset (e.g. Z)")
+        where = UsageFilter(
+            product_id=product, account_id=account, state=status, since=since, until=until
+        )
+        rows, total = await ledger.find(where, limit=limit, offset=offset)
+    except OssError as exc:
+        return tmf_error(request, exc)
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Result-Count"] = str(len(rows))
+    return [_select(tmf_usage.to_tmf(r), fields) for r in rows]
+
+
+@router.get("/usage/{usage_id}", summary="Retrieves a Usage by id")
+async def get_usage(
+    usage_id: int,
+    ledger: Ledger,
+    _: Viewer,
+    request: Request,
+    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+) -> Any:
+    try:
+        return _select(tmf_usage.to_tmf(await ledger.get(usage_id)), fields)
+    except OssError as exc:
+        return tmf_error(request, exc)

@@ -1,0 +1,138 @@
+"""The simulated chain lab (the same seven devices as tests/integration/provisioning) and a
+daemon runtime with its REST app over it, for the BSS order tests. Test modules import the
+fixtures they use from here (`from tests.integration.bss.lab_fixtures import ...`).
+
+    pe1 (NETCONF) -- p1 (gNMI) -- p2 (CLI) -- p3 (NETCONF) -- pe2 (gNMI), ce1/ce2 on the PEs
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lab.sim.lab import Lab
+from oss.api import create_app
+from oss.auth_roles import Role
+from oss.runtime import Runtime
+from oss.settings import load_settings
+from tests.integration.lab.conftest import LoopThread, random_subnet
+from tests.integration.provisioning.conftest import chain_clab
+
+BOUND_S = 90.0  # every wait for an order is bounded by this
+FINAL = {"completed", "failed", "cancelled"}
+PO = "/tmf-api/productOrderingManagement/v4"
+SO = "/tmf-api/serviceOrdering/v4"
+SI = "/tmf-api/serviceInventory/v4"
+
+
+@dataclass
+class BssLab:
+    lab: Lab
+    loop: LoopThread
+    clab_file: Path
+
+    async def set_node(self, name: str, up: bool) -> None:
+        await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(self.lab.set_node(name, up), self.loop.loop)
+        )
+
+
+@pytest.fixture(scope="module")
+def bss_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BssLab]:
+    state = tmp_path_factory.mktemp("bss-lab")
+    prefix = random_subnet().rsplit(".", 1)[0]
+    clab = state / "chain5.clab.yml"
+    clab.write_text(chain_clab(prefix, state / "credentials.yaml"))
+    loop = LoopThread("bss-lab")
+    lab = Lab.from_file(clab, state)
+    try:
+        loop.run(lab.start(), 60)
+    except BaseException:
+        loop.close()
+        raise
+    try:
+        yield BssLab(lab, loop, clab)
+    finally:
+        try:
+            loop.run(lab.stop(), 60)
+        finally:
+            loop.close()
+
+
+@dataclass
+class Daemon:
+    runtime: Runtime
+    viewer: httpx.AsyncClient
+    operator: httpx.AsyncClient
+
+    async def wait_order(self, order_id: str) -> dict[str, Any]:
+        """The order once it reached a final state (bounded wait)."""
+        async with asyncio.timeout(BOUND_S):
+            while True:
+                r = await self.viewer.get(f"{PO}/productOrder/{order_id}")
+                assert r.status_code == 200, r.text
+                doc: dict[str, Any] = r.json()
+                if doc["state"] in FINAL:
+                    return doc
+                await asyncio.sleep(0.1)
+
+    async def customer_and_account(self, customer: str, account: str) -> None:
+        r = await self.operator.post(
+            "/api/v1/customers", json={"id": customer, "name": f"{customer} Ltd"}
+        )
+        assert r.status_code == 201, r.text
+        r = await self.operator.post(
+            "/api/v1/accounts",
+            json={"id": account, "customer": customer, "name": "main", "currency": "EUR"},
+        )
+        assert r.status_code == 201, r.text
+
+
+def runtime_settings(bss_lab: BssLab, tmp_path: Path, **extra: Any) -> Any:
+    return load_settings(
+        None,
+        state_dir=tmp_path,
+        drivers={
+            "allowed_networks": ["127.0.0.0/8"],
+            "ports": bss_lab.lab.ports.as_dict(),
+            "timeout_s": 15,
+        },
+        **extra,
+    )
+
+
+async def open_daemon(runtime: Runtime, clab_file: Path) -> AsyncIterator[Daemon]:
+    """Clients for a viewer and an operator, the lab's topology imported."""
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    tokens = {}
+    for role in (Role.VIEWER, Role.OPERATOR):
+        tokens[role], _ = await runtime.tokens.create(name=role.value, role=role, actor="t")
+
+    def client(role: Role) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {tokens[role]}"}
+        return httpx.AsyncClient(transport=transport, base_url="http://oss.test", headers=headers)
+
+    async with client(Role.VIEWER) as viewer, client(Role.OPERATOR) as operator:
+        r = await operator.post(
+            "/api/v1/topology/import",
+            content=await asyncio.to_thread(clab_file.read_bytes),
+            params={"filename": "chain5.clab.yml"},
+            headers={"Content-Type": "application/yaml"},
+        )
+        assert r.status_code == 200, r.text
+        yield Daemon(runtime, viewer, operator)
+
+
+@pytest.fixture
+async def daemon(bss_lab: BssLab, tmp_path: Path) -> AsyncIterator[Daemon]:
+    runtime = Runtime(runtime_settings(bss_lab, tmp_path))
+    async with runtime:
+        async for d in open_daemon(runtime, bss_lab.clab_file):
+            yield d
+        await runtime.services.close()
