@@ -262,10 +262,37 @@ class AlarmTx:
         self.changed(row, "cleared")
 
     async def clear_tree(self, root: AlarmRow, when: datetime) -> None:
-        """Clear an alarm and every open alarm correlated under it (the ones it explains)."""
+        """Clear an alarm and every open alarm correlated under it (the ones it explains).
+
+        A child that another open failure explains as well (its `causes`, see `add_cause`)
+        moves under that one instead: a service cut by two failures is down until both end."""
         self.clear(root, when)
         for child in await self.open_where(AlarmRow.parent_id == root.id):
-            await self.clear_tree(child, when)
+            other = await self._other_open_cause(child, root.id)
+            if other is not None:
+                self.adopt(other, child)
+            else:
+                await self.clear_tree(child, when)
+
+    def add_cause(self, child: AlarmRow, cause: AlarmRow) -> None:
+        """Note that `cause` explains `child` too (it stays under its first parent)."""
+        causes = list((child.details or {}).get("causes", []))
+        if child.parent_id is not None and child.parent_id not in causes:
+            causes.append(child.parent_id)
+        if cause.id in causes:
+            return
+        causes.append(cause.id)
+        child.details = {**(child.details or {}), "causes": causes}
+        self.changed(child, "changed")
+
+    async def _other_open_cause(self, child: AlarmRow, cleared: int) -> AlarmRow | None:
+        for cause_id in (child.details or {}).get("causes", []):
+            if cause_id == cleared:
+                continue
+            cause = await self.session.get(AlarmRow, cause_id)
+            if cause is not None and cause.open:
+                return cause
+        return None
 
     def adopt(self, parent: AlarmRow, child: AlarmRow) -> None:
         """Correlate `child` under `parent`; a former root cause stops being one."""

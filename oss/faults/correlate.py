@@ -203,7 +203,9 @@ class Correlator:
             name = str(svc.get("name", svc.get("id")))
             existing = await tx.open_by_key(service_key(name))
             if existing is not None and existing.parent_id is not None:
-                continue  # already explained by another failure
+                if existing.parent_id != root.id:
+                    tx.add_cause(existing, root)  # down until both failures end
+                continue
             child = await tx.raise_(
                 Signal(
                     kind="raise",

@@ -8,6 +8,7 @@ from oss.faults import tmf_schema
 from oss.faults.alarms import AlarmFilter, AlarmManager, Signal
 from oss.faults.correlate import link_root_key
 from oss.faults.rules import interface_down_key, unreachable_key
+from tests.unit.faults.conftest import SVC_A
 
 T0 = 1_700_000_000_000_000_000
 
@@ -143,3 +144,27 @@ async def test_an_interface_without_a_link_or_an_unknown_device_stays_a_plain_al
 
 async def test_keys_used_for_roots() -> None:
     assert link_root_key(3) == "linkFailure:link:3"
+
+
+async def test_a_service_cut_by_two_failures_stays_down_until_both_end(
+    manager: AlarmManager, services: Any
+) -> None:
+    services.on_link[1] = [SVC_A]
+    services.on_link[2] = [SVC_A]
+    await manager.signal(down("r1:eth1"))  # link 1 down: svc-a alarm under its root
+    await manager.signal(down("r2:eth2"))  # link 2 down too: svc-a is explained by both
+    alarms = await by_object(manager)
+    service, first, second = alarms["service:svc-a"], alarms["link:1"], alarms["link:2"]
+    assert parent_of(service) == first["id"]
+
+    await manager.signal(down("r1:eth1", "clear", 1))  # link 1 back: link 2 still cuts it
+    alarms = await by_object(manager)
+    assert alarms["link:1"]["state"] == "cleared"
+    assert alarms["service:svc-a"]["state"] != "cleared"
+    assert parent_of(alarms["service:svc-a"]) == second["id"]
+
+    await manager.signal(down("r2:eth2", "clear", 2))  # both back: the service is up
+    alarms = await by_object(manager)
+    assert alarms["service:svc-a"]["state"] == "cleared"
+    _, still_open = await manager.find(AlarmFilter(open=True))
+    assert still_open == 0
