@@ -63,7 +63,10 @@ bench: venv system-deps ## benchmarks against real peers, each printing ratios f
 
 # The daemon talks only to loopback, on the ports the lab uses for this user (the standard
 # ones as root, a high-port scheme otherwise).
+# Traps: the lab's devices send theirs to the daemon, which takes each device's own community.
+TRAP_PORT ?= 10162
 LAB_ENV = OSS_DRIVERS__ALLOWED_NETWORKS='["127.0.0.0/8"]' OSS_ASSURANCE__POLLING__INTERVAL_S=10 \
+  OSS_ASSURANCE__TRAPS_PORT=$(TRAP_PORT) \
   OSS_DRIVERS__PORTS="$$($(BIN)/python -c 'import json; from lab.sim.lab import Ports; print(json.dumps(Ports.for_this_user().as_dict()))')"
 
 run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro example as a simulated lab
@@ -75,7 +78,8 @@ run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro 
 	trap 'exit 0' INT TERM; \
 	until $(BIN)/python -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$(PORT)/readyz').status_code != 200)" 2>/dev/null; do \
 	  kill -0 $$pid 2>/dev/null || exit 1; sleep 0.3; done; \
-	$(BIN)/oss --url http://127.0.0.1:$(PORT) lab up $(TOPOLOGY) --state-dir $(STATE)/lab && \
+	$(BIN)/oss --url http://127.0.0.1:$(PORT) lab up $(TOPOLOGY) --state-dir $(STATE)/lab \
+	  --trap-receiver 127.0.0.1:$(TRAP_PORT) && \
 	echo "The lab is up; try: $(BIN)/oss slice create --from north --to south --bandwidth 200M --latency 5ms --customer acme"; \
 	wait $$pid
 

@@ -81,3 +81,20 @@ async def test_inform_is_acknowledged_and_v1_has_no_community() -> None:
         "ifIndex.3": 3,
         "sysName.0": "r1",
     }
+
+
+async def test_sources_follow_the_inventory_devices_and_their_communities() -> None:
+    async with TrapReceiver("127.0.0.1", 0, communities=["configured"]) as receiver:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.3", 0))
+            await _send(sock, receiver.port, v2c_message())  # the device's own community
+            with pytest.raises(TimeoutError):
+                await receiver.get(timeout_s=0.5)
+            assert receiver.bad_community == 1
+
+            receiver.update_sources({"127.0.0.3": "pe1"}, [COMMUNITY.decode()])
+            await _send(sock, receiver.port, v2c_message())
+            event = await receiver.get(timeout_s=5)
+            assert event.tags["device"] == "pe1"
+            await _send(sock, receiver.port, v2c_message(community=b"configured"))
+            assert (await receiver.get(timeout_s=5)).tags["device"] == "pe1"
