@@ -12,7 +12,7 @@ TOPOLOGY ?= lab/topologies/metro.clab.yml
 DEBIAN_PACKAGES := postgresql netconfd openssh-server snmpd snmp openssl \
   mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd
 
-.PHONY: help venv system-deps lint typecheck test test-unit bench run clean
+.PHONY: help venv system-deps lint typecheck test test-unit bench run demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -82,6 +82,9 @@ run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro 
 	  --trap-receiver 127.0.0.1:$(TRAP_PORT) && \
 	echo "The lab is up; try: $(BIN)/oss slice create --from north --to south --bandwidth 200M --latency 5ms --customer acme"; \
 	wait $$pid
+
+demo: venv ## the BSS showcase: order a slice on the simulated lab, break its SLA, print the bill
+	@$(BIN)/oss demo
 
 clean: ## remove the venv, caches and the make-run state
 	rm -rf $(VENV) $(STATE) .mypy_cache .ruff_cache .pytest_cache

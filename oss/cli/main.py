@@ -63,6 +63,7 @@ def register() -> None:
         bill,
         commands,
         customer,
+        demo,
         lab,
         order,
         serve,

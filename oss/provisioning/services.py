@@ -150,8 +150,9 @@ class ServiceManager:
     ) -> list[dict[str, Any]]:
         """Services holding resources on a link or device (impact queries)."""
         async with self.db.transaction() as s:
+            # only plain columns: PostgreSQL has no equality for json, so no DISTINCT on rows
             query = (
-                select(ServiceRow)
+                select(ServiceRow.id, ServiceRow.name, ServiceRow.type, ServiceRow.customer)
                 .join(ServiceResourceRow, ServiceRow.id == ServiceResourceRow.service_id)
                 .where(ServiceRow.state.in_(HOLDS_RESOURCES))
                 .distinct()
@@ -160,7 +161,7 @@ class ServiceManager:
                 query = query.where(ServiceResourceRow.link_id == link_id)
             if device is not None:
                 query = query.where(ServiceResourceRow.device == device)
-            rows = (await s.scalars(query.order_by(ServiceRow.id))).all()
+            rows = (await s.execute(query.order_by(ServiceRow.id))).all()
             return [
                 {"id": r.id, "name": r.name, "type": r.type, "customer": r.customer} for r in rows
             ]
