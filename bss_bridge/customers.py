@@ -1,4 +1,4 @@
-"""A minimal CRM: customers and their billing accounts.
+"""A minimal CRM: customers, their billing accounts, and the products they have.
 
 A customer's `id` is the very string provisioning stores in `services.customer`, so it follows
 the service parameter's rule (letters, digits, `_ . -`, at most 64). A billing account belongs
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bss_bridge.money import minor_units
-from bss_bridge.tables import BillingAccountRow, CustomerRow
+from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 
@@ -95,6 +96,25 @@ def account_json(row: BillingAccountRow) -> dict[str, Any]:
     }
 
 
+def product_json(row: ProductRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "account": row.account_id,
+        "customer": row.customer_id,
+        "offering": row.offering_id,
+        "service": row.service_name,
+        "order": row.order_id,
+        "state": row.state,
+        "params": row.params,
+        "start_at": row.start_at.isoformat() if row.start_at else None,
+        "end_at": row.end_at.isoformat() if row.end_at else None,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+RowT = TypeVar("RowT", CustomerRow, BillingAccountRow, ProductRow)
+
+
 class Customers:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -129,12 +149,8 @@ class Customers:
     async def list_customers(
         self, *, limit: int = 100, offset: int = 0
     ) -> tuple[list[dict[str, Any]], int]:
-        async with self.db.transaction() as s:
-            total = await s.scalar(select(func.count()).select_from(CustomerRow))
-            rows = await s.scalars(
-                select(CustomerRow).order_by(CustomerRow.id).limit(limit).offset(offset)
-            )
-            return [customer_json(r) for r in rows], int(total or 0)
+        rows, total = await self._page(CustomerRow, [], CustomerRow.id, limit, offset)
+        return [customer_json(r) for r in rows], total
 
     # --- billing accounts ------------------------------------------------------------------
 
@@ -176,15 +192,50 @@ class Customers:
         self, *, customer: str | None = None, limit: int = 100, offset: int = 0
     ) -> tuple[list[dict[str, Any]], int]:
         where = [] if customer is None else [BillingAccountRow.customer_id == customer]
-        async with self.db.transaction() as s:
-            total = await s.scalar(
-                select(func.count()).select_from(BillingAccountRow).where(*where)
-            )
+        rows, total = await self._page(
+            BillingAccountRow, where, BillingAccountRow.id, limit, offset
+        )
+        return [account_json(r) for r in rows], total
+
+    # --- products (what customers have; made by orders) ------------------------------------
+
+    async def get_product(self, id: str) -> dict[str, Any]:
+        async with self.db.sessions() as s:
+            row = await s.get(ProductRow, id)
+            if row is None:
+                raise NotFound(f"no product {id}")
+            return product_json(row)
+
+    async def list_products(
+        self,
+        *,
+        account: str | None = None,
+        customer: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        where: list[ColumnElement[bool]] = []
+        if account is not None:
+            where.append(ProductRow.account_id == account)
+        if customer is not None:
+            where.append(ProductRow.customer_id == customer)
+        if state is not None:
+            where.append(ProductRow.state == state)
+        rows, total = await self._page(ProductRow, where, ProductRow.created_at, limit, offset)
+        return [product_json(r) for r in rows], total
+
+    async def _page(
+        self,
+        model: type[RowT],
+        where: Sequence[ColumnElement[bool]],
+        order: Any,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[RowT], int]:
+        async with self.db.sessions() as s:
+            total = await s.scalar(select(func.count()).select_from(model).where(*where))
             rows = await s.scalars(
-                select(BillingAccountRow)
-                .where(*where)
-                .order_by(BillingAccountRow.id)
-                .limit(limit)
-                .offset(offset)
+                select(model).where(*where).order_by(order).limit(limit).offset(offset)
             )
-            return [account_json(r) for r in rows], int(total or 0)
+            return list(rows), int(total or 0)

@@ -1,5 +1,6 @@
 """Customers and billing accounts (`/api/v1/customers`, `/api/v1/accounts`): the minimal CRM
-behind orders and bills. Writing needs the operator role, reading the viewer role."""
+behind orders and bills, and the products orders made (`/api/v1/products`, read-only). Writing
+needs the operator role, reading the viewer role."""
 
 from __future__ import annotations
 
@@ -74,3 +75,23 @@ async def list_accounts(
 @router.get("/accounts/{account_id}")
 async def get_account(account_id: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
     return await runtime.bss.customers.get_account(account_id)
+
+
+@router.get("/products")
+async def list_products(
+    runtime: RuntimeDep,
+    _: Viewer,
+    page: PageDep,
+    account: Annotated[str | None, Query()] = None,
+    customer: Annotated[str | None, Query()] = None,
+    state: Annotated[str | None, Query(description="e.g. active, terminated")] = None,
+) -> Page[dict[str, Any]]:
+    items, total = await runtime.bss.customers.list_products(
+        account=account, customer=customer, state=state, limit=page.limit, offset=page.offset
+    )
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/products/{product_id}")
+async def get_product(product_id: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
+    return await runtime.bss.customers.get_product(product_id)

@@ -78,6 +78,11 @@ async def test_order_becomes_an_active_slice(daemon: Daemon) -> None:
     assert service["state"] == "active" and service["customer"] == "acme"
     txn = await d.runtime.services.transaction(service["transaction_id"])
     assert product.start_at == datetime.fromisoformat(txn["finished_at"])
+    r = await d.viewer.get(item["product"]["href"])  # the order's link to the product resolves
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "active" and r.json()["service"] == realizing["name"]
+    r = await d.viewer.get("/api/v1/products", params={"account": "acme-main"})
+    assert [p["id"] for p in r.json()["items"]] == [product.id]
 
     # the TMF641 service order and the TMF638 service
     r = await d.viewer.get(f"{SO}/serviceOrder")
