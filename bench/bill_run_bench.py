@@ -44,7 +44,7 @@ from sqlalchemy import func, insert, select
 
 from bss_bridge.billing import BillRun
 from bss_bridge.catalog import Catalog
-from bss_bridge.sla import compliance
+from bss_bridge.sla import compliance_many
 from bss_bridge.tables import (
     BillingAccountRow,
     BillLineRow,
@@ -211,7 +211,7 @@ async def floor(db: Database) -> float:
 
 
 async def bill(db: Database) -> tuple[float, list[Any]]:
-    run = BillRun(db, Catalog.load(), sla=compliance, clock=lambda: RUN_AT, batch_size=1000)
+    run = BillRun(db, Catalog.load(), sla=compliance_many, clock=lambda: RUN_AT, batch_size=1000)
     started = time.perf_counter()
     summaries = await run.run(PERIOD)
     return time.perf_counter() - started, summaries

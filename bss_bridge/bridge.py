@@ -7,7 +7,7 @@ from bss_bridge.billing import BillRun
 from bss_bridge.catalog import Catalog
 from bss_bridge.customers import Customers
 from bss_bridge.orders import Orders
-from bss_bridge.sla import compliance
+from bss_bridge.sla import compliance_many
 from bss_bridge.usage import UsageLedger
 from oss.faults.noc_feed import NocFeedSettings, NocPublisher
 from oss.provisioning.services import ServiceManager
@@ -34,4 +34,4 @@ class Bss:
         self.customers = Customers(db)
         self.orders = Orders(db, services, lambda: self.catalog, mqtt, publisher)
         self.usage = UsageLedger(db)
-        self.billing = BillRun(db, self.catalog, sla=compliance)
+        self.billing = BillRun(db, self.catalog, sla=compliance_many)

@@ -27,15 +27,22 @@ Latency
     a window whose mean (sum of sums / sum of counts) exceeds the target is missed. The lab has
     no delay probes: with no rows (or no latency target) the latency is not measured (None) —
     never a made-up number.
+
+Many services at once
+    `compliance_many()` gives each service exactly what `compliance()` gives it (the latter is
+    the former for one service: one implementation). It reads the products, service alarms,
+    their root causes and the latency KPIs of all the services in a few queries over chunked
+    IN lists in one session, then computes each result in memory (`_result`). The bill run
+    asks it once per batch of accounts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +58,8 @@ LATENCY_METRIC = "latency-ms"
 _PLACES = Decimal("0.001")
 _HUNDRED = Decimal(100)
 _MAX_PARENT_DEPTH = 16  # a parent chain longer than this is a data error, not a reason to loop
+_CHUNK = 500  # names or ids per IN list
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -161,19 +170,80 @@ async def compliance(
     db: Database, service: str, terms: SlaTerms, period: Period, *, now: datetime | None = None
 ) -> SlaResult:
     """The SLA compliance of `service` over `period`, as measured up to `now` (default: now)."""
+    return (await compliance_many(db, [(service, terms, period)], now=now))[service]
+
+
+async def compliance_many(
+    db: Database,
+    items: Sequence[tuple[str, SlaTerms, Period]],
+    *,
+    now: datetime | None = None,
+) -> dict[str, SlaResult]:
+    """`compliance()` of many services at once, by service name: the same rules and the same
+    results, with the rows of all the services read in a few chunked queries (one session)
+    instead of several queries per service. A service named twice keeps its last item."""
     now = now or datetime.now(UTC)
-    measured_until = min(period.end, max(now, period.start))
+    last = {service: (terms, period) for service, terms, period in items}
+    if not last:
+        return {}
     async with db.sessions() as s:
-        active_from, active_to = await _active_time(s, service)
-        start = max(period.start, active_from) if active_from else measured_until
-        end = min(measured_until, active_to) if active_to else measured_until
-        end = max(start, end)
-        alarms = await _service_alarms(s, service, start, end) if end > start else []
-        roots = await _roots(s, alarms)
-        latency = None
-        if terms.latency_target_ms is not None and end > start:
-            latency = await _latency(s, service, terms, period.start, start, end)
-    windows = _outage_windows(alarms, roots, start, end, now)
+        active = await _active_times(s, list(last))
+        spans: dict[str, _Span] = {}
+        for service, (_terms, period) in last.items():
+            measured_until = min(period.end, max(now, period.start))
+            active_from, active_to = active[service]
+            start = max(period.start, active_from) if active_from else measured_until
+            end = min(measured_until, active_to) if active_to else measured_until
+            spans[service] = _Span(measured_until, start, max(start, end))
+        measured = {name: span for name, span in spans.items() if span.end > span.start}
+        alarms = await _service_alarms(s, measured)
+        known = await _with_ancestors(s, [a for rows in alarms.values() for a in rows])
+        timed = {
+            name: span
+            for name, span in measured.items()
+            if last[name][0].latency_target_ms is not None
+        }
+        kpis = await _latency_rows(s, timed)
+    return {
+        service: _result(
+            service,
+            terms,
+            period,
+            now,
+            spans[service],
+            alarms.get(service, []),
+            known,
+            kpis.get(service) if service in timed else None,
+        )
+        for service, (terms, period) in last.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The measured time of one service: [start, end) within the period, up to now."""
+
+    measured_until: datetime
+    start: datetime
+    end: datetime
+
+
+def _result(
+    service: str,
+    terms: SlaTerms,
+    period: Period,
+    now: datetime,
+    span: _Span,
+    alarms: Sequence[AlarmRow],
+    known: Mapping[int, AlarmRow],
+    kpis: Sequence[tuple[datetime, float, int]] | None,
+) -> SlaResult:
+    """The pure part of compliance: one service's result from its rows."""
+    start, end = span.start, span.end
+    windows = _outage_windows(alarms, _roots(alarms, known), start, end, now)
+    latency = None
+    if terms.latency_target_ms is not None and end > start and kpis:
+        latency = _latency(kpis, terms, period.start)
     measured_us = _micros(end - start)
     outage_us = sum(_micros(w.duration) for w in windows)
     availability = _availability(outage_us, measured_us)
@@ -181,7 +251,7 @@ async def compliance(
     return SlaResult(
         service=service,
         period=period,
-        measured_until=measured_until,
+        measured_until=span.measured_until,
         availability_percent=availability,
         target_percent=terms.availability_target_percent,
         met=availability_met and (latency is None or latency.met),
@@ -201,39 +271,54 @@ def _availability(outage_us: int, measured_us: int) -> Decimal:
     return exact.quantize(_PLACES, rounding=ROUND_FLOOR)
 
 
-async def _active_time(s: AsyncSession, service: str) -> tuple[datetime | None, datetime | None]:
-    """[from, to) of the service's product (the newest one naming it), else of the service."""
-    query = (
-        select(ProductRow)
-        .where(ProductRow.service_name == service)
-        .order_by(ProductRow.created_at.desc(), ProductRow.id)
-        .limit(1)
-    )
-    product = (await s.scalars(query)).first()
-    if product is not None:
-        return product.start_at, product.end_at
-    row = (await s.scalars(select(ServiceRow).where(ServiceRow.name == service))).first()
-    if row is None:
-        raise NotFound(f"service {service} not found (neither a product nor a service)")
-    # The services table keeps no termination time: its last update is when it was terminated.
-    return row.created_at, row.updated_at if row.state == "terminated" else None
-
-
-async def _service_alarms(
-    s: AsyncSession, service: str, start: datetime, end: datetime
-) -> list[AlarmRow]:
-    query = (
-        select(AlarmRow)
-        .where(
-            AlarmRow.alarmed_object_type == "service",
-            AlarmRow.alarmed_object == service,
-            AlarmRow.service_affecting.is_(True),
-            AlarmRow.raised_time < end,
+async def _active_times(
+    s: AsyncSession, services: Sequence[str]
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """[from, to) of each service's product (the newest one naming it), else of the service."""
+    out: dict[str, tuple[datetime | None, datetime | None]] = {}
+    for names in _chunks(services):
+        query = (
+            select(ProductRow.service_name, ProductRow.start_at, ProductRow.end_at)
+            .where(ProductRow.service_name.in_(names))
+            .order_by(ProductRow.service_name, ProductRow.created_at.desc(), ProductRow.id)
         )
-        .order_by(AlarmRow.raised_time, AlarmRow.id)
-    )
-    rows = (await s.scalars(query)).all()
-    return [r for r in rows if r.open or _cleared_at(r) > start]
+        for name, start_at, end_at in await s.execute(query):
+            out.setdefault(cast(str, name), (start_at, end_at))  # the first is the newest
+    missing = [name for name in services if name not in out]
+    for names in _chunks(missing):
+        lifetimes = select(
+            ServiceRow.name, ServiceRow.created_at, ServiceRow.updated_at, ServiceRow.state
+        ).where(ServiceRow.name.in_(names))
+        for name, created_at, updated_at, state in await s.execute(lifetimes):
+            # The services table keeps no termination time: its last update is when it was
+            # terminated.
+            out.setdefault(name, (created_at, updated_at if state == "terminated" else None))
+    for name in missing:
+        if name not in out:
+            raise NotFound(f"service {name} not found (neither a product nor a service)")
+    return out
+
+
+async def _service_alarms(s: AsyncSession, spans: Mapping[str, _Span]) -> dict[str, list[AlarmRow]]:
+    """The service-affecting alarms on each service overlapping its measured time, in the
+    order they were raised."""
+    out: dict[str, list[AlarmRow]] = {}
+    for names in _chunks(list(spans)):
+        query = (
+            select(AlarmRow)
+            .where(
+                AlarmRow.alarmed_object_type == "service",
+                AlarmRow.alarmed_object.in_(names),
+                AlarmRow.service_affecting.is_(True),
+                AlarmRow.raised_time < max(spans[name].end for name in names),
+            )
+            .order_by(AlarmRow.raised_time, AlarmRow.id)
+        )
+        for row in (await s.scalars(query)).all():
+            span = spans[row.alarmed_object]
+            if row.raised_time < span.end and (row.open or _cleared_at(row) > span.start):
+                out.setdefault(row.alarmed_object, []).append(row)
+    return out
 
 
 def _cleared_at(row: AlarmRow) -> datetime:
@@ -241,18 +326,31 @@ def _cleared_at(row: AlarmRow) -> datetime:
     return row.cleared_time or row.changed_time
 
 
-async def _roots(s: AsyncSession, alarms: Sequence[AlarmRow]) -> dict[int, list[AlarmRow]]:
+async def _with_ancestors(s: AsyncSession, alarms: Sequence[AlarmRow]) -> dict[int, AlarmRow]:
+    """The alarms and their ancestors (the `parent_id` chains) by id, a level per query."""
+    known = {a.id: a for a in alarms}
+    wanted = {a.parent_id for a in alarms if a.parent_id is not None} - known.keys()
+    for _ in range(_MAX_PARENT_DEPTH):
+        if not wanted:
+            break
+        found: list[AlarmRow] = []
+        for ids in _chunks(sorted(wanted)):
+            found.extend((await s.scalars(select(AlarmRow).where(AlarmRow.id.in_(ids)))).all())
+        known.update((a.id, a) for a in found)
+        wanted = {a.parent_id for a in found if a.parent_id is not None} - known.keys()
+    return known
+
+
+def _roots(alarms: Sequence[AlarmRow], known: Mapping[int, AlarmRow]) -> dict[int, list[AlarmRow]]:
     """For each service alarm: its ancestors, nearest first (the last is the top-most)."""
-    known: dict[int, AlarmRow] = {}
     chains: dict[int, list[AlarmRow]] = {}
     for alarm in alarms:
         chain: list[AlarmRow] = []
         parent_id = alarm.parent_id
         while parent_id is not None and len(chain) < _MAX_PARENT_DEPTH:
-            parent = known.get(parent_id) or await s.get(AlarmRow, parent_id)
+            parent = known.get(parent_id)
             if parent is None or any(p.id == parent.id for p in chain) or parent.id == alarm.id:
                 break
-            known[parent.id] = parent
             chain.append(parent)
             parent_id = parent.parent_id
         chains[alarm.id] = chain
@@ -302,31 +400,38 @@ def _window(
     )
 
 
-async def _latency(
-    s: AsyncSession,
-    service: str,
-    terms: SlaTerms,
-    grid_start: datetime,
-    start: datetime,
-    end: datetime,
-) -> LatencyResult | None:
+async def _latency_rows(
+    s: AsyncSession, spans: Mapping[str, _Span]
+) -> dict[str, list[tuple[datetime, float, int]]]:
+    """(minute, sum, count) of each service's latency KPIs in its measured time."""
+    out: dict[str, list[tuple[datetime, float, int]]] = {}
+    for names in _chunks(list(spans)):
+        query = select(
+            KpiMinuteRow.object, KpiMinuteRow.minute, KpiMinuteRow.sum, KpiMinuteRow.count
+        ).where(
+            KpiMinuteRow.object_type == "service",
+            KpiMinuteRow.object.in_(names),
+            KpiMinuteRow.metric == LATENCY_METRIC,
+            KpiMinuteRow.minute >= min(spans[name].start for name in names),
+            KpiMinuteRow.minute < max(spans[name].end for name in names),
+        )
+        for name, minute, total, count in await s.execute(query):
+            span = spans[name]
+            if span.start <= minute < span.end:
+                out.setdefault(name, []).append((minute, total, count))
+    return out
+
+
+def _latency(
+    rows: Sequence[tuple[datetime, float, int]], terms: SlaTerms, grid_start: datetime
+) -> LatencyResult:
     assert terms.latency_target_ms is not None
-    query = select(KpiMinuteRow).where(
-        KpiMinuteRow.object_type == "service",
-        KpiMinuteRow.object == service,
-        KpiMinuteRow.metric == LATENCY_METRIC,
-        KpiMinuteRow.minute >= start,
-        KpiMinuteRow.minute < end,
-    )
-    rows = (await s.scalars(query)).all()
-    if not rows:
-        return None
     width = timedelta(minutes=terms.latency_window_minutes)
     sums: dict[int, tuple[Decimal, int]] = {}
-    for row in rows:
-        index = (row.minute - grid_start) // width
+    for minute, row_sum, row_count in rows:
+        index = (minute - grid_start) // width
         total, count = sums.get(index, (Decimal(0), 0))
-        sums[index] = (total + Decimal(repr(row.sum)), count + row.count)
+        sums[index] = (total + Decimal(repr(row_sum)), count + row_count)
     missed = []
     for index in sorted(sums):
         total, count = sums[index]
@@ -342,6 +447,12 @@ async def _latency(
         windows_measured=sum(1 for total, count in sums.values() if count > 0),
         missed=tuple(missed),
     )
+
+
+def _chunks(values: Sequence[_T]) -> Iterator[list[_T]]:
+    """Bounded IN lists (SQLite's bound-parameter limit; PostgreSQL plans them better)."""
+    for i in range(0, len(values), _CHUNK):
+        yield list(values[i : i + _CHUNK])
 
 
 # ----------------------------------------------------------------------------------- helpers

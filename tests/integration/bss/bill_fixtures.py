@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bss_bridge.billing import BillRun
 from bss_bridge.catalog import Catalog
-from bss_bridge.sla import compliance
+from bss_bridge.sla import compliance_many
 from bss_bridge.tables import (
     BillingAccountRow,
     BillLineRow,
@@ -37,7 +37,7 @@ def fixed_clock(moment: datetime) -> Callable[[], datetime]:
 
 def bill_run(db: Database, now: datetime, batch_size: int = 500) -> BillRun:
     return BillRun(
-        db, Catalog.load(), sla=compliance, clock=fixed_clock(now), batch_size=batch_size
+        db, Catalog.load(), sla=compliance_many, clock=fixed_clock(now), batch_size=batch_size
     )
 
 

@@ -42,13 +42,13 @@ CHILD = """
 import asyncio, sys
 from bss_bridge.billing import BillRun
 from bss_bridge.catalog import Catalog
-from bss_bridge.sla import compliance
+from bss_bridge.sla import compliance_many
 from oss.store import Database
 
 async def main(url: str) -> None:
     db = Database(url)
     try:
-        run = BillRun(db, Catalog.load(), sla=compliance, batch_size=int(sys.argv[2]))
+        run = BillRun(db, Catalog.load(), sla=compliance_many, batch_size=int(sys.argv[2]))
         await run.run("2026-11")
     finally:
         await db.close()
