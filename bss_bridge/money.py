@@ -66,7 +66,13 @@ def known_currencies() -> list[str]:
 
 def quantum(currency: str) -> Decimal:
     """The currency's smallest amount as an exponent template: Decimal("0.01") for EUR."""
-    return Decimal(1).scaleb(-minor_units(currency))
+    found = _QUANTA.get(currency)
+    if found is None:  # a bill run rounds some ten lines per account: look it up once
+        found = _QUANTA[currency] = Decimal(1).scaleb(-minor_units(currency))
+    return found
+
+
+_QUANTA: dict[str, Decimal] = {}
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:

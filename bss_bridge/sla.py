@@ -329,7 +329,7 @@ def _cleared_at(row: AlarmRow) -> datetime:
 async def _with_ancestors(s: AsyncSession, alarms: Sequence[AlarmRow]) -> dict[int, AlarmRow]:
     """The alarms and their ancestors (the `parent_id` chains) by id, a level per query."""
     known = {a.id: a for a in alarms}
-    wanted = {a.parent_id for a in alarms if a.parent_id is not None} - known.keys()
+    wanted = {p for a in alarms for p in _parents(a)} - known.keys()
     for _ in range(_MAX_PARENT_DEPTH):
         if not wanted:
             break
@@ -337,22 +337,35 @@ async def _with_ancestors(s: AsyncSession, alarms: Sequence[AlarmRow]) -> dict[i
         for ids in _chunks(sorted(wanted)):
             found.extend((await s.scalars(select(AlarmRow).where(AlarmRow.id.in_(ids)))).all())
         known.update((a.id, a) for a in found)
-        wanted = {a.parent_id for a in found if a.parent_id is not None} - known.keys()
+        wanted = {p for a in found for p in _parents(a)} - known.keys()
     return known
 
 
+def _parents(alarm: AlarmRow) -> list[int]:
+    """What explains an alarm: its parent, and every other failure that cut the same service
+    meanwhile (`causes`, recorded by the correlator; the alarm moves under the one still open
+    when another clears)."""
+    found = [] if alarm.parent_id is None else [alarm.parent_id]
+    causes = (alarm.details or {}).get("causes", []) if isinstance(alarm.details, dict) else []
+    found.extend(c for c in causes if isinstance(c, int) and c not in found)
+    return found
+
+
 def _roots(alarms: Sequence[AlarmRow], known: Mapping[int, AlarmRow]) -> dict[int, list[AlarmRow]]:
-    """For each service alarm: its ancestors, nearest first (the last is the top-most)."""
+    """For each service alarm: its ancestors, nearest first; the top-most ones (the root
+    causes, having no parents of their own) come last within each branch."""
     chains: dict[int, list[AlarmRow]] = {}
     for alarm in alarms:
         chain: list[AlarmRow] = []
-        parent_id = alarm.parent_id
-        while parent_id is not None and len(chain) < _MAX_PARENT_DEPTH:
-            parent = known.get(parent_id)
-            if parent is None or any(p.id == parent.id for p in chain) or parent.id == alarm.id:
-                break
+        seen = {alarm.id}
+        frontier = _parents(alarm)
+        while frontier and len(chain) < _MAX_PARENT_DEPTH:
+            parent = known.get(frontier.pop(0))
+            if parent is None or parent.id in seen:
+                continue
+            seen.add(parent.id)
             chain.append(parent)
-            parent_id = parent.parent_id
+            frontier.extend(_parents(parent))
         chains[alarm.id] = chain
     return chains
 
@@ -386,7 +399,7 @@ def _window(
 ) -> OutageWindow:
     service_ids = sorted({a.id for a in members})
     ancestors = {p.id: p for a in members for p in roots.get(a.id, [])}
-    tops = {roots[a.id][-1].id: roots[a.id][-1] for a in members if roots.get(a.id)}
+    tops = {p.id: p for p in ancestors.values() if not any(q in ancestors for q in _parents(p))}
     causes = sorted({f"{t.alarmed_object_type} {t.alarmed_object}" for t in tops.values()})
     if not causes:
         causes = ["unknown (no root cause correlated)"]

@@ -79,6 +79,7 @@ async def alarm(
     obj: str = "svc-a",
     parent: int | None = None,
     affecting: bool = True,
+    causes: list[int] | None = None,
 ) -> int:
     row = AlarmRow(
         reduction_key=f"k:{object_type}:{obj}",
@@ -97,6 +98,7 @@ async def alarm(
         affected_services=[],
         parent_id=parent,
         is_root_cause=parent is None and object_type != "service",
+        details={"causes": causes} if causes else None,
     )
     async with db.transaction() as s:
         s.add(row)
@@ -272,3 +274,19 @@ async def test_to_json_carries_the_evidence(db: Database) -> None:
     ]
     assert doc["latency"]["measured"] is False
     assert doc["met"] is False
+
+
+async def test_a_service_cut_by_two_failures_names_both_in_its_window(db: Database) -> None:
+    await product(db)
+    first = await alarm(db, at(5, 10), at(5, 10, 20), object_type="link", obj="3")
+    second = await alarm(db, at(5, 10, 10), at(5, 10, 30), object_type="link", obj="7")
+    # the correlator moved the service alarm under the second link when the first came back
+    svc = await alarm(db, at(5, 10), at(5, 10, 30), parent=second, causes=[first, second])
+
+    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+
+    [window] = result.outage_windows
+    assert (window.start, window.end) == (at(5, 10), at(5, 10, 30))
+    assert window.service_alarm_ids == (svc,)
+    assert window.root_alarm_ids == tuple(sorted((first, second)))
+    assert window.cause == "link 3, link 7"
