@@ -19,7 +19,6 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 import oss.cli.sla  # noqa: F401  (attaches `oss sla` to the CLI app)
-from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow
 from oss.api import create_app
 from oss.api.routes.sla import current_period
 from oss.auth_roles import Role
@@ -27,6 +26,7 @@ from oss.cli.main import app as cli_app
 from oss.runtime import Runtime
 from oss.settings import load_settings
 from oss.store.tables import AlarmRow
+from tests.bss_rows import add_account, product_row
 from tests.peers.ports import free_port
 
 SLA = "/api/v1/sla"
@@ -70,26 +70,8 @@ async def sla_api(tmp_path: Path) -> AsyncIterator[SlaApi]:
     period = current_period(datetime.now(UTC), 1)
     async with runtime:
         async with runtime.db.transaction() as s:
-            s.add(CustomerRow(id="acme", name="ACME"))
-            await s.flush()
-            s.add(
-                BillingAccountRow(
-                    id="acme-1", customer_id="acme", name="ACME", currency="EUR", billing_day=1
-                )
-            )
-            await s.flush()
-            s.add(
-                ProductRow(
-                    id="p-1",
-                    account_id="acme-1",
-                    customer_id="acme",
-                    offering_id="metro-slice-200",
-                    service_name="svc-a",
-                    state="active",
-                    params={},
-                    start_at=period.start - timedelta(days=3),
-                )
-            )
+            await add_account(s)
+            s.add(product_row(period.start - timedelta(days=3)))
         app = create_app(runtime)
         token, _ = await runtime.tokens.create(name="sla", role=Role.VIEWER, actor="test")
         async with httpx.AsyncClient(

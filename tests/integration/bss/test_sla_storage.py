@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from bss_bridge.sla import compliance
-from bss_bridge.tables import BillingAccountRow, CustomerRow
 from oss.store import Database
+from tests.bss_rows import add_account
 from tests.unit.bss.test_sla import AFTER, NOV, TERMS, alarm, at, product
 
 
@@ -18,9 +18,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     await database.migrate()
     async with database.transaction() as s:
-        s.add(CustomerRow(id="acme", name="ACME"))
-        await s.flush()
-        s.add(BillingAccountRow(id="acme-1", customer_id="acme", name="ACME", currency="EUR"))
+        await add_account(s)
     try:
         yield database
     finally:

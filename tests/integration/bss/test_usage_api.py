@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow, UsageRow
+from bss_bridge.tables import UsageRow
 from bss_bridge.usage_collector import UsageCollector
 from oss import tmf
 from oss.api import create_app
@@ -25,6 +25,7 @@ from oss.auth_roles import Role
 from oss.runtime import Runtime
 from oss.settings import load_settings
 from oss.store.tables import KpiMinuteRow, ServiceResourceRow, ServiceRow
+from tests.bss_rows import add_account, product_row
 
 SPEC = tmf.spec(tmf.USAGE)
 BASE = "/tmf-api/usageManagement/v4/usage"
@@ -44,22 +45,8 @@ async def usage_api(tmp_path: Path) -> AsyncIterator[UsageApi]:
     activated = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
     async with runtime:
         async with runtime.db.transaction() as s:
-            s.add(CustomerRow(id="acme", name="ACME"))
-            await s.flush()
-            s.add(BillingAccountRow(id="acme-1", customer_id="acme", name="ACME", currency="EUR"))
-            await s.flush()
-            s.add(
-                ProductRow(
-                    id="p-1",
-                    account_id="acme-1",
-                    customer_id="acme",
-                    offering_id="metro-slice-200",
-                    service_name="svc-a",
-                    state="active",
-                    params={},
-                    start_at=activated,
-                )
-            )
+            await add_account(s)
+            s.add(product_row(activated))
             service = ServiceRow(
                 name="svc-a", type="slice", customer="acme", state="active", params={}
             )

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bss_bridge.rating import Period
-from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow, UsageRow
+from bss_bridge.tables import UsageRow
 from bss_bridge.usage import UsageDraft, UsageLedger, hour_key, mark_billed, usage_for
 from oss.errors import Conflict
 from oss.store import Database
 from oss.store.tables import ServiceResourceRow, ServiceRow
+from tests.bss_rows import add_account, product_row
 from tests.unit.bss.test_usage import add, at, kpi
 
 
@@ -24,22 +25,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     await database.migrate()
     async with database.transaction() as s:
-        s.add(CustomerRow(id="acme", name="ACME"))
-        await s.flush()
-        s.add(BillingAccountRow(id="acme-1", customer_id="acme", name="ACME", currency="EUR"))
-        await s.flush()
-        s.add(
-            ProductRow(
-                id="p-1",
-                account_id="acme-1",
-                customer_id="acme",
-                offering_id="metro-slice-200",
-                service_name="svc-a",
-                state="active",
-                params={},
-                start_at=at(9, 30),
-            )
-        )
+        await add_account(s)
+        s.add(product_row(at(9, 30)))
         service = ServiceRow(name="svc-a", type="slice", customer="acme", state="active", params={})
         s.add(service)
         await s.flush()

@@ -13,10 +13,10 @@ import pytest
 from bss_bridge.catalog import CreditTier, SlaTerms
 from bss_bridge.rating import billing_period
 from bss_bridge.sla import compliance
-from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow
 from oss.errors import NotFound
 from oss.store import Database
 from oss.store.tables import AlarmRow, KpiMinuteRow, ServiceRow
+from tests.bss_rows import add_account, product_row
 
 NOV = billing_period("2026-11", 1)  # 2026-11-01 .. 2026-12-01, 30 days
 AFTER = datetime(2026, 12, 5, tzinfo=UTC)
@@ -38,9 +38,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'sla.db'}")
     await database.migrate()
     async with database.transaction() as s:
-        s.add(CustomerRow(id="acme", name="ACME"))
-        await s.flush()  # no ORM relationship orders the inserts: the account refers to it
-        s.add(BillingAccountRow(id="acme-1", customer_id="acme", name="ACME", currency="EUR"))
+        await add_account(s)
     try:
         yield database
     finally:
@@ -55,19 +53,7 @@ async def product(
     pid: str = "p-1",
 ) -> None:
     async with db.transaction() as s:
-        s.add(
-            ProductRow(
-                id=pid,
-                account_id="acme-1",
-                customer_id="acme",
-                offering_id="metro-slice-200",
-                service_name=service,
-                state="active" if end is None else "terminated",
-                params={},
-                start_at=start,
-                end_at=end,
-            )
-        )
+        s.add(product_row(start, end, pid=pid, service=service))
 
 
 async def alarm(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bss_bridge import tmf_usage
 from bss_bridge.rating import Period
-from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow, UsageRow
+from bss_bridge.tables import ProductRow, UsageRow
 from bss_bridge.usage import (
     UsageDraft,
     UsageFilter,
@@ -28,6 +28,7 @@ from oss import tmf
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 from oss.store.tables import KpiMinuteRow, ServiceResourceRow, ServiceRow
+from tests.bss_rows import add_account, product_row
 
 SPEC = tmf.spec(tmf.USAGE)
 
@@ -41,22 +42,8 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'usage.db'}")
     await database.migrate()
     async with database.transaction() as s:
-        s.add(CustomerRow(id="acme", name="ACME"))
-        await s.flush()
-        s.add(BillingAccountRow(id="acme-1", customer_id="acme", name="ACME", currency="EUR"))
-        await s.flush()
-        s.add(
-            ProductRow(
-                id="p-1",
-                account_id="acme-1",
-                customer_id="acme",
-                offering_id="metro-slice-200",
-                service_name="svc-a",
-                state="active",
-                params={},
-                start_at=at(9, 30),
-            )
-        )
+        await add_account(s)
+        s.add(product_row(at(9, 30)))
         service = ServiceRow(name="svc-a", type="slice", customer="acme", state="active", params={})
         s.add(service)
         await s.flush()
