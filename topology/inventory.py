@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -76,6 +77,13 @@ class Inventory:
     def graph(self) -> InventoryGraph:
         """The live graph, for reading. Change it only through this service."""
         return self._graph
+
+    @asynccontextmanager
+    async def frozen(self) -> AsyncIterator[InventoryGraph]:
+        """The graph held still: no change lands until the block ends, so that it can be read
+        from a worker thread (a placement on a large graph is seconds of CPU)."""
+        async with self._lock:
+            yield self._graph
 
     async def load(self) -> None:
         async with self._db.sessions() as session:

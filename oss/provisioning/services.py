@@ -202,7 +202,11 @@ class ServiceManager:
             next_id = ((await s.scalar(select(func.max(ServiceRow.id)))) or 0) + 1
             vlan = await self._free_vlan(s, values) if stype.realisation == "path" else None
         names = self._names(stype, values, next_id, vlan)
-        return names, realise(self.inventory.graph, stype, values, names, await self.reserved())
+        reserved = await self.reserved()
+        async with self.inventory.frozen() as graph:
+            # off the event loop: the API, collectors and alarms go on meanwhile
+            real = await asyncio.to_thread(realise, graph, stype, values, names, reserved)
+        return names, real
 
     async def _preview_create(self, stype: ServiceType, values: dict[str, Any]) -> dict[str, Any]:
         names, real = await self._probe(stype, values)
@@ -331,10 +335,10 @@ class ServiceManager:
                 names.id, int(values["vlan"]), names.vrf, names.rd, names.description
             )
         async with self._placing:
-            graph = self.inventory.graph
             others = await self.reserved(excluding=row_id)
-            old_real = realise(graph, stype, old_values, old_names, others, old_placement)
-            real = realise(graph, stype, values, names, others)
+            async with self.inventory.frozen() as graph:
+                old_real = realise(graph, stype, old_values, old_names, others, old_placement)
+                real = await asyncio.to_thread(realise, graph, stype, values, names, others)
             old = {
                 p.device: p for p in self._plans(stype, old_values, old_names, old_real, "merge")
             }
