@@ -8,7 +8,8 @@ same traps, from the same sender, in the same run.
 A third contender, "receiver", is the daemon's first stage alone (TrapReceiver: UDP receive and
 the lean v1/v2c codec, drivers.snmp_trap_codec, decoding into Events), and a last section prints
 the CPU per trap of the later stages in-process (rules; AlarmManager.signals with the NOC feed's
-outbox writes), so that a miss of the goal says where the time goes.
+outbox writes) and the CPU per QoS 1 publish of the MQTT client, so that a miss of the goal says
+where the time goes.
 
 The sender (its own process) cycles over (device, ifindex) pairs, each doing linkDown x3 then
 linkUp, so repeats must reduce into one alarm whose `count` says 3 before it clears; each device
@@ -549,6 +550,28 @@ async def stage_costs(base: Path, count: int, batch: int) -> None:
         await db.close()
 
 
+async def mqtt_cost(broker: MosquittoServer, count: int) -> None:
+    """CPU per QoS 1 publish of the NOC publisher's client library (aiomqtt/paho) to the same
+    broker, 200 in flight as the publisher has them: the floor of the daemon's last stage."""
+    import aiomqtt
+
+    payload = "x" * 700  # about an alarm's TMF642 JSON
+    async with aiomqtt.Client(broker.host, broker.port, identifier="storm-cost") as client:
+        client.pending_calls_threshold = 1000
+        cpu, wall = time.process_time(), time.perf_counter()
+        for start in range(0, count, 200):
+            await asyncio.gather(
+                *(
+                    client.publish(f"{PREFIX}/cost/{n}", payload, qos=1)
+                    for n in range(start, min(count, start + 200))
+                )
+            )
+        print(
+            f"  MQTT publish, QoS 1 (aiomqtt)    {(time.process_time() - cpu) / count * 1e6:8.0f}"
+            f" us CPU per message  ({count / (time.perf_counter() - wall):6.0f} msg/s)"
+        )
+
+
 # --------------------------------------------------------------------------------- run
 
 
@@ -603,6 +626,7 @@ def run(seconds: float, rates: Sequence[int], budget_s: float) -> None:
             summarise(best, latency)
             if time.monotonic() - started < budget_s:
                 asyncio.run(stage_costs(base, STAGE_TRAPS, TRAP_BATCH))
+                asyncio.run(mqtt_cost(broker, STAGE_TRAPS))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -71,7 +71,10 @@ class _WakingFeed:
         self.publisher = publisher
 
     async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: Any) -> None:
-        await self.feed.enqueue(session, alarm, event)
+        await self.enqueue_many(session, [(alarm, event)])
+
+    async def enqueue_many(self, session: AsyncSession, changes: Sequence[Any]) -> None:
+        await self.feed.enqueue_many(session, changes)
         # Wake it once the rows are committed: woken earlier it finds nothing and sleeps.
         sync = session.sync_session
         if not sqlalchemy_event.contains(sync, "after_commit", self._wake):

@@ -41,9 +41,12 @@ log = logging.getLogger(__name__)
 
 Output = Callable[[list[Event]], Awaitable[None]]
 RESTART_TRAPS = ("coldStart", "warmStart")
-# Traps per sink() call at most: bounds how long one alarm transaction holds the database's
-# write lock (the NOC publisher marks rows sent meanwhile).
-TRAP_BATCH = 100
+# Traps per sink() call at most. Under a storm a batch takes what is queued, so the fixed costs
+# of one alarm transaction (a dozen statements: begin, look-ups, bulk writes, commit) are shared
+# by up to this many traps, and repeats within it fold into one change per alarm. The bound keeps
+# one transaction's hold on the database's write lock short (tens of ms: the NOC publisher marks
+# rows sent meanwhile) and its memory small.
+TRAP_BATCH = 1000
 
 
 class AssuranceService:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,6 +69,15 @@ class AlarmFeed(Protocol):
 
     async def enqueue(
         self, session: AsyncSession, alarm: dict[str, Any], event: FeedEvent
+    ) -> None: ...
+
+
+@runtime_checkable
+class BatchAlarmFeed(AlarmFeed, Protocol):
+    """A feed that takes a transaction's changes at once (NocFeed: one look-up, one insert)."""
+
+    async def enqueue_many(
+        self, session: AsyncSession, changes: Sequence[tuple[dict[str, Any], FeedEvent]]
     ) -> None: ...
 
 
@@ -164,12 +173,18 @@ class AlarmTx:
         self.session = session
         self._feed = feed
         self._href_base = href_base
+        # Keyed by the row object's identity (the session holds one object per row): a new
+        # alarm may not have its id yet (see `raise_(defer_id=True)`).
         self._changed: dict[int, tuple[AlarmRow, FeedEvent]] = {}
         self._new: set[int] = set()
+        self._unflushed: list[AlarmRow] = []  # new alarms added without their id yet
         # The open alarm of a reduction key as this transaction knows it (None: none open).
         # Every change of `open` in a transaction goes through raise_() and clear(), which keep
         # it exact, so a batch's repeated lookups cost no database round trips.
         self._open: dict[str, AlarmRow | None] = {}
+        # For the keys whose open alarms were all read (prefetched): the older open ones,
+        # oldest first (normally none), so that a clear knows what stays open without asking.
+        self._older: dict[str, list[AlarmRow]] = {}
         self.published: list[tuple[FeedEvent, dict[str, Any]]] = []
 
     async def prefetch(self, reduction_keys: Iterable[str]) -> None:
@@ -178,11 +193,12 @@ class AlarmTx:
         for start in range(0, len(keys), _IN_CHUNK):
             chunk = keys[start : start + _IN_CHUNK]
             query = select(AlarmRow).where(AlarmRow.reduction_key.in_(chunk), AlarmRow.open)
-            found = {k: None for k in chunk} | {
-                row.reduction_key: row  # ordered by id: the newest open one wins
-                for row in (await self.session.scalars(query.order_by(AlarmRow.id))).all()
-            }
-            self._open.update(found)
+            rows: dict[str, list[AlarmRow]] = {k: [] for k in chunk}
+            for row in (await self.session.scalars(query.order_by(AlarmRow.id))).all():
+                rows[row.reduction_key].append(row)
+            for key, open_rows in rows.items():
+                self._open[key] = open_rows.pop() if open_rows else None  # the newest
+                self._older[key] = open_rows
 
     async def open_by_key(self, reduction_key: str) -> AlarmRow | None:
         if reduction_key in self._open:
@@ -202,8 +218,12 @@ class AlarmTx:
             raise NotFound(f"alarm {alarm_id} not found")
         return row
 
-    async def raise_(self, s: Signal, **extra: Any) -> AlarmRow:
-        """A new alarm, or the open one of the same key counted once more."""
+    async def raise_(self, s: Signal, *, defer_id: bool = False, **extra: Any) -> AlarmRow:
+        """A new alarm, or the open one of the same key counted once more.
+
+        A new alarm gets its id at once (an INSERT), unless `defer_id`: then its insert waits
+        for the next `ensure_ids()` or query, so a batch's new alarms go in together. Only a
+        caller that reads no id before calling `ensure_ids()` may defer."""
         when = moment(s.time_ns)
         row = await self.open_by_key(s.reduction_key)
         if row is not None:
@@ -240,19 +260,48 @@ class AlarmTx:
         if extra:
             raise TypeError(f"unknown alarm fields: {', '.join(sorted(extra))}")
         self.session.add(row)
-        await self.session.flush()  # the id, for children and the feed
+        self._unflushed.append(row)
+        if not defer_id:
+            await self.ensure_ids()  # the id, for children and the feed
         self._open[row.reduction_key] = row  # the newest open alarm of its key
-        self._new.add(row.id)
+        self._new.add(id(row))
         self.changed(row, "raised")
         return row
+
+    async def ensure_ids(self) -> None:
+        """Insert the new alarms still waiting for their ids (all in one flush)."""
+        if not self._unflushed:
+            return
+        if self.session.get_bind().dialect.name == "sqlite":
+            # The ORM inserts rows one by one to learn their ids (SQLite cannot promise the
+            # order of a multi-row RETURNING). This transaction holds SQLite's write lock from
+            # its BEGIN IMMEDIATE (Database.transaction), so it can number the rows itself as
+            # SQLite would (largest id + 1, the table has no AUTOINCREMENT) and the flush
+            # becomes one executemany. PostgreSQL's sequence is left to do its own numbering.
+            # Rows an autoflush already inserted have their ids: only the pending ones count.
+            pending = [row for row in self._unflushed if row in self.session.new]
+            if pending:
+                with self.session.no_autoflush:
+                    top = await self.session.scalar(select(func.max(AlarmRow.id)))
+                for next_id, row in enumerate(pending, start=int(top or 0) + 1):
+                    row.id = next_id
+        self._unflushed.clear()
+        await self.session.flush()
 
     def clear(self, row: AlarmRow, when: datetime, *, by: str | None = None) -> None:
         if not row.open:
             return
         row.open = False
-        if self._open.get(row.reduction_key) is row:
-            # Not None: an older open alarm of the key (if any) is the database's to tell.
-            del self._open[row.reduction_key]
+        key = row.reduction_key
+        if self._open.get(key) is row:
+            older = self._older.get(key)
+            if older is None:
+                # Not None: an older open alarm of the key (if any) is the database's to tell.
+                del self._open[key]
+            else:
+                while older and not older[-1].open:
+                    older.pop()
+                self._open[key] = older.pop() if older else None
         row.state = "cleared"
         row.perceived_severity = "cleared"
         row.cleared_time = when
@@ -266,6 +315,7 @@ class AlarmTx:
 
         A child that another open failure explains as well (its `causes`, see `add_cause`)
         moves under that one instead: a service cut by two failures is down until both end."""
+        await self.ensure_ids()  # the children are found by the root's id
         self.clear(root, when)
         for child in await self.open_where(AlarmRow.parent_id == root.id):
             other = await self._other_open_cause(child, root.id)
@@ -276,6 +326,7 @@ class AlarmTx:
 
     def add_cause(self, child: AlarmRow, cause: AlarmRow) -> None:
         """Note that `cause` explains `child` too (it stays under its first parent)."""
+        _need_ids(child, cause)
         causes = list((child.details or {}).get("causes", []))
         if child.parent_id is not None and child.parent_id not in causes:
             causes.append(child.parent_id)
@@ -296,6 +347,7 @@ class AlarmTx:
 
     def adopt(self, parent: AlarmRow, child: AlarmRow) -> None:
         """Correlate `child` under `parent`; a former root cause stops being one."""
+        _need_ids(parent, child)
         if child.id == parent.id or child.parent_id == parent.id:
             return
         child.parent_id = parent.id
@@ -305,31 +357,41 @@ class AlarmTx:
         self.changed(parent, "changed")
 
     def changed(self, row: AlarmRow, event: FeedEvent) -> None:
-        previous = self._changed.get(row.id)
+        previous = self._changed.get(id(row))
         if previous is not None:
             event = _stronger(previous[1], event)
-        self._changed[row.id] = (row, event)
+        self._changed[id(row)] = (row, event)
 
     async def flush(self) -> None:
         """Number and send every changed alarm (children rendered as they are now)."""
-        ids = list(self._changed)
-        if not ids:
+        if not self._changed:
             return
-        children = await _children_of(self.session, ids)
-        # The feed may query the database per alarm (its last retained topic); without
-        # autoflush those queries do not write out the rows of the alarms before one by one:
-        # everything goes out together at commit (batched inserts and updates). Safe because
-        # each alarm is sent once per flush, so no alarm's lookup needs its own pending rows.
+        await self.ensure_ids()
+        children = await _children_of(self.session, [row.id for row, _ in self._changed.values()])
+        changes: list[tuple[FeedEvent, dict[str, Any]]] = []
+        for identity, (row, event) in self._changed.items():
+            if identity not in self._new:
+                row.sequence += 1
+            doc = to_tmf(row, children.get(row.id, ()), href_base=self._href_base)
+            changes.append((event, doc))
+        # The feed queries the database (the alarms' last retained topics); without autoflush
+        # those queries do not write out the alarm rows first: everything goes out together at
+        # commit (batched inserts and updates). Safe because each alarm is sent once per
+        # flush, so no alarm's lookup needs its own pending rows.
         with self.session.no_autoflush:
-            for alarm_id in ids:
-                row, event = self._changed[alarm_id]
-                if alarm_id not in self._new:
-                    row.sequence += 1
-                doc = to_tmf(row, children.get(alarm_id, ()), href_base=self._href_base)
-                await self._feed.enqueue(self.session, doc, event)
-                self.published.append((event, doc))
+            if isinstance(self._feed, BatchAlarmFeed):
+                await self._feed.enqueue_many(self.session, [(d, e) for e, d in changes])
+            else:
+                for event, doc in changes:
+                    await self._feed.enqueue(self.session, doc, event)
+        self.published += changes
         self._changed.clear()
         self._new.clear()
+
+
+def _need_ids(*rows: AlarmRow) -> None:
+    if any(row.id is None for row in rows):
+        raise RuntimeError("alarm without its id yet: call AlarmTx.ensure_ids() first")
 
 
 def _stronger(a: FeedEvent, b: FeedEvent) -> FeedEvent:
@@ -416,6 +478,10 @@ class Correlating(Protocol):
 
     async def context(self, s: Signal) -> Any: ...
 
+    def inert(self, s: Signal, context: Any) -> bool:
+        """True when `correlate` would change nothing for this signal in this context."""
+        ...
+
     async def correlate(
         self, tx: AlarmTx, s: Signal, row: AlarmRow | None, context: Any
     ) -> None: ...
@@ -489,13 +555,18 @@ class AlarmManager:
 
     async def _apply(self, tx: AlarmTx, s: Signal, context: Any) -> None:
         row: AlarmRow | None
+        # A signal the correlator leaves alone needs no alarm id now: its insert waits and
+        # goes in with the batch's others (a storm's new alarms cost one INSERT, not one each).
+        inert = self.correlator.inert(s, context)
         if s.kind == "raise":
-            row = await tx.raise_(s)
+            row = await tx.raise_(s, defer_id=inert)
         else:
             row = await tx.open_by_key(s.reduction_key)
             if row is not None:
                 tx.clear(row, moment(s.time_ns))
-        await self.correlator.correlate(tx, s, row, context)
+        if not inert:
+            await tx.ensure_ids()
+            await self.correlator.correlate(tx, s, row, context)
 
     async def acknowledge(self, alarm_id: int, user: str) -> dict[str, Any]:
         async def work(tx: AlarmTx) -> None:

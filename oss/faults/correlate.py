@@ -80,6 +80,15 @@ class Correlator:
             return Context(impact=impact, services=services, neighbours=graph.neighbours(s.object))
         return Context()
 
+    def inert(self, s: Signal, ctx: Context) -> bool:
+        """True when `correlate` would change nothing (mirrors its early returns): the alarm
+        manager then lets the signal's new alarm wait for its id, batching the inserts."""
+        if is_interface_down(s):
+            return ctx.link is None or ctx.link.id is None
+        if is_unreachable(s):
+            return s.kind == "raise" and ctx.impact is None
+        return True
+
     async def correlate(self, tx: AlarmTx, s: Signal, row: AlarmRow | None, ctx: Context) -> None:
         if is_interface_down(s):
             if s.kind == "raise" and row is not None:

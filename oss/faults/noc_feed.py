@@ -25,8 +25,9 @@ import json
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -34,7 +35,7 @@ from typing import Any, Literal, Protocol
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +52,7 @@ AlarmEvent = Literal["raised", "changed", "cleared"]
 SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared")
 # CONNACK reasons meaning "your credentials": MQTT 3.1.1 codes 4/5, MQTT 5 codes 134/135.
 _AUTH_REFUSALS = {4, 5, 134, 135}
+_IN_CHUNK = 500  # topics per IN (...) look-up: under SQLite's bound-parameter limit
 
 
 class _Section(BaseModel):
@@ -143,8 +145,43 @@ class NocFeed:
         return f"{self.prefix}/events/" + "/".join(topic_segment(p) for p in parts)
 
     async def enqueue(
-        self, session: AsyncSession, alarm: dict[str, Any], event: AlarmEvent
+        self, session: AsyncSession, alarm: Mapping[str, Any], event: AlarmEvent
     ) -> None:
+        await self.enqueue_many(session, [(alarm, event)])
+
+    async def enqueue_many(
+        self, session: AsyncSession, changes: Sequence[tuple[Mapping[str, Any], AlarmEvent]]
+    ) -> None:
+        """The messages of many alarm changes, in order, as `enqueue` one by one would write
+        them, with one look-up of the alarms' last retained topics (chunked) and one bulk
+        insert: a batch of alarm changes costs a few statements, not a few per alarm.
+
+        The rows are inserted at once (not left pending in the session), so their ids follow
+        the calls' order and a later call in the same transaction sees them."""
+        planned = [self._plan(alarm, event) for alarm, event in changes]  # all valid, or none
+        if not planned:
+            return
+        last = await _last_retained(session, {t for p in planned for t in p.candidates})
+        # The last retained message (topic, payload) of each alarm, carried through the
+        # changes of this call (an alarm may change more than once in one call).
+        latest: dict[tuple[str, str], tuple[str, str] | None] = {}
+        rows: list[dict[str, Any]] = []
+        for p in planned:
+            key = (p.device, p.alarm_id)
+            if key not in latest:
+                found = [last[t] for t in p.candidates if t in last]
+                latest[key] = max(found)[1:] if found else None  # the newest row: highest id
+            stale = _stale_topics(p, latest[key])
+            retained = [_row(t, "", retain=True) for t in stale]
+            if not p.closed:
+                retained.append(_row(p.state_topic, p.payload, retain=True))
+            if retained:
+                latest[key] = (retained[-1]["topic"], retained[-1]["payload"])
+            rows += retained
+            rows.append(_row(p.event_topic, p.payload, retain=False))
+        await session.execute(insert(OutboxRow), rows)
+
+    def _plan(self, alarm: Mapping[str, Any], event: AlarmEvent) -> _Planned:
         try:
             alarm_id = str(alarm["id"])
             severity = str(alarm["perceivedSeverity"]).lower()
@@ -152,63 +189,88 @@ class NocFeed:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"alarm for the NOC feed lacks a valid {exc}") from None
         device = alarm_device(alarm)
-        closed = event == "cleared" or str(alarm.get("state", "")).lower() == "cleared"
         state_topic = self.state_topic(severity, device, alarm_id)
-        payload = json.dumps(alarm, sort_keys=True, separators=(",", ":"), default=str)
+        return _Planned(
+            device=device,
+            alarm_id=alarm_id,
+            state_topic=state_topic,
+            event_topic=self.event_topic(event, device, alarm_id),
+            candidates=frozenset(
+                {self.state_topic(s, device, alarm_id) for s in SEVERITIES} | {state_topic}
+            ),
+            payload=json.dumps(alarm, sort_keys=True, separators=(",", ":"), default=str),
+            closed=event == "cleared" or str(alarm.get("state", "")).lower() == "cleared",
+            new=event == "raised",
+        )
 
-        rows: list[OutboxRow] = [
-            _row(topic, "", retain=True)
-            for topic in await self._stale_retained(
-                session, device, alarm_id, state_topic, closed=closed, new=event == "raised"
-            )
-        ]
-        if not closed:
-            rows.append(_row(state_topic, payload, retain=True))
-        rows.append(_row(self.event_topic(event, device, alarm_id), payload, retain=False))
-        session.add_all(rows)
 
-    async def _stale_retained(
-        self,
-        session: AsyncSession,
-        device: str,
-        alarm_id: str,
-        state_topic: str,
-        *,
-        closed: bool,
-        new: bool,
-    ) -> list[str]:
-        """Retained topics of this alarm that must be emptied before (or instead of) its new
-        state. The outbox is the memory of what was retained last; it sees this transaction's
-        own earlier rows, so several changes in one transaction chain correctly."""
-        candidates = {self.state_topic(s, device, alarm_id) for s in SEVERITIES} | {state_topic}
-        last = (
-            await session.execute(
-                select(OutboxRow.topic, OutboxRow.payload)
-                .where(
-                    # `|| ''` keeps the planner off the channel index (one value for all rows:
-                    # it scanned the whole outbox for an alarm without history) and on the topic's.
-                    OutboxRow.channel.concat("") == CHANNEL,
-                    OutboxRow.retain.is_(True),
-                    OutboxRow.topic.in_(candidates),
-                )
-                .order_by(OutboxRow.id.desc())
-                .limit(1)
-            )
-        ).first()
-        if last is None:
-            # No history: a new alarm has nothing retained; for an older one the rows were
-            # pruned, so empty every other severity's topic rather than leave a stale one.
-            if new:
-                return []
-            return sorted(t for t in candidates if closed or t != state_topic)
-        topic, last_payload = last
-        if last_payload == "":
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """One alarm change, ready for the outbox."""
+
+    device: str
+    alarm_id: str
+    state_topic: str
+    event_topic: str
+    candidates: frozenset[str]  # every topic a retained message of this alarm can live at
+    payload: str
+    closed: bool
+    new: bool
+
+
+def _stale_topics(p: _Planned, last: tuple[str, str] | None) -> list[str]:
+    """Retained topics of this alarm that must be emptied before (or instead of) its new
+    state. The outbox is the memory of what was retained last (`last`: its newest retained row
+    among the alarm's topics, this transaction's own rows included)."""
+    if last is None:
+        # No history: a new alarm has nothing retained; for an older one the rows were
+        # pruned, so empty every other severity's topic rather than leave a stale one.
+        if p.new:
             return []
-        return [topic] if closed or topic != state_topic else []
+        return sorted(t for t in p.candidates if p.closed or t != p.state_topic)
+    topic, last_payload = last
+    if last_payload == "":
+        return []
+    return [topic] if p.closed or topic != p.state_topic else []
 
 
-def _row(topic: str, payload: str, *, retain: bool) -> OutboxRow:
-    return OutboxRow(channel=CHANNEL, topic=topic, payload=payload, retain=retain, qos=1)
+async def _last_retained(
+    session: AsyncSession, topics: Collection[str]
+) -> dict[str, tuple[int, str, str]]:
+    """Topic -> (id, topic, payload) of the newest retained outbox row of each topic that has
+    one: one query per chunk of topics."""
+    ordered = sorted(topics)
+    found: dict[str, tuple[int, str, str]] = {}
+    for start in range(0, len(ordered), _IN_CHUNK):
+        newest = (
+            select(func.max(OutboxRow.id))
+            .where(
+                # `|| ''` keeps the planner off the channel index (one value for all rows:
+                # it scanned the whole outbox for an alarm without history) and on the topic's.
+                OutboxRow.channel.concat("") == CHANNEL,
+                OutboxRow.retain.is_(True),
+                OutboxRow.topic.in_(ordered[start : start + _IN_CHUNK]),
+            )
+            .group_by(OutboxRow.topic)
+        )
+        query = select(OutboxRow.id, OutboxRow.topic, OutboxRow.payload).where(
+            OutboxRow.id.in_(newest.scalar_subquery())
+        )
+        for row_id, topic, payload in (await session.execute(query)).all():
+            found[topic] = (row_id, topic, payload)
+    return found
+
+
+def _row(topic: str, payload: str, *, retain: bool) -> dict[str, Any]:
+    """One outbox row's values (a bulk insert's parameters)."""
+    return {
+        "channel": CHANNEL,
+        "topic": topic,
+        "payload": payload,
+        "retain": retain,
+        "qos": 1,
+        "created_at": utcnow(),
+    }
 
 
 class MqttLink(Protocol):
@@ -289,15 +351,22 @@ class NocPublisher:
             self._wake.clear()
 
     async def publish_pending(self, client: MqttLink) -> int:
-        """Publish every unsent row in id order; returns how many were acknowledged. On a
-        failure, the acknowledged rows before the first failed one are marked sent and the
-        error is raised: the rest go again, in order, after reconnecting (a retained state
-        must never be overtaken by an older one)."""
+        """Publish every unsent row in id order; returns how many rows were done (acknowledged
+        by the broker, or superseded). On a failure, the rows done before the first failed one
+        are marked sent and the error is raised: the rest go again, in order, after
+        reconnecting (a retained state must never be overtaken by an older one).
+
+        A retained state followed in the same round by a newer state of the same topic is
+        superseded: the broker would keep only the newer one, so it is marked sent without
+        being published (under a storm an alarm's state changes faster than it is sent; every
+        change still goes out on its event topic)."""
         total = 0
         while True:
             rows = await self._unsent(self.settings.batch_size)
             if not rows:
                 return total
+            superseded = _superseded(rows)
+            outgoing = [row for i, row in enumerate(rows) if i not in superseded]
             # One task per row, created in id order: aiomqtt hands each to paho before its
             # first await, so the wire order is the id order while PUBACKs are awaited together.
             results = await asyncio.gather(
@@ -309,20 +378,20 @@ class NocPublisher:
                         retain=retain,
                         timeout=self.settings.publish_timeout_s,
                     )
-                    for _, topic, payload, retain, qos in rows
+                    for _, topic, payload, retain, qos in outgoing
                 ),
                 return_exceptions=True,
             )
-            acked: list[int] = []
-            failure: BaseException | None = None
-            for row, result in zip(rows, results, strict=True):
-                if isinstance(result, BaseException):
-                    failure = result
-                    break
-                acked.append(row[0])
-            await self._mark_sent(acked)
-            total += len(acked)
-            self.published += len(acked)
+            failed_at = next(
+                (row[0] for row, r in zip(outgoing, results, strict=True) if _failed(r)), None
+            )
+            failure = next((r for r in results if _failed(r)), None)
+            # Every row before the first failure is done, superseded ones included: the row
+            # superseding one is still unsent then, and carries the newer state.
+            done = [row[0] for row in rows if failed_at is None or row[0] < failed_at]
+            await self._mark_sent(done)
+            total += len(done)
+            self.published += sum(1 for row in outgoing if failed_at is None or row[0] < failed_at)
             if failure is not None:
                 if isinstance(failure, aiomqtt.MqttError | OSError):
                     raise NocFeedError(
@@ -418,6 +487,24 @@ class NocPublisher:
         return NocFeedError(
             f"cannot connect to MQTT broker {self.broker}: {_describe(exc)}", broker=self.broker
         )
+
+
+def _superseded(rows: Sequence[tuple[int, str, str, bool, int]]) -> set[int]:
+    """Indexes of the retained states that a later retained state of the same topic replaces
+    (deletes, zero-length, always go out: a consumer may be told a state is gone)."""
+    newest: dict[str, int] = {}
+    for index, (_, topic, payload, retain, _) in enumerate(rows):
+        if retain and payload:
+            newest[topic] = index
+    return {
+        index
+        for index, (_, topic, payload, retain, _) in enumerate(rows)
+        if retain and payload and newest[topic] > index
+    }
+
+
+def _failed(result: object) -> bool:
+    return isinstance(result, BaseException)
 
 
 def _tls_params(tls: MqttTlsSettings | None) -> aiomqtt.TLSParameters | None:

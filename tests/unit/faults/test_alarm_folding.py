@@ -1,0 +1,124 @@
+"""A storm's batch in AlarmManager.signals: repeats of a key fold into one change of its alarm
+(exact `count`), the batch's new alarms go in together, and a clear needs no extra look-up,
+while the alarms end exactly as with the signals applied one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from oss.faults.alarms import AlarmManager, Signal
+from oss.store import Database
+from oss.store.tables import AlarmRow
+from tests.unit.faults.test_alarm_batches import alarm_state, fresh_manager
+from tests.unit.faults.test_alarms import sig
+
+
+def storm(pairs: int, steps: int) -> list[Signal]:
+    """Like a trap storm: each key in turn, raise x3 then clear, interleaved over the keys."""
+    out = []
+    for step in range(steps):
+        for pair in range(pairs):
+            kind = "clear" if step % 4 == 3 else "raise"
+            out.append(sig(kind, key=f"linkDown:r9:if{pair}", t=step))
+    return out
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(" ".join(str(args[2]).split()[:3]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_storm_batch_ends_as_one_by_one_with_exact_counts(tmp_path: Path) -> None:
+    signals = storm(pairs=5, steps=10)  # 2.5 episodes per key
+    single, single_feed = await fresh_manager(tmp_path, "single.db")
+    batched, _ = await fresh_manager(tmp_path, "batched.db")
+    try:
+        for s in signals:
+            await single.signal(s)
+        changes = await batched.signals(signals)
+
+        assert await alarm_state(batched.db) == await alarm_state(single.db)
+        # Per key: two cleared episodes of 3 raises, the third one open with 2 so far.
+        counts = [(d["reductionKey"], d["state"], d["count"]) for _, d in changes]
+        for pair in range(5):
+            key = f"linkDown:r9:if{pair}"
+            assert [c[1:] for c in counts if c[0] == key] == [
+                ("cleared", 3),
+                ("cleared", 3),
+                ("updated", 2),  # raised, then counted once more
+            ]
+        assert len(single_feed.sent) > len(changes)  # one-by-one sent every repeat
+    finally:
+        await single.db.close()
+        await batched.db.close()
+
+
+async def test_a_storm_batch_costs_a_fixed_number_of_statements(tmp_path: Path) -> None:
+    manager, _ = await fresh_manager(tmp_path, "storm.db")
+    try:
+        with statements(manager.db) as seen:
+            await manager.signals(storm(pairs=50, steps=12))  # 600 signals, 150 new alarms
+        inserts = [s for s in seen if s.startswith("INSERT INTO alarms")]
+        selects = [s for s in seen if s.startswith("SELECT")]
+        assert len(inserts) == 1  # the new alarms together (SQLite: numbered in the tx)
+        assert len(selects) <= 4  # open alarms, the next id, children, the feed's outbox
+    finally:
+        await manager.db.close()
+
+
+async def test_clearing_the_newest_of_two_open_alarms_of_a_key_leaves_the_older(
+    tmp_path: Path,
+) -> None:
+    """Two open alarms of one key (an older database): both paths count on the older one
+    once the newer is cleared."""
+    results = []
+    for name in ("single.db", "batched.db"):
+        manager, _ = await fresh_manager(tmp_path, name)
+        async with manager.db.transaction() as session:
+            for _ in range(2):
+                session.add(
+                    AlarmRow(
+                        reduction_key="cpu:r9",
+                        open=True,
+                        alarm_type="processingErrorAlarm",
+                        perceived_severity="major",
+                        probable_cause="cpuCyclesLimitExceeded",
+                        alarmed_object_type="device",
+                        alarmed_object="r9",
+                        state="raised",
+                    )
+                )
+        signals = [sig("clear", t=1), sig(t=2), sig("clear", t=3), sig(t=4)]
+        if name == "single.db":
+            for s in signals:
+                await manager.signal(s)
+        else:
+            await manager.signals(signals)
+        results.append(await alarm_state(manager.db))
+        await manager.db.close()
+    single, batched = results
+    assert batched == single
+    assert [(r["id"], r["open"], r["count"]) for r in batched] == [
+        (1, False, 2),  # the older one took the second raise, then the second clear
+        (2, False, 1),
+        (3, True, 1),
+    ]
+
+
+async def test_one_signal_alone_still_works(manager: AlarmManager) -> None:
+    [(event_name, doc)] = await manager.signal(sig(t=0))
+    assert event_name == "raised" and doc["id"] == 1 and doc["count"] == 1

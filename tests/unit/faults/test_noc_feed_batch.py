@@ -1,0 +1,156 @@
+"""NocFeed.enqueue_many: the outbox rows of many alarm changes, exactly as `enqueue` one by one
+writes them, with one look-up of the last retained topics per chunk and one bulk insert."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from oss.errors import InvalidInput
+from oss.faults.noc_feed import NocFeed, NocFeedError, NocFeedSettings, NocPublisher
+from oss.store.database import Database
+from tests.unit.faults.test_noc_feed import FakeBroker, alarm, outbox
+
+feed = NocFeed(NocFeedSettings(prefix="noc"))
+
+# (alarm, event) changes covering every retained-topic rule: a new alarm, same-severity and
+# severity changes, a clear, an alarm changed several times in one call, a change of an alarm
+# whose history was pruned, and a change of an alarm raised and cleared in the same call.
+HISTORY = [(alarm(1), "raised"), (alarm(2, "minor"), "raised")]
+CHANGES = [
+    (alarm(1, sequence=2), "changed"),
+    (alarm(1, "critical", sequence=3), "changed"),
+    (alarm(2, "cleared", sequence=2, state="cleared"), "cleared"),
+    (alarm(3, "warning"), "raised"),
+    (alarm(3, "major", sequence=2), "changed"),
+    (alarm(4, "minor", sequence=9), "changed"),  # no history: pruned
+    (alarm(5), "raised"),
+    (alarm(5, "cleared", sequence=2, state="cleared"), "cleared"),
+    (alarm(1, "cleared", sequence=4, state="cleared"), "cleared"),
+]
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'oss.db'}")
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+async def other_db(tmp_path: Path, name: str) -> Database:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / name}")
+    await database.migrate()
+    return database
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(" ".join(str(args[2]).split()[:4]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_batch_writes_the_same_rows_as_one_by_one(tmp_path: Path) -> None:
+    single, batched = await other_db(tmp_path, "single.db"), await other_db(tmp_path, "b.db")
+    try:
+        for database in (single, batched):
+            async with database.transaction() as session:
+                await feed.enqueue_many(session, HISTORY)
+        async with single.transaction() as session:
+            for data, change in CHANGES:
+                await feed.enqueue(session, data, change)
+        async with batched.transaction() as session:
+            await feed.enqueue_many(session, CHANGES)
+
+        expected = await outbox(single)
+        assert await outbox(batched) == expected
+        # Sanity: the rules did something (deletes of stale retained messages included).
+        assert ("noc/alarms/major/r1/1", "", True) in expected
+        assert ("noc/alarms/minor/r1/2", "", True) in expected
+    finally:
+        await single.close()
+        await batched.close()
+
+
+async def test_a_batch_costs_one_look_up_per_chunk_and_one_insert(db: Database) -> None:
+    changes = [(alarm(n), "raised") for n in range(300)]
+    with statements(db) as seen:
+        async with db.transaction() as session:
+            await feed.enqueue_many(session, changes)
+    # 300 alarms x 6 candidate topics (one per severity): 1,800 topics in chunks of 500.
+    assert sum(s.startswith("SELECT") for s in seen) == 4
+    assert sum(s.startswith("INSERT") for s in seen) == 1
+    assert len(await outbox(db)) == 600
+
+
+async def test_an_invalid_alarm_writes_nothing_of_the_batch(db: Database) -> None:
+    bad = {"id": "9", "perceivedSeverity": "major", "alarmedObject": {"id": "r1"}}  # no sequence
+    with pytest.raises(InvalidInput, match="sequence"):
+        async with db.transaction() as session:
+            await feed.enqueue_many(session, [(alarm(1), "raised"), (bad, "raised")])
+    assert await outbox(db) == []
+
+
+async def test_a_later_call_in_the_transaction_sees_the_rows_of_an_earlier_one(
+    db: Database,
+) -> None:
+    async with db.transaction() as session:
+        await feed.enqueue_many(session, [(alarm(1), "raised")])
+        await feed.enqueue(session, alarm(1, "critical", sequence=2), "changed")
+    rows = await outbox(db)
+    assert rows[2] == ("noc/alarms/major/r1/1", "", True)  # only the old severity emptied
+    assert [t for t, _, _ in rows[3:]] == ["noc/alarms/critical/r1/1", "noc/events/changed/r1/1"]
+
+
+async def test_an_empty_batch_writes_nothing(db: Database) -> None:
+    with statements(db) as seen:
+        async with db.transaction() as session:
+            await feed.enqueue_many(session, [])
+    assert not any(s.startswith(("SELECT", "INSERT")) for s in seen)
+
+
+async def test_a_round_publishes_only_the_newest_retained_state_of_a_topic(db: Database) -> None:
+    for sequence in (1, 2, 3):
+        async with db.transaction() as session:
+            kind = "raised" if sequence == 1 else "changed"
+            await feed.enqueue(session, alarm(sequence=sequence), kind)
+    broker = FakeBroker()
+    publisher = NocPublisher(db, NocFeedSettings(prefix="noc"))
+    assert await publisher.publish_pending(broker) == 6
+    states = [json.loads(p or "")["sequence"] for t, p, r in broker.received if r]
+    events = [t for t, _, r in broker.received if not r]
+    assert states == [3]
+    assert events == ["noc/events/raised/r1/7"] + ["noc/events/changed/r1/7"] * 2
+    assert await publisher.pending() == 0 and publisher.published == 4
+
+
+async def test_a_superseded_state_is_done_even_when_the_newer_one_fails(db: Database) -> None:
+    for sequence in (1, 2):
+        async with db.transaction() as session:
+            kind = "raised" if sequence == 1 else "changed"
+            await feed.enqueue(session, alarm(sequence=sequence), kind)
+    failing = FakeBroker(fail_at=1)  # the first event goes, the newer state fails
+    publisher = NocPublisher(db, NocFeedSettings(prefix="noc"))
+    with pytest.raises(NocFeedError):
+        await publisher.publish_pending(failing)
+    assert await publisher.pending() == 2  # the newer state and its event
+    retry = FakeBroker()
+    assert await publisher.publish_pending(retry) == 2
+    assert [(t, json.loads(p or "")["sequence"]) for t, p, _ in retry.received] == [
+        ("noc/alarms/major/r1/7", 2),
+        ("noc/events/changed/r1/7", 2),
+    ]
