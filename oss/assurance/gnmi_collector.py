@@ -125,7 +125,7 @@ class GnmiCollector(PerDevice[_Subscription]):
     async def _device_loop(self, name: str) -> None:
         settings = self.settings
         backoff = settings.backoff_initial_s
-        while name in self._devices:
+        while self._running and name in self._devices:
             state = self._devices[name]
             state.delivered = False
             try:

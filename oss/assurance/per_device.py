@@ -15,6 +15,8 @@ from oss.assurance.kpi import KpiCalculator
 
 log = logging.getLogger(__name__)
 
+_CANCEL_WAIT_S = 2.0
+
 
 class DeviceState(Protocol):
     target: Target
@@ -37,7 +39,8 @@ class PerDevice(ABC, Generic[S]):
 
     @abstractmethod
     async def _device_loop(self, name: str) -> None:
-        """Runs while `name` is in `self._devices`; a change of target is read from there."""
+        """Runs while running and `name` is in `self._devices`; a change of target is read from
+        there."""
 
     def set_targets(self, targets: Iterable[Target]) -> None:
         """Work on exactly these devices from now on (started, stopped or updated as needed)."""
@@ -66,11 +69,16 @@ class PerDevice(ABC, Generic[S]):
 
     async def stop(self) -> None:
         self._running = False
-        tasks = list(self._tasks.values())
+        pending = set(self._tasks.values())
         self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S)
+            if pending:
+                # Python 3.11's wait_for can swallow a cancellation that meets a ready result
+                # (fixed in 3.12): such a task runs on; cancel it again rather than hang.
+                log.warning("%d %s tasks still running after cancel", len(pending), self.what)
 
     def _spawn(self, name: str) -> None:
         task = asyncio.create_task(self._device_loop(name), name=f"{self.what}-{name}")

@@ -174,7 +174,7 @@ class SnmpPoller(PerDevice[_DeviceState]):
         interval = self.settings.interval_for(name)
         # Start at a random point of the first interval, so devices do not poll in step.
         due = loop.time() + self._rng.uniform(0, interval)
-        while name in self._devices:
+        while self._running and name in self._devices:
             await asyncio.sleep(max(0.0, due - loop.time()))
             events = await self.poll_once(name)
             if events:
