@@ -30,6 +30,27 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from drivers import ber
+from drivers.ber import (
+    EMPTY_VALUES,
+    INFORM_REQUEST,
+    INTEGER,
+    IP_ADDRESS,
+    OBJECT_IDENTIFIER,
+    OCTET_STRING,
+    OPAQUE,
+    RESPONSE,
+    SEQUENCE,
+    TIMETICKS,
+    UNSIGNED_MAX_OCTETS,
+    V1_TRAP,
+    V2_TRAP,
+    decode_integer,
+    header,
+    tlv,
+)
+from drivers.ber import Malformed as Malformed  # part of this module's API
+
 SnmpPlain = int | str | bytes | None
 
 SYS_UPTIME_0 = "1.3.6.1.2.1.1.3.0"
@@ -38,34 +59,15 @@ SNMP_TRAP_ADDRESS_0 = "1.3.6.1.6.3.18.1.3.0"
 SNMP_TRAP_ENTERPRISE_0 = "1.3.6.1.6.3.1.1.4.3.0"
 _GENERIC_TRAPS = "1.3.6.1.6.3.1.1.5."  # + generic-trap + 1 (coldStart .. egpNeighborLoss)
 
-# Tags (class, constructed bit and number in one octet; SNMP uses only single-octet tags).
-_INTEGER, _OCTET_STRING, _NULL, _OID, _SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
-_IP_ADDRESS, _COUNTER32, _GAUGE32, _TIMETICKS, _OPAQUE, _COUNTER64 = (
-    0x40,
-    0x41,
-    0x42,
-    0x43,
-    0x44,
-    0x46,
-)
-_NO_SUCH_OBJECT, _NO_SUCH_INSTANCE, _END_OF_MIB_VIEW = 0x80, 0x81, 0x82
-_RESPONSE, _V1_TRAP, _INFORM, _V2_TRAP = 0xA2, 0xA4, 0xA6, 0xA7
 _PDU_NAMES = {
-    0xA0: "GetRequest",
-    0xA1: "GetNextRequest",
-    0xA2: "Response",
-    0xA3: "SetRequest",
-    0xA5: "GetBulkRequest",
-    0xA8: "Report",
+    ber.GET_REQUEST: "GetRequest",
+    ber.GET_NEXT_REQUEST: "GetNextRequest",
+    RESPONSE: "Response",
+    ber.SET_REQUEST: "SetRequest",
+    ber.GET_BULK_REQUEST: "GetBulkRequest",
+    ber.REPORT: "Report",
 }
-_UNSIGNED_MAX_OCTETS = {_COUNTER32: 5, _GAUGE32: 5, _TIMETICKS: 5, _COUNTER64: 9}
-_EXCEPTIONS = (_NULL, _NO_SUCH_OBJECT, _NO_SUCH_INSTANCE, _END_OF_MIB_VIEW)
-_MAX_LENGTH_OCTETS = 4
 _OID_CACHE_SIZE = 4096  # OIDs repeat from trap to trap: decode each encoding once
-
-
-class Malformed(ValueError):
-    """The datagram is not a well-formed SNMPv1/v2c notification; the message says why."""
 
 
 class BadCommunity(Malformed):
@@ -97,12 +99,10 @@ class Notification:
         request-id, no error, the varbinds echoed."""
         if not self.inform:
             raise ValueError("only an inform is acknowledged")
-        pdu = _tlv(
-            _RESPONSE, self._request_id_tlv + b"\x02\x01\x00\x02\x01\x00" + self._varbinds_tlv
-        )
-        return _tlv(
-            _SEQUENCE,
-            _tlv(_INTEGER, bytes([self.version])) + _tlv(_OCTET_STRING, self._community) + pdu,
+        pdu = tlv(RESPONSE, self._request_id_tlv + b"\x02\x01\x00\x02\x01\x00" + self._varbinds_tlv)
+        return tlv(
+            SEQUENCE,
+            tlv(INTEGER, bytes([self.version])) + tlv(OCTET_STRING, self._community) + pdu,
         )
 
 
@@ -123,29 +123,29 @@ class TrapCodec:
 
     def _decode(self, data: bytes) -> Notification:
         end = len(data)
-        tag, pos, end = _header(data, 0, end)
-        if tag != _SEQUENCE:
+        tag, pos, end = header(data, 0, end)
+        if tag != SEQUENCE:
             raise Malformed("not a BER SEQUENCE: not an SNMP message")
-        tag, start, pos = _header(data, pos, end)
-        if tag != _INTEGER or pos - start != 1:
+        tag, start, pos = header(data, pos, end)
+        if tag != INTEGER or pos - start != 1:
             raise Malformed("bad version field")
         version = data[start]
         if version not in (0, 1):
             raise Malformed(f"message version {version} is not SNMPv1/v2c")
-        tag, start, pos = _header(data, pos, end)
-        if tag != _OCTET_STRING:
+        tag, start, pos = header(data, pos, end)
+        if tag != OCTET_STRING:
             raise Malformed("bad community field")
         community = data[start:pos]
         if not self._community_ok(community):
             raise BadCommunity("unknown community")
-        tag, pos, pdu_end = _header(data, pos, end)
+        tag, pos, pdu_end = header(data, pos, end)
         if pdu_end != end:
             raise Malformed("trailing bytes after the PDU")
-        if tag == _V1_TRAP and version == 0:
+        if tag == V1_TRAP and version == 0:
             return self._v1_trap(data, pos, end, community)
-        if tag in (_V2_TRAP, _INFORM) and version == 1:
-            return self._v2_notification(data, pos, end, community, inform=tag == _INFORM)
-        name = _PDU_NAMES.get(tag, {_V1_TRAP: "v1 Trap", _V2_TRAP: "SNMPv2-Trap"}.get(tag))
+        if tag in (V2_TRAP, INFORM_REQUEST) and version == 1:
+            return self._v2_notification(data, pos, end, community, inform=tag == INFORM_REQUEST)
+        name = _PDU_NAMES.get(tag, {V1_TRAP: "v1 Trap", V2_TRAP: "SNMPv2-Trap"}.get(tag))
         what = name or f"tag 0x{tag:02x}"
         raise Malformed(
             f"{what} PDU is not a notification of SNMP v{'1' if version == 0 else '2c'}"
@@ -163,14 +163,14 @@ class TrapCodec:
         self, data: bytes, pos: int, end: int, community: bytes, *, inform: bool
     ) -> Notification:
         tlv_start = pos
-        tag, start, pos = _header(data, pos, end)
-        if tag != _INTEGER:
+        tag, start, pos = header(data, pos, end)
+        if tag != INTEGER:
             raise Malformed("bad request-id")
         request_id_tlv = data[tlv_start:pos]
-        request_id = _integer(data, start, pos)
+        request_id = decode_integer(data, start, pos)
         for field_name in ("error-status", "error-index"):
-            tag, start, pos = _header(data, pos, end)
-            if tag != _INTEGER:
+            tag, start, pos = header(data, pos, end)
+            if tag != INTEGER:
                 raise Malformed(f"bad {field_name}")
         varbinds_start = pos
         trap_oid: SnmpPlain = None
@@ -193,24 +193,24 @@ class TrapCodec:
         )
 
     def _v1_trap(self, data: bytes, pos: int, end: int, community: bytes) -> Notification:
-        tag, start, pos = _header(data, pos, end)
-        if tag != _OID:
+        tag, start, pos = header(data, pos, end)
+        if tag != OBJECT_IDENTIFIER:
             raise Malformed("bad enterprise")
         enterprise = self._oid(data, start, pos)
-        tag, start, pos = _header(data, pos, end)
-        if tag != _IP_ADDRESS or pos - start != 4:
+        tag, start, pos = header(data, pos, end)
+        if tag != IP_ADDRESS or pos - start != 4:
             raise Malformed("bad agent-addr")
         agent = ".".join(str(octet) for octet in data[start:pos])
         fields = []
         for field_name, want in (
-            ("generic-trap", _INTEGER),
-            ("specific-trap", _INTEGER),
-            ("time-stamp", _TIMETICKS),
+            ("generic-trap", INTEGER),
+            ("specific-trap", INTEGER),
+            ("time-stamp", TIMETICKS),
         ):
-            tag, start, pos = _header(data, pos, end)
+            tag, start, pos = header(data, pos, end)
             if tag != want:
                 raise Malformed(f"bad {field_name}")
-            fields.append(_integer(data, start, pos, unsigned=tag == _TIMETICKS))
+            fields.append(decode_integer(data, start, pos, unsigned=tag == TIMETICKS))
         generic, specific, timestamp = fields
         if generic == 6:
             trap_oid = f"{enterprise}.0.{specific}"
@@ -236,40 +236,40 @@ class TrapCodec:
         )
 
     def _varbinds(self, data: bytes, pos: int, end: int) -> list[tuple[str, SnmpPlain]]:
-        tag, pos, list_end = _header(data, pos, end)
-        if tag != _SEQUENCE or list_end != end:
+        tag, pos, list_end = header(data, pos, end)
+        if tag != SEQUENCE or list_end != end:
             raise Malformed("bad varbind list")
         out = []
         while pos < list_end:
-            tag, pos, vb_end = _header(data, pos, list_end)
-            if tag != _SEQUENCE:
+            tag, pos, vb_end = header(data, pos, list_end)
+            if tag != SEQUENCE:
                 raise Malformed("bad varbind")
-            tag, start, pos = _header(data, pos, vb_end)
-            if tag != _OID:
+            tag, start, pos = header(data, pos, vb_end)
+            if tag != OBJECT_IDENTIFIER:
                 raise Malformed("varbind name is not an OID")
             name = self._oid(data, start, pos)
-            tag, start, pos = _header(data, pos, vb_end)
+            tag, start, pos = header(data, pos, vb_end)
             if pos != vb_end:
                 raise Malformed("trailing bytes in a varbind")
             out.append((name, self._value(tag, data, start, pos)))
         return out
 
     def _value(self, tag: int, data: bytes, start: int, end: int) -> SnmpPlain:
-        if tag == _INTEGER:
-            return _integer(data, start, end)
-        if tag in (_OCTET_STRING, _OPAQUE):
+        if tag == INTEGER:
+            return decode_integer(data, start, end)
+        if tag in (OCTET_STRING, OPAQUE):
             return data[start:end]
-        if tag in _UNSIGNED_MAX_OCTETS:
-            if end - start > _UNSIGNED_MAX_OCTETS[tag]:
+        if tag in UNSIGNED_MAX_OCTETS:
+            if end - start > UNSIGNED_MAX_OCTETS[tag]:
                 raise Malformed(f"application value 0x{tag:02x} too long")
-            return _integer(data, start, end, unsigned=True)
-        if tag == _OID:
+            return decode_integer(data, start, end, unsigned=True)
+        if tag == OBJECT_IDENTIFIER:
             return self._oid(data, start, end)
-        if tag == _IP_ADDRESS:
+        if tag == IP_ADDRESS:
             if end - start != 4:
                 raise Malformed("IpAddress is not 4 octets")
             return ".".join(str(octet) for octet in data[start:end])
-        if tag in _EXCEPTIONS:
+        if tag in EMPTY_VALUES:
             if end != start:
                 raise Malformed("NULL with contents")
             return None
@@ -287,76 +287,20 @@ class TrapCodec:
         return dotted
 
 
-def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """(tag, start of the contents, end of the contents) of the TLV at `pos`, within `end`."""
-    if pos + 2 > end:
-        raise Malformed("truncated")
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise Malformed("multi-octet tag")
-    length = data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        octets = length & 0x7F
-        if octets == 0:
-            raise Malformed("indefinite length")
-        if octets > _MAX_LENGTH_OCTETS:
-            raise Malformed("length too long")
-        if pos + octets > end:
-            raise Malformed("truncated")
-        length = int.from_bytes(data[pos : pos + octets], "big")
-        pos += octets
-    if pos + length > end:
-        raise Malformed("truncated")
-    return tag, pos, pos + length
-
-
-def _integer(data: bytes, start: int, end: int, *, unsigned: bool = False) -> int:
-    if end == start:
-        raise Malformed("empty integer")
-    if end - start > 9:
-        raise Malformed("integer too long")
-    return int.from_bytes(data[start:end], "big", signed=not unsigned)
-
-
 def _decode_oid(raw: bytes) -> str:
-    if not raw:
-        raise Malformed("empty OID")
-    arcs: list[int] = []
-    value = 0
-    for octet in raw:
-        value = (value << 7) | (octet & 0x7F)
-        if not octet & 0x80:
-            arcs.append(value)
-            value = 0
-    if raw[-1] & 0x80:
-        raise Malformed("truncated OID sub-identifier")
-    first = arcs[0]
-    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
-    return ".".join(str(arc) for arc in head + arcs[1:])
-
-
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _length(len(body)) + body
+    return ber.dotted(ber.decode_oid(raw))
 
 
 def peek_version(data: bytes) -> int | None:
     """The message's version field (0 v1, 1 v2c, 3 v3) without decoding the rest; None when the
     datagram does not even start like an SNMP message."""
     try:
-        tag, pos, end = _header(data, 0, len(data))
-        if tag != _SEQUENCE:
+        tag, pos, end = header(data, 0, len(data))
+        if tag != SEQUENCE:
             return None
-        tag, start, pos = _header(data, pos, end)
+        tag, start, pos = header(data, pos, end)
     except Malformed:
         return None
-    if tag != _INTEGER or pos - start != 1:
+    if tag != INTEGER or pos - start != 1:
         return None
     return data[start]
