@@ -113,10 +113,44 @@ def recurring_charge(
         _require_aware(active_to, "active_to")
         if active_to < active_from:
             raise InvalidInput(f"active_to {active_to} is before active_from {active_from}")
-    if _midnight(_day(period.start)) != period.start or _midnight(_day(period.end)) != period.end:
-        raise InvalidInput(f"a recurring charge needs a period of whole UTC days, not {period}")
-    first = max(_day(active_from), _day(period.start))
-    last = _day(period.end) if active_to is None else min(_day(active_to), _day(period.end))
+    start, end = _whole_days(period)
+    first = max(_day(active_from), start)
+    last = end if active_to is None else min(_day(active_to), end)
+    # The charge depends on these alone, and a bill run meets the same few combinations for
+    # most of its products (every product active all month): equal ones share one Charge.
+    # The key holds the price's text, not the Decimal: 500 == 500.00, but they print apart.
+    key = (str(price), period.start, period.end, first, last, currency)
+    charge = _PRORATED.get(key)
+    if charge is None:
+        if len(_PRORATED) >= _PRORATED_MAX:
+            _PRORATED.clear()
+        charge = _PRORATED[key] = _prorated(price, period, first, last, currency)
+    return charge
+
+
+# Charges are immutable values (frozen; their `detail` is never modified), so they can be shared.
+_PRORATED: dict[tuple[str, datetime, datetime, date, date, str], Charge] = {}
+_PRORATED_MAX = 4096
+
+
+def _whole_days(period: Period) -> tuple[date, date]:
+    """The first and the (exclusive) last UTC day of a period of whole UTC days."""
+    key = (period.start, period.end)
+    days = _PERIOD_DAYS.get(key)
+    if days is None:
+        start, end = _day(period.start), _day(period.end)
+        if _midnight(start) != period.start or _midnight(end) != period.end:
+            raise InvalidInput(f"a recurring charge needs a period of whole UTC days, not {period}")
+        if len(_PERIOD_DAYS) >= _PRORATED_MAX:
+            _PERIOD_DAYS.clear()
+        days = _PERIOD_DAYS[key] = (start, end)
+    return days
+
+
+_PERIOD_DAYS: dict[tuple[datetime, datetime], tuple[date, date]] = {}
+
+
+def _prorated(price: Decimal, period: Period, first: date, last: date, currency: str) -> Charge:
     days = max(0, (last - first).days)
     total = period.days
     exact = price if days == total else price * days / total
@@ -146,29 +180,32 @@ def usage_charge(quantity: Decimal, tariff: UsageTariff, currency: str) -> Charg
     breakdown: list[dict[str, Any]] = []
     exact = Decimal(0)
     lower = Decimal(0)
+    single: Decimal | None = None  # the one tier's price when the quantity falls in one tier
     for tier in tariff.tiers:
-        upper = quantity if tier.up_to is None else min(quantity, tier.up_to)
+        up_to, price = tier.up_to, tier.price
+        # min(quantity, up_to), spelled out: on a tie min() keeps `quantity` (its digits).
+        upper = quantity if up_to is None or not up_to < quantity else up_to
         inside = upper - lower
         if inside > 0:
-            amount = inside * tier.price
+            amount = inside * price
             exact += amount
+            single = price
             breakdown.append(
                 {
                     "from": str(lower),
-                    "up_to": None if tier.up_to is None else str(tier.up_to),
+                    "up_to": None if up_to is None else str(up_to),
                     "quantity": str(inside),
-                    "unit_price": str(tier.price),
+                    "unit_price": str(price),
                     "amount": str(amount),  # exact; the charge's amount is the rounded sum
                 }
             )
-        if tier.up_to is None or quantity <= tier.up_to:
+        if up_to is None or quantity <= up_to:
             break
-        lower = tier.up_to
-    single = breakdown[0]["unit_price"] if len(breakdown) == 1 else None
+        lower = up_to
     return Charge(
         amount=round_money(exact, currency),
         quantity=quantity,
-        unit_price=Decimal(single) if single is not None else None,
+        unit_price=single if len(breakdown) == 1 else None,
         description=f"Usage {tariff.usage_type}, {quantity} {tariff.unit}",
         detail={
             "usage_type": tariff.usage_type,
