@@ -5,16 +5,14 @@ operator's; PATCH issues a bill once and refuses everything else. And `oss bill`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
@@ -35,7 +33,7 @@ from tests.integration.bss.bill_fixtures import (
     add_usage,
     at,
 )
-from tests.peers.ports import free_port
+from tests.peers.app_server import serving
 
 SPEC = tmf.spec(tmf.CUSTOMER_BILL)
 BILLS = f"{SPEC.base_path}/customerBill"
@@ -180,29 +178,11 @@ async def test_unknown_ids_are_tmf_errors(bill_api: BillApi) -> None:
     assert r.status_code == 404
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave the test runner's signal handlers alone
-
-
 @pytest.fixture
 async def bill_server(bill_api: BillApi) -> AsyncIterator[str]:
     """The app behind a real uvicorn on a loopback port, for the (synchronous) CLI."""
-    port = free_port()
-    config = uvicorn.Config(
-        bill_api.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = _Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not serving.done(), "the server did not start"
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 20)
+    async with serving(bill_api.app) as url:
+        yield url
 
 
 def oss_cli(url: str, token: str, *args: str) -> str:

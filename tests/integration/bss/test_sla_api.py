@@ -4,9 +4,8 @@ compliance of the current billing period, terms from the catalogue, outage evide
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
@@ -27,7 +25,7 @@ from oss.runtime import Runtime
 from oss.settings import load_settings
 from oss.store.tables import AlarmRow
 from tests.bss_rows import add_account, product_row
-from tests.peers.ports import free_port
+from tests.peers.app_server import serving
 
 SLA = "/api/v1/sla"
 
@@ -148,28 +146,10 @@ def test_current_period_follows_the_billing_day() -> None:
     )
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave the test runner's signal handlers alone
-
-
 @pytest.fixture
 async def sla_server(sla_api: SlaApi) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        sla_api.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = _Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not serving.done(), "the server did not start"
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 20)
+    async with serving(sla_api.app) as url:
+        yield url
 
 
 async def test_oss_sla_show(sla_api: SlaApi, sla_server: str) -> None:

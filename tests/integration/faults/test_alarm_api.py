@@ -4,16 +4,14 @@ schema, and the server-sent-events stream carries changes through a real HTTP se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
@@ -27,7 +25,7 @@ from oss.faults import tmf_schema
 from oss.faults.alarms import AlarmManager, Signal
 from oss.runtime import Runtime
 from oss.settings import load_settings
-from tests.peers.ports import free_port
+from tests.peers.app_server import serving
 
 BASE = "/tmf-api/alarm/v4/alarm"
 
@@ -158,29 +156,11 @@ async def test_patch_acknowledges_as_the_token_and_clears(alarm_api: AlarmApi) -
         assert tmf_schema.errors(r.json(), "Error") == []
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave the test runner's signal handlers alone
-
-
 @pytest.fixture
 async def alarm_server(alarm_api: AlarmApi) -> AsyncIterator[str]:
     """The app behind a real uvicorn on a loopback port (streams need a real server)."""
-    port = free_port()
-    config = uvicorn.Config(
-        alarm_api.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = _Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not serving.done(), "the server did not start"
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 20)
+    async with serving(alarm_api.app) as url:
+        yield url
 
 
 async def test_the_stream_carries_changes_as_server_sent_events(
