@@ -12,7 +12,7 @@ the datagram's bytes, in tens of microseconds:
 Handled: SNMPv1 Trap-PDU (RFC 1157), SNMPv2c SNMPv2-Trap-PDU and InformRequest-PDU (RFC 3416).
 Varbind values become plain Python, as drivers.snmp.pysnmp_value renders pysnmp's: INTEGER,
 Counter32, Gauge32, TimeTicks, Counter64 -> int; OCTET STRING, Opaque -> bytes; OBJECT
-IDENTIFIER -> "1.3.6..."; IpAddress -> "10.0.0.1"; NULL, noSuchObject, noSuchInstance,
+IDENTIFIER -> "1.3.6..."; IpAddress -> "127.0.0.1"; NULL, noSuchObject, noSuchInstance,
 endOfMibView -> None.
 
 A v1 trap is translated into the v2 form (RFC 3584 section 3.1) as pysnmp does: its trap OID

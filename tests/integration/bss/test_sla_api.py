@@ -23,8 +23,7 @@ from oss.auth_roles import Role
 from oss.cli.main import app as cli_app
 from oss.runtime import Runtime
 from oss.settings import load_settings
-from oss.store.tables import AlarmRow
-from tests.bss_rows import add_account, product_row
+from tests.bss_rows import add_account, alarm_row, product_row
 from tests.peers.app_server import serving
 
 SLA = "/api/v1/sla"
@@ -37,29 +36,6 @@ class SlaApi:
     viewer: httpx.AsyncClient
     token: str
     period_start: datetime
-
-
-def alarm_row(
-    obj_type: str, obj: str, raised: datetime, cleared: datetime | None, parent: int | None
-) -> AlarmRow:
-    return AlarmRow(
-        reduction_key=f"test:{obj_type}:{obj}",
-        open=cleared is None,
-        alarm_type="qualityOfServiceAlarm",
-        perceived_severity="major" if cleared is None else "cleared",
-        probable_cause="serviceAffected",
-        specific_problem="",
-        alarmed_object_type=obj_type,
-        alarmed_object=obj,
-        state="raised" if cleared is None else "cleared",
-        raised_time=raised,
-        changed_time=cleared or raised,
-        cleared_time=cleared,
-        service_affecting=True,
-        affected_services=[],
-        parent_id=parent,
-        is_root_cause=parent is None,
-    )
 
 
 @pytest.fixture
@@ -86,10 +62,10 @@ async def outage(api: SlaApi, *, still_open: bool = False) -> tuple[int, int, da
     elapsed = datetime.now(UTC) - start
     end = None if still_open else start + min(timedelta(hours=1), elapsed / 2)
     async with api.runtime.db.transaction() as s:
-        root = alarm_row("link", "3", start, end, None)
+        root = alarm_row(start, end, object_type="link", obj="3")
         s.add(root)
         await s.flush()
-        child = alarm_row("service", "svc-a", start, end, root.id)
+        child = alarm_row(start, end, parent=root.id)
         s.add(child)
         await s.flush()
         return root.id, child.id, start

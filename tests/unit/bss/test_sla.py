@@ -15,8 +15,8 @@ from bss_bridge.rating import billing_period
 from bss_bridge.sla import compliance
 from oss.errors import NotFound
 from oss.store import Database
-from oss.store.tables import AlarmRow, KpiMinuteRow, ServiceRow
-from tests.bss_rows import add_account, product_row
+from oss.store.tables import KpiMinuteRow, ServiceRow
+from tests.bss_rows import add_account, alarm_row, product_row
 
 NOV = billing_period("2026-11", 1)  # 2026-11-01 .. 2026-12-01, 30 days
 AFTER = datetime(2026, 12, 5, tzinfo=UTC)
@@ -67,24 +67,14 @@ async def alarm(
     affecting: bool = True,
     causes: list[int] | None = None,
 ) -> int:
-    row = AlarmRow(
-        reduction_key=f"k:{object_type}:{obj}",
-        open=cleared is None,
-        alarm_type="qualityOfServiceAlarm",
-        perceived_severity="major" if cleared is None else "cleared",
-        probable_cause="serviceAffected",
-        specific_problem="",
-        alarmed_object_type=object_type,
-        alarmed_object=obj,
-        state="raised" if cleared is None else "cleared",
-        raised_time=raised,
-        changed_time=cleared or raised,
-        cleared_time=cleared,
-        service_affecting=affecting,
-        affected_services=[],
-        parent_id=parent,
-        is_root_cause=parent is None and object_type != "service",
-        details={"causes": causes} if causes else None,
+    row = alarm_row(
+        raised,
+        cleared,
+        object_type=object_type,
+        obj=obj,
+        parent=parent,
+        affecting=affecting,
+        causes=causes,
     )
     async with db.transaction() as s:
         s.add(row)
