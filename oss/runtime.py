@@ -64,7 +64,8 @@ class _NoFeed:
 
 
 class _WakingFeed:
-    """The NOC feed, plus a nudge to the publisher that rows are on their way."""
+    """The NOC feed, plus the hand-over of its rows to the publisher once they are committed
+    (the publisher then sends them without reading them back)."""
 
     def __init__(self, feed: NocFeed, publisher: NocPublisher) -> None:
         self.feed = feed
@@ -74,14 +75,23 @@ class _WakingFeed:
         await self.enqueue_many(session, [(alarm, event)])
 
     async def enqueue_many(self, session: AsyncSession, changes: Sequence[Any]) -> None:
-        await self.feed.enqueue_many(session, changes)
-        # Wake it once the rows are committed: woken earlier it finds nothing and sleeps.
+        rows = await self.feed.enqueue_many(session, changes)
         sync = session.sync_session
-        if not sqlalchemy_event.contains(sync, "after_commit", self._wake):
-            sqlalchemy_event.listen(sync, "after_commit", self._wake, once=True)
+        sync.info.setdefault(_OFFERED, []).extend(rows)
+        # Offered only once committed: a rolled-back row must never reach the broker.
+        if not sqlalchemy_event.contains(sync, "after_commit", self._committed):
+            sqlalchemy_event.listen(sync, "after_commit", self._committed, once=True)
+            sqlalchemy_event.listen(sync, "after_soft_rollback", self._rolled_back, once=True)
 
-    def _wake(self, _session: Any) -> None:
-        self.publisher.wake()
+    def _committed(self, session: Any) -> None:
+        self.publisher.offer(session.info.pop(_OFFERED, []))
+
+    @staticmethod
+    def _rolled_back(session: Any, _previous: Any) -> None:
+        session.info.pop(_OFFERED, None)
+
+
+_OFFERED = "noc_feed_offered"  # Session.info key: outbox rows of the open transaction
 
 
 class ServiceExited(RuntimeError):

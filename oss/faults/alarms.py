@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -78,7 +78,7 @@ class BatchAlarmFeed(AlarmFeed, Protocol):
 
     async def enqueue_many(
         self, session: AsyncSession, changes: Sequence[tuple[dict[str, Any], FeedEvent]]
-    ) -> None: ...
+    ) -> object: ...
 
 
 class ServicesProvider(Protocol):
@@ -218,16 +218,28 @@ class AlarmTx:
             raise NotFound(f"alarm {alarm_id} not found")
         return row
 
-    async def raise_(self, s: Signal, *, defer_id: bool = False, **extra: Any) -> AlarmRow:
+    async def raise_(
+        self,
+        s: Signal,
+        *,
+        defer_id: bool = False,
+        repeats: int = 1,
+        first_ns: int | None = None,
+        **extra: Any,
+    ) -> AlarmRow:
         """A new alarm, or the open one of the same key counted once more.
 
         A new alarm gets its id at once (an INSERT), unless `defer_id`: then its insert waits
         for the next `ensure_ids()` or query, so a batch's new alarms go in together. Only a
-        caller that reads no id before calling `ensure_ids()` may defer."""
+        caller that reads no id before calling `ensure_ids()` may defer.
+
+        `repeats` > 1 applies that many raises of the key at once, `s` being the last of them
+        (its severity and time) with the details of all merged, and `first_ns` the time of the
+        first (a new alarm's raise time): as if they had come one by one."""
         when = moment(s.time_ns)
         row = await self.open_by_key(s.reduction_key)
         if row is not None:
-            row.count += 1
+            row.count += repeats
             row.perceived_severity = s.severity
             row.changed_time = when
             row.state = "updated"
@@ -244,16 +256,16 @@ class AlarmTx:
             specific_problem=s.specific_problem,
             alarmed_object_type=s.object_type,
             alarmed_object=s.object,
-            state="raised",
+            state="raised" if repeats == 1 else "updated",
             ack_state="unacknowledged",
-            raised_time=when,
+            raised_time=when if first_ns is None else moment(first_ns),
             changed_time=when,
             service_affecting=bool(extra.pop("service_affecting", False)),
             affected_services=list(extra.pop("affected_services", [])),
             impact=extra.pop("impact", None),
             parent_id=extra.pop("parent_id", None),
             is_root_cause=bool(extra.pop("is_root_cause", False)),
-            count=1,
+            count=repeats,
             sequence=1,
             details=dict(s.details) or None,
         )
@@ -279,7 +291,8 @@ class AlarmTx:
             # SQLite would (largest id + 1, the table has no AUTOINCREMENT) and the flush
             # becomes one executemany. PostgreSQL's sequence is left to do its own numbering.
             # Rows an autoflush already inserted have their ids: only the pending ones count.
-            pending = [row for row in self._unflushed if row in self.session.new]
+            new = self.session.new  # a fresh set per call: taken once
+            pending = [row for row in self._unflushed if row in new]
             if pending:
                 with self.session.no_autoflush:
                     top = await self.session.scalar(select(func.max(AlarmRow.id)))
@@ -406,6 +419,48 @@ async def _children_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, l
         if parent is not None:
             found.setdefault(parent, []).append(child)
     return found
+
+
+@dataclass(slots=True)
+class _Run:
+    """Consecutive raises of one key folded into one (or a single clear)."""
+
+    kind: SignalKind
+    last: Signal
+    first_ns: int
+    count: int = 1
+    details: dict[str, Any] | None = None  # merged over the run, when more than one has any
+
+
+class _Runs:
+    """The uncorrelated signals of a batch as runs per key (raise, raise, clear, raise ->
+    raise x2, clear, raise x1), in the order each run began: new alarms are numbered as if the
+    signals had come one by one."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, _Run] = {}
+        self._runs: list[_Run] = []
+
+    def add(self, s: Signal) -> None:
+        last = self._last.get(s.reduction_key)
+        if s.kind == "raise" and last is not None and last.kind == "raise":
+            if s.details:
+                base = last.details if last.details is not None else dict(last.last.details)
+                base.update(s.details)
+                last.details = base
+            elif last.details is None and last.last.details:
+                last.details = dict(last.last.details)
+            last.last = s
+            last.count += 1
+        else:
+            run = _Run(s.kind, s, s.time_ns)
+            self._last[s.reduction_key] = run
+            self._runs.append(run)
+
+    def take(self) -> list[_Run]:
+        out, self._runs = self._runs, []
+        self._last.clear()
+        return out
 
 
 # ------------------------------------------------------------------------------ broadcast
@@ -548,25 +603,43 @@ class AlarmManager:
 
             async def work(tx: AlarmTx) -> None:
                 await tx.prefetch(s.reduction_key for s in batch)
+                # Signals the correlator leaves alone touch only their own key's alarm, so
+                # between two others their order across keys does not matter and a run of
+                # raises of one key folds into one (a storm's repeats cost one change, not
+                # one each). Correlated signals are applied one by one, in order, after the
+                # folded runs before them.
+                runs = _Runs()
                 for s, context in zip(batch, contexts, strict=True):
+                    if self.correlator.inert(s, context):
+                        runs.add(s)
+                        continue
+                    await self._apply_runs(tx, runs)
                     await self._apply(tx, s, context)
+                await self._apply_runs(tx, runs)
 
             return await self._transact(work)
 
+    async def _apply_runs(self, tx: AlarmTx, runs: _Runs) -> None:
+        for run in runs.take():
+            if run.kind == "raise":
+                s = run.last if run.details is None else replace(run.last, details=run.details)
+                await tx.raise_(s, defer_id=True, repeats=run.count, first_ns=run.first_ns)
+            else:
+                row = await tx.open_by_key(run.last.reduction_key)
+                if row is not None:
+                    tx.clear(row, moment(run.last.time_ns))
+
     async def _apply(self, tx: AlarmTx, s: Signal, context: Any) -> None:
+        """One signal the correlator acts on: the alarm needs its id at once."""
         row: AlarmRow | None
-        # A signal the correlator leaves alone needs no alarm id now: its insert waits and
-        # goes in with the batch's others (a storm's new alarms cost one INSERT, not one each).
-        inert = self.correlator.inert(s, context)
         if s.kind == "raise":
-            row = await tx.raise_(s, defer_id=inert)
+            row = await tx.raise_(s)
         else:
             row = await tx.open_by_key(s.reduction_key)
             if row is not None:
                 tx.clear(row, moment(s.time_ns))
-        if not inert:
-            await tx.ensure_ids()
-            await self.correlator.correlate(tx, s, row, context)
+        await tx.ensure_ids()
+        await self.correlator.correlate(tx, s, row, context)
 
     async def acknowledge(self, alarm_id: int, user: str) -> dict[str, Any]:
         async def work(tx: AlarmTx) -> None:

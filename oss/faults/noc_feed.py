@@ -24,15 +24,20 @@ import asyncio
 import json
 import logging
 import random
+import re
+import socket
 import ssl
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from aiomqtt.exceptions import MqttConnectError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy import delete, func, insert, select, update
@@ -47,12 +52,15 @@ from oss.store.tables import OutboxRow
 log = logging.getLogger(__name__)
 
 CHANNEL = "mqtt"
+# One outbox row as the publisher sends it: id, topic, payload, retain, qos.
+OutboxMessage = tuple[int, str, str, bool, int]
 AlarmEvent = Literal["raised", "changed", "cleared"]
 # X.733 / TMF642 perceived severities; the topics a retained message of an alarm can live at.
 SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared")
 # CONNACK reasons meaning "your credentials": MQTT 3.1.1 codes 4/5, MQTT 5 codes 134/135.
 _AUTH_REFUSALS = {4, 5, 134, 135}
 _IN_CHUNK = 500  # topics per IN (...) look-up: under SQLite's bound-parameter limit
+PRUNE_INTERVAL_S = 60.0  # how often sent rows older than keep_sent_s are deleted
 
 
 class _Section(BaseModel):
@@ -111,12 +119,13 @@ class NocFeedAuthError(NocFeedError, PermissionError):
     title = "MQTT broker refused the credentials"
 
 
+_UNSAFE = re.compile("[/+#\0]")
+
+
 def topic_segment(value: object) -> str:
     """One topic level: MQTT separators and wildcards would change the topic's meaning."""
     text = str(value)
-    for char in "/+#\0":
-        text = text.replace(char, "_")
-    return text or "_"
+    return _UNSAFE.sub("_", text) or "_"
 
 
 def alarm_device(alarm: Mapping[str, Any]) -> str:
@@ -151,35 +160,44 @@ class NocFeed:
 
     async def enqueue_many(
         self, session: AsyncSession, changes: Sequence[tuple[Mapping[str, Any], AlarmEvent]]
-    ) -> None:
+    ) -> list[OutboxMessage]:
         """The messages of many alarm changes, in order, as `enqueue` one by one would write
         them, with one look-up of the alarms' last retained topics (chunked) and one bulk
         insert: a batch of alarm changes costs a few statements, not a few per alarm.
 
         The rows are inserted at once (not left pending in the session), so their ids follow
-        the calls' order and a later call in the same transaction sees them."""
+        the calls' order and a later call in the same transaction sees them. Returns them as
+        written, ids included, for `NocPublisher.offer` once the transaction has committed."""
         planned = [self._plan(alarm, event) for alarm, event in changes]  # all valid, or none
         if not planned:
-            return
-        last = await _last_retained(session, {t for p in planned for t in p.candidates})
+            return []
+        # A new alarm has nothing retained yet: only the others' topics are looked up.
+        last = await _last_retained(
+            session, {t for p in planned if not p.new for t in p.candidates}
+        )
         # The last retained message (topic, payload) of each alarm, carried through the
         # changes of this call (an alarm may change more than once in one call).
         latest: dict[tuple[str, str], tuple[str, str] | None] = {}
         rows: list[dict[str, Any]] = []
+        now = utcnow()
         for p in planned:
             key = (p.device, p.alarm_id)
             if key not in latest:
                 found = [last[t] for t in p.candidates if t in last]
                 latest[key] = max(found)[1:] if found else None  # the newest row: highest id
             stale = _stale_topics(p, latest[key])
-            retained = [_row(t, "", retain=True) for t in stale]
+            retained = [_row(t, "", now, retain=True) for t in stale]
             if not p.closed:
-                retained.append(_row(p.state_topic, p.payload, retain=True))
+                retained.append(_row(p.state_topic, p.payload, now, retain=True))
             if retained:
                 latest[key] = (retained[-1]["topic"], retained[-1]["payload"])
             rows += retained
-            rows.append(_row(p.event_topic, p.payload, retain=False))
-        await session.execute(insert(OutboxRow), rows)
+            rows.append(_row(p.event_topic, p.payload, now, retain=False))
+        ids = await _insert_numbered(session, rows)
+        return [
+            (row_id, r["topic"], r["payload"], r["retain"], r["qos"])
+            for row_id, r in zip(ids, rows, strict=True)
+        ]
 
     def _plan(self, alarm: Mapping[str, Any], event: AlarmEvent) -> _Planned:
         try:
@@ -189,18 +207,21 @@ class NocFeed:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"alarm for the NOC feed lacks a valid {exc}") from None
         device = alarm_device(alarm)
-        state_topic = self.state_topic(severity, device, alarm_id)
+        tail = f"{topic_segment(device)}/{topic_segment(alarm_id)}"
+        state_topic = f"{self.prefix}/alarms/{topic_segment(severity)}/{tail}"
         return _Planned(
             device=device,
             alarm_id=alarm_id,
             state_topic=state_topic,
-            event_topic=self.event_topic(event, device, alarm_id),
+            event_topic=f"{self.prefix}/events/{topic_segment(event)}/{tail}",
             candidates=frozenset(
-                {self.state_topic(s, device, alarm_id) for s in SEVERITIES} | {state_topic}
+                {f"{self.prefix}/alarms/{s}/{tail}" for s in SEVERITIES} | {state_topic}
             ),
             payload=json.dumps(alarm, sort_keys=True, separators=(",", ":"), default=str),
             closed=event == "cleared" or str(alarm.get("state", "")).lower() == "cleared",
-            new=event == "raised",
+            # Sequence 1: never published before (it moves on with each change sent), so
+            # nothing of it is retained, even when its first message is a "cleared".
+            new=event == "raised" or int(alarm["sequence"]) == 1,
         )
 
 
@@ -261,7 +282,24 @@ async def _last_retained(
     return found
 
 
-def _row(topic: str, payload: str, *, retain: bool) -> dict[str, Any]:
+async def _insert_numbered(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert outbox rows in one statement and return their ids, in the rows' order."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction
+        # holds the write lock from its BEGIN IMMEDIATE (Database.transaction), so the rows
+        # are numbered here as SQLite would (largest id + 1; no AUTOINCREMENT on the table).
+        top = int(await session.scalar(select(func.max(OutboxRow.id))) or 0)
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        numbered = [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
+        await session.execute(insert(OutboxRow), numbered)
+        return ids
+    result = await session.execute(
+        insert(OutboxRow).returning(OutboxRow.id, sort_by_parameter_order=True), rows
+    )
+    return list(result.scalars().all())
+
+
+def _row(topic: str, payload: str, now: datetime, *, retain: bool) -> dict[str, Any]:
     """One outbox row's values (a bulk insert's parameters)."""
     return {
         "channel": CHANNEL,
@@ -269,7 +307,7 @@ def _row(topic: str, payload: str, *, retain: bool) -> dict[str, Any]:
         "payload": payload,
         "retain": retain,
         "qos": 1,
-        "created_at": utcnow(),
+        "created_at": now,
     }
 
 
@@ -292,7 +330,14 @@ Connector = Callable[[], AbstractAsyncContextManager[MqttLink]]
 
 
 class NocPublisher:
-    """Drains the outbox to the broker; run `run()` as one supervised task of the daemon."""
+    """Drains the outbox to the broker; run `run()` as one supervised task of the daemon.
+
+    The database is the truth; memory is a shortcut. Writers that commit rows hand them over
+    with `offer()` (the alarm engine does, through the runtime's feed), and the publisher sends
+    those without reading them back. It reads the outbox itself (`publish_pending`) whenever
+    memory may lack rows: at each (re)connection, after a failed round, after `wake()` (a
+    writer that did not offer its rows), when the offered rows overflow `batch_size` x 10, and
+    at every `poll_interval_s` of quiet."""
 
     def __init__(
         self,
@@ -308,9 +353,26 @@ class NocPublisher:
         self._wake = asyncio.Event()
         self.published = 0  # rows acknowledged by the broker, since start
         self.connected = False
+        self._fresh: deque[OutboxMessage] = deque()  # offered, committed, not yet sent
+        self._fresh_limit = settings.batch_size * 10
+        self._resync = True  # memory may lack rows: read the outbox next
+        self._from_db: set[int] = set()  # ids of the last outbox read (offered twice, sent once)
+        self._pruned_at = float("-inf")
 
     def wake(self) -> None:
         """Tell the publisher new rows were committed (saves waiting for the next poll)."""
+        self._resync = True
+        self._wake.set()
+
+    def offer(self, rows: Sequence[OutboxMessage]) -> None:
+        """Rows just committed, in id order: sent from memory unless the outbox must be read
+        anyway (then they are found there)."""
+        if not self._resync:
+            if len(self._fresh) + len(rows) > self._fresh_limit:
+                self._resync = True  # a backlog: the outbox has them, in order
+                self._fresh.clear()
+            else:
+                self._fresh.extend(rows)
         self._wake.set()
 
     async def run(self) -> None:
@@ -324,9 +386,12 @@ class NocPublisher:
                     self.connected = True
                     log.info("NOC feed connected", extra={"broker": self.broker})
                     failing, backoff = False, self.settings.backoff_initial_s
+                    self._resync = True
                     while True:
-                        await self.publish_pending(client)
-                        await self.prune()
+                        await self._drain(client)
+                        if time.monotonic() - self._pruned_at >= PRUNE_INTERVAL_S:
+                            await self.prune()
+                            self._pruned_at = time.monotonic()
                         await self._wait_for_work()
             except (NocFeedError, aiomqtt.MqttError, SQLAlchemyError, OSError) as exc:
                 # Log once per outage, not once per attempt.
@@ -339,6 +404,7 @@ class NocPublisher:
                 failing = True
             finally:
                 self.connected = False
+                self._resync = True
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, self.settings.backoff_max_s)
 
@@ -346,58 +412,97 @@ class NocPublisher:
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
         except TimeoutError:
-            return
+            self._resync = True  # the safety net: rows nobody announced
         finally:
             self._wake.clear()
 
-    async def publish_pending(self, client: MqttLink) -> int:
-        """Publish every unsent row in id order; returns how many rows were done (acknowledged
-        by the broker, or superseded). On a failure, the rows done before the first failed one
-        are marked sent and the error is raised: the rest go again, in order, after
-        reconnecting (a retained state must never be overtaken by an older one).
+    async def _drain(self, client: MqttLink) -> None:
+        """Send until nothing is left: from the outbox while memory may lack rows, then from
+        memory."""
+        batch = self.settings.batch_size
+        try:
+            while True:
+                if self._resync:
+                    # Cleared before the read: a row committed meanwhile is offered again and
+                    # then skipped if the read saw it (`_from_db`).
+                    self._resync = False
+                    self._fresh.clear()
+                    rows = await self._unsent(batch)
+                    self._resync = len(rows) == batch  # more there than one round
+                    self._from_db = {row[0] for row in rows}
+                else:
+                    rows = self._take_fresh(batch)
+                if not rows:
+                    return
+                await self._round(client, rows)
+        except BaseException:
+            self._resync = True
+            raise
 
-        A retained state followed in the same round by a newer state of the same topic is
-        superseded: the broker would keep only the newer one, so it is marked sent without
-        being published (under a storm an alarm's state changes faster than it is sent; every
-        change still goes out on its event topic)."""
+    def _take_fresh(self, limit: int) -> list[OutboxMessage]:
+        rows: list[OutboxMessage] = []
+        fresh, seen = self._fresh, self._from_db
+        while fresh and len(rows) < limit:
+            row = fresh.popleft()
+            if row[0] not in seen:
+                rows.append(row)
+        return rows
+
+    async def publish_pending(self, client: MqttLink) -> int:
+        """Publish every unsent row of the outbox in id order; returns how many rows were done
+        (acknowledged by the broker, or superseded). On a failure, the rows done before the
+        first failed one are marked sent and the error is raised: the rest go again, in order,
+        after reconnecting (a retained state must never be overtaken by an older one)."""
         total = 0
         while True:
             rows = await self._unsent(self.settings.batch_size)
             if not rows:
                 return total
-            superseded = _superseded(rows)
-            outgoing = [row for i, row in enumerate(rows) if i not in superseded]
+            total += await self._round(client, rows)
+
+    async def _round(self, client: MqttLink, rows: Sequence[OutboxMessage]) -> int:
+        """Publish one round of rows (in order, acknowledgements awaited together) and mark
+        the done ones sent; raises on the first failure after marking the rows before it.
+
+        A retained state followed in the same round by a newer state of the same topic is
+        superseded: the broker would keep only the newer one, so it is marked sent without
+        being published (under a storm an alarm's state changes faster than it is sent; every
+        change still goes out on its event topic)."""
+        superseded = _superseded(rows)
+        outgoing = [row for i, row in enumerate(rows) if i not in superseded]
+        timeout = self.settings.publish_timeout_s
+        results: Sequence[object]
+        if isinstance(client, PahoLink):
+            messages = [
+                (topic, payload or None, qos, retain) for _, topic, payload, retain, qos in outgoing
+            ]
+            results = await client.publish_round(messages, wait_s=timeout)
+        else:
             # One task per row, created in id order: aiomqtt hands each to paho before its
             # first await, so the wire order is the id order while PUBACKs are awaited together.
             results = await asyncio.gather(
                 *(
-                    client.publish(
-                        topic,
-                        payload or None,
-                        qos=qos,
-                        retain=retain,
-                        timeout=self.settings.publish_timeout_s,
-                    )
+                    client.publish(topic, payload or None, qos=qos, retain=retain, timeout=timeout)
                     for _, topic, payload, retain, qos in outgoing
                 ),
                 return_exceptions=True,
             )
-            failed_at = next(
-                (row[0] for row, r in zip(outgoing, results, strict=True) if _failed(r)), None
-            )
-            failure = next((r for r in results if _failed(r)), None)
-            # Every row before the first failure is done, superseded ones included: the row
-            # superseding one is still unsent then, and carries the newer state.
-            done = [row[0] for row in rows if failed_at is None or row[0] < failed_at]
-            await self._mark_sent(done)
-            total += len(done)
-            self.published += sum(1 for row in outgoing if failed_at is None or row[0] < failed_at)
-            if failure is not None:
-                if isinstance(failure, aiomqtt.MqttError | OSError):
-                    raise NocFeedError(
-                        f"MQTT broker {self.broker}: publish failed: {_describe(failure)}"
-                    ) from failure
-                raise failure
+        failed_at = next(
+            (row[0] for row, r in zip(outgoing, results, strict=True) if _failed(r)), None
+        )
+        failure = next((r for r in results if _failed(r)), None)
+        # Every row before the first failure is done, superseded ones included: the row
+        # superseding one is still unsent then, and carries the newer state.
+        done = [row[0] for row in rows if failed_at is None or row[0] < failed_at]
+        await self._mark_sent(done)
+        self.published += sum(1 for row in outgoing if failed_at is None or row[0] < failed_at)
+        if isinstance(failure, BaseException):
+            if isinstance(failure, aiomqtt.MqttError | OSError):
+                raise NocFeedError(
+                    f"MQTT broker {self.broker}: publish failed: {_describe(failure)}"
+                ) from failure
+            raise failure
+        return len(done)
 
     async def _unsent(self, limit: int) -> Sequence[tuple[int, str, str, bool, int]]:
         async with self.database.sessions() as session:
@@ -453,6 +558,9 @@ class NocPublisher:
             # The outbox is the durable queue; a clean session avoids paho re-sending stale
             # in-flight messages out of order next to the outbox's own retries.
             clean_session=True,
+            # Rounds are bounded by batch_size; paho's own bound would re-scan its queue on
+            # every PUBACK.
+            max_inflight_messages=0,
             keepalive=s.keepalive,
             timeout=s.publish_timeout_s,
             tls_params=_tls_params(s.tls),
@@ -466,7 +574,7 @@ class NocPublisher:
                     await stack.enter_async_context(client)
                 except aiomqtt.MqttError as exc:
                     raise self._connect_error(exc) from None
-                yield client
+                yield PahoLink(client)
         finally:
             # aiomqtt stores why the broker dropped us in a future it never reads again once
             # the session is over; read it so asyncio does not report it as unhandled.
@@ -487,6 +595,82 @@ class NocPublisher:
         return NocFeedError(
             f"cannot connect to MQTT broker {self.broker}: {_describe(exc)}", broker=self.broker
         )
+
+
+class PahoLink:
+    """A connected aiomqtt client whose rounds of QoS 1 publishes go through its paho client
+    directly: handed over in order, PUBACKs counted in one callback. aiomqtt's `publish`
+    (a future, a timeout and a scan of its pending calls per message) costs 3-4x the CPU, which
+    a trap storm's NOC feed cannot afford. Relies on aiomqtt 2.x internals (`_client`,
+    `_disconnected`; the version is pinned in pyproject.toml); tested against Mosquitto."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self._paho = client._client
+        self._waiting: dict[int, int] = {}  # message id -> index in the round
+        self._all_acked: asyncio.Future[None] | None = None
+        aiomqtt_callback = self._paho.on_publish
+
+        def on_publish(*args: Any) -> None:
+            if aiomqtt_callback is not None:
+                aiomqtt_callback(*args)  # aiomqtt's own publish() calls still work
+            self._acked(args[2])
+
+        self._paho.on_publish = on_publish
+        # A round is many small packets: without this, Nagle holds each one back until the
+        # broker acknowledges the previous segment (a delayed ACK: up to 40 ms per round).
+        sock = self._paho.socket()
+        if isinstance(sock, socket.socket):  # TLS included (ssl.SSLSocket)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    async def publish(
+        self,
+        /,
+        topic: str,
+        payload: str | None = None,
+        qos: int = 0,
+        retain: bool = False,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - aiomqtt's own signature
+    ) -> None:
+        await self.client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout)
+
+    async def publish_round(
+        self, messages: Sequence[tuple[str, str | None, int, bool]], *, wait_s: float
+    ) -> list[BaseException | None]:
+        """(topic, payload, qos, retain) in order; per message None (acknowledged) or why
+        not."""
+        results: list[BaseException | None] = [None] * len(messages)
+        waiting: dict[int, int] = {}
+        done = asyncio.get_running_loop().create_future()
+        self._waiting, self._all_acked = waiting, done
+        try:
+            for index, (topic, payload, qos, retain) in enumerate(messages):
+                info = self._paho.publish(topic, payload, qos, retain)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    refused = aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+                    results[index:] = [refused] * (len(messages) - index)
+                    break
+                if qos and not info.is_published():
+                    waiting[info.mid] = index
+            if waiting:
+                dropped = self.client._disconnected
+                await asyncio.wait({done, dropped}, timeout=wait_s, return_when="FIRST_COMPLETED")
+                if waiting:
+                    lost = aiomqtt.MqttError(
+                        "connection lost" if dropped.done() else "no PUBACK in time"
+                    )
+                    for index in waiting.values():
+                        results[index] = lost
+        finally:
+            self._waiting, self._all_acked = {}, None
+        return results
+
+    def _acked(self, mid: int) -> None:
+        if self._waiting.pop(mid, None) is not None and not self._waiting:
+            done = self._all_acked
+            if done is not None and not done.done():
+                done.set_result(None)
 
 
 def _superseded(rows: Sequence[tuple[int, str, str, bool, int]]) -> set[int]:

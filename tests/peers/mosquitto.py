@@ -108,6 +108,8 @@ def running_mosquitto(users: dict[str, str] | None = None) -> Iterator[Mosquitto
         "persistence_file mosquitto.db",
         f"log_dest file {server.log}",
         "log_type error",
+        # As a NOC broker would be: small messages go out at once, not after a delayed ACK.
+        "set_tcp_nodelay true",
         "log_type warning",
         "log_type notice",
         "max_queued_messages 10000",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,33 @@ async def test_clearing_the_newest_of_two_open_alarms_of_a_key_leaves_the_older(
 async def test_one_signal_alone_still_works(manager: AlarmManager) -> None:
     [(event_name, doc)] = await manager.signal(sig(t=0))
     assert event_name == "raised" and doc["id"] == 1 and doc["count"] == 1
+
+
+async def test_a_folded_run_keeps_first_raise_time_last_severity_and_all_details(
+    tmp_path: Path,
+) -> None:
+    def raised(t: int, severity: str, details: dict[str, Any]) -> Signal:
+        return replace(sig(t=t, severity=severity), details=details)
+
+    signals = [
+        raised(0, "minor", {"cpu": 91, "core": 0}),
+        raised(4, "critical", {}),
+        raised(9, "major", {"cpu": 99}),
+    ]
+    single, _ = await fresh_manager(tmp_path, "single.db")
+    batched, _ = await fresh_manager(tmp_path, "batched.db")
+    try:
+        for s in signals:
+            await single.signal(s)
+        changes = await batched.signals(signals)
+        assert [e for e, _ in changes] == ["raised"]  # one change for three raises
+        doc = changes[0][1]
+        assert (doc["count"], doc["perceivedSeverity"], doc["state"]) == (3, "major", "updated")
+        assert doc["alarmRaisedTime"] != doc["alarmChangedTime"]  # the first's and the last's
+        expected = await single.get(doc["id"])
+        for key in ("alarmRaisedTime", "alarmChangedTime", "alarmDetails", "count", "state"):
+            assert doc[key] == expected[key], key
+        assert doc["alarmDetails"] == "core=0, cpu=99"
+    finally:
+        await single.db.close()
+        await batched.db.close()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from aiomqtt import MqttCodeError
@@ -210,6 +211,13 @@ async def test_zero_length_retained_publish_for_deletes(db: Database) -> None:
     broker = FakeBroker()
     await NocPublisher(db, NocFeedSettings()).publish_pending(broker)
     assert broker.received[2] == ("noc/alarms/major/r1/7", None, True)
+
+
+async def test_an_alarm_cleared_before_it_was_ever_sent_is_one_event(db: Database) -> None:
+    # Raised and cleared within one batch: its first message is the "cleared" (sequence 1).
+    # Nothing of it was ever retained, so no retained topic needs emptying.
+    await enqueue(db, feed, (alarm(severity="cleared", state="cleared"), "cleared"))
+    assert await outbox(db) == [("noc/events/cleared/r1/7", ANY, False)]
 
 
 async def test_failure_keeps_the_rest_unsent_and_resends_in_order(db: Database) -> None:
