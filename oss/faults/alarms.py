@@ -100,49 +100,62 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+ALARM_COLUMNS = tuple(c.name for c in AlarmRow.__table__.columns)
+
+
 def to_tmf(
     row: AlarmRow, children: Sequence[int] = (), *, href_base: str = HREF_BASE
 ) -> dict[str, Any]:
-    """The TMF642 `Alarm` document of a row. `children`: ids of the alarms correlated under it.
+    """The TMF642 `Alarm` document of a row. `children`: ids of the alarms correlated under it."""
+    return tmf_document({c: getattr(row, c) for c in ALARM_COLUMNS}, children, href_base)
+
+
+def tmf_document(
+    row: Mapping[str, Any], children: Sequence[int] = (), href_base: str = HREF_BASE
+) -> dict[str, Any]:
+    """The TMF642 `Alarm` document of an alarm's column values (`ALARM_COLUMNS`).
 
     The spec's schemas allow additional properties; `count` and `sequence` (what consumers
     de-duplicate on) travel as such. Absent values are left out rather than sent as null,
     because the spec types them as plain strings.
     """
-    alarmed: dict[str, Any] = {"id": row.alarmed_object, "@referredType": row.alarmed_object_type}
-    template = _OBJECT_HREFS.get(row.alarmed_object_type)
+    alarm_id = row["id"]
+    object_type = row["alarmed_object_type"]
+    alarmed: dict[str, Any] = {"id": row["alarmed_object"], "@referredType": object_type}
+    template = _OBJECT_HREFS.get(object_type)
     if template is not None:
-        alarmed["href"] = template.format(row.alarmed_object)
+        alarmed["href"] = template.format(row["alarmed_object"])
+    parent = row["parent_id"]
     doc: dict[str, Any] = {
-        "id": row.id,
-        "href": f"{href_base}/{row.id}",
+        "id": alarm_id,
+        "href": f"{href_base}/{alarm_id}",
         "@type": "Alarm",
-        "alarmType": row.alarm_type,
-        "perceivedSeverity": row.perceived_severity,
-        "probableCause": row.probable_cause,
-        "specificProblem": row.specific_problem,
+        "alarmType": row["alarm_type"],
+        "perceivedSeverity": row["perceived_severity"],
+        "probableCause": row["probable_cause"],
+        "specificProblem": row["specific_problem"],
         "alarmedObject": alarmed,
-        "alarmedObjectType": row.alarmed_object_type,
-        "state": row.state,
-        "ackState": row.ack_state,
-        "alarmRaisedTime": _iso(row.raised_time),
-        "alarmChangedTime": _iso(row.changed_time),
-        "serviceAffecting": bool(row.service_affecting),
-        "affectedService": [_service_ref(s) for s in row.affected_services or []],
+        "alarmedObjectType": object_type,
+        "state": row["state"],
+        "ackState": row["ack_state"],
+        "alarmRaisedTime": _iso(row["raised_time"]),
+        "alarmChangedTime": _iso(row["changed_time"]),
+        "serviceAffecting": bool(row["service_affecting"]),
+        "affectedService": [_service_ref(s) for s in row["affected_services"] or []],
         "correlatedAlarm": [_alarm_ref(i, href_base) for i in children],
-        "parentAlarm": [] if row.parent_id is None else [_alarm_ref(row.parent_id, href_base)],
-        "isRootCause": bool(row.is_root_cause),
-        "count": row.count,
-        "sequence": row.sequence,
-        "reductionKey": row.reduction_key,
+        "parentAlarm": [] if parent is None else [_alarm_ref(parent, href_base)],
+        "isRootCause": bool(row["is_root_cause"]),
+        "count": row["count"],
+        "sequence": row["sequence"],
+        "reductionKey": row["reduction_key"],
     }
-    if row.ack_user_id is not None:
-        doc["ackUserId"] = row.ack_user_id
-    if row.cleared_time is not None:
-        doc["alarmClearedTime"] = _iso(row.cleared_time)
-    if row.impact:
-        doc["impact"] = row.impact
-    details = dict(row.details or {})
+    if row["ack_user_id"] is not None:
+        doc["ackUserId"] = row["ack_user_id"]
+    if row["cleared_time"] is not None:
+        doc["alarmClearedTime"] = _iso(row["cleared_time"])
+    if row["impact"]:
+        doc["impact"] = row["impact"]
+    details = dict(row["details"] or {})
     clear_user = details.pop("clearUserId", None)
     if clear_user is not None:
         doc["clearUserId"] = str(clear_user)
@@ -575,6 +588,12 @@ class AlarmManager:
 
             correlator = Correlator(graph_provider, services_provider)
         self.correlator = correlator
+        from oss.faults.uncorrelated import apply_uncorrelated  # it imports this module
+
+        self._apply_uncorrelated = apply_uncorrelated
+        # Batches no correlation acts on skip the ORM; False: every batch goes through
+        # AlarmTx (the reference the tests compare the plain lane with).
+        self.plain_lane = True
         # One signal at a time: reduction reads then writes the open alarm of a key, and two
         # concurrent raises of one key must not both create it.
         self._lock = asyncio.Lock()
@@ -599,7 +618,11 @@ class AlarmManager:
             return []
         async with self._lock:
             # The graph and service lookups happen before the transaction opens, as for one.
-            contexts = [await self.correlator.context(s) for s in batch]
+            contexts = await self._contexts(batch)
+            if self.plain_lane and all(
+                self.correlator.inert(s, c) for s, c in zip(batch, contexts, strict=True)
+            ):
+                return await self._uncorrelated(batch)
 
             async def work(tx: AlarmTx) -> None:
                 await tx.prefetch(s.reduction_key for s in batch)
@@ -618,6 +641,33 @@ class AlarmManager:
                 await self._apply_runs(tx, runs)
 
             return await self._transact(work)
+
+    async def _contexts(self, batch: Sequence[Signal]) -> list[Any]:
+        """The correlator's context of each signal; a storm's repeats (same kind, key and
+        object) share one look-up."""
+        known: dict[tuple[str, str, str], Any] = {}
+        contexts = []
+        for s in batch:
+            key = (s.kind, s.reduction_key, s.object)
+            if key not in known:
+                known[key] = await self.correlator.context(s)
+            contexts.append(known[key])
+        return contexts
+
+    async def _uncorrelated(
+        self, batch: Sequence[Signal]
+    ) -> list[tuple[FeedEvent, dict[str, Any]]]:
+        """A batch the correlator leaves alone entirely: no ORM (oss.faults.uncorrelated)."""
+        runs = _Runs()
+        for s in batch:
+            runs.add(s)
+        async with self.db.transaction() as session:
+            published = await self._apply_uncorrelated(
+                session, runs.take(), self.feed, self.href_base
+            )
+        for event, doc in published:  # live listeners hear only what committed
+            self.broadcast.publish(event, doc)
+        return published
 
     async def _apply_runs(self, tx: AlarmTx, runs: _Runs) -> None:
         for run in runs.take():

@@ -40,13 +40,14 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from aiomqtt.exceptions import MqttConnectError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import InvalidInput, OssError
 from oss.store.base import utcnow
 from oss.store.database import Database
+from oss.store.numbering import insert_numbered
 from oss.store.tables import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class NocFeedSettings(_Section):
     tls: MqttTlsSettings | None = Field(default=None, description="None: plain TCP")
     keepalive: int = Field(default=30, ge=5, le=65535, description="seconds")
     publish_timeout_s: float = Field(default=10.0, gt=0, description="wait for one PUBACK")
-    batch_size: int = Field(default=200, ge=1, description="rows in flight per round")
+    batch_size: int = Field(default=500, ge=1, description="rows in flight per round")
     poll_interval_s: float = Field(default=1.0, gt=0, description="outbox check when not woken")
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
@@ -193,7 +194,7 @@ class NocFeed:
                 latest[key] = (retained[-1]["topic"], retained[-1]["payload"])
             rows += retained
             rows.append(_row(p.event_topic, p.payload, now, retain=False))
-        ids = await _insert_numbered(session, rows)
+        ids = await insert_numbered(session, OutboxRow, rows)
         return [
             (row_id, r["topic"], r["payload"], r["retain"], r["qos"])
             for row_id, r in zip(ids, rows, strict=True)
@@ -280,23 +281,6 @@ async def _last_retained(
         for row_id, topic, payload in (await session.execute(query)).all():
             found[topic] = (row_id, topic, payload)
     return found
-
-
-async def _insert_numbered(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert outbox rows in one statement and return their ids, in the rows' order."""
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction
-        # holds the write lock from its BEGIN IMMEDIATE (Database.transaction), so the rows
-        # are numbered here as SQLite would (largest id + 1; no AUTOINCREMENT on the table).
-        top = int(await session.scalar(select(func.max(OutboxRow.id))) or 0)
-        ids = list(range(top + 1, top + 1 + len(rows)))
-        numbered = [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
-        await session.execute(insert(OutboxRow), numbered)
-        return ids
-    result = await session.execute(
-        insert(OutboxRow).returning(OutboxRow.id, sort_by_parameter_order=True), rows
-    )
-    return list(result.scalars().all())
 
 
 def _row(topic: str, payload: str, now: datetime, *, retain: bool) -> dict[str, Any]:
@@ -674,11 +658,12 @@ class PahoLink:
 
 
 def _superseded(rows: Sequence[tuple[int, str, str, bool, int]]) -> set[int]:
-    """Indexes of the retained states that a later retained state of the same topic replaces
-    (deletes, zero-length, always go out: a consumer may be told a state is gone)."""
+    """Indexes of the retained states that a later retained message of the same topic replaces:
+    a newer state, or a delete (an alarm raised and cleared within the round). Deletes
+    (zero-length) always go out: an earlier round may have retained a state."""
     newest: dict[str, int] = {}
-    for index, (_, topic, payload, retain, _) in enumerate(rows):
-        if retain and payload:
+    for index, (_, topic, _, retain, _) in enumerate(rows):
+        if retain:
             newest[topic] = index
     return {
         index

@@ -51,13 +51,18 @@ async def alarm_state(db: Database) -> list[dict[str, Any]]:
         ]
 
 
-async def fresh_manager(tmp_path: Path, name: str) -> tuple[AlarmManager, RecordingFeed]:
+async def fresh_manager(
+    tmp_path: Path, name: str, *, plain_lane: bool = True
+) -> tuple[AlarmManager, RecordingFeed]:
+    """`plain_lane=False`: every batch through AlarmTx (the ORM), the reference."""
     db = Database(f"sqlite+aiosqlite:///{tmp_path / name}")
     await db.migrate()
     feed = RecordingFeed()
     services = FakeServices(on_link={3: [{"id": 7, "name": "svc-a", "customer": "acme"}]})
     graph = chain_graph()
-    return AlarmManager(db, lambda: graph, services, feed), feed
+    manager = AlarmManager(db, lambda: graph, services, feed)
+    manager.plain_lane = plain_lane
+    return manager, feed
 
 
 async def test_repeats_in_a_batch_fold_into_one_alarm_sent_once(

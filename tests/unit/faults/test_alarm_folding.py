@@ -1,6 +1,8 @@
 """A storm's batch in AlarmManager.signals: repeats of a key fold into one change of its alarm
 (exact `count`), the batch's new alarms go in together, and a clear needs no extra look-up,
-while the alarms end exactly as with the signals applied one by one."""
+while the alarms end exactly as with the signals applied one by one through the ORM (AlarmTx,
+the reference: `plain_lane=False`); a batch no correlation acts on takes the plain lane
+(oss.faults.uncorrelated), one with a correlated signal the ORM."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from oss.store import Database
 from oss.store.tables import AlarmRow
 from tests.unit.faults.test_alarm_batches import alarm_state, fresh_manager
 from tests.unit.faults.test_alarms import sig
+from tests.unit.faults.test_correlate import down
 
 
 def storm(pairs: int, steps: int) -> list[Signal]:
@@ -45,7 +48,7 @@ def statements(db: Database) -> Iterator[list[str]]:
 
 async def test_a_storm_batch_ends_as_one_by_one_with_exact_counts(tmp_path: Path) -> None:
     signals = storm(pairs=5, steps=10)  # 2.5 episodes per key
-    single, single_feed = await fresh_manager(tmp_path, "single.db")
+    single, single_feed = await fresh_manager(tmp_path, "single.db", plain_lane=False)
     batched, _ = await fresh_manager(tmp_path, "batched.db")
     try:
         for s in signals:
@@ -136,7 +139,7 @@ async def test_a_folded_run_keeps_first_raise_time_last_severity_and_all_details
         raised(4, "critical", {}),
         raised(9, "major", {"cpu": 99}),
     ]
-    single, _ = await fresh_manager(tmp_path, "single.db")
+    single, _ = await fresh_manager(tmp_path, "single.db", plain_lane=False)
     batched, _ = await fresh_manager(tmp_path, "batched.db")
     try:
         for s in signals:
@@ -153,3 +156,41 @@ async def test_a_folded_run_keeps_first_raise_time_last_severity_and_all_details
     finally:
         await single.db.close()
         await batched.db.close()
+
+
+async def test_a_storm_with_a_correlated_signal_ends_as_one_by_one(tmp_path: Path) -> None:
+    # The link r2:eth3 - r3:eth1 is in the graph: its down signal is correlated, so this batch
+    # goes through AlarmTx; one by one, the storm's signals take the plain lane in between.
+    signals = storm(pairs=3, steps=6)
+    signals.insert(7, down("r2:eth3"))
+    signals.append(down("r2:eth3", "clear", 9))
+    reference, reference_feed = await fresh_manager(tmp_path, "ref.db", plain_lane=False)
+    mixed, mixed_feed = await fresh_manager(tmp_path, "mixed.db")
+    batched, _ = await fresh_manager(tmp_path, "batched.db")
+    try:
+        for s in signals:
+            await reference.signal(s)
+            await mixed.signal(s)
+        await batched.signals(signals)
+        expected = await alarm_state(reference.db)
+        assert await alarm_state(mixed.db) == expected
+        assert await alarm_state(batched.db) == expected
+        assert mixed_feed.sent == reference_feed.sent  # same documents, same order
+        assert any(row["services"] for row in expected)  # the correlation did happen
+    finally:
+        for manager in (reference, mixed, batched):
+            await manager.db.close()
+
+
+async def test_an_uncorrelated_batch_skips_the_orm(tmp_path: Path) -> None:
+    manager, _ = await fresh_manager(tmp_path, "plain.db")
+    try:
+        with statements(manager.db) as seen:
+            await manager.signals(storm(pairs=50, steps=3))  # 50 alarms raised, count 3
+            await manager.signals(storm(pairs=50, steps=3))  # each counted 3 more times
+        updates = [s for s in seen if s.startswith("UPDATE alarms")]
+        assert len(updates) == 1  # the 50 existing alarms in one executemany
+        alarms, total = await manager.find()
+        assert total == 50 and {d["count"] for d in alarms} == {6}
+    finally:
+        await manager.db.close()

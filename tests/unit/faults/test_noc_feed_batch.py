@@ -15,7 +15,7 @@ from sqlalchemy import event
 from oss.errors import InvalidInput
 from oss.faults.noc_feed import NocFeed, NocFeedError, NocFeedSettings, NocPublisher
 from oss.store.database import Database
-from tests.unit.faults.test_noc_feed import FakeBroker, alarm, outbox
+from tests.unit.faults.test_noc_feed import FakeBroker, alarm, enqueue, outbox
 
 feed = NocFeed(NocFeedSettings(prefix="noc"))
 
@@ -147,6 +147,20 @@ async def test_a_round_publishes_only_the_newest_retained_state_of_a_topic(db: D
     assert states == [3]
     assert events == ["noc/events/raised/r1/7"] + ["noc/events/changed/r1/7"] * 2
     assert await publisher.pending() == 0 and publisher.published == 4
+
+
+async def test_a_state_cleared_within_the_round_is_not_published(db: Database) -> None:
+    await enqueue(db, feed, (alarm(sequence=2), "changed"))  # an older alarm: its state
+    await enqueue(db, feed, (alarm(severity="cleared", sequence=3), "cleared"))
+    broker = FakeBroker()
+    assert await NocPublisher(db, NocFeedSettings(prefix="noc")).publish_pending(broker) > 0
+    retained = [(t, p) for t, p, r in broker.received if r]
+    # The major state was superseded by its delete; the delete goes out (an earlier round
+    # may have retained it), and so do both events.
+    assert ("noc/alarms/major/r1/7", None) in retained
+    assert not [p for t, p in retained if p is not None]
+    events = [t for t, _, r in broker.received if not r]
+    assert events == ["noc/events/changed/r1/7", "noc/events/cleared/r1/7"]
 
 
 async def test_a_superseded_state_is_done_even_when_the_newer_one_fails(db: Database) -> None:

@@ -1,0 +1,34 @@
+"""Bulk inserts that return the new rows' ids in the order of the rows given."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from oss.store.base import Base
+
+
+async def insert_numbered(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Insert `rows` into the table of `model` (integer primary key `id`) in one statement;
+    their ids, in order."""
+    table = cast(Table, model.__table__)
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction
+        # holds the write lock from its BEGIN IMMEDIATE (Database.transaction), so the rows
+        # are numbered here as SQLite would (largest id + 1; the tables have no AUTOINCREMENT).
+        top = int(await session.scalar(select(func.max(table.c.id))) or 0)
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        numbered = [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
+        await session.execute(insert(table), numbered)
+        return ids
+    result = await session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
+    )
+    return list(result.scalars().all())
