@@ -298,16 +298,20 @@ def bench_snmptrapd(base: Path, rate: int, seconds: float) -> Step:
 
 
 async def bench_receiver(rate: int, seconds: float) -> Step:
-    """The daemon's first stage alone (receive + lean decode into Events, drained): what
-    the rest of the pipeline could at best reach."""
+    """The daemon's first stage alone (receive + lean decode into Events, drained in batches
+    as AssuranceService takes them): what the rest of the pipeline could at best reach."""
     count = int(rate * seconds)
     async with TrapReceiver("127.0.0.1", 0, communities=[COMMUNITY]) as receiver:
         handled, last = 0, 0
 
         async def drain() -> None:
             nonlocal handled, last
-            async for _ in receiver:
-                handled += 1
+            while True:
+                try:
+                    batch = await receiver.get_batch(TRAP_BATCH)
+                except LookupError:  # stopped
+                    return
+                handled += len(batch)
                 last = time.monotonic_ns()
 
         drainer = asyncio.create_task(drain())

@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from drivers import ber
 from drivers.ber import (
+    COUNTER32,
+    COUNTER64,
     EMPTY_VALUES,
+    GAUGE32,
     INFORM_REQUEST,
     INTEGER,
     IP_ADDRESS,
+    MAX_INTEGER_OCTETS,
     OBJECT_IDENTIFIER,
     OCTET_STRING,
     OPAQUE,
@@ -67,26 +70,91 @@ _PDU_NAMES = {
     ber.GET_BULK_REQUEST: "GetBulkRequest",
     ber.REPORT: "Report",
 }
+_new_record = tuple.__new__  # builds a Notification without the call of its __new__
 _OID_CACHE_SIZE = 4096  # OIDs repeat from trap to trap: decode each encoding once
+_VARBIND_CACHE_SIZE = 4096  # varbinds remembered, each of at most _VARBIND_CACHE_OCTETS:
+_VARBIND_CACHE_OCTETS = 128  # a few hundred kB at most, whatever the senders send
+# Values that differ from trap to trap (uptimes, counters): their varbinds are not remembered.
+_CHANGING = frozenset((TIMETICKS, COUNTER32, GAUGE32, COUNTER64))
+_NO_ERROR = b"\x02\x01\x00\x02\x01\x00"  # error-status 0, error-index 0, as encoded
 
 
 class BadCommunity(Malformed):
     """A well-formed message whose community is not one of the configured ones."""
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One decoded trap or inform, in the SNMPv2 form."""
+Varbinds = tuple[tuple[str, SnmpPlain], ...]
 
-    version: int  # 0: SNMPv1, 1: SNMPv2c (the message's version field)
-    inform: bool
-    request_id: int  # 0 for a v1 trap (it has none)
-    trap_oid: SnmpPlain  # the value of snmpTrapOID.0; None when the trap carries none
-    varbinds: tuple[tuple[str, SnmpPlain], ...]  # every varbind but snmpTrapOID.0
+
+class Notification(tuple[int, bool, int, SnmpPlain, Varbinds, bytes, bytes, bytes]):
+    """One decoded trap or inform, in the SNMPv2 form: an immutable record, read by its
+    attributes. (A tuple underneath: of Python's immutable records the cheapest to build, and
+    a trap storm builds one per trap.)"""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        version: int,
+        inform: bool,
+        request_id: int,
+        trap_oid: SnmpPlain,
+        varbinds: Varbinds,
+        _community: bytes,
+        _request_id_tlv: bytes,
+        _varbinds_tlv: bytes,
+    ) -> Notification:
+        return _new_record(
+            cls,
+            (
+                version,
+                inform,
+                request_id,
+                trap_oid,
+                varbinds,
+                _community,
+                _request_id_tlv,
+                _varbinds_tlv,
+            ),
+        )
+
+    @property
+    def version(self) -> int:
+        """0: SNMPv1, 1: SNMPv2c (the message's version field)."""
+        return self[0]
+
+    @property
+    def inform(self) -> bool:
+        return self[1]
+
+    @property
+    def request_id(self) -> int:
+        """0 for a v1 trap (it has none)."""
+        return self[2]
+
+    @property
+    def trap_oid(self) -> SnmpPlain:
+        """The value of snmpTrapOID.0; None when the trap carries none."""
+        return self[3]
+
+    @property
+    def varbinds(self) -> Varbinds:
+        """Every varbind but snmpTrapOID.0."""
+        return self[4]
+
     # The encoded parts an inform's response repeats; never printed (the community).
-    _community: bytes
-    _request_id_tlv: bytes
-    _varbinds_tlv: bytes
+
+    @property
+    def _community(self) -> bytes:
+        return self[5]
+
+    @property
+    def _request_id_tlv(self) -> bytes:
+        return self[6]
+
+    @property
+    def _varbinds_tlv(self) -> bytes:
+        return self[7]
 
     def __repr__(self) -> str:
         kind = "inform" if self.inform else "trap"
@@ -107,11 +175,14 @@ class Notification:
 
 
 class TrapCodec:
-    """Decodes notifications addressed with one of `communities` (compared in constant time)."""
+    """Decodes notifications addressed with one of `communities` (compared in constant time).
+    It remembers (bounded) the OIDs and the varbinds it decoded: a storm repeats them, and the
+    same bytes decode to the same values."""
 
     def __init__(self, communities: Iterable[bytes]) -> None:
         self._communities = tuple(communities)
         self._oids: dict[bytes, str] = {}
+        self._known: dict[bytes, tuple[str, SnmpPlain]] = {}  # encoded varbind -> decoded
 
     def decode(self, data: bytes) -> Notification:
         try:
@@ -167,29 +238,36 @@ class TrapCodec:
         if tag != INTEGER:
             raise Malformed("bad request-id")
         request_id_tlv = data[tlv_start:pos]
-        request_id = decode_integer(data, start, pos)
-        for field_name in ("error-status", "error-index"):
-            tag, start, pos = header(data, pos, end)
-            if tag != INTEGER:
-                raise Malformed(f"bad {field_name}")
-        varbinds_start = pos
+        if 0 < pos - start <= MAX_INTEGER_OCTETS:
+            request_id = int.from_bytes(data[start:pos], "big", signed=True)
+        else:
+            request_id = decode_integer(data, start, pos)  # raises the Malformed
+        if data.startswith(_NO_ERROR, pos, end):  # what every sender puts there
+            pos += len(_NO_ERROR)
+        else:
+            for field_name in ("error-status", "error-index"):
+                tag, start, pos = header(data, pos, end)
+                if tag != INTEGER:
+                    raise Malformed(f"bad {field_name}")
+        varbinds = self._varbinds(data, pos, end)
         trap_oid: SnmpPlain = None
-        found = False
-        varbinds = []
-        for oid, value in self._varbinds(data, pos, end):
-            if oid == SNMP_TRAP_OID_0 and not found:
-                trap_oid, found = value, True
-            else:
-                varbinds.append((oid, value))
-        return Notification(
-            version=1,
-            inform=inform,
-            request_id=request_id,
-            trap_oid=trap_oid,
-            varbinds=tuple(varbinds),
-            _community=community,
-            _request_id_tlv=request_id_tlv,
-            _varbinds_tlv=data[varbinds_start:end],
+        for i, (oid, value) in enumerate(varbinds):
+            if oid == SNMP_TRAP_OID_0:  # the first one; any later one stays a varbind
+                trap_oid = value
+                del varbinds[i]
+                break
+        return _new_record(
+            Notification,
+            (
+                1,
+                inform,
+                request_id,
+                trap_oid,
+                tuple(varbinds),
+                community,
+                request_id_tlv,
+                data[pos:end],
+            ),
         )
 
     def _v1_trap(self, data: bytes, pos: int, end: int, community: bytes) -> Notification:
@@ -224,34 +302,73 @@ class TrapCodec:
             (SNMP_TRAP_ENTERPRISE_0, enterprise),
         ]
         varbinds.extend(self._varbinds(data, pos, end))
-        return Notification(
-            version=0,
-            inform=False,
-            request_id=0,
-            trap_oid=trap_oid,
-            varbinds=tuple(varbinds),
-            _community=community,
-            _request_id_tlv=b"",
-            _varbinds_tlv=b"",
+        return _new_record(
+            Notification, (0, False, 0, trap_oid, tuple(varbinds), community, b"", b"")
         )
 
     def _varbinds(self, data: bytes, pos: int, end: int) -> list[tuple[str, SnmpPlain]]:
         tag, pos, list_end = header(data, pos, end)
         if tag != SEQUENCE or list_end != end:
             raise Malformed("bad varbind list")
-        out = []
+        out: list[tuple[str, SnmpPlain]] = []
+        oids, known = self._oids, self._known
+        # The hot loop of a trap storm. Each TLV is read inline when it has a one-octet length
+        # (nearly always in a trap); anything else goes through ber.header, which raises the
+        # same Malformed for the same bytes. A varbind seen before (the same bytes: ifIndex.3
+        # = 3, ifOperStatus.3 = down) is not decoded again.
         while pos < list_end:
-            tag, pos, vb_end = header(data, pos, list_end)
-            if tag != SEQUENCE:
-                raise Malformed("bad varbind")
-            tag, start, pos = header(data, pos, vb_end)
-            if tag != OBJECT_IDENTIFIER:
-                raise Malformed("varbind name is not an OID")
-            name = self._oid(data, start, pos)
-            tag, start, pos = header(data, pos, vb_end)
+            vb_start = pos
+            if pos + 2 <= list_end and data[pos] == SEQUENCE and data[pos + 1] < 0x80:
+                pos, vb_end = pos + 2, pos + 2 + data[pos + 1]
+                if vb_end > list_end:
+                    raise Malformed("truncated")
+            else:
+                tag, pos, vb_end = header(data, pos, list_end)
+                if tag != SEQUENCE:
+                    raise Malformed("bad varbind")
+            encoded = data[vb_start:vb_end]
+            varbind = known.get(encoded)
+            if varbind is not None:
+                out.append(varbind)
+                pos = vb_end
+                continue
+            if pos + 2 <= vb_end and data[pos] == OBJECT_IDENTIFIER and data[pos + 1] < 0x80:
+                start, pos = pos + 2, pos + 2 + data[pos + 1]
+                if pos > vb_end:
+                    raise Malformed("truncated")
+            else:
+                tag, start, pos = header(data, pos, vb_end)
+                if tag != OBJECT_IDENTIFIER:
+                    raise Malformed("varbind name is not an OID")
+            raw = data[start:pos]
+            name = oids.get(raw)
+            if name is None:
+                name = self._new_oid(raw)
+            if pos + 2 <= vb_end and data[pos + 1] < 0x80 and data[pos] & 0x1F != 0x1F:
+                tag, start, pos = data[pos], pos + 2, pos + 2 + data[pos + 1]
+                if pos > vb_end:
+                    raise Malformed("truncated")
+            else:
+                tag, start, pos = header(data, pos, vb_end)
             if pos != vb_end:
                 raise Malformed("trailing bytes in a varbind")
-            out.append((name, self._value(tag, data, start, pos)))
+            # The common values inline; the rest (and every error) through _value.
+            length = pos - start
+            value: SnmpPlain
+            if tag == INTEGER and 0 < length <= MAX_INTEGER_OCTETS:
+                value = int.from_bytes(data[start:pos], "big", signed=True)
+            elif tag == OCTET_STRING:
+                value = data[start:pos]
+            elif 0 < length <= UNSIGNED_MAX_OCTETS.get(tag, 0):
+                value = int.from_bytes(data[start:pos], "big")
+            else:
+                value = self._value(tag, data, start, pos)
+            varbind = (name, value)
+            out.append(varbind)
+            if tag not in _CHANGING and vb_end - vb_start <= _VARBIND_CACHE_OCTETS:
+                if len(known) >= _VARBIND_CACHE_SIZE:
+                    known.clear()  # crude, as for the OIDs
+                known[encoded] = varbind
         return out
 
     def _value(self, tag: int, data: bytes, start: int, end: int) -> SnmpPlain:
@@ -278,8 +395,9 @@ class TrapCodec:
     def _oid(self, data: bytes, start: int, end: int) -> str:
         raw = data[start:end]
         known = self._oids.get(raw)
-        if known is not None:
-            return known
+        return known if known is not None else self._new_oid(raw)
+
+    def _new_oid(self, raw: bytes) -> str:
         dotted = _decode_oid(raw)
         if len(self._oids) >= _OID_CACHE_SIZE:
             self._oids.clear()  # a crude bound: a storm of ever-new OIDs cannot grow it

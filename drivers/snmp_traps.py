@@ -1,9 +1,10 @@
-"""SNMP trap and inform receiver (v1, v2c and v3) on a plain asyncio datagram endpoint, producing
+"""SNMP trap and inform receiver (v1, v2c and v3) on a non-blocking UDP socket, producing
 canonical events:
 
     async with TrapReceiver("127.0.0.1", 1162, communities=[secret]) as traps:
         async for event in traps:   # Event(name="snmp.trap", tags={device, trap, trap_oid, ...})
             ...
+        batch = await traps.get_batch(1000)  # or what is queued, up to a limit (at least one)
 
 Each notification becomes one Event named "snmp.trap": tags `device` (the source address
 mapped through `devices`, else the address itself), `source` (address:port), `trap` (the
@@ -16,10 +17,16 @@ where pysnmp takes a millisecond); v3 messages are handed to a pysnmp engine on 
 (USM, decryption). A v1 trap carries, as pysnmp translates it (RFC 3584), sysUpTime.0,
 snmpTrapAddress.0 and snmpTrapEnterprise.0, but never snmpTrapCommunity.0 (a secret).
 
-Informs are acknowledged before the event is queued. The queue is bounded: when it is full the
-newest event is dropped and counted (`dropped`), so a trap storm cannot exhaust memory. A
-datagram that is not a well-formed notification (`malformed`) or carries an unknown community
-(`bad_community`) is counted and dropped, logged at most once a minute per source address.
+The socket is drained in one event-loop callback (up to DRAIN_DATAGRAMS datagrams per wake-up,
+so other tasks still run during a storm) rather than one loop iteration per datagram, and events
+queue in a deque that consumers take in batches: under a storm the per-trap cost is the decoding.
+
+Informs are acknowledged before the event is queued (a response that the socket's send buffer
+cannot take at once is dropped, logged at debug: the sender retries an unacknowledged inform).
+The queue is bounded: when it is full the newest event is dropped and counted (`dropped`), so a
+trap storm cannot exhaust memory. A datagram that is not a well-formed notification
+(`malformed`) or carries an unknown community (`bad_community`) is counted and dropped, logged at
+most once a minute per source address.
 v3: a user is accepted for informs (this receiver's engine is authoritative) and, for traps, for
 each sender engine id listed in `TrapUser.sender_engine_ids` (USM requires the receiver to know a
 trap sender's engine id in advance).
@@ -31,6 +38,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,7 +52,14 @@ from pysnmp.proto.rfc1905 import InformRequestPDU
 
 from drivers import snmp_mib
 from drivers.snmp import pysnmp_value
-from drivers.snmp_trap_codec import BadCommunity, Malformed, SnmpPlain, TrapCodec, peek_version
+from drivers.snmp_trap_codec import (
+    BadCommunity,
+    Malformed,
+    Notification,
+    SnmpPlain,
+    TrapCodec,
+    peek_version,
+)
 from oss.events import Event, Value, now_ns
 
 log = logging.getLogger(__name__)
@@ -73,6 +88,10 @@ _VERSIONS = {0: "1", 1: "2c", 3: "3"}
 RECEIVE_BUFFER_BYTES = 4 << 20  # room for a burst while the loop is busy (capped by the kernel)
 COMPLAINT_INTERVAL_S = 60.0  # a source's broken datagrams are logged at most this often
 _COMPLAINT_SOURCES = 1024  # sources remembered for that; a spoofed flood cannot grow it
+DRAIN_DATAGRAMS = 256  # read per wake-up of the socket at most: the loop's other tasks still run
+MAX_DATAGRAM_BYTES = 65_535
+# Senders whose (device, source) tags are remembered; a spoofed flood cannot grow it.
+_ORIGINS_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -127,16 +146,27 @@ class _Complaints:
         self._last[host] = (now, 0)
 
 
-class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, receiver: TrapReceiver) -> None:
-        self._receiver = receiver
+class _SocketSender(asyncio.DatagramTransport):
+    """What pysnmp's UdpAsyncioTransport uses of its asyncio transport (`sendto`, and `close`
+    when the engine's dispatcher closes), sending on the receiver's own socket: the v3
+    responses (Reports, inform Responses) leave from the port the requests came to."""
 
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self._receiver._datagram(data, addr)
+    def __init__(self, send: Callable[[bytes, tuple[Any, int]], None]) -> None:
+        super().__init__()
+        self._send: Callable[[bytes, tuple[Any, int]], None] | None = send
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors for datagrams sent (inform responses): nothing to do but note them.
-        log.debug("trap receiver: socket error: %s", exc)
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        if self._send is not None and addr is not None:
+            self._send(bytes(data), addr)
+
+    def close(self) -> None:
+        self._send = None  # the socket itself is the receiver's: stop() closes it
+
+    def abort(self) -> None:
+        self.close()
+
+    def is_closing(self) -> bool:
+        return self._send is None
 
 
 class TrapReceiver:
@@ -162,12 +192,17 @@ class TrapReceiver:
         self._on_event = on_event
         self._queue_size = queue_size
         self._engine_id = engine_id
-        # Unbounded underneath; the bound is enforced on put so that stop() can always
-        # enqueue the end-of-stream marker.
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        # Events wait in a deque (bounded by `queue_size` in _accept); `_ready` is set when
+        # there is something to take or the receiver stopped.
+        self._queue: deque[Event] = deque()
+        self._ready = asyncio.Event()
+        self._stopped = False
         self._codec = TrapCodec(c.get_secret_value().encode() for c in self._communities)
         self._complain = _Complaints()
-        self._transport: asyncio.DatagramTransport | None = None
+        # (address, port) -> (device tag, source tag): the same few senders, trap after trap.
+        self._origins: dict[tuple[Any, int], tuple[str, str]] = {}
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._engine: engine.SnmpEngine | None = None
         self._v3: udp.UdpAsyncioTransport | None = None
         self._receiver: ntfrcv.NotificationReceiver | None = None
@@ -185,13 +220,14 @@ class TrapReceiver:
         """Follow the inventory: device names by source address, and v1/v2c communities (the
         configured ones plus `communities`, e.g. the devices' own)."""
         self._devices = dict(devices)
+        self._origins = {}
         extra = [c if isinstance(c, SecretStr) else SecretStr(c) for c in communities]
         secrets = {c.get_secret_value() for c in (*self._communities, *extra)}
         self._codec = TrapCodec(s.encode() for s in sorted(secrets))
 
     @property
     def queue_depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     @property
     def engine_id(self) -> bytes:
@@ -217,8 +253,9 @@ class TrapReceiver:
             log.debug("trap receiver: cannot enlarge the receive buffer: %s", exc)
         self.port = int(sock.getsockname()[1])
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), sock=sock)
-        self._transport = transport
+        loop.add_reader(sock.fileno(), self._drain)
+        self._sock, self._loop = sock, loop
+        self._stopped = False
         # SNMPv3 (USM, keys, decryption) stays with pysnmp: its engine gets a transport object
         # that sends on this socket and is fed the v3 datagrams (see _datagram).
         snmp_engine = engine.SnmpEngine(
@@ -226,7 +263,7 @@ class TrapReceiver:
         )
         v3 = udp.UdpAsyncioTransport()
         config.add_transport(snmp_engine, udp.DOMAIN_NAME, v3)
-        v3.connection_made(transport)
+        v3.connection_made(_SocketSender(self._send))
         for user in self._users:
             self._add_user(snmp_engine, user)
         self._receiver = ntfrcv.NotificationReceiver(snmp_engine, self._received)
@@ -258,11 +295,14 @@ class TrapReceiver:
             self._receiver.close(snmp_engine)
             self._receiver = None
         self._v3 = None
-        snmp_engine.close_dispatcher()  # closes the shared transport too
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
-        self._queue.put_nowait(None)  # ends every iterator
+        snmp_engine.close_dispatcher()  # closes its _SocketSender, not the socket
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._stopped = True  # the consumers take what is queued, then LookupError
+        self._ready.set()
 
     async def __aenter__(self) -> TrapReceiver:
         await self.start()
@@ -277,31 +317,79 @@ class TrapReceiver:
     async def events(self) -> AsyncIterator[Event]:
         """Events as they arrive, until stop()."""
         while True:
-            event = await self._queue.get()
-            if event is None:
-                self._queue.put_nowait(None)  # for any other iterator
+            try:
+                event = await self.get()
+            except LookupError:
                 return
             yield event
 
     async def get(self, timeout_s: float | None = None) -> Event:
         """The next event; TimeoutError after `timeout_s`, LookupError once stopped."""
+        if not self._queue:
+            await self._wait(timeout_s)
+        return self._queue.popleft()
+
+    async def get_batch(self, limit: int, timeout_s: float | None = None) -> list[Event]:
+        """The events queued, oldest first, up to `limit`: waits for the first one (TimeoutError
+        after `timeout_s`), never for more; LookupError once stopped and nothing is left."""
+        if limit < 1:
+            raise ValueError("a batch holds at least one event")
+        queue = self._queue
+        if not queue:
+            await self._wait(timeout_s)
+        if len(queue) <= limit:
+            batch = list(queue)
+            queue.clear()
+            return batch
+        popleft = queue.popleft
+        return [popleft() for _ in range(limit)]
+
+    async def _wait(self, timeout_s: float | None) -> None:
+        """Until something is queued; LookupError when stopped with nothing left."""
+        if timeout_s is None:  # the daemon's case, once per batch: no timer to set up
+            await self._until_queued()
+            return
         async with asyncio.timeout(timeout_s):
-            event = await self._queue.get()
-        if event is None:
-            self._queue.put_nowait(None)
-            raise LookupError("the trap receiver is stopped")
-        return event
+            await self._until_queued()
+
+    async def _until_queued(self) -> None:
+        while not self._queue:
+            if self._stopped:
+                raise LookupError("the trap receiver is stopped")
+            self._ready.clear()
+            await self._ready.wait()
 
     # --- datagrams ---------------------------------------------------------------------
 
+    def _drain(self) -> None:
+        """The socket is readable: read what is there (at most DRAIN_DATAGRAMS at a time)."""
+        sock = self._sock
+        if sock is None:
+            return
+        recvfrom, datagram = sock.recvfrom, self._datagram
+        for _ in range(DRAIN_DATAGRAMS):
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # ICMP errors for datagrams sent (inform responses to a closed port) surface
+                # here; they concern that one peer, not the socket.
+                log.debug("trap receiver: socket error: %s", exc)
+                continue
+            datagram(data, addr)
+
+    def _send(self, data: bytes, addr: tuple[Any, int]) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            sock.sendto(data, addr)
+        except OSError as exc:  # a full send buffer, an unreachable peer: its retry will do
+            log.debug("trap receiver: cannot send a response to %s:%s: %s", addr[0], addr[1], exc)
+
     def _datagram(self, data: bytes, addr: tuple[Any, int]) -> None:
         """One datagram off the socket. Never raises: whatever arrives is counted, at worst."""
-        version = peek_version(data)
-        if version == 3:
-            v3 = self._v3
-            if v3 is not None:
-                v3.datagram_received(data, addr)  # pysnmp: USM, then _received()
-            return
         try:
             note = self._codec.decode(data)
         except BadCommunity:
@@ -309,21 +397,17 @@ class TrapReceiver:
             self._complain(addr, "unknown community")
             return
         except Malformed as exc:
+            if peek_version(data) == 3:  # not for the codec: pysnmp does USM, then _received()
+                v3 = self._v3
+                if v3 is not None:
+                    v3.datagram_received(data, addr)
+                return
             self.malformed += 1
             self._complain(addr, str(exc))
             return
-        if note.inform and self._transport is not None:
-            self._transport.sendto(note.response(), addr)
-        trap_oid = "" if note.trap_oid is None else _oid_text(note.trap_oid)
-        event = self._build(
-            host=str(addr[0]),
-            port=int(addr[1]),
-            version=_VERSIONS[note.version],
-            inform=note.inform,
-            trap_oid=trap_oid,
-            varbinds=((oid, _plain_value(value)) for oid, value in note.varbinds),
-        )
-        self._accept(event)
+        if note.inform:
+            self._send(note.response(), addr)
+        self._accept(self._note_event(note, addr))
 
     def _accept(self, event: Event) -> None:
         self.received += 1
@@ -332,10 +416,51 @@ class TrapReceiver:
                 self._on_event(event)
             except Exception:
                 log.exception("the on_event callback of the trap receiver failed")
-        if self._queue.qsize() >= self._queue_size:
+        if len(self._queue) >= self._queue_size:
             self.dropped += 1
             return
-        self._queue.put_nowait(event)
+        self._queue.append(event)
+        self._ready.set()
+
+    def _origin(self, addr: tuple[Any, int]) -> tuple[str, str]:
+        """The device and source tags of a sender not seen (lately)."""
+        host = str(addr[0])
+        origin = (self._devices.get(host, host), f"{host}:{int(addr[1])}")
+        if len(self._origins) >= _ORIGINS_SIZE:
+            self._origins.clear()
+        self._origins[addr] = origin
+        return origin
+
+    def _note_event(self, note: Notification, addr: tuple[Any, int]) -> Event:
+        """_build for what the codec decoded, with the per-trap work cut to dictionary look-ups
+        (the same tags and values, in the same order)."""
+        origin = self._origins.get(addr)
+        device, source = origin if origin is not None else self._origin(addr)
+        values: dict[str, Value] = {}
+        ifindex: str | None = None
+        for oid, plain in note.varbinds:
+            named = _KEYS.get(oid)
+            if named is None:
+                named = _key_of(oid)
+            key, index = named
+            if index is not None:
+                ifindex = index
+            values[key] = (
+                _plain_value(plain) if plain is None or isinstance(plain, bytes) else plain
+            )
+        named_trap = _TRAPS.get(note.trap_oid)
+        trap_oid, trap = named_trap if named_trap is not None else _trap_names(note.trap_oid)
+        tags = {
+            "device": device,
+            "source": source,
+            "trap": trap,
+            "trap_oid": trap_oid,
+            "version": _VERSIONS[note.version],
+            "pdu": "inform" if note.inform else "trap",
+        }
+        if ifindex is not None:
+            tags["ifindex"] = ifindex
+        return Event("snmp.trap", now_ns(), tags, values)
 
     def _build(
         self,
@@ -351,10 +476,10 @@ class TrapReceiver:
         values: dict[str, Value] = {}
         ifindex: str | None = None
         for oid, value in varbinds:
-            key = _name_of(oid)
+            key, index = _key_of(oid)
             values[key] = value
-            if key.startswith("ifIndex."):
-                ifindex = key[len("ifIndex.") :]
+            if index is not None:
+                ifindex = index
         tags = {
             "device": self._devices.get(host, host),
             "source": f"{host}:{port}",
@@ -412,15 +537,43 @@ def _oid_text(value: SnmpPlain) -> str:
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
 
 
-_NAMES: dict[str, str] = {}
+# Remembered look-ups: a storm names the same few OIDs over and over. Each is bounded crudely
+# (cleared when full), so a flood of ever-new OIDs cannot grow them.
 _NAMES_SIZE = 8192
+_NAMES: dict[str, str] = {}
+_KEYS: dict[str, tuple[str, str | None]] = {}  # varbind OID -> (value key, ifIndex or None)
+_TRAPS: dict[SnmpPlain, tuple[str, str]] = {}  # snmpTrapOID.0 value -> (trap_oid, trap) tags
 
 
 def _name_of(oid: str) -> str:
-    """snmp_mib.name_of, remembered: a storm names the same few OIDs over and over."""
+    """snmp_mib.name_of, remembered."""
     name = _NAMES.get(oid)
     if name is None:
         if len(_NAMES) >= _NAMES_SIZE:
             _NAMES.clear()
         name = _NAMES[oid] = snmp_mib.name_of(oid)
     return name
+
+
+def _key_of(oid: str) -> tuple[str, str | None]:
+    """A varbind's key in the event's values, and the ifIndex it names (the `ifindex` tag)."""
+    named = _KEYS.get(oid)
+    if named is None:
+        key = _name_of(oid)
+        named = (key, key[len("ifIndex.") :] if key.startswith("ifIndex.") else None)
+        if len(_KEYS) >= _NAMES_SIZE:
+            _KEYS.clear()
+        _KEYS[oid] = named
+    return named
+
+
+def _trap_names(value: SnmpPlain) -> tuple[str, str]:
+    """The `trap_oid` and `trap` tags for the value of snmpTrapOID.0 (None: none sent)."""
+    named = _TRAPS.get(value)
+    if named is None:
+        trap_oid = "" if value is None else _oid_text(value)
+        named = (trap_oid, _name_of(trap_oid) if trap_oid else "unknown")
+        if len(_TRAPS) >= _NAMES_SIZE:
+            _TRAPS.clear()
+        _TRAPS[value] = named
+    return named

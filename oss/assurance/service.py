@@ -193,28 +193,21 @@ class AssuranceService:
             waiter = asyncio.ensure_future(stop.wait())
             try:
                 while not stop.is_set():
-                    getter = asyncio.ensure_future(receiver.get())
+                    # The traps queued, up to TRAP_BATCH: under a storm the batches grow, so
+                    # the per-batch costs (one alarm commit) are shared by many traps; when
+                    # traffic is light a batch is a single trap and nothing waits.
+                    if receiver.queue_depth:  # no wait: no task to race against `stop`
+                        await self.sink(await receiver.get_batch(TRAP_BATCH))
+                        continue
+                    getter = asyncio.ensure_future(receiver.get_batch(TRAP_BATCH))
                     done, _ = await asyncio.wait(
                         {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
                     )
                     if getter in done:
-                        await self.sink(await self._trap_batch(receiver, getter.result()))
+                        await self.sink(getter.result())
                     else:
                         getter.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await getter
             finally:
                 waiter.cancel()
-
-    @staticmethod
-    async def _trap_batch(receiver: TrapReceiver, first: Event) -> list[Event]:
-        """`first` and the traps already queued behind it (up to TRAP_BATCH): under a storm
-        the batches grow, so the per-batch costs (one alarm commit) are shared by many traps;
-        when traffic is light a batch is a single trap and nothing waits."""
-        batch = [first]
-        for _ in range(min(receiver.queue_depth, TRAP_BATCH - 1)):
-            try:
-                batch.append(await receiver.get())  # queued already: returns at once
-            except LookupError:  # stopped: its end marker was next
-                break
-        return batch
