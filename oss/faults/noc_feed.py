@@ -61,6 +61,7 @@ SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared
 # CONNACK reasons meaning "your credentials": MQTT 3.1.1 codes 4/5, MQTT 5 codes 134/135.
 _AUTH_REFUSALS = {4, 5, 134, 135}
 _IN_CHUNK = 500  # topics per IN (...) look-up: under SQLite's bound-parameter limit
+MARK_LINGER_S = 0.1  # acknowledged rows gather this long before they are marked sent
 PRUNE_INTERVAL_S = 60.0  # how often sent rows older than keep_sent_s are deleted
 
 
@@ -342,6 +343,19 @@ class NocPublisher:
         self._resync = True  # memory may lack rows: read the outbox next
         self._from_db: set[int] = set()  # ids of the last outbox read (offered twice, sent once)
         self._pruned_at = float("-inf")
+        # Acknowledged rows not yet marked sent: marked by a task of their own, so the next
+        # round does not wait for the database's write turn (a crash before the mark sends
+        # them again: at least once).
+        self._unmarked: list[int] = []
+        self._marker: asyncio.Task[None] | None = None
+        self._draining = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing offered waits, no round and no marking is under way (the outbox is not
+        consulted: a row committed without an offer shows in `pending()`)."""
+        marking = self._marker is not None and not self._marker.done()
+        return not (self._fresh or self._unmarked or self._draining or marking)
 
     def wake(self) -> None:
         """Tell the publisher new rows were committed (saves waiting for the next poll)."""
@@ -362,6 +376,13 @@ class NocPublisher:
     async def run(self) -> None:
         """Connect, drain, wait for work; reconnect with exponential backoff after any
         broker or database failure. Runs until cancelled."""
+        try:
+            await self._serve()
+        finally:
+            if self._marker is not None:
+                self._marker.cancel()
+
+    async def _serve(self) -> None:
         backoff = self.settings.backoff_initial_s
         failing = False
         while True:
@@ -404,9 +425,11 @@ class NocPublisher:
         """Send until nothing is left: from the outbox while memory may lack rows, then from
         memory."""
         batch = self.settings.batch_size
+        self._draining = True
         try:
             while True:
                 if self._resync:
+                    await self._flush_marks()  # or the read would find them unsent
                     # Cleared before the read: a row committed meanwhile is offered again and
                     # then skipped if the read saw it (`_from_db`).
                     self._resync = False
@@ -418,10 +441,39 @@ class NocPublisher:
                     rows = self._take_fresh(batch)
                 if not rows:
                     return
-                await self._round(client, rows)
+                await self._round(client, rows, defer_mark=True)
         except BaseException:
             self._resync = True
             raise
+        finally:
+            self._draining = False
+
+    def _mark_later(self, ids: list[int]) -> None:
+        self._unmarked += ids
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._mark_unmarked())
+
+    async def _mark_unmarked(self, *, linger: bool = True) -> None:
+        if linger:
+            # Many rounds' rows in one UPDATE: each write transaction waits its turn behind
+            # the alarm engine's.
+            await asyncio.sleep(MARK_LINGER_S)
+        while self._unmarked:
+            ids, self._unmarked = self._unmarked, []
+            try:
+                await self._mark_sent(ids)
+            except SQLAlchemyError as exc:
+                log.warning(
+                    "NOC feed: %d sent rows not marked (they will be sent again): %s",
+                    len(ids),
+                    _describe(exc),
+                )
+
+    async def _flush_marks(self) -> None:
+        marker = self._marker
+        if marker is not None and not marker.done():
+            await asyncio.shield(marker)
+        await self._mark_unmarked(linger=False)
 
     def _take_fresh(self, limit: int) -> list[OutboxMessage]:
         rows: list[OutboxMessage] = []
@@ -444,7 +496,9 @@ class NocPublisher:
                 return total
             total += await self._round(client, rows)
 
-    async def _round(self, client: MqttLink, rows: Sequence[OutboxMessage]) -> int:
+    async def _round(
+        self, client: MqttLink, rows: Sequence[OutboxMessage], *, defer_mark: bool = False
+    ) -> int:
         """Publish one round of rows (in order, acknowledgements awaited together) and mark
         the done ones sent; raises on the first failure after marking the rows before it.
 
@@ -478,7 +532,10 @@ class NocPublisher:
         # Every row before the first failure is done, superseded ones included: the row
         # superseding one is still unsent then, and carries the newer state.
         done = [row[0] for row in rows if failed_at is None or row[0] < failed_at]
-        await self._mark_sent(done)
+        if defer_mark:
+            self._mark_later(done)
+        else:
+            await self._mark_sent(done)
         self.published += sum(1 for row in outgoing if failed_at is None or row[0] < failed_at)
         if isinstance(failure, BaseException):
             if isinstance(failure, aiomqtt.MqttError | OSError):

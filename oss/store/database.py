@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 _SQLITE_BEGIN = "oss_sqlite_begin"
+SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 class Database:
@@ -42,6 +44,7 @@ class Database:
         if self.url.get_backend_name() == "sqlite":
             self._prepare_sqlite()
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @property
     def safe_url(self) -> str:
@@ -62,7 +65,7 @@ class Database:
             # Foreign keys are off by default in SQLite; cascades and RESTRICT rely on them.
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.close()
             # The driver would only BEGIN before the first write, leaving the reads before it
             # outside the transaction; we BEGIN ourselves (SQLAlchemy's documented recipe).
@@ -93,10 +96,36 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed on success, rolled back on any error."""
-        async with self.sessions() as session, session.begin():
-            if self.backend == "sqlite":
-                await session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
+        if self.backend != "sqlite":
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_turn(), self.sessions() as session, session.begin():
+            await session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
             yield session
+
+    @asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        """SQLite has one writer at a time. Within this process the write transactions take
+        turns on an asyncio lock: SQLite's own busy handler, which the others would otherwise
+        wait in, sleeps with a back-off of up to 100 ms (a trap storm's alarm batches and the
+        NOC publisher's bookkeeping lost seconds to it). Other processes (the CLI) still meet
+        the busy handler. After the busy timeout the turn is not waited for any longer, so a
+        transaction that awaits another one fails as SQLite would, rather than hanging."""
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer[0] is not loop:
+            self._writer = (loop, asyncio.Lock())
+        lock = self._writer[1]
+        try:
+            await asyncio.wait_for(lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+        except TimeoutError:
+            log.warning("database: waited %d ms for a write turn", SQLITE_BUSY_TIMEOUT_MS)
+            yield
+            return
+        try:
+            yield
+        finally:
+            lock.release()
 
     async def close(self) -> None:
         await self.engine.dispose()
