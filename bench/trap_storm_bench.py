@@ -179,18 +179,33 @@ def send(port: int, rate: int, count: int, out: Connection) -> None:
 
 @contextlib.contextmanager
 def sender(port: int, rate: int, count: int) -> Iterator[Connection]:
+    """The sender process; its send times come on the connection. Leaving the block waits for
+    the process to end: an async caller reads them with `sent_times`, which waits in a thread
+    (the process takes ~0.5 s to exit, which would stall the event loop measured)."""
     ctx = multiprocessing.get_context("spawn")
     receiving, sending = ctx.Pipe(duplex=False)
     process = ctx.Process(target=send, args=(port, rate, count, sending), daemon=True)
     process.start()
     sending.close()
+    _senders[id(receiving)] = process
     try:
         yield receiving
     finally:
+        del _senders[id(receiving)]
         process.join(timeout=MAX_WAIT_S)
         if process.is_alive():
             process.kill()
             process.join()
+
+
+_senders: dict[int, multiprocessing.process.BaseProcess] = {}
+
+
+async def sent_times(results: Connection) -> list[int]:
+    """The sender's send times, once its process has ended (waited for in a thread)."""
+    sent_at: list[int] = await asyncio.to_thread(results.recv)
+    await asyncio.to_thread(_senders[id(results)].join, MAX_WAIT_S)
+    return sent_at
 
 
 # ------------------------------------------------------------------------------ results
@@ -317,7 +332,7 @@ async def bench_receiver(rate: int, seconds: float) -> Step:
         drainer = asyncio.create_task(drain())
         cpu0 = time.process_time()
         with sender(receiver.port, rate, count) as results:
-            sent_at = await asyncio.to_thread(results.recv)
+            sent_at = await sent_times(results)
         deadline = time.monotonic_ns() + int(MAX_WAIT_S * 1e9)
         quiet_since = time.monotonic_ns()
         while handled < count and time.monotonic_ns() < deadline:
@@ -465,7 +480,7 @@ async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: 
             traps_port = daemon.service.traps.port
             cpu0 = time.process_time()
             with sender(traps_port, rate, count) as results:
-                sent_at = await asyncio.to_thread(results.recv)
+                sent_at = await sent_times(results)
             deadline = sent_at[-1] + int(MAX_WAIT_S * 1e9)
             while time.monotonic_ns() < deadline:
                 # Every trap through the alarms, every offered row sent; only then the outbox

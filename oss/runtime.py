@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +29,7 @@ from drivers.netconf import NetconfDriver
 from drivers.targets import parse_networks
 from oss.auth import TokenStore
 from oss.faults.alarms import AlarmFeed, AlarmManager
-from oss.faults.noc_feed import NocFeed, NocPublisher
+from oss.faults.noc_feed import NocFeed, NocPublisher, OutboxMessage
 from oss.metrics import Metrics
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.engine import Engine
@@ -62,6 +63,12 @@ class _NoFeed:
     async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
         return None
 
+    def write_changes(self, conn: Connection, changes: Sequence[Any]) -> None:
+        return None
+
+    def committed(self, written: None) -> None:
+        return None
+
 
 class _WakingFeed:
     """The NOC feed, plus the hand-over of its rows to the publisher once they are committed
@@ -82,6 +89,12 @@ class _WakingFeed:
         if not sqlalchemy_event.contains(sync, "after_commit", self._committed):
             sqlalchemy_event.listen(sync, "after_commit", self._committed, once=True)
             sqlalchemy_event.listen(sync, "after_soft_rollback", self._rolled_back, once=True)
+
+    def write_changes(self, conn: Connection, changes: Sequence[Any]) -> list[OutboxMessage]:
+        return self.feed.write_changes(conn, changes)
+
+    def committed(self, written: Sequence[OutboxMessage]) -> None:
+        self.publisher.offer(written)
 
     def _committed(self, session: Any) -> None:
         self.publisher.offer(session.info.pop(_OFFERED, []))

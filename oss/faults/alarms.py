@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import Conflict, InvalidInput, NotFound
@@ -79,6 +79,20 @@ class BatchAlarmFeed(AlarmFeed, Protocol):
     async def enqueue_many(
         self, session: AsyncSession, changes: Sequence[tuple[dict[str, Any], FeedEvent]]
     ) -> object: ...
+
+
+@runtime_checkable
+class PlainLaneFeed(Protocol):
+    """A feed that writes a batch's changes on a synchronous connection (NocFeed), which lets
+    the alarm manager apply uncorrelated batches without the ORM (oss.faults.uncorrelated)."""
+
+    def write_changes(
+        self, conn: Connection, changes: Sequence[tuple[dict[str, Any], FeedEvent]]
+    ) -> Any:
+        """In the caller's transaction; returns what `committed` is given once it commits."""
+        ...
+
+    def committed(self, written: Any) -> None: ...
 
 
 class ServicesProvider(Protocol):
@@ -426,9 +440,17 @@ def _stronger(a: FeedEvent, b: FeedEvent) -> FeedEvent:
 
 
 async def _children_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[int]]:
+    return _by_parent((await session.execute(_children_query(ids))).all())
+
+
+def _children_query(ids: Sequence[int]) -> Any:
     query = select(AlarmRow.parent_id, AlarmRow.id).where(AlarmRow.parent_id.in_(ids))
+    return query.order_by(AlarmRow.id)
+
+
+def _by_parent(rows: Iterable[Any]) -> dict[int, list[int]]:
     found: dict[int, list[int]] = {}
-    for parent, child in (await session.execute(query.order_by(AlarmRow.id))).all():
+    for parent, child in rows:
         if parent is not None:
             found.setdefault(parent, []).append(child)
     return found
@@ -619,7 +641,8 @@ class AlarmManager:
         async with self._lock:
             # The graph and service lookups happen before the transaction opens, as for one.
             contexts = await self._contexts(batch)
-            if self.plain_lane and all(
+            plain = self.plain_lane and isinstance(self.feed, PlainLaneFeed)
+            if plain and all(
                 self.correlator.inert(s, c) for s, c in zip(batch, contexts, strict=True)
             ):
                 return await self._uncorrelated(batch)
@@ -658,13 +681,13 @@ class AlarmManager:
         self, batch: Sequence[Signal]
     ) -> list[tuple[FeedEvent, dict[str, Any]]]:
         """A batch the correlator leaves alone entirely: no ORM (oss.faults.uncorrelated)."""
+        feed = cast(PlainLaneFeed, self.feed)
         runs = _Runs()
         for s in batch:
             runs.add(s)
-        async with self.db.transaction() as session:
-            published = await self._apply_uncorrelated(
-                session, runs.take(), self.feed, self.href_base
-            )
+        taken, href_base, apply = runs.take(), self.href_base, self._apply_uncorrelated
+        published, written = await self.db.write(lambda conn: apply(conn, taken, feed, href_base))
+        feed.committed(written)
         for event, doc in published:  # live listeners hear only what committed
             self.broadcast.publish(event, doc)
         return published

@@ -40,14 +40,14 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from aiomqtt.exceptions import MqttConnectError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import InvalidInput, OssError
 from oss.store.base import utcnow
 from oss.store.database import Database
-from oss.store.numbering import insert_numbered
+from oss.store.numbering import insert_numbered, insert_numbered_sync
 from oss.store.tables import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -173,33 +173,28 @@ class NocFeed:
         planned = [self._plan(alarm, event) for alarm, event in changes]  # all valid, or none
         if not planned:
             return []
-        # A new alarm has nothing retained yet: only the others' topics are looked up.
-        last = await _last_retained(
-            session, {t for p in planned if not p.new for t in p.candidates}
-        )
-        # The last retained message (topic, payload) of each alarm, carried through the
-        # changes of this call (an alarm may change more than once in one call).
-        latest: dict[tuple[str, str], tuple[str, str] | None] = {}
-        rows: list[dict[str, Any]] = []
-        now = utcnow()
-        for p in planned:
-            key = (p.device, p.alarm_id)
-            if key not in latest:
-                found = [last[t] for t in p.candidates if t in last]
-                latest[key] = max(found)[1:] if found else None  # the newest row: highest id
-            stale = _stale_topics(p, latest[key])
-            retained = [_row(t, "", now, retain=True) for t in stale]
-            if not p.closed:
-                retained.append(_row(p.state_topic, p.payload, now, retain=True))
-            if retained:
-                latest[key] = (retained[-1]["topic"], retained[-1]["payload"])
-            rows += retained
-            rows.append(_row(p.event_topic, p.payload, now, retain=False))
-        ids = await insert_numbered(session, OutboxRow, rows)
-        return [
-            (row_id, r["topic"], r["payload"], r["retain"], r["qos"])
-            for row_id, r in zip(ids, rows, strict=True)
-        ]
+        found: dict[str, tuple[int, str, str]] = {}
+        for query in _last_retained_queries(_lookup_topics(planned)):
+            found.update((row[1], tuple(row)) for row in (await session.execute(query)).all())
+        rows = _outbox_rows(planned, found)
+        return _messages(await insert_numbered(session, OutboxRow, rows), rows)
+
+    def write_changes(
+        self, conn: Connection, changes: Sequence[tuple[Mapping[str, Any], AlarmEvent]]
+    ) -> list[OutboxMessage]:
+        """`enqueue_many` on a synchronous connection, in its transaction (`Database.write`:
+        the alarm engine's plain lane)."""
+        planned = [self._plan(alarm, event) for alarm, event in changes]
+        if not planned:
+            return []
+        found: dict[str, tuple[int, str, str]] = {}
+        for query in _last_retained_queries(_lookup_topics(planned)):
+            found.update((row[1], tuple(row)) for row in conn.execute(query).all())
+        rows = _outbox_rows(planned, found)
+        return _messages(insert_numbered_sync(conn, OutboxRow, rows), rows)
+
+    def committed(self, written: Sequence[OutboxMessage]) -> None:
+        """After `write_changes` committed: nothing to tell (no publisher in this process)."""
 
     def _plan(self, alarm: Mapping[str, Any], event: AlarmEvent) -> _Planned:
         try:
@@ -257,13 +252,16 @@ def _stale_topics(p: _Planned, last: tuple[str, str] | None) -> list[str]:
     return [topic] if p.closed or topic != p.state_topic else []
 
 
-async def _last_retained(
-    session: AsyncSession, topics: Collection[str]
-) -> dict[str, tuple[int, str, str]]:
-    """Topic -> (id, topic, payload) of the newest retained outbox row of each topic that has
-    one: one query per chunk of topics."""
+def _lookup_topics(planned: Sequence[_Planned]) -> set[str]:
+    """The topics whose last retained message matters: a new alarm has nothing retained."""
+    return {t for p in planned if not p.new for t in p.candidates}
+
+
+def _last_retained_queries(topics: Collection[str]) -> list[Any]:
+    """Queries of (id, topic, payload) of the newest retained outbox row of each topic that
+    has one: one per chunk of topics."""
     ordered = sorted(topics)
-    found: dict[str, tuple[int, str, str]] = {}
+    queries = []
     for start in range(0, len(ordered), _IN_CHUNK):
         newest = (
             select(func.max(OutboxRow.id))
@@ -276,12 +274,45 @@ async def _last_retained(
             )
             .group_by(OutboxRow.topic)
         )
-        query = select(OutboxRow.id, OutboxRow.topic, OutboxRow.payload).where(
-            OutboxRow.id.in_(newest.scalar_subquery())
+        queries.append(
+            select(OutboxRow.id, OutboxRow.topic, OutboxRow.payload).where(
+                OutboxRow.id.in_(newest.scalar_subquery())
+            )
         )
-        for row_id, topic, payload in (await session.execute(query)).all():
-            found[topic] = (row_id, topic, payload)
-    return found
+    return queries
+
+
+def _outbox_rows(
+    planned: Sequence[_Planned], last: Mapping[str, tuple[int, str, str]]
+) -> list[dict[str, Any]]:
+    """The rows of the planned changes, in order, given the last retained row of each looked
+    up topic (`last`)."""
+    # The last retained message (topic, payload) of each alarm, carried through the changes
+    # (an alarm may change more than once in one call).
+    latest: dict[tuple[str, str], tuple[str, str] | None] = {}
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for p in planned:
+        key = (p.device, p.alarm_id)
+        if key not in latest:
+            found = [last[t] for t in p.candidates if t in last]
+            latest[key] = max(found)[1:] if found else None  # the newest row: highest id
+        stale = _stale_topics(p, latest[key])
+        retained = [_row(t, "", now, retain=True) for t in stale]
+        if not p.closed:
+            retained.append(_row(p.state_topic, p.payload, now, retain=True))
+        if retained:
+            latest[key] = (retained[-1]["topic"], retained[-1]["payload"])
+        rows += retained
+        rows.append(_row(p.event_topic, p.payload, now, retain=False))
+    return rows
+
+
+def _messages(ids: Sequence[int], rows: Sequence[Mapping[str, Any]]) -> list[OutboxMessage]:
+    return [
+        (row_id, r["topic"], r["payload"], r["retain"], r["qos"])
+        for row_id, r in zip(ids, rows, strict=True)
+    ]
 
 
 def _row(topic: str, payload: str, now: datetime, *, retain: bool) -> dict[str, Any]:
@@ -564,10 +595,8 @@ class NocPublisher:
     async def _mark_sent(self, ids: list[int]) -> None:
         if not ids:
             return
-        async with self.database.transaction() as session:
-            await session.execute(
-                update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=utcnow())
-            )
+        statement = update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=utcnow())
+        await self.database.write(lambda conn: conn.execute(statement))
 
     async def pending(self) -> int:
         async with self.database.sessions() as session:

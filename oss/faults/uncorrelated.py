@@ -5,8 +5,10 @@ to attach them to). For such a batch the alarm manager skips the ORM: the open a
 batch's keys are read as plain rows, the folded runs (`oss.faults.alarms._Runs`) change them in
 memory, and the transaction ends in a few statements whatever the batch's size: one look-up
 per 500 keys, one insert of the new alarms, one update of the others, the children of the
-changed ones, then the NOC feed's rows. The alarms end exactly as `AlarmTx` would leave them,
-and the feed hears each changed alarm once, in its final state (tests compare both paths).
+changed ones, then the NOC feed's rows. It runs on a synchronous connection
+(`Database.write`: on SQLite one hand-over to a worker thread for the whole transaction). The
+alarms end exactly as `AlarmTx` would leave them, and the feed hears each changed alarm once,
+in its final state (tests compare both paths).
 """
 
 from __future__ import annotations
@@ -14,21 +16,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Table, bindparam, select, update
 
 from oss.faults.alarms import (
     _IN_CHUNK,
-    AlarmFeed,
-    BatchAlarmFeed,
     FeedEvent,
-    _children_of,
+    PlainLaneFeed,
+    _by_parent,
+    _children_query,
     _Run,
     _stronger,
     moment,
     tmf_document,
 )
-from oss.store.numbering import insert_numbered
+from oss.store.numbering import insert_numbered_sync
 from oss.store.tables import AlarmRow
 
 _TABLE = cast(Table, AlarmRow.__table__)
@@ -52,14 +53,14 @@ _UPDATE = (
 Row = dict[str, Any]
 
 
-async def apply_uncorrelated(
-    session: AsyncSession, runs: Sequence[_Run], feed: AlarmFeed, href_base: str
-) -> list[tuple[FeedEvent, dict[str, Any]]]:
-    """Apply the runs (in order) in the caller's transaction; the alarm changes, as sent to
-    the feed."""
+def apply_uncorrelated(
+    conn: Connection, runs: Sequence[_Run], feed: PlainLaneFeed, href_base: str
+) -> tuple[list[tuple[FeedEvent, dict[str, Any]]], Any]:
+    """Apply the runs (in order) in the caller's transaction: the alarm changes, as sent to
+    the feed, and what the feed wrote (for its `committed`)."""
     if not runs:
-        return []
-    open_rows = await _open_rows(session, {run.last.reduction_key for run in runs})
+        return [], feed.write_changes(conn, [])
+    open_rows = _open_rows(conn, {run.last.reduction_key for run in runs})
     changed: dict[int, tuple[Row, FeedEvent]] = {}  # by id() of the row dict
     new: list[Row] = []
 
@@ -119,7 +120,7 @@ async def apply_uncorrelated(
             row["changed_time"] = when
             mark(row, "cleared")
 
-    ids = await insert_numbered(session, AlarmRow, new)
+    ids = insert_numbered_sync(conn, AlarmRow, new)
     for row, row_id in zip(new, ids, strict=True):
         row["id"] = row_id
     created = {id(row) for row in new}
@@ -127,27 +128,24 @@ async def apply_uncorrelated(
     for row in updated:
         row["sequence"] += 1  # a new alarm goes out with sequence 1
     if updated:
-        await session.execute(
+        conn.execute(
             _UPDATE,
             [
                 {"row_id": row["id"], **{f"new_{name}": row[name] for name in _CHANGING}}
                 for row in updated
             ],
         )
-    children = await _children_of(session, [row["id"] for row in updated]) if updated else {}
+    children = (
+        _by_parent(conn.execute(_children_query([r["id"] for r in updated]))) if updated else {}
+    )
     published = [
         (event, tmf_document(row, children.get(row["id"], ()), href_base))
         for row, event in changed.values()
     ]
-    if isinstance(feed, BatchAlarmFeed):
-        await feed.enqueue_many(session, [(doc, event) for event, doc in published])
-    else:
-        for event, doc in published:
-            await feed.enqueue(session, doc, event)
-    return published
+    return published, feed.write_changes(conn, [(doc, event) for event, doc in published])
 
 
-async def _open_rows(session: AsyncSession, keys: set[str]) -> dict[str, list[Row]]:
+def _open_rows(conn: Connection, keys: set[str]) -> dict[str, list[Row]]:
     """The open alarms of each key, oldest first (normally one at most)."""
     ordered = sorted(keys)
     found: dict[str, list[Row]] = {}
@@ -157,6 +155,6 @@ async def _open_rows(session: AsyncSession, keys: set[str]) -> dict[str, list[Ro
             .where(_TABLE.c.reduction_key.in_(ordered[start : start + _IN_CHUNK]), _TABLE.c.open)
             .order_by(_TABLE.c.id)
         )
-        for row in (await session.execute(query)).mappings():
+        for row in conn.execute(query).mappings():
             found.setdefault(row["reduction_key"], []).append(dict(row))
     return found

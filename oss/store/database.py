@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+T = TypeVar("T")
 _SQLITE_BEGIN = "oss_sqlite_begin"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -45,6 +47,8 @@ class Database:
             self._prepare_sqlite()
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._sync_engine: Engine | None = None  # SQLite: for write() (made on first use)
+        self._sync_lock = threading.Lock()
 
     @property
     def safe_url(self) -> str:
@@ -55,29 +59,50 @@ class Database:
     def backend(self) -> str:
         return self.url.get_backend_name()
 
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` in one write transaction on a synchronous connection (Core statements only).
+
+        SQLite: in a worker thread, on a connection of its own, after this process's write
+        turn: the whole transaction is one hand-over to a thread, where aiosqlite makes
+        several per statement (each wakes the event loop: about 1 ms of CPU per small
+        transaction here, a trap storm's batches spent most of their time on it). Other
+        backends: through the async engine's connection (statements go to the server one by
+        one, as they would anyway)."""
+        if self.backend != "sqlite":
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn)
+        async with self._write_turn():
+            return await asyncio.to_thread(self._write_sync, fn)
+
+    def _write_sync(self, fn: Callable[[Connection], T]) -> T:
+        options = {_SQLITE_BEGIN: "IMMEDIATE"}
+        engine = self._sqlite_sync_engine()
+        with engine.connect().execution_options(**options) as conn, conn.begin():
+            return fn(conn)
+
+    @property
+    def write_engine(self) -> Engine:
+        """The engine `write()` runs on (SQLite: its own synchronous one; statement hooks
+        belong on it as well as on `engine.sync_engine`)."""
+        if self.backend != "sqlite":
+            return self.engine.sync_engine
+        return self._sqlite_sync_engine()
+
+    def _sqlite_sync_engine(self) -> Engine:
+        with self._sync_lock:
+            if self._sync_engine is None:
+                engine = create_engine(
+                    self.url.set(drivername="sqlite"),
+                    connect_args={"check_same_thread": False},
+                )
+                _sqlite_listeners(engine)
+                self._sync_engine = engine
+            return self._sync_engine
+
     def _prepare_sqlite(self) -> None:
         if self.url.database and self.url.database != ":memory:":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-        @event.listens_for(self.engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            # Foreign keys are off by default in SQLite; cascades and RESTRICT rely on them.
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cur.close()
-            # The driver would only BEGIN before the first write, leaving the reads before it
-            # outside the transaction; we BEGIN ourselves (SQLAlchemy's documented recipe).
-            dbapi_conn.isolation_level = None
-
-        @event.listens_for(self.engine.sync_engine, "begin")
-        def _begin(conn: Connection) -> None:
-            # A write transaction takes the write lock at BEGIN, waiting its turn (busy_timeout).
-            # Deferred, a transaction that read first fails at once with "database is locked"
-            # when another one wrote meanwhile (WAL cannot upgrade a stale snapshot).
-            mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+        _sqlite_listeners(self.engine.sync_engine)
 
     async def migrate(self) -> None:
         try:
@@ -129,6 +154,33 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+
+
+def _sqlite_listeners(engine: Engine) -> None:
+    """Pragmas on every new connection; BEGIN issued by us (DEFERRED, or IMMEDIATE on
+    request)."""
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # Foreign keys are off by default in SQLite; cascades and RESTRICT rely on them.
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+        # The driver would only BEGIN before the first write, leaving the reads before it
+        # outside the transaction; we BEGIN ourselves (SQLAlchemy's documented recipe).
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # A write transaction takes the write lock at BEGIN, waiting its turn (busy_timeout).
+        # Deferred, a transaction that read first fails at once with "database is locked"
+        # when another one wrote meanwhile (WAL cannot upgrade a stale snapshot).
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

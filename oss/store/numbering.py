@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.store.base import Base
@@ -29,6 +29,24 @@ async def insert_numbered(
         await session.execute(insert(table), numbered)
         return ids
     result = await session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
+    )
+    return list(result.scalars().all())
+
+
+def insert_numbered_sync(
+    conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """`insert_numbered` on a synchronous connection (`Database.write`)."""
+    table = cast(Table, model.__table__)
+    if not rows:
+        return []
+    if conn.dialect.name == "sqlite":
+        top = int(conn.scalar(select(func.max(table.c.id))) or 0)
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        conn.execute(insert(table), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
+        return ids
+    result = conn.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
     )
     return list(result.scalars().all())

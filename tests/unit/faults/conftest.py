@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.faults.alarms import AlarmManager
@@ -25,10 +25,25 @@ class RecordingFeed:
     see that the messages commit (or roll back) with the alarm change."""
 
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    committed_rows: int = 0
 
     async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
         self.sent.append((event, alarm))
         session.add(OutboxRow(channel="test", topic=f"alarms/{alarm['id']}", payload=event))
+
+    def write_changes(self, conn: Connection, changes: list[tuple[dict[str, Any], str]]) -> int:
+        """The plain lane's side (oss.faults.uncorrelated): the same rows, on its connection."""
+        rows = [
+            {"channel": "test", "topic": f"alarms/{alarm['id']}", "payload": event}
+            for alarm, event in changes
+        ]
+        if rows:
+            conn.execute(insert(OutboxRow), rows)
+        self.sent += [(event, alarm) for alarm, event in changes]
+        return len(rows)
+
+    def committed(self, written: int) -> None:
+        self.committed_rows += written
 
 
 @dataclass

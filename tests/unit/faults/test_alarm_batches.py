@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.faults.alarms import AlarmManager, Signal
@@ -27,6 +27,12 @@ class FeedFailingOnCall(RecordingFeed):
         await super().enqueue(session, alarm, event)
         if len(self.sent) == self.call:
             raise RuntimeError("outbox full")
+
+    def write_changes(self, conn: Connection, changes: list[tuple[dict[str, Any], str]]) -> int:
+        written = super().write_changes(conn, changes)
+        if len(self.sent) >= self.call:
+            raise RuntimeError("outbox full")
+        return written
 
 
 async def alarm_state(db: Database) -> list[dict[str, Any]]:
@@ -146,13 +152,17 @@ async def test_a_batch_ends_in_the_same_alarms_as_one_by_one(
     await batched.db.close()
 
 
-async def test_a_failing_feed_rolls_the_whole_batch_back(db: Database) -> None:
-    manager = AlarmManager(db, chain_graph, FakeServices(), FeedFailingOnCall(2))
+@pytest.mark.parametrize("plain_lane", [True, False], ids=["plain-lane", "orm"])
+async def test_a_failing_feed_rolls_the_whole_batch_back(db: Database, plain_lane: bool) -> None:
+    feed = FeedFailingOnCall(2)
+    manager = AlarmManager(db, chain_graph, FakeServices(), feed)
+    manager.plain_lane = plain_lane
     with pytest.raises(RuntimeError, match="outbox full"):
         await manager.signals([sig(key="a"), sig(key="b"), sig(key="c")])
     async with db.transaction() as s:
         assert (await s.scalars(select(AlarmRow))).all() == []
     assert await outbox_count(db) == 0
+    assert feed.committed_rows == 0  # nothing offered to a publisher
 
 
 async def test_an_empty_batch_changes_nothing(

@@ -39,11 +39,14 @@ def statements(db: Database) -> Iterator[list[str]]:
     def record(*args: Any) -> None:
         seen.append(" ".join(str(args[2]).split()[:3]))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    engines = (db.engine.sync_engine, db.write_engine)  # the ORM's, the plain lane's
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_a_storm_batch_ends_as_one_by_one_with_exact_counts(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import Conflict, InvalidInput, NotFound
@@ -88,6 +88,10 @@ async def test_every_change_reaches_the_feed_in_the_same_transaction(
 class FailingFeed(RecordingFeed):
     async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
         await super().enqueue(session, alarm, event)
+        raise RuntimeError("outbox full")
+
+    def write_changes(self, conn: Connection, changes: list[tuple[dict[str, Any], str]]) -> int:
+        super().write_changes(conn, changes)  # the plain lane's rows, rolled back with it
         raise RuntimeError("outbox full")
 
 

@@ -1,0 +1,64 @@
+"""A trap storm's path on both backends (SQLite, a real PostgreSQL): the plain lane's alarms end
+as the ORM's one by one, and the outbox rows the NOC feed hands to the publisher are the rows
+committed, ids and order included (SQLite numbers them in the transaction, PostgreSQL returns
+them in order)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+
+from oss.faults.alarms import AlarmManager
+from oss.faults.noc_feed import NocFeed, NocFeedSettings, NocPublisher, OutboxMessage
+from oss.runtime import _WakingFeed
+from oss.store.database import Database
+from oss.store.tables import OutboxRow
+from tests.unit.faults.conftest import FakeServices
+from tests.unit.faults.test_alarm_batches import alarm_state
+from tests.unit.faults.test_alarm_folding import storm
+from topology.graph import InventoryGraph
+
+SETTINGS = NocFeedSettings(prefix="noc")
+
+
+class Offers(NocPublisher):
+    """Keeps what is offered (not running: nothing is sent)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, SETTINGS)
+        self._resync = False
+        self.offered: list[OutboxMessage] = []
+
+    def offer(self, rows: Sequence[OutboxMessage]) -> None:
+        self.offered += rows
+
+
+async def test_a_storm_on_both_backends(database_url: str, tmp_path: Path) -> None:
+    signals = storm(pairs=20, steps=11)  # repeats, clears and re-raises of 20 keys
+    db = Database(database_url)
+    reference_db = Database(f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}")
+    try:
+        await db.migrate()
+        await reference_db.migrate()
+        graph = InventoryGraph()
+        publisher = Offers(db)
+        feed = _WakingFeed(NocFeed(SETTINGS), publisher)
+        manager = AlarmManager(db, lambda: graph, FakeServices(), feed)
+        reference = AlarmManager(reference_db, lambda: graph, FakeServices(), NocFeed(SETTINGS))
+        reference.plain_lane = False
+        for s in signals:
+            await reference.signal(s)
+        for start in range(0, len(signals), 50):  # batches of 50, through the plain lane
+            await manager.signals(signals[start : start + 50])
+
+        assert await alarm_state(db) == await alarm_state(reference_db)
+        async with db.sessions() as session:
+            rows = (await session.execute(select(OutboxRow).order_by(OutboxRow.id))).scalars()
+            committed = [(r.id, r.topic, r.payload, r.retain, r.qos) for r in rows]
+        assert publisher.offered == committed
+        assert len(committed) > len(signals) / 2
+    finally:
+        await db.close()
+        await reference_db.close()
