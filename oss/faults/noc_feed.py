@@ -40,7 +40,7 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from aiomqtt.exceptions import MqttConnectError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -174,8 +174,9 @@ class NocFeed:
         if not planned:
             return []
         found: dict[str, tuple[int, str, str]] = {}
-        for query in _last_retained_queries(_lookup_topics(planned)):
-            found.update((row[1], tuple(row)) for row in (await session.execute(query)).all())
+        for query, params in _last_retained_queries(_lookup_topics(planned)):
+            for row in (await session.execute(query, params)).all():
+                found[row[1]] = (row[0], row[1], row[2])
         rows = _outbox_rows(planned, found)
         return _messages(await insert_numbered(session, OutboxRow, rows), rows)
 
@@ -188,8 +189,9 @@ class NocFeed:
         if not planned:
             return []
         found: dict[str, tuple[int, str, str]] = {}
-        for query in _last_retained_queries(_lookup_topics(planned)):
-            found.update((row[1], tuple(row)) for row in conn.execute(query).all())
+        for query, params in _last_retained_queries(_lookup_topics(planned)):
+            for row in conn.execute(query, params).all():
+                found[row[1]] = (row[0], row[1], row[2])
         rows = _outbox_rows(planned, found)
         return _messages(insert_numbered_sync(conn, OutboxRow, rows), rows)
 
@@ -257,29 +259,35 @@ def _lookup_topics(planned: Sequence[_Planned]) -> set[str]:
     return {t for p in planned if not p.new for t in p.candidates}
 
 
-def _last_retained_queries(topics: Collection[str]) -> list[Any]:
-    """Queries of (id, topic, payload) of the newest retained outbox row of each topic that
-    has one: one per chunk of topics."""
+def _last_retained_query() -> Any:
+    """(id, topic, payload) of the newest retained outbox row of each of `topics` (an
+    expanding parameter: up to _IN_CHUNK at a time) that has one."""
+    newest = (
+        select(func.max(OutboxRow.id))
+        .where(
+            # `|| ''` keeps the planner off the channel index (one value for all rows: it
+            # scanned the whole outbox for an alarm without history) and on the topic's.
+            OutboxRow.channel.concat("") == CHANNEL,
+            OutboxRow.retain.is_(True),
+            OutboxRow.topic.in_(bindparam("topics", expanding=True)),
+        )
+        .group_by(OutboxRow.topic)
+    )
+    return select(OutboxRow.id, OutboxRow.topic, OutboxRow.payload).where(
+        OutboxRow.id.in_(newest.scalar_subquery())
+    )
+
+
+_LAST_RETAINED = _last_retained_query()  # built once: cheaper than building it per batch
+
+
+def _last_retained_queries(topics: Collection[str]) -> list[tuple[Any, dict[str, Any]]]:
+    """The look-ups of `topics`' last retained rows: one per chunk of topics."""
     ordered = sorted(topics)
-    queries = []
-    for start in range(0, len(ordered), _IN_CHUNK):
-        newest = (
-            select(func.max(OutboxRow.id))
-            .where(
-                # `|| ''` keeps the planner off the channel index (one value for all rows:
-                # it scanned the whole outbox for an alarm without history) and on the topic's.
-                OutboxRow.channel.concat("") == CHANNEL,
-                OutboxRow.retain.is_(True),
-                OutboxRow.topic.in_(ordered[start : start + _IN_CHUNK]),
-            )
-            .group_by(OutboxRow.topic)
-        )
-        queries.append(
-            select(OutboxRow.id, OutboxRow.topic, OutboxRow.payload).where(
-                OutboxRow.id.in_(newest.scalar_subquery())
-            )
-        )
-    return queries
+    return [
+        (_LAST_RETAINED, {"topics": ordered[start : start + _IN_CHUNK]})
+        for start in range(0, len(ordered), _IN_CHUNK)
+    ]
 
 
 def _outbox_rows(

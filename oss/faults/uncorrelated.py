@@ -23,7 +23,6 @@ from oss.faults.alarms import (
     FeedEvent,
     PlainLaneFeed,
     _by_parent,
-    _children_query,
     _Run,
     _stronger,
     moment,
@@ -135,9 +134,9 @@ def apply_uncorrelated(
                 for row in updated
             ],
         )
-    children = (
-        _by_parent(conn.execute(_children_query([r["id"] for r in updated]))) if updated else {}
-    )
+    children: dict[int, list[int]] = {}
+    if updated:
+        children = _by_parent(conn.execute(_CHILDREN, {"ids": [row["id"] for row in updated]}))
     published = [
         (event, tmf_document(row, children.get(row["id"], ()), href_base))
         for row, event in changed.values()
@@ -145,16 +144,25 @@ def apply_uncorrelated(
     return published, feed.write_changes(conn, [(doc, event) for event, doc in published])
 
 
+# Built once: a statement made per batch costs more to construct and key than to run.
+_OPEN_ROWS = (
+    select(_TABLE)
+    .where(_TABLE.c.reduction_key.in_(bindparam("keys", expanding=True)), _TABLE.c.open)
+    .order_by(_TABLE.c.id)
+)
+_CHILDREN = (
+    select(_TABLE.c.parent_id, _TABLE.c.id)
+    .where(_TABLE.c.parent_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_TABLE.c.id)
+)
+
+
 def _open_rows(conn: Connection, keys: set[str]) -> dict[str, list[Row]]:
     """The open alarms of each key, oldest first (normally one at most)."""
     ordered = sorted(keys)
     found: dict[str, list[Row]] = {}
     for start in range(0, len(ordered), _IN_CHUNK):
-        query = (
-            select(_TABLE)
-            .where(_TABLE.c.reduction_key.in_(ordered[start : start + _IN_CHUNK]), _TABLE.c.open)
-            .order_by(_TABLE.c.id)
-        )
-        for row in conn.execute(query).mappings():
+        chunk = ordered[start : start + _IN_CHUNK]
+        for row in conn.execute(_OPEN_ROWS, {"keys": chunk}).mappings():
             found.setdefault(row["reduction_key"], []).append(dict(row))
     return found

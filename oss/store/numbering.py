@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -23,7 +24,7 @@ async def insert_numbered(
         # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction
         # holds the write lock from its BEGIN IMMEDIATE (Database.transaction), so the rows
         # are numbered here as SQLite would (largest id + 1; the tables have no AUTOINCREMENT).
-        top = int(await session.scalar(select(func.max(table.c.id))) or 0)
+        top = int(await session.scalar(_largest_id(table)) or 0)
         ids = list(range(top + 1, top + 1 + len(rows)))
         numbered = [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
         await session.execute(insert(table), numbered)
@@ -42,7 +43,7 @@ def insert_numbered_sync(
     if not rows:
         return []
     if conn.dialect.name == "sqlite":
-        top = int(conn.scalar(select(func.max(table.c.id))) or 0)
+        top = int(conn.scalar(_largest_id(table)) or 0)
         ids = list(range(top + 1, top + 1 + len(rows)))
         conn.execute(insert(table), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
         return ids
@@ -50,3 +51,8 @@ def insert_numbered_sync(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
     )
     return list(result.scalars().all())
+
+
+@functools.cache
+def _largest_id(table: Table) -> Any:
+    return select(func.max(table.c.id))  # built once per table
