@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import Conflict, InvalidInput, NotFound
@@ -439,13 +439,16 @@ def _stronger(a: FeedEvent, b: FeedEvent) -> FeedEvent:
     return a if order[a] >= order[b] else b
 
 
+# (parent, child) of the alarms correlated under `ids` (built once: cheaper than per batch).
+_CHILDREN = (
+    select(AlarmRow.parent_id, AlarmRow.id)
+    .where(AlarmRow.parent_id.in_(bindparam("ids", expanding=True)))
+    .order_by(AlarmRow.id)
+)
+
+
 async def _children_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[int]]:
-    return _by_parent((await session.execute(_children_query(ids))).all())
-
-
-def _children_query(ids: Sequence[int]) -> Any:
-    query = select(AlarmRow.parent_id, AlarmRow.id).where(AlarmRow.parent_id.in_(ids))
-    return query.order_by(AlarmRow.id)
+    return _by_parent((await session.execute(_CHILDREN, {"ids": list(ids)})).all())
 
 
 def _by_parent(rows: Iterable[Any]) -> dict[int, list[int]]:

@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, select, update
 
 from oss.faults.alarms import (
+    _CHILDREN,
     _IN_CHUNK,
     FeedEvent,
     PlainLaneFeed,
@@ -148,11 +149,6 @@ def apply_uncorrelated(
 _OPEN_ROWS = (
     select(_TABLE)
     .where(_TABLE.c.reduction_key.in_(bindparam("keys", expanding=True)), _TABLE.c.open)
-    .order_by(_TABLE.c.id)
-)
-_CHILDREN = (
-    select(_TABLE.c.parent_id, _TABLE.c.id)
-    .where(_TABLE.c.parent_id.in_(bindparam("ids", expanding=True)))
     .order_by(_TABLE.c.id)
 )
 

@@ -15,30 +15,18 @@ from oss.store.base import Base
 async def insert_numbered(
     session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
-    """Insert `rows` into the table of `model` (integer primary key `id`) in one statement;
-    their ids, in order."""
-    table = cast(Table, model.__table__)
-    if not rows:
-        return []
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction
-        # holds the write lock from its BEGIN IMMEDIATE (Database.transaction), so the rows
-        # are numbered here as SQLite would (largest id + 1; the tables have no AUTOINCREMENT).
-        top = int(await session.scalar(_largest_id(table)) or 0)
-        ids = list(range(top + 1, top + 1 + len(rows)))
-        numbered = [{**r, "id": i} for r, i in zip(rows, ids, strict=True)]
-        await session.execute(insert(table), numbered)
-        return ids
-    result = await session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
-    )
-    return list(result.scalars().all())
+    """Insert `rows` into the table of `model` (integer primary key `id`) in one statement,
+    in the session's transaction; their ids, in order."""
+    return await session.run_sync(lambda sync: insert_numbered_sync(sync.connection(), model, rows))
 
 
 def insert_numbered_sync(
     conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
     """`insert_numbered` on a synchronous connection (`Database.write`)."""
+    # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction holds
+    # the write lock from its BEGIN IMMEDIATE (Database.transaction, Database.write), so the
+    # rows are numbered here as SQLite would (largest id + 1; the tables have no AUTOINCREMENT).
     table = cast(Table, model.__table__)
     if not rows:
         return []
