@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, insert, select, text
 
 from bss_bridge import tables as bss_tables  # noqa: F401  (the BSS tables are on the metadata too)
 from oss.auth import TokenStore
@@ -227,3 +228,37 @@ async def test_interface_update_keeps_identity(db: Database) -> None:
     )
     again = await reloaded(db)
     assert again.graph.interface("r1", "ethernet-1/1").oper_state == "down"
+
+
+async def test_concurrent_writers_of_both_kinds_all_commit_in_turn(db: Database) -> None:
+    # The ORM's transactions (aiosqlite) and Database.write (a synchronous connection in a
+    # thread) interleaved: on SQLite they take turns on the process's write lock, so none
+    # meets "database is locked"; a failing one rolls back alone.
+    async def orm_writer(n: int) -> None:
+        async with db.transaction() as session:
+            counter = await session.scalar(select(func.count()).select_from(AuditRow))
+            session.add(
+                AuditRow(actor=ACTOR, action=f"orm-{n}", object_type="t", object_id=str(counter))
+            )
+
+    async def core_writer(n: int) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(
+                insert(AuditRow),
+                [{"actor": ACTOR, "action": f"core-{n}", "object_type": "t", "object_id": "x"}],
+            )
+            if n == 7:
+                raise RuntimeError("refused after writing")
+
+        await db.write(work)
+
+    results = await asyncio.gather(
+        *(orm_writer(n) for n in range(20)),
+        *(core_writer(n) for n in range(20)),
+        return_exceptions=True,
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert [str(f) for f in failures] == ["refused after writing"]
+    async with db.sessions() as session:
+        actions = set((await session.scalars(select(AuditRow.action))).all())
+    assert actions == {f"orm-{n}" for n in range(20)} | {f"core-{n}" for n in range(20) if n != 7}
