@@ -177,34 +177,35 @@ def send(port: int, rate: int, count: int, out: Connection) -> None:
     out.close()
 
 
+@dataclass(frozen=True)
+class Sending:
+    results: Connection  # the send times come here
+    process: multiprocessing.process.BaseProcess
+
+
 @contextlib.contextmanager
-def sender(port: int, rate: int, count: int) -> Iterator[Connection]:
-    """The sender process; its send times come on the connection. Leaving the block waits for
-    the process to end: an async caller reads them with `sent_times`, which waits in a thread
-    (the process takes ~0.5 s to exit, which would stall the event loop measured)."""
+def sender(port: int, rate: int, count: int) -> Iterator[Sending]:
+    """The sender process. Leaving the block waits for the process to end: an async caller
+    reads the send times with `sent_times`, which waits in a thread (the process takes ~0.5 s
+    to exit, which would stall the event loop measured)."""
     ctx = multiprocessing.get_context("spawn")
     receiving, sending = ctx.Pipe(duplex=False)
     process = ctx.Process(target=send, args=(port, rate, count, sending), daemon=True)
     process.start()
     sending.close()
-    _senders[id(receiving)] = process
     try:
-        yield receiving
+        yield Sending(receiving, process)
     finally:
-        del _senders[id(receiving)]
         process.join(timeout=MAX_WAIT_S)
         if process.is_alive():
             process.kill()
             process.join()
 
 
-_senders: dict[int, multiprocessing.process.BaseProcess] = {}
-
-
-async def sent_times(results: Connection) -> list[int]:
+async def sent_times(sending: Sending) -> list[int]:
     """The sender's send times, once its process has ended (waited for in a thread)."""
-    sent_at: list[int] = await asyncio.to_thread(results.recv)
-    await asyncio.to_thread(_senders[id(results)].join, MAX_WAIT_S)
+    sent_at: list[int] = await asyncio.to_thread(sending.results.recv)
+    await asyncio.to_thread(sending.process.join, MAX_WAIT_S)
     return sent_at
 
 
@@ -291,8 +292,8 @@ def bench_snmptrapd(base: Path, rate: int, seconds: float) -> Step:
     count = int(rate * seconds)
     with running_snmptrapd(base) as (process, port, log):
         cpu0 = _proc_cpu_s(process.pid)
-        with sender(port, rate, count) as results:
-            sent_at = results.recv()
+        with sender(port, rate, count) as sending:
+            sent_at = sending.results.recv()
         last_send = sent_at[-1]
         seen, seen_at = 0, time.monotonic_ns()
         while time.monotonic_ns() - last_send < MAX_WAIT_S * 1e9:
@@ -331,8 +332,8 @@ async def bench_receiver(rate: int, seconds: float) -> Step:
 
         drainer = asyncio.create_task(drain())
         cpu0 = time.process_time()
-        with sender(receiver.port, rate, count) as results:
-            sent_at = await sent_times(results)
+        with sender(receiver.port, rate, count) as sending:
+            sent_at = await sent_times(sending)
         deadline = time.monotonic_ns() + int(MAX_WAIT_S * 1e9)
         quiet_since = time.monotonic_ns()
         while handled < count and time.monotonic_ns() < deadline:
@@ -479,8 +480,8 @@ async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: 
         async with running_daemon(base, broker) as daemon:
             traps_port = daemon.service.traps.port
             cpu0 = time.process_time()
-            with sender(traps_port, rate, count) as results:
-                sent_at = await sent_times(results)
+            with sender(traps_port, rate, count) as sending:
+                sent_at = await sent_times(sending)
             deadline = sent_at[-1] + int(MAX_WAIT_S * 1e9)
             while time.monotonic_ns() < deadline:
                 # Every trap through the alarms, every offered row sent; only then the outbox

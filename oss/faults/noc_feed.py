@@ -29,7 +29,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from oss.errors import InvalidInput, OssError
 from oss.store.base import utcnow
 from oss.store.database import Database
-from oss.store.numbering import insert_numbered, insert_numbered_sync
+from oss.store.numbering import insert_numbered
 from oss.store.tables import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -170,30 +170,24 @@ class NocFeed:
         The rows are inserted at once (not left pending in the session), so their ids follow
         the calls' order and a later call in the same transaction sees them. Returns them as
         written, ids included, for `NocPublisher.offer` once the transaction has committed."""
-        planned = [self._plan(alarm, event) for alarm, event in changes]  # all valid, or none
-        if not planned:
-            return []
-        found: dict[str, tuple[int, str, str]] = {}
-        for query, params in _last_retained_queries(_lookup_topics(planned)):
-            for row in (await session.execute(query, params)).all():
-                found[row[1]] = (row[0], row[1], row[2])
-        rows = _outbox_rows(planned, found)
-        return _messages(await insert_numbered(session, OutboxRow, rows), rows)
+        return await session.run_sync(lambda sync: self.write_changes(sync.connection(), changes))
 
     def write_changes(
         self, conn: Connection, changes: Sequence[tuple[Mapping[str, Any], AlarmEvent]]
     ) -> list[OutboxMessage]:
         """`enqueue_many` on a synchronous connection, in its transaction (`Database.write`:
-        the alarm engine's plain lane)."""
-        planned = [self._plan(alarm, event) for alarm, event in changes]
+        the alarm engine's plain lane; `enqueue_many` runs it in its session's)."""
+        planned = [self._plan(alarm, event) for alarm, event in changes]  # all valid, or none
         if not planned:
             return []
         found: dict[str, tuple[int, str, str]] = {}
-        for query, params in _last_retained_queries(_lookup_topics(planned)):
-            for row in conn.execute(query, params).all():
+        topics = sorted(_lookup_topics(planned))
+        for start in range(0, len(topics), _IN_CHUNK):
+            chunk = {"topics": topics[start : start + _IN_CHUNK]}
+            for row in conn.execute(_LAST_RETAINED, chunk).all():
                 found[row[1]] = (row[0], row[1], row[2])
         rows = _outbox_rows(planned, found)
-        return _messages(insert_numbered_sync(conn, OutboxRow, rows), rows)
+        return _messages(insert_numbered(conn, OutboxRow, rows), rows)
 
     def committed(self, written: Sequence[OutboxMessage]) -> None:
         """After `write_changes` committed: nothing to tell (no publisher in this process)."""
@@ -279,15 +273,6 @@ def _last_retained_query() -> Any:
 
 
 _LAST_RETAINED = _last_retained_query()  # built once: cheaper than building it per batch
-
-
-def _last_retained_queries(topics: Collection[str]) -> list[tuple[Any, dict[str, Any]]]:
-    """The look-ups of `topics`' last retained rows: one per chunk of topics."""
-    ordered = sorted(topics)
-    return [
-        (_LAST_RETAINED, {"topics": ordered[start : start + _IN_CHUNK]})
-        for start in range(0, len(ordered), _IN_CHUNK)
-    ]
 
 
 def _outbox_rows(

@@ -29,7 +29,7 @@ from oss.faults.alarms import (
     moment,
     tmf_document,
 )
-from oss.store.numbering import insert_numbered_sync
+from oss.store.numbering import insert_numbered
 from oss.store.tables import AlarmRow
 
 _TABLE = cast(Table, AlarmRow.__table__)
@@ -120,7 +120,7 @@ def apply_uncorrelated(
             row["changed_time"] = when
             mark(row, "cleared")
 
-    ids = insert_numbered_sync(conn, AlarmRow, new)
+    ids = insert_numbered(conn, AlarmRow, new)
     for row, row_id in zip(new, ids, strict=True):
         row["id"] = row_id
     created = {id(row) for row in new}

@@ -7,23 +7,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.store.base import Base
 
 
-async def insert_numbered(
-    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
-) -> list[int]:
-    """Insert `rows` into the table of `model` (integer primary key `id`) in one statement,
-    in the session's transaction; their ids, in order."""
-    return await session.run_sync(lambda sync: insert_numbered_sync(sync.connection(), model, rows))
-
-
-def insert_numbered_sync(
+def insert_numbered(
     conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
-    """`insert_numbered` on a synchronous connection (`Database.write`)."""
+    """Insert `rows` into the table of `model` (integer primary key `id`) in one statement,
+    in the connection's transaction; their ids, in order."""
     # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction holds
     # the write lock from its BEGIN IMMEDIATE (Database.transaction, Database.write), so the
     # rows are numbered here as SQLite would (largest id + 1; the tables have no AUTOINCREMENT).
