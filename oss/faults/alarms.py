@@ -619,12 +619,20 @@ class AlarmManager:
         # Batches no correlation acts on skip the ORM; False: every batch goes through
         # AlarmTx (the reference the tests compare the plain lane with).
         self.plain_lane = True
+        self._plain_feed: tuple[AlarmFeed, bool] | None = None
         # One signal at a time: reduction reads then writes the open alarm of a key, and two
         # concurrent raises of one key must not both create it.
         self._lock = asyncio.Lock()
 
     def close(self) -> None:
         self.broadcast.close()
+
+    def _feed_writes_plain(self) -> bool:
+        """Whether the feed is a PlainLaneFeed; remembered per feed object, because a runtime
+        check against a Protocol costs more than a small batch's other bookkeeping."""
+        if self._plain_feed is None or self._plain_feed[0] is not self.feed:
+            self._plain_feed = (self.feed, isinstance(self.feed, PlainLaneFeed))
+        return self._plain_feed[1]
 
     async def signal(self, s: Signal) -> list[tuple[FeedEvent, dict[str, Any]]]:
         """Apply one signal; returns the alarm changes it made (as sent to the feed)."""
@@ -644,7 +652,7 @@ class AlarmManager:
         async with self._lock:
             # The graph and service lookups happen before the transaction opens, as for one.
             contexts = await self._contexts(batch)
-            plain = self.plain_lane and isinstance(self.feed, PlainLaneFeed)
+            plain = self.plain_lane and self._feed_writes_plain()
             if plain and all(
                 self.correlator.inert(s, c) for s, c in zip(batch, contexts, strict=True)
             ):

@@ -48,6 +48,8 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._sync_engine: Engine | None = None  # SQLite: for write() (made on first use)
+        self._write_conn: Connection | None = None  # SQLite: write()'s own connection
+        self._write_conn_lock = threading.Lock()  # held while it is in use, and to close it
         self._sync_lock = threading.Lock()
 
     @property
@@ -75,10 +77,26 @@ class Database:
             return await asyncio.to_thread(self._write_sync, fn)
 
     def _write_sync(self, fn: Callable[[Connection], T]) -> T:
-        options = {_SQLITE_BEGIN: "IMMEDIATE"}
-        engine = self._sqlite_sync_engine()
-        with engine.connect().execution_options(**options) as conn, conn.begin():
-            return fn(conn)
+        # One connection kept for all of them (writes take turns, so it is never shared at
+        # once): a checkout, its reset on return and a close cost more than a small storm
+        # batch's statements.
+        with self._write_conn_lock:
+            return self._write_on_own_connection(fn)
+
+    def _write_on_own_connection(self, fn: Callable[[Connection], T]) -> T:
+        conn = self._write_conn
+        if conn is None or conn.closed or conn.invalidated:
+            options = {_SQLITE_BEGIN: "IMMEDIATE"}
+            conn = self._sqlite_sync_engine().connect().execution_options(**options)
+            self._write_conn = conn
+        try:
+            with conn.begin():
+                return fn(conn)
+        except BaseException:
+            if conn.invalidated:  # the driver's connection broke: the next write opens anew
+                conn.close()
+                self._write_conn = None
+            raise
 
     @property
     def write_engine(self) -> Engine:
@@ -154,6 +172,14 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        # A write whose caller was cancelled may still be running in its thread.
+        await asyncio.to_thread(self._write_conn_lock.acquire)
+        try:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
+        finally:
+            self._write_conn_lock.release()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
 

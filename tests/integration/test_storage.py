@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -262,3 +262,38 @@ async def test_concurrent_writers_of_both_kinds_all_commit_in_turn(db: Database)
     async with db.sessions() as session:
         actions = set((await session.scalars(select(AuditRow.action))).all())
     assert actions == {f"orm-{n}" for n in range(20)} | {f"core-{n}" for n in range(20) if n != 7}
+
+
+async def test_sqlite_writes_keep_one_connection_and_reopen_a_broken_one(tmp_path: Path) -> None:
+    # Database.write on SQLite keeps its connection between writes (a checkout, reset and
+    # close per storm batch cost more than its statements); a refused write rolls back on it
+    # and the next one goes on; a connection the driver broke is replaced, nothing lost.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'oss.db'}")
+    await db.migrate()
+
+    def audit(action: str) -> Callable[[Connection], object]:
+        def work(conn: Connection) -> object:
+            conn.execute(
+                insert(AuditRow),
+                [{"actor": ACTOR, "action": action, "object_type": "t", "object_id": "x"}],
+            )
+            if action == "refused":
+                raise RuntimeError("refused after writing")
+            return conn.connection.driver_connection  # kept: its id cannot be reused
+
+        return work
+
+    try:
+        first = await db.write(audit("one"))
+        with pytest.raises(RuntimeError, match="refused after writing"):
+            await db.write(audit("refused"))
+        assert await db.write(audit("two")) is first
+        assert db._write_conn is not None
+        db._write_conn.invalidate()  # as the driver would mark a broken connection
+        assert await db.write(audit("three")) is not first
+        async with db.sessions() as session:
+            actions = (await session.scalars(select(AuditRow.action).order_by(AuditRow.id))).all()
+        assert actions == ["one", "two", "three"]
+    finally:
+        await db.close()
+    assert db._write_conn is None
