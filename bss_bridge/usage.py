@@ -34,6 +34,7 @@ from bss_bridge.rating import Period
 from bss_bridge.tables import ProductRow, UsageRow
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
+from oss.store.base import IN_CHUNK
 from oss.store.tables import KpiMinuteRow, ServiceResourceRow, ServiceRow
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ IN_OCTETS = "in-octets"
 ENDPOINT_ROLES = ("attachment",)  # service_resources roles of the customer-facing interfaces
 STATES = ("received", "rejected", "recycled", "guided", "rated", "rerated", "billed")
 _GIGA = 9  # octets -> GB: 10^9 (decimal gigabytes, as tariffs count them)
-_IN_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,9 @@ async def usage_for(
 async def mark_billed(session: AsyncSession, usage_ids: Iterable[int], bill_id: int) -> None:
     """In the bill run's transaction: these records are on bill `bill_id`."""
     ids = sorted(set(usage_ids))
-    for start in range(0, len(ids), _IN_CHUNK):
+    for start in range(0, len(ids), IN_CHUNK):
         rows = await session.scalars(
-            select(UsageRow).where(UsageRow.id.in_(ids[start : start + _IN_CHUNK]))
+            select(UsageRow).where(UsageRow.id.in_(ids[start : start + IN_CHUNK]))
         )
         for row in rows:
             row.state = "billed"

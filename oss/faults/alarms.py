@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
+from oss.store.base import IN_CHUNK
 from oss.store.tables import AlarmRow
 from topology.graph import InventoryGraph
 
@@ -32,7 +33,6 @@ FeedEvent = Literal["raised", "changed", "cleared"]
 SignalKind = Literal["raise", "clear"]
 HREF_BASE = "/tmf-api/alarm/v4/alarm"
 SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared")
-_IN_CHUNK = 500  # keys per IN (...) query: under SQLite's bound-parameter limit
 
 # Which object types the graph or the service inventory can point at (alarmedObject.href).
 _OBJECT_HREFS = {
@@ -217,8 +217,8 @@ class AlarmTx:
     async def prefetch(self, reduction_keys: Iterable[str]) -> None:
         """Look the open alarms of many keys up at once (a batch's, before applying it)."""
         keys = sorted({k for k in reduction_keys if k not in self._open})
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[start : start + _IN_CHUNK]
+        for start in range(0, len(keys), IN_CHUNK):
+            chunk = keys[start : start + IN_CHUNK]
             query = select(AlarmRow).where(AlarmRow.reduction_key.in_(chunk), AlarmRow.open)
             rows: dict[str, list[AlarmRow]] = {k: [] for k in chunk}
             for row in (await self.session.scalars(query.order_by(AlarmRow.id))).all():
@@ -399,7 +399,7 @@ class AlarmTx:
     def changed(self, row: AlarmRow, event: FeedEvent) -> None:
         previous = self._changed.get(id(row))
         if previous is not None:
-            event = _stronger(previous[1], event)
+            event = stronger(previous[1], event)
         self._changed[id(row)] = (row, event)
 
     async def flush(self) -> None:
@@ -434,13 +434,13 @@ def _need_ids(*rows: AlarmRow) -> None:
         raise RuntimeError("alarm without its id yet: call AlarmTx.ensure_ids() first")
 
 
-def _stronger(a: FeedEvent, b: FeedEvent) -> FeedEvent:
+def stronger(a: FeedEvent, b: FeedEvent) -> FeedEvent:
     order = {"changed": 0, "raised": 1, "cleared": 2}
     return a if order[a] >= order[b] else b
 
 
 # (parent, child) of the alarms correlated under `ids` (built once: cheaper than per batch).
-_CHILDREN = (
+CHILDREN = (
     select(AlarmRow.parent_id, AlarmRow.id)
     .where(AlarmRow.parent_id.in_(bindparam("ids", expanding=True)))
     .order_by(AlarmRow.id)
@@ -448,10 +448,10 @@ _CHILDREN = (
 
 
 async def _children_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[int]]:
-    return _by_parent((await session.execute(_CHILDREN, {"ids": list(ids)})).all())
+    return by_parent((await session.execute(CHILDREN, {"ids": list(ids)})).all())
 
 
-def _by_parent(rows: Iterable[Any]) -> dict[int, list[int]]:
+def by_parent(rows: Iterable[Any]) -> dict[int, list[int]]:
     found: dict[int, list[int]] = {}
     for parent, child in rows:
         if parent is not None:
@@ -460,7 +460,7 @@ def _by_parent(rows: Iterable[Any]) -> dict[int, list[int]]:
 
 
 @dataclass(slots=True)
-class _Run:
+class Run:
     """Consecutive raises of one key folded into one (or a single clear)."""
 
     kind: SignalKind
@@ -476,8 +476,8 @@ class _Runs:
     signals had come one by one."""
 
     def __init__(self) -> None:
-        self._last: dict[str, _Run] = {}
-        self._runs: list[_Run] = []
+        self._last: dict[str, Run] = {}
+        self._runs: list[Run] = []
 
     def add(self, s: Signal) -> None:
         last = self._last.get(s.reduction_key)
@@ -491,11 +491,11 @@ class _Runs:
             last.last = s
             last.count += 1
         else:
-            run = _Run(s.kind, s, s.time_ns)
+            run = Run(s.kind, s, s.time_ns)
             self._last[s.reduction_key] = run
             self._runs.append(run)
 
-    def take(self) -> list[_Run]:
+    def take(self) -> list[Run]:
         out, self._runs = self._runs, []
         self._last.clear()
         return out

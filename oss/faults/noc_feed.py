@@ -45,7 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import InvalidInput, OssError
-from oss.store.base import utcnow
+from oss.store.base import IN_CHUNK, utcnow
 from oss.store.database import Database
 from oss.store.numbering import insert_numbered
 from oss.store.tables import OutboxRow
@@ -60,7 +60,6 @@ AlarmEvent = Literal["raised", "changed", "cleared"]
 SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared")
 # CONNACK reasons meaning "your credentials": MQTT 3.1.1 codes 4/5, MQTT 5 codes 134/135.
 _AUTH_REFUSALS = {4, 5, 134, 135}
-_IN_CHUNK = 500  # topics per IN (...) look-up: under SQLite's bound-parameter limit
 MARK_LINGER_S = 0.1  # acknowledged rows gather this long before they are marked sent
 PRUNE_INTERVAL_S = 60.0  # how often sent rows older than keep_sent_s are deleted
 
@@ -182,8 +181,8 @@ class NocFeed:
             return []
         found: dict[str, tuple[int, str, str]] = {}
         topics = sorted(_lookup_topics(planned))
-        for start in range(0, len(topics), _IN_CHUNK):
-            chunk = {"topics": topics[start : start + _IN_CHUNK]}
+        for start in range(0, len(topics), IN_CHUNK):
+            chunk = {"topics": topics[start : start + IN_CHUNK]}
             for row in conn.execute(_LAST_RETAINED, chunk).all():
                 found[row[1]] = (row[0], row[1], row[2])
         rows = _outbox_rows(planned, found)
@@ -255,7 +254,7 @@ def _lookup_topics(planned: Sequence[_Planned]) -> set[str]:
 
 def _last_retained_query() -> Any:
     """(id, topic, payload) of the newest retained outbox row of each of `topics` (an
-    expanding parameter: up to _IN_CHUNK at a time) that has one."""
+    expanding parameter: up to IN_CHUNK at a time) that has one."""
     newest = (
         select(func.max(OutboxRow.id))
         .where(

@@ -19,16 +19,16 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, select, update
 
 from oss.faults.alarms import (
-    _CHILDREN,
-    _IN_CHUNK,
+    CHILDREN,
     FeedEvent,
     PlainLaneFeed,
-    _by_parent,
-    _Run,
-    _stronger,
+    Run,
+    by_parent,
     moment,
+    stronger,
     tmf_document,
 )
+from oss.store.base import IN_CHUNK
 from oss.store.numbering import insert_numbered
 from oss.store.tables import AlarmRow
 
@@ -54,7 +54,7 @@ Row = dict[str, Any]
 
 
 def apply_uncorrelated(
-    conn: Connection, runs: Sequence[_Run], feed: PlainLaneFeed, href_base: str
+    conn: Connection, runs: Sequence[Run], feed: PlainLaneFeed, href_base: str
 ) -> tuple[list[tuple[FeedEvent, dict[str, Any]]], Any]:
     """Apply the runs (in order) in the caller's transaction: the alarm changes, as sent to
     the feed, and what the feed wrote (for its `committed`)."""
@@ -66,7 +66,7 @@ def apply_uncorrelated(
 
     def mark(row: Row, event: FeedEvent) -> None:
         previous = changed.get(id(row))
-        changed[id(row)] = (row, event if previous is None else _stronger(previous[1], event))
+        changed[id(row)] = (row, event if previous is None else stronger(previous[1], event))
 
     for run in runs:
         s = run.last
@@ -137,7 +137,7 @@ def apply_uncorrelated(
         )
     children: dict[int, list[int]] = {}
     if updated:
-        children = _by_parent(conn.execute(_CHILDREN, {"ids": [row["id"] for row in updated]}))
+        children = by_parent(conn.execute(CHILDREN, {"ids": [row["id"] for row in updated]}))
     published = [
         (event, tmf_document(row, children.get(row["id"], ()), href_base))
         for row, event in changed.values()
@@ -157,8 +157,8 @@ def _open_rows(conn: Connection, keys: set[str]) -> dict[str, list[Row]]:
     """The open alarms of each key, oldest first (normally one at most)."""
     ordered = sorted(keys)
     found: dict[str, list[Row]] = {}
-    for start in range(0, len(ordered), _IN_CHUNK):
-        chunk = ordered[start : start + _IN_CHUNK]
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ordered[start : start + IN_CHUNK]
         for row in conn.execute(_OPEN_ROWS, {"keys": chunk}).mappings():
             found.setdefault(row["reduction_key"], []).append(dict(row))
     return found

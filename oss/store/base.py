@@ -12,6 +12,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so Alembic migrations name the same thing on SQLite and PostgreSQL.
+# Values per IN (...) list: under SQLite's bound-parameter limit (999 before 3.32).
+IN_CHUNK = 500
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
