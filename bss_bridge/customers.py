@@ -140,7 +140,7 @@ class Customers:
         return customer_json(row)
 
     async def get_customer(self, id: str) -> dict[str, Any]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             row = await s.get(CustomerRow, id)
             if row is None:
                 raise NotFound(f"no customer {id}")
@@ -182,7 +182,7 @@ class Customers:
         return account_json(row)
 
     async def get_account(self, id: str) -> dict[str, Any]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             row = await s.get(BillingAccountRow, id)
             if row is None:
                 raise NotFound(f"no billing account {id}")
@@ -233,7 +233,7 @@ class Customers:
         limit: int,
         offset: int,
     ) -> tuple[list[RowT], int]:
-        async with self.db.sessions() as s:
+        async with self.db.read() as s:
             total = await s.scalar(select(func.count()).select_from(model).where(*where))
             rows = await s.scalars(
                 select(model).where(*where).order_by(order).limit(limit).offset(offset)

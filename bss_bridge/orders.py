@@ -573,7 +573,7 @@ class Orders:
     # --- queries ---------------------------------------------------------------------------
 
     async def get(self, order_id: str) -> dict[str, Any]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             return await self._doc(s, await self._order(s, order_id))
 
     async def find(
@@ -589,7 +589,7 @@ class Orders:
             where.append(ProductOrderRow.state == state)
         if account is not None:
             where.append(ProductOrderRow.account_id == account)
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             total = await s.scalar(select(func.count()).select_from(ProductOrderRow).where(*where))
             rows = await s.scalars(
                 select(ProductOrderRow)
@@ -601,7 +601,7 @@ class Orders:
             return [await self._doc(s, r) for r in rows], int(total or 0)
 
     async def events(self, order_id: str) -> list[dict[str, Any]]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             await self._order(s, order_id)
             rows = await s.scalars(
                 select(OrderEventRow)
@@ -645,7 +645,7 @@ class Orders:
 
     async def service_order(self, service_order_id: str) -> dict[str, Any]:
         order_id, item_id = tmf_orders.split_service_order_id(service_order_id)
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             item = await s.get(OrderItemRow, (order_id, item_id))
             order = await s.get(ProductOrderRow, order_id)
             if item is None or order is None:

@@ -119,7 +119,7 @@ class ServiceInventory:
             where.append(ServiceRow.customer == customer)
         if service_type is not None:
             where.append(ServiceRow.type == service_type)
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             total = await s.scalar(select(func.count()).select_from(ServiceRow).where(*where))
             rows = list(
                 await s.scalars(
@@ -135,7 +135,7 @@ class ServiceInventory:
             return docs, int(total or 0)
 
     async def get(self, ref: str) -> dict[str, Any]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             query = select(ServiceRow)
             if ref.isdigit():
                 query = query.where(ServiceRow.id == int(ref))

@@ -755,7 +755,7 @@ class AlarmManager:
         return await self.get(alarm_id)
 
     async def get(self, alarm_id: int) -> dict[str, Any]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             row = await session.get(AlarmRow, alarm_id)
             if row is None:
                 raise NotFound(f"alarm {alarm_id} not found")
@@ -778,7 +778,7 @@ class AlarmManager:
         ):
             if value is not None:
                 conditions.append(column == value)
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             total = await session.scalar(
                 select(func.count()).select_from(AlarmRow).where(*conditions)
             )

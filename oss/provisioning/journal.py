@@ -91,7 +91,7 @@ class DbJournal:
             device_row.steps = list(d.plan.steps)
 
     async def show(self, txn_id: int) -> dict[str, Any]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             row = await session.get(TransactionRow, txn_id)
             if row is None:
                 raise NotFound(f"no transaction {txn_id}")

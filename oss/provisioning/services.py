@@ -112,14 +112,14 @@ class ServiceManager:
     # --- queries ---------------------------------------------------------------------------
 
     async def get(self, ref: str | int) -> dict[str, Any]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             row = await self._row(s, ref)
             return await _public(s, row)
 
     async def find(
         self, *, type: str | None = None, customer: str | None = None, state: str | None = None
     ) -> list[dict[str, Any]]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             query = select(ServiceRow).order_by(ServiceRow.id)
             if type:
                 query = query.where(ServiceRow.type == type)

@@ -148,6 +148,14 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading: one consistent snapshot, and no write turn, so reads (the
+        API's, the CLI's) do not queue behind a storm's write batches. Anything written in it
+        is rolled back (closing the session ends its transaction)."""
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
     async def _write_turn(self) -> AsyncIterator[None]:
         """SQLite has one writer at a time. Within this process the write transactions take
         turns on an asyncio lock: SQLite's own busy handler, which the others would otherwise

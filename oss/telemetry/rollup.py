@@ -130,7 +130,7 @@ async def query(
     until: datetime | None = None,
     limit: int = 1000,
 ) -> Sequence[dict[str, Any]]:
-    async with db.transaction() as s:
+    async with db.read() as s:
         q = select(KpiMinuteRow).order_by(KpiMinuteRow.minute, KpiMinuteRow.object)
         if object_type:
             q = q.where(KpiMinuteRow.object_type == object_type)
