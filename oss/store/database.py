@@ -85,18 +85,15 @@ class Database:
 
     def _write_on_own_connection(self, fn: Callable[[Connection], T]) -> T:
         conn = self._write_conn
-        if conn is None or conn.closed or conn.invalidated:
+        if conn is not None and conn.invalidated:  # the driver's connection broke: open anew
+            conn.close()
+            conn = None
+        if conn is None:
             options = {_SQLITE_BEGIN: "IMMEDIATE"}
             conn = self._sqlite_sync_engine().connect().execution_options(**options)
             self._write_conn = conn
-        try:
-            with conn.begin():
-                return fn(conn)
-        except BaseException:
-            if conn.invalidated:  # the driver's connection broke: the next write opens anew
-                conn.close()
-                self._write_conn = None
-            raise
+        with conn.begin():
+            return fn(conn)
 
     @property
     def write_engine(self) -> Engine:
@@ -149,7 +146,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading: one consistent snapshot, and no write turn, so reads (the
+        """A session for reading, in one transaction that takes no write turn, so reads (the
         API's, the CLI's) do not queue behind a storm's write batches. Anything written in it
         is rolled back (closing the session ends its transaction)."""
         async with self.sessions() as session:
