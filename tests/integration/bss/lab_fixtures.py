@@ -16,13 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from lab.sim.lab import Lab
 from oss.api import create_app
 from oss.auth_roles import Role
 from oss.runtime import Runtime
 from oss.settings import load_settings
-from tests.integration.lab.conftest import LoopThread, random_subnet
-from tests.integration.provisioning.conftest import chain_clab
+from tests.integration.provisioning.conftest import ChainLab, running_chain_lab
 
 BOUND_S = 90.0  # every wait for an order is bounded by this
 FINAL = {"completed", "failed", "cancelled"}
@@ -31,38 +29,13 @@ SO = "/tmf-api/serviceOrdering/v4"
 SI = "/tmf-api/serviceInventory/v4"
 
 
-@dataclass
-class BssLab:
-    lab: Lab
-    loop: LoopThread
-    clab_file: Path
-
-    async def set_node(self, name: str, up: bool) -> None:
-        await asyncio.wrap_future(
-            asyncio.run_coroutine_threadsafe(self.lab.set_node(name, up), self.loop.loop)
-        )
+BssLab = ChainLab  # the same lab, under the name the BSS tests know it by
 
 
 @pytest.fixture(scope="module")
 def bss_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BssLab]:
-    state = tmp_path_factory.mktemp("bss-lab")
-    prefix = random_subnet().rsplit(".", 1)[0]
-    clab = state / "chain5.clab.yml"
-    clab.write_text(chain_clab(prefix, state / "credentials.yaml"))
-    loop = LoopThread("bss-lab")
-    lab = Lab.from_file(clab, state)
-    try:
-        loop.run(lab.start(), 60)
-    except BaseException:
-        loop.close()
-        raise
-    try:
-        yield BssLab(lab, loop, clab)
-    finally:
-        try:
-            loop.run(lab.stop(), 60)
-        finally:
-            loop.close()
+    with running_chain_lab(tmp_path_factory.mktemp("bss-lab"), "bss-lab") as lab:
+        yield lab
 
 
 @dataclass

@@ -13,6 +13,7 @@ the test's loop and reaches the devices over loopback like any daemon would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +114,18 @@ class ChainLab:
 
 @pytest.fixture(scope="module")
 def chain_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainLab]:
-    state = tmp_path_factory.mktemp("chain-lab")
+    with running_chain_lab(tmp_path_factory.mktemp("chain-lab"), "chain-lab") as lab:
+        yield lab
+
+
+@contextlib.contextmanager
+def running_chain_lab(state: Path, name: str) -> Iterator[ChainLab]:
+    """The chain lab on a random loopback subnet, started in its own loop thread `name`
+    (state files under `state`), stopped on leaving."""
     prefix = random_subnet().rsplit(".", 1)[0]
     clab = state / "chain5.clab.yml"
     clab.write_text(chain_clab(prefix, state / "credentials.yaml"))
-    loop = LoopThread("chain-lab")
+    loop = LoopThread(name)
     lab = Lab.from_file(clab, state)
     try:
         loop.run(lab.start(), 60)
