@@ -1,5 +1,6 @@
 """The trap receiver's lean path on a real loopback socket: broken datagrams are counted and
-logged (rate-limited, per source), never stop it; informs are acknowledged."""
+logged (rate-limited, per source), never stop it; informs are acknowledged; an ICMP error for
+a response sent is noted, not fatal."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pysnmp.proto.api import v2c
 
 from drivers.snmp_traps import TrapReceiver
 from tests.unit.drivers.test_snmp_trap_codec import COMMUNITY, v1_message, v2c_message
+
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux's value; Python names it from 3.12
 
 
 async def _send(sock: socket.socket, port: int, *packets: bytes) -> None:
@@ -98,3 +101,30 @@ async def test_sources_follow_the_inventory_devices_and_their_communities() -> N
             assert event.tags["device"] == "pe1"
             await _send(sock, receiver.port, v2c_message(community=b"configured"))
             assert (await receiver.get(timeout_s=5)).tags["device"] == "pe1"
+
+
+async def test_an_icmp_error_for_a_sent_response_does_not_stop_the_receiver(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The inform's acknowledgement goes to a port closed meanwhile: the kernel's ICMP port
+    unreachable surfaces on the receiver's next read (Linux reports it on an unconnected UDP
+    socket with IP_RECVERR, as other systems do without it). It is noted and reading goes on."""
+    caplog.set_level(logging.DEBUG)
+    async with TrapReceiver("127.0.0.1", 0, communities=[COMMUNITY.decode()]) as receiver:
+        assert receiver._sock is not None  # the receiver's own socket: nothing else exposes it
+        receiver._sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+            gone.bind(("127.0.0.1", 0))
+            gone.sendto(
+                v2c_message(v2c.InformRequestPDU, request_id=7), ("127.0.0.1", receiver.port)
+            )
+        inform = await receiver.get(timeout_s=5)  # read, acknowledged to the closed port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            await _send(sock, receiver.port, v2c_message())
+            trap = await receiver.get(timeout_s=5)
+    assert (inform.tags["pdu"], trap.tags["pdu"]) == ("inform", "trap")
+    assert receiver.received == 2
+    noted = [r.getMessage() for r in caplog.records if r.name == "drivers.snmp_traps"]
+    assert any("socket error" in m and "refused" in m.lower() for m in noted), noted
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # nothing escaped
