@@ -29,11 +29,8 @@ SO = "/tmf-api/serviceOrdering/v4"
 SI = "/tmf-api/serviceInventory/v4"
 
 
-BssLab = ChainLab  # the same lab, under the name the BSS tests know it by
-
-
 @pytest.fixture(scope="module")
-def bss_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BssLab]:
+def bss_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainLab]:
     with running_chain_lab(tmp_path_factory.mktemp("bss-lab"), "bss-lab") as lab:
         yield lab
 
@@ -67,7 +64,7 @@ class Daemon:
         assert r.status_code == 201, r.text
 
 
-def runtime_settings(bss_lab: BssLab, tmp_path: Path, **extra: Any) -> Any:
+def runtime_settings(bss_lab: ChainLab, tmp_path: Path, **extra: Any) -> Any:
     return load_settings(
         None,
         state_dir=tmp_path,
@@ -103,7 +100,7 @@ async def open_daemon(runtime: Runtime, clab_file: Path) -> AsyncIterator[Daemon
 
 
 @pytest.fixture
-async def daemon(bss_lab: BssLab, tmp_path: Path) -> AsyncIterator[Daemon]:
+async def daemon(bss_lab: ChainLab, tmp_path: Path) -> AsyncIterator[Daemon]:
     runtime = Runtime(runtime_settings(bss_lab, tmp_path))
     async with runtime:
         async for d in open_daemon(runtime, bss_lab.clab_file):

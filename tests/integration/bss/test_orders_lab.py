@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 from bss_bridge.tables import OrderItemRow, ProductOrderRow, ProductRow
 from oss import tmf
 from tests.integration.bss import lab_fixtures
-from tests.integration.bss.lab_fixtures import PO, SI, SO, BssLab, Daemon
+from tests.integration.bss.lab_fixtures import PO, SI, SO, Daemon
+from tests.integration.provisioning.conftest import ChainLab
 
 pytestmark = pytest.mark.integration
 bss_lab = lab_fixtures.bss_lab
@@ -145,7 +146,7 @@ async def test_order_becomes_an_active_slice(daemon: Daemon) -> None:
     assert SERVICE_INVENTORY.errors(r.json(), "Service") == []
 
 
-async def test_a_device_down_fails_the_order(daemon: Daemon, bss_lab: BssLab) -> None:
+async def test_a_device_down_fails_the_order(daemon: Daemon, bss_lab: ChainLab) -> None:
     d = daemon
     await d.customer_and_account("globex", "globex-main")
     await bss_lab.set_node("pe2", False)

@@ -16,8 +16,9 @@ import pytest
 from oss import tmf
 from oss.runtime import Runtime
 from tests.integration.bss import lab_fixtures
-from tests.integration.bss.lab_fixtures import BOUND_S, BssLab, open_daemon, runtime_settings
+from tests.integration.bss.lab_fixtures import BOUND_S, open_daemon, runtime_settings
 from tests.integration.bss.test_orders_lab import slice_order
+from tests.integration.provisioning.conftest import ChainLab
 from tests.peers.mosquitto import MosquittoServer, running_mosquitto
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,7 @@ def broker() -> Iterator[MosquittoServer]:
 
 
 async def test_order_events_are_published(
-    bss_lab: BssLab, broker: MosquittoServer, tmp_path: Path
+    bss_lab: ChainLab, broker: MosquittoServer, tmp_path: Path
 ) -> None:
     prefix = f"oss-{uuid.uuid4().hex[:8]}"
     mqtt = {

@@ -15,7 +15,7 @@ from pysnmp.proto.api import v2c
 from drivers.snmp_traps import TrapReceiver
 from tests.unit.drivers.test_snmp_trap_codec import COMMUNITY, v1_message, v2c_message
 
-IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux's value; Python names it from 3.12
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux's value; older Pythons do not name it
 
 
 async def _send(sock: socket.socket, port: int, *packets: bytes) -> None:
