@@ -4,10 +4,16 @@ value per object, metric and minute, enough to compute SLA windows and answer /a
 Events are folded in memory for the minutes still open and written when a minute closes (or on
 `flush`), one upsert per (object, metric, minute): the database sees a row per minute, not a
 write per sample.
+
+Every collector's sink flushes, so flushes overlap: one runs at a time (two writers of the same
+minute would both insert its row), and it takes its folds out before its first `await`, so a
+fold added meanwhile waits for the next flush. A write that fails puts its folds back: they are
+written by the next flush, never lost.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +56,13 @@ class _Fold:
         self.max = max(self.max, value)
         self.last = value
 
+    def merge_older(self, older: _Fold) -> None:
+        """Fold in what an older fold of the same minute holds (its `last` is not the last)."""
+        self.count += older.count
+        self.sum += older.sum
+        self.min = min(self.min, older.min)
+        self.max = max(self.max, older.max)
+
 
 Key = tuple[str, str, str, datetime]  # object type, object, metric, minute
 
@@ -63,6 +76,7 @@ class MinuteRollup:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._open: dict[Key, _Fold] = {}
+        self._writing = asyncio.Lock()
         self.written = 0
 
     def add(self, events: Iterable[Event]) -> None:
@@ -90,12 +104,34 @@ class MinuteRollup:
     async def flush(self, *, before: datetime | None = None) -> None:
         """Write the folded minutes (only those before `before`, when given), merging with a
         row already there (a minute can be flushed twice, e.g. at shutdown and after)."""
-        done = [k for k in self._open if before is None or k[3] < before]
-        if not done:
+        if not any(self._due(key, before) for key in self._open):
             return
+        async with self._writing:
+            taken = {k: self._open.pop(k) for k in [k for k in self._open if self._due(k, before)]}
+            if not taken:
+                return
+            try:
+                await self._write(taken)
+            except BaseException:
+                self._put_back(taken)
+                raise
+            self.written += len(taken)
+
+    @staticmethod
+    def _due(key: Key, before: datetime | None) -> bool:
+        return before is None or key[3] < before
+
+    def _put_back(self, taken: dict[Key, _Fold]) -> None:
+        for key, fold in taken.items():
+            newer = self._open.get(key)
+            if newer is None:
+                self._open[key] = fold
+            else:
+                newer.merge_older(fold)
+
+    async def _write(self, folds: dict[Key, _Fold]) -> None:
         async with self.db.transaction() as s:
-            for key in done:
-                fold = self._open.pop(key)
+            for key, fold in folds.items():
                 row = await s.get(KpiMinuteRow, key)
                 if row is None:
                     s.add(
@@ -117,7 +153,6 @@ class MinuteRollup:
                     row.min = min(row.min, fold.min)
                     row.max = max(row.max, fold.max)
                     row.last = fold.last
-                self.written += 1
 
 
 async def query(

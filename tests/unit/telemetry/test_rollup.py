@@ -3,10 +3,12 @@ merged with a row already there."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import SQLAlchemyError
 
 from oss.events import Event
 from oss.store.database import Database
@@ -69,3 +71,33 @@ async def test_a_minute_flushed_twice_is_merged(db: Database) -> None:
 def test_minute_of() -> None:
     assert minute_of(T0 + 59 * S) == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     assert minute_of(T0 + 60 * S) == datetime(2026, 11, 22, 10, 1, tzinfo=UTC)
+
+
+async def test_concurrent_flushes_write_every_event_once(db: Database) -> None:
+    """Per-device pollers flush at the same time (defect 2): none may fail or lose a fold."""
+    rollup = MinuteRollup(db)
+    devices = [f"r{n}" for n in range(20)]
+    rollup.add([kpi(second, 10.0, device=d) for d in devices for second in (1, 2, 3)])
+    await asyncio.gather(*(rollup.flush() for _ in range(5)))
+    rows = await query(db, metric="in-bps")
+    assert {r["object"]: r["count"] for r in rows} == {f"{d}:eth1": 3 for d in devices}
+    assert len(rows) == len(devices)
+    assert rollup.written == 2 * len(devices)  # in-bps and availability, once each
+    await db.close()
+
+
+async def test_a_failed_write_keeps_the_folds_for_the_next_flush(
+    db: Database, tmp_path: Path
+) -> None:
+    rollup = MinuteRollup(db)
+    rollup.add([kpi(1, 10.0)])
+    rollup.db = Database(f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}")  # no tables
+    with pytest.raises(SQLAlchemyError):
+        await rollup.flush()
+    await rollup.db.close()
+    rollup.db = db
+    rollup.add([kpi(2, 30.0)])
+    await rollup.flush()
+    [row] = await query(db, object="r1:eth1", metric="in-bps")
+    assert (row["count"], row["min"], row["max"], row["last"]) == (2, 10.0, 30.0, 30.0)
+    await db.close()
