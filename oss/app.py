@@ -13,6 +13,7 @@ from oss.api import create_app
 from oss.api.server import ApiService
 from oss.assurance.service import AssuranceService
 from oss.events import Event
+from oss.metrics import Metrics
 from oss.runtime import Runtime, Stage
 from oss.settings import Settings
 from oss.telemetry.influx import InfluxOutput
@@ -65,6 +66,22 @@ def _collection_counts(assurance: AssuranceService) -> dict[str, int]:
     }
 
 
+def watch_assurance(metrics: Metrics, assurance: AssuranceService) -> None:
+    """The assurance pipeline's counts on /metrics."""
+    metrics.watch_counts(
+        "oss_collection",
+        "Collection: polls, failed polls, traps received and dropped",
+        "counter",
+        lambda: _collection_counts(assurance),
+    )
+    metrics.watch_counters(
+        "oss_event_sink_failed_events",
+        "Collected events a sink failed on, by sink (logged; the other sinks got them)",
+        "sink",
+        lambda: assurance.sink_failed_events,
+    )
+
+
 def build(settings: Settings) -> tuple[Runtime, ApiService]:
     runtime = Runtime(settings)
     api = ApiService(create_app(runtime), settings.api)
@@ -104,12 +121,7 @@ def build(settings: Settings) -> tuple[Runtime, ApiService]:
             outputs=outputs,
         )
         runtime.add_service(assurance)
-        metrics.watch_counts(
-            "oss_collection",
-            "Collection: polls, failed polls, traps received and dropped",
-            "counter",
-            lambda: _collection_counts(assurance),
-        )
+        watch_assurance(metrics, assurance)
     if settings.bss.enabled:
         runtime.add_service(UsageCollector(runtime.bss.usage, settings.bss.usage_interval_s))
     return runtime, api

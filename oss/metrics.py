@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from oss import __version__
@@ -20,6 +20,19 @@ class _CallbackGauges(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(self._name, self._doc, labels=[self._label])
+        for key, value in sorted(self._read().items()):
+            family.add_metric([key], value)
+        yield family
+
+
+class _CallbackCounters(Collector):
+    """A counter family read at scrape time from counts its owner keeps (they only grow)."""
+
+    def __init__(self, name: str, doc: str, label: str, read: Callable[[], Mapping[str, int]]):
+        self._name, self._doc, self._label, self._read = name, doc, label, read
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
         for key, value in sorted(self._read().items()):
             family.add_metric([key], value)
         yield family
@@ -52,6 +65,12 @@ class Metrics:
         self, name: str, doc: str, label: str, read: Callable[[], Mapping[str, int]]
     ) -> None:
         self.registry.register(_CallbackGauges(name, doc, label, read))
+
+    def watch_counters(
+        self, name: str, doc: str, label: str, read: Callable[[], Mapping[str, int]]
+    ) -> None:
+        """A Prometheus counter family (`<name>_total{label=key}`) read from `read()`."""
+        self.registry.register(_CallbackCounters(name, doc, label, read))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,6 +9,11 @@ the default, or gnmi); both report the same canonical events, reachability inclu
 device list follows the inventory (checked every `refresh_s`), each collector getting its own
 share; a device whose target cannot be built (unknown platform, no address, bad credentials
 reference) is logged once and skipped.
+
+Each event batch goes to every sink in turn (gauges, roll-ups, outputs, alarms); a sink that
+fails does not keep the batch from the others. Its failure is counted per sink
+(`sink_failed_events`, on /metrics as oss_event_sink_failed_events_total{sink}) and logged
+with its traceback once per streak of failures, and once when it works again.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from drivers.base import Target
@@ -50,6 +56,14 @@ TRAP_BATCH = 1000
 TRAP_LINGER_S = 0.004  # a batch short of TRAP_BATCH waits this long for more traps
 
 
+def sink_name(output: Output) -> str:
+    """An output's name for logs and /metrics: its owner's `name` (the influx service's
+    "influx"), else the owner's class name."""
+    owner = getattr(output, "__self__", output)
+    name = getattr(owner, "name", None)
+    return name if isinstance(name, str) else type(owner).__name__
+
+
 class AssuranceService:
     name = "assurance"
     stage = Stage.WORKERS
@@ -77,7 +91,7 @@ class AssuranceService:
         self.snmp_port = snmp_port
         self.gnmi_port = gnmi_port
         self.gnmi_settings = gnmi or GnmiCollectorSettings()
-        self.outputs = list(outputs)
+        self.outputs = [(sink_name(output), output) for output in outputs]
         self.rules = Rules(settings.thresholds, interface_name=self._interface_name)
         self._ifnames: dict[tuple[str, str], str] = {}
         self._skipped: set[str] = set()
@@ -85,6 +99,8 @@ class AssuranceService:
         self.gnmi: GnmiCollector | None = None
         self.traps: TrapReceiver | None = None
         self.traps_handled = 0  # trap events through sink() (alarms committed), since start
+        self.sink_failed_events: Counter[str] = Counter()  # by sink name, since start
+        self._failing_sinks: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         async with SnmpDriver() as snmp, GnmiDriver() as gnmi:
@@ -117,14 +133,40 @@ class AssuranceService:
                 for collector in (self.poller, self.gnmi):
                     if collector is not None:  # counters start again: no spike
                         collector.kpi.reset_device(event.device)
-        self.gauges.observe(events)
-        await self.rollup.sink(events)
-        for output in self.outputs:
-            await output(events)
+        await self._deliver("gauges", self.gauges.sink, events)
+        await self._deliver("rollup", self.rollup.sink, events)
+        for name, output in self.outputs:
+            await self._deliver(name, output, events)
         signals = [signal for event in events for signal in self.rules.signals(event)]
         if signals:
             # One alarm transaction for the whole batch: a trap storm commits once per batch.
-            await self.alarms.signals(signals)
+            await self._deliver("alarms", lambda _: self.alarms.signals(signals), events)
+
+    async def _deliver(
+        self, sink: str, deliver: Callable[[list[Event]], Awaitable[object]], events: list[Event]
+    ) -> None:
+        """`deliver(events)`; a failure is counted and logged, never raised: the next sinks
+        still get the batch."""
+        try:
+            await deliver(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.sink_failed_events[sink] += len(events)
+            if sink in self._failing_sinks:
+                log.debug("assurance: the %s sink failed again", sink, exc_info=True)
+                return
+            self._failing_sinks.add(sink)
+            log.exception(
+                "assurance: the %s sink failed on %d events (counted in "
+                "oss_event_sink_failed_events_total; logged again when it works)",
+                sink,
+                len(events),
+            )
+            return
+        if sink in self._failing_sinks:
+            self._failing_sinks.discard(sink)
+            log.info("assurance: the %s sink works again", sink)
 
     def _interface_name(self, device: str, ifindex: str) -> str | None:
         return self._ifnames.get((device, ifindex))
