@@ -3,14 +3,16 @@ service owns there, and (once read) the device's configuration before the change
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from drivers.platforms import Platform, Protocol
 from oss.errors import ConfigError
 from oss.provisioning.leaves import Intent, cli_intent, gnmi_intent, xml_intent
+from oss.provisioning.realise import DeviceRole, ServiceNames
 from oss.provisioning.render import Renderer
-from oss.provisioning.service_types import TEMPLATE_KINDS
+from oss.provisioning.service_types import TEMPLATE_KINDS, ServiceType
 
 Mode = Literal["merge", "delete"]
 
@@ -46,6 +48,36 @@ class DevicePlan:
     @property
     def protocol(self) -> Protocol:
         return config_protocol(self.platform)
+
+
+def template_context(
+    stype: ServiceType,
+    values: Mapping[str, Any],
+    names: ServiceNames,
+    role: DeviceRole,
+    platform: Platform,
+) -> dict[str, Any]:
+    """The variables a template sees for one device (`mode` is added when rendering); the
+    list is documented in configs/templates/README.md."""
+    return {
+        "service": {
+            "id": f"svc-{names.id}",
+            "type": stype.name,
+            "customer": stype.customer_of(values) or None,
+            "params": dict(values),
+            "vlan": names.vlan,
+            "vrf": names.vrf,
+            "rd": names.rd,
+            "description": names.description,
+        },
+        "device": {
+            "name": role.device.name,
+            "role": role.role,
+            "platform": platform.name,
+            "site": role.device.site,
+        },
+        "attachments": [a.context() for a in role.attachments],
+    }
 
 
 def render_device(

@@ -1,5 +1,8 @@
 """From a service's intent to devices: which devices take part, in which role, with which
-attachments (subinterfaces), and the path placed through the graph for path services."""
+attachments (subinterfaces), and the path placed through the graph for path services.
+
+Everything taken from the parameters goes through the parts the type file binds
+(`ServiceType.value_of`, `ServiceType.item_value`): no parameter is known here by name."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ class Attachment:
     kind: str  # access | core
     peer: str | None
     bandwidth_bps: int | None
-    qos_class: str
+    qos_class: str | None
     description: str
     ip: str | None = None
     prefix_length: int | None = None
@@ -69,6 +72,21 @@ class ServiceNames:
     description: str
 
 
+def service_names(
+    stype: ServiceType, values: Mapping[str, Any], service_id: int, vlan: int | None, asn: int
+) -> ServiceNames:
+    """The service's names on the devices: its bound VRF and RD, or `<type>-<id>` and
+    `<asn>:<id>` (templates that need no RD simply do not use it)."""
+    customer = stype.customer_of(values) or "-"
+    return ServiceNames(
+        id=service_id,
+        vlan=vlan,
+        vrf=str(stype.value_of("vrf", values) or f"{stype.name}-{service_id}"),
+        rd=stype.value_of("rd", values) or f"{asn}:{service_id}",
+        description=f"oss svc-{service_id} {stype.name} {customer}"[:200],
+    )
+
+
 def resolve_endpoint(
     graph: InventoryGraph, text: str, roles: tuple[str, ...]
 ) -> tuple[str, str | None]:
@@ -103,38 +121,74 @@ def realise(
 ) -> Realisation:
     """`placed`: the service's stored paths (no new placement), for changes to what exists."""
     if stype.realisation == "endpoints":
-        return _endpoints(graph, params, names)
+        return _endpoints(graph, stype, params, names)
     return _path(graph, stype, params, names, reserved, placed)
 
 
 def _endpoints(
-    graph: InventoryGraph, params: Mapping[str, Any], names: ServiceNames
+    graph: InventoryGraph, stype: ServiceType, params: Mapping[str, Any], names: ServiceNames
 ) -> Realisation:
+    """Each endpoint's device in role `pe`, with an access attachment per interface named:
+    attachment-list items (device, interface, their own VLAN or the service's, an address)
+    and endpoint parameters (a device or site alone configures the device, no attachment)."""
     devices: dict[str, DeviceRole] = {}
-    for i, ep in enumerate(params["endpoints"]):
-        device = graph.device(ep["device"])
-        graph.interface(device.name, ep["interface"])
-        address = ipaddress.ip_interface(ep["address"]) if ep.get("address") else None
-        role = devices.setdefault(device.name, DeviceRole(device, "pe"))
-        if any(a.interface == ep["interface"] and a.vlan == ep["vlan"] for a in role.attachments):
-            raise InvalidInput(
-                f"parameters.endpoints[{i}]: {device.name}:{ep['interface']} "
-                f"vlan {ep['vlan']} is listed twice"
-            )
+    access = _Access(stype, params, names)
+    for name in stype.endpoint_params:
+        value = params.get(name)
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                device = str(stype.item_value("device", item))
+                interface = str(stype.item_value("interface", item))
+                vlan = stype.item_value("vlan", item) or names.vlan
+                address = stype.item_value("address", item)
+                role = devices.setdefault(device, DeviceRole(graph.device(device), "pe"))
+                access.attach(graph, role, f"parameters.{name}[{i}]", interface, vlan, address)
+        elif value is not None:
+            device, named = resolve_endpoint(graph, str(value), stype.endpoint_roles)
+            role = devices.setdefault(device, DeviceRole(graph.device(device), "pe"))
+            if named is not None:
+                access.attach(graph, role, f"parameters.{name}", named, names.vlan, None)
+    return Realisation(devices, None, {})
+
+
+@dataclass(frozen=True)
+class _Access:
+    """Access attachments of an endpoints realisation, with the service's rate and class."""
+
+    stype: ServiceType
+    params: Mapping[str, Any]
+    names: ServiceNames
+
+    def attach(
+        self,
+        graph: InventoryGraph,
+        role: DeviceRole,
+        where: str,
+        interface: str,
+        vlan: int | None,
+        address: str | None,
+    ) -> None:
+        device = role.device.name
+        graph.interface(device, interface)  # NotFound names it
+        if vlan is None:
+            raise InvalidInput(f"{self.stype.name}: {where} has no VLAN")
+        if any(a.interface == interface and a.vlan == vlan for a in role.attachments):
+            raise InvalidInput(f"{where}: {device}:{interface} vlan {vlan} is listed twice")
+        ip = ipaddress.ip_interface(address) if address else None
+        qos = self.stype.value_of("qos_class", self.params)
         role.attachments.append(
             Attachment(
-                interface=ep["interface"],
-                vlan=int(ep["vlan"]),
+                interface=interface,
+                vlan=int(vlan),
                 kind="access",
                 peer=None,
-                bandwidth_bps=params.get("bandwidth"),
-                qos_class=str(params.get("qos_class", "assured")),
-                description=names.description,
-                ip=str(address.ip) if address else None,
-                prefix_length=address.network.prefixlen if address else None,
+                bandwidth_bps=self.stype.value_of("bandwidth", self.params),
+                qos_class=None if qos is None else str(qos),
+                description=self.names.description,
+                ip=str(ip.ip) if ip else None,
+                prefix_length=ip.network.prefixlen if ip else None,
             )
         )
-    return Realisation(devices, None, {})
 
 
 def _path(
@@ -150,19 +204,20 @@ def _path(
     z, z_if = resolve_endpoint(graph, str(params[second]), stype.endpoint_roles)
     if a == z:
         raise InvalidInput(f"parameters: {first} and {second} are both on device {a}")
-    bandwidth = int(params.get("bandwidth") or 0)
+    bandwidth = int(stype.value_of("bandwidth", params) or 0)
     demand = Demand(
         a=a,
         b=z,
         bandwidth_bps=bandwidth,
-        max_latency_us=params.get("latency"),
-        protection=params.get("protection", "none"),
+        max_latency_us=stype.value_of("latency", params),
+        protection=stype.value_of("protection", params) or "none",
     )
     placement = placed if placed is not None else place(graph, demand, reserved)
     if names.vlan is None:
         raise InvalidInput(f"{stype.name}: a path service needs a VLAN")
     vlan = names.vlan
-    qos = str(params.get("qos_class", "assured"))
+    qos_value = stype.value_of("qos_class", params)
+    qos = None if qos_value is None else str(qos_value)
     devices: dict[str, DeviceRole] = {}
 
     def role_of(name: str) -> DeviceRole:

@@ -2,8 +2,10 @@
 
 A service type declares its parameters (type, default, constraints), the fields of its SLA
 profile, how it is realised on the network (`endpoints`: each listed endpoint device is
-configured; `path`: a path is placed between endpoints a and z and every hop is configured) and
-which template renders each service role of a device. Adding a service type is adding a file.
+configured; `path`: a path is placed between endpoints a and z and every hop is configured),
+which of its parameters play the parts the realisation knows (`uses:` and, for attachment
+lists, `attachment:`; see PARTS) and which template renders each service role of a device.
+Adding a service type is adding a file: the code knows no parameter by name.
 
 Parameter values are validated here, all at once: `InvalidInput` lists every problem with its
 location (`parameters.endpoints[1].vlan: must be 1..4094`). A malformed service file raises
@@ -28,15 +30,43 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oss.errors import ConfigError, InvalidInput, NotFound, Problem
+from oss.paths import configs_dir
 from topology.model import IFNAME_PATTERN, NAME_PATTERN, parse_latency_us, parse_rate
 
-SERVICES_DIR = Path(__file__).resolve().parents[2] / "configs" / "services"
+SERVICES_DIR = configs_dir() / "services"
 
 Realisation = Literal["endpoints", "path"]
 # Which template kind renders a device, by the protocol its platform pushes config with:
 # configs/templates/<platform>/<stem>.<kind>.j2
 TEMPLATE_KINDS: Mapping[str, str] = {"netconf": "xml", "gnmi": "gnmi.json", "cli": "cli"}
 PATH_ROLES = ("endpoint", "transit")  # the roles a path realisation configures
+ENDPOINTS_ROLES = ("pe",)  # the role an endpoints realisation gives each device
+# The parts a realisation takes from a service's parameters, and the parameter types that can
+# play each. A type file binds a part to one of its parameters in `uses:`; an unbound part (or
+# an absent value) takes its default: no customer, no bandwidth, no latency budget, protection
+# none, no QoS class, a VLAN allocated from the pool, VRF `<type>-<id>`, RD `<asn>:<id>`.
+PARTS: Mapping[str, tuple[str, ...]] = {
+    "customer": ("string",),
+    "bandwidth": ("rate",),
+    "latency": ("latency",),
+    "protection": ("enum",),
+    "qos_class": ("enum", "string"),
+    "vlan": ("integer",),
+    "vrf": ("string",),
+    "rd": ("route_target",),
+}
+PATH_PARTS = ("latency", "protection")  # what only a path realisation uses
+PROTECTIONS = ("none", "link", "node")
+VLAN_RANGE = (1, 4094)
+# The fields of each item of an attachment list (a list endpoint of an endpoints realisation),
+# bound in `attachment:`: their parameter types and whether the part must be bound. An item
+# without its own VLAN takes the service's.
+ATTACHMENT_PARTS: Mapping[str, tuple[tuple[str, ...], bool]] = {
+    "device": (("string",), True),
+    "interface": (("string",), True),
+    "vlan": (("integer",), False),
+    "address": (("ipv4_interface",), False),
+}
 
 Loc = tuple[str | int, ...]
 FileProblem = tuple[Loc, str, int | None]  # where in the file, why, and the line when known
@@ -67,8 +97,33 @@ class ServiceType:
     parameters: Mapping[str, ParamSpec]
     sla: Mapping[str, Any]
     # The parameters that name the endpoints: a and z for a path realisation; for an endpoints
-    # realisation, endpoint parameters or lists of objects with `device` and `interface`.
+    # realisation, endpoint parameters or attachment lists (items with the `attachment` fields).
     endpoint_params: tuple[str, ...] = ()
+    uses: Mapping[str, str] = field(default_factory=dict)  # part (PARTS) -> parameter
+    attachment: Mapping[str, str] = field(default_factory=dict)  # part -> field of an item
+    example: Mapping[str, Any] | None = None  # valid parameters, for documentation and tests
+
+    def value_of(self, part: str, values: Mapping[str, Any]) -> Any:
+        """The value of the parameter that plays `part`, None when unbound or absent."""
+        name = self.uses.get(part)
+        return None if name is None else values.get(name)
+
+    def customer_of(self, values: Mapping[str, Any]) -> str:
+        return str(self.value_of("customer", values) or "")
+
+    def item_value(self, part: str, item: Mapping[str, Any]) -> Any:
+        """The value of an attachment item's field that plays `part` (None when unbound)."""
+        name = self.attachment.get(part)
+        return None if name is None else item.get(name)
+
+    @property
+    def needs_vlan(self) -> bool:
+        """Whether a service of this type has a VLAN of its own: path services do, and so do
+        endpoints whose attachments do not each give one."""
+        return self.realisation == "path" or any(
+            self.parameters[name].type != "list" or "vlan" not in self.attachment
+            for name in self.endpoint_params
+        )
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Every parameter, normalised, defaults filled in (None for an absent optional one).
@@ -114,7 +169,10 @@ class ServiceType:
             if isinstance(value, str):
                 found.append(value)
             elif isinstance(value, list):
-                found.extend(f"{item['device']}:{item['interface']}" for item in value)
+                found.extend(
+                    f"{self.item_value('device', item)}:{self.item_value('interface', item)}"
+                    for item in value
+                )
         return found
 
     def template(self, role: str, platform: str, protocol: str) -> str:
@@ -459,9 +517,12 @@ class _File(BaseModel):
     realisation: Realisation
     endpoint_roles: list[str] = Field(default_factory=list)
     endpoints: list[str] = Field(min_length=1)
+    uses: dict[str, str] = Field(default_factory=dict)
+    attachment: dict[str, str] = Field(default_factory=dict)
     templates: dict[str, str] = Field(min_length=1)
     parameters: dict[str, dict[str, Any]] = Field(min_length=1)
     sla: dict[str, Any] = Field(default_factory=dict)
+    example: dict[str, Any] | None = None
 
 
 def _a(word: str) -> str:
@@ -642,18 +703,22 @@ def _check_file(data: _File, specs: Mapping[str, ParamSpec], parser: _SpecParser
             parser.problem(("endpoints", i), f"no parameter {name!r}")
         elif endpoint.type == "endpoint":
             any_site = any_site or not endpoint.constraints.get("needs_interface", False)
-        elif data.realisation == "path" or not _is_attachment_list(endpoint):
+        elif data.realisation == "path" or not _is_object_list(endpoint):
             parser.problem(
                 ("endpoints", i),
                 f"{name!r} must be an endpoint parameter"
-                + ("" if data.realisation == "path" else " or a list of {device, interface}"),
+                + ("" if data.realisation == "path" else " or a list of objects (attachments)"),
             )
     if any_site and not data.endpoint_roles:
         parser.problem(("endpoint_roles",), "endpoints may be sites: say which device roles")
-    if data.realisation == "path":
-        for role in PATH_ROLES:
-            if role not in data.templates:
-                parser.problem(("templates",), f"a path realisation needs a {role!r} template")
+    roles = PATH_ROLES if data.realisation == "path" else ENDPOINTS_ROLES
+    for role in roles:
+        if role not in data.templates:
+            parser.problem(
+                ("templates",), f"{_a(data.realisation)} realisation needs a {role!r} template"
+            )
+    _check_uses(data, specs, parser)
+    _check_attachment(data, specs, parser)
     for role, stem in data.templates.items():
         if not _NAME.fullmatch(role):
             parser.problem(("templates", role), "role names are lower-case letters, digits, _")
@@ -661,10 +726,90 @@ def _check_file(data: _File, specs: Mapping[str, ParamSpec], parser: _SpecParser
             parser.problem(("templates", role), f"{stem!r} is not a template stem like slice/pe")
 
 
-def _is_attachment_list(spec: ParamSpec) -> bool:
+def _is_object_list(spec: ParamSpec) -> bool:
     items = spec.constraints.get("items") if spec.type == "list" else None
+    return items is not None and items.type == "object"
+
+
+def _check_uses(data: _File, specs: Mapping[str, ParamSpec], parser: _SpecParser) -> None:
+    """Each part the realisation takes is played by a parameter of a fitting type."""
+    for part, name in data.uses.items():
+        loc: Loc = ("uses", part)
+        if part not in PARTS:
+            parser.problem(loc, f"unknown part (parts: {', '.join(PARTS)})")
+            continue
+        if part in PATH_PARTS and data.realisation != "path":
+            parser.problem(loc, f"only a path realisation uses {part}")
+        spec = specs.get(name)
+        if spec is None:
+            parser.problem(loc, f"no parameter {name!r}")
+        elif spec.type not in PARTS[part]:
+            parser.problem(loc, _wrong_type(name, spec, PARTS[part]))
+        elif part == "protection":
+            extra = [v for v in spec.constraints["values"] if v not in PROTECTIONS]
+            if extra:
+                parser.problem(
+                    loc,
+                    f"{name!r} allows {', '.join(extra)}; protection is one of "
+                    f"{', '.join(PROTECTIONS)}",
+                )
+        elif part == "vlan":
+            _check_vlan_bounds(spec, loc, name, parser)
+
+
+def _check_attachment(data: _File, specs: Mapping[str, ParamSpec], parser: _SpecParser) -> None:
+    """An attachment list's items have the fields `attachment:` binds, of fitting types."""
+    lists = [n for n in data.endpoints if n in specs and specs[n].type == "list"]
+    for part in data.attachment:
+        if part not in ATTACHMENT_PARTS:
+            parser.problem(("attachment", part), f"unknown part ({', '.join(ATTACHMENT_PARTS)})")
+    if not lists:
+        if data.attachment:
+            parser.problem(("attachment",), "no endpoint is a list of attachments")
+        return
+    where: Loc = ("attachment",) if data.attachment else ("endpoints",)
+    for part, (_, required) in ATTACHMENT_PARTS.items():
+        if required and part not in data.attachment:
+            parser.problem(
+                where,
+                f"the items of {lists[0]!r} are attachments: say which field is the {part}"
+                f" (attachment: {{{part}: FIELD}})",
+            )
+    for list_name in lists:
+        _check_items(list_name, specs[list_name], data.attachment, parser)
+
+
+def _check_items(
+    list_name: str, spec: ParamSpec, bound: Mapping[str, str], parser: _SpecParser
+) -> None:
+    items = spec.constraints.get("items")
     fields = items.constraints.get("fields", {}) if items is not None else {}
-    return items is not None and items.type == "object" and {"device", "interface"} <= set(fields)
+    for part, name in bound.items():
+        if part not in ATTACHMENT_PARTS:
+            continue
+        types, required = ATTACHMENT_PARTS[part]
+        loc: Loc = ("attachment", part)
+        field_spec = fields.get(name)
+        if field_spec is None:
+            parser.problem(loc, f"the items of {list_name!r} have no field {name!r}")
+        elif field_spec.type not in types:
+            parser.problem(loc, _wrong_type(f"{list_name}[].{name}", field_spec, types))
+        elif required and not field_spec.required:
+            parser.problem(loc, f"{list_name}[].{name} names the {part}: make it required")
+        elif part == "vlan":
+            _check_vlan_bounds(field_spec, loc, f"{list_name}[].{name}", parser)
+
+
+def _wrong_type(name: str, spec: ParamSpec, types: tuple[str, ...]) -> str:
+    return f"{name!r} is {_a(spec.type)} parameter; this part takes {' or '.join(types)}"
+
+
+def _check_vlan_bounds(spec: ParamSpec, loc: Loc, name: str, parser: _SpecParser) -> None:
+    low, high = spec.constraints.get("min"), spec.constraints.get("max")
+    if low is None or high is None or low < VLAN_RANGE[0] or high > VLAN_RANGE[1]:
+        parser.problem(
+            loc, f"{name!r} is a VLAN: give it min and max within {VLAN_RANGE[0]}..{VLAN_RANGE[1]}"
+        )
 
 
 def _check_sla_references(
@@ -713,7 +858,7 @@ def _load_file(path: Path) -> ServiceType:
     _check_file(data, specs, parser)
     if parser.problems:
         raise ConfigError(_describe(path, parser.problems, lines))
-    return ServiceType(
+    stype = ServiceType(
         name=data.name,
         description=data.description,
         realisation=data.realisation,
@@ -722,7 +867,31 @@ def _load_file(path: Path) -> ServiceType:
         parameters=specs,
         sla=data.sla,
         endpoint_params=tuple(data.endpoints),
+        uses=dict(data.uses),
+        attachment=dict(data.attachment),
+        example=data.example,
     )
+    _check_example(stype, parser)
+    if parser.problems:
+        raise ConfigError(_describe(path, parser.problems, lines))
+    return stype
+
+
+def _check_example(stype: ServiceType, parser: _SpecParser) -> None:
+    """The example, when given, is valid parameters (it documents the type and tests use it)."""
+    if stype.example is None:
+        return
+    try:
+        stype.validate(stype.example)
+    except InvalidInput as exc:
+        for p in exc.extra.get("problems", []):
+            parser.problem(("example", *_loc_of(p["where"])), p["reason"])
+
+
+def _loc_of(where: str) -> Loc:
+    """`parameters.endpoints[1].vlan` -> ("endpoints", 1, "vlan")."""
+    parts = re.findall(r"\[(\d+)\]|([^.\[\]]+)", where.removeprefix("parameters"))
+    return tuple(int(index) if index else name for index, name in parts)
 
 
 def _read(path: Path) -> str:

@@ -27,8 +27,14 @@ from oss.provisioning.engine import (
 )
 from oss.provisioning.journal import DbJournal
 from oss.provisioning.leaves import Intent, cli_render, gnmi_payload, in_scope, leaves_to_xml
-from oss.provisioning.plan import DevicePlan, Mode, config_protocol, render_device
-from oss.provisioning.realise import Realisation, ServiceNames, realise
+from oss.provisioning.plan import (
+    DevicePlan,
+    Mode,
+    config_protocol,
+    render_device,
+    template_context,
+)
+from oss.provisioning.realise import Realisation, ServiceNames, realise, service_names
 from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
 from oss.store.database import Database
@@ -181,7 +187,7 @@ class ServiceManager:
     ) -> dict[str, Any]:
         stype = self._type(type_name)
         values = stype.validate(params)
-        customer = str(values.get("customer") or "")
+        customer = stype.customer_of(values)
         if dry_run:
             return await self._preview_create(stype, values)
         async with self._placing:
@@ -200,7 +206,7 @@ class ServiceManager:
         """Where a new service would go, named with the id it would most likely get."""
         async with self.db.transaction() as s:
             next_id = ((await s.scalar(select(func.max(ServiceRow.id)))) or 0) + 1
-            vlan = await self._free_vlan(s, values) if stype.realisation == "path" else None
+            vlan = await self._free_vlan(s, stype, values) if stype.needs_vlan else None
         names = self._names(stype, values, next_id, vlan)
         reserved = await self.reserved()
         async with self.inventory.frozen() as graph:
@@ -263,11 +269,14 @@ class ServiceManager:
                 .limit(1)
             )
         if other is not None:
-            raise Conflict(f"parameters.vrf: {vrf} is service {other}'s on a shared device")
+            raise Conflict(f"VRF {vrf} is service {other}'s on a shared device")
 
-    async def _free_vlan(self, s: AsyncSession, values: Mapping[str, Any]) -> int:
-        if values.get("vlan"):
-            return int(values["vlan"])
+    async def _free_vlan(
+        self, s: AsyncSession, stype: ServiceType, values: Mapping[str, Any]
+    ) -> int:
+        given = stype.value_of("vlan", values)
+        if given:
+            return int(given)
         used = set(
             (
                 await s.scalars(
@@ -286,20 +295,7 @@ class ServiceManager:
     def _names(
         self, stype: ServiceType, values: Mapping[str, Any], service_id: int, vlan: int | None
     ) -> ServiceNames:
-        ident = f"svc-{service_id}"
-        if stype.realisation == "endpoints":
-            vrf, rd = str(values["vrf"]), values.get("rd")
-        else:
-            # Templates of layer-2 services simply do not use the route distinguisher.
-            vrf, rd = f"{stype.name}-{service_id}", f"{self.options.asn}:{service_id}"
-        customer = values.get("customer") or "-"
-        return ServiceNames(
-            id=service_id,
-            vlan=vlan,
-            vrf=vrf,
-            rd=rd,
-            description=f"oss {ident} {stype.name} {customer}"[:200],
-        )
+        return service_names(stype, values, service_id, vlan, self.options.asn)
 
     async def _reserve(
         self, row_id: int, real: Realisation, stype: ServiceType, values: Mapping[str, Any]
@@ -328,12 +324,13 @@ class ServiceManager:
         names = old_names = svc.names
         old_placement = svc.placement
         values = stype.merge(old_values, changes)
-        if str(values.get("customer") or "") != str(old_values.get("customer") or ""):
-            raise InvalidInput("parameters.customer: a service cannot move to another customer")
-        if values.get("vlan") and names.vlan != values["vlan"]:
-            names = ServiceNames(
-                names.id, int(values["vlan"]), names.vrf, names.rd, names.description
+        if stype.customer_of(values) != stype.customer_of(old_values):
+            raise InvalidInput(
+                f"parameters.{stype.uses['customer']}: a service cannot move to another customer"
             )
+        vlan = stype.value_of("vlan", values)
+        if vlan and names.vlan != vlan:
+            names = ServiceNames(names.id, int(vlan), names.vrf, names.rd, names.description)
         async with self._placing:
             others = await self.reserved(excluding=row_id)
             async with self.inventory.frozen() as graph:
@@ -576,29 +573,10 @@ class ServiceManager:
         real: Realisation,
         mode: Mode,
     ) -> list[DevicePlan]:
-        service = {
-            "id": f"svc-{names.id}",
-            "type": stype.name,
-            "customer": values.get("customer"),
-            "params": dict(values),
-            "vlan": names.vlan,
-            "vrf": names.vrf,
-            "rd": names.rd,
-            "description": names.description,
-        }
         plans = []
         for name, role in real.devices.items():
             platform = load_platform(role.device.platform)
-            context = {
-                "service": service,
-                "device": {
-                    "name": name,
-                    "role": role.role,
-                    "platform": platform.name,
-                    "site": role.device.site,
-                },
-                "attachments": [a.context() for a in role.attachments],
-            }
+            context = template_context(stype, values, names, role, platform)
             template = stype.template(role.role, platform.template_dir, config_protocol(platform))
             plans.append(
                 render_device(self.renderer, platform, template, context, mode=mode, device=name)

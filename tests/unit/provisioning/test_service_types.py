@@ -8,6 +8,7 @@ import pytest
 
 from oss.errors import ConfigError, InvalidInput, NotFound
 from oss.provisioning.service_types import (
+    SERVICES_DIR,
     ParamSpec,
     ServiceType,
     load_service_type,
@@ -72,24 +73,33 @@ def problems_of(err: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
 # --- the shipped service types ----------------------------------------------------------------
 
 
-def test_shipped_service_types_load() -> None:
+SHIPPED = sorted(p.stem for p in SERVICES_DIR.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_service_type_loads_with_a_valid_example(name: str) -> None:
+    """Whatever types configs/services holds: each loads, and its example is valid."""
+    stype = load_service_type(name)
+    assert stype.name == name
+    roles = {"path": {"endpoint", "transit"}, "endpoints": {"pe"}}[stype.realisation]
+    assert roles <= set(stype.templates)
+    assert all(isinstance(spec, ParamSpec) for spec in stype.parameters.values())
+    assert stype.example is not None, f"{name}: give an example (documentation, tests)"
+    values = stype.validate(stype.example)
+    assert stype.endpoints(values)  # the example names endpoints through the declared parts
+
+
+def test_shipped_types_are_what_the_folder_holds() -> None:
+    assert sorted(load_service_types()) == SHIPPED
     types = load_service_types()
-    assert set(types) == {"l3vpn", "l2vpn", "slice"}
-    assert types["l3vpn"].realisation == "endpoints"
-    assert types["l3vpn"].templates == {"pe": "l3vpn/pe"}
-    assert types["l3vpn"].endpoint_roles == ("pe",)
-    for name in ("l2vpn", "slice"):
-        assert types[name].realisation == "path"
-        assert set(types[name].templates) == {"endpoint", "transit"}
-    assert types["slice"].endpoint_roles == ("pe",)
     assert types["slice"].endpoint_params == ("from", "to")
     assert types["l2vpn"].endpoint_params == ("a", "z")
-    assert isinstance(types["slice"].parameters["bandwidth"], ParamSpec)
 
 
 def test_load_one_and_unknown_names() -> None:
     assert load_service_type("slice").name == "slice"
-    with pytest.raises(NotFound, match=r"no service type 'nope' \(known: l2vpn, l3vpn, slice\)"):
+    known = ", ".join(SHIPPED)
+    with pytest.raises(NotFound, match=rf"no service type 'nope' \(known: {known}\)"):
         load_service_type("nope")
     with pytest.raises(NotFound):
         load_service_type("../platforms/lab-sim")
@@ -562,3 +572,123 @@ def test_template_names() -> None:
         slice_type.template("pe", "lab-sim", "netconf")
     with pytest.raises(ConfigError, match="for snmp"):
         slice_type.template("transit", "lab-sim", "snmp")
+
+
+# --- what the realisation takes is declared (uses:, attachment:) and checked at load -----------
+
+ATTACHMENTS_HEAD = """\
+name: bad
+realisation: endpoints
+endpoint_roles: [pe]
+endpoints: [ports]
+templates: {pe: bad/pe}
+parameters:
+  customer: {type: string, required: true}
+  ports:
+    type: list
+    required: true
+    items:
+      type: object
+      fields:
+        router: {type: string, required: true}
+        port: {type: string, required: true}
+        gateway: {type: ipv4_interface}
+  speed: {type: rate}
+"""
+
+
+def test_an_attachment_list_without_its_fields_declared_is_refused(tmp_path: Path) -> None:
+    """The realisation needs each item's device and interface: a file that does not say
+    which fields they are is refused at load (it used to load, then fail at the first run)."""
+    assert load_error(tmp_path, ATTACHMENTS_HEAD).splitlines()[1:] == [
+        "  bad.yaml:4: endpoints: the items of 'ports' are attachments: say which field is the"
+        " device (attachment: {device: FIELD})",
+        "  bad.yaml:4: endpoints: the items of 'ports' are attachments: say which field is the"
+        " interface (attachment: {interface: FIELD})",
+    ]
+
+
+def test_a_type_without_vrf_or_vlans_loads_with_what_it_binds(tmp_path: Path) -> None:
+    text = ATTACHMENTS_HEAD + textwrap.dedent(
+        """\
+        uses: {customer: customer, bandwidth: speed}
+        attachment: {device: router, interface: port, address: gateway}
+        example: {customer: acme, ports: [{router: pe1, port: eth3}], speed: 1G}
+        """
+    )
+    stype = load_service_type("bad", write(tmp_path, text).parent)
+    values = stype.validate(stype.example or {})
+    assert stype.endpoints(values) == ["pe1:eth3"]
+    assert stype.value_of("bandwidth", values) == 1_000_000_000
+    assert stype.value_of("vrf", values) is None  # not bound: the realisation names it
+    assert stype.customer_of(values) == "acme"
+    assert stype.needs_vlan  # the items give none: the service has one
+
+
+def test_uses_and_attachment_are_checked_with_their_lines(tmp_path: Path) -> None:
+    text = ATTACHMENTS_HEAD + textwrap.dedent(
+        """\
+        uses:
+          customer: client
+          bandwidth: customer
+          latency: speed
+          colour: speed
+        attachment:
+          device: router
+          interface: socket
+          vlan: gateway
+          address: gateway
+        """
+    )
+    assert load_error(tmp_path, text).splitlines() == [
+        "bad.yaml: invalid service type (7 problems):",
+        "  bad.yaml:19: uses.customer: no parameter 'client'",
+        "  bad.yaml:20: uses.bandwidth: 'customer' is a string parameter; this part takes rate",
+        "  bad.yaml:21: uses.latency: only a path realisation uses latency",
+        "  bad.yaml:21: uses.latency: 'speed' is a rate parameter; this part takes latency",
+        "  bad.yaml:22: uses.colour: unknown part (parts: customer, bandwidth, latency,"
+        " protection, qos_class, vlan, vrf, rd)",
+        "  bad.yaml:25: attachment.interface: the items of 'ports' have no field 'socket'",
+        "  bad.yaml:26: attachment.vlan: 'ports[].gateway' is an ipv4_interface parameter;"
+        " this part takes integer",
+    ]
+
+
+def test_vlan_and_protection_parts_must_fit_what_the_network_takes(tmp_path: Path) -> None:
+    text = GOOD_HEAD + textwrap.dedent(
+        """\
+          tag: {type: integer, min: 0, max: 9000}
+          guard: {type: enum, values: [none, ring]}
+        uses: {vlan: tag, protection: guard}
+        """
+    )
+    assert load_error(tmp_path, text).splitlines()[1:] == [
+        "  bad.yaml:11: uses.vlan: 'tag' is a VLAN: give it min and max within 1..4094",
+        "  bad.yaml:11: uses.protection: 'guard' allows ring; protection is one of none, link,"
+        " node",
+    ]
+
+
+def test_an_endpoints_realisation_needs_a_pe_template(tmp_path: Path) -> None:
+    text = ATTACHMENTS_HEAD.replace("{pe: bad/pe}", "{ce: bad/ce}") + (
+        "attachment: {device: router, interface: port}\n"
+    )
+    assert load_error(tmp_path, text) == (
+        "bad.yaml:5: templates: an endpoints realisation needs a 'pe' template"
+    )
+
+
+def test_an_invalid_example_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = ATTACHMENTS_HEAD + textwrap.dedent(
+        """\
+        attachment: {device: router, interface: port}
+        example:
+          customer: acme
+          ports:
+            - {router: pe1, port: eth3, gateway: 10.0.0.0/30}
+        """
+    )
+    assert load_error(tmp_path, text) == (
+        "bad.yaml:22: example.ports[0].gateway: 10.0.0.0/30 is the network address of"
+        " 10.0.0.0/30; give a host"
+    )
