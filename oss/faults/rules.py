@@ -2,10 +2,15 @@
 
 - "interface": an oper-status change (down while admin up raises, up or admin down clears).
   Polls repeat the status every cycle; only a change (or the first sight) makes a signal.
-- "snmp.trap": linkDown/linkUp raise and clear the same alarm as the polled status (one key),
-  coldStart/warmStart/authenticationFailure are event alarms (repeats counted), any other
-  trap is kept as a generic event alarm keyed by its OID.
+- "snmp.trap": what a trap means comes from the table of well-known notifications
+  (`configs/notifications.yaml`, oss.faults.notifications): linkDown/linkUp raise and clear the
+  same alarm as the polled status (one key; a linkDown of an interface shut on purpose clears,
+  as the poll would), an `alarm` notification raises an alarm on the device that its
+  counterpart clears (nsNotifyShutdown, cleared by coldStart/warmStart), an `event` raises
+  nothing. A trap not in the table is kept as a generic event alarm keyed by its OID.
 - "device.reachability": "device unreachable" raised on loss, cleared on recovery.
+- "device.auth": a device refusing the collector's credentials raises one authentication
+  alarm per protocol, cleared once they are accepted.
 - "kpi.interface": threshold crossing alarms (TCA) with hysteresis and a minimum duration,
   the thresholds being data (`Threshold`).
 """
@@ -19,17 +24,12 @@ from typing import Any, Literal
 from oss.errors import InvalidInput
 from oss.events import Event
 from oss.faults.alarms import Signal
-
-TRAP_OIDS = {
-    "1.3.6.1.6.3.1.1.5.1": "coldStart",
-    "1.3.6.1.6.3.1.1.5.2": "warmStart",
-    "1.3.6.1.6.3.1.1.5.3": "linkDown",
-    "1.3.6.1.6.3.1.1.5.4": "linkUp",
-    "1.3.6.1.6.3.1.1.5.5": "authenticationFailure",
-}
+from oss.faults.notifications import Notification, Notifications, load_notifications
 
 LINK_DOWN_PREFIX = "linkDown:"
 UNREACHABLE_PREFIX = "unreachable:"
+AUTH_EVENT = "device.auth"  # values {"ok": bool, "reason": str}, tags {"device", "protocol"}
+_ADMIN_DOWN = (2, "down")  # ifAdminStatus down(2), as a trap's varbind or a named status
 
 
 def interface_down_key(device: str, interface: str) -> str:
@@ -38,6 +38,10 @@ def interface_down_key(device: str, interface: str) -> str:
 
 def unreachable_key(device: str) -> str:
     return f"{UNREACHABLE_PREFIX}{device}"
+
+
+def auth_failure_key(device: str, protocol: str) -> str:
+    return f"authFailure:{protocol}:{device}"
 
 
 def is_interface_down(s: Signal) -> bool:
@@ -167,13 +171,23 @@ class Rules:
         thresholds: Iterable[Threshold | Mapping[str, Any]] = (),
         *,
         interface_name: InterfaceNamer | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self.tca = ThresholdWatch(
             t if isinstance(t, Threshold) else Threshold.of(t) for t in thresholds
         )
         self._interface_name = interface_name
+        self.notifications = notifications if notifications is not None else load_notifications()
         self._oper: dict[tuple[str, str], bool] = {}  # (device, interface) -> is down
         self._reachable: dict[str, bool] = {}
+        self._auth_ok: dict[tuple[str, str], bool] = {}  # (device, protocol) -> accepted
+
+    def forget_device(self, device: str) -> None:
+        """The device left the inventory: what was last seen of it is no news any more, so a
+        device added again (under the same name) gets its alarms raised afresh."""
+        self._oper = {key: down for key, down in self._oper.items() if key[0] != device}
+        self._reachable.pop(device, None)
+        self._auth_ok = {key: ok for key, ok in self._auth_ok.items() if key[0] != device}
 
     def signals(self, event: Event) -> list[Signal]:
         device = event.tags.get("device")
@@ -185,6 +199,8 @@ class Rules:
             return self._trap(device, event)
         if event.name == "device.reachability":
             return self._reachability(device, event)
+        if event.name == AUTH_EVENT:
+            return self._auth(device, event)
         if event.name == "kpi.interface":
             interface = event.tags.get("interface")
             if interface is None:
@@ -219,33 +235,31 @@ class Rules:
 
     def _trap(self, device: str, event: Event) -> list[Signal]:
         oid = event.tags.get("trap_oid", "")
-        name = TRAP_OIDS.get(oid) or event.tags.get("trap", "unknown")
-        if name in ("linkDown", "linkUp"):
-            interface = self._trap_interface(device, event)
-            if interface is None:
-                return [_generic_trap(device, name, oid, event)]
-            down = name == "linkDown"
-            self._oper[(device, interface)] = down  # a later poll saying the same is no news
-            kind: Literal["raise", "clear"] = "raise" if down else "clear"
-            return [_link_signal(kind, device, interface, event.timestamp_ns, "trap")]
-        event_alarm = _EVENT_TRAPS.get(name)
-        if event_alarm is not None:
-            alarm_type, severity, problem = event_alarm
-            return [
-                Signal(
-                    kind="raise",
-                    reduction_key=f"{name}:{device}",
-                    alarm_type=alarm_type,
-                    severity=severity,
-                    probable_cause=name,
-                    specific_problem=problem,
-                    object_type="device",
-                    object=device,
-                    time_ns=event.timestamp_ns,
-                    details=_trap_details(event),
-                )
-            ]
-        return [_generic_trap(device, name, oid, event)]
+        name = event.tags.get("trap", "unknown")
+        known = self.notifications.by_oid(oid) or self.notifications.by_name(name)
+        if known is None:
+            return [_generic_trap(device, name, oid, event)]
+        if known.kind in ("link-down", "link-up"):
+            return self._link_trap(device, known, oid, event)
+        signals = []
+        for cleared in known.clears:
+            counterpart = self.notifications.by_name(cleared)
+            if counterpart is not None:  # the loader checked it is there
+                signals.append(_notification_signal("clear", counterpart, device, event))
+        if known.kind == "alarm":
+            signals.append(_notification_signal("raise", known, device, event))
+        return signals
+
+    def _link_trap(self, device: str, known: Notification, oid: str, event: Event) -> list[Signal]:
+        interface = self._trap_interface(device, event)
+        if interface is None:
+            return [_generic_trap(device, known.name, oid, event)]
+        # As polling has it: an interface shut on purpose (ifAdminStatus down) is down without
+        # a fault, and an alarm raised while it was up clears.
+        down = known.kind == "link-down" and not _admin_down(event)
+        self._oper[(device, interface)] = down  # a later poll saying the same is no news
+        kind: Literal["raise", "clear"] = "raise" if down else "clear"
+        return [_link_signal(kind, device, interface, event.timestamp_ns, "trap")]
 
     def _trap_interface(self, device: str, event: Event) -> str | None:
         index = event.tags.get("ifindex")
@@ -282,17 +296,57 @@ class Rules:
             )
         ]
 
+    # --- credentials ---------------------------------------------------------------------
 
-# (alarm type, severity, specific problem) of the traps that report an event, not a state.
-_EVENT_TRAPS = {
-    "coldStart": ("equipmentAlarm", "warning", "device restarted (cold start)"),
-    "warmStart": ("equipmentAlarm", "indeterminate", "device restarted (warm start)"),
-    "authenticationFailure": (
-        "securityServiceOrMechanismViolation",
-        "warning",
-        "SNMP authentication failure",
-    ),
-}
+    def _auth(self, device: str, event: Event) -> list[Signal]:
+        ok = event.values.get("ok")
+        protocol = event.tags.get("protocol", "unknown")
+        key = (device, protocol)
+        if not isinstance(ok, bool) or self._auth_ok.get(key) == ok:
+            return []
+        self._auth_ok[key] = ok
+        reason = event.values.get("reason")
+        return [
+            Signal(
+                kind="clear" if ok else "raise",
+                reduction_key=auth_failure_key(device, protocol),
+                alarm_type="securityServiceOrMechanismViolation",
+                severity="major",
+                probable_cause="authenticationFailure",
+                specific_problem=f"device {device} refuses the {protocol} credentials",
+                object_type="device",
+                object=device,
+                time_ns=event.timestamp_ns,
+                details={
+                    "protocol": protocol,
+                    **({"reason": reason[:200]} if isinstance(reason, str) else {}),
+                },
+            )
+        ]
+
+
+def _admin_down(event: Event) -> bool:
+    """Whether a link trap says its interface is administratively down (ifAdminStatus)."""
+    index = event.tags.get("ifindex")
+    return index is not None and event.values.get(f"ifAdminStatus.{index}") in _ADMIN_DOWN
+
+
+def _notification_signal(
+    kind: Literal["raise", "clear"], known: Notification, device: str, event: Event
+) -> Signal:
+    """The alarm of an `alarm` notification, one per device (repeats are counted)."""
+    return Signal(
+        kind=kind,
+        reduction_key=f"{known.name}:{device}",
+        alarm_type=known.alarm_type,
+        severity=known.severity,
+        probable_cause=known.probable_cause,
+        specific_problem=known.problem,
+        object_type="device",
+        object=device,
+        time_ns=event.timestamp_ns,
+        details=_trap_details(event),
+    )
 
 
 def _link_signal(

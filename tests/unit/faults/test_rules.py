@@ -8,7 +8,15 @@ import pytest
 
 from oss.errors import InvalidInput
 from oss.events import Event
-from oss.faults.rules import Rules, Threshold, interface_down_key, unreachable_key
+from oss.faults.notifications import Notification, Notifications
+from oss.faults.rules import (
+    AUTH_EVENT,
+    Rules,
+    Threshold,
+    auth_failure_key,
+    interface_down_key,
+    unreachable_key,
+)
 
 S = 1_000_000_000
 
@@ -77,29 +85,111 @@ def test_trap_interface_names_come_from_varbinds_then_the_resolver_then_the_inde
     assert generic[0].object_type == "device" and generic[0].probable_cause == "unknown"
 
 
-@pytest.mark.parametrize(
-    ("oid", "cause", "severity", "alarm_type"),
-    [
-        ("1.3.6.1.6.3.1.1.5.1", "coldStart", "warning", "equipmentAlarm"),
-        ("1.3.6.1.6.3.1.1.5.2", "warmStart", "indeterminate", "equipmentAlarm"),
-        (
-            "1.3.6.1.6.3.1.1.5.5",
-            "authenticationFailure",
-            "warning",
-            "securityServiceOrMechanismViolation",
-        ),
-    ],
-)
-def test_event_traps(oid: str, cause: str, severity: str, alarm_type: str) -> None:
-    (s,) = Rules().signals(trap(oid, values={"sysUpTime.0": 12}))
+LINK_DOWN, LINK_UP = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4"
+COLD_START, WARM_START = "1.3.6.1.6.3.1.1.5.1", "1.3.6.1.6.3.1.1.5.2"
+NS_SHUTDOWN, NS_RESTART = "1.3.6.1.4.1.8072.4.0.2", "1.3.6.1.4.1.8072.4.0.3"
+
+
+def link_trap(oid: str, admin: int, oper: int = 2) -> Event:
+    """A linkDown/linkUp as Net-SNMP sends it: ifIndex, ifAdminStatus, ifOperStatus."""
+    return trap(oid, values={"ifIndex.2": 2, "ifAdminStatus.2": admin, "ifOperStatus.2": oper})
+
+
+def test_an_administrative_shutdown_trap_raises_no_alarm() -> None:
+    """#9: `ip link set X down` sends linkDown with ifAdminStatus down(2): shut on purpose, as
+    polling treats it (a clear, no raise), and the next poll of it is no news."""
+    rules = Rules(interface_name=lambda dev, idx: "eth1")
+    key = interface_down_key("r1", "eth1")
+    assert kinds(rules.signals(link_trap(LINK_DOWN, admin=2))) == [("clear", key)]
+    assert rules.signals(iface("down", "down", t=1)) == []
+    assert kinds(rules.signals(link_trap(LINK_UP, admin=1, oper=1))) == [("clear", key)]
+
+
+def test_an_administrative_shutdown_trap_clears_the_link_alarm_like_a_poll() -> None:
+    """A link that failed (admin up) and is then shut on purpose: the alarm clears, as the poll
+    of (oper down, admin down) would clear it."""
+    by_trap = Rules(interface_name=lambda dev, idx: "eth1")
+    by_poll = Rules()
+    key = interface_down_key("r1", "eth1")
+    assert kinds(by_trap.signals(link_trap(LINK_DOWN, admin=1))) == [("raise", key)]
+    assert kinds(by_poll.signals(iface("down", "up"))) == [("raise", key)]
+    assert kinds(by_trap.signals(link_trap(LINK_DOWN, admin=2))) == [("clear", key)]
+    assert kinds(by_poll.signals(iface("down", "down", t=1))) == [("clear", key)]
+
+
+def test_agent_shutdown_is_named_and_cleared_by_its_restart() -> None:
+    """#10: nsNotifyShutdown raises "SNMP agent shut down" (named from the table, not its
+    OID), which the agent's coldStart clears; the coldStart itself raises nothing."""
+    rules = Rules()
+    (down,) = rules.signals(trap(NS_SHUTDOWN, ifindex=None, values={"sysUpTime.0": 9}))
+    assert (down.kind, down.reduction_key) == ("raise", "nsNotifyShutdown:r1")
+    assert down.specific_problem == "SNMP agent shut down"
+    assert down.probable_cause == "nsNotifyShutdown" and NS_SHUTDOWN not in down.specific_problem
+    assert (down.object_type, down.object, down.severity) == ("device", "r1", "minor")
+    for counterpart in (COLD_START, WARM_START, NS_RESTART):
+        assert kinds(rules.signals(trap(counterpart, ifindex=None))) == [
+            ("clear", "nsNotifyShutdown:r1")
+        ]
+
+
+def test_authentication_failure_traps_stay_counted_alarms() -> None:
+    (s,) = Rules().signals(trap("1.3.6.1.6.3.1.1.5.5", ifindex=None, values={"sysUpTime.0": 12}))
     assert (s.kind, s.probable_cause, s.severity, s.alarm_type) == (
         "raise",
-        cause,
-        severity,
-        alarm_type,
+        "authenticationFailure",
+        "warning",
+        "securityServiceOrMechanismViolation",
     )
-    assert s.object == "r1" and s.reduction_key == f"{cause}:r1"
+    assert s.object == "r1" and s.reduction_key == "authenticationFailure:r1"
     assert s.details["sysUpTime.0"] == 12
+
+
+def test_the_notifications_come_from_the_table_given() -> None:
+    table = Notifications(
+        {
+            "vendorLinkDown": Notification("vendorLinkDown", "1.3.6.1.4.1.9.9.1", "link-down"),
+            "fanFail": Notification(
+                "fanFail", "1.3.6.1.4.1.9.9.2", "alarm", (), "fan failed", "equipmentAlarm"
+            ),
+            "fanOk": Notification("fanOk", "1.3.6.1.4.1.9.9.3", "event", ("fanFail",)),
+        }
+    )
+    rules = Rules(notifications=table)
+    assert kinds(rules.signals(trap("1.3.6.1.4.1.9.9.1"))) == [
+        ("raise", interface_down_key("r1", "ifIndex.2"))
+    ]
+    assert kinds(rules.signals(trap("1.3.6.1.4.1.9.9.2"))) == [("raise", "fanFail:r1")]
+    assert kinds(rules.signals(trap("1.3.6.1.4.1.9.9.3"))) == [("clear", "fanFail:r1")]
+    # linkDown is not in this table: a generic event alarm named by its OID.
+    (generic,) = rules.signals(trap(LINK_DOWN))
+    assert generic.reduction_key == f"trap:r1:{LINK_DOWN}"
+
+
+def auth(ok: bool, t: int = 0) -> Event:
+    return Event(AUTH_EVENT, t * S, {"device": "r1", "protocol": "gnmi"},
+                 {"ok": ok, "reason": "Subscribe: bad username or password"})  # fmt: skip
+
+
+def test_authentication_refusals_raise_once_and_clear_when_accepted() -> None:
+    rules = Rules()
+    key = auth_failure_key("r1", "gnmi")
+    (raised,) = rules.signals(auth(False))
+    assert (raised.kind, raised.reduction_key, raised.object) == ("raise", key, "r1")
+    assert raised.details["reason"] == "Subscribe: bad username or password"
+    assert rules.signals(auth(False, 1)) == []  # another retry refused: the same alarm
+    assert kinds(rules.signals(auth(True, 2))) == [("clear", key)]
+    assert rules.signals(auth(True, 3)) == []
+
+
+def test_a_device_forgotten_gets_its_alarms_raised_afresh() -> None:
+    """A device removed from the inventory (its alarms closed) and added again: its state as
+    last seen is no news any more."""
+    rules = Rules()
+    assert kinds(rules.signals(iface("down")))[0][0] == "raise"
+    assert kinds(rules.signals(auth(False)))[0][0] == "raise"
+    rules.forget_device("r1")
+    assert kinds(rules.signals(iface("down", t=1))) == [("raise", interface_down_key("r1", "eth1"))]
+    assert kinds(rules.signals(auth(False, 1))) == [("raise", auth_failure_key("r1", "gnmi"))]
 
 
 def test_unknown_traps_are_kept_as_generic_event_alarms() -> None:
