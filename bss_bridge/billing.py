@@ -4,9 +4,13 @@ A bill starts as a draft (TMF678 state `new`) and is recomputed by every run of 
 run deletes the draft's lines and writes them again, in the same transaction that re-rates the
 usage, so a repeated run never adds a second charge. `issue()` moves a draft to `sent` (the
 TMF678 state meaning the bill went out to the customer), gives it a bill number and makes it
-immutable: the run leaves it alone, `issue()` refuses it again (Conflict). What arrives later for
-an issued period (late usage records) becomes an `adjustment` line on the account's next draft,
-naming the period and the bill it corrects (Kill Bill's model: corrections are new items).
+immutable: the run leaves it alone, `issue()` refuses it again (Conflict). Only a closed period
+is issued: `issue()` refuses (Conflict) a bill whose period has not ended by the run's clock, or
+whose draft was last computed before the period ended (its usage and SLA were partial: run the
+period again first). Drafts of an open period are fine and say so (`period_closed`). What
+arrives later for an issued period (late usage records) becomes an `adjustment` line on the
+account's next draft, naming the period and the bill it corrects (Kill Bill's model:
+corrections are new items).
 
 Lines (kinds, and the unique `key` that makes each charge happen once across all bills):
     recurring   `recurring:<product>:<period start date>`  the monthly price, prorated by the day
@@ -26,6 +30,9 @@ SLA credits: `compliance_many()` (bss_bridge.sla) is asked, once per batch, for 
 whose offering has SLA terms and whose service had a service alarm overlapping the period. A
 service with no such alarm has 100 % availability, which no credit tier is under: asking would
 only cost time.
+
+Audit: each batch of a run writes one `billRun` audit entry (the drafts' totals before and
+after) in the batch's own transaction; `issue()` writes a `bill` entry in its transaction.
 
 Test seam: `OSS_TEST_BILL_RUN_STALL="<accounts>:<marker file>"` makes a run, once that many
 accounts are committed, write the next batch and then, before committing it, create the marker
@@ -80,6 +87,7 @@ from bss_bridge.rating import (
     usage_charge,
 )
 from bss_bridge.tables import BillingAccountRow, BillLineRow, BillRow, ProductRow, UsageRow
+from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 from oss.store.base import utcnow
@@ -140,6 +148,7 @@ class BillSummary:
     lines: int
     recomputed: bool  # False: the bill was issued already and left as it was
     bill_no: str | None = None
+    period_closed: bool = True  # False: the period had not ended when this run computed it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -155,6 +164,7 @@ class BillSummary:
             "total": str(self.total),
             "lines": self.lines,
             "recomputed": self.recomputed,
+            "periodClosed": self.period_closed,
         }
 
 
@@ -196,11 +206,40 @@ class LateUsage:
 
 @dataclass
 class BillView:
-    """A bill with its account's name and its lines, for rendering."""
+    """A bill with its account's name and its lines, for rendering. `period_closed`: whether
+    the bill's period had ended when it was read (by the run's clock)."""
 
     bill: BillRow
     account_name: str
     lines: list[BillLineRow] = field(default_factory=list)
+    period_closed: bool = True
+
+
+def period_open_note(period_end: datetime) -> str:
+    """What a draft of an open period says about itself."""
+    return (
+        f"the billing period ends at {period_end.isoformat()}: this draft is partial "
+        "(usage and SLA so far) and can be issued once the period has ended and a bill run "
+        "has recomputed it"
+    )
+
+
+def check_issuable(bill: BillRow, now: datetime) -> None:
+    """Refuse (Conflict) to issue a bill of a period that has not ended, or a draft computed
+    while its period was still open (its usage and SLA would be partial)."""
+    period = f"{bill.period_start.date().isoformat()} to {bill.period_end.date().isoformat()}"
+    if now < bill.period_end:
+        raise Conflict(
+            f"bill {bill.id} is for the period {period} (end exclusive), which has not ended: "
+            f"it can be issued from {bill.period_end.isoformat()} on, after a bill run of "
+            "that period; until then it stays a draft that each bill run recomputes"
+        )
+    if bill.bill_date < bill.period_end:
+        raise Conflict(
+            f"bill {bill.id} for the period {period} was last computed at "
+            f"{bill.bill_date.isoformat()}, before its period ended: run the bill run for "
+            f"{bill.period_start.strftime('%Y-%m')} again, then issue it"
+        )
 
 
 @event.listens_for(Session, "before_flush")
@@ -404,6 +443,51 @@ class _Account:
     period: Period
 
 
+@dataclass(frozen=True)
+class _RunAudit:
+    """A bill run as the audit log names it: one entry per batch, in the batch's transaction,
+    with each recomputed draft's total before (None: created by this run) and after."""
+
+    actor: str
+    period_month: str
+    account: str | None
+
+    def record(
+        self,
+        s: AsyncSession,
+        bills: Mapping[tuple[str, datetime], _Bill],
+        created: set[int],
+        written: Mapping[int, tuple[list[Line], tuple[Decimal, Decimal, Decimal]]],
+        accounts: Mapping[str, _Account],
+        now: datetime,
+    ) -> None:
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for (account_id, _), bill in bills.items():
+            if bill.id not in written:
+                continue
+            lines, (_, _, total) = written[bill.id]
+            key = str(bill.id)
+            before[key] = (
+                None if bill.id in created else {"account": account_id, "total": str(bill.total)}
+            )
+            after[key] = {
+                "account": account_id,
+                "total": str(total),
+                "lines": len(lines),
+                "periodClosed": now >= accounts[account_id].period.end,
+            }
+        audit.record(
+            s,
+            actor=self.actor,
+            action="run",
+            object_type="billRun",
+            object_id=self.period_month + (f":{self.account}" if self.account else ""),
+            before={"bills": before},
+            after={"period": self.period_month, "bills": after},
+        )
+
+
 _USAGE = cast(Table, UsageRow.__table__)
 _BILLS = cast(Table, BillRow.__table__)
 # Core (not ORM) inserts: executemany straight to the driver, no per-row ORM bookkeeping.
@@ -428,9 +512,12 @@ class BillRun:
 
     # --- running ----------------------------------------------------------------------------
 
-    async def run(self, period_month: str, account: str | None = None) -> list[BillSummary]:
+    async def run(
+        self, period_month: str, account: str | None = None, *, actor: str = "system"
+    ) -> list[BillSummary]:
         """Bill every account (or one) for the period starting in `period_month` ("2026-11")
-        at each account's billing day. Returns one summary per account, in account order."""
+        at each account's billing day. Returns one summary per account, in account order.
+        `actor`: who ran it, for the audit log."""
         billing_period(period_month, 1)  # a bad month fails before anything is read
         stall = _stall_setting()
         summaries: list[BillSummary] = []
@@ -440,7 +527,8 @@ class BillRun:
                 batch = await self._accounts(period_month, account, after)
                 if not batch:
                     break
-                summaries.extend(await self._bill_batch(batch, stall, len(summaries)))
+                what = _RunAudit(actor, period_month, account)
+                summaries.extend(await self._bill_batch(batch, stall, len(summaries), what))
                 after = batch[-1].id
                 if account is not None:
                     break
@@ -467,11 +555,15 @@ class BillRun:
         return out
 
     async def _bill_batch(
-        self, accounts: list[_Account], stall: tuple[int, Path] | None, done: int
+        self,
+        accounts: list[_Account],
+        stall: tuple[int, Path] | None,
+        done: int,
+        what: _RunAudit,
     ) -> list[BillSummary]:
         by_id = {a.id: a for a in accounts}
         async with self.db.transaction() as s:
-            bills = await self._bills(s, accounts)
+            bills, created = await self._bills(s, accounts)
             products = await self._products(s, accounts)
             drafts = {
                 a.id: bills[(a.id, a.period.start)].id
@@ -514,36 +606,40 @@ class BillRun:
                         for b, (_, t) in written.items()
                     ],
                 )
+                what.record(s, bills, created, written, by_id, now)
             if stall is not None and done >= stall[0]:
                 await _stall(stall[1])
         summaries = []
         for acc in accounts:
             bill = bills[(acc.id, acc.period.start)]
+            closed = now >= acc.period.end
             if bill.id in written:
                 lines, (subtotal, taxed, total) = written[bill.id]
                 summaries.append(
                     BillSummary(
                         bill.id, acc.id, acc.period, DRAFT, acc.currency,
-                        subtotal, taxed, total, len(lines), True,
+                        subtotal, taxed, total, len(lines), True, None, closed,
                     )
                 )  # fmt: skip
             else:
                 summaries.append(
                     BillSummary(
                         bill.id, acc.id, acc.period, bill.state, bill.currency,
-                        bill.subtotal, bill.tax, bill.total, -1, False, bill.bill_no,
+                        bill.subtotal, bill.tax, bill.total, -1, False, bill.bill_no, closed,
                     )
                 )  # fmt: skip
         return summaries
 
     async def _bills(
         self, s: AsyncSession, accounts: list[_Account]
-    ) -> dict[tuple[str, datetime], _Bill]:
+    ) -> tuple[dict[tuple[str, datetime], _Bill], set[int]]:
         """Every bill of these accounts by (account, period start), the run's ones created as
-        drafts when absent. Locked (FOR UPDATE on PostgreSQL) against a concurrent issue."""
+        drafts when absent (and the ids of those created). Locked (FOR UPDATE on PostgreSQL)
+        against a concurrent issue."""
         query = _BILL_COLUMNS.where(_in_batch(_BILLS.c.account_id, accounts)).with_for_update()
         found = {(b.account_id, b.period_start): b for b in await _bill_rows(s, query)}
         missing = [a for a in accounts if (a.id, a.period.start) not in found]
+        created: set[int] = set()
         if missing:
             dialect = (await s.connection()).dialect
             moment = _bound(dialect, _BILLS.c.bill_date, self.clock())
@@ -570,8 +666,10 @@ class BillRun:
             for b in await _bill_rows(
                 s, _BILL_COLUMNS.where(_in_batch(_BILLS.c.account_id, missing))
             ):
-                found.setdefault((b.account_id, b.period_start), b)
-        return found
+                if (b.account_id, b.period_start) not in found:
+                    found[(b.account_id, b.period_start)] = b
+                    created.add(b.id)
+        return found, created
 
     async def _products(
         self, s: AsyncSession, accounts: list[_Account]
@@ -823,9 +921,10 @@ class BillRun:
 
     # --- issuing ----------------------------------------------------------------------------
 
-    async def issue(self, bill_id: int) -> BillRow:
+    async def issue(self, bill_id: int, *, actor: str = "system") -> BillRow:
         """Issue a draft: state `sent`, a bill number `<year>-<6-digit sequence>` (the year it
-        is issued in) and `issued_at`. The bill is issued as the last run computed it."""
+        is issued in) and `issued_at`. The bill is issued as the last run computed it, which
+        must be after its period ended (`check_issuable`)."""
         async with self.db.transaction() as s:
             bill = await s.get(BillRow, bill_id, with_for_update=True)
             if bill is None:
@@ -836,6 +935,8 @@ class BillRun:
                     "an issued bill cannot change; corrections go on the next bill"
                 )
             now = self.clock()
+            check_issuable(bill, now)
+            before = _issue_view(bill)
             prefix = f"{now.year:04d}-"
             last = await s.scalar(
                 select(func.max(BillRow.bill_no)).where(BillRow.bill_no.like(f"{prefix}%"))
@@ -849,6 +950,15 @@ class BillRun:
                 await s.flush()
             except IntegrityError as exc:
                 raise Conflict("another bill was issued at the same moment; retry") from exc
+            audit.record(
+                s,
+                actor=actor,
+                action="issue",
+                object_type="bill",
+                object_id=str(bill_id),
+                before=before,
+                after=_issue_view(bill),
+            )
         log.info("bill issued", extra={"bill": bill_id, "bill_no": bill.bill_no})
         return bill
 
@@ -895,7 +1005,13 @@ class BillRun:
                 )
             )
             names: dict[str, str] = {account_id: name for account_id, name in accounts}
-            views = {b.id: BillView(b, names.get(b.account_id, b.account_id)) for b in bills}
+            now = self.clock()
+            views = {
+                b.id: BillView(
+                    b, names.get(b.account_id, b.account_id), period_closed=now >= b.period_end
+                )
+                for b in bills
+            }
             lines = await s.scalars(
                 select(BillLineRow)
                 .where(BillLineRow.bill_id.in_(list(views)))
@@ -930,6 +1046,19 @@ class BillRun:
             page = await s.execute(query.order_by(BillLineRow.id).limit(limit).offset(offset))
             rows = [(line, bill) for line, bill in page]
         return rows, int(total or 0)
+
+
+def _issue_view(bill: BillRow) -> dict[str, Any]:
+    """A bill as the audit log shows it around its issue."""
+    return {
+        "account": bill.account_id,
+        "periodStart": bill.period_start.isoformat(),
+        "periodEnd": bill.period_end.isoformat(),
+        "state": bill.state,
+        "billNo": bill.bill_no,
+        "total": str(bill.total),
+        "currency": bill.currency,
+    }
 
 
 _BILL_COLUMNS = select(*(_BILLS.c[name] for name in _Bill.__dataclass_fields__))

@@ -11,6 +11,11 @@ Availability
         without a product row, the service's own lifetime from `services`) within
         [period.start, min(period.end, now)).
 
+    A period that has not ended yet (now < period.end) is measured over its elapsed time only,
+    and the result says so: `partial` true, `measuredFrom` .. `measuredUntil` the measured
+    time, and a note. Such a result only ever reaches a draft bill (an open period's bill
+    cannot be issued), which the next bill run recomputes.
+
     availability % = 100 x (1 - outage / measured time), computed exactly on microseconds and
     quantized to 3 decimals rounding DOWN (ROUND_FLOOR): a measured 99.8999 % is reported as
     99.899 %, never rounded up onto a 99.9 % target. No measured time (not active yet, or the
@@ -136,11 +141,19 @@ class SlaResult:
     outage_seconds: Decimal = Decimal(0)
     availability_met: bool = True
     latency_target_ms: Decimal | None = field(default=None)
+    measured_from: datetime | None = None  # the measured time's start (None: nothing measured)
+
+    @property
+    def partial(self) -> bool:
+        """Measured before the period ended: over its elapsed time only."""
+        return self.measured_until < self.period.end
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "service": self.service,
             "period": {"start": _iso(self.period.start), "end": _iso(self.period.end)},
+            "partial": self.partial,
+            "measuredFrom": _iso(self.measured_from) if self.measured_from else None,
             "measuredUntil": _iso(self.measured_until),
             "met": self.met,
             "availability": {
@@ -161,6 +174,12 @@ class SlaResult:
                 }
             ),
         }
+        if self.partial:
+            doc["note"] = (
+                f"partial: the period ends at {_iso(self.period.end)}; measured over its "
+                f"elapsed time, until {_iso(self.measured_until)}"
+            )
+        return doc
 
 
 # ----------------------------------------------------------------------------- computation
@@ -261,6 +280,7 @@ def _result(
         outage_seconds=Decimal(outage_us).scaleb(-6),
         availability_met=availability_met,
         latency_target_ms=terms.latency_target_ms,
+        measured_from=start if end > start else None,
     )
 
 

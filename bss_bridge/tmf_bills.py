@@ -7,6 +7,10 @@ its tax rate in `appliedTax`. The project's own line data that TMF678 has no att
 line's kind, key, quantity, unit, unit price and evidence: usage tiers, the SLA result with its
 outage windows and alarm ids) travels as `characteristic`s.
 
+A bill whose period has not ended says so: `periodClosed` (false) and `periodNote` (when the
+period ends and that the draft is partial) — TMF678 has no attribute for it, and the schema allows
+extensions. A draft of an open period cannot be issued (bss_bridge.billing.check_issuable).
+
 Money: TMF678's `Money.value` is a JSON number. Amounts are rendered from their exact Decimal
 with `float()`: a value with at most a few decimals prints back as the same digits ("12.34").
 """
@@ -17,7 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bss_bridge.billing import ISSUED, BillView
+from bss_bridge.billing import ISSUED, BillView, period_open_note
 from bss_bridge.tables import BillLineRow, BillRow
 from oss import tmf
 
@@ -69,8 +73,11 @@ def customer_bill(view: BillView) -> dict[str, Any]:
             for line in view.lines
             if line.kind == "tax"
         ],
+        "periodClosed": view.period_closed,
         "@type": "CustomerBill",
     }
+    if not view.period_closed:
+        doc["periodNote"] = period_open_note(bill.period_end)
     if bill.bill_no is not None:
         doc["billNo"] = bill.bill_no
     if bill.state == ISSUED and bill.issued_at is not None:

@@ -4,6 +4,9 @@
 grouped (recurring, usage with its tier breakdown, SLA credits with their evidence: each outage
 window with its times, duration, alarm ids and cause, and the measured availability against the
 target; adjustments), tax per rate and the totals. `-o json` prints the TMF documents.
+
+A draft whose period has not ended is marked "period open" everywhere (run, list, show): it is
+partial and cannot be issued yet (`issue` then fails with the daemon's 409, exit code 1).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def run(
             "bill": b["billId"],
             "account": b["account"],
             "period": f"{b['periodStart'][:10]} - {b['periodEnd'][:10]}",
-            "state": b["billNo"] or b["state"],
+            "state": b["billNo"] or _state(b["state"], b.get("periodClosed", True)),
             "subtotal": b["subtotal"],
             "tax": b["tax"],
             "total": f"{b['total']} {b['currency']}",
@@ -116,11 +119,16 @@ def row(doc: dict[str, Any]) -> dict[str, Any]:
         "account": (doc.get("billingAccount") or {}).get("id"),
         "period": f"{str(period.get('startDateTime', ''))[:10]} - "
         f"{str(period.get('endDateTime', ''))[:10]}",
-        "state": doc.get("state"),
+        "state": _state(doc.get("state"), doc.get("periodClosed", True)),
         "subtotal": _money(doc.get("taxExcludedAmount")),
         "tax": _money(_tax_total(doc)),
         "total": _money(doc.get("taxIncludedAmount"), unit=True),
     }
+
+
+def _state(state: Any, period_closed: Any) -> str:
+    """The bill's state, marked when its period has not ended (a partial draft)."""
+    return f"{state} (period open)" if period_closed is False else str(state)
 
 
 # --- the invoice ---------------------------------------------------------------------------
@@ -144,7 +152,9 @@ def invoice(bill: dict[str, Any], rates: Iterable[dict[str, Any]]) -> Group:
         f"Period:   {_when(period.get('startDateTime'))} - {_when(period.get('endDateTime'))}"
         " (end exclusive)\n"
     )
-    header.append(f"State:    {bill.get('state')}")
+    header.append(f"State:    {_state(bill.get('state'), bill.get('periodClosed', True))}")
+    if bill.get("periodClosed") is False:
+        header.append(f"\nPERIOD OPEN: {bill.get('periodNote', 'the period has not ended')}")
 
     table = Table(show_header=True, header_style="bold", expand=False, show_lines=False)
     table.add_column("", overflow="fold", max_width=90)
@@ -199,6 +209,11 @@ def _sla_details(evidence: dict[str, Any]) -> list[str]:
         f"vs target {availability.get('targetPercent')} % "
         f"(service {sla.get('service')}, outage {_duration(availability.get('outageSeconds'))})"
     ]
+    if sla.get("partial"):
+        out.append(
+            f"partial: measured {_when(sla.get('measuredFrom'))} - "
+            f"{_when(sla.get('measuredUntil'))} only (the period has not ended)"
+        )
     for window in availability.get("outageWindows", []):
         ids = ", ".join(f"#{i}" for i in window.get("alarmIds", []))
         out.append(

@@ -3,8 +3,9 @@ issue) and `appliedCustomerBillingRate` (a bill's charge lines); and the bill ru
 `POST /api/v1/bill-runs` (operator).
 
 PATCH takes a `CustomerBill_Update` and allows one state transition: `new` -> `sent` (issue:
-the bill gets its number and becomes immutable). Every other attribute of a bill is computed
-by the bill run; an issued bill refuses every change (409).
+the bill gets its number and becomes immutable), once the bill's period has ended and a bill run
+recomputed it after that (409 otherwise, naming the period and when it ends). Every other
+attribute of a bill is computed by the bill run; an issued bill refuses every change (409).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ async def get_bill(
 async def patch_bill(
     bill_id: int,
     billing: Billing,
-    _: Operator,
+    principal: Operator,
     request: Request,
     body: Annotated[dict[str, Any], Body(description="TMF678 CustomerBill_Update")],
 ) -> Any:
@@ -109,7 +110,7 @@ async def patch_bill(
                 f"bill {bill_id} is {current.bill.state} ({current.bill.bill_no}): "
                 "an issued bill cannot change"
             )
-        await billing.issue(bill_id)
+        await billing.issue(bill_id, actor=principal.actor)
         return customer_bill(await billing.get(bill_id))
     except OssError as exc:
         return tmf_error(request, exc)
@@ -158,8 +159,8 @@ class BillRunRequest(BaseModel):
 
 
 @router.post("/api/v1/bill-runs", summary="Run the bill run for a period (and account)")
-async def run_bills(billing: Billing, _: Operator, body: BillRunRequest) -> JSONResponse:
-    summaries = await billing.run(body.period, body.account)
+async def run_bills(billing: Billing, principal: Operator, body: BillRunRequest) -> JSONResponse:
+    summaries = await billing.run(body.period, body.account, actor=principal.actor)
     return JSONResponse(
         {
             "period": body.period,

@@ -258,3 +258,44 @@ async def _alarm_ids(api: BillApi) -> list[int]:
 
     async with api.runtime.db.sessions() as s:
         return sorted((await s.scalars(select(AlarmRow.id))).all())
+
+
+async def test_a_bill_of_the_open_period_is_a_marked_draft_that_cannot_be_issued(
+    bill_api: BillApi, bill_server: str
+) -> None:
+    """Issue 14, defect 3: `oss bill run --period <this month>` then `oss bill issue` made an
+    immutable bill from a partial period. Now the draft says so and issuing is a 409."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    month = f"{now.year:04d}-{now.month:02d}"
+    await add_account(bill_api.runtime.db, "acme")
+    await add_product(
+        bill_api.runtime.db, "p-vpn", "acme", VPN, at(1, month=now.month, year=now.year)
+    )
+    r = await bill_api.operator.post("/api/v1/bill-runs", json={"period": month})
+    assert r.status_code == 200, r.text
+    (summary,) = r.json()["bills"]
+    assert summary["periodClosed"] is False
+    bill_id = summary["billId"]
+
+    doc = bill_doc((await bill_api.viewer.get(f"{BILLS}/{bill_id}")).json())
+    assert doc["periodClosed"] is False and "partial" in doc["periodNote"]
+    refused = await bill_api.operator.patch(f"{BILLS}/{bill_id}", json={"state": "sent"})
+    assert refused.status_code == 409, refused.text
+    end = doc["billingPeriod"]["endDateTime"][:10]
+    assert "has not ended" in refused.json()["message"] and end in refused.json()["message"]
+    assert bill_doc((await bill_api.viewer.get(f"{BILLS}/{bill_id}")).json())["state"] == "new"
+
+    token = bill_api.tokens[Role.OPERATOR]
+    listed = await asyncio.to_thread(oss_cli, bill_server, token, "bill", "list")
+    assert "new (period open)" in listed
+    shown = await asyncio.to_thread(oss_cli, bill_server, token, "bill", "show", str(bill_id))
+    assert "PERIOD OPEN" in shown
+    issue = await asyncio.to_thread(
+        CliRunner().invoke,
+        cli_app,
+        ["--url", bill_server, "--token", token, "bill", "issue", str(bill_id)],
+    )
+    assert isinstance(issue.exception, ClientError) and issue.exception.exit_code == 1
+    assert "has not ended" in str(issue.exception)
