@@ -4,13 +4,17 @@ Every change is checked against the graph, written to the database together with
 entry in one transaction, and applied to the graph only after that transaction commits. One
 lock serialises changes; reads need no lock, because a change is applied to the graph without
 yielding to the event loop, so a reader never sees half of one.
+
+Removing or shrinking what services or open transactions use is refused (`InUse`, 409 naming
+them): the check (`oss.store.in_use.users_of`) runs in the change's own transaction, and each
+refusal is audited in a transaction of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +29,7 @@ from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound, StorageError
 from oss.store import Database
 from oss.store.base import Base
+from oss.store.in_use import InUse, Users, users_of
 from oss.store.tables import DeviceRow, InterfaceRow, LinkRow, SiteRow
 from topology.clab import ClabTopology
 from topology.graph import InventoryGraph
@@ -40,6 +45,7 @@ from topology.persistence import (
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+Guard = Callable[[AsyncSession], Awaitable[None]]
 
 
 def _changed(model: M, changes: dict[str, Any], what: str) -> M:
@@ -127,11 +133,14 @@ class Inventory:
         statement: Executable | None = None,
         before: Any = None,
         after: Any = None,
+        guard: Guard | None = None,
     ) -> None:
         """One change: its row or statement and its audit entry in one transaction, then the
-        graph."""
+        graph. `guard` runs first in that transaction and may refuse the change."""
 
         async def db(s: AsyncSession) -> None:
+            if guard is not None:
+                await guard(s)
             if row is not None:
                 s.add(row)
             if statement is not None:
@@ -147,6 +156,29 @@ class Inventory:
             )
 
         await self._write(db, graph)
+
+    @asynccontextmanager
+    async def _refusals_audited(
+        self, *, actor: str, action: str, kind: str, object_id: str
+    ) -> AsyncIterator[None]:
+        """An `InUse` refusal inside the block is audited (`<kind>.<action>.refused`, with the
+        reason and its users) in a transaction of its own: the refused change rolled back."""
+        try:
+            yield
+        except InUse as exc:
+            try:
+                async with self._db.transaction() as s:
+                    audit.record(
+                        s,
+                        actor=actor,
+                        action=f"{kind}.{action}.refused",
+                        object_type=kind,
+                        object_id=object_id,
+                        after={"reason": exc.message, **exc.users.public()},
+                    )
+            except SQLAlchemyError:
+                log.exception("the refusal of %s %s %s was not audited", action, kind, object_id)
+            raise
 
     # --- sites -----------------------------------------------------------------------------
 
@@ -174,16 +206,31 @@ class Inventory:
             return new
 
     async def remove_site(self, name: str, *, actor: str) -> None:
-        async with self._lock:
+        """Only an empty site goes: its devices are never removed with it."""
+        audited = self._refusals_audited(actor=actor, action="delete", kind="site", object_id=name)
+        async with self._lock, audited:
             old = self._graph.site(name)
-            users = [d.name for d in self._graph.devices() if d.site == name]
-            if users:
-                raise Conflict(f"site '{name}' still has devices: {', '.join(users[:10])}")
+            devices = [d.name for d in self._graph.devices() if d.site == name]
+
+            async def empty(s: AsyncSession) -> None:
+                links = self._link_ids(devices)
+                await _refuse_if_used(s, f"site '{name}'", devices=devices, links=links)
+                if devices:
+                    raise InUse(
+                        f"site '{name}' still has devices: {', '.join(devices[:10])}; "
+                        "remove or move them first"
+                    )
+
             await self._change(
                 actor=actor, action="delete", kind="site", object_id=name,
                 statement=delete(SiteRow).where(SiteRow.name == name), before=_dump(old),
-                graph=lambda: self._graph.remove_site(name),
+                graph=lambda: self._graph.remove_site(name), guard=empty,
             )  # fmt: skip
+
+    def _link_ids(self, devices: Collection[str]) -> list[int]:
+        """The stored links with an end on any of these devices."""
+        ids = {lk.id for d in devices for lk in self._graph.links(d) if lk.id is not None}
+        return sorted(ids)
 
     # --- devices ---------------------------------------------------------------------------
 
@@ -219,18 +266,27 @@ class Inventory:
             return new
 
     async def remove_device(self, name: str, *, actor: str) -> None:
-        """Removes the device with its interfaces and links (the database cascades them)."""
-        async with self._lock:
+        """Removes the device with its interfaces and links (the database cascades them),
+        unless a service or an open transaction uses any of them."""
+        audited = self._refusals_audited(
+            actor=actor, action="delete", kind="device", object_id=name
+        )
+        async with self._lock, audited:
             old = self._graph.device(name)
             before = {
                 **_dump(old),
                 "interfaces": [_dump(i) for i in self._graph.interfaces(name)],
                 "links": [_dump(lk) for lk in self._graph.links(name)],
             }
+            links = self._link_ids([name])
+
+            async def unused(s: AsyncSession) -> None:
+                await _refuse_if_used(s, f"device '{name}'", devices=[name], links=links)
+
             await self._change(
                 actor=actor, action="delete", kind="device", object_id=name,
                 statement=delete(DeviceRow).where(DeviceRow.name == name), before=before,
-                graph=lambda: self._graph.remove_device(name),
+                graph=lambda: self._graph.remove_device(name), guard=unused,
             )  # fmt: skip
 
     # --- interfaces ------------------------------------------------------------------------
@@ -277,18 +333,26 @@ class Inventory:
             return new
 
     async def remove_interface(self, device: str, name: str, *, actor: str) -> None:
-        async with self._lock:
+        key = f"{device}:{name}"
+        audited = self._refusals_audited(
+            actor=actor, action="delete", kind="interface", object_id=key
+        )
+        async with self._lock, audited:
             old = self._graph.interface(device, name)
-            used = self._graph.link_at(Endpoint(device=device, interface=name))
-            if used is not None:
-                raise Conflict(
-                    f"interface '{device}:{name}' carries link {used.id}; remove it first"
-                )
+            link = self._graph.link_at(Endpoint(device=device, interface=name))
+            links = [link.id] if link is not None and link.id is not None else []
+
+            async def unused(s: AsyncSession) -> None:
+                what = f"interface '{key}'"
+                await _refuse_if_used(s, what, interfaces=[(device, name)], links=links)
+                if link is not None:
+                    raise InUse(f"{what} carries link {link.id}; remove it first")
+
             where = (InterfaceRow.device == device, InterfaceRow.name == name)
             await self._change(
-                actor=actor, action="delete", kind="interface", object_id=f"{device}:{name}",
+                actor=actor, action="delete", kind="interface", object_id=key,
                 statement=delete(InterfaceRow).where(*where), before=_dump(old),
-                graph=lambda: self._graph.remove_interface(device, name),
+                graph=lambda: self._graph.remove_interface(device, name), guard=unused,
             )  # fmt: skip
 
     # --- links -----------------------------------------------------------------------------
@@ -343,39 +407,67 @@ class Inventory:
         return stored
 
     async def update_link(self, link_id: int, changes: dict[str, Any], *, actor: str) -> Link:
-        async with self._lock:
+        audited = self._refusals_audited(
+            actor=actor, action="update", kind="link", object_id=str(link_id)
+        )
+        async with self._lock, audited:
             old = self._graph.link(link_id)
             fixed = {"id": link_id, "a": old.a.model_dump(), "b": old.b.model_dump()}
             if {"a", "b"} & changes.keys():
                 raise InvalidInput("link ends cannot change; remove the link and add a new one")
             new = _changed(old, {**changes, **fixed}, f"link {link_id}")
+
+            async def room_left(s: AsyncSession) -> None:
+                if new.capacity_bps < old.capacity_bps:
+                    await _refuse_if_shrunk(s, f"link {link_id}", {link_id: new.capacity_bps})
+
             await self._change(
                 actor=actor, action="update", kind="link", object_id=str(link_id),
                 statement=update(LinkRow).where(LinkRow.id == link_id).values(link_values(new)),
                 before=_dump(old), after=_dump(new),
-                graph=lambda: self._graph.upsert_link(new),
+                graph=lambda: self._graph.upsert_link(new), guard=room_left,
             )  # fmt: skip
             return new
 
     async def remove_link(self, link_id: int, *, actor: str) -> None:
-        async with self._lock:
+        audited = self._refusals_audited(
+            actor=actor, action="delete", kind="link", object_id=str(link_id)
+        )
+        async with self._lock, audited:
             old = self._graph.link(link_id)
+
+            async def unused(s: AsyncSession) -> None:
+                await _refuse_if_used(s, f"link {link_id}", links=[link_id])
+
             await self._change(
                 actor=actor, action="delete", kind="link", object_id=str(link_id),
                 statement=delete(LinkRow).where(LinkRow.id == link_id), before=_dump(old),
-                graph=lambda: self._graph.remove_link(link_id),
+                graph=lambda: self._graph.remove_link(link_id), guard=unused,
             )  # fmt: skip
 
     # --- containerlab import ---------------------------------------------------------------
 
     async def import_topology(self, topo: ClabTopology, *, actor: str, source: str) -> ImportReport:
         """Merge a parsed containerlab file in one transaction: new objects are created, changed
-        ones updated, nothing is removed. A conflict with the inventory rejects the whole file."""
-        async with self._lock:
+        ones updated, nothing is removed. A conflict with the inventory, or a link shrunk below
+        what services reserved on it, rejects the whole file."""
+        audited = self._refusals_audited(
+            actor=actor, action="import", kind="topology", object_id=source
+        )
+        async with self._lock, audited:
             plan = _ImportPlan.build(self._graph, topo, source)
             applied: list[Callable[[], None]] = []
+            shrunk = {
+                new_l.id: new_l.capacity_bps
+                for old_l, new_l in plan.links
+                if old_l is not None
+                and new_l.id is not None
+                and new_l.capacity_bps < old_l.capacity_bps
+            }
 
             async def db(s: AsyncSession) -> None:
+                if shrunk:
+                    await _refuse_if_shrunk(s, f"{source}: rejected, nothing was written", shrunk)
                 for site in plan.new_sites:
                     s.add(SiteRow(**site_values(site)))
                     applied.append(partial(self._graph.upsert_site, site))
@@ -434,6 +526,42 @@ class Inventory:
     @staticmethod
     def _has(getter: Callable[[str], object], name: str) -> bool:
         return _get(getter, name) is not None
+
+
+async def _refuse_if_used(
+    s: AsyncSession,
+    what: str,
+    *,
+    devices: Collection[str] = (),
+    interfaces: Collection[tuple[str, str]] = (),
+    links: Collection[int] = (),
+) -> None:
+    users = await users_of(s, devices=devices, interfaces=interfaces, links=links)
+    if users:
+        raise InUse(f"{what} is in use by {users.describe()}; {_next_step(users)}", users)
+
+
+async def _refuse_if_shrunk(s: AsyncSession, what: str, capacities: dict[int, int]) -> None:
+    """Refuses capacities (link id -> new bit/s) below what services reserved on the links."""
+    reserved = (await users_of(s, links=capacities)).reserved_bps
+    short = {i: bps for i, bps in capacities.items() if bps < reserved.get(i, 0)}
+    if not short:
+        return
+    users = await users_of(s, links=short)
+    figures = ", ".join(
+        f"link {i}: {bps} bit/s asked, {reserved[i]} bit/s reserved" for i, bps in short.items()
+    )
+    raise InUse(
+        f"{what}: capacity below the bandwidth reserved ({figures}) by {users.describe()}; "
+        f"{_next_step(users)}",
+        users,
+    )
+
+
+def _next_step(users: Users) -> str:
+    if users.services:
+        return "delete those services first (nothing was changed)"
+    return "retry when those transactions have ended (nothing was changed)"
 
 
 T = TypeVar("T")
