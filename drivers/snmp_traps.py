@@ -238,10 +238,18 @@ class TrapReceiver:
             raise RuntimeError("the receiver is not started")
         return bytes(self._engine.snmpEngineID.asOctets())
 
-    async def start(self) -> None:
-        if self._engine is not None:
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Datagrams dropped unread, by reason: "decode" (no well-formed notification) and
+        "community" (a v1/v2c community this receiver does not know)."""
+        return {"decode": self.malformed, "community": self.bad_community}
+
+    def bind(self) -> None:
+        """Take the port now (OSError if it is busy): a daemon binds at start-up, before it
+        runs anything, so a busy port stops it with a clear message. `start()` binds if this
+        was not called."""
+        if self._sock is not None:
             return
-        # Bind here, synchronously, so that an address in use fails start() at once.
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((self.host, self.port))
@@ -254,9 +262,17 @@ class TrapReceiver:
         except OSError as exc:  # the kernel's default then; a burst may overflow it sooner
             log.debug("trap receiver: cannot enlarge the receive buffer: %s", exc)
         self.port = int(sock.getsockname()[1])
+        self._sock = sock
+
+    async def start(self) -> None:
+        if self._engine is not None:
+            return
+        self.bind()  # synchronously, so that an address in use fails start() at once
+        sock = self._sock
+        assert sock is not None
         loop = asyncio.get_running_loop()
         loop.add_reader(sock.fileno(), self._drain)
-        self._sock, self._loop = sock, loop
+        self._loop = loop
         self._stopped = False
         # SNMPv3 (USM, keys, decryption) stays with pysnmp: its engine gets a transport object
         # that sends on this socket and is fed the v3 datagrams (see _datagram).
@@ -292,22 +308,27 @@ class TrapReceiver:
     async def stop(self) -> None:
         snmp_engine, self._engine = self._engine, None
         if snmp_engine is None:
+            self.unbind()  # bound, never started
             return
         if self._receiver is not None:
             self._receiver.close(snmp_engine)
             self._receiver = None
         self._v3 = None
         snmp_engine.close_dispatcher()  # closes its _SocketSender, not the socket
-        sock, self._sock = self._sock, None
         if self._paused is not None:
             self._paused.cancel()
             self._paused = None
-        if sock is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
+        if self._sock is not None and self._loop is not None:
+            self._loop.remove_reader(self._sock.fileno())
+        self.unbind()
         self._stopped = True  # the consumers take what is queued, then LookupError
         self._ready.set()
+
+    def unbind(self) -> None:
+        """Close the socket (`stop()` does; for a receiver bound but never started)."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
 
     async def __aenter__(self) -> TrapReceiver:
         await self.start()

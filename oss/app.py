@@ -75,6 +75,13 @@ def watch_assurance(metrics: Metrics, assurance: AssuranceService) -> None:
         lambda: _collection_counts(assurance),
     )
     metrics.watch_counters(
+        "oss_traps_rejected",
+        "Trap datagrams dropped unread, by reason: decode (not a well-formed notification), "
+        "community (an unknown v1/v2c community)",
+        "reason",
+        lambda: assurance.traps.rejected if assurance.traps else {},
+    )
+    metrics.watch_counters(
         "oss_event_sink_failed_events",
         "Collected events a sink failed on, by sink (logged; the other sinks got them)",
         "sink",
@@ -120,6 +127,7 @@ def build(settings: Settings) -> tuple[Runtime, ApiService]:
             gnmi_port=settings.drivers.ports.get("gnmi"),
             outputs=outputs,
         )
+        assurance.bind()  # a busy trap port stops start-up here, as a busy API port does
         runtime.add_service(assurance)
         watch_assurance(metrics, assurance)
     if settings.bss.enabled:

@@ -28,6 +28,7 @@ from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
 from drivers.targets import parse_networks
 from oss.auth import TokenStore
+from oss.errors import ConfigError
 from oss.faults.alarms import AlarmFeed, AlarmManager
 from oss.faults.noc_feed import NocFeed, NocPublisher, OutboxMessage
 from oss.metrics import Metrics
@@ -105,6 +106,17 @@ class _WakingFeed:
 
 
 _OFFERED = "noc_feed_offered"  # Session.info key: outbox rows of the open transaction
+
+
+def cannot_listen(setting: str, host: str, port: int, transport: str, exc: OSError) -> ConfigError:
+    """The one-line start-up error for a port the daemon cannot bind (busy, not local): names
+    the setting, the address and the reason, and where to choose another."""
+    env = "OSS_" + setting.upper().replace(".", "__")
+    reason = exc.strerror or str(exc)
+    return ConfigError(
+        f"{setting}: cannot listen on {host}:{port} ({transport}): {reason}; "
+        f"choose another with {env} or in the settings file"
+    )
 
 
 class ServiceExited(RuntimeError):

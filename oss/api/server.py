@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from oss.errors import ConfigError
-from oss.runtime import Stage
+from oss.runtime import Stage, cannot_listen
 from oss.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise cannot_listen("api.port", host, port, "tcp", exc) from None
     sock.listen(128)
     sock.setblocking(False)
     return sock

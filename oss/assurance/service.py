@@ -36,7 +36,7 @@ from oss.errors import OssError
 from oss.events import Event
 from oss.faults.alarms import AlarmManager
 from oss.faults.rules import Rules
-from oss.runtime import Stage
+from oss.runtime import Stage, cannot_listen
 from oss.settings import AssuranceSettings
 from oss.telemetry.metrics import KpiGauges
 from oss.telemetry.rollup import MinuteRollup
@@ -234,14 +234,31 @@ class AssuranceService:
         await self.sink(batch)
         self.traps_handled += len(batch)
 
-    async def _receive_traps(self, stop: asyncio.Event) -> None:
-        receiver = TrapReceiver(
+    def bind(self) -> None:
+        """Take the trap port now, at start-up (when traps are configured): a busy one stops
+        the daemon with a ConfigError naming the setting and the address, not a crash later."""
+        if not self.settings.traps_port or self.traps is not None:
+            return
+        receiver = self._new_receiver()
+        try:
+            receiver.bind()
+        except OSError as exc:
+            host, port = self.settings.traps_host, self.settings.traps_port
+            raise cannot_listen("assurance.traps_port", host, port, "udp", exc) from None
+        self.traps = receiver
+
+    def _new_receiver(self) -> TrapReceiver:
+        return TrapReceiver(
             self.settings.traps_host,
             self.settings.traps_port,
             communities=self.settings.trap_communities,
             devices=self._trap_sources(),
         )
-        self.traps = receiver
+
+    async def _receive_traps(self, stop: asyncio.Event) -> None:
+        if self.traps is None:
+            self.traps = self._new_receiver()  # not bound at start-up: start() binds
+        receiver = self.traps
         await self._set_targets()  # the devices' own communities
         async with receiver:
             log.info("assurance: receiving traps on %s:%s", receiver.host, receiver.port)
