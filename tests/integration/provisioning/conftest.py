@@ -19,14 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from drivers.netconf import NetconfDriver
 from drivers.targets import parse_networks, target_for
 from lab.sim.lab import Lab
+from oss.api import create_app
+from oss.auth_roles import Role
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.engine import Engine
 from oss.provisioning.services import ServiceManager
+from oss.runtime import Runtime
+from oss.settings import load_settings
 from oss.store.database import Database
 from tests.integration.lab.conftest import LoopThread, random_subnet
 from topology.clab import parse_clab
@@ -190,3 +195,45 @@ async def snapshot(stack: Stack) -> dict[str, str]:
             async with nc.connect(target) as session:
                 out[name] = await session.get_config("running")
     return out
+
+
+@dataclass
+class Clients:
+    viewer: httpx.AsyncClient
+    operator: httpx.AsyncClient
+
+
+@pytest.fixture
+async def api(chain_lab: ChainLab, tmp_path: Path) -> AsyncIterator[Clients]:
+    settings = load_settings(
+        None,
+        state_dir=tmp_path,
+        drivers={
+            "allowed_networks": ["127.0.0.0/8"],
+            "ports": chain_lab.lab.ports.as_dict(),
+            "timeout_s": 15,
+        },
+    )
+    runtime = Runtime(settings)
+    async with runtime:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        tokens = {}
+        for role in (Role.VIEWER, Role.OPERATOR):
+            tokens[role], _ = await runtime.tokens.create(name=role.value, role=role, actor="t")
+
+        def client(role: Role) -> httpx.AsyncClient:
+            headers = {"Authorization": f"Bearer {tokens[role]}"}
+            return httpx.AsyncClient(
+                transport=transport, base_url="http://oss.test", headers=headers
+            )
+
+        async with client(Role.VIEWER) as viewer, client(Role.OPERATOR) as operator:
+            r = await operator.post(
+                "/api/v1/topology/import",
+                content=chain_lab.clab_file.read_bytes(),
+                params={"filename": "chain5.clab.yml"},
+                headers={"Content-Type": "application/yaml"},
+            )
+            assert r.status_code == 200, r.text
+            yield Clients(viewer, operator)
+        await runtime.services.close()

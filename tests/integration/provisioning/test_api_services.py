@@ -4,65 +4,15 @@ a background transaction followed to its end, impact, modify, drift, refusal and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 
-from oss.api import create_app
-from oss.auth_roles import Role
-from oss.runtime import Runtime
-from oss.settings import load_settings
-from tests.integration.provisioning.conftest import ChainLab
+from tests.integration.provisioning.conftest import Clients
 
 pytestmark = pytest.mark.integration
 
 PROBLEM = "application/problem+json"
 SLICE = {"customer": "acme", "from": "west", "to": "east", "bandwidth": "200M"}
-
-
-@dataclass
-class Clients:
-    viewer: httpx.AsyncClient
-    operator: httpx.AsyncClient
-
-
-@pytest.fixture
-async def api(chain_lab: ChainLab, tmp_path: Path) -> AsyncIterator[Clients]:
-    settings = load_settings(
-        None,
-        state_dir=tmp_path,
-        drivers={
-            "allowed_networks": ["127.0.0.0/8"],
-            "ports": chain_lab.lab.ports.as_dict(),
-            "timeout_s": 15,
-        },
-    )
-    runtime = Runtime(settings)
-    async with runtime:
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        tokens = {}
-        for role in (Role.VIEWER, Role.OPERATOR):
-            tokens[role], _ = await runtime.tokens.create(name=role.value, role=role, actor="t")
-
-        def client(role: Role) -> httpx.AsyncClient:
-            headers = {"Authorization": f"Bearer {tokens[role]}"}
-            return httpx.AsyncClient(
-                transport=transport, base_url="http://oss.test", headers=headers
-            )
-
-        async with client(Role.VIEWER) as viewer, client(Role.OPERATOR) as operator:
-            r = await operator.post(
-                "/api/v1/topology/import",
-                content=chain_lab.clab_file.read_bytes(),
-                params={"filename": "chain5.clab.yml"},
-                headers={"Content-Type": "application/yaml"},
-            )
-            assert r.status_code == 200, r.text
-            yield Clients(viewer, operator)
-        await runtime.services.close()
 
 
 async def test_bad_requests_are_problems(api: Clients) -> None:

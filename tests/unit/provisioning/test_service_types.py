@@ -608,6 +608,49 @@ def test_an_attachment_list_without_its_fields_declared_is_refused(tmp_path: Pat
     ]
 
 
+OLD_STYLE_VPN = """\
+name: bad
+realisation: endpoints
+endpoint_roles: [pe]
+endpoints: [endpoints]
+templates: {pe: bad/pe}
+parameters:
+  customer: {type: string, required: true}
+  endpoints:
+    type: list
+    required: true
+    items:
+      type: object
+      fields:
+        device: {type: string, required: true}
+        interface: {type: string, required: true}
+        vlan: {type: integer, min: 1, max: 4094, required: true}
+"""
+
+
+def test_a_vpn_file_without_vrf_that_does_not_say_what_it_binds_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Such a file used to load, then fail at its first dry run (`KeyError: 'vrf'`, a 500):
+    now what the realisation takes must be declared, and the file is refused at load."""
+    assert load_error(tmp_path, OLD_STYLE_VPN).splitlines()[1:] == [
+        "  bad.yaml:4: endpoints: the items of 'endpoints' are attachments: say which field is"
+        " the device (attachment: {device: FIELD})",
+        "  bad.yaml:4: endpoints: the items of 'endpoints' are attachments: say which field is"
+        " the interface (attachment: {interface: FIELD})",
+    ]
+
+
+def test_a_shipped_type_that_loses_a_bound_parameter_is_refused(tmp_path: Path) -> None:
+    text = (SERVICES_DIR / "l3vpn.yaml").read_text().replace("name: l3vpn", "name: bad")
+    start = text.index("  vrf:\n    type: string")
+    end = text.index("  rd:\n")
+    text = text[:start] + text[end:]
+    text = text[: text.index("example:")]  # its example names the VRF too
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith("  vrf: vrf"))
+    assert load_error(tmp_path, text) == f"bad.yaml:{line}: uses.vrf: no parameter 'vrf'"
+
+
 def test_a_type_without_vrf_or_vlans_loads_with_what_it_binds(tmp_path: Path) -> None:
     text = ATTACHMENTS_HEAD + textwrap.dedent(
         """\
