@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 
 from oss import audit
+from oss.audit import RefusalLog
 from oss.auth_roles import Role
 from oss.errors import NotFound, Unauthorized
 from oss.store import Database
@@ -35,6 +36,17 @@ class Principal:
         return f"token:{self.name}#{self.token_id}"
 
 
+class TokenRefused(Unauthorized):
+    """A token the daemon does not accept. `reason` (a fixed phrase) and `token_id` (of a
+    revoked token; None for a token that is not ours) are for the audit log, not the client:
+    the client is told the same for unknown and revoked tokens."""
+
+    def __init__(self, message: str, *, reason: str, token_id: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.token_id = token_id
+
+
 class TokenInfo(BaseModel):
     """A token as shown to admins: never the token, never its hash."""
 
@@ -55,9 +67,10 @@ def hash_token(token: str) -> str:
 
 
 class TokenStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, refusals: RefusalLog | None = None) -> None:
         self._db = db
         self._last_used: dict[int, datetime] = {}
+        self.refusals = refusals or RefusalLog(db)  # refused requests, rate-limited
 
     async def create(
         self, *, name: str, role: Role, actor: str, replace: bool = False
@@ -107,13 +120,15 @@ class TokenStore:
 
     async def authenticate(self, token: str) -> Principal:
         if not token.startswith(TOKEN_PREFIX):
-            raise Unauthorized("not an oss bearer token")
+            raise TokenRefused("not an oss bearer token", reason="not an oss token")
         async with self._db.sessions() as session:
             row = await session.scalar(
                 select(TokenRow).where(TokenRow.token_hash == hash_token(token))
             )
-        if row is None or row.revoked_at is not None:
-            raise Unauthorized("unknown or revoked token")
+        if row is None:
+            raise TokenRefused("unknown or revoked token", reason="unknown token")
+        if row.revoked_at is not None:
+            raise TokenRefused("unknown or revoked token", reason="revoked token", token_id=row.id)
         await self._touch(row.id)
         return Principal(token_id=row.id, name=row.name, role=Role(row.role))
 

@@ -1,4 +1,6 @@
-"""Request dependencies: the runtime, the caller's identity and role checks."""
+"""Request dependencies: the runtime, the caller's identity and role checks. Every refusal
+(401, 403) is audited, rate-limited (`oss.audit.RefusalLog`), with the token's id, never the
+token."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from oss.auth import Principal
+from oss.audit import Refusal
+from oss.auth import Principal, TokenRefused
 from oss.auth_roles import Role
+from oss.bounds import Int64
 from oss.errors import Forbidden, Unauthorized
 from oss.runtime import Runtime
 
@@ -27,18 +31,48 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def check(
         runtime: RuntimeDep,
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if credentials is None:
+            await _refused(runtime, request, 401, "no bearer token", None, "anonymous")
             raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-        principal = await runtime.tokens.authenticate(credentials.credentials)
+        try:
+            principal = await runtime.tokens.authenticate(credentials.credentials)
+        except TokenRefused as exc:
+            actor = "anonymous" if exc.token_id is None else f"token:#{exc.token_id}"
+            await _refused(runtime, request, 401, exc.reason, exc.token_id, actor)
+            raise
         if not principal.role.allows(role):
+            reason = f"needs {role.value}, token has {principal.role.value}"
+            await _refused(runtime, request, 403, reason, principal.token_id, principal.actor)
             raise Forbidden(
                 f"this needs the {role.value} role; the token has {principal.role.value}"
             )
         return principal
 
     return check
+
+
+async def _refused(
+    runtime: Runtime,
+    request: Request,
+    status: int,
+    reason: str,
+    token_id: int | None,
+    actor: str,
+) -> None:
+    route = request.scope.get("route")
+    await runtime.tokens.refusals.refused(
+        Refusal(
+            status=status,
+            reason=reason,
+            method=request.method,
+            route=str(getattr(route, "path", request.url.path)),
+            token_id=token_id,
+            actor=actor,
+        )
+    )
 
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
@@ -50,7 +84,7 @@ class PageParams:
     def __init__(
         self,
         limit: Annotated[int, Query(ge=1, le=1000, description="items per page")] = 100,
-        offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+        offset: Annotated[Int64, Query(description="items to skip")] = 0,
     ) -> None:
         self.limit = limit
         self.offset = offset

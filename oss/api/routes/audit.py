@@ -1,4 +1,5 @@
-"""The audit log, newest first."""
+"""The audit log, newest first: every change, and every refused attempt (actions ending in
+`.refused`: `refused=true` lists only those, `refused=false` only the changes)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ async def audit_log(
     object_id: Annotated[str | None, Query()] = None,
     action: Annotated[str | None, Query()] = None,
     since: Annotated[datetime | None, Query()] = None,
+    refused: Annotated[
+        bool | None,
+        Query(description="true: only refused attempts (401, 403, 409); false: only changes"),
+    ] = None,
 ) -> Page[AuditEntry]:
     entries, total = await list_entries(
         runtime.db,
@@ -34,5 +39,6 @@ async def audit_log(
         object_id=object_id,
         action=action,
         since=since,
+        refused=refused,
     )
     return Page(items=entries, total=total, limit=page.limit, offset=page.offset)
