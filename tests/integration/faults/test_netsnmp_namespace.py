@@ -83,12 +83,13 @@ class NsAgent:
         }
         argv = [SNMPD, "-f", "-Lo", "-C", "-c", str(self.conf), "-m", "", "-I", "-smux"]
         with (self.directory / "snmpd.log").open("ab") as log:
-            self.proc = self.ns.call(
+            proc: subprocess.Popen[bytes] = self.ns.call(
                 subprocess.Popen, argv, stdout=log, stderr=subprocess.STDOUT, env=env
             )
+        self.proc = proc
         deadline = time.monotonic() + 15
         while not self._answers():
-            assert self.proc.poll() is None, f"snmpd exited:\n{self.log()}"
+            assert proc.poll() is None, f"snmpd exited:\n{self.log()}"
             assert time.monotonic() < deadline, f"snmpd does not answer:\n{self.log()}"
             time.sleep(0.1)
 
