@@ -19,6 +19,12 @@ long that lasts; so does a dropped session whose resubscription, after the backo
 same way (a session that comes straight back is no outage). The first data of a subscription
 gives ONE {reachable: True}. A device that answers but refuses (credentials, a bad path) is
 reachable, like an SNMP agent that refuses a poll.
+
+Credentials ("device.auth", protocol gnmi): a device that refuses them (UNAUTHENTICATED,
+PERMISSION_DENIED, a failed TLS handshake) gives ONE {ok: False} event per streak, however
+many retries it refuses (the rules raise one authentication alarm of it); the first data of a
+subscription gives ONE {ok: True} (the alarm clears). The log says "refuses the credentials"
+once, not just "resubscribing".
 """
 
 from __future__ import annotations
@@ -38,12 +44,20 @@ from drivers.gnmi_events import EVENT_UPDATE
 from oss.assurance.kpi import INTERFACE, KpiCalculator
 from oss.assurance.per_device import PerDevice
 from oss.assurance.poller import Sink, reachability_event
-from oss.errors import ConnectError, DeviceTimeout, DriverError
+from oss.errors import AuthError, ConnectError, DeviceTimeout, DriverError
 from oss.events import Event, Value, now_ns
+from oss.faults.rules import AUTH_EVENT
 
 log = logging.getLogger(__name__)
 
 _STATUS_LEAVES = ("oper-status", "admin-status")
+PROTOCOL = "gnmi"
+
+
+def auth_event(device: str, ok: bool, reason: str, timestamp_ns: int) -> Event:
+    """Whether the device accepts the collector's gNMI credentials (see oss.faults.rules)."""
+    tags = {"device": device, "protocol": PROTOCOL}
+    return Event(AUTH_EVENT, timestamp_ns, tags, {"ok": ok, "reason": reason})
 
 
 class GnmiCollectorSettings(BaseModel):
@@ -88,6 +102,7 @@ class _Subscription:
     failing: bool = False
     reachable: bool | None = None  # None until the first subscription's outcome
     delivered: bool = False  # the current subscription delivered data
+    credentials_ok: bool | None = None  # None until the device accepted or refused them
 
 
 class GnmiCollector(PerDevice[_Subscription]):
@@ -135,6 +150,10 @@ class GnmiCollector(PerDevice[_Subscription]):
                 reason = str(exc)
                 if not state.delivered:  # not even one update: the device is not there
                     await self._unreachable(state, reason)
+            except AuthError as exc:
+                reason = f"the device refuses the credentials: {exc}"
+                await self._reachable(state)  # it answered, and refused
+                await self._credentials(state, False, str(exc))
             except DriverError as exc:
                 reason = str(exc)
                 if not state.delivered:  # it answered, and refused
@@ -171,6 +190,7 @@ class GnmiCollector(PerDevice[_Subscription]):
                         state.failing = False
                         log.info("gNMI subscription to %s is back", state.target.name)
                     await self._reachable(state)
+                    await self._credentials(state, True, "subscribed")
                 event = interface_event(update)
                 if event is None:
                     continue
@@ -193,6 +213,13 @@ class GnmiCollector(PerDevice[_Subscription]):
         state.reachable = True
         name = state.target.name
         await self._deliver(name, [reachability_event(name, True, now_ns())])
+
+    async def _credentials(self, state: _Subscription, ok: bool, reason: str) -> None:
+        if state.credentials_ok is ok:
+            return
+        state.credentials_ok = ok
+        name = state.target.name
+        await self._deliver(name, [auth_event(name, ok, reason, now_ns())])
 
     async def _deliver(self, name: str, events: list[Event]) -> None:
         try:
