@@ -3,9 +3,11 @@ CLI config, the metrics endpoint, a stop and a restart that shows the same inven
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,16 +18,19 @@ import httpx
 import pytest
 
 from tests.peers.lab_process import lab_state_dir
-from tests.peers.ports import free_port
+from tests.peers.ports import free_port, free_udp_port
 
 REPO = Path(__file__).resolve().parents[2]
 OSS = str(Path(sys.executable).parent / "oss")
+MAKEFILE_TRAP_PORT = 10162  # TRAP_PORT's default in the Makefile
 
 
 class MakeRun:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
+        # Free ports, never the Makefile's defaults: a `make run` may be up on this machine.
         self.port = free_port()
+        self.trap_port = free_udp_port()
         self.env = {k: v for k, v in os.environ.items() if k not in ("OSS_URL", "OSS_TOKEN")}
         self.env["OSS_CLI_CONFIG"] = str(tmp / "cli.yaml")
         self.proc: subprocess.Popen[str] | None = None
@@ -38,6 +43,7 @@ class MakeRun:
                 "run",
                 f"STATE={self.tmp / 'state'}",
                 f"PORT={self.port}",
+                f"TRAP_PORT={self.trap_port}",
                 f"VENV={Path(sys.executable).parent.parent}",
             ],
             cwd=REPO,
@@ -83,11 +89,21 @@ class MakeRun:
         )
 
 
+@contextlib.contextmanager
+def default_trap_port_held() -> Iterator[None]:
+    """The Makefile's default trap port taken, as a `make run` already up holds it (the test
+    used it and failed then); left alone if something else has it already."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        with contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", MAKEFILE_TRAP_PORT))
+        yield
+
+
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     runner = MakeRun(tmp_path)
     # make run stops its lab on exit; should that fail, the test still stops it
-    with lab_state_dir(tmp_path / "state" / "lab"):
+    with lab_state_dir(tmp_path / "state" / "lab"), default_trap_port_held():
         try:
             yield runner
         finally:
