@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import Conflict, InvalidInput, NotFound
@@ -429,6 +429,21 @@ class AlarmTx:
         self._new.clear()
 
 
+def _on_device(device: str, links: Sequence[int]) -> Any:
+    """The alarms on a device, on its interfaces ("device:interface") and on these links."""
+    return or_(
+        and_(AlarmRow.alarmed_object_type == "device", AlarmRow.alarmed_object == device),
+        and_(
+            AlarmRow.alarmed_object_type == "interface",
+            AlarmRow.alarmed_object.startswith(f"{device}:", autoescape=True),
+        ),
+        and_(
+            AlarmRow.alarmed_object_type == "link",
+            AlarmRow.alarmed_object.in_([str(link) for link in links]),
+        ),
+    )
+
+
 def _need_ids(*rows: AlarmRow) -> None:
     if any(row.id is None for row in rows):
         raise RuntimeError("alarm without its id yet: call AlarmTx.ensure_ids() first")
@@ -753,6 +768,34 @@ class AlarmManager:
         async with self._lock:
             await self._transact(work)
         return await self.get(alarm_id)
+
+    async def close_removed_device(
+        self, device: str, links: Sequence[int], *, reason: str, user: str | None = None
+    ) -> list[tuple[FeedEvent, dict[str, Any]]]:
+        """Close the open alarms on a device that left the inventory and on its objects (its
+        interfaces, the links it had), with the reason (and who removed it). The alarms they
+        explained on other objects (a neighbour's interface, a device cut off behind it) stay
+        open: under another open cause if they have one, else on their own."""
+
+        async def work(tx: AlarmTx) -> None:
+            rows = await tx.open_where(_on_device(device, links))
+            now = datetime.now(UTC)
+            why = {"clearReason": reason, **({"clearUserId": user} if user else {})}
+            for row in rows:
+                row.details = {**(row.details or {}), **why}
+                tx.clear(row, now)
+            closed = [row.id for row in rows]
+            for child in await tx.open_where(AlarmRow.parent_id.in_(closed)) if closed else []:
+                # Every closed alarm is no open cause any more: none needs skipping (id 0).
+                other = await tx._other_open_cause(child, 0)
+                if other is not None:
+                    tx.adopt(other, child)
+                else:
+                    child.parent_id = None
+                    tx.changed(child, "changed")
+
+        async with self._lock:
+            return await self._transact(work)
 
     async def get(self, alarm_id: int) -> dict[str, Any]:
         async with self.db.read() as session:
