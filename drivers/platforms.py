@@ -4,10 +4,19 @@ A platform says which protocol pushes configuration, which one carries interface
 (`telemetry: snmp | gnmi`, SNMP by default), which ports each protocol listens on, the netmiko
 device type for CLI access, and what the device can do. Code asks the platform; it never
 branches on a vendor name.
+
+Errors name the file and line. A platform that pushes configuration must key every list its
+templates (`configs/templates/<templates>/`) write in `model.list_keys`: without the key, the
+entries would be read back as one container and every verify would fail later, far from the
+cause. The lists are found in the templates' text: `name[key=` in gNMI and CLI paths, and in
+XML an element removed with `nc:operation` or repeated by a `{% for %}`, with its first child
+as the key.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from oss.errors import ConfigError
+from oss.errors import ConfigError, InvalidInput
 
 PLATFORMS_DIR = Path(__file__).resolve().parent.parent / "configs" / "platforms"
 
@@ -111,13 +120,89 @@ def _load(name: str, directory: Path) -> Platform:
     try:
         platform = Platform.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        problems = [(tuple(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        raise ConfigError(
+            "; ".join(f"{path}:{_line_of(path, loc)}: {'.'.join(loc)}: {m}" for loc, m in problems)
+        ) from None
     if platform.name != name:
         raise ConfigError(f"{path}: name {platform.name!r} differs from the file name")
+    if platform.config_protocol is not None:
+        _check_list_keys(platform, path, directory.parent / "templates" / platform.template_dir)
     return platform
+
+
+# A list entry in a gNMI or CLI path: `name[key=` (the path text before it, back to a quote,
+# space or brace on its line, gives the list's parents).
+_PATH_ENTRY = re.compile(r"([A-Za-z_][\w.-]*)\[([A-Za-z_][\w.-]*)=")
+# In XML: an element removed by nc:operation, or the first element after a `{% for %}`; its
+# first child element is the list's key.
+_XML_REMOVED = re.compile(
+    r"<([\w.-]+)\b[^>]*\bnc:operation=\"(?:remove|delete)\"[^>]*>\s*<([\w.-]+)"
+)
+_XML_LOOPED = re.compile(r"\{%-?\s*for\b[^%]*%\}\s*<([\w.-]+)>\s*<([\w.-]+)")
+
+
+def _check_list_keys(platform: Platform, path: Path, templates: Path) -> None:
+    """Every list the platform's templates write has its key in `model.list_keys`."""
+    keys = {tuple(k.split("/")): v for k, v in platform.model.list_keys.items()}
+    for template, line, trail, key in _written_lists(templates):
+        if not any(value == key and _suffix_of(trail, known) for known, value in keys.items()):
+            where = f"{path}:{_line_of(path, ('model', 'list_keys'))}"
+            raise ConfigError(
+                f"{where}: model.list_keys: no key {key!r} for the list {'/'.join(trail)!r} "
+                f"that {template.relative_to(templates.parent)}:{line} writes "
+                f"(add `{'/'.join(trail[-2:])}: {key}`)"
+            )
+
+
+def _written_lists(templates: Path) -> Iterator[tuple[Path, int, tuple[str, ...], str]]:
+    """(template, line, the list's schema path as far as known, its key) for every list entry
+    the templates under `templates` write."""
+    for template in sorted(templates.rglob("*.j2")):
+        text = template.read_text(encoding="utf-8")
+        if template.name.endswith(".xml.j2"):
+            for pattern in (_XML_REMOVED, _XML_LOOPED):
+                for match in pattern.finditer(text):
+                    line = text.count("\n", 0, match.start(1)) + 1
+                    yield template, line, (match[1],), match[2]
+            continue
+        for match in _PATH_ENTRY.finditer(text):
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            before = re.split(r"[\"'\s{]", text[line_start : match.start()])[-1]
+            parents = re.sub(r"\[[^\]]*\]", "", before).split("/")
+            trail = (*(p for p in parents if re.fullmatch(r"[A-Za-z_][\w.-]*", p)), match[1])
+            yield template, text.count("\n", 0, match.start()) + 1, trail, match[2]
+
+
+def _suffix_of(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether one schema path ends the other (a template may know only a path's end)."""
+    n = min(len(a), len(b))
+    return a[-n:] == b[-n:]
+
+
+def _line_of(path: Path, loc: tuple[str, ...]) -> int:
+    """1-based line of the deepest key of `loc` found in the file (1 when none is)."""
+    lines = _key_lines(path.read_text(encoding="utf-8"))
+    return next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 1)
+
+
+def _key_lines(text: str) -> Mapping[tuple[str, ...], int]:
+    found: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, loc: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                here = (*loc, str(key.value))
+                found.setdefault(here, key.start_mark.line + 1)
+                walk(value, here)
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return found
+    if root is not None:
+        walk(root, ())
+    return found
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -143,3 +228,13 @@ def _read(name: str, path: Path) -> Any:
 
 def platform_names(directory: Path = PLATFORMS_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def check_platform_name(
+    name: str, where: str = "platform", directory: Path = PLATFORMS_DIR
+) -> None:
+    """Refuse a device's platform that no file defines (`where` names the field)."""
+    known = platform_names(directory)
+    if name not in known:
+        reason = f"unknown platform {name!r} (known: {', '.join(known) or 'none'})"
+        raise InvalidInput(f"{where}: {reason}", problems=[{"where": where, "reason": reason}])

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from drivers.platforms import check_platform_name
 from oss.api.deps import Operator, PageDep, RuntimeDep, Viewer
 from oss.api.schemas import DeviceUpdate, Page
 from topology.model import Device, DeviceState
@@ -36,6 +37,7 @@ async def list_devices(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_device(device: Device, runtime: RuntimeDep, who: Operator) -> Device:
+    check_platform_name(device.platform)
     return await runtime.inventory.add_device(device, actor=who.actor)
 
 
@@ -48,6 +50,8 @@ async def get_device(name: str, runtime: RuntimeDep, _: Viewer) -> Device:
 async def update_device(
     name: str, body: DeviceUpdate, runtime: RuntimeDep, who: Operator
 ) -> Device:
+    if body.platform is not None:
+        check_platform_name(body.platform)
     return await runtime.inventory.update_device(
         name, body.model_dump(exclude_unset=True), actor=who.actor
     )
