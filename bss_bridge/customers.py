@@ -5,6 +5,8 @@ the service parameter's rule (letters, digits, `_ . -`, at most 64). A billing a
 to one customer, bills in one ISO 4217 currency (one `bss_bridge.money` knows: an unknown code
 would misprice every bill) and starts its billing period on `billing_day` (1..28, a day every
 month has).
+
+Every create is audited (`oss.audit`) in its own transaction, with who made it and the record.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bss_bridge.money import minor_units
 from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow
+from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 
@@ -122,7 +125,13 @@ class Customers:
     # --- customers -------------------------------------------------------------------------
 
     async def create_customer(
-        self, id: str, name: str, *, email: str | None = None, phone: str | None = None
+        self,
+        id: str,
+        name: str,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        actor: str = "system",
     ) -> dict[str, Any]:
         row = CustomerRow(
             id=check_id(id, "id"),
@@ -135,9 +144,19 @@ class Customers:
                 if await s.get(CustomerRow, row.id) is not None:
                     raise Conflict(f"customer {row.id} exists")
                 s.add(row)
+                await s.flush()
+                created = customer_json(row)
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="create",
+                    object_type="customer",
+                    object_id=row.id,
+                    after=created,
+                )
         except IntegrityError:  # created at the same moment by another request
             raise Conflict(f"customer {row.id} exists") from None
-        return customer_json(row)
+        return created
 
     async def get_customer(self, id: str) -> dict[str, Any]:
         async with self.db.read() as s:
@@ -162,6 +181,7 @@ class Customers:
         *,
         billing_day: int = 1,
         id: str | None = None,
+        actor: str = "system",
     ) -> dict[str, Any]:
         row = BillingAccountRow(
             id=check_id(id, "id") if id is not None else f"ba-{uuid.uuid4().hex[:12]}",
@@ -177,9 +197,19 @@ class Customers:
                 if await s.get(BillingAccountRow, row.id) is not None:
                     raise Conflict(f"billing account {row.id} exists")
                 s.add(row)
+                await s.flush()
+                created = account_json(row)
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="create",
+                    object_type="account",
+                    object_id=row.id,
+                    after=created,
+                )
         except IntegrityError:
             raise Conflict(f"billing account {row.id} exists") from None
-        return account_json(row)
+        return created
 
     async def get_account(self, id: str) -> dict[str, Any]:
         async with self.db.read() as s:

@@ -24,6 +24,11 @@ database). The same key with the same body returns the same order; with another 
 conflict. Two concurrent creates with one key: the database takes one, the other gets that
 order back; only one is ever provisioned.
 
+Audit: the order's creation and each of its state changes, and each product it creates or
+changes (pendingActive, active, terminated, cancelled), are audit entries (`productOrder`,
+`product`) written in the transaction of the change. A refused order (validation, unknown
+account or offering) writes nothing: no order, no entry.
+
 Every state change of the order and of its items is an `OrderEventRow`; order state changes
 also go, when MQTT is enabled, into the outbox in the same database transaction (topic
 `<prefix>/orders/<order-id>`, QoS 1, not retained, a TMF622 ProductOrderStateChangeEvent).
@@ -48,7 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bss_bridge import tmf_orders
-from bss_bridge.customers import ID_PATTERN
+from bss_bridge.customers import ID_PATTERN, product_json
 from bss_bridge.tables import (
     BillingAccountRow,
     OrderEventRow,
@@ -56,7 +61,7 @@ from bss_bridge.tables import (
     ProductOrderRow,
     ProductRow,
 )
-from oss import tmf
+from oss import audit, tmf
 from oss.errors import Conflict, InvalidInput, NotFound, OssError
 from oss.faults.noc_feed import CHANNEL, NocFeedSettings, topic_segment
 from oss.provisioning.engine import TransactionFailed
@@ -161,7 +166,15 @@ class Orders:
                         )
                     )
                 await s.flush()
-                await self._event(s, order, "acknowledged", {"actor": actor})
+                await self._event(s, order, "acknowledged", {"actor": actor}, actor=actor)
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="create",
+                    object_type="productOrder",
+                    object_id=order_id,
+                    after=_order_audit(order, plans),
+                )
         except IntegrityError:
             if key is None:
                 raise
@@ -315,7 +328,7 @@ class Orders:
                 if _rowcount(started) == 0:  # cancelled in between
                     return
                 await s.refresh(order)
-                await self._event(s, order, "inProgress", None)
+                await self._event(s, order, "inProgress", None, actor=actor, was="acknowledged")
             elif order.state not in OPEN_STATES:
                 return
         self._wake()
@@ -373,10 +386,15 @@ class Orders:
                 )
                 s.add(product)
                 item.product_id = product.id
+                await s.flush()
+                _audit_product(s, actor, "create", None, product)
             elif product_id is not None:
                 old = await s.get(ProductRow, product_id)
                 if old is not None:
+                    before = product_json(old)
                     old.state, old.end_at = "terminated", finished
+                    await s.flush()
+                    _audit_product(s, actor, "terminate", before, old)
             await self._item_event(s, item, {"transaction": txn_id})
         return None
 
@@ -426,6 +444,8 @@ class Orders:
                 failure = await self._undo(order_id, failure, actor)
             target = "failed" if failure is not None else "cancelled" if cancelling else "completed"
             async with self.db.transaction() as s:
+                order = await self._order(s, order_id)
+                was = order.state
                 now = utcnow()
                 values: dict[str, Any] = {"state": target}
                 if target == "cancelled":
@@ -443,21 +463,23 @@ class Orders:
                     if target == "completed":
                         continue  # a cancellation arrived after the last item: honour it
                     return
-                await self._settle_items(s, order_id, target)
-                order = await self._order(s, order_id)
+                await self._settle_items(s, order_id, target, actor)
                 await s.refresh(order)
-                await self._event(s, order, target, {"error": failure} if failure else None)
+                detail = {"error": failure} if failure else None
+                await self._event(s, order, target, detail, actor=actor, was=was)
             self._wake()
             log.info("product order %s %s", order_id, target)
             return
 
-    async def _settle_items(self, s: AsyncSession, order_id: str, target: str) -> None:
+    async def _settle_items(self, s: AsyncSession, order_id: str, target: str, actor: str) -> None:
         items = await s.scalars(select(OrderItemRow).where(OrderItemRow.order_id == order_id))
         for item in items:
             if target == "completed" and item.product_id and item.action == "add":
                 product = await s.get(ProductRow, item.product_id)
                 if product is not None and product.state == "pendingActive":
+                    before = product_json(product)
                     product.state = "active"
+                    _audit_product(s, actor, "activate", before, product)
             if item.state in ("acknowledged", "inProgress"):
                 item.state = "cancelled"
                 await self._item_event(s, item, None)
@@ -481,7 +503,10 @@ class Orders:
                 if row is None:
                     continue
                 if error is None:
+                    before = product_json(row)
                     row.state, row.end_at = "cancelled", finished
+                    await s.flush()
+                    _audit_product(s, actor, "cancel", before, row)
                     await s.execute(
                         update(OrderItemRow)
                         .where(
@@ -512,8 +537,8 @@ class Orders:
             )
             if _rowcount(done):
                 await s.refresh(order)
-                await self._settle_items(s, order_id, "cancelled")
-                await self._event(s, order, "cancelled", detail)
+                await self._settle_items(s, order_id, "cancelled", actor)
+                await self._event(s, order, "cancelled", detail, actor=actor, was="acknowledged")
                 task_state = "done"
             else:
                 pending = await s.execute(
@@ -527,7 +552,9 @@ class Orders:
                         f"product order {order_id} is {order.state}: only an order that has "
                         "not completed can be cancelled"
                     )
-                await self._event(s, order, "pendingCancellation", detail)
+                await self._event(
+                    s, order, "pendingCancellation", detail, actor=actor, was="inProgress"
+                )
                 task_state = "inProgress"
         self._wake()
         return _cancel_doc(order_id, reason, task_state, now if task_state == "done" else None)
@@ -769,11 +796,29 @@ class Orders:
         return offering.service_type
 
     async def _event(
-        self, s: AsyncSession, order: ProductOrderRow, state: str, detail: dict[str, Any] | None
+        self,
+        s: AsyncSession,
+        order: ProductOrderRow,
+        state: str,
+        detail: dict[str, Any] | None,
+        *,
+        actor: str,
+        was: str | None = None,
     ) -> None:
-        """An order state change: kept, and queued for MQTT in the same transaction."""
+        """An order state change: kept, audited (from `was`; the creation is audited by
+        create()), and queued for MQTT in the same transaction."""
         now = utcnow()
         s.add(OrderEventRow(order_id=order.id, state=state, detail=detail, time=now))
+        if was is not None:
+            audit.record(
+                s,
+                actor=actor,
+                action="update",
+                object_type="productOrder",
+                object_id=order.id,
+                before={"state": was},
+                after={"state": state, **(detail or {})},
+            )
         if not self.mqtt.enabled:
             return
         await s.flush()
@@ -802,6 +847,40 @@ class Orders:
         """Called after a commit: the publisher finds the order's messages at once."""
         if self.publisher is not None and self.mqtt.enabled:
             self.publisher.wake()
+
+
+def _order_audit(order: ProductOrderRow, plans: list[_ItemPlan]) -> dict[str, Any]:
+    """A new order as the audit log keeps it."""
+    return {
+        "state": order.state,
+        "account": order.account_id,
+        "description": order.description,
+        "idempotencyKey": order.idempotency_key,
+        "items": [
+            {
+                "id": p.item_id,
+                "action": p.action,
+                "offering": p.offering_id,
+                "params": p.params,
+                "product": p.product_id,
+            }
+            for p in plans
+        ],
+    }
+
+
+def _audit_product(
+    s: AsyncSession, actor: str, action: str, before: dict[str, Any] | None, row: ProductRow
+) -> None:
+    audit.record(
+        s,
+        actor=actor,
+        action=action,
+        object_type="product",
+        object_id=row.id,
+        before=before,
+        after=product_json(row),
+    )
 
 
 def order_topic(prefix: str, order_id: str) -> str:

@@ -3,6 +3,11 @@
 Lifecycle: designed -> reserved (placed, bandwidth held) -> provisioning (transaction running)
 -> active; a failed create ends `failed` (nothing on the devices, nothing reserved); delete goes
 terminating -> terminated. Every change to the network is one engine transaction.
+
+Audit: each create, modify, delete and reconcile is one audit entry (object type `service`,
+action the change's kind), written when it settles, in the transaction that writes the
+service's final state: who asked, the service before the change and after it (its state says
+whether the transaction committed). Dry runs and refusals before anything is stored write none.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.platforms import Platform, load_platform
+from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.provisioning.engine import (
     DeviceTxn,
@@ -349,6 +355,7 @@ class ServiceManager:
             ]
             if dry_run:
                 return {"dry_run": True, "params": values, "devices": await self._preview(plans)}
+            before = await self.get(row_id)
             async with self.db.transaction() as s:
                 row = await self._row(s, row_id)
                 row.params = values
@@ -373,6 +380,7 @@ class ServiceManager:
             on_started,
             undo_params=old_values,
             undo_real=old_real,
+            before=before,
         )
 
     async def delete(
@@ -388,8 +396,11 @@ class ServiceManager:
         plans = self._plans(svc.stype, svc.values, svc.names, self._current(svc), "delete")
         if dry_run:
             return {"dry_run": True, "devices": await self._preview(plans)}
+        before = await self.get(svc.row_id)
         await self._set_state(svc.row_id, "terminating")
-        return await self._transact(svc.row_id, "delete", plans, actor, observer, on_started)
+        return await self._transact(
+            svc.row_id, "delete", plans, actor, observer, on_started, before=before
+        )
 
     async def drift(self, ref: str | int) -> dict[str, Any]:
         """What differs between the devices and what the service should have rendered."""
@@ -409,7 +420,10 @@ class ServiceManager:
     ) -> dict[str, Any]:
         svc = await self._load(ref, ("active", "failed"), "reconcile")
         plans = self._plans(svc.stype, svc.values, svc.names, self._current(svc), "merge")
-        return await self._transact(svc.row_id, "reconcile", plans, actor, observer, on_started)
+        before = await self.get(svc.row_id)
+        return await self._transact(
+            svc.row_id, "reconcile", plans, actor, observer, on_started, before=before
+        )
 
     # --- transactions ----------------------------------------------------------------------
 
@@ -424,6 +438,7 @@ class ServiceManager:
         *,
         undo_params: Mapping[str, Any] | None = None,
         undo_real: Realisation | None = None,
+        before: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         txn_id = await self.journal.open(kind, row_id, actor)
         txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
@@ -444,9 +459,11 @@ class ServiceManager:
                 error=exc.transaction.error,
                 undo_params=undo_params,
                 undo_real=undo_real,
+                actor=actor,
+                before=before,
             )
             raise
-        await self._settle(row_id, kind, ok=True)
+        await self._settle(row_id, kind, ok=True, actor=actor, before=before)
         return {"service": await self.get(row_id), "transaction": txn.to_dict()}
 
     async def _settle(
@@ -459,9 +476,12 @@ class ServiceManager:
         txn: Transaction | None = None,
         undo_params: Mapping[str, Any] | None = None,
         undo_real: Realisation | None = None,
+        actor: str,
+        before: dict[str, Any] | None = None,
     ) -> None:
         """The service's state and resources after a transaction ended, written together with
-        the transaction's final state: nobody sees one without the other."""
+        the transaction's final state and the change's audit entry: nobody sees one without
+        the others."""
         async with self.db.transaction() as s:
             if txn is not None:
                 await self.journal.write(s, txn)
@@ -493,6 +513,16 @@ class ServiceManager:
             else:
                 row.state = "active" if ok or row.state != "provisioning" else "failed"
             row.error = None if ok else error
+            await s.flush()
+            audit.record(
+                s,
+                actor=actor,
+                action=kind,
+                object_type="service",
+                object_id=row.name,
+                before=before,
+                after=await _public(s, row),
+            )
 
     async def recover(self) -> list[dict[str, Any]]:
         """Resolve every transaction a previous run left open (see Engine.resolve)."""
@@ -502,8 +532,15 @@ class ServiceManager:
             log.warning("transaction %s (%s) was interrupted; resolving it", txn_id, kind)
             done = await self.engine.resolve(txn, _Deferring(self.journal))
             if service_id is not None:
+                # Audited as the change of whoever started it (the journal keeps who).
+                actor = str((await self.journal.show(txn_id)).get("actor") or "recovery")
                 await self._settle(
-                    service_id, kind, ok=done.state == "committed", error=done.error, txn=done
+                    service_id,
+                    kind,
+                    ok=done.state == "committed",
+                    error=done.error,
+                    txn=done,
+                    actor=actor,
                 )
             else:
                 await self.journal.record(done)

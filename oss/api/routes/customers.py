@@ -35,9 +35,11 @@ class AccountCreate(BaseModel):
 
 
 @router.post("/customers", status_code=status.HTTP_201_CREATED)
-async def create_customer(body: CustomerCreate, runtime: RuntimeDep, _: Operator) -> dict[str, Any]:
+async def create_customer(
+    body: CustomerCreate, runtime: RuntimeDep, principal: Operator
+) -> dict[str, Any]:
     return await runtime.bss.customers.create_customer(
-        body.id, body.name, email=body.email, phone=body.phone
+        body.id, body.name, email=body.email, phone=body.phone, actor=principal.actor
     )
 
 
@@ -53,9 +55,16 @@ async def get_customer(customer_id: str, runtime: RuntimeDep, _: Viewer) -> dict
 
 
 @router.post("/accounts", status_code=status.HTTP_201_CREATED)
-async def create_account(body: AccountCreate, runtime: RuntimeDep, _: Operator) -> dict[str, Any]:
+async def create_account(
+    body: AccountCreate, runtime: RuntimeDep, principal: Operator
+) -> dict[str, Any]:
     return await runtime.bss.customers.create_account(
-        body.customer, body.name, body.currency, billing_day=body.billing_day, id=body.id
+        body.customer,
+        body.name,
+        body.currency,
+        billing_day=body.billing_day,
+        id=body.id,
+        actor=principal.actor,
     )
 
 
