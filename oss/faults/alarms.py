@@ -33,6 +33,7 @@ FeedEvent = Literal["raised", "changed", "cleared"]
 SignalKind = Literal["raise", "clear"]
 HREF_BASE = "/tmf-api/alarm/v4/alarm"
 SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared")
+DEVICE_REMOVED = "device removed from inventory"  # why a removed device's alarms closed
 
 # Which object types the graph or the service inventory can point at (alarmedObject.href).
 _OBJECT_HREFS = {

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from drivers.platforms import check_platform_name
 from oss.api.deps import Operator, PageDep, RuntimeDep, Viewer
 from oss.api.schemas import DeviceUpdate, Page
+from oss.faults.alarms import DEVICE_REMOVED
 from topology.model import Device, DeviceState
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -59,4 +60,7 @@ async def update_device(
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_device(name: str, runtime: RuntimeDep, who: Operator) -> None:
+    links = [link.id for link in runtime.inventory.graph.links(name) if link.id is not None]
     await runtime.inventory.remove_device(name, actor=who.actor)
+    # Its alarms go with it: nothing would ever clear them.
+    await runtime.alarms.close_removed_device(name, links, reason=DEVICE_REMOVED, user=who.actor)

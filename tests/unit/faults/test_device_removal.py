@@ -52,7 +52,7 @@ async def test_removing_a_device_closes_its_alarms_and_frees_what_they_explained
 async def test_only_the_devices_own_interfaces_are_closed(
     db: Database, feed: RecordingFeed
 ) -> None:
-    """ "r1:..." is r1's interface; "r10:..." and "r1_x" are not, LIKE wildcards included."""
+    """An interface of r1 is "r1:...": not "r10:...", nor LIKE's wildcards ("r1_x", "r1%")."""
     graph = chain_graph()
     manager = AlarmManager(db, lambda: graph, FakeServices(), feed)
     for obj in ("r1:eth9", "r10:eth9", "r1_x:eth9", "r1%:eth9"):
