@@ -29,9 +29,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, V
 
 from bss_bridge.money import decimals, minor_units, parse_decimal
 from oss.errors import InvalidInput, NotFound, Problem
+from oss.paths import configs_dir
 from oss.provisioning.service_types import ServiceType
 
-CATALOG_DIR = Path(__file__).resolve().parents[1] / "configs" / "catalog"
+CATALOG_DIR = configs_dir() / "catalog"
 
 # Filled in from the ordering customer, never fixed by an offering nor given by the order.
 RESERVED_PARAMETERS = ("customer",)

@@ -25,8 +25,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oss.errors import ConfigError, InvalidInput
+from oss.paths import configs_dir
 
-PLATFORMS_DIR = Path(__file__).resolve().parent.parent / "configs" / "platforms"
+PLATFORMS_DIR = configs_dir() / "platforms"
 
 Protocol = Literal["netconf", "gnmi", "snmp", "cli"]
 # How assurance collects a device's interface telemetry: SNMP polling or gNMI streaming.

@@ -35,9 +35,9 @@ from rich.console import Console
 
 from oss.cli.client import ApiClient, ClientError
 from oss.errors import OssError
+from oss.paths import lab_topologies_dir
 
-REPO = Path(__file__).resolve().parents[1]
-METRO = REPO / "lab" / "topologies" / "metro.clab.yml"
+METRO = lab_topologies_dir() / "metro.clab.yml"
 OFFERING = "metro-slice-200"
 CUSTOMER = "acme"
 ACCOUNT = "acme-main"

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     )
 
     state_dir: Path = Field(default_factory=default_state_dir)
+    configs_dir: Path | None = Field(
+        default=None,
+        description="your own configs/ folder (platforms, services, templates, catalog, tmf), "
+        "replacing the one shipped with the package",
+    )
     database_url: SecretStr | None = Field(
         default=None, description="SQLAlchemy async URL; default is SQLite in state_dir"
     )
@@ -152,6 +157,13 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @field_validator("configs_dir")
+    @classmethod
+    def _configs_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url is not None:

@@ -21,8 +21,9 @@ from typing import Any
 from jsonschema import Draft4Validator, FormatChecker
 
 from oss.errors import InvalidInput
+from oss.paths import configs_dir
 
-SPEC_DIR = Path(__file__).resolve().parents[1] / "configs" / "tmf"
+SPEC_DIR = configs_dir() / "tmf"
 
 _formats = FormatChecker()
 

@@ -13,6 +13,7 @@ import typer
 from oss.cli.main import app
 from oss.errors import ConfigError, InvalidInput, OssError
 from oss.logs import configure_logging
+from oss.paths import use_configs_dir
 from oss.settings import Settings, load_settings
 
 log = logging.getLogger("oss")
@@ -53,6 +54,7 @@ def serve(
     if topology is not None:
         more["topology"] = {"import_file": topology}
     settings = settings_from_options(config, state_dir, **more)
+    use_configs_dir(settings.configs_dir)  # before the server stack binds its folders
     configure_logging(settings.log.format, settings.log.level)
     sys.exit(asyncio.run(_serve(settings)))
 

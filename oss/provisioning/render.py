@@ -28,8 +28,9 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from oss.errors import InvalidInput
+from oss.paths import configs_dir
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "configs" / "templates"
+TEMPLATES_DIR = configs_dir() / "templates"
 
 
 class TemplateError(InvalidInput):
