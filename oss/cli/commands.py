@@ -361,6 +361,13 @@ def audit(
     ] = None,
     object_id: Annotated[str | None, typer.Option("--id")] = None,
     action: Annotated[str | None, typer.Option(help="create, update, delete, import, ...")] = None,
+    refused: Annotated[
+        bool | None,
+        typer.Option(
+            "--refused/--changes",
+            help="only refused attempts (401, 403, 409 ...), or only changes (default: both)",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """The audit log, newest first."""
@@ -372,5 +379,6 @@ def audit(
             object_type=object_type,
             object_id=object_id,
             action=action,
+            refused=None if refused is None else str(refused).lower(),
         )
     emit(ctx, page["items"], ["id", "at", "actor", "action", "object_type", "object_id"])

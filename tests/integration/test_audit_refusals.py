@@ -4,12 +4,19 @@ token; `GET /api/v1/audit` finds them by action, object type or `refused`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+from typer.testing import CliRunner
+
+import oss.cli.commands  # noqa: F401  (attaches `oss audit` to the CLI app)
+from oss.api import create_app
 from oss.audit import RefusalLog
 from oss.auth_roles import Role
+from oss.cli.main import app as cli_app
 from tests.integration.conftest import Api
+from tests.peers.app_server import serving
 
 
 class Clock:
@@ -61,8 +68,7 @@ async def test_401s_are_audited_once_per_window_with_a_count(api: Api) -> None:
     bogus = {"Authorization": "Bearer oss_not-a-real-token"}
     assert (await api.anonymous.get("/api/v1/sites", headers=bogus)).status_code == 401
     reasons = {
-        (e["object_id"], e["after"]["reason"])
-        for e in await refusals(api, object_type="request")
+        (e["object_id"], e["after"]["reason"]) for e in await refusals(api, object_type="request")
     }
     assert ("GET /api/v1/sites", "no bearer token") in reasons
     assert ("GET /api/v1/sites", "unknown token") in reasons
@@ -85,9 +91,9 @@ async def test_403s_name_the_token_id_route_and_reason_never_the_token(api: Api)
     ids = {e["object_id"] for e in await refusals(api, action="forbidden.refused")}
     assert "DELETE /api/v1/devices/{name}" in ids
     # nothing was created, and no token appears anywhere in the log
-    assert (await api.admin.get("/api/v1/audit", params={"refused": "false"})).json()[
-        "items"
-    ] == [e for e in await all_entries(api) if not e["action"].endswith(".refused")]
+    assert (await api.admin.get("/api/v1/audit", params={"refused": "false"})).json()["items"] == [
+        e for e in await all_entries(api) if not e["action"].endswith(".refused")
+    ]
     text = json.dumps(await all_entries(api))
     for token in api.tokens.values():
         assert token not in text
@@ -111,3 +117,20 @@ async def all_entries(api: Api) -> list[dict[str, Any]]:
         await api.admin.get("/api/v1/audit", params={"limit": 1000})
     ).json()["items"]
     return items
+
+
+async def test_oss_audit_lists_refusals_or_changes(api: Api) -> None:
+    manual_clock(api)
+    assert (await api.anonymous.get("/api/v1/devices")).status_code == 401
+    token = api.tokens[Role.ADMIN]
+    async with serving(create_app(api.runtime)) as url:
+        refused = await asyncio.to_thread(cli, url, token, "-o", "json", "audit", "--refused")
+        changed = await asyncio.to_thread(cli, url, token, "-o", "json", "audit", "--changes")
+    assert [e["action"] for e in json.loads(refused)] == ["unauthorized.refused"]
+    assert {e["action"] for e in json.loads(changed)} == {"create"}  # the test's tokens
+
+
+def cli(url: str, token: str, *args: str) -> str:
+    result = CliRunner().invoke(cli_app, ["--url", url, "--token", token, *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
