@@ -703,6 +703,8 @@ def _check_file(data: _File, specs: Mapping[str, ParamSpec], parser: _SpecParser
             parser.problem(("endpoints", i), f"no parameter {name!r}")
         elif endpoint.type == "endpoint":
             any_site = any_site or not endpoint.constraints.get("needs_interface", False)
+            if data.realisation == "path" and not endpoint.required:
+                parser.problem(("endpoints", i), f"{name!r}: the ends of a path are required")
         elif data.realisation == "path" or not _is_object_list(endpoint):
             parser.problem(
                 ("endpoints", i),

@@ -547,6 +547,13 @@ def test_endpoints_must_be_endpoint_parameters(tmp_path: Path) -> None:
     ]
 
 
+def test_the_ends_of_a_path_are_required(tmp_path: Path) -> None:
+    text = GOOD_HEAD.replace("z: {type: endpoint, required: true}", "z: {type: endpoint}")
+    assert load_error(tmp_path, text) == (
+        "bad.yaml:4: endpoints[1]: 'z': the ends of a path are required"
+    )
+
+
 def test_site_endpoints_need_endpoint_roles(tmp_path: Path) -> None:
     text = GOOD_HEAD.replace("endpoint_roles: [pe]", "endpoint_roles: []")
     assert load_error(tmp_path, text) == (
