@@ -1,6 +1,6 @@
 """A bill run killed with SIGKILL in the middle of a batch (written, not committed), on both
-backends: nothing of that batch stays, and the re-run bills every product and usage record
-exactly once.
+backends: nothing of that batch stays (nor its audit entry), and the re-run bills every product
+and usage record exactly once.
 
 The child stops at the documented test seam (`OSS_TEST_BILL_RUN_STALL`): after 10 accounts are
 committed it writes the next batch, creates a marker file and sleeps before committing.
@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from bss_bridge.billing import STALL_ENV
 from bss_bridge.tables import BillLineRow, BillRow, UsageRow
 from oss.store import Database
+from oss.store.tables import AuditRow
 from tests.integration.bss.bill_fixtures import (
     SLICE,
     add_account,
@@ -108,6 +109,12 @@ def kill_mid_batch(url: str, marker: Path) -> None:
             child.stderr.close()
 
 
+async def run_entries(db: Database) -> list[AuditRow]:
+    async with db.sessions() as s:
+        query = select(AuditRow).where(AuditRow.object_type == "billRun")
+        return list((await s.scalars(query)).all())
+
+
 async def scalar(db: Database, query: object) -> object:
     async with db.sessions() as s:
         return await s.scalar(query)  # type: ignore[call-overload]
@@ -129,8 +136,13 @@ async def test_a_killed_bill_run_leaves_no_half_batch_and_reruns_exactly_once(
         .where(BillLineRow.bill_id.not_in(select(BillRow.id)))
     )
     assert await scalar(db, orphans) == 0
+    # each batch's audit entry is in the batch's transaction: the killed batch has none
+    audited = await run_entries(db)
+    assert len(audited) == COMMITTED_BEFORE_KILL // BATCH
+    assert sum(len(e.after["bills"]) for e in audited) == COMMITTED_BEFORE_KILL
 
     await bill_run(db, at(2, month=12)).run("2026-11")
+    assert len(await run_entries(db)) == COMMITTED_BEFORE_KILL // BATCH + 1  # one batch of 500
 
     assert await scalar(db, select(func.count()).select_from(BillRow)) == ACCOUNTS
     async with db.sessions() as s:
