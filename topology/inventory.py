@@ -33,7 +33,7 @@ from oss.store.in_use import InUse, Users, users_of
 from oss.store.tables import DeviceRow, InterfaceRow, LinkRow, SiteRow
 from topology.clab import ClabTopology
 from topology.graph import InventoryGraph
-from topology.model import Device, Endpoint, Interface, Link, Site
+from topology.model import Device, Endpoint, Interface, Link, OperState, Site
 from topology.persistence import (
     device_values,
     interface_values,
@@ -331,6 +331,38 @@ class Inventory:
                 graph=lambda: self._graph.upsert_interface(new),
             )  # fmt: skip
             return new
+
+    async def set_oper_states(
+        self, observed: dict[tuple[str, str], OperState], *, actor: str
+    ) -> list[Interface]:
+        """Operational states the collectors observed, by (device, interface): those that
+        differ from the inventory's are written in one transaction, each with its audit entry;
+        interfaces the inventory does not have are ignored. Returns the interfaces changed."""
+        async with self._lock:
+            changes = []
+            for (device, name), state in observed.items():
+                old = _get(self._graph.interface, device, name)
+                if old is not None and old.oper_state != state:
+                    changes.append((old, old.model_copy(update={"oper_state": state})))
+            if not changes:
+                return []
+
+            async def db(s: AsyncSession) -> None:
+                for old, new in changes:
+                    where = (InterfaceRow.device == new.device, InterfaceRow.name == new.name)
+                    values = {"oper_state": new.oper_state.value}
+                    await s.execute(update(InterfaceRow).where(*where).values(values))
+                    audit.record(
+                        s, actor=actor, action="update", object_type="interface",
+                        object_id=f"{new.device}:{new.name}", before=_dump(old), after=_dump(new),
+                    )  # fmt: skip
+
+            def graph() -> None:
+                for _, new in changes:
+                    self._graph.upsert_interface(new)
+
+            await self._write(db, graph)
+            return [new for _, new in changes]
 
     async def remove_interface(self, device: str, name: str, *, actor: str) -> None:
         key = f"{device}:{name}"

@@ -2,7 +2,8 @@
 management address and credentials, the trap receiver, and where their events go.
 
     SNMP poller / gNMI collector / traps --events--> gauges (/metrics), minute roll-ups,
-        InfluxDB (if configured), rules --signals--> alarms (reduced, correlated, to the NOC)
+        InfluxDB (if configured), interface oper_state in the inventory (on change),
+        rules --signals--> alarms (reduced, correlated, to the NOC)
 
 Which collector a device gets is its platform's `telemetry` (configs/platforms/*.yaml: snmp,
 the default, or gnmi); both report the same canonical events, reachability included. The
@@ -31,6 +32,7 @@ from drivers.snmp import SnmpDriver
 from drivers.snmp_traps import TrapReceiver
 from drivers.targets import Network, target_for
 from oss.assurance.gnmi_collector import GnmiCollector, GnmiCollectorSettings
+from oss.assurance.oper_state import OperStates
 from oss.assurance.poller import SnmpPoller
 from oss.errors import OssError
 from oss.events import Event
@@ -94,6 +96,7 @@ class AssuranceService:
         self.outputs = [(sink_name(output), output) for output in outputs]
         self.rules = Rules(settings.thresholds, interface_name=self._interface_name)
         self._ifnames: dict[tuple[str, str], str] = {}
+        self.oper_states = OperStates(inventory, interface_name=self._interface_name)
         self._skipped: set[str] = set()
         self.poller: SnmpPoller | None = None
         self.gnmi: GnmiCollector | None = None
@@ -137,6 +140,7 @@ class AssuranceService:
         await self._deliver("rollup", self.rollup.sink, events)
         for name, output in self.outputs:
             await self._deliver(name, output, events)
+        await self._deliver("inventory", self.oper_states.sink, events)  # interface oper_state
         signals = [signal for event in events for signal in self.rules.signals(event)]
         if signals:
             # One alarm transaction for the whole batch: a trap storm commits once per batch.
