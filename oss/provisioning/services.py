@@ -44,6 +44,7 @@ from oss.provisioning.realise import Realisation, ServiceNames, realise, service
 from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
 from oss.store.database import Database
+from oss.store.in_use import unavailable
 from oss.store.tables import ServiceResourceRow, ServiceRow
 from topology.graph import Path
 from topology.inventory import Inventory
@@ -201,8 +202,7 @@ class ServiceManager:
             probe_names, probe = await self._probe(stype, values)
             await self._check_vrf_free(None, probe_names.vrf, list(probe.devices))
             row_id, names = await self._insert(stype, values, customer, name, probe_names.vlan)
-            real = realise(self.inventory.graph, stype, values, names, {}, probe.placement)
-            await self._reserve(row_id, real, stype, values)
+            real = await self._reserve(row_id, stype, values, names, probe.placement)
         plans = self._plans(stype, values, names, real, "merge")
         return await self._transact(row_id, "create", plans, actor, observer, on_started)
 
@@ -304,14 +304,34 @@ class ServiceManager:
         return service_names(stype, values, service_id, vlan, self.options.asn)
 
     async def _reserve(
-        self, row_id: int, real: Realisation, stype: ServiceType, values: Mapping[str, Any]
-    ) -> None:
+        self,
+        row_id: int,
+        stype: ServiceType,
+        values: Mapping[str, Any],
+        names: ServiceNames,
+        placement: Placement | None,
+    ) -> Realisation:
+        """The service's resources stored where it was placed, unless the inventory lost them
+        (or the room on a link) since: checked with the rows locked, in this transaction, so no
+        removal lands between the check and the reservation. A refusal leaves no record."""
         async with self.db.transaction() as s:
             row = await s.get(ServiceRow, row_id)
             assert row is not None
-            row.state = "reserved"
-            row.placement = real.placement.to_dict() if real.placement else None
-            s.add_all(_resources(row_id, real))
+            try:
+                real = realise(self.inventory.graph, stype, values, names, {}, placement)
+                held = _resources(row_id, real)
+                missing = await unavailable(s, held, service_id=row_id)
+            except NotFound as exc:  # gone from the graph already
+                missing = [str(exc)]
+            if missing:
+                await s.delete(row)
+            else:
+                row.state = "reserved"
+                row.placement = real.placement.to_dict() if real.placement else None
+                s.add_all(held)
+        if missing:
+            raise _inventory_changed(missing)
+        return real
 
     # --- modify, delete, reconcile, diff ----------------------------------------------------
 
@@ -370,7 +390,11 @@ class ServiceManager:
                 ).all()
                 for r in old_rows:
                     await s.delete(r)
-                s.add_all(_resources(row_id, real))
+                held = _resources(row_id, real)
+                missing = await unavailable(s, held, service_id=row_id)
+                if missing:
+                    raise _inventory_changed(missing)  # rolled back: the old resources stay
+                s.add_all(held)
         return await self._transact(
             row_id,
             "modify",
@@ -711,6 +735,14 @@ async def _public(s: AsyncSession, row: ServiceRow) -> dict[str, Any]:
             ],
         },
     }
+
+
+def _inventory_changed(missing: list[str]) -> Conflict:
+    return Conflict(
+        "the inventory changed while the service was being placed: "
+        + "; ".join(missing)
+        + "; nothing was reserved, try again"
+    )
 
 
 def _require(row: ServiceRow, states: tuple[str, ...], what: str) -> None:

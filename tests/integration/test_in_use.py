@@ -7,10 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 
+from oss.errors import Conflict
+from oss.provisioning.access import DeviceAccess
+from oss.provisioning.engine import Engine
+from oss.provisioning.services import ServiceManager
 from oss.store import Database
 from oss.store.in_use import InUse, unavailable, users_of
 from oss.store.tables import (
@@ -21,6 +27,8 @@ from oss.store.tables import (
     TransactionDeviceRow,
     TransactionRow,
 )
+from tests.integration.provisioning.conftest import chain_clab
+from topology.clab import parse_clab
 from topology.inventory import Inventory
 from topology.model import Device, Endpoint, Link, Site
 
@@ -227,3 +235,35 @@ async def until_blocked(db: Database, task: asyncio.Task[None]) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the removal never waited for the reservation")
+
+
+async def test_a_service_placed_on_a_link_removed_meanwhile_is_refused(
+    db: Database, tmp_path: Path
+) -> None:
+    """A slice is placed on the graph, then the link is removed (nobody used it yet), then the
+    slice stores its reservations: that last step sees the link gone and refuses (409); no
+    service record is left behind. No device is contacted (no network is allowed)."""
+    inv = Inventory(db)
+    await inv.load()
+    topo = parse_clab(chain_clab("127.0.0", tmp_path / "credentials.yaml"), "chain5.clab.yml")
+    await inv.import_topology(topo, actor=ACTOR, source="chain5.clab.yml")
+    access = DeviceAccess(device_of=inv.graph.device, allowed=[], timeout_s=1)
+    manager = ServiceManager(db, inv, Engine(access))
+    victim = link_id(inv, "p1:eth2")  # p1 -- p2, on the fast path from west to east
+    insert = manager._insert
+
+    async def insert_then_remove(*args: Any, **kwargs: Any) -> Any:
+        stored = await insert(*args, **kwargs)
+        await inv.remove_link(victim, actor=ACTOR)
+        return stored
+
+    manager._insert = insert_then_remove  # type: ignore[method-assign]
+    slice_ = {"customer": "acme", "from": "west", "to": "east", "bandwidth": "200M"}
+    try:
+        with pytest.raises(Conflict, match=f"inventory changed .*link {victim}"):
+            await manager.create("slice", slice_, actor=ACTOR)
+    finally:
+        await access.close()
+    async with db.read() as s:
+        assert await s.scalar(select(func.count()).select_from(ServiceRow)) == 0
+        assert await s.scalar(select(func.count()).select_from(ServiceResourceRow)) == 0
