@@ -13,15 +13,16 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 
 from oss import __version__
 from oss.cli.client import ClientError
 from oss.cli.main import app, emit, get_context
-from oss.cli.output import Format
+from oss.cli.output import Format, console, table, text
 
 BASE = "/tmf-api/alarm/v4/alarm"
-COLUMNS = ["id", "severity", "state", "ack", "type", "object", "problem", "count", "parent", "root"]
+COLUMNS = ["id", "severity", "state", "ack", "count", "parent", "root", "type", "object", "problem"]
+# At 80 columns the free text wraps; severity, state and ids are always whole.
+WHOLE = {"id", "severity", "state", "ack", "count", "parent", "root"}
 # The stream sends a keepalive every 15 s: a minute of silence means the daemon is gone.
 STREAM_READ_TIMEOUT_S = 60.0
 
@@ -36,13 +37,13 @@ def row(doc: dict[str, Any]) -> dict[str, Any]:
         "id": doc.get("id"),
         "severity": doc.get("perceivedSeverity"),
         "state": doc.get("state"),
-        "ack": doc.get("ackState"),
+        "ack": "yes" if doc.get("ackState") == "acknowledged" else "no",
         "type": doc.get("alarmedObjectType"),
         "object": (doc.get("alarmedObject") or {}).get("id"),
         "problem": doc.get("specificProblem"),
         "count": doc.get("count"),
         "parent": parents[0]["id"] if parents else None,
-        "root": "yes" if doc.get("isRootCause") else "",
+        "root": "yes" if doc.get("isRootCause") else "no",
     }
 
 
@@ -71,7 +72,7 @@ def list_alarms(
     if get_context(ctx).output is Format.JSON:
         emit(ctx, docs)
     else:
-        emit(ctx, [row(d) for d in docs], COLUMNS, title="alarms")
+        table([row(d) for d in docs], COLUMNS, title="alarms", whole=WHOLE)
 
 
 @alarm_app.command("show")
@@ -101,7 +102,7 @@ def watch(
 ) -> None:
     """Print alarm changes live until interrupted (or after --count changes)."""
     c = get_context(ctx)
-    console = Console(soft_wrap=True)
+    out = console(soft_wrap=True)
     seen = 0
     try:
         for event, doc in stream(c.url, c.token):
@@ -110,13 +111,13 @@ def watch(
                 sys.stdout.flush()
             else:
                 r = row(doc)
-                console.print(
-                    f"{doc.get('alarmChangedTime', '')} {event:<8} #{r['id']} "
-                    f"{r['severity']:<13} {r['type']} {r['object']}: {r['problem']}"
-                    + (f" (under #{r['parent']})" if r["parent"] else "")
-                    + (" [root cause]" if r["root"] else ""),
-                    highlight=False,
-                    markup=False,  # "[root cause]" is text, not a rich style tag
+                out.print(
+                    text(
+                        f"{doc.get('alarmChangedTime', '')} {event:<8} #{r['id']} "
+                        f"{r['severity']:<13} {r['type']} {r['object']}: {r['problem']}"
+                        + (f" (under #{r['parent']})" if r["parent"] else "")
+                        + (" [root cause]" if r["root"] == "yes" else "")
+                    )
                 )
             seen += 1
             if count is not None and seen >= count:

@@ -55,7 +55,7 @@ def demo(
         state_dir=directory, port=port, keep=keep, database_url=database_url, outage_s=outage
     )
     # With -o json the story goes to stderr and stdout carries only the result.
-    console = Console(stderr=as_json, soft_wrap=True)
+    console = Console(stderr=as_json, soft_wrap=True, emoji=False)
     if not console.is_terminal:
         console.width = 150  # piped: wide enough that the invoice's tables do not truncate
     try:

@@ -10,14 +10,14 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from oss.cli.client import ApiClient, ClientError
 from oss.cli.commands import _confirm
 from oss.cli.main import app, emit, get_context, read_file
-from oss.cli.output import Format, emit_json
+from oss.cli.output import Format, console, emit_json, new_table, print_data, text
 
 service_app = typer.Typer(
     help="Services (l3vpn, l2vpn, slice) and their transactions.", no_args_is_help=True
@@ -30,6 +30,7 @@ app.add_typer(txn_app, name="transaction")
 
 SERVICE_COLUMNS = ["id", "name", "type", "customer", "state", "vlan", "vrf", "transaction_id"]
 TERMINAL = {"committed", "rolled-back", "failed"}
+DIFF_COLOURS = {"+": "green", "-": "red", "~": "yellow"}
 POLL_S = 0.25
 
 
@@ -58,18 +59,20 @@ def _parse_params(pairs: list[str], params_file: Path | None) -> dict[str, Any]:
 
 
 def _progress_table(txn: dict[str, Any]) -> Table:
-    table = Table(title=f"transaction {txn['id']} ({txn.get('kind')}): {txn['state']}")
-    for column in ("device", "protocol", "state", "step", "time", "error"):
-        table.add_column(column)
+    table = new_table(
+        ("device", "protocol", "state", "step", "time", "error"),
+        title=f"transaction {txn['id']} ({txn.get('kind')}): {txn['state']}",
+        whole={"device", "state", "step", "time"},
+    )
     for d in txn.get("devices", []):
         spent = sum(float(s.get("ms", 0)) for s in d.get("steps") or [])
         table.add_row(
-            d["device"],
-            d.get("protocol", "-"),
-            d.get("state", "-"),
-            d.get("step") or "-",
-            f"{spent:.0f} ms",
-            (d.get("error") or "")[:80],
+            text(d["device"]),
+            text(d.get("protocol", "-")),
+            text(d.get("state", "-")),
+            text(d.get("step") or "-"),
+            text(f"{spent:.0f} ms"),
+            text((d.get("error") or "")[:80]),
         )
     return table
 
@@ -83,7 +86,7 @@ def _follow(api: ApiClient, txn_id: int, fmt: Format) -> dict[str, Any]:
             time.sleep(POLL_S)
             txn = api.get(path)
         return txn
-    with Live(_progress_table(txn), console=Console(), refresh_per_second=8) as live:
+    with Live(_progress_table(txn), console=console(), refresh_per_second=8) as live:
         while txn["state"] not in TERMINAL:
             time.sleep(POLL_S)
             txn = api.get(path)
@@ -108,8 +111,11 @@ def _run_change(ctx: typer.Context, method: str, path: str, body: Any, *, dry_ru
     if fmt is Format.JSON:
         emit_json({"service": service, "transaction": txn})
     else:
-        Console().print(
-            f"service {service['name']} (id {service['id']}): [bold]{service['state']}[/bold]"
+        print_data(
+            Text.assemble(
+                f"service {service['name']} (id {service['id']}): ",
+                (str(service["state"]), "bold"),
+            )
         )
     if txn["state"] != "committed":
         raise ClientError(f"transaction {txn['id']} {txn['state']}: {txn.get('error')}")
@@ -119,17 +125,17 @@ def _show_diffs(result: dict[str, Any], fmt: Format) -> None:
     if fmt is Format.JSON:
         emit_json(result)
         return
-    console = Console()
+    out = console()
     for d in result.get("devices", []):
-        state = d.get("state")
-        console.print(f"[bold]{d['device']}[/bold] ({d.get('protocol')}): {state}")
+        out.print(
+            Text.assemble((str(d["device"]), "bold"), f" ({d.get('protocol')}): {d.get('state')}")
+        )
         if d.get("error"):
-            console.print(f"  error: {d['error']}")
+            out.print(text(f"  error: {d['error']}"))
         for line in d.get("diff", []):
-            colour = {"+": "green", "-": "red", "~": "yellow"}.get(line[:1], "")
-            console.print(f"  [{colour}]{line}[/{colour}]" if colour else f"  {line}", markup=True)
+            out.print(text(f"  {line}", DIFF_COLOURS.get(str(line)[:1], "")))
     if "in_sync" in result:
-        console.print("in sync: no drift" if result["in_sync"] else "[red]drift found[/red]")
+        out.print(text("in sync: no drift") if result["in_sync"] else text("drift found", "red"))
 
 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="show per-device diffs, change nothing")]
@@ -262,6 +268,6 @@ def transaction_show(ctx: typer.Context, txn_id: int) -> None:
     if get_context(ctx).output is Format.JSON:
         emit_json(txn)
     else:
-        Console().print(_progress_table(txn))
+        print_data(_progress_table(txn))
         if txn.get("error"):
-            Console().print(f"error: {txn['error']}")
+            print_data(text(f"error: {txn['error']}"))

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from oss.cli.main import app, get_context
-from oss.cli.output import Format, emit_json
+from oss.cli.output import Format, console, emit_json, new_table, text
 
 sla_app = typer.Typer(help="SLA compliance of customer services.")
 app.add_typer(sla_app, name="sla")
@@ -25,56 +25,52 @@ def show_sla(ctx: typer.Context, service: str) -> None:
     if c.output is Format.JSON:
         emit_json(doc)
     else:
-        render(doc, Console(soft_wrap=True))
+        render(doc, console(soft_wrap=True))
 
 
-def render(doc: dict[str, Any], console: Console) -> None:
+def render(doc: dict[str, Any], out: Console) -> None:
+    """The compliance as text lines and the outage windows' table (never markup: ids and
+    causes are data)."""
     avail = doc["availability"]
     period = doc["period"]
     verdict = "met" if doc["met"] else "MISSED"
-    console.print(
+    latency = doc["latency"]
+    if latency.get("measured", True) is False:
+        latency_line = f"  latency       {latency['note']}"
+    else:
+        latency_line = (
+            f"  latency       target {latency['targetMs']} ms per {latency['windowMinutes']} min "
+            f"window: {latency['windowsMissed']} of {latency['windowsMeasured']} windows missed"
+        )
+    lines = [
         f"SLA of {doc['service']} (product {doc.get('product', '-')}, "
         f"offering {doc.get('offering', '-')}): {verdict}",
-        highlight=False,
-        markup=False,
-    )
-    console.print(
         f"  period        {period['start']} .. {period['end']} "
         f"(measured until {doc['measuredUntil']})",
-        highlight=False,
-        markup=False,
-    )
-    console.print(
         f"  availability  {avail['measuredPercent']} % against a target of "
         f"{avail['targetPercent']} % — {'met' if avail['met'] else 'missed'} "
         f"({avail['outageSeconds']} s down of {avail['measuredSeconds']} s measured)",
-        highlight=False,
-        markup=False,
-    )
-    latency = doc["latency"]
-    if latency.get("measured", True) is False:
-        console.print(f"  latency       {latency['note']}", highlight=False, markup=False)
-    else:
-        console.print(
-            f"  latency       target {latency['targetMs']} ms per {latency['windowMinutes']} min "
-            f"window: {latency['windowsMissed']} of {latency['windowsMeasured']} windows missed",
-            highlight=False,
-            markup=False,
-        )
+        latency_line,
+    ]
     windows = avail["outageWindows"]
     if not windows:
-        console.print("  no outage in this period", highlight=False, markup=False)
-        return
-    table = Table(title="outage windows", header_style="bold")
-    for column in ("start", "end", "seconds", "service alarms", "root alarms", "cause"):
-        table.add_column(column)
+        lines.append("  no outage in this period")
+    for line in lines:
+        out.print(text(line))
+    if windows:
+        out.print(_outage_table(windows))
+
+
+def _outage_table(windows: list[dict[str, Any]]) -> Table:
+    columns = ("start", "end", "seconds", "service alarms", "root alarms", "cause")
+    table = new_table(columns, title="outage windows", whole={"start", "end", "seconds"})
     for w in windows:
         table.add_row(
-            w["start"],
-            w["end"],
-            w["durationSeconds"],
-            ", ".join(str(i) for i in w["serviceAlarmIds"]),
-            ", ".join(str(i) for i in w["rootAlarmIds"]) or "-",
-            w["cause"],
+            text(w["start"]),
+            text(w["end"]),
+            text(w["durationSeconds"]),
+            text(", ".join(str(i) for i in w["serviceAlarmIds"])),
+            text(", ".join(str(i) for i in w["rootAlarmIds"]) or "-"),
+            text(w["cause"]),
         )
-    console.print(table)
+    return table
