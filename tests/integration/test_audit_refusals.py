@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 import oss.cli.commands  # noqa: F401  (attaches `oss audit` to the CLI app)
 from oss.api import create_app
-from oss.audit import RefusalLog
+from oss.audit import Refusal, RefusalLog, list_entries, record
 from oss.auth_roles import Role
 from oss.cli.main import app as cli_app
+from oss.store import Database
 from tests.integration.conftest import Api
 from tests.peers.app_server import serving
 
@@ -134,3 +135,26 @@ def cli(url: str, token: str, *args: str) -> str:
     result = CliRunner().invoke(cli_app, ["--url", url, "--token", token, *args])
     assert result.exit_code == 0, (result.output, result.exception)
     return result.output
+
+
+async def test_refusal_log_and_filter_on_both_backends(database_url: str) -> None:
+    """The window, the count and the `refused` filter on SQLite and PostgreSQL."""
+    db = Database(database_url)
+    await db.migrate()
+    try:
+        clock = Clock()
+        log = RefusalLog(db, window_s=60.0, clock=clock)
+        refusal = Refusal(401, "unknown token", "GET", "/api/v1/sites", None, "anonymous")
+        assert await log.refused(refusal)
+        assert not await log.refused(refusal)
+        assert not await log.refused(refusal)
+        clock.now += 60
+        assert await log.refused(refusal)
+        async with db.transaction() as s:
+            record(s, actor="t", action="create", object_type="site", object_id="x", after={})
+        refused, total = await list_entries(db, limit=10, offset=0, refused=True)
+        assert total == 2 and [e.after["count"] for e in refused] == [3, 1]
+        changes, total = await list_entries(db, limit=10, offset=0, refused=False)
+        assert total == 1 and changes[0].action == "create"
+    finally:
+        await db.close()
