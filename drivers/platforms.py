@@ -234,8 +234,15 @@ def platform_names(directory: Path = PLATFORMS_DIR) -> list[str]:
 def check_platform_name(
     name: str, where: str = "platform", directory: Path = PLATFORMS_DIR
 ) -> None:
-    """Refuse a device's platform that no file defines (`where` names the field)."""
+    """Refuse a device's platform that no file defines, or whose file is refused at load
+    (`where` names the field)."""
     known = platform_names(directory)
     if name not in known:
         reason = f"unknown platform {name!r} (known: {', '.join(known) or 'none'})"
         raise InvalidInput(f"{where}: {reason}", problems=[{"where": where, "reason": reason}])
+    try:
+        load_platform(name, directory)
+    except ConfigError as exc:
+        reason = f"platform {name!r} cannot be used: {exc}"
+        problems = [{"where": where, "reason": reason}]
+        raise InvalidInput(f"{where}: {reason}", problems=problems) from None

@@ -92,3 +92,13 @@ def test_an_unknown_platform_name_is_refused_with_the_known_ones() -> None:
     known = ", ".join(platform_names())
     assert str(err.value) == f"platform: unknown platform 'nosuch' (known: {known})"
     assert err.value.extra["problems"][0]["where"] == "platform"
+
+
+def test_a_platform_whose_file_is_refused_cannot_be_given_to_a_device(tmp_path: Path) -> None:
+    platforms = configs_copy(tmp_path, "netconfd-lab", "netconfd-lab")
+    without_line(platforms / "netconfd-lab.yaml", "vrfs/vrf: name")
+    with pytest.raises(InvalidInput) as err:
+        check_platform_name("netconfd-lab", directory=platforms)
+    assert str(err.value).startswith(
+        f"platform: platform 'netconfd-lab' cannot be used: {platforms / 'netconfd-lab.yaml'}:"
+    )
