@@ -151,7 +151,7 @@ async def unavailable(
     held = await _reserved_by_others(session, need.keys() & found.links.keys(), service_id)
     for link_id in sorted(need.keys() & found.links.keys()):
         free = found.links[link_id] - held.get(link_id, 0)
-        if need[link_id] > free:
+        if need[link_id] > max(free, 0):  # nothing asked is never refused
             problems.append(f"link {link_id} has {free} bit/s free, {need[link_id]} bit/s needed")
     return problems
 
