@@ -37,14 +37,22 @@ class Principal:
 
 
 class TokenRefused(Unauthorized):
-    """A token the daemon does not accept. `reason` (a fixed phrase) and `token_id` (of a
-    revoked token; None for a token that is not ours) are for the audit log, not the client:
-    the client is told the same for unknown and revoked tokens."""
+    """A token the daemon does not accept. `reason` (a fixed phrase), `token_id` and `actor`
+    (of a revoked token; None and "anonymous" for a token that is not ours) are for the audit
+    log, not the client: the client is told the same for unknown and revoked tokens."""
 
-    def __init__(self, message: str, *, reason: str, token_id: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        token_id: int | None = None,
+        actor: str = "anonymous",
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.token_id = token_id
+        self.actor = actor
 
 
 class TokenInfo(BaseModel):
@@ -128,7 +136,12 @@ class TokenStore:
         if row is None:
             raise TokenRefused("unknown or revoked token", reason="unknown token")
         if row.revoked_at is not None:
-            raise TokenRefused("unknown or revoked token", reason="revoked token", token_id=row.id)
+            raise TokenRefused(
+                "unknown or revoked token",
+                reason="revoked token",
+                token_id=row.id,
+                actor=Principal(row.id, row.name, Role(row.role)).actor,
+            )
         await self._touch(row.id)
         return Principal(token_id=row.id, name=row.name, role=Role(row.role))
 

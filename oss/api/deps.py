@@ -40,8 +40,7 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         try:
             principal = await runtime.tokens.authenticate(credentials.credentials)
         except TokenRefused as exc:
-            actor = "anonymous" if exc.token_id is None else f"token:#{exc.token_id}"
-            await _refused(runtime, request, 401, exc.reason, exc.token_id, actor)
+            await _refused(runtime, request, 401, exc.reason, exc.token_id, exc.actor)
             raise
         if not principal.role.allows(role):
             reason = f"needs {role.value}, token has {principal.role.value}"

@@ -110,6 +110,7 @@ async def test_a_revoked_token_is_named_by_its_id(api: Api) -> None:
     (entry,) = await refusals(api, action="unauthorized.refused")
     assert entry["after"]["reason"] == "revoked token"
     assert entry["after"]["token_id"] == created["info"]["id"]
+    assert entry["actor"] == f"token:gone#{created['info']['id']}"
     assert created["token"] not in json.dumps(entry)
 
 
