@@ -33,6 +33,12 @@ class ApiSettings(_Section):
     host: str = Field(default="127.0.0.1", description="listen address; loopback unless chosen")
     port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
     graceful_timeout_s: float = Field(default=5.0, gt=0)
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="larger request bodies are refused (413)"
+    )
+    max_import_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1, description="the same for a topology file import"
+    )
 
 
 class LogSettings(_Section):
