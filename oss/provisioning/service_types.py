@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oss.errors import ConfigError, InvalidInput, NotFound, Problem
@@ -876,7 +878,47 @@ def _load_file(path: Path) -> ServiceType:
     _check_example(stype, parser)
     if parser.problems:
         raise ConfigError(_describe(path, parser.problems, lines))
+    _check_template_params(stype, path, path.parent.parent / "templates")
     return stype
+
+
+def _check_template_params(stype: ServiceType, path: Path, templates: Path) -> None:
+    """A template of the type reads only parameters the type has (`service.params.x`), so a
+    renamed or dropped parameter is found at load, not at a service's first dry run."""
+    for stem in dict.fromkeys(stype.templates.values()):
+        for template in sorted(templates.glob(f"*/{stem}.*.j2")):
+            for name, line in _params_read(template):
+                if name not in stype.parameters:
+                    raise ConfigError(
+                        f"{template}:{line}: service.params.{name}: {path.name} has no "
+                        f"parameter {name!r} (parameters: {', '.join(stype.parameters)})"
+                    )
+
+
+def _params_read(template: Path) -> list[tuple[str, int]]:
+    """(parameter, line) for each `service.params.<name>` / `service.params["name"]`."""
+    try:
+        tree = SandboxedEnvironment().parse(template.read_text(encoding="utf-8"))
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"{template}:{exc.lineno}: {exc.message}") from None
+    found = []
+    for attr in tree.find_all(nodes.Getattr):
+        if _is_service_params(attr.node):
+            found.append((attr.attr, attr.lineno))
+    for item in tree.find_all(nodes.Getitem):
+        key = item.arg
+        if _is_service_params(item.node) and isinstance(key, nodes.Const):
+            found.append((str(key.value), item.lineno))
+    return sorted(found, key=lambda f: f[1])
+
+
+def _is_service_params(node: nodes.Node) -> bool:
+    return (
+        isinstance(node, nodes.Getattr)
+        and node.attr == "params"
+        and isinstance(node.node, nodes.Name)
+        and node.node.name == "service"
+    )
 
 
 def _check_example(stype: ServiceType, parser: _SpecParser) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -7,6 +9,7 @@ from typing import Any
 import pytest
 
 from oss.errors import ConfigError, InvalidInput, NotFound
+from oss.provisioning.render import TEMPLATES_DIR
 from oss.provisioning.service_types import (
     SERVICES_DIR,
     ParamSpec,
@@ -742,3 +745,26 @@ def test_an_invalid_example_is_refused_at_its_line(tmp_path: Path) -> None:
         "bad.yaml:22: example.ports[0].gateway: 10.0.0.0/30 is the network address of"
         " 10.0.0.0/30; give a host"
     )
+
+
+def test_a_template_reading_a_parameter_the_type_lacks_is_refused_at_load(tmp_path: Path) -> None:
+    """The l3vpn templates read service.params.import_rt: a copy of the type without it is
+    refused when loaded, naming the template line (it used to fail at the first dry run)."""
+    services, templates = tmp_path / "services", tmp_path / "templates" / "lab-sim"
+    services.mkdir()
+    shutil.copytree(TEMPLATES_DIR / "lab-sim", templates)
+    text = (SERVICES_DIR / "l3vpn.yaml").read_text()
+    start, end = text.index("  import_rt:\n"), text.index("  export_rt:\n")
+    (services / "l3vpn.yaml").write_text(text[:start] + text[end:])
+    with pytest.raises(ConfigError) as err:
+        load_service_type("l3vpn", services)
+    message = str(err.value)
+    assert re.fullmatch(
+        rf"{re.escape(str(templates))}/l3vpn/pe\.(cli|gnmi\.json|xml)\.j2:\d+:"
+        r" service\.params\.import_rt: l3vpn\.yaml has no parameter 'import_rt' \(parameters:"
+        r" customer, vrf, rd, export_rt, endpoints, bandwidth, qos_class\)",
+        message,
+    ), message
+    line = int(message.split(".j2:")[1].split(":")[0])
+    source = Path(message.split(":")[0]).read_text().splitlines()
+    assert "service.params.import_rt" in source[line - 1]
