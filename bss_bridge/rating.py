@@ -28,7 +28,10 @@ from bss_bridge.catalog import SlaTerms, UsageTariff
 from bss_bridge.money import round_money
 from oss.errors import InvalidInput
 
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+# A billing month, years 1900..2999: the calendar of every period (and the next) stays in
+# range of `datetime`, where 0000-01 or 9999-12 would overflow.
+MONTH_PATTERN = r"((?:19|2\d)\d{2})-(0[1-9]|1[0-2])"
+_MONTH = re.compile(MONTH_PATTERN)
 _HUNDRED = Decimal(100)
 
 
@@ -65,7 +68,7 @@ def billing_period(month: str, billing_day: int) -> Period:
     end falls on its last day (day 31: Jan 31 .. Feb 28 .. Mar 31), as Kill Bill does."""
     match = _MONTH.fullmatch(month) if isinstance(month, str) else None
     if match is None:
-        raise InvalidInput(f"period {month!r}: must be a month like 2026-11")
+        raise InvalidInput(f"period {month!r}: must be a month like 2026-11 (1900-01..2999-12)")
     if isinstance(billing_day, bool) or not isinstance(billing_day, int):
         raise InvalidInput(f"billing day {billing_day!r}: must be an integer 1..31")
     if not 1 <= billing_day <= 31:

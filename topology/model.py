@@ -14,6 +14,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from oss.bounds import LABEL_MAX, Int64, Label, PositiveInt64, Text
+
 # Names appear in paths, CLI arguments and containerlab files: keep them plain.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 # Interface names keep vendor punctuation (ge-0/0/0, Ethernet1/1.100, ethernet-1/1).
@@ -62,7 +64,7 @@ class _Value(BaseModel):
 
 class Site(_Value):
     name: Name
-    description: str = ""
+    description: Text = ""
 
 
 class Device(_Value):
@@ -70,14 +72,15 @@ class Device(_Value):
     role: Name = "router"
     platform: Name = "linux"
     site: Name | None = None
-    kind: str | None = Field(
+    kind: Label | None = Field(
         default=None, description="containerlab kind, when it differs from platform"
     )
-    image: str | None = None
+    image: Label | None = None
     mgmt_address: ManagementAddress = None
     credentials_ref: str | None = Field(
         default=None,
         pattern=CREDENTIALS_REF_PATTERN,
+        max_length=LABEL_MAX,
         description="where the secret lives (env:VAR, file:/path, vault:path); never the secret",
     )
     state: DeviceState = DeviceState.ACTIVE
@@ -86,10 +89,10 @@ class Device(_Value):
 class Interface(_Value):
     device: Name
     name: InterfaceName
-    speed_bps: int | None = Field(default=None, ge=0)
+    speed_bps: Int64 | None = None
     admin_state: AdminState = AdminState.UP
     oper_state: OperState = OperState.UNKNOWN
-    description: str = ""
+    description: Text = ""
 
 
 class Endpoint(_Value):
@@ -109,11 +112,11 @@ class Endpoint(_Value):
 
 
 class Link(_Value):
-    id: int | None = None
+    id: Int64 | None = None
     a: Endpoint
     b: Endpoint
-    capacity_bps: int = Field(default=10_000_000_000, gt=0)
-    latency_us: int = Field(default=100, ge=0)
+    capacity_bps: PositiveInt64 = 10_000_000_000
+    latency_us: Int64 = 100
     state: LinkState = LinkState.UP
 
     @model_validator(mode="after")

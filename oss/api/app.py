@@ -11,7 +11,8 @@ from fastapi import FastAPI, Request, Response
 from starlette.routing import Match
 
 from oss import __version__
-from oss.api import problems
+from oss.api import contract, problems
+from oss.api.limits import BodyLimit, Limit
 from oss.api.routes import (
     alarms,
     audit,
@@ -33,6 +34,8 @@ from oss.api.routes import (
 )
 from oss.runtime import Runtime
 
+IMPORT_PATH = "/api/v1/topology/import"
+
 
 def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
@@ -50,6 +53,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
+    contract.install(app)
+    api = runtime.settings.api
+    app.add_middleware(
+        BodyLimit,
+        limit=Limit(api.max_body_bytes, "api.max_body_bytes"),
+        per_path={IMPORT_PATH: Limit(api.max_import_bytes, "api.max_import_bytes")},
+    )
     routers = (
         health,
         sites,

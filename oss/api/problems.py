@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from oss.errors import OssError, Unauthorized
 
@@ -18,8 +20,32 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="where in the request: body.name, query.offset, path.id")
+    reason: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: how the API answers every error. Some carry more
+    members (the services in the way of a change, the problems of a topology file)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description="urn:oss:problem:<slug>, e.g. urn:oss:problem:not-found")
+    title: str
+    status: int
+    detail: str = Field(description="what was wrong, naming the input or the object")
+    instance: str = Field(description="the request's path")
+    errors: list[FieldProblem] = Field(default=[], description="422: each field and why")
+
+
 def problem(
-    request: Request, status: int, slug: str, title: str, detail: str, **extra: Any
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body = {
         "type": f"urn:oss:problem:{slug}",
@@ -29,8 +55,32 @@ def problem(
         "instance": request.url.path,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> str:
+    """The `Allow` header of a 405: every method some route serves at this path (FastAPI has
+    one route per method, so the route that refused knows only its own)."""
+    allowed = [
+        method
+        for method in METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
+_HTTP_PROBLEMS = {
+    400: ("bad-request", "Bad request"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("too-large", "Content too large"),
+}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -59,10 +109,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
-            exc.status_code, "http-error"
-        )
-        return problem(request, exc.status_code, slug, str(exc.detail), str(exc.detail))
+        slug, title = _HTTP_PROBLEMS.get(exc.status_code, ("http-error", str(exc.detail)))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(app.router.routes, request.scope)
+        return problem(request, exc.status_code, slug, title, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -70,4 +121,4 @@ def install(app: FastAPI) -> None:
         return problem(request, 500, "internal-error", "Internal error", "see the daemon's log")
 
 
-__all__ = ["PROBLEM_JSON", "Unauthorized", "install", "problem"]
+__all__ = ["PROBLEM_JSON", "Problem", "Unauthorized", "install", "problem"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from oss.api.deps import PageParams
+from oss.bounds import Int64, Label, PositiveInt64, Text
 from topology.model import (
     AdminState,
     DeviceState,
@@ -41,38 +42,38 @@ class _Patch(BaseModel):
 
 
 class SiteUpdate(_Patch):
-    description: str | None = None
+    description: Text | None = None
 
 
 class DeviceUpdate(_Patch):
     role: Name | None = None
     platform: Name | None = None
     site: Name | None = None
-    kind: str | None = None
-    image: str | None = None
-    mgmt_address: str | None = None
-    credentials_ref: str | None = None
+    kind: Label | None = None
+    image: Label | None = None
+    mgmt_address: Label | None = None
+    credentials_ref: Label | None = None
     state: DeviceState | None = None
 
 
 class InterfaceUpdate(_Patch):
-    speed_bps: int | None = Field(default=None, ge=0)
+    speed_bps: Int64 | None = None
     admin_state: AdminState | None = None
     oper_state: OperState | None = None
-    description: str | None = None
+    description: Text | None = None
 
 
 class LinkCreate(_Patch):
     a: Endpoint
     b: Endpoint
-    capacity_bps: int = Field(default=10_000_000_000, gt=0)
-    latency_us: int = Field(default=100, ge=0)
+    capacity_bps: PositiveInt64 = 10_000_000_000
+    latency_us: Int64 = 100
     state: LinkState = LinkState.UP
 
 
 class LinkUpdate(_Patch):
-    capacity_bps: int | None = Field(default=None, gt=0)
-    latency_us: int | None = Field(default=None, ge=0)
+    capacity_bps: PositiveInt64 | None = None
+    latency_us: Int64 | None = None
     state: LinkState | None = None
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.bounds import Int64
 from oss.errors import InvalidInput, OssError
 from oss.faults import tmf_schema
 from oss.faults.alarms import AlarmFilter, AlarmManager
@@ -75,7 +76,7 @@ async def list_alarms(
     alarmed_object_type: Annotated[str | None, Query(alias="alarmedObjectType")] = None,
     is_root_cause: Annotated[bool | None, Query(alias="isRootCause")] = None,
     fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Int64, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     where = AlarmFilter(
@@ -93,7 +94,12 @@ async def list_alarms(
     return [_select(d, fields) for d in docs]
 
 
-@router.get("/alarm/stream", summary="Alarm changes as server-sent events")
+@router.get(
+    "/alarm/stream",
+    summary="Alarm changes as server-sent events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def stream_alarms(alarms: Alarms, _: Viewer, request: Request) -> StreamingResponse:
     return StreamingResponse(
         _events(alarms, request),
@@ -122,7 +128,7 @@ async def _events(alarms: AlarmManager, request: Request) -> AsyncIterator[str]:
 
 @router.get("/alarm/{alarm_id}", summary="Retrieve an Alarm by id")
 async def get_alarm(
-    alarm_id: int,
+    alarm_id: Int64,
     alarms: Alarms,
     _: Viewer,
     request: Request,
@@ -136,7 +142,7 @@ async def get_alarm(
 
 @router.patch("/alarm/{alarm_id}", summary="Acknowledge or clear an Alarm")
 async def patch_alarm(
-    alarm_id: int,
+    alarm_id: Int64,
     alarms: Alarms,
     who: Operator,
     request: Request,

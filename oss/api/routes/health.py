@@ -26,6 +26,11 @@ async def readyz(runtime: RuntimeDep) -> dict[str, str]:
     return {"status": "ready"}
 
 
-@router.get("/metrics", summary="Prometheus metrics of the daemon itself")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of the daemon itself",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(runtime: RuntimeDep, request: Request) -> Response:
     return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

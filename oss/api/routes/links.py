@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from oss.api.deps import Operator, PageDep, RuntimeDep, Viewer
 from oss.api.schemas import LinkCreate, LinkUpdate, Page
+from oss.bounds import Int64
 from topology.model import Link, LinkState
 
 router = APIRouter(prefix="/api/v1/links", tags=["links"])
@@ -36,17 +37,17 @@ async def create_link(body: LinkCreate, runtime: RuntimeDep, who: Operator) -> L
 
 
 @router.get("/{link_id}")
-async def get_link(link_id: int, runtime: RuntimeDep, _: Viewer) -> Link:
+async def get_link(link_id: Int64, runtime: RuntimeDep, _: Viewer) -> Link:
     return runtime.inventory.graph.link(link_id)
 
 
 @router.patch("/{link_id}")
-async def update_link(link_id: int, body: LinkUpdate, runtime: RuntimeDep, who: Operator) -> Link:
+async def update_link(link_id: Int64, body: LinkUpdate, runtime: RuntimeDep, who: Operator) -> Link:
     return await runtime.inventory.update_link(
         link_id, body.model_dump(exclude_unset=True), actor=who.actor
     )
 
 
 @router.delete("/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_link(link_id: int, runtime: RuntimeDep, who: Operator) -> None:
+async def delete_link(link_id: Int64, runtime: RuntimeDep, who: Operator) -> None:
     await runtime.inventory.remove_link(link_id, actor=who.actor)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.bounds import Int64
 from oss.provisioning.services import STATES, ServiceManager, Started
 from oss.runtime import Runtime
 
@@ -213,6 +214,6 @@ async def reconcile_service(
 
 
 @router.get("/transactions/{txn_id}")
-async def get_transaction(txn_id: int, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
+async def get_transaction(txn_id: Int64, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
     """A transaction with every device's state, steps and timings (live while it runs)."""
     return await runtime.services.transaction(txn_id)

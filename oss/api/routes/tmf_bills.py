@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from bss_bridge.billing import DRAFT, ISSUED, BillRun
+from bss_bridge.rating import MONTH_PATTERN
 from bss_bridge.tmf_bills import BASE_PATH, SPEC, applied_rate, customer_bill
 from oss.api.deps import Operator, RuntimeDep, Viewer
 from oss.api.routes.alarms import tmf_error
+from oss.bounds import Int64
 from oss.errors import Conflict, InvalidInput, OssError
 
 # Always sent, whatever `fields` selects: without them a document cannot be followed up.
@@ -57,10 +59,14 @@ async def list_bills(
     account: Annotated[str | None, Query(alias="billingAccount.id")] = None,
     state: Annotated[str | None, Query()] = None,
     period: Annotated[
-        str | None, Query(description="bills whose period starts in this month, e.g. 2026-11")
+        str | None,
+        Query(
+            pattern=f"^{MONTH_PATTERN}$",
+            description="bills whose period starts in this month, e.g. 2026-11",
+        ),
     ] = None,
     fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Int64, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     views, total = await billing.find(
@@ -72,7 +78,7 @@ async def list_bills(
 
 @router.get(f"{BASE_PATH}/customerBill/{{bill_id}}", summary="Retrieve a CustomerBill by id")
 async def get_bill(
-    bill_id: int,
+    bill_id: Int64,
     billing: Billing,
     _: Viewer,
     request: Request,
@@ -86,7 +92,7 @@ async def get_bill(
 
 @router.patch(f"{BASE_PATH}/customerBill/{{bill_id}}", summary="Issue a CustomerBill")
 async def patch_bill(
-    bill_id: int,
+    bill_id: Int64,
     billing: Billing,
     principal: Operator,
     request: Request,
@@ -124,9 +130,9 @@ async def list_rates(
     billing: Billing,
     _: Viewer,
     response: Response,
-    bill: Annotated[int | None, Query(alias="bill.id")] = None,
+    bill: Annotated[Int64 | None, Query(alias="bill.id")] = None,
     fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Int64, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     rows, total = await billing.lines(bill_id=bill, limit=limit, offset=offset)
@@ -139,7 +145,7 @@ async def list_rates(
     summary="Retrieve an AppliedCustomerBillingRate by id",
 )
 async def get_rate(
-    rate_id: int,
+    rate_id: Int64,
     billing: Billing,
     _: Viewer,
     request: Request,
@@ -154,7 +160,7 @@ async def get_rate(
 
 class BillRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month, e.g. 2026-11")
+    period: str = Field(pattern=f"^{MONTH_PATTERN}$", description="the month, e.g. 2026-11")
     account: str | None = Field(default=None, description="one billing account; default all")
 
 

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from oss import tmf
 from oss.api.deps import Operator, RuntimeDep, Viewer
 from oss.api.routes.alarms import tmf_error
+from oss.bounds import Int64
 from oss.errors import OssError
 
 PRODUCT_BASE = tmf.spec(tmf.PRODUCT_ORDERING).base_path
@@ -38,7 +39,7 @@ _ALWAYS = ("id", "href")
 products = APIRouter(prefix=PRODUCT_BASE, tags=["product ordering (TMF622)"])
 services = APIRouter(prefix=SERVICE_BASE, tags=["service ordering (TMF641)"])
 
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[Int64, Query()]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Fields = Annotated[str | None, Query(description="comma-separated attributes")]
 

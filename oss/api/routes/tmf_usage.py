@@ -17,6 +17,7 @@ from bss_bridge import tmf_usage
 from bss_bridge.usage import STATES, UsageFilter, UsageLedger
 from oss.api.deps import Operator, RuntimeDep, Viewer
 from oss.api.routes.alarms import tmf_error
+from oss.bounds import Int64
 from oss.errors import InvalidInput, OssError
 
 BASE_PATH = tmf_usage.BASE_PATH
@@ -66,7 +67,7 @@ async def list_usage(
     since: Annotated[datetime | None, Query(alias="usageDate.gte")] = None,
     until: Annotated[datetime | None, Query(alias="usageDate.lt")] = None,
     fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Int64, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     try:
@@ -88,7 +89,7 @@ async def list_usage(
 
 @router.get("/usage/{usage_id}", summary="Retrieves a Usage by id")
 async def get_usage(
-    usage_id: int,
+    usage_id: Int64,
     ledger: Ledger,
     _: Viewer,
     request: Request,

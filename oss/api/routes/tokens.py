@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from oss.api.deps import Admin, RuntimeDep
 from oss.auth import TokenInfo
 from oss.auth_roles import Role
+from oss.bounds import Int64
 from topology.model import Name
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
@@ -45,5 +46,5 @@ async def create_token(body: TokenCreate, runtime: RuntimeDep, who: Admin) -> To
 
 
 @router.delete("/{token_id}")
-async def revoke_token(token_id: int, runtime: RuntimeDep, who: Admin) -> TokenInfo:
+async def revoke_token(token_id: Int64, runtime: RuntimeDep, who: Admin) -> TokenInfo:
     return await runtime.tokens.revoke(token_id, actor=who.actor)

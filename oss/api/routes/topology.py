@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from oss.api.deps import Operator, RuntimeDep, Viewer
 from oss.api.schemas import ImportResult
+from oss.bounds import Int64
 from oss.errors import InvalidInput
 from topology.clab import export_clab, parse_clab
 
@@ -54,7 +55,12 @@ async def import_topology(
     )
 
 
-@router.get("/export", summary="The inventory as a containerlab topology file")
+@router.get(
+    "/export",
+    summary="The inventory as a containerlab topology file",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {"schema": {"type": "object"}}}}},
+)
 async def export_topology(
     runtime: RuntimeDep,
     _: Viewer,
@@ -99,7 +105,7 @@ async def impact(
     runtime: RuntimeDep,
     _: Viewer,
     device: Annotated[str | None, Query()] = None,
-    link: Annotated[int | None, Query(description="link id")] = None,
+    link: Annotated[Int64 | None, Query(description="link id")] = None,
 ) -> dict[str, Any]:
     """Links, interfaces and devices that fail with it, devices cut off, and the services,
     slices and customers that hold resources on any of them."""
