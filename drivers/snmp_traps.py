@@ -26,7 +26,9 @@ cannot take at once is dropped, logged at debug: the sender retries an unacknowl
 The queue is bounded: when it is full the newest event is dropped and counted (`dropped`), so a
 trap storm cannot exhaust memory. A datagram that is not a well-formed notification
 (`malformed`) or carries an unknown community (`bad_community`) is counted and dropped, logged at
-most once a minute per source address.
+most once a minute per source address; an unknown community from a device whose community
+the receiver is not told yet (`update_sources(..., expecting=...)`: a device that booted
+before it had SNMP credentials in the inventory, say) is logged at debug only.
 v3: a user is accepted for informs (this receiver's engine is authoritative) and, for traps, for
 each sender engine id listed in `TrapUser.sender_engine_ids` (USM requires the receiver to know a
 trap sender's engine id in advance).
@@ -190,6 +192,8 @@ class TrapReceiver:
         self._communities = [c if isinstance(c, SecretStr) else SecretStr(c) for c in communities]
         self._users = list(v3_users)
         self._devices = dict(devices or {})
+        # Device addresses whose community is known (see update_sources): all, until told.
+        self._expecting = frozenset(self._devices)
         self._on_event = on_event
         self._queue_size = queue_size
         self._engine_id = engine_id
@@ -217,11 +221,18 @@ class TrapReceiver:
         return f"TrapReceiver({self.host}:{self.port}, received={self.received})"
 
     def update_sources(
-        self, devices: Mapping[str, str], communities: Iterable[SecretStr | str] = ()
+        self,
+        devices: Mapping[str, str],
+        communities: Iterable[SecretStr | str] = (),
+        *,
+        expecting: Iterable[str] | None = None,
     ) -> None:
         """Follow the inventory: device names by source address, and v1/v2c communities (the
-        configured ones plus `communities`, e.g. the devices' own)."""
+        configured ones plus `communities`, e.g. the devices' own). `expecting`: the device
+        addresses whose community is among them (an unknown community from another device is
+        no surprise: logged at debug only); None: every device's."""
         self._devices = dict(devices)
+        self._expecting = frozenset(self._devices if expecting is None else expecting)
         self._origins = {}
         extra = [c if isinstance(c, SecretStr) else SecretStr(c) for c in communities]
         secrets = {c.get_secret_value() for c in (*self._communities, *extra)}
@@ -431,7 +442,7 @@ class TrapReceiver:
             note = self._codec.decode(data)
         except BadCommunity:
             self.bad_community += 1
-            self._complain(addr, "unknown community")
+            self._unknown_community(addr)
             return
         except Malformed as exc:
             if peek_version(data) == 3:  # not for the codec: pysnmp does USM, then _received()
@@ -445,6 +456,14 @@ class TrapReceiver:
         if note.inform:
             self._send(note.response(), addr)
         self._accept(self._note_event(note, addr))
+
+    def _unknown_community(self, addr: tuple[Any, int]) -> None:
+        host = str(addr[0])
+        if host in self._devices and host not in self._expecting:
+            # An inventory device whose SNMP credentials are not known (yet): counted only.
+            log.debug("trap receiver: a trap from %s before its community is known", host)
+            return
+        self._complain(addr, "unknown community")
 
     def _accept(self, event: Event) -> None:
         self.received += 1

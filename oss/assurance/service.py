@@ -56,6 +56,7 @@ RESTART_TRAPS = ("coldStart", "warmStart")
 # rows sent meanwhile) and its memory small.
 TRAP_BATCH = 1000
 TRAP_LINGER_S = 0.004  # a batch short of TRAP_BATCH waits this long for more traps
+INVENTORY_CHECK_S = 1.0  # how soon a change of the inventory's devices is followed
 
 
 def sink_name(output: Output) -> str:
@@ -198,7 +199,13 @@ class AssuranceService:
         """Blocking (reads the platform and credentials files): run in a thread."""
         protocol = load_platform(device.platform).telemetry
         port = self.gnmi_port if protocol == "gnmi" else self.snmp_port
-        return protocol, target_for(device, protocol, port=port, allowed=self.allowed)
+        target = target_for(
+            device,
+            protocol,
+            port=port,
+            allowed=self.allowed,
+        )
+        return protocol, target
 
     async def _set_targets(self) -> None:
         targets = await self._targets()
@@ -207,24 +214,36 @@ class AssuranceService:
         if self.gnmi is not None:
             self.gnmi.set_targets(targets["gnmi"])
         if self.traps is not None:
-            # A device's traps carry its own community: accept it from the device's address.
+            # A device's traps carry its own community, whatever its telemetry protocol.
+            communities = {
+                t.host: t.credentials.snmp.community
+                for ts in targets.values()
+                for t in ts
+                if t.credentials.snmp is not None and t.credentials.snmp.community
+            }
             self.traps.update_sources(
-                self._trap_sources(),
-                [
-                    t.credentials.snmp.community
-                    for t in targets["snmp"]
-                    if t.credentials.snmp is not None and t.credentials.snmp.community
-                ],
+                self._trap_sources(), communities.values(), expecting=communities
             )
 
     def _trap_sources(self) -> dict[str, str]:
         return {d.mgmt_address: d.name for d in self.inventory.graph.devices() if d.mgmt_address}
 
     async def _refresh(self, stop: asyncio.Event) -> None:
+        """Targets again every `refresh_s` (credential files change behind our back), and
+        within INVENTORY_CHECK_S of a change of the inventory's devices: a device recorded
+        with its credentials is polled, and its traps accepted, at once."""
+        loop = asyncio.get_running_loop()
+        devices = self.inventory.graph.devices()
+        due = loop.time() + self.settings.refresh_s
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.refresh_s)
-            if not stop.is_set():
+                wait = min(INVENTORY_CHECK_S, self.settings.refresh_s)
+                await asyncio.wait_for(stop.wait(), wait)
+            if stop.is_set():
+                return
+            now = self.inventory.graph.devices()
+            if now != devices or loop.time() >= due:
+                devices, due = now, loop.time() + self.settings.refresh_s
                 await self._set_targets()
 
     async def _sink_traps(self, receiver: TrapReceiver, batch: list[Event]) -> None:
