@@ -34,17 +34,16 @@ only cost time.
 Audit: each batch of a run writes one `billRun` audit entry (the drafts' totals before and
 after) in the batch's own transaction; `issue()` writes a `bill` entry in its transaction.
 
-Test seam: `OSS_TEST_BILL_RUN_STALL="<accounts>:<marker file>"` makes a run, once that many
-accounts are committed, write the next batch and then, before committing it, create the marker
-file and sleep: a test kills the process there (SIGKILL) and checks nothing of that batch stays.
+Injected, not read from the environment: the clock (`clock`: periods, issue, SLA "now") and
+`before_commit(done)`, awaited once per batch after its writes and before its commit with the
+number of accounts committed before it (a test kills the process there and checks that nothing
+of that batch stays).
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -52,7 +51,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, NoReturn, Protocol, cast
 
 from sqlalchemy import (
@@ -101,8 +99,7 @@ ISSUED = "sent"  # TMF678 stateValue: sent to the customer; from then on immutab
 _NOT_CHARGED = frozenset({"created", "pendingActive", "cancelled", "aborted"})
 REJECTED = "rejected"  # a usage record refused by rating: never billed
 KINDS = ("recurring", "usage", "sla_credit", "adjustment", "tax")
-STALL_ENV = "OSS_TEST_BILL_RUN_STALL"
-_STALL_SLEEP_S = 3600.0
+BeforeCommit = Callable[[int], Awaitable[None]]
 
 
 class SlaOutcome(Protocol):
@@ -503,12 +500,14 @@ class BillRun:
         sla: Compliance,
         clock: Callable[[], datetime] = utcnow,
         batch_size: int = 500,
+        before_commit: BeforeCommit | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.sla = sla
         self.clock = clock
         self.batch_size = batch_size
+        self.before_commit = before_commit
 
     # --- running ----------------------------------------------------------------------------
 
@@ -519,7 +518,6 @@ class BillRun:
         at each account's billing day. Returns one summary per account, in account order.
         `actor`: who ran it, for the audit log."""
         billing_period(period_month, 1)  # a bad month fails before anything is read
-        stall = _stall_setting()
         summaries: list[BillSummary] = []
         after = ""
         with _older_objects_frozen():
@@ -528,7 +526,7 @@ class BillRun:
                 if not batch:
                     break
                 what = _RunAudit(actor, period_month, account)
-                summaries.extend(await self._bill_batch(batch, stall, len(summaries), what))
+                summaries.extend(await self._bill_batch(batch, len(summaries), what))
                 after = batch[-1].id
                 if account is not None:
                     break
@@ -557,7 +555,6 @@ class BillRun:
     async def _bill_batch(
         self,
         accounts: list[_Account],
-        stall: tuple[int, Path] | None,
         done: int,
         what: _RunAudit,
     ) -> list[BillSummary]:
@@ -607,8 +604,8 @@ class BillRun:
                     ],
                 )
                 what.record(s, bills, created, written, by_id, now)
-            if stall is not None and done >= stall[0]:
-                await _stall(stall[1])
+            if self.before_commit is not None:
+                await self.before_commit(done)
         summaries = []
         for acc in accounts:
             bill = bills[(acc.id, acc.period.start)]
@@ -1223,18 +1220,3 @@ def _older_objects_frozen() -> Iterator[None]:
         _freezes -= 1
         if _freezes == 0:
             gc.unfreeze()
-
-
-def _stall_setting() -> tuple[int, Path] | None:
-    raw = os.environ.get(STALL_ENV)
-    if not raw:
-        return None
-    count, _, marker = raw.partition(":")
-    return int(count), Path(marker)
-
-
-async def _stall(marker: Path) -> None:
-    """The test seam: announce that a batch is written but not committed, then wait to die."""
-    log.warning("bill run stalled before commit (%s is set)", STALL_ENV)
-    marker.touch()  # noqa: ASYNC240  (a test seam: one tiny file, then a long sleep)
-    await asyncio.sleep(_STALL_SLEEP_S)

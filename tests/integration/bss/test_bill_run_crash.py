@@ -2,8 +2,8 @@
 backends: nothing of that batch stays (nor its audit entry), and the re-run bills every product
 and usage record exactly once.
 
-The child stops at the documented test seam (`OSS_TEST_BILL_RUN_STALL`): after 10 accounts are
-committed it writes the next batch, creates a marker file and sleeps before committing.
+The child injects the run's `before_commit` hook: after 10 accounts are committed it writes the
+next batch, then creates a marker file and sleeps before committing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bss_bridge.billing import STALL_ENV
 from bss_bridge.tables import BillLineRow, BillRow, UsageRow
 from oss.store import Database
 from oss.store.tables import AuditRow
@@ -40,16 +39,24 @@ COMMITTED_BEFORE_KILL = 10
 BATCH = 5
 
 CHILD = """
-import asyncio, sys
+import asyncio, pathlib, sys
 from bss_bridge.billing import BillRun
 from bss_bridge.catalog import Catalog
 from bss_bridge.sla import compliance_many
 from oss.store import Database
 
+async def stall(done: int) -> None:
+    if done >= int(sys.argv[3]):
+        pathlib.Path(sys.argv[4]).touch()
+        await asyncio.sleep(3600)
+
 async def main(url: str) -> None:
     db = Database(url)
     try:
-        run = BillRun(db, Catalog.load(), sla=compliance_many, batch_size=int(sys.argv[2]))
+        run = BillRun(
+            db, Catalog.load(), sla=compliance_many, batch_size=int(sys.argv[2]),
+            before_commit=stall,
+        )
         await run.run("2026-11")
     finally:
         await db.close()
@@ -80,11 +87,9 @@ async def seed(db: Database) -> None:
 
 
 def kill_mid_batch(url: str, marker: Path) -> None:
-    env = {**os.environ, STALL_ENV: f"{COMMITTED_BEFORE_KILL}:{marker}"}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, url, str(BATCH)],
+        [sys.executable, "-c", CHILD, url, str(BATCH), str(COMMITTED_BEFORE_KILL), str(marker)],
         cwd=REPO,
-        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
