@@ -46,7 +46,8 @@ def render(doc: dict[str, Any], out: Console) -> None:
         f"SLA of {doc['service']} (product {doc.get('product', '-')}, "
         f"offering {doc.get('offering', '-')}): {verdict}",
         f"  period        {period['start']} .. {period['end']} "
-        f"(measured until {doc['measuredUntil']})",
+        f"(measured until {doc['measuredUntil']}"
+        f"{'; PARTIAL: the period has not ended' if doc.get('partial') else ''})",
         f"  availability  {avail['measuredPercent']} % against a target of "
         f"{avail['targetPercent']} % — {'met' if avail['met'] else 'missed'} "
         f"({avail['outageSeconds']} s down of {avail['measuredSeconds']} s measured)",

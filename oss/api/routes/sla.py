@@ -4,7 +4,7 @@ alarms that caused them. Terms come from the product's offering in the catalogue
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/sla", tags=["sla"])
 @router.get("/{service}", summary="Running SLA compliance of a service in its current period")
 async def get_sla(service: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
     bss = runtime.bss
-    now = datetime.now(UTC)
+    now = bss.billing.clock()  # the bill run's clock: one injectable "now" for the BSS
     async with bss.db.sessions() as s:
         query = (
             select(ProductRow)

@@ -78,6 +78,9 @@ async def test_the_running_compliance_shows_the_outage(sla_api: SlaApi) -> None:
     assert doc["availability"]["measuredPercent"] == "100.000" and doc["met"] is True
     assert doc["availability"]["targetPercent"] == "99.9"  # the offering's terms
     assert doc["latency"]["measured"] is False  # the lab has no delay probes
+    # the current period has not ended: measured over its elapsed time, and labelled so
+    assert doc["partial"] is True and doc["measuredUntil"] < doc["period"]["end"]
+    assert "partial" in doc["note"]
 
     root, child, start = await outage(sla_api)
     doc = (await sla_api.viewer.get(f"{SLA}/svc-a")).json()
@@ -144,6 +147,7 @@ async def test_oss_sla_show(sla_api: SlaApi, sla_server: str) -> None:
     text = result.output
     assert "SLA of svc-a" in text and "MISSED" in text and "99.9 %" in text
     assert "latency       not measured" in text
+    assert "PARTIAL: the period has not ended" in text
     assert "link 3" in text and str(child) in text
 
     result = await asyncio.to_thread(runner.invoke, cli_app, [*base, "sla", "show", "nobody"])
