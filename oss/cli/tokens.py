@@ -51,14 +51,14 @@ def create(
         token, info = asyncio.run(
             _create_local(settings.resolved_database_url(), label, role, replace)
         )
-    if save:
-        path = save_cli_config(CliConfig(url=obj.url, token=token))
-        typer.echo(f"saved to {path}", err=True)
+    saved = save_cli_config(CliConfig(url=obj.url, token=token)) if save else None
     if obj.output is Format.JSON:
         emit_json({"token": token, "info": info})
-    else:
-        typer.echo(f"{label} ({role.value}) token #{info['id']}, shown once:", err=True)
-        sys.stdout.write(token + "\n")
+        return
+    what = f"{label} ({role.value}) token #{info['id']}"
+    # Saved, the token need not be seen: say where it is (`make run` sends stdout nowhere).
+    typer.echo(f"{what} saved to {saved}" if saved else f"{what}, shown once:", err=True)
+    sys.stdout.write(token + "\n")
 
 
 async def _create_local(
