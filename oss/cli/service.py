@@ -81,12 +81,16 @@ def _follow(api: ApiClient, txn_id: int, fmt: Format) -> dict[str, Any]:
     """Poll a transaction until it ends, showing each device's progress on a terminal."""
     path = f"/api/v1/transactions/{txn_id}"
     txn: dict[str, Any] = api.get(path)
-    if fmt is Format.JSON:
+    out = console()
+    if fmt is Format.JSON or not out.is_terminal:
         while txn["state"] not in TERMINAL:
             time.sleep(POLL_S)
             txn = api.get(path)
+        if fmt is Format.TABLE:
+            # Piped: the final table once (Live would leave it without a trailing newline).
+            out.print(_progress_table(txn))
         return txn
-    with Live(_progress_table(txn), console=console(), refresh_per_second=8) as live:
+    with Live(_progress_table(txn), console=out, refresh_per_second=8) as live:
         while txn["state"] not in TERMINAL:
             time.sleep(POLL_S)
             txn = api.get(path)
