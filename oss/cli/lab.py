@@ -38,7 +38,16 @@ fault_app = typer.Typer(help="Fault injection in the running lab.", no_args_is_h
 app.add_typer(lab_app, name="lab")
 lab_app.add_typer(fault_app, name="fault")
 
+# `python -m lab.sim.lab`, with the known warnings silenced before its imports run.
+LAB_MAIN = (
+    "import runpy; from oss.known_warnings import silence_known_warnings; "
+    "silence_known_warnings(); runpy.run_module('lab.sim.lab', run_name='__main__', alter_sys=True)"
+)
 NODE_COLUMNS = ["node", "address", "up", "netconf", "gnmi", "snmp", "cli", "interfaces"]
+
+
+# `make run` keeps its lab here, relative to the checkout it runs from (STATE=.state).
+MAKE_RUN_LAB_DIR = Path(".state") / "lab"
 
 
 def default_lab_dir() -> Path:
@@ -51,7 +60,8 @@ StateDir = Annotated[
         "--state-dir",
         envvar="OSS_LAB_STATE_DIR",
         help="where the lab keeps its keys, credentials and control socket "
-        "(default ~/.local/share/oss/lab)",
+        "(default ~/.local/share/oss/lab; without it, the other commands also find the lab "
+        "`make run` started in ./.state/lab)",
         show_default=False,
     ),
 ]
@@ -61,12 +71,39 @@ def _state_dir(given: Path | None) -> Path:
     return (given or default_lab_dir()).expanduser().resolve()
 
 
-def _running_state(state_dir: Path) -> dict[str, Any]:
+def _search_dirs() -> list[Path]:
+    """Where a lab is looked for without --state-dir: the default directory, then the one
+    `make run` starts its lab in (.state/lab of the checkout it runs from)."""
+    return [default_lab_dir().resolve(), (Path.cwd() / MAKE_RUN_LAB_DIR).resolve()]
+
+
+def _lab_dir(given: Path | None) -> Path:
+    """The lab to act on: --state-dir (or OSS_LAB_STATE_DIR) when given, else the first of
+    the search directories where a lab runs (the default directory when none does)."""
+    if given is not None:
+        return _state_dir(given)
+    searched = _search_dirs()
+    return next((d for d in searched if _live_state(d) is not None), searched[0])
+
+
+def _live_state(directory: Path) -> dict[str, Any] | None:
     from lab.sim.lab import read_state
 
-    state = read_state(state_dir)
+    state = read_state(directory)
     if state is None or not _is_lab_process(int(state.get("pid", 0))):
-        raise ClientError(f"no lab is running (state directory {state_dir})")
+        return None
+    return state
+
+
+def _running_state(given: Path | None) -> dict[str, Any]:
+    directory = _lab_dir(given)
+    state = _live_state(directory)
+    if state is None:
+        looked = [directory] if given is not None else _search_dirs()
+        raise ClientError(
+            f"no lab is running (looked in {', '.join(str(d) for d in looked)}); "
+            "give the lab's --state-dir or set OSS_LAB_STATE_DIR"
+        )
     return state
 
 
@@ -167,7 +204,7 @@ def lab_up(
 
         asyncio.run(serve(lab, on_ready=ready))
         return
-    args = [sys.executable, "-m", "lab.sim.lab", str(path), "--state-dir", str(directory)]
+    args = [sys.executable, "-c", LAB_MAIN, str(path), "--state-dir", str(directory)]
     if subnet:
         args += ["--subnet", subnet]
     for receiver in trap_receiver or []:
@@ -316,7 +353,7 @@ def lab_down(state_dir: StateDir = None) -> None:
     """Stop the running lab."""
     from lab.sim.lab import read_state, state_file
 
-    directory = _state_dir(state_dir)
+    directory = _lab_dir(state_dir)
     state = read_state(directory)
     if state is None:
         raise ClientError(f"no lab is running (state directory {directory})")
@@ -346,7 +383,7 @@ def _stop(state: dict[str, Any], timeout: float = 30.0) -> None:
 @lab_app.command("status")
 def lab_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
     """The running lab's nodes, interfaces and links."""
-    state = _running_state(_state_dir(state_dir))
+    state = _running_state(state_dir)
     status = _control(state, {"op": "status"})
     if get_context(ctx).output is Format.JSON:
         emit_json({"pid": state["pid"], **status})
@@ -424,7 +461,7 @@ def fault_link(
                 request["loss"] = _parse_loss(value)
             else:
                 raise InvalidInput(f"unknown impairment '{key}' (latency, loss)")
-    state = _running_state(_state_dir(state_dir))
+    state = _running_state(state_dir)
     links = _control(state, request)
     link = next((x for x in links if endpoint in (x["a"], x["b"])), None)
     if get_context(ctx).output is Format.JSON:
@@ -445,7 +482,7 @@ def fault_node(
 ) -> None:
     """Power a node off (it stops answering; neighbours see their links down) or on."""
     up = _up_or_down(state)
-    lab_state = _running_state(_state_dir(state_dir))
+    lab_state = _running_state(state_dir)
     nodes = _control(lab_state, {"op": "node", "name": name, "up": up})
     if get_context(ctx).output is Format.JSON:
         emit_json({"node": name, "up": nodes.get(name)})

@@ -18,6 +18,7 @@ from oss.cli.client import ApiClient, ClientError
 from oss.cli.config import load_cli_config
 from oss.cli.output import Format, emit_json, error, show
 from oss.errors import ConfigError, InvalidInput, OssError
+from oss.known_warnings import silence_known_warnings
 
 app = typer.Typer(
     help="Network OSS automation and assurance daemon.",
@@ -73,10 +74,35 @@ def register() -> None:
     )
 
 
+OUTPUT_OPTIONS = ("-o", "--output")
+
+
+def root_options_first(argv: list[str]) -> list[str]:
+    """`oss lab status -o json` as well as `oss -o json lab status`: `-o` belongs to the root
+    command, so wherever it is given it moves (with its value) in front of the command."""
+    rest = list(argv)
+    moved: list[str] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--":
+            break
+        if arg in OUTPUT_OPTIONS and i + 1 < len(rest):
+            moved += rest[i : i + 2]
+            del rest[i : i + 2]
+        elif arg.startswith("--output=") or (arg.startswith("-o") and len(arg) > 2):
+            moved.append(arg)
+            del rest[i]
+        else:
+            i += 1
+    return moved + rest
+
+
 def main(argv: list[str] | None = None) -> None:
+    silence_known_warnings()
     register()
     try:
-        app(args=argv, prog_name="oss")
+        app(args=root_options_first(sys.argv[1:] if argv is None else argv), prog_name="oss")
     except ClientError as exc:
         error(str(exc))
         sys.exit(exc.exit_code)
