@@ -25,7 +25,7 @@ from oss.telemetry.metrics import KpiGauges
 from oss.telemetry.rollup import MinuteRollup
 from tests.integration.assurance.conftest import LOOPBACK, CollectingSink, wait_until
 from tests.integration.lab.conftest import RunningLab
-from topology.model import Device
+from topology.model import Device, Interface, OperState
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +53,7 @@ async def test_gnmi_and_snmp_devices_side_by_side(lab: RunningLab, runtime: Runt
             credentials_ref=f"file:{lab.lab.credentials_file}",
         )
         await runtime.inventory.add_device(device, actor="test")
+    await runtime.inventory.add_interface(Interface(device=GNMI_DEVICE, name="eth1"), actor="test")
     sink = CollectingSink()
     settings = AssuranceSettings(polling=PollerSettings(interval_s=0.5), refresh_s=0.5)
     service = AssuranceService(
@@ -84,23 +85,31 @@ async def test_gnmi_and_snmp_devices_side_by_side(lab: RunningLab, runtime: Runt
         assert all("ifindex" in e.tags for e in sink.named("interface", SNMP_DEVICE))
 
         # A link fault on the gNMI device: its interface-down alarm, from the ON_CHANGE update.
+        # The inventory's oper_state follows the streamed status (defect 12).
+        def oper_state() -> OperState:
+            return runtime.inventory.graph.interface(GNMI_DEVICE, "eth1").oper_state
+
+        await wait_until(lambda: oper_state() == OperState.UP)
         lab.set_link(f"{GNMI_DEVICE}:eth1", False)
         key = interface_down_key(GNMI_DEVICE, "eth1")
         await wait_until_async(lambda: key_open(runtime, key))
+        await wait_until(lambda: oper_state() == OperState.DOWN)
         lab.set_link(f"{GNMI_DEVICE}:eth1", True)
         await wait_until_async(lambda: key_closed(runtime, key))
+        await wait_until(lambda: oper_state() == OperState.UP)
 
         # The gNMI device goes down (its session drops and cannot come back): unreachable once;
         # it returns: reachable once, and the alarm clears.
         lab.set_node(GNMI_DEVICE, False)
         unreachable = unreachable_key(GNMI_DEVICE)
         await wait_until_async(lambda: key_open(runtime, unreachable))
-        attempts = service.gnmi.subscriptions(GNMI_DEVICE)
-        failures = service.gnmi.failures
-        await wait_until(lambda: service.gnmi.failures >= failures + 3)  # still down: silent
+        collector = service.gnmi
+        attempts = collector.subscriptions(GNMI_DEVICE)
+        failures = collector.failures
+        await wait_until(lambda: collector.failures >= failures + 3)  # still down: silent
         lab.set_node(GNMI_DEVICE, True)
         await wait_until_async(lambda: key_closed(runtime, unreachable))
-        assert service.gnmi.subscriptions(GNMI_DEVICE) == attempts + 1
+        assert collector.subscriptions(GNMI_DEVICE) == attempts + 1
         flips = [e.values["reachable"] for e in sink.named(REACHABILITY, GNMI_DEVICE)]
         assert flips == [True, False, True]
         assert [e.values["reachable"] for e in sink.named(REACHABILITY, SNMP_DEVICE)] == [True]
