@@ -16,6 +16,7 @@ from oss.api.limits import BodyLimit, Limit
 from oss.api.routes import (
     alarms,
     audit,
+    catalog,
     customers,
     devices,
     health,
@@ -76,6 +77,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         tmf_usage,
         tmf_bills,
         customers,
+        catalog,
         tmf_ordering,
         tmf_service_inventory,
     )

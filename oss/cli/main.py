@@ -62,6 +62,7 @@ def register() -> None:
     from oss.cli import (  # noqa: F401
         alarm,
         bill,
+        catalog,
         commands,
         customer,
         demo,
