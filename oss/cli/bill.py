@@ -17,13 +17,13 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from bss_bridge.money import minor_units
 from oss.cli.main import app, emit, get_context
-from oss.cli.output import Format
+from oss.cli.output import Format, print_data
 from oss.errors import InvalidInput
 
 TMF = "/tmf-api/customerBillManagement/v4"
@@ -97,7 +97,7 @@ def show(ctx: typer.Context, bill_id: int) -> None:
     if get_context(ctx).output is Format.JSON:
         emit(ctx, {"customerBill": bill, "appliedCustomerBillingRate": rates})
     else:
-        Console().print(invoice(bill, rates))
+        print_data(invoice(bill, rates))
 
 
 @bill_app.command("issue")
@@ -168,14 +168,14 @@ def invoice(bill: dict[str, Any], rates: Iterable[dict[str, Any]]) -> Group:
             continue
         table.add_row(Text(heading, style="bold underline"), "")
         for rate in lines:
-            table.add_row("  " + str(rate.get("description", "")), _money(_amount(rate)))
+            table.add_row(Text("  " + str(rate.get("description", ""))), _money(_amount(rate)))
             for detail in _details(kind, _chars(rate)):
                 table.add_row(Text("      " + detail, style="dim"), "")
     table.add_row(Text("Subtotal", style="bold"), _money(bill.get("taxExcludedAmount")))
     for item in bill.get("taxItem") or []:
         percent = Decimal(repr(item.get("taxRate", 0))) * 100
         label = f"  {item.get('taxCategory', 'tax')} {format(percent.normalize(), 'f')} %"
-        table.add_row(label, _money(item.get("taxAmount")))
+        table.add_row(Text(label), _money(item.get("taxAmount")))
     table.add_row(Text("Total", style="bold"), Text(_money(bill.get("taxIncludedAmount"))))
     return Group(header, table)
 

@@ -85,3 +85,17 @@ def test_show_prints_objects_verbatim(capsys: pytest.CaptureFixture[str]) -> Non
     show({"name": "x", "description": "[/x] :link:"}, Format.TABLE, title="[red]t[/red]")
     out = capsys.readouterr().out
     assert "[/x] :link:" in out and "[red]t[/red]" in out
+
+
+def test_invoice_prints_line_descriptions_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    from oss.cli.bill import invoice
+
+    money = {"unit": "EUR", "value": 10}
+    bill = {"id": 1, "state": "new", "taxExcludedAmount": money, "taxIncludedAmount": money}
+    rate = {
+        "description": "[bold]Metro[/bold] slice :link: [/x]",
+        "taxExcludedAmount": money,
+        "characteristic": [{"name": "kind", "value": "recurring"}],
+    }
+    Console(soft_wrap=True).print(invoice(bill, [rate]))  # the demo's console reads markup
+    assert "[bold]Metro[/bold] slice :link: [/x]" in capsys.readouterr().out
