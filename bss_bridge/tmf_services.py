@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, func, select
 from bss_bridge.tables import OrderItemRow, ProductRow
 from bss_bridge.tmf_orders import SERVICE_STATES, characteristics, service_order_id
 from oss import tmf
+from oss.bounds import int64_of
 from oss.errors import NotFound
 from oss.store import Database
 from oss.store.tables import ServiceRow
@@ -137,8 +138,9 @@ class ServiceInventory:
     async def get(self, ref: str) -> dict[str, Any]:
         async with self.db.read() as s:
             query = select(ServiceRow)
-            if ref.isdigit():
-                query = query.where(ServiceRow.id == int(ref))
+            row_id = int64_of(ref)
+            if row_id is not None:
+                query = query.where(ServiceRow.id == row_id)
             else:
                 query = query.where(ServiceRow.name == ref)
             row = await s.scalar(query)

@@ -8,9 +8,11 @@ request cannot store megabytes in a description.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 INT64_MAX = 2**63 - 1
 
@@ -25,3 +27,26 @@ LABEL_MAX = 255
 Text = Annotated[str, Field(max_length=TEXT_MAX)]
 # Short values: kinds, images, references, filters.
 Label = Annotated[str, Field(max_length=LABEL_MAX)]
+
+
+def int64_of(text: str) -> int | None:
+    """`text` as a number a 64-bit column holds, or None when it is not one: other digits
+    than ASCII (`str.isdigit()` takes '²', which `int()` refuses) or past 2^63-1."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= INT64_MAX else None
+
+
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _date_time_text(value: object) -> object:
+    # pydantic would also read "0.5" or "1700000000" as seconds since 1970.
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
+# A moment given as text (query parameters): ISO 8601 only, as the OpenAPI format says.
+Moment = Annotated[datetime, BeforeValidator(_date_time_text)]

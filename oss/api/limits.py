@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oss.api.problems import problem
+from oss.bounds import int64_of
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class BodyTooLarge(HTTPException):
 
 def declared_length(scope: Scope) -> int | None:
     value = Headers(scope=scope).get("content-length")
-    return int(value) if value is not None and value.isdigit() else None
+    return None if value is None else int64_of(value)
 
 
 class BodyLimit:

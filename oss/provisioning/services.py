@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.platforms import Platform, load_platform
 from oss import audit
+from oss.bounds import int64_of
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.provisioning.engine import (
     DeviceTxn,
@@ -583,8 +584,9 @@ class ServiceManager:
 
     async def _row(self, s: AsyncSession, ref: str | int) -> ServiceRow:
         query = select(ServiceRow)
-        if isinstance(ref, int) or str(ref).isdigit():
-            query = query.where(ServiceRow.id == int(ref))
+        row_id = ref if isinstance(ref, int) else int64_of(ref)
+        if row_id is not None:
+            query = query.where(ServiceRow.id == row_id)
         else:
             query = query.where(ServiceRow.name == str(ref))
         row = await s.scalar(query)

@@ -272,3 +272,32 @@ async def test_an_unexpected_error_is_a_logged_problem_500(
     assert "a bug" not in r.text
     assert body["type"] == "urn:oss:problem:internal-error"
     assert any(rec.exc_info and "a bug" in str(rec.exc_info[1]) for rec in caplog.records)
+
+
+@pytest.mark.parametrize("ref", ["²", HUGE_ID, "٣"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/services/{}", "/api/v1/services/{}/diff", "/tmf-api/serviceInventory/v4/service/{}"],
+)
+async def test_a_service_ref_that_cannot_be_an_id_is_not_found(
+    api: Api, path: str, ref: str
+) -> None:
+    r = await api.viewer.get(path.format(ref))
+    assert r.status_code == 404, r.text  # '²'.isdigit() but int('²') fails; HUGE_ID overflows
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/audit", "since"),
+        ("/api/v1/kpis", "until"),
+        ("/tmf-api/usageManagement/v4/usage", "usageDate.lt"),
+    ],
+)
+async def test_a_moment_must_be_a_date_and_time_not_a_number(
+    api: Api, path: str, name: str
+) -> None:
+    r = await api.viewer.get(path, params={name: "0.5"})
+    assert_problem(r, 422, name)
+    r = await api.viewer.get(path, params={name: "2026-11-01T00:00:00Z"})
+    assert r.status_code == 200, r.text

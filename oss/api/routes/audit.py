@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Query
 from oss.api.deps import PageDep, RuntimeDep, Viewer
 from oss.api.schemas import Page
 from oss.audit import AuditEntry, list_entries
+from oss.bounds import Moment
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -24,7 +24,7 @@ async def audit_log(
     object_type: Annotated[str | None, Query()] = None,
     object_id: Annotated[str | None, Query()] = None,
     action: Annotated[str | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Moment | None, Query()] = None,
     refused: Annotated[
         bool | None,
         Query(description="true: only refused attempts (401, 403, 409); false: only changes"),

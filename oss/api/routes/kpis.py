@@ -3,12 +3,12 @@ metric, per minute: count, average, minimum, maximum and last value."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from oss.api.deps import RuntimeDep, Viewer
+from oss.bounds import Moment
 from oss.telemetry.rollup import query
 
 router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"])
@@ -21,8 +21,8 @@ async def list_kpis(
     object_type: Annotated[str | None, Query(description="interface or service")] = None,
     object: Annotated[str | None, Query(description="e.g. r1:eth1, or a service name")] = None,
     metric: Annotated[str | None, Query(description="e.g. in-bps, in-utilisation")] = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    since: Annotated[Moment | None, Query(description="ISO 8601, inclusive")] = None,
+    until: Annotated[Moment | None, Query(description="ISO 8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> list[dict[str, Any]]:
     rows = await query(

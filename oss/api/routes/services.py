@@ -21,6 +21,11 @@ router = APIRouter(prefix="/api/v1", tags=["services"])
 
 DryRun = Annotated[bool, Query(description="return the per-device diffs; change nothing")]
 Wait = Annotated[bool, Query(description="false: answer 202 once the transaction is journaled")]
+# What a change answers besides its own status: a dry run (200) or ?wait=false (202).
+CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the dry run's per-device diffs, or the finished change"},
+    202: {"description": "?wait=false: the transaction is journaled; Location follows it"},
+}
 
 
 class ServiceCreate(BaseModel):
@@ -93,7 +98,7 @@ async def _create(
     )
 
 
-@router.post("/services", status_code=status.HTTP_201_CREATED)
+@router.post("/services", status_code=status.HTTP_201_CREATED, responses=CHANGE_RESPONSES)
 async def create_service(
     body: ServiceCreate,
     runtime: RuntimeDep,
@@ -107,7 +112,7 @@ async def create_service(
     )
 
 
-@router.post("/slices", status_code=status.HTTP_201_CREATED)
+@router.post("/slices", status_code=status.HTTP_201_CREATED, responses=CHANGE_RESPONSES)
 async def create_slice(
     body: SliceCreate,
     runtime: RuntimeDep,
@@ -149,8 +154,8 @@ async def get_service(ref: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any
     return await runtime.services.get(ref)
 
 
-@router.patch("/services/{ref}")
-@router.patch("/slices/{ref}")
+@router.patch("/services/{ref}", responses=CHANGE_RESPONSES)
+@router.patch("/slices/{ref}", responses=CHANGE_RESPONSES)
 async def modify_service(
     ref: str,
     body: ServiceUpdate,
@@ -171,8 +176,8 @@ async def modify_service(
     )
 
 
-@router.delete("/services/{ref}")
-@router.delete("/slices/{ref}")
+@router.delete("/services/{ref}", responses=CHANGE_RESPONSES)
+@router.delete("/slices/{ref}", responses=CHANGE_RESPONSES)
 async def delete_service(
     ref: str,
     runtime: RuntimeDep,
@@ -199,8 +204,8 @@ async def service_diff(ref: str, runtime: RuntimeDep, _: Viewer) -> dict[str, An
     return await runtime.services.drift(ref)
 
 
-@router.post("/services/{ref}/reconcile")
-@router.post("/slices/{ref}/reconcile")
+@router.post("/services/{ref}/reconcile", responses=CHANGE_RESPONSES)
+@router.post("/slices/{ref}/reconcile", responses=CHANGE_RESPONSES)
 async def reconcile_service(
     ref: str, runtime: RuntimeDep, who: Operator, response: Response, wait: Wait = True
 ) -> dict[str, Any]:

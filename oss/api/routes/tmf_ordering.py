@@ -66,7 +66,12 @@ def paged(
     return [select_fields(d, fields) for d in docs]
 
 
-@products.post("/productOrder", status_code=201, summary="Create a ProductOrder")
+@products.post(
+    "/productOrder",
+    status_code=201,
+    summary="Create a ProductOrder",
+    responses={200: {"description": "a retried Idempotency-Key: the same order"}},
+)
 async def create_order(
     runtime: RuntimeDep,
     who: Operator,

@@ -7,7 +7,6 @@ a record answers 201; a POST replaying a stored key answers 200 with the stored 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
@@ -17,7 +16,7 @@ from bss_bridge import tmf_usage
 from bss_bridge.usage import STATES, UsageFilter, UsageLedger
 from oss.api.deps import Operator, RuntimeDep, Viewer
 from oss.api.routes.alarms import tmf_error
-from oss.bounds import Int64
+from oss.bounds import Int64, Moment
 from oss.errors import InvalidInput, OssError
 
 BASE_PATH = tmf_usage.BASE_PATH
@@ -40,7 +39,12 @@ def _select(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k in wanted}
 
 
-@router.post("/usage", summary="Creates a Usage (idempotent by its `key` characteristic)")
+@router.post(
+    "/usage",
+    summary="Creates a Usage (idempotent by its `key` characteristic)",
+    status_code=201,
+    responses={200: {"description": "a replayed key: the stored record"}},
+)
 async def create_usage(
     ledger: Ledger,
     _: Operator,
@@ -64,8 +68,8 @@ async def list_usage(
     product: Annotated[str | None, Query(alias="ratedProductUsage.productRef.id")] = None,
     account: Annotated[str | None, Query(alias="relatedParty.id")] = None,
     status: Annotated[str | None, Query()] = None,
-    since: Annotated[datetime | None, Query(alias="usageDate.gte")] = None,
-    until: Annotated[datetime | None, Query(alias="usageDate.lt")] = None,
+    since: Annotated[Moment | None, Query(alias="usageDate.gte")] = None,
+    until: Annotated[Moment | None, Query(alias="usageDate.lt")] = None,
     fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
     offset: Annotated[Int64, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
