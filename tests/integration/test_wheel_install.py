@@ -45,8 +45,11 @@ PIP_TIMEOUT_S = 900  # the first run downloads the dependencies
 # Runs inside the installed venv: everything configs/ and lab/topologies hold must load from
 # the installed package, not from the checkout.
 LOAD_EVERYTHING = """
-import json, sys
-import oss.paths
+import json
+from importlib.resources import files
+from pathlib import Path
+
+import oss
 from bss_bridge.catalog import CATALOG_DIR, Catalog
 from drivers.platforms import PLATFORMS_DIR, load_platform, platform_names
 from oss.demo import METRO
@@ -55,10 +58,11 @@ from oss.provisioning.service_types import SERVICES_DIR, load_service_types
 from oss.tmf import SPEC_DIR, TmfSpec
 from topology.clab import parse_clab
 
+load_platform("lab-sim")  # was: "no definition at .../site-packages/configs/platforms/lab-sim.yaml"
 types = load_service_types()
-topologies = sorted(oss.paths.lab_topologies_dir().glob("*.clab.yml"))
+topologies = sorted(Path(str(files("lab") / "topologies")).glob("*.clab.yml"))
 print(json.dumps({
-    "package": oss.paths.__file__,
+    "package": oss.__file__,
     "folders": [
         str(p) for p in (PLATFORMS_DIR, SERVICES_DIR, TEMPLATES_DIR, CATALOG_DIR, SPEC_DIR)
     ],
@@ -138,8 +142,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     _pip(sys.executable, "wheel", "--no-deps", *offline, "--wheel-dir", str(dist), str(source))
     [wheel] = dist.glob("oss_daemon-*.whl")
     venv = work / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)])  # no --system-site-packages
-    _pip(venv / "bin" / "python", "install", *offline, str(wheel))
+    # No --system-site-packages; this pip installs into it, without compiling (time).
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = str(venv / "bin" / "python")
+    _pip(sys.executable, "--python", python, "install", "--no-compile", *offline, str(wheel))
     return venv / "bin"
 
 
