@@ -99,6 +99,7 @@ class AssuranceService:
         self._ifnames: dict[tuple[str, str], str] = {}
         self.oper_states = OperStates(inventory, interface_name=self._interface_name)
         self._skipped: set[str] = set()
+        self._devices: set[str] = set()  # the inventory's devices at the last refresh
         self.poller: SnmpPoller | None = None
         self.gnmi: GnmiCollector | None = None
         self.traps: TrapReceiver | None = None
@@ -207,7 +208,16 @@ class AssuranceService:
         )
         return protocol, target
 
+    def _forget_removed(self) -> None:
+        """The rules forget a device that left the inventory (its alarms were closed with it,
+        see the devices route): added again, it gets its alarms afresh."""
+        present = {device.name for device in self.inventory.graph.devices()}
+        for name in self._devices - present:
+            self.rules.forget_device(name)
+        self._devices = present
+
     async def _set_targets(self) -> None:
+        self._forget_removed()
         targets = await self._targets()
         if self.poller is not None:
             self.poller.set_targets(targets["snmp"])
