@@ -155,3 +155,11 @@ async def test_alarm_list_keeps_severity_and_state_whole_at_80_columns(
     assert listed.returncode == 0, listed.stderr
     assert max(len(line) for line in listed.stdout.splitlines()) <= 80
     assert "critical" in listed.stdout and "raised" in listed.stdout
+
+
+def test_topology_errors_name_the_file_verbatim(daemon: Daemon, tmp_path: Path) -> None:
+    bad = tmp_path / "[name=gold-eth1] :link: [bold]x.clab.yml"
+    bad.write_text("name: bad\ntopology:\n  links:\n    - endpoints: [r1:eth1, ghost:eth1]\n")
+    result = daemon.cli("topology", "import", str(bad))
+    assert result.returncode == 2
+    assert_shown(result.stderr.replace("\n", ""), ("[name=gold-eth1] :link: [bold]x.clab.yml",))
