@@ -13,15 +13,17 @@ Secrets are `SecretStr`: they never print, log or serialise by accident.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from oss.errors import ConfigError
+from oss.errors import ConfigError, InvalidInput
 
 
 class _Strict(BaseModel):
@@ -56,7 +58,51 @@ class Credentials(_Strict):
     tls: TlsSettings | None = None
 
 
-def resolve_credentials(ref: str | None, *, device: str) -> Credentials:
+# A credentials file is a few lines; anything bigger is the wrong file (or /dev/zero).
+MAX_FILE_BYTES = 64 * 1024
+
+_REASONS = {
+    errno.ENOENT: "not found",
+    errno.EACCES: "not readable by the daemon (permission denied)",
+    errno.EISDIR: "a directory, not a file",
+    errno.ELOOP: "a symlink loop",
+}
+
+
+def check_reference(
+    ref: str, allowed_dirs: Sequence[Path] | None, where: str = "credentials_ref"
+) -> None:
+    """Refuse a `file:` reference that is relative or outside `allowed_dirs` (None: anywhere),
+    without reading it: the answer must not tell whether some other file exists. `where` names
+    the field."""
+    scheme, _, location = ref.partition(":")
+    if scheme != "file":
+        return
+    path = Path(location)
+    if not path.is_absolute():
+        _refuse(where, f"{ref}: a file reference needs an absolute path")
+    if allowed_dirs is None:
+        return
+    real = Path(os.path.realpath(path))  # `..` and symlinks cannot step outside
+    if not any(real.is_relative_to(os.path.realpath(d)) for d in allowed_dirs):
+        folders = ", ".join(str(d) for d in allowed_dirs) or "none configured"
+        _refuse(
+            where,
+            f"{ref} is outside the allowed credentials folders ({folders}); "
+            "see the drivers.credentials_dirs setting",
+        )
+
+
+def _refuse(where: str, reason: str) -> NoReturn:
+    raise InvalidInput(f"{where}: {reason}", problems=[{"where": where, "reason": reason}])
+
+
+def resolve_credentials(
+    ref: str | None, *, device: str, allowed_dirs: Sequence[Path] | None = None
+) -> Credentials:
+    """The credentials a reference names. Every error names the reference and the problem,
+    never the source's contents: not its values, not its key names (a secret pasted as a key
+    is still a secret, and the file may not be a credentials file at all)."""
     if ref is None:
         return Credentials()
     scheme, _, where = ref.partition(":")
@@ -64,20 +110,37 @@ def resolve_credentials(ref: str | None, *, device: str) -> Credentials:
         text = os.environ.get(where)
         if text is None:
             raise ConfigError(f"device {device}: credentials {ref}: environment variable unset")
-        return _parse(text, f"credentials {ref} of device {device}")
+        return _parse(text, f"device {device}: credentials {ref}")
     if scheme == "file":
-        path = Path(where)
         try:
-            mode = path.stat().st_mode
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"device {device}: credentials {ref}: {exc.strerror}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"device {device}: credentials {ref}: readable by group or others; chmod 600 it"
-            )
-        return _parse(text, f"credentials {ref} of device {device}")
+            check_reference(ref, allowed_dirs, where="credentials")
+        except InvalidInput as exc:
+            raise ConfigError(f"device {device}: {exc}") from None
+        what = f"device {device}: credentials file {where}"
+        return _parse(_read_private(Path(where), what), what)
     raise ConfigError(f"device {device}: credentials {ref}: scheme {scheme!r} is not supported")
+
+
+def _read_private(path: Path, what: str) -> str:
+    """The text of a private, regular, small file; ConfigError naming the problem otherwise."""
+    try:
+        # Non-blocking: opening a FIFO by mistake must not hang the reader.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{what}: not a regular file")
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(f"{what}: readable by group or others; chmod 600 it")
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = _REASONS.get(exc.errno or 0, exc.strerror or "cannot be read")
+        raise ConfigError(f"{what}: {reason}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{what}: larger than {MAX_FILE_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what}: not UTF-8 text") from None
 
 
 def _parse(text: str, what: str) -> Credentials:
@@ -87,11 +150,39 @@ def _parse(text: str, what: str) -> Credentials:
         # The text is secret: name where it came from, never what it says.
         raise ConfigError(f"{what}: not valid YAML or JSON") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{what}: expected a mapping of keys")
+        raise ConfigError(f"{what}: not a mapping of credential fields")
     try:
         return Credentials.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        raise ConfigError(f"{what}: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """The validation problems without any key or value from the source. A location names
+    only this module's own fields: an unknown key is counted under its (known) parent, never
+    named; pydantic's messages describe the expected input, not the input."""
+    unexpected: dict[str, int] = {}
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        if error["type"] == "extra_forbidden":
+            parent = ".".join(loc[:-1])
+            unexpected[parent] = unexpected.get(parent, 0) + 1
+        else:
+            problems.append(f"{'.'.join(loc) or 'the mapping'}: {error['msg']}")
+    for parent, count in unexpected.items():
+        fields = _known_fields(parent)
+        where = f"{parent}: " if parent else ""
+        plural = "s" if count > 1 else ""
+        problems.append(f"{where}{count} unexpected field{plural} (known fields: {fields})")
+    return "; ".join(problems)
+
+
+def _known_fields(parent: str) -> str:
+    model: type[BaseModel] = Credentials
+    for part in filter(None, parent.split(".")):
+        annotation = model.model_fields[part].annotation
+        model = next(
+            a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)
         )
-        raise ConfigError(f"{what}: {problems}") from None
+    return ", ".join(model.model_fields)

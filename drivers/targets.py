@@ -35,6 +35,7 @@ def target_for(
     timeout_s: float = 30.0,
     allowed: Sequence[Network] | None = None,
     platforms_dir: Path = PLATFORMS_DIR,
+    credentials_dirs: Sequence[Path] | None = None,
 ) -> Target:
     if device.mgmt_address is None:
         raise ConfigError(f"device {device.name}: no management address in the inventory")
@@ -56,7 +57,9 @@ def target_for(
         name=device.name,
         host=str(address),
         port=port if port is not None else platform.port(protocol),
-        credentials=resolve_credentials(device.credentials_ref, device=device.name),
+        credentials=resolve_credentials(
+            device.credentials_ref, device=device.name, allowed_dirs=credentials_dirs
+        ),
         timeout_s=timeout_s,
         options=options,
     )

@@ -123,6 +123,7 @@ def build(settings: Settings) -> tuple[Runtime, ApiService]:
             KpiGauges(runtime.metrics.registry),
             MinuteRollup(runtime.db),
             allowed=parse_networks(nets) if nets is not None else None,
+            credentials_dirs=settings.drivers.credentials_dirs,
             snmp_port=settings.drivers.ports.get("snmp"),
             gnmi_port=settings.drivers.ports.get("gnmi"),
             outputs=outputs,

@@ -145,6 +145,7 @@ class Runtime:
         self.access = DeviceAccess(
             device_of=lambda name: self.inventory.graph.device(name),
             allowed=parse_networks(nets) if nets is not None else None,
+            credentials_dirs=settings.drivers.credentials_dirs,
             ports={str(k): v for k, v in settings.drivers.ports.items()},
             timeout_s=settings.drivers.timeout_s,
             netconf=NetconfDriver(max_workers=workers),

@@ -73,6 +73,19 @@ class DriverSettings(_Section):
         description="per-protocol port overrides for every device (the non-root lab's ports)",
     )
     timeout_s: float = Field(default=30.0, gt=0, description="time limit of one device call")
+    credentials_dirs: list[Path] | None = Field(
+        default=None,
+        description="`credentials_ref: file:` paths must lie in these folders (e.g. "
+        "[<state_dir>/credentials, /etc/oss/credentials]); absent, anywhere the daemon can read",
+    )
+
+    @field_validator("credentials_dirs")
+    @classmethod
+    def _absolute_dirs(cls, value: list[Path] | None) -> list[Path] | None:
+        relative = [str(d) for d in value or () if not d.is_absolute()]
+        if relative:
+            raise ValueError(f"folders must be absolute paths: {', '.join(relative)}")
+        return value
 
 
 class ProvisioningSettings(_Section):

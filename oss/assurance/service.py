@@ -24,6 +24,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from drivers.base import Target
 from drivers.gnmi import GnmiDriver
@@ -80,6 +81,7 @@ class AssuranceService:
         rollup: MinuteRollup,
         *,
         allowed: Sequence[Network] | None = None,
+        credentials_dirs: Sequence[Path] | None = None,
         snmp_port: int | None = None,
         gnmi_port: int | None = None,
         gnmi: GnmiCollectorSettings | None = None,
@@ -91,6 +93,7 @@ class AssuranceService:
         self.gauges = gauges
         self.rollup = rollup
         self.allowed = allowed
+        self.credentials_dirs = credentials_dirs
         self.snmp_port = snmp_port
         self.gnmi_port = gnmi_port
         self.gnmi_settings = gnmi or GnmiCollectorSettings()
@@ -205,6 +208,7 @@ class AssuranceService:
             protocol,
             port=port,
             allowed=self.allowed,
+            credentials_dirs=self.credentials_dirs,
         )
         return protocol, target
 

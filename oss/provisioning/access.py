@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from drivers.cli import CliDriver
 from drivers.gnmi import GnmiDriver
@@ -24,6 +25,7 @@ class DeviceAccess:
 
     device_of: Callable[[str], Device]
     allowed: Sequence[Network] | None = None
+    credentials_dirs: Sequence[Path] | None = None  # file: references must lie in these
     ports: Mapping[str, int] = field(default_factory=dict)  # per-protocol port overrides
     timeout_s: float = 30.0
     netconf: NetconfDriver = field(default_factory=NetconfDriver)
@@ -45,6 +47,7 @@ class DeviceAccess:
             port=self.ports.get(protocol),
             timeout_s=self.timeout_s,
             allowed=self.allowed,
+            credentials_dirs=self.credentials_dirs,
         )
         if protocol == "netconf":
             async with self.netconf.connect(target) as nc:

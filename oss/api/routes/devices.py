@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from drivers.credentials import check_reference
 from drivers.platforms import check_platform_name
 from oss.api.deps import Operator, PageDep, RuntimeDep, Viewer
 from oss.api.schemas import DeviceUpdate, Page
 from oss.faults.alarms import DEVICE_REMOVED
+from oss.runtime import Runtime
 from topology.model import Device, DeviceState
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -39,6 +41,7 @@ async def list_devices(
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_device(device: Device, runtime: RuntimeDep, who: Operator) -> Device:
     check_platform_name(device.platform)
+    _check_credentials(device.credentials_ref, runtime)
     return await runtime.inventory.add_device(device, actor=who.actor)
 
 
@@ -53,6 +56,7 @@ async def update_device(
 ) -> Device:
     if body.platform is not None:
         check_platform_name(body.platform)
+    _check_credentials(body.credentials_ref, runtime)
     return await runtime.inventory.update_device(
         name, body.model_dump(exclude_unset=True), actor=who.actor
     )
@@ -64,3 +68,10 @@ async def delete_device(name: str, runtime: RuntimeDep, who: Operator) -> None:
     await runtime.inventory.remove_device(name, actor=who.actor)
     # Its alarms go with it: nothing would ever clear them.
     await runtime.alarms.close_removed_device(name, links, reason=DEVICE_REMOVED, user=who.actor)
+
+
+def _check_credentials(ref: str | None, runtime: Runtime) -> None:
+    """A `file:` reference outside `drivers.credentials_dirs` is refused (422) before it is
+    stored: the daemon would otherwise read any file it can on an operator's word."""
+    if ref is not None:
+        check_reference(ref, runtime.settings.drivers.credentials_dirs)
