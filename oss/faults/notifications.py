@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from oss.errors import ConfigError
 from oss.paths import configs_dir
 
-NOTIFICATIONS_FILE = configs_dir() / "notifications.yaml"
+FILE_NAME = "notifications.yaml"  # in the configs folder (oss.paths)
 
 Kind = Literal["link-down", "link-up", "alarm", "event"]
 Severity = Literal["critical", "major", "minor", "warning", "indeterminate"]
@@ -91,9 +91,10 @@ class Notifications:
         return len(self._by_name)
 
 
-def load_notifications(path: Path = NOTIFICATIONS_FILE) -> Notifications:
-    """The table in `path`; ConfigError naming every problem with its line."""
-    return _load(path)
+def load_notifications(path: Path | None = None) -> Notifications:
+    """The table in `path` (default: the configs folder's, looked up now, not at import: the
+    folder is a setting); ConfigError naming every problem with its line."""
+    return _load(path if path is not None else configs_dir() / FILE_NAME)
 
 
 @cache

@@ -3,16 +3,20 @@ every problem's file and line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from oss.errors import ConfigError
-from oss.faults.notifications import NOTIFICATIONS_FILE, load_notifications
+from oss.faults.notifications import load_notifications
+from oss.paths import CONFIGS_ENV
 
 
 def test_the_shipped_table_names_the_agent_start_and_stop_notifications() -> None:
-    table = load_notifications(NOTIFICATIONS_FILE)
+    table = load_notifications()
     shutdown = table.by_oid("1.3.6.1.4.1.8072.4.0.2")
     assert shutdown is not None and shutdown.name == "nsNotifyShutdown"
     assert (shutdown.kind, shutdown.problem) == ("alarm", "SNMP agent shut down")
@@ -88,3 +92,18 @@ def test_a_broken_file_names_its_line(tmp_path: Path) -> None:
         load_notifications(path)
     with pytest.raises(ConfigError, match="cannot read the notifications table"):
         load_notifications(tmp_path / "absent.yaml")
+
+
+def test_the_table_comes_from_the_configs_folder_in_use(tmp_path: Path) -> None:
+    """An operator's own configs folder (OSS_CONFIGS_DIR, what the `configs_dir` setting
+    becomes) has its own table: a fresh process reads it there."""
+    write(tmp_path, "notifications:\n  only:\n    oid: 1.3.6.1.9.1\n    kind: event\n")
+    code = (
+        "import oss.settings, oss.faults.rules\n"
+        "from oss.faults.notifications import load_notifications\n"
+        "print(load_notifications().by_name('only'))\n"
+    )
+    env = {**os.environ, CONFIGS_ENV: str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "name='only'" in done.stdout
