@@ -216,6 +216,7 @@ class TrapReceiver:
         self.dropped = 0
         self.malformed = 0  # datagrams that were no well-formed v1/v2c/v3 notification
         self.bad_community = 0  # v1/v2c notifications with an unknown community
+        self._v3_malformed = 0  # see v3_malformed
 
     def __repr__(self) -> str:
         return f"TrapReceiver({self.host}:{self.port}, received={self.received})"
@@ -251,9 +252,26 @@ class TrapReceiver:
 
     @property
     def rejected(self) -> dict[str, int]:
-        """Datagrams dropped unread, by reason: "decode" (no well-formed notification) and
-        "community" (a v1/v2c community this receiver does not know)."""
-        return {"decode": self.malformed, "community": self.bad_community}
+        """Datagrams dropped unread, by reason: "decode" (no well-formed notification, v3
+        ones that pysnmp could not parse included) and "community" (a v1/v2c community this
+        receiver does not know)."""
+        return {"decode": self.malformed + self.v3_malformed, "community": self.bad_community}
+
+    @property
+    def v3_malformed(self) -> int:
+        """v3 datagrams pysnmp could not parse (its snmpInASNParseErrs and snmpInvalidMsgs),
+        kept once the engine is gone."""
+        if self._engine is not None:
+            builder = self._engine.get_mib_builder()
+            parse_errors, invalid = (
+                int(symbol.syntax)
+                for symbol in (
+                    *builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs"),
+                    *builder.import_symbols("__SNMP-MPD-MIB", "snmpInvalidMsgs"),
+                )
+            )
+            self._v3_malformed = parse_errors + invalid
+        return self._v3_malformed
 
     def bind(self) -> None:
         """Take the port now (OSError if it is busy): a daemon binds at start-up, before it
@@ -317,6 +335,7 @@ class TrapReceiver:
             add(engine_id)
 
     async def stop(self) -> None:
+        self._v3_malformed = self.v3_malformed  # the engine's counts, kept
         snmp_engine, self._engine = self._engine, None
         if snmp_engine is None:
             self.unbind()  # bound, never started
