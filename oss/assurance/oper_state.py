@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 
 from drivers.snmp_mib import IF_STATUS
 from oss.assurance.kpi import INTERFACE
+from oss.errors import NotFound
 from oss.events import Event
 from topology.inventory import Inventory
 from topology.model import OperState
@@ -54,9 +55,17 @@ class OperStates:
 
     async def sink(self, events: list[Event]) -> None:
         observed = self.observed(events)
-        if observed:
+        # Checked here first, without the inventory's lock (a placement can hold it for
+        # seconds): a poll that sees nothing new waits for nothing.
+        if any(self._differs(key, state) for key, state in observed.items()):
             changed = await self.inventory.set_oper_states(observed, actor=ACTOR)
             self.written += len(changed)
+
+    def _differs(self, key: tuple[str, str], state: OperState) -> bool:
+        try:
+            return self.inventory.graph.interface(*key).oper_state != state
+        except NotFound:  # not modelled in the inventory
+            return False
 
     def observed(self, events: Iterable[Event]) -> dict[tuple[str, str], OperState]:
         """The last state seen per (device, interface) in these events."""

@@ -145,11 +145,11 @@ class AssuranceService:
         await self._deliver("rollup", self.rollup.sink, events)
         for name, output in self.outputs:
             await self._deliver(name, output, events)
-        await self._deliver("inventory", self.oper_states.sink, events)  # interface oper_state
         signals = [signal for event in events for signal in self.rules.signals(event)]
         if signals:
             # One alarm transaction for the whole batch: a trap storm commits once per batch.
             await self._deliver("alarms", lambda _: self.alarms.signals(signals), events)
+        await self._deliver("inventory", self.oper_states.sink, events)  # interface oper_state
 
     async def _deliver(
         self, sink: str, deliver: Callable[[list[Event]], Awaitable[object]], events: list[Event]

@@ -92,3 +92,21 @@ def test_observed_statuses_map_to_inventory_states() -> None:
     assert oper_state("LOWER_LAYER_DOWN") == oper_state("notPresent") == OperState.DOWN
     assert oper_state("unknown") == OperState.UNKNOWN
     assert oper_state("") is None and oper_state(None) is None and oper_state(True) is None
+
+
+async def test_a_poll_that_sees_nothing_new_does_not_ask_the_inventory(
+    inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inventory's lock (held for seconds by a placement) is taken only for a change."""
+    calls: list[dict[tuple[str, str], OperState]] = []
+    original = inventory.set_oper_states
+
+    async def counted(observed: dict[tuple[str, str], OperState], *, actor: str) -> list[Interface]:
+        calls.append(observed)
+        return await original(observed, actor=actor)
+
+    monkeypatch.setattr(inventory, "set_oper_states", counted)
+    tracker = states(inventory)
+    await tracker.sink([polled("up")])
+    await tracker.sink([polled("up"), polled("down", interface="lo")])  # lo: not modelled
+    assert len(calls) == 1
