@@ -6,20 +6,17 @@ Both are package data, read through importlib.resources: an installed wheel carr
 `configs/`, so a checkout and an install take the same path. An operator's own folder replaces
 the shipped one with the `configs_dir` setting (`OSS_CONFIGS_DIR`).
 
-This module imports nothing of the project: the modules that read configs/ bind their folder
-constants when imported, so the folder is settled before (`use_configs_dir` at `oss serve`).
+This module imports nothing of the project: every module that reads configs/ imports it.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from importlib.resources import files
 from pathlib import Path
 
 CONFIGS_ENV = "OSS_CONFIGS_DIR"
-
-_chosen: Path | None = None
-_read: Path | None = None  # the folder handed out so far; it can no longer change
 
 
 def packaged_configs_dir() -> Path:
@@ -28,28 +25,19 @@ def packaged_configs_dir() -> Path:
 
 
 def configs_dir() -> Path:
-    """The configs/ folder in use: the chosen one, else `OSS_CONFIGS_DIR`, else the shipped one."""
-    global _read
-    if _chosen is not None:
-        _read = _chosen
-    else:
-        override = os.environ.get(CONFIGS_ENV)
-        _read = Path(override).expanduser() if override else packaged_configs_dir()
-    return _read
+    """The configs/ folder in use: `OSS_CONFIGS_DIR`, else the shipped one. Modules bind their
+    folders from it when imported, so a choice made later (the settings file's `configs_dir`)
+    needs a fresh process: see `restart_args`."""
+    override = os.environ.get(CONFIGS_ENV)
+    return Path(override) if override else packaged_configs_dir()
 
 
-def use_configs_dir(directory: Path | None) -> None:
-    """Choose the configs/ folder from the settings, before any module reads it (None: keep
-    the default). Choosing another after modules bound theirs would leave them split between
-    two folders, so that is a programming error."""
-    global _chosen
-    if directory is None:
-        return
-    if _read is not None and _read != directory:
-        raise RuntimeError(
-            f"configs folder {_read} is already in use; cannot switch to {directory}"
-        )
-    _chosen = directory
+def restart_args(chosen: Path | None) -> tuple[list[str], dict[str, str]] | None:
+    """When the settings chose a configs/ folder other than the one this process bound: the
+    arguments and environment that run the same command again with it (None: no need)."""
+    if chosen is None or chosen == configs_dir():
+        return None
+    return list(sys.orig_argv), {**os.environ, CONFIGS_ENV: str(chosen)}
 
 
 def lab_topologies_dir() -> Path:

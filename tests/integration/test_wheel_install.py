@@ -10,6 +10,7 @@ venv has: the first run fills it through pip's usual indexes, later runs are off
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -177,15 +179,48 @@ def test_the_installed_package_loads_every_data_file(installed: Path, tmp_path: 
 
 
 def test_the_installed_daemon_serves_the_api(installed: Path, tmp_path: Path) -> None:
-    port = free_port()
-    (tmp_path / "run").mkdir()
     # The metro lab as installed with the package, merged into the inventory at start-up.
     [metro] = installed.parent.glob("lib/python*/site-packages/lab/topologies/metro.clab.yml")
+    with _serving(installed, tmp_path, "--topology", str(metro)):
+        pass
+
+
+def test_an_own_configs_folder_from_the_settings_file(installed: Path, tmp_path: Path) -> None:
+    [shipped] = installed.parent.glob("lib/python*/site-packages/oss/configs")
+    own = tmp_path / "my-configs"
+    shutil.copytree(shipped, own)
+    linux = (own / "platforms" / "linux.yaml").read_text()
+    (own / "platforms" / "my-router.yaml").write_text(
+        linux.replace("name: linux", "name: my-router")
+    )
+    settings = tmp_path / "oss.yaml"
+    settings.write_text(f"configs_dir: {own}\n")
+    with _serving(installed, tmp_path, "--config", str(settings)) as url:
+        token = _run(
+            [
+                *(str(installed / "oss"), "token", "create", "--role", "operator"),
+                *("--state-dir", str(tmp_path / "state")),
+            ],
+            cwd=tmp_path,
+            env=_outside_env(),
+        ).stdout.strip()
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        mine = api.post("/api/v1/devices", json={"name": "r1", "platform": "my-router"})
+        assert mine.status_code == 201, mine.text
+        unknown = api.post("/api/v1/devices", json={"name": "r2", "platform": "nosuch"})
+        assert unknown.status_code == 422, unknown.text
+
+
+@contextlib.contextmanager
+def _serving(installed: Path, tmp_path: Path, *args: str) -> Iterator[str]:
+    """The installed `oss serve`, started from a folder outside the checkout, ready; stopped
+    with SIGTERM, exit code 0."""
+    port = free_port()
+    (tmp_path / "run").mkdir()
     daemon = subprocess.Popen(
         [
             str(installed / "oss"),
-            *("serve", "--state-dir", str(tmp_path / "state"), "--port", str(port)),
-            *("--topology", str(metro)),
+            *("serve", "--state-dir", str(tmp_path / "state"), "--port", str(port), *args),
         ],
         cwd=tmp_path / "run",
         env=_outside_env(),
@@ -193,8 +228,11 @@ def test_the_installed_daemon_serves_the_api(installed: Path, tmp_path: Path) ->
         stderr=subprocess.PIPE,
         text=True,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        ready = _wait_ready(daemon, f"http://127.0.0.1:{port}/readyz")
+        ready = _wait_ready(daemon, url + "/readyz")
+        if ready:
+            yield url
     finally:
         daemon.send_signal(signal.SIGTERM)
         _, log = daemon.communicate(timeout=60)
