@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, cast, runtime_checkable
 from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 from oss.store.base import IN_CHUNK
@@ -746,10 +747,20 @@ class AlarmManager:
             row = await tx.get(alarm_id)
             if row.ack_state == "acknowledged" and row.ack_user_id == user:
                 return
+            before = {"ackState": row.ack_state, "ackUserId": row.ack_user_id}
             row.ack_state = "acknowledged"
             row.ack_user_id = user
             row.changed_time = datetime.now(UTC)
             tx.changed(row, "changed")
+            audit.record(
+                tx.session,
+                actor=user,
+                action="acknowledge",
+                object_type="alarm",
+                object_id=str(alarm_id),
+                before=before,
+                after={"ackState": row.ack_state, "ackUserId": user},
+            )
 
         async with self._lock:
             await self._transact(work)
@@ -762,9 +773,19 @@ class AlarmManager:
             row = await tx.get(alarm_id)
             if not row.open:
                 raise Conflict(f"alarm {alarm_id} is already cleared")
+            before = {"state": row.state, "severity": row.perceived_severity}
             row.details = {**(row.details or {}), "clearUserId": user}
             await tx.clear_tree(row, datetime.now(UTC))
             await self.correlator.after_manual_clear(tx, row)
+            audit.record(
+                tx.session,
+                actor=user,
+                action="clear",
+                object_type="alarm",
+                object_id=str(alarm_id),
+                before=before,
+                after={"state": row.state, "severity": row.perceived_severity},
+            )
 
         async with self._lock:
             await self._transact(work)

@@ -260,3 +260,27 @@ async def _read_events(
         key, _, value = line.partition(": ")
         current[key] = value
     return events
+
+
+async def test_ack_and_clear_are_audited_and_a_refused_clear_is_not(alarm_api: AlarmApi) -> None:
+    """Issue 14, defect 8: an operator's acknowledge and clear are audit entries (who, before,
+    after) in the change's transaction; a refused clear (409) adds none."""
+    from oss.audit import list_entries
+
+    (change,) = await alarm_api.manager.signal(link_down("r2", "eth1"))
+    alarm_id = str(change[1]["id"])
+    url = f"{BASE}/{alarm_id}"
+    assert (await alarm_api.operator.patch(url, json={"ackState": "acknowledged"})).is_success
+    assert (await alarm_api.operator.patch(url, json={"state": "cleared"})).is_success
+    assert (await alarm_api.operator.patch(url, json={"state": "cleared"})).status_code == 409
+
+    entries, _ = await list_entries(
+        alarm_api.manager.db, limit=10, offset=0, object_type="alarm", object_id=alarm_id
+    )
+    ack, clear = entries[::-1]
+    assert ack.action == "acknowledge" and ack.actor.startswith("token:alarm-operator#")
+    assert ack.before == {"ackState": "unacknowledged", "ackUserId": None}
+    assert ack.after == {"ackState": "acknowledged", "ackUserId": ack.actor}
+    assert clear.action == "clear" and clear.actor == ack.actor
+    assert clear.before == {"state": "raised", "severity": "major"}
+    assert clear.after == {"state": "cleared", "severity": "cleared"}
