@@ -66,9 +66,13 @@ bench: venv system-deps ## benchmarks against real peers, each printing ratios f
 # ones as root, a high-port scheme otherwise).
 # Traps: the lab's devices send theirs to the daemon, which takes each device's own community.
 TRAP_PORT ?= 10162
+# The lab's nodes take the example's addresses, unless LAB_SUBNET (127.x.y.0/24) says otherwise:
+# a second `make run` (a test's) beside one already up needs its own.
+LAB_SUBNET ?=
 LAB_ENV = OSS_DRIVERS__ALLOWED_NETWORKS='["127.0.0.0/8"]' OSS_ASSURANCE__POLLING__INTERVAL_S=10 \
   OSS_ASSURANCE__TRAPS_PORT=$(TRAP_PORT) \
-  OSS_DRIVERS__PORTS="$$($(BIN)/python -c 'import json; from lab.sim.lab import Ports; print(json.dumps(Ports.for_this_user().as_dict()))')"
+  OSS_DRIVERS__PORTS="$$($(BIN)/python -c 'import json; import oss.known_warnings as w; w.silence_known_warnings(); \
+  from lab.sim.lab import Ports; print(json.dumps(Ports.for_this_user().as_dict()))')"
 
 run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro example as a simulated lab
 	@$(BIN)/oss --url http://127.0.0.1:$(PORT) token create --role operator --name make-run \
@@ -80,7 +84,7 @@ run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro 
 	until $(BIN)/python -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$(PORT)/readyz').status_code != 200)" 2>/dev/null; do \
 	  kill -0 $$pid 2>/dev/null || exit 1; sleep 0.3; done; \
 	$(BIN)/oss --url http://127.0.0.1:$(PORT) lab up $(TOPOLOGY) --state-dir $(STATE)/lab \
-	  --trap-receiver 127.0.0.1:$(TRAP_PORT) && \
+	  --trap-receiver 127.0.0.1:$(TRAP_PORT) $(if $(LAB_SUBNET),--subnet $(LAB_SUBNET)) && \
 	echo "The lab is up; try: $(BIN)/oss slice create --from north --to south --bandwidth 200M --latency 5ms --customer acme"; \
 	wait $$pid
 

@@ -34,6 +34,7 @@ class MakeRun:
         self.env = {k: v for k, v in os.environ.items() if k not in ("OSS_URL", "OSS_TOKEN")}
         self.env["OSS_CLI_CONFIG"] = str(tmp / "cli.yaml")
         self.proc: subprocess.Popen[str] | None = None
+        self.output = ""  # what make run printed, both streams, once stopped
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -77,7 +78,7 @@ class MakeRun:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)  # make and the daemon it started, nothing else
         try:
-            self.proc.communicate(timeout=30)
+            self.output += "".join(self.proc.communicate(timeout=30))
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.communicate()
@@ -128,6 +129,8 @@ def test_make_run_serves_the_example_and_survives_a_restart(make_run: MakeRun) -
     assert set(json.loads(lab.stdout)["nodes"]) == {d["name"] for d in devices}
 
     make_run.stop()
+    assert "CryptographyDeprecationWarning" not in make_run.output
+    assert "shown once" not in make_run.output  # the token is saved, its stdout discarded
     make_run.start()  # a new token replaces the old one; the inventory is the same
     again = make_run.oss("-o", "json", "device", "list")
     assert again.returncode == 0, again.stderr
