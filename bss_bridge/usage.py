@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bss_bridge.rating import Period
 from bss_bridge.tables import ProductRow, UsageRow
+from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 from oss.store.base import IN_CHUNK
@@ -129,9 +130,10 @@ class UsageLedger:
 
     # --- from outside ----------------------------------------------------------------------
 
-    async def record(self, draft: UsageDraft) -> tuple[UsageRow, bool]:
+    async def record(self, draft: UsageDraft, *, actor: str = "system") -> tuple[UsageRow, bool]:
         """Store a record; `(row, True)` when new. The same key again returns the stored record
-        unchanged `(row, False)` when it says the same, and is a Conflict when it does not."""
+        unchanged `(row, False)` when it says the same, and is a Conflict when it does not.
+        A new record is audited (by `actor`) in its transaction; a replay changes nothing."""
         _check(draft)
         existing = await self._by_key(draft.key)
         if existing is not None:
@@ -144,6 +146,23 @@ class UsageLedger:
                 _within_active_time(product, draft)
                 row = _row(draft, product, "received")
                 s.add(row)
+                await s.flush()
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="create",
+                    object_type="usage",
+                    object_id=str(row.id),
+                    after={
+                        "key": draft.key,
+                        "product": draft.product_id,
+                        "usageType": draft.usage_type,
+                        "quantity": str(draft.quantity),
+                        "unit": draft.unit,
+                        "start": draft.start_at.isoformat(),
+                        "end": draft.end_at.isoformat(),
+                    },
+                )
             return row, True
         except IntegrityError:
             # A concurrent create with the same key won the race: that record is the answer.

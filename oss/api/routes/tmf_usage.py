@@ -47,12 +47,12 @@ def _select(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
 )
 async def create_usage(
     ledger: Ledger,
-    _: Operator,
+    principal: Operator,
     request: Request,
     body: Annotated[Any, Body(description="TMF635 Usage_Create")],
 ) -> JSONResponse:
     try:
-        row, created = await ledger.record(tmf_usage.from_tmf(body))
+        row, created = await ledger.record(tmf_usage.from_tmf(body), actor=principal.actor)
     except OssError as exc:
         return tmf_error(request, exc)
     doc = tmf_usage.to_tmf(row)

@@ -129,6 +129,26 @@ async def test_a_replayed_batch_stores_each_record_once(usage_api: UsageApi) -> 
     assert await count(usage_api) == 3
 
 
+async def test_a_new_record_is_audited_and_a_replay_or_refusal_is_not(usage_api: UsageApi) -> None:
+    """Issue 14, defect 8: a usage record posted by an outside system is a change (audited with
+    who and the record); its replay and a refused record change nothing."""
+    from oss.audit import list_entries
+
+    start = usage_api.activated + timedelta(hours=1)
+    r = await usage_api.operator.post(BASE, json=body("au-1", start, "2.5"))
+    assert r.status_code == 201, r.text
+    assert (await usage_api.operator.post(BASE, json=body("au-1", start, "2.5"))).status_code == 200
+    assert (await usage_api.operator.post(BASE, json=body("au-1", start, "9"))).status_code == 409
+    entries, total = await list_entries(
+        usage_api.runtime.db, limit=10, offset=0, object_type="usage"
+    )
+    assert total == 1
+    (entry,) = entries
+    assert entry.action == "create" and entry.object_id == r.json()["id"]
+    assert entry.actor.startswith("token:") and entry.before is None
+    assert entry.after["key"] == "au-1" and entry.after["quantity"] == "2.5"
+
+
 async def test_create_refuses_bad_input_with_tmf_errors(usage_api: UsageApi) -> None:
     start = usage_api.activated + timedelta(hours=1)
     cases = [
