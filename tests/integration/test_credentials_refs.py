@@ -119,6 +119,14 @@ def test_refs_outside_the_allowed_folders_are_refused_and_nothing_leaks(
     patched = api.patch("/api/v1/devices/r1", json={"credentials_ref": ref})
     assert patched.status_code == 422 and not leaks(patched.text), patched.text
     assert api.get("/api/v1/devices/r1").json()["credentials_ref"] is None  # nothing written
+    clab = (
+        "name: t\ntopology:\n  nodes:\n    r9:\n      kind: linux\n"
+        f"      labels: {{oss.credentials-ref: 'file:{outside / 'cli.yaml'}'}}\n"
+    )
+    imported = api.post("/api/v1/topology/import?filename=t.clab.yml", content=clab)
+    assert imported.status_code == 422 and not leaks(imported.text), imported.text
+    assert imported.json()["detail"].startswith("t.clab.yml: node r9: oss.credentials-ref: ")
+    assert api.get("/api/v1/devices/r9").status_code == 404
 
     # inside: stored (a reference, not a secret); the collector's refusal names file and problem
     for device, (name, problem) in {

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
+from drivers.credentials import check_reference
 from oss.api.deps import Operator, RuntimeDep, Viewer
 from oss.api.schemas import ImportResult
 from oss.bounds import Int64
@@ -46,6 +47,12 @@ async def import_topology(
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{filename}: not UTF-8 text (byte {exc.start})") from None
     topo = parse_clab(text, filename)
+    for device in topo.devices:  # as at POST /devices: nothing is merged if one is refused
+        if device.credentials_ref is not None:
+            where = f"{filename}: node {device.name}: oss.credentials-ref"
+            check_reference(
+                device.credentials_ref, runtime.settings.drivers.credentials_dirs, where
+            )
     report = await runtime.inventory.import_topology(topo, actor=who.actor, source=filename)
     return ImportResult(
         source=report.source,
