@@ -166,4 +166,5 @@ async def test_a_killed_bill_run_leaves_no_half_batch_and_reruns_exactly_once(
     bills_of_usage = {u.product_id: u.bill_id for u in usage}
     for line in lines:
         if line.kind == "usage":
+            assert line.product_id is not None
             assert bills_of_usage[line.product_id] == line.bill_id

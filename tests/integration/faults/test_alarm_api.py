@@ -51,7 +51,7 @@ async def alarm_api(tmp_path: Path) -> AsyncIterator[AlarmApi]:
         manager = AlarmManager(
             runtime.db, lambda: runtime.inventory.graph, runtime.services, NullFeed()
         )
-        runtime.alarms = manager  # type: ignore[attr-defined]  # until the runtime wires it
+        runtime.alarms = manager
         app = create_app(runtime)
         app.include_router(alarm_routes.router)
         tokens = {}
