@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oss.api.problems import problem
-from oss.bounds import int64_of
 
 
 @dataclass(frozen=True)
@@ -40,8 +39,9 @@ class BodyTooLarge(HTTPException):
 
 
 def declared_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
-    return None if value is None else int64_of(value)
+    value = Headers(scope=scope).get("content-length", "")
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 class BodyLimit:

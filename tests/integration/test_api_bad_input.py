@@ -4,8 +4,10 @@ overlong text; a 405 says which methods the path allows; the OpenAPI document sa
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ import pytest
 
 from oss.bounds import INT64_MAX, LABEL_MAX, TEXT_MAX
 from tests.integration.conftest import Api
+from tests.peers.daemon import Daemon
 
 PROBLEM = "application/problem+json"
 TOO_BIG = INT64_MAX + 1
@@ -301,3 +304,33 @@ async def test_a_moment_must_be_a_date_and_time_not_a_number(
     assert_problem(r, 422, name)
     r = await api.viewer.get(path, params={name: "2026-11-01T00:00:00Z"})
     assert r.status_code == 200, r.text
+
+
+def test_a_real_server_refuses_large_bodies_declared_or_streamed(tmp_path: Path) -> None:
+    """Over the wire to `oss serve` (uvicorn): a declared Content-Length past the limit, and a
+    chunked body that passes it while streaming, both get the 413 problem document."""
+    daemon = Daemon(tmp_path, env={"OSS_API__MAX_BODY_BYTES": "4096"}).start()
+    try:
+        token = daemon.create_token("operator")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        site = json.dumps({"name": "big", "description": "x" * 1000}).encode()
+
+        def chunked() -> Iterator[bytes]:
+            yield site[:-2]
+            for _ in range(64):
+                yield b"x" * 1024
+            yield b'"}'
+
+        with httpx.Client(base_url=daemon.url, headers=headers, timeout=30) as client:
+            declared = client.post("/api/v1/sites", content=site + b" " * 8192)
+            streamed = client.post("/api/v1/sites", content=chunked())
+            small = client.post("/api/v1/sites", content=site)
+            listed = client.get("/api/v1/sites").json()
+        assert_problem(declared, 413, "4096 bytes")
+        assert "content-length" not in streamed.request.headers
+        assert_problem(streamed, 413, "4096 bytes")
+        assert small.status_code == 201, small.text
+        assert [s["name"] for s in listed["items"]] == ["big"]
+    finally:
+        code, log = daemon.stop()
+    assert code == 0, log
