@@ -83,13 +83,17 @@ def test_customers_and_accounts_print_names_verbatim(daemon: Daemon) -> None:
         ("device", "show", " ".join(IN_PATH)),  # 404 naming the device
         ("service", "show", " ".join(IN_PATH)),
         ("customer", "show", " ".join(IN_PATH)),
+        ("order", "show", " ".join(IN_PATH)),
+        ("sla", "show", " ".join(IN_PATH)),
+        # 422 from the daemon, naming the parameter and the value
+        ("slice", "create", "--from", "r1", "--to", "r3", "--bandwidth", TEXT, "--customer", "c"),
         ("link", "set", "1", "--capacity", TEXT),  # the CLI's own validation, exit 2
     ],
 )
 def test_errors_name_the_input_verbatim(daemon: Daemon, args: tuple[str, ...]) -> None:
     result = daemon.cli(*args)
     assert result.returncode in (1, 2) and result.stderr.startswith("error: "), result.stderr
-    assert_shown(result.stderr, IN_PATH if args[0] != "link" else HOSTILE)
+    assert_shown(result.stderr, HOSTILE if TEXT in args else IN_PATH)
 
 
 # --- alarms: raised through the runtime, listed by the CLI process over real HTTP -------------
