@@ -20,7 +20,7 @@ from oss.cli.main import app, emit, get_context, read_file
 from oss.cli.output import Format, console, emit_json, new_table, print_data, text
 
 service_app = typer.Typer(
-    help="Services (l3vpn, l2vpn, slice) and their transactions.", no_args_is_help=True
+    help="Services (the types in configs/services) and their transactions.", no_args_is_help=True
 )
 slice_app = typer.Typer(help="Network slices.", no_args_is_help=True)
 txn_app = typer.Typer(help="Provisioning transactions.", no_args_is_help=True)
@@ -155,7 +155,7 @@ ParamsFileOpt = Annotated[
 @service_app.command("create")
 def service_create(
     ctx: typer.Context,
-    type: Annotated[str, typer.Argument(help="service type: l3vpn, l2vpn, slice")],
+    type: Annotated[str, typer.Argument(help="a service type from configs/services, e.g. l3vpn")],
     param: ParamOpt = None,
     params_file: ParamsFileOpt = None,
     name: Annotated[str | None, typer.Option(help="service name (default: <type>-<id>)")] = None,
