@@ -75,6 +75,7 @@ def test_the_api_keeps_its_openapi_contract(daemon: Daemon, tmp_path: Path) -> N
         **os.environ,
         "SCHEMATHESIS_HOOKS": HOOKS,
         "OSS_FUZZ_TOKEN_ID": str(own["id"]),
+        "OSS_FUZZ_TOKEN_NAME": own["name"],
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     result = subprocess.run(
