@@ -1,9 +1,11 @@
 """The README's first command, end to end: `make run`, then the CLI with nothing but the saved
-CLI config, the metrics endpoint, a stop and a restart that shows the same inventory."""
+CLI config, the metrics endpoint, a stop and a restart that shows the same inventory. Its
+ports and lab addresses are its own, so a `make run` already up on the machine is no clash."""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -17,12 +19,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lab.sim.lab import Ports
+from tests.integration.lab.conftest import random_subnet
 from tests.peers.lab_process import lab_state_dir
 from tests.peers.ports import free_port, free_udp_port
 
 REPO = Path(__file__).resolve().parents[2]
 OSS = str(Path(sys.executable).parent / "oss")
 MAKEFILE_TRAP_PORT = 10162  # TRAP_PORT's default in the Makefile
+EXAMPLE_NODE = "127.10.1.1"  # the first node's mgmt-ipv4 in lab/topologies/metro.clab.yml
 
 
 class MakeRun:
@@ -31,6 +36,7 @@ class MakeRun:
         # Free ports, never the Makefile's defaults: a `make run` may be up on this machine.
         self.port = free_port()
         self.trap_port = free_udp_port()
+        self.subnet = random_subnet()  # not the example's addresses, which a `make run` holds
         self.env = {k: v for k, v in os.environ.items() if k not in ("OSS_URL", "OSS_TOKEN")}
         self.env["OSS_CLI_CONFIG"] = str(tmp / "cli.yaml")
         self.proc: subprocess.Popen[str] | None = None
@@ -45,6 +51,7 @@ class MakeRun:
                 f"STATE={self.tmp / 'state'}",
                 f"PORT={self.port}",
                 f"TRAP_PORT={self.trap_port}",
+                f"LAB_SUBNET={self.subnet}",
                 f"VENV={Path(sys.executable).parent.parent}",
             ],
             cwd=REPO,
@@ -71,7 +78,13 @@ class MakeRun:
         except httpx.TransportError:
             return False
         shown = self.oss("-o", "json", "device", "show", "acc6")
-        return shown.returncode == 0 and json.loads(shown.stdout).get("credentials_ref") is not None
+        if shown.returncode != 0:
+            return False
+        device = json.loads(shown.stdout)
+        # recorded by this start's `oss lab up` (a restart re-imports the example's addresses)
+        address = ipaddress.ip_address(device.get("mgmt_address") or "0.0.0.0")
+        recorded = address in ipaddress.ip_network(self.subnet)
+        return recorded and device.get("credentials_ref") is not None
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -91,12 +104,16 @@ class MakeRun:
 
 
 @contextlib.contextmanager
-def default_trap_port_held() -> Iterator[None]:
-    """The Makefile's default trap port taken, as a `make run` already up holds it (the test
-    used it and failed then); left alone if something else has it already."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        with contextlib.suppress(OSError):
-            sock.bind(("127.0.0.1", MAKEFILE_TRAP_PORT))
+def make_run_defaults_held() -> Iterator[None]:
+    """What a `make run` already up holds: the Makefile's default trap port and the SNMP port
+    of the example's first node (the test failed on both then). One already taken by
+    something else is left alone."""
+    held = [("127.0.0.1", MAKEFILE_TRAP_PORT), (EXAMPLE_NODE, Ports.for_this_user().snmp)]
+    with contextlib.ExitStack() as stack:
+        for address in held:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            with contextlib.suppress(OSError):
+                sock.bind(address)
         yield
 
 
@@ -104,7 +121,7 @@ def default_trap_port_held() -> Iterator[None]:
 def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     runner = MakeRun(tmp_path)
     # make run stops its lab on exit; should that fail, the test still stops it
-    with lab_state_dir(tmp_path / "state" / "lab"), default_trap_port_held():
+    with lab_state_dir(tmp_path / "state" / "lab"), make_run_defaults_held():
         try:
             yield runner
         finally:
