@@ -30,6 +30,7 @@ from bss_bridge.money import parse_decimal
 from bss_bridge.tables import UsageRow
 from bss_bridge.usage import UsageDraft
 from oss import tmf
+from oss.bounds import FIRST_YEAR, LAST_YEAR, in_calendar
 from oss.errors import InvalidInput
 
 SPEC = tmf.spec(tmf.USAGE)
@@ -138,6 +139,8 @@ def _date(value: Any, where: str) -> datetime:
         raise InvalidInput(f"{where}: {value!r} is not an RFC 3339 date-time") from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{where}: {value!r} needs a UTC offset (e.g. Z)")
+    if not in_calendar(parsed):
+        raise InvalidInput(f"{where}: {value!r}: the year must be {FIRST_YEAR}..{LAST_YEAR}")
     return parsed.astimezone(UTC)
 
 

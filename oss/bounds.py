@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 INT64_MAX = 2**63 - 1
 
@@ -38,6 +38,21 @@ def int64_of(text: str) -> int | None:
     return value if value <= INT64_MAX else None
 
 
+# Years a moment may have: the ends of `datetime`'s range (1, 9999) overflow once moved by a
+# UTC offset or to the next billing period.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def in_calendar(moment: datetime) -> bool:
+    return FIRST_YEAR <= moment.year <= LAST_YEAR
+
+
+def _within_years(moment: datetime) -> datetime:
+    if not in_calendar(moment):
+        raise ValueError(f"the year must be {FIRST_YEAR}..{LAST_YEAR}")
+    return moment
+
+
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
@@ -49,4 +64,4 @@ def _date_time_text(value: object) -> object:
 
 
 # A moment given as text (query parameters): ISO 8601 only, as the OpenAPI format says.
-Moment = Annotated[datetime, BeforeValidator(_date_time_text)]
+Moment = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(_within_years)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from jsonschema import Draft4Validator, FormatChecker
 
+from oss.bounds import in_calendar
 from oss.errors import InvalidInput
 from oss.paths import configs_dir
 
@@ -32,8 +33,8 @@ def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True  # the type keyword reports non-strings
     parsed = datetime.fromisoformat(value)
-    # RFC 3339 date-times always carry an offset.
-    return parsed.tzinfo is not None
+    # RFC 3339 date-times always carry an offset; years past ours overflow in UTC.
+    return parsed.tzinfo is not None and in_calendar(parsed)
 
 
 _formats.checks("date-time", raises=ValueError)(_is_date_time)

@@ -334,3 +334,28 @@ def test_a_real_server_refuses_large_bodies_declared_or_streamed(tmp_path: Path)
     finally:
         code, log = daemon.stop()
     assert code == 0, log
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+async def test_a_moment_at_the_ends_of_the_calendar_is_refused(api: Api, moment: str) -> None:
+    """Moved to UTC, these overflow `datetime` (was OverflowError, 500)."""
+    usage = {
+        "usageDate": moment,
+        "usageType": "data",
+        "ratedProductUsage": [{"productRef": {"id": "p1"}}],
+        "usageCharacteristic": [
+            {"name": "quantity", "value": "1"},
+            {"name": "unit", "value": "GB"},
+            {"name": "key", "value": "k1"},
+        ],
+    }
+    r = await api.operator.post("/tmf-api/usageManagement/v4/usage", json=usage)
+    assert r.status_code == 422, r.text
+    assert "usageDate" in r.json()["detail"]
+    for path, name in (
+        ("/tmf-api/usageManagement/v4/usage", "usageDate.lt"),
+        ("/api/v1/audit", "since"),
+        ("/api/v1/kpis", "since"),
+    ):
+        r = await api.viewer.get(path, params={name: moment})
+        assert_problem(r, 422, name, "year")
