@@ -10,7 +10,9 @@ import typer
 from oss.cli.main import app, emit, get_context
 from oss.cli.output import Format
 
-catalog_app = typer.Typer(help="The product catalogue: offerings and their terms.")
+catalog_app = typer.Typer(
+    help="The product catalogue: offerings and their terms.", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 
 BASE = "/api/v1/catalog/offerings"
