@@ -475,20 +475,24 @@ class ServiceManager:
         else:
             await self._set_state(row_id, None, txn_id=txn_id)
         try:
-            await self.engine.run(txn, self.journal, observer)
+            # The journal holds the end back: `_settle` writes it with the service's state, so
+            # whoever sees the transaction ended sees the service settled (and a daemon stopped
+            # in between leaves the transaction open, for recovery to settle).
+            await self.engine.run(txn, _Deferring(self.journal), observer)
         except TransactionFailed as exc:
             await self._settle(
                 row_id,
                 kind,
                 ok=False,
                 error=exc.transaction.error,
+                txn=exc.transaction,
                 undo_params=undo_params,
                 undo_real=undo_real,
                 actor=actor,
                 before=before,
             )
             raise
-        await self._settle(row_id, kind, ok=True, actor=actor, before=before)
+        await self._settle(row_id, kind, ok=True, txn=txn, actor=actor, before=before)
         return {"service": await self.get(row_id), "transaction": txn.to_dict()}
 
     async def _settle(
@@ -681,8 +685,10 @@ def _placement_of(data: Mapping[str, Any] | None) -> Placement | None:
 
 
 class _Deferring:
-    """The journal as the engine sees it during a service change: every step is recorded,
-    but the final state is written by `_settle` with the service's own state."""
+    """The journal as the engine sees it during a service change (and its recovery): every
+    step is recorded, but an end is held back as the step before it (`confirming`,
+    `rolling-back`), which recovery resolves again; `_settle` writes the end itself, in the
+    database transaction that writes the service's state and the change's audit entry."""
 
     def __init__(self, journal: DbJournal) -> None:
         self.journal = journal

@@ -159,8 +159,8 @@ async def _hand_config(
         if create
         else "<index>7</index>"
     )
-    nc = 'xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"'
-    op = "" if create else f' {nc} nc:operation="remove"'
+    base_ns = 'xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"'
+    op = "" if create else f' {base_ns} nc:operation="remove"'
     xml = (
         f'<interfaces xmlns="{OC_NS}"><interface><name>{interface}</name><subinterfaces>'
         f"<subinterface{op}>{sub}</subinterface></subinterfaces></interface></interfaces>"
