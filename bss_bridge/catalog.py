@@ -32,7 +32,11 @@ from oss.errors import InvalidInput, NotFound, Problem
 from oss.paths import configs_dir
 from oss.provisioning.service_types import ServiceType
 
-CATALOG_DIR = configs_dir() / "catalog"
+
+def catalog_dir() -> Path:
+    """configs/catalog of the configs folder in use (looked up now: the folder is a setting)."""
+    return configs_dir() / "catalog"
+
 
 # Filled in from the ordering customer, never fixed by an offering nor given by the order.
 RESERVED_PARAMETERS = ("customer",)
@@ -130,7 +134,7 @@ class Catalog:
     ) -> Catalog:
         """Every `*.yaml` in the directory (default configs/catalog). `service_types`: the
         known type names, or a mapping name -> ServiceType to check the parameters as well."""
-        directory = CATALOG_DIR if directory is None else Path(directory)
+        directory = catalog_dir() if directory is None else Path(directory)
         if not directory.is_dir():
             raise InvalidInput(f"{directory}: the catalog directory does not exist")
         problems: list[Problem] = []

@@ -27,7 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from oss.errors import ConfigError, InvalidInput
 from oss.paths import configs_dir
 
-PLATFORMS_DIR = configs_dir() / "platforms"
+
+def platforms_dir() -> Path:
+    """configs/platforms of the configs folder in use (looked up now: the folder is a setting)."""
+    return configs_dir() / "platforms"
+
 
 Protocol = Literal["netconf", "gnmi", "snmp", "cli"]
 # How assurance collects a device's interface telemetry: SNMP polling or gNMI streaming.
@@ -103,8 +107,8 @@ class Platform(_Strict):
             raise ConfigError(f"platform {self.name}: no port for {protocol}") from None
 
 
-def load_platform(name: str, directory: Path = PLATFORMS_DIR) -> Platform:
-    return _load(name, directory)
+def load_platform(name: str, directory: Path | None = None) -> Platform:
+    return _load(name, directory if directory is not None else platforms_dir())
 
 
 @cache
@@ -227,13 +231,12 @@ def _read(name: str, path: Path) -> Any:
         raise ConfigError(f"{where}: not valid YAML") from None
 
 
-def platform_names(directory: Path = PLATFORMS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.yaml"))
+def platform_names(directory: Path | None = None) -> list[str]:
+    folder = directory if directory is not None else platforms_dir()
+    return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
-def check_platform_name(
-    name: str, where: str = "platform", directory: Path = PLATFORMS_DIR
-) -> None:
+def check_platform_name(name: str, where: str = "platform", directory: Path | None = None) -> None:
     """Refuse a device's platform that no file defines, or whose file is refused at load
     (`where` names the field)."""
     known = platform_names(directory)

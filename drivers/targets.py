@@ -13,7 +13,7 @@ from pathlib import Path
 
 from drivers.base import Target
 from drivers.credentials import resolve_credentials
-from drivers.platforms import PLATFORMS_DIR, Protocol, load_platform
+from drivers.platforms import Protocol, load_platform
 from oss.errors import ConfigError
 from topology.model import Device
 
@@ -34,7 +34,7 @@ def target_for(
     port: int | None = None,
     timeout_s: float = 30.0,
     allowed: Sequence[Network] | None = None,
-    platforms_dir: Path = PLATFORMS_DIR,
+    platforms_dir: Path | None = None,  # None: the configs folder in use
     credentials_dirs: Sequence[Path] | None = None,
 ) -> Target:
     if device.mgmt_address is None:

@@ -14,6 +14,7 @@ from oss.api.server import ApiService
 from oss.assurance.service import AssuranceService
 from oss.events import Event
 from oss.metrics import Metrics
+from oss.paths import use_configs_dir
 from oss.runtime import Runtime, Stage
 from oss.settings import Settings
 from oss.telemetry.influx import InfluxOutput
@@ -90,6 +91,7 @@ def watch_assurance(metrics: Metrics, assurance: AssuranceService) -> None:
 
 
 def build(settings: Settings) -> tuple[Runtime, ApiService]:
+    use_configs_dir(settings.configs_dir)  # first: every loader below reads the chosen folder
     runtime = Runtime(settings)
     api = ApiService(create_app(runtime), settings.api)
     runtime.add_service(api)

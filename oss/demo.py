@@ -37,7 +37,12 @@ from oss.cli.client import ApiClient, ClientError
 from oss.errors import OssError
 from oss.paths import lab_topologies_dir
 
-METRO = lab_topologies_dir() / "metro.clab.yml"
+
+def metro_topology() -> Path:
+    """The metro lab the demo runs on, as shipped with the package."""
+    return lab_topologies_dir() / "metro.clab.yml"
+
+
 OFFERING = "metro-slice-200"
 CUSTOMER = "acme"
 ACCOUNT = "acme-main"
@@ -71,7 +76,7 @@ class DemoOptions:
     port: int | None = None  # None: a free one
     keep: bool = False
     database_url: str | None = None  # None: SQLite in the state directory
-    topology: Path = METRO
+    topology: Path = field(default_factory=metro_topology)
     telemetry_s: float = 15.0
     outage_s: float = 30.0
     wait_s: float = 90.0  # the longest wait for any one thing (order, alarm, clear)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,11 @@ from oss.bounds import in_calendar
 from oss.errors import InvalidInput
 from oss.paths import configs_dir
 
-SPEC_DIR = configs_dir() / "tmf"
+
+def tmf_dir() -> Path:
+    """configs/tmf of the configs folder in use (looked up now: the folder is a setting)."""
+    return configs_dir() / "tmf"
+
 
 _formats = FormatChecker()
 
@@ -43,30 +47,30 @@ _formats.checks("date-time", raises=ValueError)(_is_date_time)
 class TmfSpec:
     """One vendored spec file, e.g. `TmfSpec("TMF622-ProductOrdering-v4.0.0.swagger.json")`."""
 
-    def __init__(self, file_name: str, spec_dir: Path = SPEC_DIR) -> None:
-        self.path = spec_dir / file_name
+    def __init__(self, file_name: str, spec_dir: Path | None = None) -> None:
+        self.file_name = file_name
+        self._spec_dir = spec_dir  # None: the configs folder in use, looked up at each use
         self.api = file_name.split("-", 1)[0]  # "TMF622"
 
     def __repr__(self) -> str:
-        return f"TmfSpec({self.path.name!r})"
+        return f"TmfSpec({self.file_name!r})"
 
-    @cached_property
+    @property
+    def path(self) -> Path:
+        folder = self._spec_dir if self._spec_dir is not None else tmf_dir()
+        return folder / self.file_name
+
+    @property
     def document(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
-        return loaded
+        return _document(self.path)
 
     @property
     def base_path(self) -> str:
         """The spec's basePath without its trailing slash, e.g. `/tmf-api/alarm/v4`."""
         return str(self.document["basePath"]).rstrip("/")
 
-    @cache  # noqa: B019  (specs live as long as the process; a handful of definitions each)
     def validator(self, definition: str) -> Draft4Validator:
-        definitions = self.document["definitions"]
-        if definition not in definitions:
-            raise KeyError(f"{definition!r} is not a definition of {self.path.name}")
-        root = {"$ref": f"#/definitions/{definition}", "definitions": definitions}
-        return Draft4Validator(root, format_checker=_formats)
+        return _validator(self.path, definition)
 
     def errors(self, document: Any, definition: str) -> list[str]:
         """Every way `document` breaks the definition, as readable lines (empty when valid)."""
@@ -83,8 +87,24 @@ class TmfSpec:
 
 @cache
 def spec(file_name: str) -> TmfSpec:
-    """The shared instance for a vendored file (so its validators are built once)."""
+    """The shared instance for a vendored file, read from the configs folder in use."""
     return TmfSpec(file_name)
+
+
+# Keyed by the file's path, so another configs folder never gets this one's documents.
+@cache
+def _document(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+@cache  # a handful of definitions per spec, built once each
+def _validator(path: Path, definition: str) -> Draft4Validator:
+    definitions = _document(path)["definitions"]
+    if definition not in definitions:
+        raise KeyError(f"{definition!r} is not a definition of {path.name}")
+    root = {"$ref": f"#/definitions/{definition}", "definitions": definitions}
+    return Draft4Validator(root, format_checker=_formats)
 
 
 ALARM = "TMF642-Alarm-v4.0.0.swagger.json"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ import typer
 from oss.cli.main import app
 from oss.errors import ConfigError, InvalidInput, OssError
 from oss.logs import configure_logging
-from oss.paths import restart_args
+from oss.paths import use_configs_dir
 from oss.settings import Settings, load_settings
 
 log = logging.getLogger("oss")
@@ -55,10 +54,9 @@ def serve(
     if topology is not None:
         more["topology"] = {"import_file": topology}
     settings = settings_from_options(config, state_dir, **more)
-    restart = restart_args(settings.configs_dir)
-    if restart is not None:  # the folder was bound at import: start again with it chosen
-        args, env = restart
-        os.execve(sys.executable, args, env)
+    # Chosen before the daemon's modules load: the API's TMF route prefixes come from the specs
+    # in configs/tmf when oss.api is imported (build() makes the same choice for the loaders).
+    use_configs_dir(settings.configs_dir)
     configure_logging(settings.log.format, settings.log.level)
     sys.exit(asyncio.run(_serve(settings)))
 

@@ -30,7 +30,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from oss.errors import InvalidInput
 from oss.paths import configs_dir
 
-TEMPLATES_DIR = configs_dir() / "templates"
+
+def templates_dir() -> Path:
+    """configs/templates of the configs folder in use (looked up now: the folder is a setting)."""
+    return configs_dir() / "templates"
 
 
 class TemplateError(InvalidInput):
@@ -64,11 +67,11 @@ def _json_default(value: Any) -> Any:
 
 
 class Renderer:
-    def __init__(self, root: Path = TEMPLATES_DIR) -> None:
-        self.root = root
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else templates_dir()
         # Sandboxed: templates are data in configs/, and data must not reach Python internals.
         self._env = SandboxedEnvironment(
-            loader=FileSystemLoader(root),
+            loader=FileSystemLoader(self.root),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("xml", "xml.j2"), default=False),
             keep_trailing_newline=True,

@@ -35,7 +35,11 @@ from oss.errors import ConfigError, InvalidInput, NotFound, Problem
 from oss.paths import configs_dir
 from topology.model import IFNAME_PATTERN, NAME_PATTERN, parse_latency_us, parse_rate
 
-SERVICES_DIR = configs_dir() / "services"
+
+def services_dir() -> Path:
+    """configs/services of the configs folder in use (looked up now: the folder is a setting)."""
+    return configs_dir() / "services"
+
 
 Realisation = Literal["endpoints", "path"]
 # Which template kind renders a device, by the protocol its platform pushes config with:
@@ -202,11 +206,13 @@ def invalid_parameters(service_type: str, problems: list[Problem]) -> InvalidInp
     )
 
 
-def load_service_types(directory: Path = SERVICES_DIR) -> dict[str, ServiceType]:
-    return {path.stem: _load_file(path) for path in sorted(directory.glob("*.yaml"))}
+def load_service_types(directory: Path | None = None) -> dict[str, ServiceType]:
+    folder = directory if directory is not None else services_dir()
+    return {path.stem: _load_file(path) for path in sorted(folder.glob("*.yaml"))}
 
 
-def load_service_type(name: str, directory: Path = SERVICES_DIR) -> ServiceType:
+def load_service_type(name: str, directory: Path | None = None) -> ServiceType:
+    directory = directory if directory is not None else services_dir()
     path = directory / f"{name}.yaml"
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name) or not path.is_file():
         known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml")))

@@ -52,12 +52,12 @@ from importlib.resources import files
 from pathlib import Path
 
 import oss
-from bss_bridge.catalog import CATALOG_DIR, Catalog
-from drivers.platforms import PLATFORMS_DIR, load_platform, platform_names
-from oss.demo import METRO
-from oss.provisioning.render import TEMPLATES_DIR
-from oss.provisioning.service_types import SERVICES_DIR, load_service_types
-from oss.tmf import SPEC_DIR, TmfSpec
+from bss_bridge.catalog import Catalog, catalog_dir
+from drivers.platforms import load_platform, platform_names, platforms_dir
+from oss.demo import metro_topology
+from oss.provisioning.render import templates_dir
+from oss.provisioning.service_types import load_service_types, services_dir
+from oss.tmf import TmfSpec, tmf_dir
 from topology.clab import parse_clab
 
 load_platform("lab-sim")  # was: "no definition at .../site-packages/configs/platforms/lab-sim.yaml"
@@ -66,15 +66,18 @@ topologies = sorted(Path(str(files("lab") / "topologies")).glob("*.clab.yml"))
 print(json.dumps({
     "package": oss.__file__,
     "folders": [
-        str(p) for p in (PLATFORMS_DIR, SERVICES_DIR, TEMPLATES_DIR, CATALOG_DIR, SPEC_DIR)
+        str(folder())
+        for folder in (platforms_dir, services_dir, templates_dir, catalog_dir, tmf_dir)
     ],
     "platforms": sorted(load_platform(name).name for name in platform_names()),
     "service_types": sorted(types),
     "offerings": sorted(o.id for o in Catalog.load(service_types=types).all()),
-    "templates": sorted(str(p.relative_to(TEMPLATES_DIR)) for p in TEMPLATES_DIR.rglob("*.j2")),
-    "tmf": sorted(TmfSpec(p.name).base_path for p in SPEC_DIR.glob("*.json")),
+    "templates": sorted(
+        str(p.relative_to(templates_dir())) for p in templates_dir().rglob("*.j2")
+    ),
+    "tmf": sorted(TmfSpec(p.name).base_path for p in tmf_dir().glob("*.json")),
     "topologies": {p.name: len(parse_clab(p.read_text(), p.name).devices) for p in topologies},
-    "demo_topology": METRO.is_file(),
+    "demo_topology": metro_topology().is_file(),
 }))
 """
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from bss_bridge.catalog import (
-    CATALOG_DIR,
     Catalog,
     CreditTier,
     Offering,
     SlaTerms,
     Tier,
     UsageTariff,
+    catalog_dir,
 )
 from oss.errors import InvalidInput, NotFound
 from oss.provisioning.service_types import ServiceType, load_service_types
@@ -71,7 +71,7 @@ def rejected(directory: Path, service_types: object = None) -> str:
 # --- the real catalog ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(CATALOG_DIR.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(catalog_dir().glob("*.yaml")), ids=lambda p: p.name)
 def test_every_catalog_file_loads_against_the_real_service_types(
     path: Path, types: dict[str, ServiceType], tmp_path: Path
 ) -> None:

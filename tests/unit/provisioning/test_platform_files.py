@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from drivers.platforms import (
-    PLATFORMS_DIR,
     check_platform_name,
     load_platform,
     platform_names,
+    platforms_dir,
 )
 from oss.errors import ConfigError, InvalidInput
 
-CONFIGS = PLATFORMS_DIR.parent
+CONFIGS = platforms_dir().parent
 
 
 @pytest.mark.parametrize("name", platform_names())
@@ -29,7 +29,7 @@ def test_every_shipped_platform_keys_the_lists_its_templates_write(name: str) ->
 def configs_copy(tmp_path: Path, platform: str, template_set: str) -> Path:
     """A configs folder holding one shipped platform file and its template set."""
     (tmp_path / "platforms").mkdir()
-    shutil.copy(PLATFORMS_DIR / f"{platform}.yaml", tmp_path / "platforms")
+    shutil.copy(platforms_dir() / f"{platform}.yaml", tmp_path / "platforms")
     shutil.copytree(CONFIGS / "templates" / template_set, tmp_path / "templates" / template_set)
     return tmp_path / "platforms"
 

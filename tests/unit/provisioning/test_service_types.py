@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from oss.errors import ConfigError, InvalidInput, NotFound
-from oss.provisioning.render import TEMPLATES_DIR
+from oss.provisioning.render import templates_dir
 from oss.provisioning.service_types import (
-    SERVICES_DIR,
     ParamSpec,
     ServiceType,
     load_service_type,
     load_service_types,
+    services_dir,
 )
 
 # A service type that uses every parameter type, for the value tests.
@@ -76,7 +76,7 @@ def problems_of(err: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
 # --- the shipped service types ----------------------------------------------------------------
 
 
-SHIPPED = sorted(p.stem for p in SERVICES_DIR.glob("*.yaml"))
+SHIPPED = sorted(p.stem for p in services_dir().glob("*.yaml"))
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -652,7 +652,7 @@ def test_a_vpn_file_without_vrf_that_does_not_say_what_it_binds_is_refused(
 
 
 def test_a_shipped_type_that_loses_a_bound_parameter_is_refused(tmp_path: Path) -> None:
-    text = (SERVICES_DIR / "l3vpn.yaml").read_text().replace("name: l3vpn", "name: bad")
+    text = (services_dir() / "l3vpn.yaml").read_text().replace("name: l3vpn", "name: bad")
     start = text.index("  vrf:\n    type: string")
     end = text.index("  rd:\n")
     text = text[:start] + text[end:]
@@ -752,8 +752,8 @@ def test_a_template_reading_a_parameter_the_type_lacks_is_refused_at_load(tmp_pa
     refused when loaded, naming the template line (it used to fail at the first dry run)."""
     services, templates = tmp_path / "services", tmp_path / "templates" / "lab-sim"
     services.mkdir()
-    shutil.copytree(TEMPLATES_DIR / "lab-sim", templates)
-    text = (SERVICES_DIR / "l3vpn.yaml").read_text()
+    shutil.copytree(templates_dir() / "lab-sim", templates)
+    text = (services_dir() / "l3vpn.yaml").read_text()
     start, end = text.index("  import_rt:\n"), text.index("  export_rt:\n")
     (services / "l3vpn.yaml").write_text(text[:start] + text[end:])
     with pytest.raises(ConfigError) as err:

@@ -21,7 +21,7 @@ from drivers.platforms import load_platform, platform_names
 from oss.provisioning.leaves import Intent
 from oss.provisioning.plan import config_protocol, parse_payload, template_context
 from oss.provisioning.realise import Attachment, DeviceRole, service_names
-from oss.provisioning.render import TEMPLATES_DIR, Renderer, TemplateError
+from oss.provisioning.render import Renderer, TemplateError, templates_dir
 from oss.provisioning.service_types import TEMPLATE_KINDS, ServiceType, load_service_types
 from topology.model import Device
 
@@ -383,7 +383,7 @@ def render(renderer: Renderer, ctx: dict[str, Any], kind: str, platform: str = "
 
 # --- whatever types and template sets exist --------------------------------------------------
 
-TEMPLATE_SETS = sorted(p.name for p in TEMPLATES_DIR.iterdir() if p.is_dir())
+TEMPLATE_SETS = sorted(p.name for p in templates_dir().iterdir() if p.is_dir())
 PLATFORMS = {name: load_platform(name) for name in platform_names()}
 
 
@@ -392,7 +392,7 @@ def kinds_for(template_set: str, stype: ServiceType) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for kind in TEMPLATE_KINDS.values():
         for role, stem in stype.templates.items():
-            if (TEMPLATES_DIR / template_set / f"{stem}.{kind}.j2").is_file():
+            if (templates_dir() / template_set / f"{stem}.{kind}.j2").is_file():
                 found.setdefault(kind, []).append(role)
     return found
 
@@ -635,8 +635,8 @@ def test_missing_attachment_field_names_template_macro_and_line(renderer: Render
         message,
     )
     assert match, message
-    own = (TEMPLATES_DIR / "lab-sim/slice/transit.xml.j2").read_text().splitlines()
-    lib = (TEMPLATES_DIR / "lab-sim/_lib/openconfig.xml.j2").read_text().splitlines()
+    own = (templates_dir() / "lab-sim/slice/transit.xml.j2").read_text().splitlines()
+    lib = (templates_dir() / "lab-sim/_lib/openconfig.xml.j2").read_text().splitlines()
     assert "oc.service_config(" in own[int(match[1]) - 1]
     assert "a.vlan" in lib[int(match[2]) - 1]
 
@@ -662,7 +662,7 @@ def test_missing_variable_in_netconfd_template(renderer: Renderer) -> None:
     with pytest.raises(TemplateError) as err:
         render(renderer, ctx, "xml", platform="netconfd-lab")
     line = int(re.search(r"pe\.xml\.j2:(\d+):", str(err.value))[1])  # type: ignore[index]
-    source = (TEMPLATES_DIR / "netconfd-lab/l3vpn/pe.xml.j2").read_text().splitlines()
+    source = (templates_dir() / "netconfd-lab/l3vpn/pe.xml.j2").read_text().splitlines()
     assert "service.rd" in source[line - 1]
     assert "'rd'" in str(err.value)
 
