@@ -35,10 +35,17 @@ class DbJournal:
 
     async def open(self, kind: str, service_id: int | None, actor: str) -> int:
         async with self.db.transaction() as session:
-            row = TransactionRow(kind=kind, service_id=service_id, state="pending", actor=actor)
-            session.add(row)
-            await session.flush()
-            return row.id
+            return await self.add(session, kind, service_id, actor)
+
+    async def add(
+        self, session: AsyncSession, kind: str, service_id: int | None, actor: str
+    ) -> int:
+        """A new pending transaction in `session` (a service change opens it together with the
+        service's own state); its id."""
+        row = TransactionRow(kind=kind, service_id=service_id, state="pending", actor=actor)
+        session.add(row)
+        await session.flush()
+        return row.id
 
     async def record(self, txn: Transaction, *, state: str | None = None) -> None:
         """Store the transaction; `state` overrides the one written for the whole (a service

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.platforms import Platform, load_platform
@@ -63,6 +63,7 @@ STATES = (
     "terminated",
 )
 HOLDS_RESOURCES = ("reserved", "provisioning", "active", "terminating")
+IN_FLIGHT = {"create": "provisioning", "modify": "provisioning", "delete": "terminating"}
 Started = Callable[[int, int], None]  # (transaction id, service id), once it is journaled
 
 
@@ -422,7 +423,6 @@ class ServiceManager:
         if dry_run:
             return {"dry_run": True, "devices": await self._preview(plans)}
         before = await self.get(svc.row_id)
-        await self._set_state(svc.row_id, "terminating")
         return await self._transact(
             svc.row_id, "delete", plans, actor, observer, on_started, before=before
         )
@@ -465,15 +465,9 @@ class ServiceManager:
         undo_real: Realisation | None = None,
         before: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        txn_id = await self.journal.open(kind, row_id, actor)
-        txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
-        await self.journal.record(txn)  # the whole plan is durable before any device is touched
+        txn = await self._start(row_id, kind, plans, actor)
         if on_started is not None:
-            on_started(txn_id, row_id)
-        if kind in ("create", "modify"):
-            await self._set_state(row_id, "provisioning", txn_id=txn_id)
-        else:
-            await self._set_state(row_id, None, txn_id=txn_id)
+            on_started(txn.id, row_id)
         try:
             # The journal holds the end back: `_settle` writes it with the service's state, so
             # whoever sees the transaction ended sees the service settled (and a daemon stopped
@@ -494,6 +488,24 @@ class ServiceManager:
             raise
         await self._settle(row_id, kind, ok=True, txn=txn, actor=actor, before=before)
         return {"service": await self.get(row_id), "transaction": txn.to_dict()}
+
+    async def _start(
+        self, row_id: int, kind: str, plans: Sequence[DevicePlan], actor: str
+    ) -> Transaction:
+        """The change journaled with its whole plan (durable before any device is touched),
+        written with the service's state in flight and naming it: whoever is told the
+        transaction's id finds the service following it."""
+        async with self.db.transaction() as s:
+            txn_id = await self.journal.add(s, kind, row_id, actor)
+            txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
+            await self.journal.write(s, txn)
+            row = await s.get(ServiceRow, row_id)
+            if row is None:
+                raise NotFound(f"no service {row_id}")
+            row.transaction_id = txn_id
+            if kind in IN_FLIGHT:
+                row.state, row.error = IN_FLIGHT[kind], None
+        return txn
 
     async def _settle(
         self,
@@ -619,18 +631,6 @@ class ServiceManager:
         """Where the service IS: its stored paths, not a new placement (the network may have
         changed since; removing or checking it must touch the devices it was put on)."""
         return realise(self.inventory.graph, svc.stype, svc.values, svc.names, {}, svc.placement)
-
-    async def _set_state(
-        self, row_id: int, state: str | None, *, error: str | None = None, txn_id: int | None = None
-    ) -> None:
-        async with self.db.transaction() as s:
-            values: dict[str, Any] = {}
-            if state is not None:
-                values["state"] = state
-                values["error"] = error
-            if txn_id is not None:
-                values["transaction_id"] = txn_id
-            await s.execute(update(ServiceRow).where(ServiceRow.id == row_id).values(**values))
 
     def _plans(
         self,

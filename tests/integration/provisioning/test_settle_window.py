@@ -1,11 +1,12 @@
-"""The moment between a transaction's end on the devices and its service's settled state.
+"""The moments between a transaction's ends and its service's state.
 
 A client follows a change by polling its transaction (`GET /api/v1/transactions/{id}`, the
 CLI's follow, an order) and then reads the service: once the transaction says it ended, the
 service must say how it ended, and the change must be audited. The engine here pauses right
 after it returns (or raises) and before the service manager writes the service's state, and
 looks at what a client would see there; a daemon stopped in that moment must leave the change
-to recovery, not a committed transaction with its service provisioning forever.
+to recovery, not a committed transaction with its service provisioning forever. At the other
+end, the moment the API answers 202 with the transaction's id, the service already names it.
 
 On the mixed-protocol chain lab (real NETCONF, gNMI and CLI devices over loopback).
 """
@@ -13,6 +14,7 @@ On the mixed-protocol chain lab (real NETCONF, gNMI and CLI devices over loopbac
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -187,3 +189,36 @@ async def test_a_daemon_stopped_before_the_settle_leaves_the_change_to_recovery(
     )
     assert [(e.action, e.actor) for e in entries] == [("create", "alice")]
     await restarted.delete(service_id, actor="test")
+
+
+def stored_service(stack: Stack, service_id: int) -> tuple[str, int | None]:
+    """The service's state and transaction as the database holds them now (read from outside
+    the daemon's connection: what any client's read would find)."""
+    path = stack.db.url.database
+    assert path is not None
+    with sqlite3.connect(path) as conn:
+        state, txn = conn.execute(
+            "SELECT state, transaction_id FROM services WHERE id = ?", (service_id,)
+        ).fetchone()
+    return str(state), txn
+
+
+async def test_the_service_names_its_transaction_when_its_id_is_told(stack: Stack) -> None:
+    """`on_started` is the moment the API answers 202 with the transaction's id (Location):
+    a client that reads the service then finds it in flight and naming that transaction, not
+    `reserved` with no transaction, or with the previous, committed one."""
+    services = stack.services
+    told: list[tuple[int, tuple[str, int | None]]] = []
+
+    def on_started(txn_id: int, service_id: int) -> None:
+        told.append((txn_id, stored_service(stack, service_id)))
+
+    created = await services.create("slice", SLICE, actor="test", on_started=on_started)
+    service_id = created["service"]["id"]
+    await services.modify(service_id, {"bandwidth": "200M"}, actor="test", on_started=on_started)
+    await services.reconcile(service_id, actor="test", on_started=on_started)
+    await services.delete(service_id, actor="test", on_started=on_started)
+    in_flight = ["provisioning", "provisioning", "active", "terminating"]
+    assert [seen for _, seen in told] == [
+        (state, txn_id) for (txn_id, _), state in zip(told, in_flight, strict=True)
+    ]
