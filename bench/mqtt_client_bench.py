@@ -40,6 +40,7 @@ from typing import Any
 from tests.peers.mosquitto import running_mosquitto
 
 MOSQUITTO_SUB = Path("/usr/bin/mosquitto_sub")
+CHECKOUT = Path(__file__).resolve().parent.parent  # where `-m bench.mqtt_client_bench` imports
 PREFIX = "bench-mqtt"
 CONNECT_TIMEOUT_S = 15.0
 ACK_TIMEOUT_S = 300.0  # the whole run's PUBACKs; a contender that takes longer has failed
@@ -387,7 +388,7 @@ def measure(job: Job) -> Measured:
     argv += ["--host", job.host, "--port", str(job.port)]
     argv += ["--count", str(job.count), "--window", str(job.window)]
     done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=ACK_TIMEOUT_S + 60, cwd=Path.cwd()
+        argv, capture_output=True, text=True, timeout=ACK_TIMEOUT_S + 60, cwd=CHECKOUT
     )
     if done.returncode != 0:
         raise RuntimeError(f"{job.contender} failed (exit {done.returncode}):\n{done.stderr}")
@@ -474,6 +475,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--count: must be 1..10,000,000")
     if not 1 <= args.window <= 60_000:
         parser.error("--window: must be 1..60,000 (MQTT packet ids are 16 bits)")
+    if args.worker is not None and args.port is None:
+        parser.error("--worker: needs --port")
     if args.worker is not None:
         worker(Job(args.host, args.port, args.worker, args.count, args.window))
     else:
