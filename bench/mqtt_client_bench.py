@@ -2,7 +2,7 @@
 
 Issue 15 chooses one MQTT client library for the project; this is the measurement the choice
 rests on. Each contender runs in a process of its own (so imports and garbage collection do
-not mix) and publishes N QoS 1 retained messages (~600-byte JSON alarm documents, one distinct
+not mix) and publishes N QoS 1 retained messages (~620-byte JSON alarm documents, one distinct
 topic each) with at most `--window` of them unacknowledged, and waits for every PUBACK. The
 process's CPU seconds (all its threads) and the wall time of that phase are measured inside it;
 connecting is not part of it. Then a `mosquitto_sub` reads the contender's retained messages
@@ -16,7 +16,11 @@ back: each of the N topics must be there with its payload's length, or the run f
     gmqtt               gmqtt (MQTT 3.1.1); PUBACKs counted by the storage of in-flight
                         messages it takes as `persistent_storage`, the way its maintainers
                         advise (gmqtt has no publish callback)
-    gmqtt mqtt5         the same with MQTT 5, gmqtt's default protocol
+    gmqtt mqtt5         the same with MQTT 5, gmqtt's default protocol; its window stays below
+                        the broker's Receive Maximum (past it gmqtt raises OverflowError)
+
+Every window is the caller's, as in the NOC feed (paho's own in-flight bound is off: it
+re-scans its queue at every PUBACK).
 
     .venv/bin/python -m bench.mqtt_client_bench [--count 20000] [--window 500]
 """
