@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,11 +83,12 @@ class ServiceManager:
         renderer: Renderer | None = None,
         types: Mapping[str, ServiceType] | None = None,
         options: Options = Options(),
+        journal: DbJournal | None = None,
     ) -> None:
         self.db = db
         self.inventory = inventory
         self.engine = engine
-        self.journal = DbJournal(db)
+        self.journal = journal or DbJournal(db)
         self.renderer = renderer or Renderer()
         self.types = dict(types) if types is not None else load_service_types()
         self.options = options
@@ -378,13 +379,14 @@ class ServiceManager:
             if dry_run:
                 return {"dry_run": True, "params": values, "devices": await self._preview(plans)}
             before = await self.get(row_id)
-            async with self.db.transaction() as s:
-                row = await self._row(s, row_id)
+
+            async def reserve(s: AsyncSession, row: ServiceRow) -> None:
+                """The new parameters and resources, stored with the journal entry; refused
+                (the inventory lost them since), neither is: the old resources stay."""
                 row.params = values
                 row.vlan = names.vlan
                 row.sla = stype.sla_profile(values)
                 row.placement = real.placement.to_dict() if real.placement else None
-                row.state = "reserved"
                 old_rows = (
                     await s.scalars(
                         select(ServiceResourceRow).where(ServiceResourceRow.service_id == row_id)
@@ -395,12 +397,13 @@ class ServiceManager:
                 held = _resources(row_id, real)
                 missing = await unavailable(s, held, service_id=row_id)
                 if missing:
-                    raise _inventory_changed(missing)  # rolled back: the old resources stay
+                    raise _inventory_changed(missing)
                 s.add_all(held)
-        return await self._transact(
+
+            txn = await self._start(row_id, "modify", plans, actor, reserve=reserve)
+        return await self._drive(
+            txn,
             row_id,
-            "modify",
-            plans,
             actor,
             observer,
             on_started,
@@ -461,11 +464,24 @@ class ServiceManager:
         observer: Observer | None,
         on_started: Started | None = None,
         *,
+        before: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        txn = await self._start(row_id, kind, plans, actor)
+        return await self._drive(txn, row_id, actor, observer, on_started, before=before)
+
+    async def _drive(
+        self,
+        txn: Transaction,
+        row_id: int,
+        actor: str,
+        observer: Observer | None,
+        on_started: Started | None,
+        *,
         undo_params: Mapping[str, Any] | None = None,
         undo_real: Realisation | None = None,
         before: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        txn = await self._start(row_id, kind, plans, actor)
+        """Run a journaled change on the devices and settle its service."""
         if on_started is not None:
             on_started(txn.id, row_id)
         try:
@@ -476,7 +492,7 @@ class ServiceManager:
         except TransactionFailed as exc:
             await self._settle(
                 row_id,
-                kind,
+                txn.kind,
                 ok=False,
                 error=exc.transaction.error,
                 txn=exc.transaction,
@@ -486,22 +502,31 @@ class ServiceManager:
                 before=before,
             )
             raise
-        await self._settle(row_id, kind, ok=True, txn=txn, actor=actor, before=before)
+        await self._settle(row_id, txn.kind, ok=True, txn=txn, actor=actor, before=before)
         return {"service": await self.get(row_id), "transaction": txn.to_dict()}
 
     async def _start(
-        self, row_id: int, kind: str, plans: Sequence[DevicePlan], actor: str
+        self,
+        row_id: int,
+        kind: str,
+        plans: Sequence[DevicePlan],
+        actor: str,
+        *,
+        reserve: Callable[[AsyncSession, ServiceRow], Awaitable[None]] | None = None,
     ) -> Transaction:
         """The change journaled with its whole plan (durable before any device is touched),
-        written with the service's state in flight and naming it: whoever is told the
-        transaction's id finds the service following it."""
+        written with the service's state in flight and naming it (and, for a modification,
+        its new resources: `reserve`): whoever is told the transaction's id finds the service
+        following it, and a daemon stopped before finds the service as it was."""
         async with self.db.transaction() as s:
-            txn_id = await self.journal.add(s, kind, row_id, actor)
-            txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
-            await self.journal.write(s, txn)
             row = await s.get(ServiceRow, row_id)
             if row is None:
                 raise NotFound(f"no service {row_id}")
+            if reserve is not None:
+                await reserve(s, row)
+            txn_id = await self.journal.add(s, kind, row_id, actor)
+            txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
+            await self.journal.write(s, txn)
             row.transaction_id = txn_id
             if kind in IN_FLIGHT:
                 row.state, row.error = IN_FLIGHT[kind], None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss import audit
 from oss.provisioning.engine import (
@@ -30,6 +31,7 @@ from oss.provisioning.engine import (
     Transaction,
     TransactionFailed,
 )
+from oss.provisioning.journal import DbJournal
 from oss.provisioning.services import ServiceManager
 from tests.integration.provisioning.conftest import Stack
 from tests.integration.provisioning.test_failure_matrix import _hand_config
@@ -222,3 +224,45 @@ async def test_the_service_names_its_transaction_when_its_id_is_told(stack: Stac
     assert [seen for _, seen in told] == [
         (state, txn_id) for (txn_id, _), state in zip(told, in_flight, strict=True)
     ]
+
+
+class HoldingJournal(DbJournal):
+    """The real journal; opening a modification's transaction waits (never released), as a
+    daemon stopping there would leave it."""
+
+    reached: asyncio.Event
+
+    async def add(
+        self, session: AsyncSession, kind: str, service_id: int | None, actor: str
+    ) -> int:
+        if kind == "modify":
+            self.reached.set()
+            await asyncio.Event().wait()
+        return await super().add(session, kind, service_id, actor)
+
+
+async def test_a_daemon_stopped_before_a_modify_is_journaled_keeps_the_old_service(
+    stack: Stack,
+) -> None:
+    """A modification's new parameters and resources are stored with its journal entry, or
+    not at all: a daemon stopped before the transaction was journaled (no device touched)
+    leaves the service as it was, active with its old parameters and reservations; before, it
+    stayed `reserved` with the new ones and no transaction, which nothing would settle."""
+    services = stack.services
+    created = await services.create("slice", SLICE, actor="test")
+    service_id = created["service"]["id"]
+    reserved = await services.reserved()
+    journal = HoldingJournal(stack.db)
+    journal.reached = asyncio.Event()
+    stopping = ServiceManager(stack.db, stack.inventory, stack.engine, journal=journal)
+    task = stopping.spawn(stopping.modify(service_id, {"bandwidth": "200M"}, actor="test"))
+    await journal.reached.wait()
+    await stopping.close()  # what the daemon's shutdown does
+    assert task.cancelled()
+
+    assert await services.recover() == []  # nothing was journaled
+    service = await services.get(service_id)
+    assert (service["state"], service["params"]) == ("active", created["service"]["params"])
+    assert service["transaction_id"] == created["transaction"]["id"]
+    assert await services.reserved() == reserved
+    await services.delete(service_id, actor="test")
