@@ -4,18 +4,14 @@
 happens (`-o json`: one JSON document per line, for scripts).
 """
 
-from __future__ import annotations
-
 import json
 import sys
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-import httpx
 import typer
 
-from oss import __version__
-from oss.cli.client import ClientError
+from oss.cli.client import ApiClient, ClientError, TransportError
 from oss.cli.main import app, emit, get_context
 from oss.cli.output import Format, console, table, text
 
@@ -128,20 +124,17 @@ def watch(
 
 def stream(url: str, token: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event, alarm) pairs from the daemon's alarm stream, as they come."""
-    headers = {"User-Agent": f"oss-cli/{__version__}", "Accept": "text/event-stream"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT_S)
     try:
-        with (
-            httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout) as http,
-            http.stream("GET", f"{BASE}/stream") as response,
-        ):
+        with ApiClient(url, token).stream(
+            f"{BASE}/stream",
+            accept="text/event-stream",
+            connect_timeout=10.0,
+            read_timeout=STREAM_READ_TIMEOUT_S,
+        ) as response:
             if response.status_code >= 400:
-                response.read()
                 raise ClientError(f"the alarm stream refused: HTTP {response.status_code}")
             yield from parse_events(response.iter_lines())
-    except httpx.TransportError as exc:
+    except TransportError as exc:
         raise ClientError(f"alarm stream from {url}: {exc}") from None
 
 
