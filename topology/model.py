@@ -8,13 +8,16 @@ credentials (`env:R1_SECRET`, `file:/etc/oss/r1.yaml`), never the secret itself.
 from __future__ import annotations
 
 import ipaddress
-import re
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from oss.bounds import LABEL_MAX, Int64, Label, PositiveInt64, Text
+
+# The quantity parsers live in a module without pydantic (the CLI uses them); re-exported here.
+from topology.units import parse_latency_us as parse_latency_us
+from topology.units import parse_rate as parse_rate
 
 # Names appear in paths, CLI arguments and containerlab files: keep them plain.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
@@ -130,30 +133,3 @@ class Link(_Value):
 
     def other_end(self, device: str) -> Endpoint:
         return self.b if self.a.device == device else self.a
-
-
-_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
-_RATE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-_TIME_UNITS_US = {"": 1, "us": 1, "µs": 1, "ms": 1000, "s": 1_000_000}
-
-
-def parse_rate(value: int | float | str) -> int:
-    """`10G`, `100M`, `2.5Gbps`, 400000000 -> bit/s."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    match = _UNIT.match(str(value))
-    unit = match.group(2).lower().removesuffix("bps").removesuffix("bit/s") if match else None
-    if not match or unit not in _RATE_UNITS:
-        raise ValueError(f"{value!r} is not a rate (examples: 10G, 100M, 400000000)")
-    return int(float(match.group(1)) * _RATE_UNITS[unit])
-
-
-def parse_latency_us(value: int | float | str) -> int:
-    """`500us`, `2ms`, `1.5ms`, 200 -> microseconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    match = _UNIT.match(str(value))
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _TIME_UNITS_US:
-        raise ValueError(f"{value!r} is not a latency (examples: 500us, 2ms, 200)")
-    return int(float(match.group(1)) * _TIME_UNITS_US[unit])

@@ -9,8 +9,6 @@ A draft whose period has not ended is marked "period open" everywhere (run, list
 partial and cannot be issued yet (`issue` then fails with the daemon's 409, exit code 1).
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +19,6 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from bss_bridge.money import minor_units
 from oss.cli.main import app, emit, get_context
 from oss.cli.output import Format, print_data
 from oss.errors import InvalidInput
@@ -253,6 +250,8 @@ def _money(value: dict[str, Any] | None, *, unit: bool = False) -> str:
         return "-"
     raw, currency = value["value"], str(value.get("unit", ""))
     amount = raw if isinstance(raw, Decimal) else Decimal(repr(raw))
+    from bss_bridge.money import minor_units  # the BSS loads only to print money (main.py)
+
     try:
         places = minor_units(currency)
     except InvalidInput:

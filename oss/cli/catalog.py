@@ -1,7 +1,5 @@
 """`oss catalog list|show`: the product offerings an order can name (`configs/catalog/`)."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 from urllib.parse import quote
 

@@ -1,7 +1,5 @@
 """Client commands: inventory, topology and audit, each one REST call (or a few) away."""
 
-from __future__ import annotations
-
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +11,7 @@ import typer
 from oss.cli.client import ClientError
 from oss.cli.main import app, emit, get_context, read_file
 from oss.cli.output import Format
-from topology.model import parse_latency_us, parse_rate
+from topology.units import parse_latency_us, parse_rate
 
 site_app = typer.Typer(help="Sites.", no_args_is_help=True)
 device_app = typer.Typer(help="Devices.", no_args_is_help=True)

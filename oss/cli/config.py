@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-import yaml
 
 from oss.errors import ConfigError
 
@@ -32,6 +31,8 @@ def load_cli_config(path: Path | None = None) -> CliConfig:
     path = path or cli_config_path()
     if not path.exists():
         return CliConfig()
+    import yaml  # only when there is a file to read: `oss --help` never needs it
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -42,6 +43,8 @@ def load_cli_config(path: Path | None = None) -> CliConfig:
 
 
 def save_cli_config(config: CliConfig, path: Path | None = None) -> Path:
+    import yaml
+
     path = path or cli_config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Create with 0600 from the start: the token must never be readable by others, even briefly.

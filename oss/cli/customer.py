@@ -1,8 +1,6 @@
 """`oss customer ...` and `oss account ...`: the customers and billing accounts orders and
 bills belong to."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 from urllib.parse import quote
 

@@ -3,8 +3,6 @@ metro lab, a link on its path fails long enough to break the SLA, and the bill s
 with its evidence. See oss/demo.py for the steps. Exit codes: 0 done; 1 a step failed (the
 message names it and the daemon's log); 2 a bad option or precondition."""
 
-from __future__ import annotations
-
 import tempfile
 from pathlib import Path
 from typing import Annotated

@@ -8,9 +8,6 @@ directory. Exit codes: 0 done; 1 failed (no lab running, a node did not answer, 
 refused); 2 wrong input (topology file, endpoint, value).
 """
 
-from __future__ import annotations
-
-import asyncio
 import os
 import signal
 import subprocess
@@ -22,13 +19,12 @@ from urllib.parse import quote
 
 import platformdirs
 import typer
-import yaml
 
 from oss.cli.client import ClientError
 from oss.cli.main import app, get_context, read_file
 from oss.cli.output import Format, emit_json, error, table
 from oss.errors import InvalidInput
-from topology.model import parse_latency_us
+from topology.units import parse_latency_us
 
 lab_app = typer.Typer(
     help="The simulated lab: one device per containerlab node, on 127.0.0.0/8.",
@@ -170,6 +166,8 @@ def lab_up(
     ] = 60.0,
 ) -> None:
     """Start one simulated device per node; wait until all answer; print the nodes."""
+    import asyncio
+
     from lab.sim.lab import Lab, Ports, assign_addresses, parse_receiver, read_state, serve
     from topology.clab import parse_clab
 
@@ -257,12 +255,16 @@ def _spawn(args: list[str], directory: Path, timeout: float) -> dict[str, Any]:
 
 
 def _community(state: dict[str, Any]) -> str:
+    import yaml
+
     data = yaml.safe_load(Path(state["credentials"]).read_text(encoding="utf-8"))
     return str(data["snmp"]["community"])
 
 
 async def _wait_answering(state: dict[str, Any], limit_s: float) -> dict[str, dict[str, bool]]:
     """Probe every node until all answer on every protocol, or the time is up."""
+    import asyncio
+
     from lab.sim.lab import probe_node
 
     community = _community(state)

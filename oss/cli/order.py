@@ -1,8 +1,6 @@
 """`oss order ...`: TMF622 product orders. `create --wait` follows the order until it is
 completed, failed or cancelled (exit 1 unless completed)."""
 
-from __future__ import annotations
-
 import time
 from typing import Annotated, Any
 from urllib.parse import quote

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,7 +13,9 @@ from oss.cli.main import app
 from oss.errors import ConfigError, InvalidInput, OssError
 from oss.logs import configure_logging
 from oss.paths import use_configs_dir
-from oss.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from oss.settings import Settings
 
 log = logging.getLogger("oss")
 
@@ -30,6 +31,8 @@ StateDirOpt = Annotated[
 
 
 def settings_from_options(config: Path | None, state_dir: Path | None, **more: Any) -> Settings:
+    from oss.settings import load_settings  # the daemon's modules: see oss/cli/main.py
+
     overrides: dict[str, Any] = {"state_dir": state_dir}
     overrides.update(more)
     return load_settings(config, **overrides)
@@ -58,6 +61,8 @@ def serve(
     # in configs/tmf when oss.api is imported (build() makes the same choice for the loaders).
     use_configs_dir(settings.configs_dir)
     configure_logging(settings.log.format, settings.log.level)
+    import asyncio  # the daemon's modules load only here: see oss/cli/main.py
+
     sys.exit(asyncio.run(_serve(settings)))
 
 
@@ -89,6 +94,8 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _import(runtime: Any, source: Path) -> None:
+    import asyncio
+
     from topology.clab import parse_clab
 
     try:

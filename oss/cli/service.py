@@ -1,8 +1,6 @@
 """`oss service ...` and `oss slice ...`: services as transactions, with live per-device
 progress while a transaction runs (the daemon answers 202 and the CLI follows the transaction)."""
 
-from __future__ import annotations
-
 import json
 import time
 from pathlib import Path

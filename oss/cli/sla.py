@@ -1,8 +1,6 @@
 """`oss sla show SERVICE`: a service's running SLA compliance for its current billing period —
 the target, what was measured, met or missed, and the outage windows with their alarm ids."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import typer

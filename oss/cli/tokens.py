@@ -1,9 +1,6 @@
 """`oss token ...`: API tokens. `create` writes straight into the daemon's database by default,
 so the first admin token is made on the daemon's host and no default password ever exists."""
 
-from __future__ import annotations
-
-import asyncio
 import getpass
 import sys
 from typing import Annotated, Any
@@ -47,6 +44,8 @@ def create(
             )
         token, info = result["token"], result["info"]
     else:
+        import asyncio  # the local path opens the database: see oss/cli/main.py
+
         settings = settings_from_options(config, state_dir)
         token, info = asyncio.run(
             _create_local(settings.resolved_database_url(), label, role, replace)
