@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from oss.cli.client import ApiClient, ClientError, TransportError
+from oss.cli.client import ApiClient, ClientError
 from oss.cli.main import app, emit, get_context
 from oss.cli.output import Format, console, table, text
 
@@ -134,7 +134,7 @@ def stream(url: str, token: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
             if response.status_code >= 400:
                 raise ClientError(f"the alarm stream refused: HTTP {response.status_code}")
             yield from parse_events(response.iter_lines())
-    except TransportError as exc:
+    except OSError as exc:  # the daemon could not be reached or broke the stream
         raise ClientError(f"alarm stream from {url}: {exc}") from None
 
 

@@ -2,23 +2,24 @@
 
 Built on the standard library's `http.client`, not httpx: a CLI command makes a handful of
 requests, and importing httpx alone took longer than Python and typer together (issue 15, "a
-fast CLI"; `bench/cli_startup.py`). One connection per request: nothing to keep alive between
-a command's few calls, and no stale keep-alive socket to retry on.
+fast CLI"; `bench/cli_startup.py`); http.client itself loads with the first request (`oss
+--help` makes none). One connection per request: nothing to keep alive between a command's few
+calls, and no stale keep-alive socket to retry on. Problems reaching the daemon are OSErrors.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from oss import __version__
 
-TransportError = (OSError, http.client.HTTPException)
+if TYPE_CHECKING:
+    import http.client
 
 
 class ClientError(Exception):
@@ -78,10 +79,19 @@ class Endpoint:
             raise ClientError(f"cannot reach the daemon at {url}: {exc}") from None
         return cls(url, parts.scheme == "https", parts.hostname, port, parts.path)
 
-    def connect(self, timeout: float) -> http.client.HTTPConnection:
-        if self.https:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+    @contextmanager
+    def connection(self, timeout: float) -> Iterator[http.client.HTTPConnection]:
+        """A connection, closed after use; an answer that is not HTTP raises ConnectionError."""
+        import http.client  # the first request loads it (see the module's docstring)
+
+        kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        connection = kind(self.host, self.port, timeout=timeout)
+        try:
+            yield connection
+        except http.client.HTTPException as exc:
+            raise ConnectionError(str(exc) or type(exc).__name__) from exc
+        finally:
+            connection.close()
 
     def target(self, path: str, params: Mapping[str, Any] | None) -> str:
         query = _query(params or {})
@@ -117,15 +127,13 @@ class ApiClient:
     ) -> Response:
         body, body_headers = _body(json, content)
         sent = {**self._headers, **body_headers, **(headers or {})}
-        connection = self._endpoint.connect(self._timeout)
         try:
-            connection.request(method, self._endpoint.target(path, params), body, sent)
-            raw = connection.getresponse()
-            response = Response(raw.status, raw.read(), raw.headers)
-        except TransportError as exc:
+            with self._endpoint.connection(self._timeout) as connection:
+                connection.request(method, self._endpoint.target(path, params), body, sent)
+                raw = connection.getresponse()
+                response = Response(raw.status, raw.read(), raw.headers)
+        except OSError as exc:
             raise ClientError(f"cannot reach the daemon at {self._url}: {exc}") from None
-        finally:
-            connection.close()
         if response.status_code >= 400:
             raise ClientError(
                 _describe(response), exit_code=2 if response.status_code == 422 else 1
@@ -136,9 +144,8 @@ class ApiClient:
     def stream(
         self, path: str, *, accept: str, connect_timeout: float, read_timeout: float
     ) -> Iterator[LineStream]:
-        """GET `path` and read the answer as it comes; transport problems raise TransportError."""
-        connection = self._endpoint.connect(connect_timeout)
-        try:
+        """GET `path` and read the answer as it comes; transport problems raise OSError."""
+        with self._endpoint.connection(connect_timeout) as connection:
             connection.connect()
             if connection.sock is not None:
                 connection.sock.settimeout(read_timeout)
@@ -146,8 +153,6 @@ class ApiClient:
             connection.request("GET", target, headers={**self._headers, "Accept": accept})
             raw = connection.getresponse()
             yield LineStream(raw.status, raw)
-        finally:
-            connection.close()
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
