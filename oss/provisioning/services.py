@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,13 +201,16 @@ class ServiceManager:
         if dry_run:
             return await self._preview_create(stype, values)
         async with self._placing:
-            # Placed (or refused) before anything is stored: a refusal leaves no record.
+            # Placed (or refused) before anything is stored, then stored, reserved and
+            # journaled together: a refusal, or a daemon stopped on the way, leaves no record.
             probe_names, probe = await self._probe(stype, values)
             await self._check_vrf_free(None, probe_names.vrf, list(probe.devices))
-            row_id, names = await self._insert(stype, values, customer, name, probe_names.vlan)
-            real = await self._reserve(row_id, stype, values, names, probe.placement)
-        plans = self._plans(stype, values, names, real, "merge")
-        return await self._transact(row_id, "create", plans, actor, observer, on_started)
+            async with self.db.transaction() as s:
+                row, names = await self._insert(s, stype, values, customer, name, probe_names.vlan)
+                real = await self._reserve(s, row, stype, values, names, probe.placement)
+                plans = self._plans(stype, values, names, real, "merge")
+                txn = await self._start(s, row, "create", plans, actor)
+        return await self._drive(txn, row.id, actor, observer, on_started)
 
     async def _probe(
         self, stype: ServiceType, values: dict[str, Any]
@@ -241,30 +244,30 @@ class ServiceManager:
 
     async def _insert(
         self,
+        s: AsyncSession,
         stype: ServiceType,
         values: dict[str, Any],
         customer: str,
         name: str | None,
         vlan: int | None,
-    ) -> tuple[int, ServiceNames]:
-        async with self.db.transaction() as s:
-            if name and await s.scalar(select(ServiceRow.id).where(ServiceRow.name == name)):
-                raise Conflict(f"a service named {name} exists")
-            row = ServiceRow(
-                name=name or f"pending-{id(values)}",
-                type=stype.name,
-                customer=customer,
-                state="designed",
-                params=values,
-                vlan=vlan,
-                sla=stype.sla_profile(values),
-            )
-            s.add(row)
-            await s.flush()
-            names = self._names(stype, values, row.id, vlan)
-            row.name = name or f"{stype.name}-{row.id}"
-            row.vrf, row.rd = names.vrf, names.rd
-            return row.id, names
+    ) -> tuple[ServiceRow, ServiceNames]:
+        if name and await s.scalar(select(ServiceRow.id).where(ServiceRow.name == name)):
+            raise Conflict(f"a service named {name} exists")
+        row = ServiceRow(
+            name=name or f"pending-{id(values)}",
+            type=stype.name,
+            customer=customer,
+            state="designed",
+            params=values,
+            vlan=vlan,
+            sla=stype.sla_profile(values),
+        )
+        s.add(row)
+        await s.flush()
+        names = self._names(stype, values, row.id, vlan)
+        row.name = name or f"{stype.name}-{row.id}"
+        row.vrf, row.rd = names.vrf, names.rd
+        return row, names
 
     async def _check_vrf_free(self, row_id: int | None, vrf: str, devices: list[str]) -> None:
         """A VRF belongs to one service per device: deleting one must not remove another's."""
@@ -308,7 +311,8 @@ class ServiceManager:
 
     async def _reserve(
         self,
-        row_id: int,
+        s: AsyncSession,
+        row: ServiceRow,
         stype: ServiceType,
         values: Mapping[str, Any],
         names: ServiceNames,
@@ -316,24 +320,18 @@ class ServiceManager:
     ) -> Realisation:
         """The service's resources stored where it was placed, unless the inventory lost them
         (or the room on a link) since: checked with the rows locked, in this transaction, so no
-        removal lands between the check and the reservation. A refusal leaves no record."""
-        async with self.db.transaction() as s:
-            row = await s.get(ServiceRow, row_id)
-            assert row is not None
-            try:
-                real = realise(self.inventory.graph, stype, values, names, {}, placement)
-                held = _resources(row_id, real)
-                missing = await unavailable(s, held, service_id=row_id)
-            except NotFound as exc:  # gone from the graph already
-                missing = [str(exc)]
-            if missing:
-                await s.delete(row)
-            else:
-                row.state = "reserved"
-                row.placement = real.placement.to_dict() if real.placement else None
-                s.add_all(held)
+        removal lands between the check and the reservation (a refusal rolls it back)."""
+        try:
+            real = realise(self.inventory.graph, stype, values, names, {}, placement)
+            held = _resources(row.id, real)
+            missing = await unavailable(s, held, service_id=row.id)
+        except NotFound as exc:  # gone from the graph already
+            missing = [str(exc)]
         if missing:
             raise _inventory_changed(missing)
+        row.state = "reserved"
+        row.placement = real.placement.to_dict() if real.placement else None
+        s.add_all(held)
         return real
 
     # --- modify, delete, reconcile, diff ----------------------------------------------------
@@ -379,10 +377,10 @@ class ServiceManager:
             if dry_run:
                 return {"dry_run": True, "params": values, "devices": await self._preview(plans)}
             before = await self.get(row_id)
-
-            async def reserve(s: AsyncSession, row: ServiceRow) -> None:
-                """The new parameters and resources, stored with the journal entry; refused
-                (the inventory lost them since), neither is: the old resources stay."""
+            # The new parameters and resources are stored with the journal entry, or (refused:
+            # the inventory lost them since; a daemon stopped) neither is: the old ones stay.
+            async with self.db.transaction() as s:
+                row = await self._row(s, row_id)
                 row.params = values
                 row.vlan = names.vlan
                 row.sla = stype.sla_profile(values)
@@ -399,8 +397,7 @@ class ServiceManager:
                 if missing:
                     raise _inventory_changed(missing)
                 s.add_all(held)
-
-            txn = await self._start(row_id, "modify", plans, actor, reserve=reserve)
+                txn = await self._start(s, row, "modify", plans, actor)
         return await self._drive(
             txn,
             row_id,
@@ -466,7 +463,8 @@ class ServiceManager:
         *,
         before: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        txn = await self._start(row_id, kind, plans, actor)
+        async with self.db.transaction() as s:
+            txn = await self._start(s, await self._row(s, row_id), kind, plans, actor)
         return await self._drive(txn, row_id, actor, observer, on_started, before=before)
 
     async def _drive(
@@ -506,30 +504,18 @@ class ServiceManager:
         return {"service": await self.get(row_id), "transaction": txn.to_dict()}
 
     async def _start(
-        self,
-        row_id: int,
-        kind: str,
-        plans: Sequence[DevicePlan],
-        actor: str,
-        *,
-        reserve: Callable[[AsyncSession, ServiceRow], Awaitable[None]] | None = None,
+        self, s: AsyncSession, row: ServiceRow, kind: str, plans: Sequence[DevicePlan], actor: str
     ) -> Transaction:
-        """The change journaled with its whole plan (durable before any device is touched),
-        written with the service's state in flight and naming it (and, for a modification,
-        its new resources: `reserve`): whoever is told the transaction's id finds the service
-        following it, and a daemon stopped before finds the service as it was."""
-        async with self.db.transaction() as s:
-            row = await s.get(ServiceRow, row_id)
-            if row is None:
-                raise NotFound(f"no service {row_id}")
-            if reserve is not None:
-                await reserve(s, row)
-            txn_id = await self.journal.add(s, kind, row_id, actor)
-            txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
-            await self.journal.write(s, txn)
-            row.transaction_id = txn_id
-            if kind in IN_FLIGHT:
-                row.state, row.error = IN_FLIGHT[kind], None
+        """The change journaled with its whole plan (durable before any device is touched), in
+        the caller's database transaction that writes the service: in flight and naming the
+        transaction, so whoever is told its id finds the service following it, and a daemon
+        stopped before finds the service as it was."""
+        txn_id = await self.journal.add(s, kind, row.id, actor)
+        txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
+        await self.journal.write(s, txn)
+        row.transaction_id = txn_id
+        if kind in IN_FLIGHT:
+            row.state, row.error = IN_FLIGHT[kind], None
         return txn
 
     async def _settle(

@@ -250,14 +250,14 @@ async def test_a_service_placed_on_a_link_removed_meanwhile_is_refused(
     access = DeviceAccess(device_of=inv.graph.device, allowed=[], timeout_s=1)
     manager = ServiceManager(db, inv, Engine(access))
     victim = link_id(inv, "p1:eth2")  # p1 -- p2, on the fast path from west to east
-    insert = manager._insert
+    probe = manager._probe
 
-    async def insert_then_remove(*args: Any, **kwargs: Any) -> Any:
-        stored = await insert(*args, **kwargs)
+    async def place_then_remove(*args: Any, **kwargs: Any) -> Any:
+        placed = await probe(*args, **kwargs)
         await inv.remove_link(victim, actor=ACTOR)
-        return stored
+        return placed
 
-    manager._insert = insert_then_remove  # type: ignore[method-assign]
+    manager._probe = place_then_remove  # type: ignore[method-assign]
     slice_ = {"customer": "acme", "from": "west", "to": "east", "bandwidth": "200M"}
     try:
         with pytest.raises(Conflict, match=f"inventory changed .*link {victim}"):

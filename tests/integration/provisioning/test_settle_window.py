@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,15 +227,16 @@ async def test_the_service_names_its_transaction_when_its_id_is_told(stack: Stac
 
 
 class HoldingJournal(DbJournal):
-    """The real journal; opening a modification's transaction waits (never released), as a
+    """The real journal; opening a transaction of kind `kind` waits (never released), as a
     daemon stopping there would leave it."""
 
+    kind: str
     reached: asyncio.Event
 
     async def add(
         self, session: AsyncSession, kind: str, service_id: int | None, actor: str
     ) -> int:
-        if kind == "modify":
+        if kind == self.kind:
             self.reached.set()
             await asyncio.Event().wait()
         return await super().add(session, kind, service_id, actor)
@@ -252,13 +253,9 @@ async def test_a_daemon_stopped_before_a_modify_is_journaled_keeps_the_old_servi
     created = await services.create("slice", SLICE, actor="test")
     service_id = created["service"]["id"]
     reserved = await services.reserved()
-    journal = HoldingJournal(stack.db)
-    journal.reached = asyncio.Event()
-    stopping = ServiceManager(stack.db, stack.inventory, stack.engine, journal=journal)
-    task = stopping.spawn(stopping.modify(service_id, {"bandwidth": "200M"}, actor="test"))
-    await journal.reached.wait()
-    await stopping.close()  # what the daemon's shutdown does
-    assert task.cancelled()
+    await stopped_before_journaled(
+        stack, "modify", lambda m: m.modify(service_id, {"bandwidth": "200M"}, actor="test")
+    )
 
     assert await services.recover() == []  # nothing was journaled
     service = await services.get(service_id)
@@ -266,3 +263,33 @@ async def test_a_daemon_stopped_before_a_modify_is_journaled_keeps_the_old_servi
     assert service["transaction_id"] == created["transaction"]["id"]
     assert await services.reserved() == reserved
     await services.delete(service_id, actor="test")
+
+
+async def test_a_daemon_stopped_before_a_create_is_journaled_leaves_no_service(
+    stack: Stack,
+) -> None:
+    """A new service is stored with its reservation and its journal entry, or not at all: a
+    daemon stopped before the transaction was journaled leaves no service holding bandwidth
+    (before, a `reserved` one with no transaction stayed, which nothing would settle)."""
+    await stopped_before_journaled(stack, "create", lambda m: m.create("slice", SLICE, actor="t"))
+    assert await stack.services.recover() == []
+    assert await stack.services.find() == []
+    assert await stack.services.reserved() == {}
+
+
+async def stopped_before_journaled(
+    stack: Stack, kind: str, change: Callable[[ServiceManager], Awaitable[Any]]
+) -> None:
+    """Run `change` on a service manager whose journal holds the opening of `kind`, and stop
+    it there as the daemon's shutdown does (background changes cancelled)."""
+    journal = HoldingJournal(stack.db)
+    journal.kind, journal.reached = kind, asyncio.Event()
+    stopping = ServiceManager(stack.db, stack.inventory, stack.engine, journal=journal)
+
+    async def run() -> None:
+        await change(stopping)
+
+    task = stopping.spawn(run())
+    await journal.reached.wait()
+    await stopping.close()
+    assert task.cancelled()
