@@ -510,6 +510,8 @@ class ServiceManager:
         the caller's database transaction that writes the service: in flight and naming the
         transaction, so whoever is told its id finds the service following it, and a daemon
         stopped before finds the service as it was."""
+        if row.state in IN_FLIGHT.values():  # another change started since it was loaded
+            raise Conflict(f"service {row.name} is {row.state}: another change is running")
         txn_id = await self.journal.add(s, kind, row.id, actor)
         txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
         await self.journal.write(s, txn)

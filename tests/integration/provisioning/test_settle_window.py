@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss import audit
+from oss.errors import Conflict
 from oss.provisioning.engine import (
     TERMINAL,
     Engine,
@@ -293,3 +294,36 @@ async def stopped_before_journaled(
     await journal.reached.wait()
     await stopping.close()
     assert task.cancelled()
+
+
+async def test_of_two_changes_loaded_together_only_one_starts(stack: Stack) -> None:
+    """Two modifications that both read the service while it was active (as two requests at
+    once do): the first to be journaled runs, the second is refused (409) when it would start,
+    instead of running a second transaction planned from parameters no longer current."""
+    services = stack.services
+    created = await services.create("slice", SLICE, actor="test")
+    service_id = created["service"]["id"]
+    load, loaded, both = services._load, [0], asyncio.Event()
+
+    async def load_together(*args: Any, **kwargs: Any) -> Any:
+        stored = await load(*args, **kwargs)
+        loaded[0] += 1
+        if loaded[0] == 2:
+            both.set()
+        await both.wait()
+        return stored
+
+    services._load = load_together  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        services.modify(service_id, {"bandwidth": "200M"}, actor="test"),
+        services.modify(service_id, {"bandwidth": "300M"}, actor="test"),
+        return_exceptions=True,
+    )
+    services._load = load  # type: ignore[method-assign]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(refused) == 1, results
+    [done] = [r for r in results if isinstance(r, dict)]
+    assert "another change is running" in str(refused[0])
+    service = await services.get(service_id)
+    assert (service["state"], service["params"]) == ("active", done["service"]["params"])
+    await services.delete(service_id, actor="test")
