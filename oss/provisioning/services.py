@@ -2,7 +2,9 @@
 
 Lifecycle: designed -> reserved (placed, bandwidth held) -> provisioning (transaction running)
 -> active; a failed create ends `failed` (nothing on the devices, nothing reserved); delete goes
-terminating -> terminated. Every change to the network is one engine transaction.
+terminating -> terminated. Every change to the network is one engine transaction, journaled in
+the database transaction that stores the service's in-flight state (`_start`) and ended in the
+one that stores its settled state (`_settle`): readers never see one without the other.
 
 Audit: each create, modify, delete and reconcile is one audit entry (object type `service`,
 action the change's kind), written when it settles, in the transaction that writes the
