@@ -1,5 +1,5 @@
 """The transaction journal in the database: written before a device is touched and at every
-phase, so a daemon that dies mid-transaction finds it on restart (see recovery.py)."""
+phase, so a daemon that dies mid-transaction finds it on restart (ServiceManager.recover)."""
 
 from __future__ import annotations
 
