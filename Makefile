@@ -49,7 +49,7 @@ test-unit: venv ## the fast tests only (no servers)
 	$(BIN)/pytest tests/unit -q
 
 test: venv system-deps lint typecheck ## everything CI runs: lint, types, unit, integration and e2e tests
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 bench: venv system-deps ## benchmarks against real peers, each printing ratios from one run
 	$(BIN)/python -m bench.snmp_bench

@@ -183,11 +183,11 @@ async def _lock(
             _any_interface(InterfaceRow.device, InterfaceRow.name, interfaces)
         )
         pairs = pairs.order_by(InterfaceRow.device, InterfaceRow.name).with_for_update(read=share)
-        found.interfaces = {(d, n) for d, n in (await session.execute(pairs)).tuples()}
+        found.interfaces = {(d, n) for d, n in await session.execute(pairs)}
     if links:
         sizes = select(LinkRow.id, LinkRow.capacity_bps).where(LinkRow.id.in_(sorted(links)))
         sizes = sizes.order_by(LinkRow.id).with_for_update(read=share)
-        found.links = {i: c for i, c in (await session.execute(sizes)).tuples()}
+        found.links = {i: c for i, c in await session.execute(sizes)}
     return found
 
 
