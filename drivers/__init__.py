@@ -1,5 +1,5 @@
-"""Device drivers, one module per protocol: netconf (ncclient), gnmi (pygnmi), snmp (pysnmp),
-cli (netmiko), each behind a small async `typing.Protocol`.
-
-Empty for now: they arrive with the drivers issue, on top of the inventory in `topology`.
+"""Device drivers, one module per protocol: netconf (ncclient, and an asyncio transport),
+gnmi (pygnmi), snmp (pysnmp, gufo-snmp) with the trap receiver and its codec, cli (netmiko);
+`platforms.py` reads configs/platforms, `targets.py` turns an inventory device into a
+connection target, `credentials.py` resolves credential references.
 """
