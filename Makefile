@@ -38,9 +38,10 @@ system-deps: ## install the Debian packages the tests need, when missing (apt-ge
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-lint: venv ## ruff: lint and formatting
+lint: venv ## ruff and the import-linter layer contracts ([tool.importlinter] in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: venv ## mypy, strict
 	$(BIN)/mypy
