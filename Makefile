@@ -10,7 +10,7 @@ PORT ?= 8080
 TOPOLOGY ?= lab/topologies/metro.clab.yml
 # Debian packages the test peers need; installed only when missing.
 DEBIAN_PACKAGES := postgresql netconfd openssh-server snmpd snmp openssl \
-  mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd
+  mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd iproute2
 
 .PHONY: help venv system-deps lint typecheck test test-unit bench run demo clean
 
