@@ -1,2 +1,2 @@
-"""The lab: containerlab topologies (`lab/topologies/`) and, later, the simulated multi-protocol
-device that `oss lab up` starts per node on its own 127.0.0.0/8 address."""
+"""The lab: containerlab topologies (`lab/topologies/`) and the simulated multi-protocol
+device (`lab/sim/`) that `oss lab up` starts per node on its own 127.0.0.0/8 address."""
