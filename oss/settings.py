@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -21,6 +20,7 @@ from oss.errors import ConfigError, InvalidInput
 from oss.faults.noc_feed import NocFeedSettings
 from oss.faults.rules import Threshold
 from oss.telemetry.influx import InfluxSettings
+from oss.yaml_lines import key_lines, nearest_line, parse_yaml
 
 ENV_PREFIX = "OSS_"
 
@@ -220,32 +220,14 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read settings file: {exc.strerror}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    node, data = parse_yaml(path, text)
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the settings file must be a mapping of keys, not {type(data).__name__}"
         )
-    return data, _key_lines(node)
-
-
-def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
-    """Map dotted key paths to their 1-based line in the file, for error messages."""
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = f"{prefix}{key_node.value}"
-            lines[key] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, key + "."))
-    return lines
+    return data, key_lines(node)
 
 
 def _describe(
@@ -258,7 +240,7 @@ def _describe(
         if err["type"] == "extra_forbidden":
             reason = "unknown key"
         if config is not None and _in_file(data, err["loc"]):
-            line = _nearest_line(lines, key)
+            line = nearest_line(lines, key)
             where = f"{config}:{line}" if line else str(config)
             problems.append(f"{where}: {key}: {reason}")
         else:
@@ -274,11 +256,3 @@ def _in_file(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
             return False
         current = current[part]
     return True
-
-
-def _nearest_line(lines: dict[str, int], key: str) -> int | None:
-    while key:
-        if key in lines:
-            return lines[key]
-        key = key.rpartition(".")[0]
-    return None

@@ -18,11 +18,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oss.errors import ConfigError
 from oss.paths import configs_dir
+from oss.yaml_lines import key_lines, nearest_line, parse_yaml
 
 FILE_NAME = "notifications.yaml"  # in the configs folder (oss.paths)
 
@@ -103,19 +103,8 @@ def _load(path: Path) -> Notifications:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the notifications table: {exc.strerror}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
-    # The settings loader's key-to-line map (imported here: oss.settings imports the rules,
-    # which import this module).
-    from oss.settings import _key_lines
-
-    lines = _key_lines(node)
+    node, raw = parse_yaml(path, text)
+    lines = key_lines(node)
     try:
         data = _File.model_validate(raw)
     except ValidationError as exc:
@@ -173,11 +162,9 @@ def _notification(name: str, entry: _Entry) -> Notification:
 
 
 def _describe(path: Path, problems: list[tuple[str, str]], lines: dict[str, int]) -> str:
-    from oss.settings import _nearest_line
-
     described = []
     for key, reason in problems:
-        line = _nearest_line(lines, key)
+        line = nearest_line(lines, key)
         described.append(f"{path}:{line}: {key}: {reason}" if line else f"{path}: {key}: {reason}")
     if len(described) == 1:
         return described[0]
