@@ -77,9 +77,9 @@ from sqlalchemy import select
 
 from drivers.netconf import NetconfDriver, NetconfSession
 from drivers.platforms import load_platform
-from drivers.targets import parse_networks, target_for
 from lab.sim.control import control_request
 from lab.sim.lab import Lab, Ports, read_state
+from oss.inventory import Inventory
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.adapters import NetconfAdapter
 from oss.provisioning.engine import Engine, Step, StepEvent, Transaction
@@ -91,7 +91,7 @@ from oss.settings import ProvisioningSettings
 from oss.store.database import Database
 from oss.store.tables import TransactionDeviceRow
 from topology.clab import parse_clab
-from topology.inventory import Inventory
+from topology.targets import parse_networks, target_for
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -42,23 +42,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NetconfOptions(_Strict):
+class _ProtocolOptions(_Strict):
+    """A protocol's section of a platform; the fields named in DRIVER_OPTIONS go into the
+    connection target's options, for the protocol's driver."""
+
+    DRIVER_OPTIONS: ClassVar[tuple[str, ...]] = ()
+
+    def driver_options(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.DRIVER_OPTIONS}
+
+
+class NetconfOptions(_ProtocolOptions):
     datastore: Literal["candidate", "running"] = "candidate"
     confirmed_commit: bool = True
     validate_config: bool = Field(default=True, alias="validate")
 
 
-class GnmiOptions(_Strict):
+class GnmiOptions(_ProtocolOptions):
+    DRIVER_OPTIONS = ("encoding",)
     encoding: Literal["json", "json_ietf", "proto"] = "json_ietf"
     origin: str | None = None
 
 
-class SnmpOptions(_Strict):
+class SnmpOptions(_ProtocolOptions):
+    DRIVER_OPTIONS = ("bulk_repetitions",)
     version: Literal["2c", "3"] = "2c"
     bulk_repetitions: int = Field(default=25, ge=1, le=200)
 
 
-class CliOptions(_Strict):
+class CliOptions(_ProtocolOptions):
+    DRIVER_OPTIONS = ("device_type",)
     device_type: str = "linux"  # netmiko's name
     commit: bool = False  # the platform has a commit step (Junos, IOS-XR)
     rollback_command: str | None = None
@@ -99,6 +112,11 @@ class Platform(_Strict):
     @property
     def template_dir(self) -> str:
         return self.templates or self.name
+
+    def driver_options(self, protocol: Protocol) -> dict[str, object]:
+        """What this platform tells `protocol`'s driver (its section is named after it)."""
+        section: _ProtocolOptions = getattr(self, protocol)
+        return section.driver_options()
 
     def port(self, protocol: Protocol) -> int:
         try:

@@ -8,18 +8,20 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bss_bridge.usage_collector import UsageCollector
-from drivers.targets import parse_networks
 from oss.api import create_app
 from oss.api.server import ApiService
 from oss.assurance.service import AssuranceService
+from oss.components import Stage
+from oss.daemon import Daemon
 from oss.events import Event
 from oss.metrics import Metrics
+from oss.outputs.influx import InfluxOutput
+from oss.outputs.prometheus import KpiGauges
+from oss.outputs.rollup import MinuteRollup
 from oss.paths import use_configs_dir
-from oss.runtime import Runtime, Stage
+from oss.runtime import Runtime
 from oss.settings import Settings
-from oss.telemetry.influx import InfluxOutput
-from oss.telemetry.metrics import KpiGauges
-from oss.telemetry.rollup import MinuteRollup
+from topology.targets import parse_networks
 
 
 class _Background:
@@ -90,10 +92,26 @@ def watch_assurance(metrics: Metrics, assurance: AssuranceService) -> None:
     )
 
 
+def daemon_of(runtime: Runtime) -> Daemon:
+    """The parts the API serves, from the runtime that still builds most of them."""
+    return Daemon(
+        settings=runtime.settings,
+        metrics=runtime.metrics,
+        db=runtime.db,
+        inventory=runtime.inventory,
+        tokens=runtime.tokens,
+        services=runtime.services,
+        alarms=runtime.alarms,
+        bss=runtime.bss,
+        readiness=runtime,
+        noc_publisher=runtime.noc_publisher,
+    )
+
+
 def build(settings: Settings) -> tuple[Runtime, ApiService]:
     use_configs_dir(settings.configs_dir)  # first: every loader below reads the chosen folder
     runtime = Runtime(settings)
-    api = ApiService(create_app(runtime), settings.api)
+    api = ApiService(create_app(daemon_of(runtime)), settings.api)
     runtime.add_service(api)
     outputs = []
     metrics = runtime.metrics

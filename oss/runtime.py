@@ -15,8 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy import event as sqlalchemy_event
@@ -26,36 +25,20 @@ from bss_bridge.bridge import Bss
 from drivers.cli import CliDriver
 from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
-from drivers.targets import parse_networks
 from oss.auth import TokenStore
-from oss.errors import ConfigError
+from oss.components import Component, Stage
 from oss.faults.alarms import AlarmFeed, AlarmManager
 from oss.faults.noc_feed import NocFeed, NocPublisher, OutboxMessage
+from oss.inventory import Inventory
 from oss.metrics import Metrics
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.engine import Engine
 from oss.provisioning.services import Options, ServiceManager
 from oss.settings import Settings
 from oss.store import Database
-from topology.inventory import Inventory
+from topology.targets import parse_networks
 
 log = logging.getLogger(__name__)
-
-
-class Stage(StrEnum):
-    """Shutdown stages, in the order they stop."""
-
-    INGRESS = "ingress"  # stop taking requests and events from outside
-    WORKERS = "workers"  # collectors and background work finish or are cancelled
-
-
-class Service(Protocol):
-    """A long-running part of the daemon. `run` returns once `stop` is set."""
-
-    name: str
-    stage: Stage
-
-    async def run(self, stop: asyncio.Event) -> None: ...
 
 
 class _NoFeed:
@@ -108,24 +91,13 @@ class _WakingFeed:
 _OFFERED = "noc_feed_offered"  # Session.info key: outbox rows of the open transaction
 
 
-def cannot_listen(setting: str, host: str, port: int, transport: str, exc: OSError) -> ConfigError:
-    """The one-line start-up error for a port the daemon cannot bind (busy, not local): names
-    the setting, the address and the reason, and where to choose another."""
-    env = "OSS_" + setting.upper().replace(".", "__")
-    reason = exc.strerror or str(exc)
-    return ConfigError(
-        f"{setting}: cannot listen on {host}:{port} ({transport}): {reason}; "
-        f"choose another with {env} or in the settings file"
-    )
-
-
 class ServiceExited(RuntimeError):
     """A service returned although no stop was requested."""
 
 
 @dataclass
 class _Running:
-    service: Service
+    service: Component
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -171,7 +143,7 @@ class Runtime:
             feed = _WakingFeed(NocFeed(settings.mqtt), self.noc_publisher)
         self.alarms = AlarmManager(self.db, lambda: self.inventory.graph, self.services, feed)
         self.bss = Bss(self.db, self.services, settings.bss, settings.mqtt, self.noc_publisher)
-        self._services: list[Service] = []
+        self._services: list[Component] = []
         self._stop_requested = asyncio.Event()
         self._resources = AsyncExitStack()
         self.ready = False
@@ -183,7 +155,7 @@ class Runtime:
             lambda: self.inventory.graph.counts(),
         )
 
-    def add_service(self, service: Service) -> None:
+    def add_service(self, service: Component) -> None:
         self._services.append(service)
 
     # --- resources -------------------------------------------------------------------------

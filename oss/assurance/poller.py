@@ -19,7 +19,7 @@ Reachability: the first poll's outcome is reported (so a daemon that restarts cl
 the poll (credentials, agent errors) is reachable; its failure is logged once per streak.
 
     poller = SnmpPoller(SnmpDriver(), sink, settings=PollerSettings(interval_s=60))
-    poller.set_targets(targets)          # Targets from drivers.targets.target_for(..., "snmp")
+    poller.set_targets(targets)          # Targets from topology.targets.target_for(..., "snmp")
     await poller.start()
     ...
     await poller.stop()
@@ -33,8 +33,6 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from drivers import snmp_mib
 from drivers.base import Target
 from drivers.snmp import SnmpDriver, SnmpSession
@@ -42,13 +40,13 @@ from drivers.snmp_mib import SYS_UPTIME_0
 from oss.assurance.kpi import SYS_UPTIME, KpiCalculator
 from oss.assurance.per_device import PerDevice
 from oss.errors import ConnectError, DeviceTimeout, DriverError
-from oss.events import Event, Value, now_ns
+from oss.events import REACHABILITY, Event, Value, now_ns
+from oss.settings import PollerSettings
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[list[Event]], Awaitable[None]]
 
-REACHABILITY = "device.reachability"
 # ifInErrors, ifOutErrors, ifInDiscards, ifOutDiscards are Counter32 in the IF-MIB: marked so
 # the KPI calculator wraps them modulo 2**32.
 _COUNTER32_COLUMNS = ("in-errors", "out-errors", "in-discards", "out-discards")
@@ -56,24 +54,6 @@ _COUNTER32_COLUMNS = ("in-errors", "out-errors", "in-discards", "out-discards")
 # inside what any agent sends unfragmented (no tooBig).
 TIMED_INTERFACES_PER_GET = 16
 _TIMED_COLUMNS = (("in-octets", "ifHCInOctets"), ("out-octets", "ifHCOutOctets"))
-
-
-class PollerSettings(BaseModel):
-    """Polling knobs (a section of the daemon's settings)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    interval_s: float = Field(60.0, gt=0, description="default polling interval per device")
-    jitter_ratio: float = Field(
-        0.1, ge=0, lt=1, description="each interval varies by up to this share, either way"
-    )
-    max_concurrency: int = Field(32, ge=1, description="devices polled at the same time")
-    intervals_s: dict[str, float] = Field(
-        default_factory=dict, description="per-device interval overrides, by device name"
-    )
-
-    def interval_for(self, device: str) -> float:
-        return self.intervals_s.get(device, self.interval_s)
 
 
 def reachability_event(device: str, reachable: bool, timestamp_ns: int) -> Event:

@@ -31,20 +31,20 @@ from drivers.gnmi import GnmiDriver
 from drivers.platforms import load_platform
 from drivers.snmp import SnmpDriver
 from drivers.snmp_traps import TrapReceiver
-from drivers.targets import Network, target_for
 from oss.assurance.gnmi_collector import GnmiCollector, GnmiCollectorSettings
 from oss.assurance.oper_state import OperStates
 from oss.assurance.poller import SnmpPoller
+from oss.components import Stage, cannot_listen
 from oss.errors import OssError
 from oss.events import Event
 from oss.faults.alarms import AlarmManager
 from oss.faults.rules import Rules
-from oss.runtime import Stage, cannot_listen
+from oss.inventory import Inventory
+from oss.outputs.prometheus import KpiGauges
+from oss.outputs.rollup import MinuteRollup
 from oss.settings import AssuranceSettings
-from oss.telemetry.metrics import KpiGauges
-from oss.telemetry.rollup import MinuteRollup
-from topology.inventory import Inventory
 from topology.model import Device
+from topology.targets import Network, target_for
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from drivers.cli import CliDriver
 from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
 from drivers.platforms import Protocol, load_platform
-from drivers.targets import Network, target_for
 from oss.provisioning.adapters import Adapter, CliAdapter, GnmiAdapter, NetconfAdapter
 from oss.provisioning.plan import config_protocol
 from topology.model import Device
+from topology.targets import Network, target_for
 
 
 @dataclass

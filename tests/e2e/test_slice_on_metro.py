@@ -18,12 +18,12 @@ import pytest
 
 from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
-from drivers.targets import parse_networks, target_for
 from lab.sim.lab import Ports
 from oss.errors import RpcError
 from tests.integration.lab.conftest import random_subnet
 from tests.peers.daemon import Daemon
 from topology.model import Device
+from topology.targets import parse_networks, target_for
 
 pytestmark = pytest.mark.integration
 

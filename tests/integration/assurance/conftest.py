@@ -11,10 +11,10 @@ import pytest
 
 from drivers.base import Target
 from drivers.platforms import Protocol
-from drivers.targets import parse_networks, target_for
 from oss.events import Event
 from tests.integration.lab.conftest import RunningLab, random_subnet, start_lab, stop_lab
 from topology.model import Device
+from topology.targets import parse_networks, target_for
 
 LOOPBACK = parse_networks(["127.0.0.0/8"])
 

@@ -11,13 +11,13 @@ import yaml
 
 from drivers.base import Target
 from drivers.gnmi import GnmiDriver
-from drivers.targets import target_for
 from oss.assurance.gnmi_collector import GnmiCollector, GnmiCollectorSettings
 from oss.events import Event
 from oss.faults.rules import Rules, auth_failure_key
 from tests.integration.assurance.conftest import LOOPBACK, CollectingSink, lab_target, wait_until
 from tests.integration.lab.conftest import RunningLab
 from topology.model import Device
+from topology.targets import target_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
 from drivers.platforms import Protocol
 from drivers.snmp import SnmpDriver
-from drivers.targets import parse_networks, target_for
 from oss.errors import RpcError
 from tests.integration.lab.conftest import OC_NS, RunningLab
 from topology.model import Device
+from topology.targets import parse_networks, target_for
 
 pytestmark = pytest.mark.integration
 

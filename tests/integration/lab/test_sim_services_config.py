@@ -16,10 +16,10 @@ from drivers.cli import CliDriver
 from drivers.gnmi import GnmiDriver
 from drivers.netconf import NetconfDriver
 from drivers.platforms import Protocol
-from drivers.targets import parse_networks, target_for
 from oss.errors import DeviceTimeout, InvalidInput, RpcError
 from tests.integration.lab.conftest import RunningLab
 from topology.model import Device
+from topology.targets import parse_networks, target_for
 
 pytestmark = pytest.mark.integration
 

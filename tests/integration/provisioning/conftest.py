@@ -23,10 +23,11 @@ import httpx
 import pytest
 
 from drivers.netconf import NetconfDriver
-from drivers.targets import parse_networks, target_for
 from lab.sim.lab import Lab
 from oss.api import create_app
+from oss.app import daemon_of
 from oss.auth_roles import Role
+from oss.inventory import Inventory
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.engine import Engine
 from oss.provisioning.services import ServiceManager
@@ -35,7 +36,7 @@ from oss.settings import load_settings
 from oss.store.database import Database
 from tests.integration.lab.conftest import LoopThread, random_subnet
 from topology.clab import parse_clab
-from topology.inventory import Inventory
+from topology.targets import parse_networks, target_for
 
 PLATFORMS = {
     "pe1": "lab-sim",
@@ -216,7 +217,7 @@ async def api(chain_lab: ChainLab, tmp_path: Path) -> AsyncIterator[Clients]:
     )
     runtime = Runtime(settings)
     async with runtime:
-        transport = httpx.ASGITransport(app=create_app(runtime))
+        transport = httpx.ASGITransport(app=create_app(daemon_of(runtime)))
         tokens = {}
         for role in (Role.VIEWER, Role.OPERATOR):
             tokens[role], _ = await runtime.tokens.create(name=role.value, role=role, actor="t")

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import pytest
 
 from drivers.netconf import NetconfDriver
-from drivers.targets import target_for
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.engine import Engine, Step, StepEvent, TransactionFailed
 from oss.provisioning.services import ServiceManager
 from tests.integration.provisioning.conftest import LOOPBACK, ChainLab, Stack, snapshot
+from topology.targets import target_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from drivers.netconf import NetconfDriver
-from drivers.targets import target_for
 from tests.integration.provisioning.conftest import LOOPBACK, ChainLab, Clients
 from topology.model import Device
+from topology.targets import target_for
 
 pytestmark = pytest.mark.integration
 

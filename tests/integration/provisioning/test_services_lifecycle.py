@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from drivers.gnmi import GnmiDriver
-from drivers.targets import target_for
 from oss.errors import Conflict
 from oss.provisioning.leaves import xml_intent
 from oss.provisioning.services import ServiceManager
 from tests.integration.provisioning.conftest import LOOPBACK, Stack, snapshot
 from topology.placement import PlacementRefused
+from topology.targets import target_for
 
 pytestmark = pytest.mark.integration
 

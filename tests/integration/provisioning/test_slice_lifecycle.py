@@ -7,8 +7,8 @@ import pytest
 
 from drivers.cli import CliDriver
 from drivers.gnmi import GnmiDriver
-from drivers.targets import target_for
 from tests.integration.provisioning.conftest import LOOPBACK, Stack, snapshot
+from topology.targets import target_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,6 @@
 """From an inventory device to a driver `Target`: address, the platform's port for the protocol,
-resolved credentials, and the platform's protocol options.
+resolved credentials, and the options the platform gives that protocol's driver. Here, not in
+drivers/, because drivers take a target and know no inventory model.
 
 An optional allow-list of networks keeps a daemon from talking to anything outside it (a lab
 daemon sets 127.0.0.0/8, so no lab mistake ever leaves the machine).
@@ -46,13 +47,6 @@ def target_for(
             f"device {device.name}: {address} is outside the allowed networks ({nets})"
         )
     platform = load_platform(device.platform, platforms_dir)
-    options: dict[str, object] = {"platform": platform.name}
-    if protocol == "cli":
-        options["device_type"] = platform.cli.device_type
-    elif protocol == "gnmi":
-        options["encoding"] = platform.gnmi.encoding
-    elif protocol == "snmp":
-        options["bulk_repetitions"] = platform.snmp.bulk_repetitions
     return Target(
         name=device.name,
         host=str(address),
@@ -61,5 +55,5 @@ def target_for(
             device.credentials_ref, device=device.name, allowed_dirs=credentials_dirs
         ),
         timeout_s=timeout_s,
-        options=options,
+        options={"platform": platform.name, **platform.driver_options(protocol)},
     )

@@ -8,9 +8,9 @@ import pytest
 
 from drivers.credentials import resolve_credentials
 from drivers.platforms import load_platform, platform_names
-from drivers.targets import parse_networks, target_for
 from oss.errors import ConfigError
 from topology.model import Device
+from topology.targets import parse_networks, target_for
 
 
 def test_every_shipped_platform_loads() -> None:
