@@ -1,4 +1,4 @@
-"""The REST API: `create_app(runtime)` builds it; routes/ holds one router per resource."""
+"""The REST API: `create_app(daemon)` builds it; routes/ holds one router per resource."""
 
 from oss.api.app import create_app
 

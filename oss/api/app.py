@@ -1,5 +1,5 @@
-"""`create_app(runtime)`: the FastAPI application over a runtime, built per runtime (never at
-import time)."""
+"""`create_app(daemon)`: the FastAPI application over the assembled daemon, built per daemon
+(never at import time)."""
 
 from __future__ import annotations
 
@@ -33,15 +33,15 @@ from oss.api.routes import (
     tokens,
     topology,
 )
-from oss.runtime import Runtime
+from oss.daemon import Daemon
 
 IMPORT_PATH = "/api/v1/topology/import"
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(daemon: Daemon) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The runtime owns the resources; the app only borrows them for its lifetime.
+        # The runtime opens and closes the parts; the app only borrows them for its lifetime.
         yield
 
     app = FastAPI(
@@ -52,10 +52,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
-    app.state.runtime = runtime
+    app.state.daemon = daemon
     problems.install(app)
     contract.install(app)
-    api = runtime.settings.api
+    api = daemon.settings.api
     app.add_middleware(
         BodyLimit,
         limit=Limit(api.max_body_bytes, "api.max_body_bytes"),
@@ -91,8 +91,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         started = time.perf_counter()
         response = await call_next(request)
         route = _route_template(app, request)
-        runtime.metrics.http_requests.labels(request.method, route, response.status_code).inc()
-        runtime.metrics.http_duration.labels(request.method, route).observe(
+        daemon.metrics.http_requests.labels(request.method, route, response.status_code).inc()
+        daemon.metrics.http_duration.labels(request.method, route).observe(
             time.perf_counter() - started
         )
         return response

@@ -1,4 +1,4 @@
-"""Request dependencies: the runtime, the caller's identity and role checks. Every refusal
+"""Request dependencies: the assembled daemon, the caller's identity and role checks. Every refusal
 (401, 403) is audited, rate-limited (`oss.audit.RefusalLog`), with the token's id, never the
 token."""
 
@@ -14,37 +14,37 @@ from oss.audit import Refusal
 from oss.auth import Principal, TokenRefused
 from oss.auth_roles import Role
 from oss.bounds import Int64
+from oss.daemon import Daemon
 from oss.errors import Forbidden, Unauthorized
-from oss.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `oss token create`")
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def get_daemon(request: Request) -> Daemon:
+    daemon: Daemon = request.app.state.daemon
+    return daemon
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+DaemonDep = Annotated[Daemon, Depends(get_daemon)]
 
 
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def check(
-        runtime: RuntimeDep,
+        daemon: DaemonDep,
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if credentials is None:
-            await _refused(runtime, request, 401, "no bearer token", None, "anonymous")
+            await _refused(daemon, request, 401, "no bearer token", None, "anonymous")
             raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
         try:
-            principal = await runtime.tokens.authenticate(credentials.credentials)
+            principal = await daemon.tokens.authenticate(credentials.credentials)
         except TokenRefused as exc:
-            await _refused(runtime, request, 401, exc.reason, exc.token_id, exc.actor)
+            await _refused(daemon, request, 401, exc.reason, exc.token_id, exc.actor)
             raise
         if not principal.role.allows(role):
             reason = f"needs {role.value}, token has {principal.role.value}"
-            await _refused(runtime, request, 403, reason, principal.token_id, principal.actor)
+            await _refused(daemon, request, 403, reason, principal.token_id, principal.actor)
             raise Forbidden(
                 f"this needs the {role.value} role; the token has {principal.role.value}"
             )
@@ -54,7 +54,7 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 async def _refused(
-    runtime: Runtime,
+    daemon: Daemon,
     request: Request,
     status: int,
     reason: str,
@@ -62,7 +62,7 @@ async def _refused(
     actor: str,
 ) -> None:
     route = request.scope.get("route")
-    await runtime.tokens.refusals.refused(
+    await daemon.tokens.refusals.refused(
         Refusal(
             status=status,
             reason=reason,

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from oss.components import Stage, cannot_listen
 from oss.errors import ConfigError
-from oss.runtime import Stage, cannot_listen
 from oss.settings import ApiSettings
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from oss.api import create_app
+from oss.app import daemon_of
 from oss.auth_roles import Role
 from oss.runtime import Runtime
 from oss.settings import load_settings
@@ -29,7 +30,7 @@ class Api:
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     runtime = Runtime(load_settings(None, state_dir=tmp_path))
     async with runtime:
-        app = create_app(runtime)
+        app = create_app(daemon_of(runtime))
         transport = httpx.ASGITransport(app=app)
         tokens = {}
         for role in Role:

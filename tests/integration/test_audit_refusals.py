@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import oss.cli.commands  # noqa: F401  (attaches `oss audit` to the CLI app)
 from oss.api import create_app
+from oss.app import daemon_of
 from oss.audit import Refusal, RefusalLog, list_entries, record
 from oss.auth_roles import Role
 from oss.cli.main import app as cli_app
@@ -125,7 +126,7 @@ async def test_oss_audit_lists_refusals_or_changes(api: Api) -> None:
     manual_clock(api)
     assert (await api.anonymous.get("/api/v1/devices")).status_code == 401
     token = api.tokens[Role.ADMIN]
-    async with serving(create_app(api.runtime)) as url:
+    async with serving(create_app(daemon_of(api.runtime))) as url:
         refused = await asyncio.to_thread(cli, url, token, "-o", "json", "audit", "--refused")
         changed = await asyncio.to_thread(cli, url, token, "-o", "json", "audit", "--changes")
     assert [e["action"] for e in json.loads(refused)] == ["unauthorized.refused"]

@@ -1,7 +1,7 @@
 """The TMF642 Alarm Management `alarm` resource (list, get, patch to acknowledge or clear) at the
 spec's basePath, and a server-sent-events stream of alarm changes for live views.
 
-Documents are the spec's `Alarm` (see `oss.faults.alarms.to_tmf`); a PATCH body must be a valid
+Documents are the spec's `Alarm` (see `oss.faults.documents.to_tmf`); a PATCH body must be a valid
 `Alarm_Update` and may only acknowledge (`ackState: acknowledged`) and/or clear
 (`state: cleared`): every other attribute belongs to the alarm's source. The acknowledging
 user is the token's principal, whatever the body says.
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Operator, Viewer
 from oss.bounds import Int64
 from oss.errors import InvalidInput, OssError
 from oss.faults import tmf_schema
@@ -32,8 +32,8 @@ _PATCHABLE = {"ackState": {"acknowledged"}, "state": {"cleared"}}
 router = APIRouter(prefix=BASE_PATH, tags=["alarms (TMF642)"])
 
 
-def get_alarms(runtime: RuntimeDep) -> AlarmManager:
-    return runtime.alarms
+def get_alarms(daemon: DaemonDep) -> AlarmManager:
+    return daemon.alarms
 
 
 Alarms = Annotated[AlarmManager, Depends(get_alarms)]

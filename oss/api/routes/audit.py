@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from oss.api.deps import PageDep, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, PageDep, Viewer
 from oss.api.schemas import Page
 from oss.audit import AuditEntry, list_entries
 from oss.bounds import Moment
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 @router.get("", response_model=Page[AuditEntry])
 async def audit_log(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     page: PageDep,
     actor: Annotated[str | None, Query()] = None,
@@ -31,7 +31,7 @@ async def audit_log(
     ] = None,
 ) -> Page[AuditEntry]:
     entries, total = await list_entries(
-        runtime.db,
+        daemon.db,
         limit=page.limit,
         offset=page.offset,
         actor=actor,

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from bss_bridge.catalog import Offering, SlaTerms, UsageTariff
-from oss.api.deps import PageDep, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, PageDep, Viewer
 from oss.api.schemas import Page
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
@@ -56,16 +56,16 @@ class OfferingOut(BaseModel):
 
 
 @router.get("/offerings")
-async def list_offerings(runtime: RuntimeDep, _: Viewer, page: PageDep) -> Page[OfferingOut]:
+async def list_offerings(daemon: DaemonDep, _: Viewer, page: PageDep) -> Page[OfferingOut]:
     """Every offering of the catalogue, by id."""
-    offerings = runtime.bss.catalog.all()
+    offerings = daemon.bss.catalog.all()
     items = [offering_out(o) for o in offerings[page.offset : page.offset + page.limit]]
     return Page(items=items, total=len(offerings), limit=page.limit, offset=page.offset)
 
 
 @router.get("/offerings/{offering_id}")
-async def get_offering(offering_id: str, runtime: RuntimeDep, _: Viewer) -> OfferingOut:
-    return offering_out(runtime.bss.catalog.get(offering_id))  # NotFound -> 404
+async def get_offering(offering_id: str, daemon: DaemonDep, _: Viewer) -> OfferingOut:
+    return offering_out(daemon.bss.catalog.get(offering_id))  # NotFound -> 404
 
 
 def offering_out(o: Offering) -> OfferingOut:

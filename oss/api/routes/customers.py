@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from oss.api.deps import Operator, PageDep, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Operator, PageDep, Viewer
 from oss.api.schemas import Page
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -36,29 +36,29 @@ class AccountCreate(BaseModel):
 
 @router.post("/customers", status_code=status.HTTP_201_CREATED)
 async def create_customer(
-    body: CustomerCreate, runtime: RuntimeDep, principal: Operator
+    body: CustomerCreate, daemon: DaemonDep, principal: Operator
 ) -> dict[str, Any]:
-    return await runtime.bss.customers.create_customer(
+    return await daemon.bss.customers.create_customer(
         body.id, body.name, email=body.email, phone=body.phone, actor=principal.actor
     )
 
 
 @router.get("/customers")
-async def list_customers(runtime: RuntimeDep, _: Viewer, page: PageDep) -> Page[dict[str, Any]]:
-    items, total = await runtime.bss.customers.list_customers(limit=page.limit, offset=page.offset)
+async def list_customers(daemon: DaemonDep, _: Viewer, page: PageDep) -> Page[dict[str, Any]]:
+    items, total = await daemon.bss.customers.list_customers(limit=page.limit, offset=page.offset)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/customers/{customer_id}")
-async def get_customer(customer_id: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
-    return await runtime.bss.customers.get_customer(customer_id)
+async def get_customer(customer_id: str, daemon: DaemonDep, _: Viewer) -> dict[str, Any]:
+    return await daemon.bss.customers.get_customer(customer_id)
 
 
 @router.post("/accounts", status_code=status.HTTP_201_CREATED)
 async def create_account(
-    body: AccountCreate, runtime: RuntimeDep, principal: Operator
+    body: AccountCreate, daemon: DaemonDep, principal: Operator
 ) -> dict[str, Any]:
-    return await runtime.bss.customers.create_account(
+    return await daemon.bss.customers.create_account(
         body.customer,
         body.name,
         body.currency,
@@ -70,37 +70,37 @@ async def create_account(
 
 @router.get("/accounts")
 async def list_accounts(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     page: PageDep,
     customer: Annotated[str | None, Query()] = None,
 ) -> Page[dict[str, Any]]:
-    items, total = await runtime.bss.customers.list_accounts(
+    items, total = await daemon.bss.customers.list_accounts(
         customer=customer, limit=page.limit, offset=page.offset
     )
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/accounts/{account_id}")
-async def get_account(account_id: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
-    return await runtime.bss.customers.get_account(account_id)
+async def get_account(account_id: str, daemon: DaemonDep, _: Viewer) -> dict[str, Any]:
+    return await daemon.bss.customers.get_account(account_id)
 
 
 @router.get("/products")
 async def list_products(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     page: PageDep,
     account: Annotated[str | None, Query()] = None,
     customer: Annotated[str | None, Query()] = None,
     state: Annotated[str | None, Query(description="e.g. active, terminated")] = None,
 ) -> Page[dict[str, Any]]:
-    items, total = await runtime.bss.customers.list_products(
+    items, total = await daemon.bss.customers.list_products(
         account=account, customer=customer, state=state, limit=page.limit, offset=page.offset
     )
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/products/{product_id}")
-async def get_product(product_id: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
-    return await runtime.bss.customers.get_product(product_id)
+async def get_product(product_id: str, daemon: DaemonDep, _: Viewer) -> dict[str, Any]:
+    return await daemon.bss.customers.get_product(product_id)

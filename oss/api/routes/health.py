@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from oss.api.deps import RuntimeDep
+from oss.api.deps import DaemonDep
 from oss.errors import NotReady
 
 router = APIRouter(tags=["health"])
@@ -18,10 +18,10 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: storage open, inventory loaded, not stopping")
-async def readyz(runtime: RuntimeDep) -> dict[str, str]:
-    if runtime.stopping:
+async def readyz(daemon: DaemonDep) -> dict[str, str]:
+    if daemon.readiness.stopping:
         raise NotReady("shutting down")
-    if not runtime.ready:
+    if not daemon.readiness.ready:
         raise NotReady("starting")
     return {"status": "ready"}
 
@@ -32,5 +32,5 @@ async def readyz(runtime: RuntimeDep) -> dict[str, str]:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(runtime: RuntimeDep, request: Request) -> Response:
-    return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(daemon: DaemonDep, request: Request) -> Response:
+    return Response(daemon.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

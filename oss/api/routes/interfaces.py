@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from oss.api.deps import Operator, PageDep, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Operator, PageDep, Viewer
 from oss.api.schemas import InterfaceUpdate, Page
 from topology.model import AdminState, Interface, OperState
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/interfaces", tags=["interfaces"])
 
 @router.get("", response_model=Page[Interface])
 async def list_interfaces(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     page: PageDep,
     device: Annotated[str | None, Query()] = None,
@@ -24,10 +24,10 @@ async def list_interfaces(
     oper_state: Annotated[OperState | None, Query()] = None,
 ) -> Page[Interface]:
     if device is not None:
-        runtime.inventory.graph.device(device)  # 404 for an unknown device, not an empty page
+        daemon.inventory.graph.device(device)  # 404 for an unknown device, not an empty page
     items = [
         i
-        for i in runtime.inventory.graph.interfaces(device)
+        for i in daemon.inventory.graph.interfaces(device)
         if (admin_state is None or i.admin_state == admin_state)
         and (oper_state is None or i.oper_state == oper_state)
     ]
@@ -35,24 +35,24 @@ async def list_interfaces(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_interface(interface: Interface, runtime: RuntimeDep, who: Operator) -> Interface:
-    return await runtime.inventory.add_interface(interface, actor=who.actor)
+async def create_interface(interface: Interface, daemon: DaemonDep, who: Operator) -> Interface:
+    return await daemon.inventory.add_interface(interface, actor=who.actor)
 
 
 @router.get("/{device}/{name:path}")
-async def get_interface(device: str, name: str, runtime: RuntimeDep, _: Viewer) -> Interface:
-    return runtime.inventory.graph.interface(device, name)
+async def get_interface(device: str, name: str, daemon: DaemonDep, _: Viewer) -> Interface:
+    return daemon.inventory.graph.interface(device, name)
 
 
 @router.patch("/{device}/{name:path}")
 async def update_interface(
-    device: str, name: str, body: InterfaceUpdate, runtime: RuntimeDep, who: Operator
+    device: str, name: str, body: InterfaceUpdate, daemon: DaemonDep, who: Operator
 ) -> Interface:
-    return await runtime.inventory.update_interface(
+    return await daemon.inventory.update_interface(
         device, name, body.model_dump(exclude_unset=True), actor=who.actor
     )
 
 
 @router.delete("/{device}/{name:path}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_interface(device: str, name: str, runtime: RuntimeDep, who: Operator) -> None:
-    await runtime.inventory.remove_interface(device, name, actor=who.actor)
+async def delete_interface(device: str, name: str, daemon: DaemonDep, who: Operator) -> None:
+    await daemon.inventory.remove_interface(device, name, actor=who.actor)

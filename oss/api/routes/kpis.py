@@ -7,16 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from oss.api.deps import RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Viewer
 from oss.bounds import Moment
-from oss.telemetry.rollup import query
+from oss.outputs.rollup import query
 
 router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"])
 
 
 @router.get("")
 async def list_kpis(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     object_type: Annotated[str | None, Query(description="interface or service")] = None,
     object: Annotated[str | None, Query(description="e.g. r1:eth1, or a service name")] = None,
@@ -26,7 +26,7 @@ async def list_kpis(
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> list[dict[str, Any]]:
     rows = await query(
-        runtime.db,
+        daemon.db,
         object_type=object_type,
         object=object,
         metric=metric,

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Operator, Viewer
 from oss.bounds import Int64
+from oss.daemon import Daemon
 from oss.provisioning.services import STATES, ServiceManager, Started
-from oss.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["services"])
 
@@ -77,14 +77,14 @@ async def _create(
     type_name: str,
     params: dict[str, Any],
     name: str | None,
-    runtime: Runtime,
+    daemon: Daemon,
     actor: str,
     response: Response,
     *,
     dry_run: bool,
     wait: bool,
 ) -> dict[str, Any]:
-    services = runtime.services
+    services = daemon.services
     if dry_run:
         response.status_code = status.HTTP_200_OK
         return await services.create(type_name, params, actor=actor, dry_run=True)
@@ -101,21 +101,21 @@ async def _create(
 @router.post("/services", status_code=status.HTTP_201_CREATED, responses=CHANGE_RESPONSES)
 async def create_service(
     body: ServiceCreate,
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     who: Operator,
     response: Response,
     dry_run: DryRun = False,
     wait: Wait = True,
 ) -> dict[str, Any]:
     return await _create(
-        body.type, body.params, body.name, runtime, who.actor, response, dry_run=dry_run, wait=wait
+        body.type, body.params, body.name, daemon, who.actor, response, dry_run=dry_run, wait=wait
     )
 
 
 @router.post("/slices", status_code=status.HTTP_201_CREATED, responses=CHANGE_RESPONSES)
 async def create_slice(
     body: SliceCreate,
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     who: Operator,
     response: Response,
     dry_run: DryRun = False,
@@ -123,35 +123,35 @@ async def create_slice(
 ) -> dict[str, Any]:
     params = body.model_dump(exclude={"name"})
     return await _create(
-        "slice", params, body.name, runtime, who.actor, response, dry_run=dry_run, wait=wait
+        "slice", params, body.name, daemon, who.actor, response, dry_run=dry_run, wait=wait
     )
 
 
 @router.get("/services")
 async def list_services(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     type: Annotated[str | None, Query(description="service type")] = None,
     customer: Annotated[str | None, Query()] = None,
     state: Annotated[str | None, Query(description=f"one of {', '.join(STATES)}")] = None,
 ) -> list[dict[str, Any]]:
-    return await runtime.services.find(type=type, customer=customer, state=state)
+    return await daemon.services.find(type=type, customer=customer, state=state)
 
 
 @router.get("/slices")
 async def list_slices(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     customer: Annotated[str | None, Query()] = None,
     state: Annotated[str | None, Query()] = None,
 ) -> list[dict[str, Any]]:
-    return await runtime.services.find(type="slice", customer=customer, state=state)
+    return await daemon.services.find(type="slice", customer=customer, state=state)
 
 
 @router.get("/services/{ref}")
 @router.get("/slices/{ref}")
-async def get_service(ref: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
-    return await runtime.services.get(ref)
+async def get_service(ref: str, daemon: DaemonDep, _: Viewer) -> dict[str, Any]:
+    return await daemon.services.get(ref)
 
 
 @router.patch("/services/{ref}", responses=CHANGE_RESPONSES)
@@ -159,13 +159,13 @@ async def get_service(ref: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any
 async def modify_service(
     ref: str,
     body: ServiceUpdate,
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     who: Operator,
     response: Response,
     dry_run: DryRun = False,
     wait: Wait = True,
 ) -> dict[str, Any]:
-    services = runtime.services
+    services = daemon.services
     if dry_run:
         return await services.modify(ref, body.params, actor=who.actor, dry_run=True)
     return await _change(
@@ -180,13 +180,13 @@ async def modify_service(
 @router.delete("/slices/{ref}", responses=CHANGE_RESPONSES)
 async def delete_service(
     ref: str,
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     who: Operator,
     response: Response,
     dry_run: DryRun = False,
     wait: Wait = True,
 ) -> dict[str, Any]:
-    services = runtime.services
+    services = daemon.services
     if dry_run:
         return await services.delete(ref, actor=who.actor, dry_run=True)
     return await _change(
@@ -199,17 +199,17 @@ async def delete_service(
 
 @router.get("/services/{ref}/diff")
 @router.get("/slices/{ref}/diff")
-async def service_diff(ref: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
+async def service_diff(ref: str, daemon: DaemonDep, _: Viewer) -> dict[str, Any]:
     """Drift: the running configuration of the service's devices against what it renders."""
-    return await runtime.services.drift(ref)
+    return await daemon.services.drift(ref)
 
 
 @router.post("/services/{ref}/reconcile", responses=CHANGE_RESPONSES)
 @router.post("/slices/{ref}/reconcile", responses=CHANGE_RESPONSES)
 async def reconcile_service(
-    ref: str, runtime: RuntimeDep, who: Operator, response: Response, wait: Wait = True
+    ref: str, daemon: DaemonDep, who: Operator, response: Response, wait: Wait = True
 ) -> dict[str, Any]:
-    services = runtime.services
+    services = daemon.services
     return await _change(
         response,
         lambda started: services.reconcile(ref, actor=who.actor, on_started=started),
@@ -219,6 +219,6 @@ async def reconcile_service(
 
 
 @router.get("/transactions/{txn_id}")
-async def get_transaction(txn_id: Int64, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
+async def get_transaction(txn_id: Int64, daemon: DaemonDep, _: Viewer) -> dict[str, Any]:
     """A transaction with every device's state, steps and timings (live while it runs)."""
-    return await runtime.services.transaction(txn_id)
+    return await daemon.services.transaction(txn_id)

@@ -13,15 +13,15 @@ from sqlalchemy import select
 from bss_bridge.rating import Period, billing_period
 from bss_bridge.sla import compliance
 from bss_bridge.tables import BillingAccountRow, ProductRow
-from oss.api.deps import RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Viewer
 from oss.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/sla", tags=["sla"])
 
 
 @router.get("/{service}", summary="Running SLA compliance of a service in its current period")
-async def get_sla(service: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
-    bss = runtime.bss
+async def get_sla(service: str, daemon: DaemonDep, _: Viewer) -> dict[str, Any]:
+    bss = daemon.bss
     now = bss.billing.clock()  # the bill run's clock: one injectable "now" for the BSS
     async with bss.db.sessions() as s:
         query = (
@@ -40,7 +40,7 @@ async def get_sla(service: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any
     if terms is None:
         raise NotFound(f"offering {product.offering_id} has no SLA terms")
     period = current_period(now, account.billing_day)
-    result = await compliance(bss.db, service, terms, period, now=now)
+    result = await compliance(bss.db, service, terms, period, records=bss.oss.records, now=now)
     return {"product": product.id, "offering": product.offering_id, **result.to_json()}
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bss_bridge.billing import DRAFT, ISSUED, BillRun
 from bss_bridge.rating import MONTH_PATTERN
 from bss_bridge.tmf_bills import BASE_PATH, SPEC, applied_rate, customer_bill
-from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Operator, Viewer
 from oss.api.routes.alarms import tmf_error
 from oss.bounds import Int64
 from oss.errors import Conflict, InvalidInput, OssError
@@ -30,8 +30,8 @@ _ALWAYS = ("id", "href")
 router = APIRouter(tags=["bills (TMF678)"])
 
 
-def get_billing(runtime: RuntimeDep) -> BillRun:
-    billing: BillRun = runtime.bss.billing
+def get_billing(daemon: DaemonDep) -> BillRun:
+    billing: BillRun = daemon.bss.billing
     return billing
 
 

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from oss import tmf
-from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Operator, Viewer
 from oss.api.routes.alarms import tmf_error
 from oss.bounds import Int64
 from oss.errors import OssError
@@ -73,14 +73,14 @@ def paged(
     responses={200: {"description": "a retried Idempotency-Key: the same order"}},
 )
 async def create_order(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     who: Operator,
     request: Request,
     body: Annotated[Any, Body(description="TMF622 ProductOrder_Create")],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     try:
-        doc, created = await runtime.bss.orders.create(
+        doc, created = await daemon.bss.orders.create(
             body, actor=who.actor, idempotency_key=idempotency_key
         )
     except OssError as exc:
@@ -93,7 +93,7 @@ async def create_order(
 
 @products.get("/productOrder", summary="List or find ProductOrder objects")
 async def list_orders(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     response: Response,
     state: Annotated[str | None, Query()] = None,
@@ -102,7 +102,7 @@ async def list_orders(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> list[dict[str, Any]]:
-    docs, total = await runtime.bss.orders.find(
+    docs, total = await daemon.bss.orders.find(
         state=state, account=account, limit=limit, offset=offset
     )
     return paged(response, docs, total, fields)
@@ -110,31 +110,31 @@ async def list_orders(
 
 @products.get("/productOrder/{order_id}", summary="Retrieve a ProductOrder by id")
 async def get_order(
-    order_id: str, runtime: RuntimeDep, _: Viewer, request: Request, fields: Fields = None
+    order_id: str, daemon: DaemonDep, _: Viewer, request: Request, fields: Fields = None
 ) -> JSONResponse:
     async def work() -> dict[str, Any]:
-        return select_fields(await runtime.bss.orders.get(order_id), fields)
+        return select_fields(await daemon.bss.orders.get(order_id), fields)
 
     return await answer(request, work())
 
 
 @products.get("/productOrder/{order_id}/events", summary="The order's state changes")
 async def order_events(
-    order_id: str, runtime: RuntimeDep, _: Viewer, request: Request
+    order_id: str, daemon: DaemonDep, _: Viewer, request: Request
 ) -> JSONResponse:
-    return await answer(request, runtime.bss.orders.events(order_id))
+    return await answer(request, daemon.bss.orders.events(order_id))
 
 
 @products.post("/cancelProductOrder", status_code=201, summary="Cancel a ProductOrder")
 async def cancel_order(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     who: Operator,
     request: Request,
     body: Annotated[Any, Body(description="TMF622 CancelProductOrder_Create")],
 ) -> JSONResponse:
     async def work() -> dict[str, Any]:
         tmf.spec(tmf.PRODUCT_ORDERING).validate(body, "CancelProductOrder_Create")
-        return await runtime.bss.orders.cancel(
+        return await daemon.bss.orders.cancel(
             str(body["productOrder"]["id"]), reason=body.get("cancellationReason"), actor=who.actor
         )
 
@@ -143,14 +143,14 @@ async def cancel_order(
 
 @products.get("/cancelProductOrder/{order_id}", summary="Retrieve a CancelProductOrder")
 async def get_cancellation(
-    order_id: str, runtime: RuntimeDep, _: Viewer, request: Request
+    order_id: str, daemon: DaemonDep, _: Viewer, request: Request
 ) -> JSONResponse:
-    return await answer(request, runtime.bss.orders.cancellation(order_id))
+    return await answer(request, daemon.bss.orders.cancellation(order_id))
 
 
 @services.get("/serviceOrder", summary="List or find ServiceOrder objects")
 async def list_service_orders(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     response: Response,
     state: Annotated[str | None, Query()] = None,
@@ -158,16 +158,16 @@ async def list_service_orders(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> list[dict[str, Any]]:
-    docs, total = await runtime.bss.orders.service_orders(state=state, limit=limit, offset=offset)
+    docs, total = await daemon.bss.orders.service_orders(state=state, limit=limit, offset=offset)
     return paged(response, docs, total, fields)
 
 
 @services.get("/serviceOrder/{service_order_id}", summary="Retrieve a ServiceOrder by id")
 async def get_service_order(
-    service_order_id: str, runtime: RuntimeDep, _: Viewer, request: Request, fields: Fields = None
+    service_order_id: str, daemon: DaemonDep, _: Viewer, request: Request, fields: Fields = None
 ) -> JSONResponse:
     async def work() -> dict[str, Any]:
-        return select_fields(await runtime.bss.orders.service_order(service_order_id), fields)
+        return select_fields(await daemon.bss.orders.service_order(service_order_id), fields)
 
     return await answer(request, work())
 

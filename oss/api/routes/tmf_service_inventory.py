@@ -11,9 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from bss_bridge.tmf_services import ServiceInventory
 from oss import tmf
-from oss.api.deps import RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Viewer
 from oss.api.routes.tmf_ordering import Fields, Limit, Offset, answer, paged, select_fields
 
 router = APIRouter(
@@ -23,7 +22,7 @@ router = APIRouter(
 
 @router.get("/service", summary="List or find Service objects")
 async def list_services(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     response: Response,
     state: Annotated[str | None, Query()] = None,
@@ -33,7 +32,7 @@ async def list_services(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> list[dict[str, Any]]:
-    docs, total = await ServiceInventory(runtime.db).find(
+    docs, total = await daemon.bss.inventory.find(
         state=state, customer=customer, service_type=service_type, limit=limit, offset=offset
     )
     return paged(response, docs, total, fields)
@@ -41,9 +40,9 @@ async def list_services(
 
 @router.get("/service/{ref}", summary="Retrieve a Service by id (or name)")
 async def get_service(
-    ref: str, runtime: RuntimeDep, _: Viewer, request: Request, fields: Fields = None
+    ref: str, daemon: DaemonDep, _: Viewer, request: Request, fields: Fields = None
 ) -> JSONResponse:
     async def work() -> dict[str, Any]:
-        return select_fields(await ServiceInventory(runtime.db).get(ref), fields)
+        return select_fields(await daemon.bss.inventory.get(ref), fields)
 
     return await answer(request, work())

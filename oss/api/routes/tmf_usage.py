@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from bss_bridge import tmf_usage
 from bss_bridge.usage import STATES, UsageFilter, UsageLedger
-from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Operator, Viewer
 from oss.api.routes.alarms import tmf_error
 from oss.bounds import Int64, Moment
 from oss.errors import InvalidInput, OssError
@@ -25,8 +25,8 @@ _ALWAYS = ("id", "href")
 router = APIRouter(prefix=BASE_PATH, tags=["usage (TMF635)"])
 
 
-def get_ledger(runtime: RuntimeDep) -> UsageLedger:
-    return runtime.bss.usage
+def get_ledger(daemon: DaemonDep) -> UsageLedger:
+    return daemon.bss.usage
 
 
 Ledger = Annotated[UsageLedger, Depends(get_ledger)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from drivers.credentials import check_reference
-from oss.api.deps import Operator, RuntimeDep, Viewer
+from oss.api.deps import DaemonDep, Operator, Viewer
 from oss.api.schemas import ImportResult
 from oss.bounds import Int64
 from oss.errors import InvalidInput
@@ -19,8 +19,8 @@ MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
 
 @router.get("", summary="The whole inventory graph as JSON")
-async def graph(runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
-    return runtime.inventory.graph.to_json()
+async def graph(daemon: DaemonDep, _: Viewer) -> dict[str, Any]:
+    return daemon.inventory.graph.to_json()
 
 
 @router.post(
@@ -35,7 +35,7 @@ async def graph(runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
 )
 async def import_topology(
     request: Request,
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     who: Operator,
     filename: Annotated[str, Query(description="shown in error messages")] = "request-body",
 ) -> ImportResult:
@@ -50,10 +50,8 @@ async def import_topology(
     for device in topo.devices:  # as at POST /devices: nothing is merged if one is refused
         if device.credentials_ref is not None:
             where = f"{filename}: node {device.name}: oss.credentials-ref"
-            check_reference(
-                device.credentials_ref, runtime.settings.drivers.credentials_dirs, where
-            )
-    report = await runtime.inventory.import_topology(topo, actor=who.actor, source=filename)
+            check_reference(device.credentials_ref, daemon.settings.drivers.credentials_dirs, where)
+    report = await daemon.inventory.import_topology(topo, actor=who.actor, source=filename)
     return ImportResult(
         source=report.source,
         created=report.created,
@@ -69,30 +67,30 @@ async def import_topology(
     responses={200: {"content": {"application/yaml": {"schema": {"type": "object"}}}}},
 )
 async def export_topology(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     name: Annotated[str, Query(description="the lab name written into the file")] = "oss",
 ) -> Response:
-    g = runtime.inventory.graph
+    g = daemon.inventory.graph
     text = export_clab(name, g.devices(), g.links(), g.sites())
     return Response(text, media_type="application/yaml")
 
 
 @router.get("/neighbours/{device}", summary="Devices one link away")
-async def neighbours(device: str, runtime: RuntimeDep, _: Viewer) -> list[dict[str, Any]]:
-    return [n.to_dict() for n in runtime.inventory.graph.neighbours(device)]
+async def neighbours(device: str, daemon: DaemonDep, _: Viewer) -> list[dict[str, Any]]:
+    return [n.to_dict() for n in daemon.inventory.graph.neighbours(device)]
 
 
 @router.get("/path", summary="Shortest path by latency, k shortest, or a disjoint pair")
 async def path(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     src: Annotated[str, Query(description="source device")],
     dst: Annotated[str, Query(description="destination device")],
     k: Annotated[int, Query(ge=1, le=32, description="how many paths")] = 1,
     disjoint: Annotated[Literal["link", "node"] | None, Query()] = None,
 ) -> dict[str, Any]:
-    g = runtime.inventory.graph
+    g = daemon.inventory.graph
     if disjoint is not None:
         if k != 1:
             raise InvalidInput("k and disjoint do not combine: a disjoint pair is two paths")
@@ -109,15 +107,15 @@ async def path(
 
 @router.get("/impact", summary="What depends on a device or a link")
 async def impact(
-    runtime: RuntimeDep,
+    daemon: DaemonDep,
     _: Viewer,
     device: Annotated[str | None, Query()] = None,
     link: Annotated[Int64 | None, Query(description="link id")] = None,
 ) -> dict[str, Any]:
     """Links, interfaces and devices that fail with it, devices cut off, and the services,
     slices and customers that hold resources on any of them."""
-    result = runtime.inventory.graph.impact(device=device, link_id=link).to_dict()
-    services = runtime.services
+    result = daemon.inventory.graph.impact(device=device, link_id=link).to_dict()
+    services = daemon.services
     hit: dict[int, dict[str, Any]] = {}
     for link_id in result["links"]:
         hit.update((s["id"], s) for s in await services.services_on(link_id=link_id))

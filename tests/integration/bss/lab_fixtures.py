@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from oss.api import create_app
+from oss.app import daemon_of
 from oss.auth_roles import Role
 from oss.runtime import Runtime
 from oss.settings import load_settings
@@ -79,7 +80,7 @@ def runtime_settings(bss_lab: ChainLab, tmp_path: Path, **extra: Any) -> Any:
 
 async def open_daemon(runtime: Runtime, clab_file: Path) -> AsyncIterator[Daemon]:
     """Clients for a viewer and an operator, the lab's topology imported."""
-    transport = httpx.ASGITransport(app=create_app(runtime))
+    transport = httpx.ASGITransport(app=create_app(daemon_of(runtime)))
     tokens = {}
     for role in (Role.VIEWER, Role.OPERATOR):
         tokens[role], _ = await runtime.tokens.create(name=role.value, role=role, actor="t")

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import oss.cli.bill  # noqa: F401  (attaches `oss bill` to the CLI app)
 from oss import tmf
 from oss.api import create_app
+from oss.app import daemon_of
 from oss.auth_roles import Role
 from oss.cli.client import ClientError
 from oss.cli.main import app as cli_app
@@ -53,7 +54,7 @@ class BillApi:
 async def bill_api(tmp_path: Path, database_url: str) -> AsyncIterator[BillApi]:
     runtime = Runtime(load_settings(None, state_dir=tmp_path, database_url=database_url))
     async with runtime:
-        app = create_app(runtime)
+        app = create_app(daemon_of(runtime))
         transport = httpx.ASGITransport(app=app)
         tokens = {}
         for role in (Role.VIEWER, Role.OPERATOR):

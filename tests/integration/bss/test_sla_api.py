@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import oss.cli.sla  # noqa: F401  (attaches `oss sla` to the CLI app)
 from oss.api import create_app
 from oss.api.routes.sla import current_period
+from oss.app import daemon_of
 from oss.auth_roles import Role
 from oss.cli.main import app as cli_app
 from oss.runtime import Runtime
@@ -46,7 +47,7 @@ async def sla_api(tmp_path: Path) -> AsyncIterator[SlaApi]:
         async with runtime.db.transaction() as s:
             await add_account(s)
             s.add(product_row(period.start - timedelta(days=3)))
-        app = create_app(runtime)
+        app = create_app(daemon_of(runtime))
         token, _ = await runtime.tokens.create(name="sla", role=Role.VIEWER, actor="test")
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),

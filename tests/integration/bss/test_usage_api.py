@@ -21,6 +21,7 @@ from bss_bridge.usage_collector import UsageCollector
 from oss import tmf
 from oss.api import create_app
 from oss.api.routes import tmf_usage as usage_routes
+from oss.app import daemon_of
 from oss.auth_roles import Role
 from oss.runtime import Runtime
 from oss.settings import load_settings
@@ -61,7 +62,7 @@ async def usage_api(tmp_path: Path) -> AsyncIterator[UsageApi]:
                     role="attachment",
                 )
             )
-        app = create_app(runtime)
+        app = create_app(daemon_of(runtime))
         transport = httpx.ASGITransport(app=app)
         tokens = {}
         for role in (Role.VIEWER, Role.OPERATOR):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from oss.api import create_app
+from oss.app import daemon_of
 from oss.auth_roles import Role
 from oss.faults.alarms import Signal
 from oss.runtime import Runtime
@@ -118,7 +119,7 @@ async def alarm_daemon(tmp_path: Path) -> AsyncIterator[tuple[Runtime, str, str]
     runtime = Runtime(load_settings(None, state_dir=tmp_path))
     async with runtime:
         token, _ = await runtime.tokens.create(name="hostile", role=Role.VIEWER, actor="test")
-        async with serving(create_app(runtime)) as url:
+        async with serving(create_app(daemon_of(runtime))) as url:
             yield runtime, url, token
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from oss.api import create_app
+from oss.app import daemon_of
 from oss.auth_roles import Role
 from tests.integration.cli.test_cli_hostile_text import oss
 from tests.integration.conftest import Api
@@ -60,7 +61,7 @@ async def test_the_api_lists_and_shows_offerings_to_viewers(api: Api) -> None:
 
 
 async def test_the_cli_lists_and_shows_offerings(api: Api) -> None:
-    async with serving(create_app(api.runtime)) as url:
+    async with serving(create_app(daemon_of(api.runtime))) as url:
         listed = await oss(url, api.tokens[Role.VIEWER], "catalog", "list")
         shown = await oss(url, api.tokens[Role.VIEWER], "catalog", "show", "metro-slice-200")
         raw = await oss(

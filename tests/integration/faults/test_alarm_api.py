@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import oss.cli.alarm  # noqa: F401  (attaches `oss alarm` to the CLI app)
 from oss.api import create_app
 from oss.api.routes import alarms as alarm_routes
+from oss.app import daemon_of
 from oss.auth_roles import Role
 from oss.cli.main import app as cli_app
 from oss.faults import tmf_schema
@@ -52,7 +53,7 @@ async def alarm_api(tmp_path: Path) -> AsyncIterator[AlarmApi]:
             runtime.db, lambda: runtime.inventory.graph, runtime.services, NullFeed()
         )
         runtime.alarms = manager
-        app = create_app(runtime)
+        app = create_app(daemon_of(runtime))
         app.include_router(alarm_routes.router)
         tokens = {}
         for role in (Role.VIEWER, Role.OPERATOR):
