@@ -63,9 +63,10 @@ from drivers.base import Target
 from drivers.credentials import resolve_credentials
 from drivers.snmp import SnmpDriver
 from lab.sim.lab import Ports, read_state
-from oss.assurance.poller import PollerSettings, SnmpPoller
+from oss.assurance.poller import SnmpPoller
 from oss.events import Event
-from oss.telemetry.influx import InfluxOutput, InfluxSettings, to_line
+from oss.outputs.influx import InfluxOutput, to_line
+from oss.settings import InfluxSettings, PollerSettings
 from tests.peers.victoria import VictoriaMetrics, running_victoria
 
 LAB_READY_S = 180.0

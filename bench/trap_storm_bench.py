@@ -46,17 +46,17 @@ from drivers.snmp_traps import TrapReceiver
 from oss.assurance.service import TRAP_BATCH, AssuranceService
 from oss.events import Event, Value
 from oss.faults.alarms import AlarmManager
-from oss.faults.noc_feed import NocFeed, NocFeedSettings, NocPublisher, PahoLink
+from oss.faults.noc_feed import NocFeed, NocPublisher, PahoLink
 from oss.faults.rules import Rules
+from oss.inventory import Inventory
+from oss.outputs.prometheus import KpiGauges
+from oss.outputs.rollup import MinuteRollup
 from oss.runtime import _WakingFeed
-from oss.settings import AssuranceSettings
+from oss.settings import AssuranceSettings, NocFeedSettings
 from oss.store import Database
-from oss.telemetry.metrics import KpiGauges
-from oss.telemetry.rollup import MinuteRollup
 from tests.peers.mosquitto import MosquittoServer, running_mosquitto
 from tests.peers.ports import free_port
 from topology.graph import InventoryGraph
-from topology.inventory import Inventory
 
 COMMUNITY = "storm-bench"
 DEVICES = tuple(f"127.10.0.{n}" for n in range(1, 5))

@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 
 Value = int | float | str | bool
 
+# The names of the events that more than one stage reads: collectors make them, outputs and
+# the fault rules consume them without importing the collector that made them.
+INTERFACE = "interface"  # an interface's counters and status, as read (SNMP row, gNMI update)
+KPI_INTERFACE = "kpi.interface"  # rates, utilisation and error ratio computed from two of those
+REACHABILITY = "device.reachability"  # values {"reachable": bool}, on every change
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -41,11 +41,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from drivers.base import Target
 from drivers.gnmi import GnmiDriver
 from drivers.gnmi_events import EVENT_UPDATE
-from oss.assurance.kpi import INTERFACE, KpiCalculator
+from oss.assurance.kpi import KpiCalculator
 from oss.assurance.per_device import PerDevice
 from oss.assurance.poller import Sink, reachability_event
 from oss.errors import AuthError, ConnectError, DeviceTimeout, DriverError
-from oss.events import Event, Value, now_ns
+from oss.events import INTERFACE, Event, Value, now_ns
 from oss.faults.rules import AUTH_EVENT
 
 log = logging.getLogger(__name__)

@@ -46,10 +46,7 @@ from oss.assurance.counters import (
     counter_delta,
     restarted,
 )
-from oss.events import Event, Value
-
-INTERFACE = "interface"
-KPI_INTERFACE = "kpi.interface"
+from oss.events import INTERFACE, KPI_INTERFACE, Event, Value
 
 OCTETS = ("in-octets", "out-octets")
 PACKETS = (

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from drivers.snmp_mib import IF_STATUS
-from oss.assurance.kpi import INTERFACE
 from oss.errors import NotFound
-from oss.events import Event
-from topology.inventory import Inventory
+from oss.events import INTERFACE, Event
+from oss.inventory import Inventory
 from topology.model import OperState
 
 ACTOR = "system:assurance"

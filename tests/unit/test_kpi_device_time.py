@@ -8,8 +8,8 @@ from pygnmi.spec.v080 import gnmi_pb2 as pb
 from drivers.gnmi_events import EventMaker, ResponseView
 from oss.assurance.counters import UPTIME_MODULUS
 from oss.assurance.gnmi_collector import interface_event
-from oss.assurance.kpi import KPI_INTERFACE, SKIP_GAP, SKIP_RESTART, SYS_UPTIME, KpiCalculator
-from oss.events import Event, Value
+from oss.assurance.kpi import SKIP_GAP, SKIP_RESTART, SYS_UPTIME, KpiCalculator
+from oss.events import KPI_INTERFACE, Event, Value
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S

@@ -17,9 +17,8 @@ from drivers.base import Target
 from drivers.credentials import Credentials
 from drivers.gnmi_events import EVENT_UPDATE
 from oss.assurance.gnmi_collector import GnmiCollector, GnmiCollectorSettings
-from oss.assurance.poller import REACHABILITY
 from oss.errors import AuthError, ConnectError, DeviceTimeout, DriverError
-from oss.events import Event
+from oss.events import REACHABILITY, Event
 
 STATE = "interfaces/interface[name=eth1]/state"
 UPDATE = Event(

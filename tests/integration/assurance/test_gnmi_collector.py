@@ -7,7 +7,7 @@ import pytest
 
 from drivers.gnmi import GnmiDriver
 from oss.assurance.gnmi_collector import GnmiCollector, GnmiCollectorSettings
-from oss.assurance.kpi import KPI_INTERFACE
+from oss.events import KPI_INTERFACE
 from tests.integration.assurance.conftest import CollectingSink, lab_target, wait_until
 from tests.integration.lab.conftest import RunningLab
 

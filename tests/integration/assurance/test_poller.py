@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from drivers.snmp import SnmpDriver
-from oss.assurance.kpi import KPI_INTERFACE, SKIP_RESTART
-from oss.assurance.poller import REACHABILITY, PollerSettings, SnmpPoller
+from oss.assurance.kpi import SKIP_RESTART
+from oss.assurance.poller import SnmpPoller
+from oss.events import KPI_INTERFACE, REACHABILITY
+from oss.settings import PollerSettings
 from tests.integration.assurance.conftest import CollectingSink, lab_target, wait_until
 from tests.integration.lab.conftest import RunningLab
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 
 from drivers.snmp import SnmpDriver
-from oss.assurance.kpi import KPI_INTERFACE, SYS_UPTIME
-from oss.assurance.poller import PollerSettings, SnmpPoller
+from oss.assurance.kpi import SYS_UPTIME
+from oss.assurance.poller import SnmpPoller
+from oss.events import KPI_INTERFACE
+from oss.settings import PollerSettings
 from tests.integration.assurance.conftest import CollectingSink, lab_target, wait_until
 from tests.integration.lab.conftest import RunningLab
 

@@ -10,8 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 
 from drivers.snmp import SnmpDriver
-from oss.assurance.poller import PollerSettings, SnmpPoller
-from oss.telemetry.metrics import KpiGauges
+from oss.assurance.poller import SnmpPoller
+from oss.outputs.prometheus import KpiGauges
+from oss.settings import PollerSettings
 from tests.integration.assurance.conftest import lab_target
 from tests.integration.lab.conftest import RunningLab
 from tests.peers.ports import free_port

@@ -14,15 +14,14 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from oss.assurance.gnmi_collector import GnmiCollectorSettings
-from oss.assurance.kpi import KPI_INTERFACE
-from oss.assurance.poller import REACHABILITY, PollerSettings
 from oss.assurance.service import AssuranceService
+from oss.events import KPI_INTERFACE, REACHABILITY
 from oss.faults.rules import interface_down_key, unreachable_key
+from oss.outputs.prometheus import KpiGauges
+from oss.outputs.rollup import MinuteRollup
 from oss.runtime import Runtime
-from oss.settings import AssuranceSettings, load_settings
+from oss.settings import AssuranceSettings, PollerSettings, load_settings
 from oss.store.tables import AlarmRow
-from oss.telemetry.metrics import KpiGauges
-from oss.telemetry.rollup import MinuteRollup
 from tests.integration.assurance.conftest import LOOPBACK, CollectingSink, wait_until
 from tests.integration.lab.conftest import RunningLab
 from topology.model import Device, Interface, OperState

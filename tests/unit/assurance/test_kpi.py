@@ -6,7 +6,6 @@ import pytest
 
 from oss.assurance.counters import counter_bits, counter_delta, restarted
 from oss.assurance.kpi import (
-    KPI_INTERFACE,
     SKIP_GAP,
     SKIP_IMPLAUSIBLE,
     SKIP_RESTART,
@@ -14,7 +13,7 @@ from oss.assurance.kpi import (
     KpiCalculator,
     KpiLimits,
 )
-from oss.events import Event, Value
+from oss.events import KPI_INTERFACE, Event, Value
 
 S = 1_000_000_000  # ns per second
 GBPS = 1_000_000_000

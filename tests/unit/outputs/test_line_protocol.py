@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oss.events import Event
-from oss.telemetry.influx import to_line
+from oss.outputs.influx import to_line
 
 
 def test_types_tags_sorted_and_timestamp() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from oss.events import Event
-from oss.telemetry.metrics import KpiGauges
+from oss.outputs.prometheus import KpiGauges
 
 LABELS = {"device": "r1", "interface": "eth1"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from oss.telemetry.spool import Spool
+from oss.outputs.spool import Spool
 
 
 def lines(start: int, n: int) -> list[str]:

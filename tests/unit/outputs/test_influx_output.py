@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from oss.events import Event
-from oss.telemetry.influx import InfluxOutput, InfluxSettings, WriteFailed
+from oss.outputs.influx import InfluxOutput, WriteFailed
+from oss.settings import InfluxSettings
 
 
 class GatedWriter:

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
 from oss.events import Event
+from oss.outputs.rollup import MinuteRollup, minute_of, query
 from oss.store.database import Database
-from oss.telemetry.rollup import MinuteRollup, minute_of, query
 
 T0 = int(datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
 S = 1_000_000_000

@@ -14,7 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from oss.events import Event
-from oss.telemetry.influx import InfluxOutput, InfluxSettings
+from oss.outputs.influx import InfluxOutput
+from oss.settings import InfluxSettings
 from tests.peers.victoria import VictoriaMetrics
 
 pytestmark = pytest.mark.integration

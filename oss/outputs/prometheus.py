@@ -16,9 +16,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from oss.assurance.kpi import KPI_INTERFACE
-from oss.assurance.poller import REACHABILITY
-from oss.events import Event
+from oss.events import KPI_INTERFACE, REACHABILITY, Event
 
 _INTERFACE_GAUGES = (  # (KPI value, metric name, help)
     ("in-bps", "oss_interface_in_bps", "Inbound traffic, bits per second"),

@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -31,10 +30,10 @@ import urllib3
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from oss.events import Event, Value
-from oss.telemetry.spool import Spool, SpoolBatch
+from oss.outputs.spool import Spool, SpoolBatch
+from oss.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,32 +41,6 @@ T = TypeVar("T")
 MiB = 1024 * 1024
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
-
-
-class InfluxSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    url: str = Field(default="http://127.0.0.1:8086", description="InfluxDB v2 (or compatible)")
-    org: str = "oss"
-    bucket: str = "oss"
-    token: SecretStr = Field(default=SecretStr(""), description="API token; empty sends none")
-    verify_tls: bool = Field(
-        default=True, description="verify the server certificate; turn off only for a lab"
-    )
-    timeout_s: float = Field(default=10.0, gt=0, description="time limit of one write")
-    batch_size: int = Field(default=5000, ge=1, description="records per write")
-    flush_interval_s: float = Field(default=1.0, gt=0, description="longest wait to fill a batch")
-    queue_max: int = Field(default=100_000, ge=1, description="records kept in memory")
-    spool_dir: Path | None = Field(
-        default=None, description="on-disk spool for outages; absent, memory only"
-    )
-    spool_max_bytes: int = Field(default=256 * MiB, ge=4096, description="bound of the spool")
-    backoff_initial_s: float = Field(default=0.5, gt=0)
-    backoff_max_s: float = Field(default=30.0, gt=0)
-    shutdown_flush_s: float = Field(
-        default=5.0, ge=0, description="on stop, time to write what is queued before spooling it"
-    )
 
 
 # -- line protocol ---------------------------------------------------------------------------
