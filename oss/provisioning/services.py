@@ -27,6 +27,7 @@ from drivers.platforms import Platform, load_platform
 from oss import audit
 from oss.bounds import int64_of
 from oss.errors import Conflict, InvalidInput, NotFound
+from oss.inventory import Inventory
 from oss.provisioning.engine import (
     DeviceTxn,
     Engine,
@@ -50,7 +51,6 @@ from oss.store.database import Database
 from oss.store.in_use import unavailable
 from oss.store.tables import ServiceResourceRow, ServiceRow
 from topology.graph import Path
-from topology.inventory import Inventory
 from topology.placement import Placement
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from oss.errors import Conflict
+from oss.inventory import Inventory
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.engine import Engine
 from oss.provisioning.services import ServiceManager
@@ -29,7 +30,6 @@ from oss.store.tables import (
 )
 from tests.integration.provisioning.conftest import chain_clab
 from topology.clab import parse_clab
-from topology.inventory import Inventory
 from topology.model import Device, Endpoint, Link, Site
 
 pytestmark = pytest.mark.integration

@@ -15,12 +15,12 @@ from bss_bridge import tables as bss_tables  # noqa: F401  (the BSS tables are o
 from oss.auth import TokenStore
 from oss.auth_roles import Role
 from oss.errors import Conflict, NotFound, Unauthorized
+from oss.inventory import Inventory
 from oss.store import Database
 from oss.store.base import Base
 from oss.store.database import head_revision
 from oss.store.tables import AuditRow, DeviceRow, InterfaceRow, LinkRow, TokenRow
 from topology.clab import parse_clab
-from topology.inventory import Inventory
 from topology.model import Device, Endpoint, Interface, Link, LinkState, Site
 
 REPO = Path(__file__).resolve().parents[2]

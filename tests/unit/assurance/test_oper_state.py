@@ -11,8 +11,8 @@ import pytest
 from oss.assurance.oper_state import OperStates, oper_state
 from oss.audit import list_entries
 from oss.events import Event
+from oss.inventory import Inventory
 from oss.store.database import Database
-from topology.inventory import Inventory
 from topology.model import Device, Interface, OperState
 
 IFNAMES = {("r1", "2"): "eth1"}

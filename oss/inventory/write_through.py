@@ -1,4 +1,4 @@
-"""The inventory service: the live graph, loaded from the database and written through.
+"""The inventory: the live graph, loaded from the database and written through.
 
 Every change is checked against the graph, written to the database together with its audit
 entry in one transaction, and applied to the graph only after that transaction commits. One
@@ -27,6 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound, StorageError
+from oss.inventory.rows import (
+    device_values,
+    interface_values,
+    link_values,
+    load_snapshot,
+    site_values,
+)
 from oss.store import Database
 from oss.store.base import Base
 from oss.store.in_use import InUse, Users, users_of
@@ -34,13 +41,6 @@ from oss.store.tables import DeviceRow, InterfaceRow, LinkRow, SiteRow
 from topology.clab import ClabTopology
 from topology.graph import InventoryGraph
 from topology.model import Device, Endpoint, Interface, Link, OperState, Site
-from topology.persistence import (
-    device_values,
-    interface_values,
-    link_values,
-    load_snapshot,
-    site_values,
-)
 
 log = logging.getLogger(__name__)
 
