@@ -224,7 +224,7 @@ class CountingSink:
 
     async def __call__(self, events: list[Event]) -> None:
         self.events += len(events)
-        self.output.offer(events)
+        await self.output.offer(events)
 
 
 def influx_settings(vm: VictoriaMetrics, queue_max: int = 100_000) -> InfluxSettings:
@@ -365,7 +365,7 @@ async def through_output(vm: VictoriaMetrics, events: list[Event], samples: int)
         # as a producer offers them: a poll's worth at a time, so the writer thread writes
         # one batch while the loop encodes the next
         for i in range(0, len(events), OFFER_CHUNK):
-            output.offer(events[i : i + OFFER_CHUNK])
+            await output.offer(events[i : i + OFFER_CHUNK])
             await asyncio.sleep(0)
         limit = began + DRAIN_LIMIT_S
         while output.counters.written + output.counters.dropped < len(events):

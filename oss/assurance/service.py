@@ -141,8 +141,8 @@ class AssuranceService:
                 for collector in (self.poller, self.gnmi):
                     if collector is not None:  # counters start again: no spike
                         collector.kpi.reset_device(event.device)
-        await self._deliver("gauges", self.gauges.sink, events)
-        await self._deliver("rollup", self.rollup.sink, events)
+        await self._deliver("gauges", self.gauges.offer, events)
+        await self._deliver("rollup", self.rollup.offer, events)
         for name, output in self.outputs:
             await self._deliver(name, output, events)
         signals = [signal for event in events for signal in self.rules.signals(event)]

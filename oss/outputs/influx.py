@@ -12,6 +12,9 @@ counted. Every loss is counted in `dropped`; none is silent.
 influxdb-client's synchronous write API runs in a worker thread and the spool in another
 (one thread each, so their order is the order of submission); the event loop never waits on
 the network or the disk. All bookkeeping happens on the event loop.
+
+Registered as the "influx" output (settings section `influx`, built when `enabled`); it is
+also a component (`run(stop)`): the runtime runs its writer in the workers stage.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from oss.components import Stage
 from oss.events import Event, Value
+from oss.metrics import Metrics
+from oss.outputs.registry import OutputContext, register_output
 from oss.outputs.spool import Spool, SpoolBatch
 from oss.settings import InfluxSettings
 
@@ -154,7 +160,11 @@ class _Inflight:
 
 
 class InfluxOutput:
-    """`async with InfluxOutput(settings) as out: out.offer(events)`; or `await out.run(stop)`."""
+    """`async with InfluxOutput(settings) as out: await out.offer(events)`; or
+    `await out.run(stop)`."""
+
+    name = "influx"
+    stage = Stage.WORKERS
 
     def __init__(
         self,
@@ -201,8 +211,8 @@ class InfluxOutput:
             "spool_bytes": self._spool_bytes,
         }
 
-    def offer(self, events: Iterable[Event]) -> None:
-        """Queue events for writing; never blocks, never loses silently."""
+    async def offer(self, events: Iterable[Event]) -> None:
+        """Queue events for writing; never waits, never loses silently."""
         for event in events:
             line = to_line(event)
             if line is None:
@@ -464,3 +474,23 @@ class InfluxOutput:
                 await self._closing.wait()
         except TimeoutError:
             pass  # backoff over
+
+
+def watch_influx(metrics: Metrics, output: InfluxOutput) -> None:
+    """The output's counts on /metrics (oss_output_influx{counter})."""
+    metrics.watch_counts(
+        "oss_output_influx",
+        "InfluxDB output: written, retried, spooled, dropped, queue",
+        "counter",
+        output.stats,
+    )
+
+
+@register_output("influx")
+def _influx(context: OutputContext) -> InfluxOutput | None:
+    settings = context.settings.influx
+    if not settings.enabled:
+        return None
+    output = InfluxOutput(settings)
+    watch_influx(context.metrics, output)
+    return output

@@ -2,21 +2,25 @@
 runtime's: `oss.metrics.Metrics.registry`), so `/metrics` exposes them with the daemon's own.
 
     gauges = KpiGauges(runtime.metrics.registry)
-    await gauges.sink(events)       # or gauges.observe(events): a sink of the collectors
+    await gauges.offer(events)      # or gauges.observe(events)
 
 Gauges (labels device, interface): oss_interface_in_bps, oss_interface_out_bps,
 oss_interface_in_utilisation, oss_interface_out_utilisation, oss_interface_error_ratio,
 oss_interface_oper_up (1/0, from availability); and oss_device_reachable{device} (1/0).
 A KPI absent from an event leaves its gauge as it was (a first sample has no rates).
+
+Registered as the "gauges" output, built when assurance is enabled (it has no settings of its
+own): the names above are the daemon's, not a collector's, so it reads only the events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from oss.events import KPI_INTERFACE, REACHABILITY, Event
+from oss.outputs.registry import OutputContext, register_output
 
 _INTERFACE_GAUGES = (  # (KPI value, metric name, help)
     ("in-bps", "oss_interface_in_bps", "Inbound traffic, bits per second"),
@@ -29,6 +33,8 @@ _INTERFACE_GAUGES = (  # (KPI value, metric name, help)
 
 
 class KpiGauges:
+    name = "gauges"
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self._interface = {
             value: Gauge(metric, doc, ["device", "interface"], registry=registry)
@@ -48,7 +54,7 @@ class KpiGauges:
                 if device:
                     self.reachable.labels(device).set(1 if event.values.get("reachable") else 0)
 
-    async def sink(self, events: list[Event]) -> None:
+    async def offer(self, events: Sequence[Event]) -> None:
         self.observe(events)
 
     def _kpi(self, event: Event) -> None:
@@ -74,3 +80,10 @@ class KpiGauges:
             self.reachable.remove(device)
         except KeyError:  # never reported
             return
+
+
+@register_output("gauges")
+def _gauges(context: OutputContext) -> KpiGauges | None:
+    if not context.settings.assurance.enabled:
+        return None
+    return KpiGauges(context.metrics.registry)

@@ -5,10 +5,13 @@ Events are folded in memory for the minutes still open and written when a minute
 `flush`), one upsert per (object, metric, minute): the database sees a row per minute, not a
 write per sample.
 
-Every collector's sink flushes, so flushes overlap: one runs at a time (two writers of the same
+Every batch offered flushes, so flushes overlap: one runs at a time (two writers of the same
 minute would both insert its row), and it takes its folds out before its first `await`, so a
 fold added meanwhile waits for the next flush. A write that fails puts its folds back: they are
 written by the next flush, never lost.
+
+Registered as the "rollup" output, built when assurance is enabled; the assurance pipeline
+flushes it once its collectors have stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from oss.events import Event
+from oss.events import KPI_INTERFACE, Event
+from oss.outputs.registry import OutputContext, register_output
 from oss.store.database import Database
 from oss.store.tables import KpiMinuteRow
 
@@ -36,7 +40,7 @@ def _service(tags: Mapping[str, str]) -> str:
 
 # event name -> (object type, how the object is named from the tags)
 OBJECTS: dict[str, tuple[str, Callable[[Mapping[str, str]], str]]] = {
-    "kpi.interface": ("interface", _interface),
+    KPI_INTERFACE: ("interface", _interface),
     "kpi.service": ("service", _service),
 }
 
@@ -73,6 +77,8 @@ def minute_of(timestamp_ns: int) -> datetime:
 
 
 class MinuteRollup:
+    name = "rollup"
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self._open: dict[Key, _Fold] = {}
@@ -95,8 +101,8 @@ class MinuteRollup:
                     continue
                 self._open.setdefault((object_type, name, metric, minute), _Fold()).add(value)
 
-    async def sink(self, events: list[Event]) -> None:
-        """A collector sink: fold, then write the minutes that closed before this batch."""
+    async def offer(self, events: Sequence[Event]) -> None:
+        """Fold, then write the minutes that closed before this batch."""
         self.add(events)
         if events:
             await self.flush(before=minute_of(max(e.timestamp_ns for e in events)))
@@ -153,6 +159,13 @@ class MinuteRollup:
                     row.min = min(row.min, fold.min)
                     row.max = max(row.max, fold.max)
                     row.last = fold.last
+
+
+@register_output("rollup")
+def _rollup(context: OutputContext) -> MinuteRollup | None:
+    if not context.settings.assurance.enabled:
+        return None
+    return MinuteRollup(context.db)
 
 
 async def query(

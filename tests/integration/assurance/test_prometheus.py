@@ -53,7 +53,7 @@ async def test_prometheus_scrapes_interface_kpis(
     with running_prometheus([address], scrape_interval_s=0.5) as prometheus:
         settings = PollerSettings(interval_s=0.5, jitter_ratio=0.1)
         async with SnmpDriver(retries=0) as driver:
-            poller = SnmpPoller(driver, gauges.sink, settings=settings)
+            poller = SnmpPoller(driver, gauges.offer, settings=settings)
             poller.set_targets([lab_target(lab, "r1", "snmp")])
             await poller.start()
             try:

@@ -95,26 +95,26 @@ async def test_outage_under_load_loses_nothing(
     name = "outage_interface"
     offered = 0
 
-    def offer(out: InfluxOutput, n: int) -> None:
+    async def offer(out: InfluxOutput, n: int) -> None:
         nonlocal offered
-        out.offer(events(name, offered, n))
+        await out.offer(events(name, offered, n))
         offered += n
 
     async with InfluxOutput(settings(victoria, tmp_path / "spool")) as out:
         # healthy: everything goes straight through
         for _ in range(10):
-            offer(out, 200)
+            await offer(out, 200)
             await until(lambda: out.counters.written == offered, "first writes")
         assert out.counters.spooled == 0
 
         # outage under load: offers keep coming while the database stops and stays away
         stopping = asyncio.create_task(asyncio.to_thread(victoria.stop))
         while not stopping.done():
-            offer(out, 100)
+            await offer(out, 100)
             await asyncio.sleep(0.01)
         await stopping
         for _ in range(60):  # ~1.2 s down, 6000 points: more than memory holds
-            offer(out, 100)
+            await offer(out, 100)
             await asyncio.sleep(0.02)
         assert out.counters.retried > 0
         assert out.counters.spooled > 0
@@ -123,11 +123,11 @@ async def test_outage_under_load_loses_nothing(
         # back on the same port and data; still under load while it starts
         starting = asyncio.create_task(asyncio.to_thread(victoria.start))
         while not starting.done():
-            offer(out, 100)
+            await offer(out, 100)
             await asyncio.sleep(0.01)
         await starting
         for _ in range(10):
-            offer(out, 100)
+            await offer(out, 100)
             await asyncio.sleep(0.01)
         await until(lambda: drained(out) and out.counters.written >= offered, "replay")
         stats = out.stats()
@@ -154,7 +154,7 @@ async def test_small_spool_drops_oldest_and_counts_it(
     await asyncio.to_thread(victoria.stop)
     async with InfluxOutput(cfg) as out:
         for start in range(0, total, 100):
-            out.offer(events(name, start, 100))
+            await out.offer(events(name, start, 100))
             await asyncio.sleep(0.005)
         await until(lambda: out.counters.dropped > 0, "the bound to bite")
         await asyncio.to_thread(victoria.start)
@@ -177,12 +177,12 @@ async def test_spool_survives_output_restart(victoria: VictoriaMetrics, tmp_path
     cfg = settings(victoria, tmp_path / "spool", shutdown_flush_s=0.5)
     await asyncio.to_thread(victoria.stop)
     async with InfluxOutput(cfg) as out:
-        out.offer(events(name, 0, 1500))
+        await out.offer(events(name, 0, 1500))
         await asyncio.sleep(0.3)
     assert out.counters.written == 0
     await asyncio.to_thread(victoria.start)
     async with InfluxOutput(cfg) as again:
-        again.offer(events(name, 1500, 100))
+        await again.offer(events(name, 1500, 100))
         await until(lambda: drained(again) and again.counters.written >= 1600, "replay")
     found = read_back(victoria, name)
     assert sorted(found) == list(range(1600))

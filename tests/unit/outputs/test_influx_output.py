@@ -55,9 +55,9 @@ async def test_overflow_while_a_batch_is_on_the_wire_keeps_order(
         backoff_max_s=0.02,
     )
     async with InfluxOutput(cfg, writer_factory=lambda _s: writer) as out:
-        out.offer(events(0, 10))
+        await out.offer(events(0, 10))
         await asyncio.to_thread(writer.started.wait, 10)  # batch 0..9 is on the wire
-        out.offer(events(10, 100))  # memory overflows: spilled behind the batch on the wire
+        await out.offer(events(10, 100))  # memory overflows: spilled behind the batch on the wire
         assert out.counters.spooled > 0
         writer.release.set()
         for _ in range(500):

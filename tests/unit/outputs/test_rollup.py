@@ -32,9 +32,9 @@ async def db(tmp_path: Path) -> Database:
 
 async def test_minutes_are_written_when_they_close(db: Database) -> None:
     rollup = MinuteRollup(db)
-    await rollup.sink([kpi(0, 100.0), kpi(10, 300.0), kpi(50, 200.0)])
+    await rollup.offer([kpi(0, 100.0), kpi(10, 300.0), kpi(50, 200.0)])
     assert await query(db) == []  # minute 10:00 still open
-    await rollup.sink([kpi(61, 50.0)])
+    await rollup.offer([kpi(61, 50.0)])
     rows = await query(db, metric="in-bps")
     assert rows == [
         {
