@@ -85,7 +85,7 @@ from oss.provisioning.adapters import NetconfAdapter
 from oss.provisioning.engine import Engine, Step, StepEvent, Transaction
 from oss.provisioning.journal import DbJournal
 from oss.provisioning.leaves import scope_of
-from oss.provisioning.plan import parse_payload
+from oss.provisioning.protocols import build_drivers, parse_payload
 from oss.provisioning.services import ServiceManager
 from oss.settings import ProvisioningSettings
 from oss.store.database import Database
@@ -454,15 +454,16 @@ async def oss_stack(
     await inventory.load()
     text = await asyncio.to_thread(clab.read_text)
     await inventory.import_topology(parse_clab(text, str(clab)), actor="bench", source=str(clab))
+    # as the daemon sizes them: one worker per device a phase works on at once
+    drivers = build_drivers(max_workers=ProvisioningSettings().max_parallel)
+    if netconf_workers:
+        drivers["netconf"] = NetconfDriver(max_workers=netconf_workers)
     access = DeviceAccess(
         device_of=inventory.graph.device,
         allowed=LOOPBACK,
         ports=ports.as_dict(),
         timeout_s=DRIVER_TIMEOUT_S,
-    )
-    # as oss/runtime.py sizes it: one worker per device a phase works on at once
-    access.netconf = NetconfDriver(
-        max_workers=netconf_workers or ProvisioningSettings().max_parallel
+        drivers=drivers,
     )
     services = ServiceManager(db, inventory, Engine(access))
     journal = TimedJournal(db)

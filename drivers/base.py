@@ -1,5 +1,5 @@
 """What every driver shares: the connection target, worker threads for blocking libraries,
-per-device session reuse with a concurrency limit, and the capability contracts.
+per-device session reuse with a concurrency limit, and the driver contracts.
 
 Blocking libraries (ncclient, netmiko, pygnmi) run in a bounded thread pool. A call has a
 timeout; when it times out or its task is cancelled, the driver's `abort` hook closes the
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 S = TypeVar("S")
+S_co = TypeVar("S_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -164,22 +165,14 @@ Datastore = Literal["running", "candidate", "startup"]
 EditOperation = Literal["merge", "replace", "delete"]
 
 
-class ConfigSession(Protocol):
-    """Configuration on one device: what a provisioning transaction needs from any protocol."""
+class ConfigDriver(Protocol[S_co]):
+    """A configuration protocol's driver: sessions on devices, lent by `connect`, all closed by
+    `close`. What a session offers differs by protocol; provisioning's adapter for the protocol
+    speaks it (`oss.provisioning.protocols` registers the two together)."""
 
-    async def get_config(self, source: Datastore = "running", filter: str | None = None) -> str: ...
+    def connect(self, target: Target) -> AbstractAsyncContextManager[S_co]: ...
 
-    async def edit_config(
-        self, config: str, *, target: Datastore = "candidate", operation: EditOperation = "merge"
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
-
-    async def discard_changes(self) -> None: ...
-
-
-class ConfigDriver(Protocol):
-    def connect(self, target: Target) -> AbstractAsyncContextManager[ConfigSession]: ...
+    async def close(self) -> None: ...
 
 
 class TelemetrySession(Protocol):

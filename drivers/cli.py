@@ -191,7 +191,8 @@ def _abort(connection: Any) -> None:
 
 
 class CliSession:
-    """One SSH CLI session. Also a `ConfigSession` where the platform makes that meaningful."""
+    """One SSH CLI session; get_config, edit_config, commit and discard_changes where the
+    platform makes them meaningful."""
 
     def __init__(
         self, target: Target, connection: Any, options: CliOptions, calls: BlockingCalls
@@ -296,7 +297,7 @@ class CliSession:
         if self.options.commit:
             await self.commit()
 
-    # --- ConfigSession ------------------------------------------------------------------------
+    # --- configuration, in NETCONF terms ------------------------------------------------------
 
     async def get_config(self, source: Datastore = "running", filter: str | None = None) -> str:
         command = self.options.show_config_command

@@ -56,7 +56,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import paramiko
 from lxml import etree  # type: ignore[import-untyped]
@@ -80,8 +80,6 @@ from ncclient.transport.errors import (
 
 from drivers.base import (
     BlockingCalls,
-    ConfigDriver,
-    ConfigSession,
     Datastore,
     PooledDriver,
     SessionPool,
@@ -229,7 +227,7 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
 
 
 class NetconfSession:
-    """One NETCONF session on one device. Satisfies `drivers.base.ConfigSession`."""
+    """One NETCONF session on one device."""
 
     def __init__(self, target: Target, rpcs: _Rpcs, secrets: tuple[str, ...]) -> None:
         self._target = target
@@ -800,15 +798,6 @@ def _open_error(exc: BaseException, plan: _ConnectPlan) -> DriverError | None:
         detail = _scrub(str(exc) or type(exc).__name__, plan.secrets)
         return ConnectError(f"cannot open a NETCONF session to {where}: {detail}", **kw)
     return None
-
-
-if TYPE_CHECKING:  # mypy proves the classes satisfy the project's contracts
-
-    def _session_conforms(session: NetconfSession) -> ConfigSession:
-        return session
-
-    def _driver_conforms(driver: NetconfDriver) -> ConfigDriver:
-        return driver
 
 
 def _probe_blocking(manager: Any, within_s: float) -> None:

@@ -1,9 +1,12 @@
-"""The daemon's runtime: shared resources, and the supervised services that use them.
+"""The daemon's runtime: it supervises the components `oss.app` built and handed to it.
 
-`Runtime.run()` opens the resources (database, inventory), starts every service in one
-`asyncio.TaskGroup` and waits. A stop request (SIGTERM, SIGINT) shuts services down stage by
-stage, each stage within its time budget; a service that crashes, or returns while nobody asked
-it to stop, takes the whole daemon down with its traceback logged, so it is never half alive.
+`Runtime.run()` runs the open hooks in order (`oss.app` registers them: migrate the database,
+load the inventory, recover transactions then orders), starts every component in one
+`asyncio.TaskGroup` and waits. A stop request (SIGTERM, SIGINT) shuts components down stage by
+stage, each stage within its time budget, then runs the close hooks in reverse; a component that
+crashes, or returns while nobody asked it to stop, takes the whole daemon down with its
+traceback logged, so it is never half alive. It knows no domain: what the components are is
+`oss.app`'s business (an import-linter contract keeps it so).
 """
 
 from __future__ import annotations
@@ -12,165 +15,68 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bss_bridge.bridge import Bss
-from drivers.cli import CliDriver
-from drivers.gnmi import GnmiDriver
-from drivers.netconf import NetconfDriver
-from oss.auth import TokenStore
 from oss.components import Component, Stage
-from oss.faults.alarms import AlarmFeed, AlarmManager
-from oss.faults.noc_feed import NocFeed, NocPublisher, OutboxMessage
-from oss.inventory import Inventory
 from oss.metrics import Metrics
-from oss.provisioning.access import DeviceAccess
-from oss.provisioning.engine import Engine
-from oss.provisioning.services import Options, ServiceManager
-from oss.settings import Settings
-from oss.store import Database
-from topology.targets import parse_networks
+from oss.settings import ShutdownSettings
 
 log = logging.getLogger(__name__)
 
 
-class _NoFeed:
-    """No NOC feed configured: alarms are kept and served, nothing is queued for MQTT."""
-
-    async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
-        return None
-
-    def write_changes(self, conn: Connection, changes: Sequence[Any]) -> None:
-        return None
-
-    def committed(self, written: None) -> None:
-        return None
-
-
-class _WakingFeed:
-    """The NOC feed, plus the hand-over of its rows to the publisher once they are committed
-    (the publisher then sends them without reading them back)."""
-
-    def __init__(self, feed: NocFeed, publisher: NocPublisher) -> None:
-        self.feed = feed
-        self.publisher = publisher
-
-    async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: Any) -> None:
-        await self.enqueue_many(session, [(alarm, event)])
-
-    async def enqueue_many(self, session: AsyncSession, changes: Sequence[Any]) -> None:
-        rows = await self.feed.enqueue_many(session, changes)
-        sync = session.sync_session
-        sync.info.setdefault(_OFFERED, []).extend(rows)
-        # Offered only once committed: a rolled-back row must never reach the broker.
-        if not sqlalchemy_event.contains(sync, "after_commit", self._committed):
-            sqlalchemy_event.listen(sync, "after_commit", self._committed, once=True)
-            sqlalchemy_event.listen(sync, "after_soft_rollback", self._rolled_back, once=True)
-
-    def write_changes(self, conn: Connection, changes: Sequence[Any]) -> list[OutboxMessage]:
-        return self.feed.write_changes(conn, changes)
-
-    def committed(self, written: Sequence[OutboxMessage]) -> None:
-        self.publisher.offer(written)
-
-    def _committed(self, session: Any) -> None:
-        self.publisher.offer(session.info.pop(_OFFERED, []))
-
-    @staticmethod
-    def _rolled_back(session: Any, _previous: Any) -> None:
-        session.info.pop(_OFFERED, None)
-
-
-_OFFERED = "noc_feed_offered"  # Session.info key: outbox rows of the open transaction
-
-
-class ServiceExited(RuntimeError):
-    """A service returned although no stop was requested."""
+class ComponentExited(RuntimeError):
+    """A component returned although no stop was requested."""
 
 
 @dataclass
 class _Running:
-    service: Component
+    component: Component
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
 
+@dataclass(frozen=True)
+class _Hook:
+    open: Callable[[], Awaitable[object]] | None
+    close: Callable[[], Awaitable[object]] | None
+
+
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.metrics = Metrics()
-        self.db = Database(settings.resolved_database_url())
-        self.inventory = Inventory(self.db)
-        self.tokens = TokenStore(self.db)
-        nets = settings.drivers.allowed_networks
-        prov = settings.provisioning
-        # Blocking drivers hold a worker thread per call in flight: as many as a transaction
-        # phase works on at once, or a slow device set goes in waves.
-        workers = prov.max_parallel
-        self.access = DeviceAccess(
-            device_of=lambda name: self.inventory.graph.device(name),
-            allowed=parse_networks(nets) if nets is not None else None,
-            credentials_dirs=settings.drivers.credentials_dirs,
-            ports={str(k): v for k, v in settings.drivers.ports.items()},
-            timeout_s=settings.drivers.timeout_s,
-            netconf=NetconfDriver(max_workers=workers),
-            gnmi=GnmiDriver(max_workers=workers),
-            cli=CliDriver(max_workers=workers),
-        )
-        self.engine = Engine(
-            self.access,
-            max_parallel=prov.max_parallel,
-            hold_before_confirm_s=prov.hold_before_confirm_s,
-        )
-        self.services = ServiceManager(
-            self.db,
-            self.inventory,
-            self.engine,
-            options=Options(asn=prov.asn, vlan_pool=prov.vlan_pool),
-        )
-        # Faults: alarms, fed to the NOC over MQTT through the database outbox when enabled.
-        self.noc_publisher: NocPublisher | None = None
-        feed: AlarmFeed = _NoFeed()
-        if settings.mqtt.enabled:
-            self.noc_publisher = NocPublisher(self.db, settings.mqtt)
-            feed = _WakingFeed(NocFeed(settings.mqtt), self.noc_publisher)
-        self.alarms = AlarmManager(self.db, lambda: self.inventory.graph, self.services, feed)
-        self.bss = Bss(self.db, self.services, settings.bss, settings.mqtt, self.noc_publisher)
-        self._services: list[Component] = []
+    def __init__(self, shutdown: ShutdownSettings, metrics: Metrics) -> None:
+        self.shutdown = shutdown
+        self.metrics = metrics
+        self._components: list[Component] = []
+        self._hooks: list[_Hook] = []
         self._stop_requested = asyncio.Event()
         self._resources = AsyncExitStack()
         self.ready = False
         self.stopping = False
-        self.metrics.watch_counts(
-            "oss_inventory_objects",
-            "Objects in the inventory graph",
-            "kind",
-            lambda: self.inventory.graph.counts(),
-        )
 
-    def add_service(self, service: Component) -> None:
-        self._services.append(service)
+    def add_component(self, component: Component) -> None:
+        self._components.append(component)
+
+    def add_hook(
+        self,
+        *,
+        open: Callable[[], Awaitable[object]] | None = None,
+        close: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """A step of opening the shared resources, run in the order added; its `close` runs
+        when the runtime closes, in reverse order, even if a later open step failed."""
+        self._hooks.append(_Hook(open, close))
 
     # --- resources -------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open the shared resources: migrate the database and load the inventory."""
-        self._resources.push_async_callback(self.db.close)
-        await self.db.migrate()
-        await self.inventory.load()
-        self._resources.push_async_callback(self.access.close)
-        self._resources.push_async_callback(self.services.close)
-        self._resources.callback(self.alarms.close)
-        # A transaction a previous run left open is resolved before anything new starts.
-        await self.services.recover()
-        await self.bss.orders.recover()  # orders resume from their services' outcome
+        """Run the open hooks in order; each hook's close is registered before its open runs,
+        so what a failed open began is closed too."""
+        for hook in self._hooks:
+            if hook.close is not None:
+                self._resources.push_async_callback(hook.close)
+            if hook.open is not None:
+                await hook.open()
 
     async def close(self) -> None:
         self.ready = False
@@ -196,7 +102,7 @@ class Runtime:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
-        running = [_Running(s) for s in self._services]
+        running = [_Running(c) for c in self._components]
         failed = False
         try:
             async with self:
@@ -205,7 +111,7 @@ class Runtime:
                 try:
                     async with asyncio.TaskGroup() as tg:
                         for r in running:
-                            r.task = tg.create_task(self._supervise(r), name=r.service.name)
+                            r.task = tg.create_task(self._supervise(r), name=r.component.name)
                         tg.create_task(self._shutdown(running), name="shutdown")
                         self.ready = True
                         self.metrics.ready.set(1)
@@ -236,32 +142,32 @@ class Runtime:
         self.request_stop(sig.name)
 
     async def _supervise(self, r: _Running) -> None:
-        name = r.service.name
-        self.metrics.service_up.labels(name).set(1)
+        name = r.component.name
+        self.metrics.service_up.labels(name).set(1)  # oss_service_up{service=...}: name kept
         try:
-            await r.service.run(r.stop)
+            await r.component.run(r.stop)
         except asyncio.CancelledError:
             if not self._stop_requested.is_set():
                 raise
             return
         except Exception:
-            log.exception("service %s crashed", name)  # with its traceback, then re-raised
+            log.exception("component %s crashed", name)  # with its traceback, then re-raised
             raise
         finally:
             self.metrics.service_up.labels(name).set(0)
         if not r.stop.is_set():
-            raise ServiceExited(f"service {name} returned without being asked to stop")
+            raise ComponentExited(f"component {name} returned without being asked to stop")
 
     async def _shutdown(self, running: list[_Running]) -> None:
         await self._stop_requested.wait()
         self.stopping = True
         self.ready = False
         budgets = {
-            Stage.INGRESS: self.settings.shutdown.ingress_s,
-            Stage.WORKERS: self.settings.shutdown.workers_s,
+            Stage.INGRESS: self.shutdown.ingress_s,
+            Stage.WORKERS: self.shutdown.workers_s,
         }
         for stage in Stage:
-            members = [r for r in running if r.service.stage is stage and r.task is not None]
+            members = [r for r in running if r.component.stage is stage and r.task is not None]
             await self._stop_stage(stage, members, budgets[stage])
 
     async def _stop_stage(self, stage: Stage, members: list[_Running], budget: float) -> None:
@@ -274,7 +180,7 @@ class Runtime:
         _, late = await asyncio.wait(tasks, timeout=budget)
         for task in late:
             log.warning(
-                "service %s overran the %s stage budget (%.1fs): cancelled",
+                "component %s overran the %s stage budget (%.1fs): cancelled",
                 task.get_name(),
                 stage.value,
                 budget,
@@ -288,7 +194,7 @@ class Runtime:
         )
 
     async def _close_storage(self) -> None:
-        budget = self.settings.shutdown.storage_s
+        budget = self.shutdown.storage_s
         try:
             await asyncio.wait_for(self._resources.aclose(), timeout=budget)
         except TimeoutError:

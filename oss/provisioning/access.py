@@ -8,32 +8,27 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from drivers.cli import CliDriver
-from drivers.gnmi import GnmiDriver
-from drivers.netconf import NetconfDriver
-from drivers.platforms import Protocol, load_platform
-from oss.provisioning.adapters import Adapter, CliAdapter, GnmiAdapter, NetconfAdapter
-from oss.provisioning.plan import config_protocol
+from drivers.base import ConfigDriver
+from drivers.platforms import load_platform
+from oss.provisioning.adapters import Adapter
+from oss.provisioning.protocols import build_drivers, config_protocol
 from topology.model import Device
 from topology.targets import Network, target_for
 
 
 @dataclass
 class DeviceAccess:
-    """Drivers for the three configuration protocols, shared by every transaction."""
+    """A driver per configuration protocol (`protocols.build_drivers`), shared by every
+    transaction."""
 
     device_of: Callable[[str], Device]
     allowed: Sequence[Network] | None = None
     credentials_dirs: Sequence[Path] | None = None  # file: references must lie in these
     ports: Mapping[str, int] = field(default_factory=dict)  # per-protocol port overrides
     timeout_s: float = 30.0
-    netconf: NetconfDriver = field(default_factory=NetconfDriver)
-    gnmi: GnmiDriver = field(default_factory=GnmiDriver)
-    cli: CliDriver = field(default_factory=CliDriver)
-
-    def protocol_of(self, device: str) -> Protocol:
-        return config_protocol(load_platform(self.device_of(device).platform))
+    drivers: Mapping[str, ConfigDriver[Any]] = field(default_factory=build_drivers)
 
     @asynccontextmanager
     async def adapter(self, name: str) -> AsyncIterator[Adapter]:
@@ -43,23 +38,15 @@ class DeviceAccess:
         target = await asyncio.to_thread(
             target_for,
             device,
-            protocol,
-            port=self.ports.get(protocol),
+            protocol.name,
+            port=self.ports.get(protocol.name),
             timeout_s=self.timeout_s,
             allowed=self.allowed,
             credentials_dirs=self.credentials_dirs,
         )
-        if protocol == "netconf":
-            async with self.netconf.connect(target) as nc:
-                yield NetconfAdapter(nc)
-        elif protocol == "gnmi":
-            async with self.gnmi.connect(target) as g:
-                yield GnmiAdapter(g)
-        else:
-            async with self.cli.connect(target) as c:
-                yield CliAdapter(c)
+        async with self.drivers[protocol.name].connect(target) as session:
+            yield protocol.adapter(session)
 
     async def close(self) -> None:
-        await self.netconf.close()
-        await self.gnmi.close()
-        await self.cli.close()
+        for driver in self.drivers.values():
+            await driver.close()

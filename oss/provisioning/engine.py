@@ -27,6 +27,7 @@ from oss.provisioning.access import DeviceAccess
 from oss.provisioning.adapters import Adapter, Reached, as_text
 from oss.provisioning.leaves import Change, diff, restrict
 from oss.provisioning.plan import DevicePlan
+from oss.provisioning.protocols import config_protocol
 
 log = logging.getLogger(__name__)
 
@@ -383,8 +384,9 @@ class Engine:
                     await self._timed(d, "undo", undo, notify)
             except (ConnectError, DeviceTimeout, OSError) as exc:
                 if fresh:
-                    # A NETCONF confirmed commit nobody confirms reverts on the device itself.
-                    pending_revert = d.plan.protocol == "netconf" and d.reached == "committed"
+                    # A confirmed commit nobody confirms reverts on the device itself.
+                    reverts = config_protocol(d.plan.platform).reverts_unconfirmed
+                    pending_revert = reverts and d.reached == "committed"
                     d.state = "auto-revert" if pending_revert else "undo-failed"
                 log.warning("undo on %s: %s", d.device, exc)
             except OssError as exc:

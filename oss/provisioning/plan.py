@@ -9,28 +9,11 @@ from typing import Any, Literal
 
 from drivers.platforms import Platform, Protocol
 from oss.errors import ConfigError
-from oss.provisioning.leaves import Intent, cli_intent, gnmi_intent, xml_intent
+from oss.provisioning.leaves import Intent
 from oss.provisioning.realise import DeviceRole, ServiceNames
-from oss.provisioning.render import Renderer
-from oss.provisioning.service_types import TEMPLATE_KINDS, ServiceType
+from oss.provisioning.service_types import ServiceType
 
 Mode = Literal["merge", "delete"]
-
-
-def config_protocol(platform: Platform) -> Protocol:
-    protocol = platform.config_protocol
-    if protocol is None or protocol not in TEMPLATE_KINDS:
-        raise ConfigError(f"platform {platform.name}: no protocol pushes configuration")
-    return protocol
-
-
-def parse_payload(platform: Platform, payload: str) -> Intent:
-    protocol = config_protocol(platform)
-    if protocol == "netconf":
-        return xml_intent(payload, platform.model)
-    if protocol == "gnmi":
-        return gnmi_intent(payload, platform.model)
-    return cli_intent(payload, platform.cli)
 
 
 @dataclass
@@ -47,7 +30,10 @@ class DevicePlan:
 
     @property
     def protocol(self) -> Protocol:
-        return config_protocol(self.platform)
+        """The platform's config protocol (a plan is rendered only for a registered one)."""
+        if self.platform.config_protocol is None:
+            raise ConfigError(f"platform {self.platform.name}: no protocol pushes configuration")
+        return self.platform.config_protocol
 
 
 def template_context(
@@ -78,23 +64,3 @@ def template_context(
         },
         "attachments": [a.context() for a in role.attachments],
     }
-
-
-def render_device(
-    renderer: Renderer,
-    platform: Platform,
-    template: str,
-    context: dict[str, Any],
-    *,
-    mode: Mode,
-    device: str,
-) -> DevicePlan:
-    """Render a device's payload for `mode` with `template` (relative to configs/templates,
-    see ServiceType.template); the delete rendering also says what is owned."""
-    payload = renderer.render(template, {**context, "mode": mode})
-    owned_payload = (
-        payload if mode == "delete" else renderer.render(template, {**context, "mode": "delete"})
-    )
-    owned = parse_payload(platform, owned_payload).removals
-    intent = parse_payload(platform, payload)
-    return DevicePlan(device=device, platform=platform, payload=payload, intent=intent, owned=owned)

@@ -42,9 +42,6 @@ def services_dir() -> Path:
 
 
 Realisation = Literal["endpoints", "path"]
-# Which template kind renders a device, by the protocol its platform pushes config with:
-# configs/templates/<platform>/<stem>.<kind>.j2
-TEMPLATE_KINDS: Mapping[str, str] = {"netconf": "xml", "gnmi": "gnmi.json", "cli": "cli"}
 PATH_ROLES = ("endpoint", "transit")  # the roles a path realisation configures
 ENDPOINTS_ROLES = ("pe",)  # the role an endpoints realisation gives each device
 # The parts a realisation takes from a service's parameters, and the parameter types that can
@@ -181,8 +178,9 @@ class ServiceType:
                 )
         return found
 
-    def template(self, role: str, platform: str, protocol: str) -> str:
-        """The template (relative to configs/templates) for a device of this service role."""
+    def template(self, role: str, platform: str, kind: str) -> str:
+        """The template (relative to configs/templates) for a device of this service role;
+        `kind` is the template kind of the platform's config protocol (its registry entry)."""
         try:
             stem = self.templates[role]
         except KeyError:
@@ -190,10 +188,6 @@ class ServiceType:
                 f"service type {self.name}: no template for role {role!r} "
                 f"(roles: {', '.join(self.templates)})"
             ) from None
-        try:
-            kind = TEMPLATE_KINDS[protocol]
-        except KeyError:
-            raise ConfigError(f"no template kind renders configuration for {protocol}") from None
         return f"{platform}/{stem}.{kind}.j2"
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from drivers.platforms import Platform, load_platform
+from drivers.platforms import load_platform
 from oss import audit
 from oss.bounds import int64_of
 from oss.errors import Conflict, InvalidInput, NotFound
@@ -36,14 +36,9 @@ from oss.provisioning.engine import (
     TransactionFailed,
 )
 from oss.provisioning.journal import DbJournal
-from oss.provisioning.leaves import Intent, cli_render, gnmi_payload, in_scope, leaves_to_xml
-from oss.provisioning.plan import (
-    DevicePlan,
-    Mode,
-    config_protocol,
-    render_device,
-    template_context,
-)
+from oss.provisioning.leaves import Intent, in_scope
+from oss.provisioning.plan import DevicePlan, Mode, template_context
+from oss.provisioning.protocols import config_protocol, render_device
 from oss.provisioning.realise import Realisation, ServiceNames, realise, service_names
 from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
@@ -659,7 +654,8 @@ class ServiceManager:
         for name, role in real.devices.items():
             platform = load_platform(role.device.platform)
             context = template_context(stype, values, names, role, platform)
-            template = stype.template(role.role, platform.template_dir, config_protocol(platform))
+            kind = config_protocol(platform).template_kind
+            template = stype.template(role.role, platform.template_dir, kind)
             plans.append(
                 render_device(self.renderer, platform, template, context, mode=mode, device=name)
             )
@@ -826,16 +822,7 @@ def _change_plan(
     return DevicePlan(
         device=new.device,
         platform=new.platform,
-        payload=_payload(new.platform, intent),
+        payload=config_protocol(new.platform).write(intent, new.platform),
         intent=intent,
         owned=new.owned,
     )
-
-
-def _payload(platform: Platform, intent: Intent) -> str:
-    protocol = platform.config_protocol
-    if protocol == "netconf":
-        return leaves_to_xml(intent, platform.model)
-    if protocol == "gnmi":
-        return gnmi_payload(intent)
-    return "\n".join(cli_render(intent, platform.cli))

@@ -20,7 +20,8 @@ from oss.provisioning.access import DeviceAccess
 from oss.provisioning.adapters import NetconfAdapter
 from oss.provisioning.engine import DeviceTxn, Engine, NoJournal, Transaction, TransactionFailed
 from oss.provisioning.leaves import xml_intent
-from oss.provisioning.plan import DevicePlan, Mode, render_device
+from oss.provisioning.plan import DevicePlan, Mode
+from oss.provisioning.protocols import render_device
 from oss.provisioning.render import Renderer
 from tests.peers.netconfd import NetconfServer
 from topology.model import Device

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from oss.errors import ConfigError, InvalidInput, NotFound
+from oss.provisioning.protocols import template_kind
 from oss.provisioning.render import templates_dir
 from oss.provisioning.service_types import (
     ParamSpec,
@@ -573,15 +574,19 @@ def test_pydantic_shape_errors_are_located(tmp_path: Path) -> None:
 
 def test_template_names() -> None:
     slice_type = load_service_type("slice")
-    assert slice_type.template("transit", "lab-sim", "gnmi") == "lab-sim/slice/transit.gnmi.json.j2"
-    assert slice_type.template("endpoint", "lab-sim", "netconf") == "lab-sim/slice/endpoint.xml.j2"
-    assert slice_type.template("endpoint", "frr", "cli") == "frr/slice/endpoint.cli.j2"
+    transit = slice_type.template("transit", "lab-sim", template_kind("gnmi"))
+    assert transit == "lab-sim/slice/transit.gnmi.json.j2"
+    endpoint = slice_type.template("endpoint", "lab-sim", template_kind("netconf"))
+    assert endpoint == "lab-sim/slice/endpoint.xml.j2"
+    assert (
+        slice_type.template("endpoint", "frr", template_kind("cli")) == "frr/slice/endpoint.cli.j2"
+    )
     with pytest.raises(
         ConfigError, match=r"no template for role 'pe' \(roles: endpoint, transit\)"
     ):
-        slice_type.template("pe", "lab-sim", "netconf")
-    with pytest.raises(ConfigError, match="for snmp"):
-        slice_type.template("transit", "lab-sim", "snmp")
+        slice_type.template("pe", "lab-sim", template_kind("netconf"))
+    with pytest.raises(ConfigError, match="no template kind renders configuration for snmp"):
+        template_kind("snmp")
 
 
 # --- what the realisation takes is declared (uses:, attachment:) and checked at load -----------

@@ -19,10 +19,11 @@ import pytest
 
 from drivers.platforms import load_platform, platform_names
 from oss.provisioning.leaves import Intent
-from oss.provisioning.plan import config_protocol, parse_payload, template_context
+from oss.provisioning.plan import template_context
+from oss.provisioning.protocols import PROTOCOLS, config_protocol, parse_payload
 from oss.provisioning.realise import Attachment, DeviceRole, service_names
 from oss.provisioning.render import Renderer, TemplateError, templates_dir
-from oss.provisioning.service_types import TEMPLATE_KINDS, ServiceType, load_service_types
+from oss.provisioning.service_types import ServiceType, load_service_types
 from topology.model import Device
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -377,13 +378,13 @@ def renderer() -> Renderer:
 
 def render(renderer: Renderer, ctx: dict[str, Any], kind: str, platform: str = "lab-sim") -> str:
     service_type: ServiceType = SERVICE_TYPES[ctx["service"]["type"]]
-    protocol = {"xml": "netconf", "gnmi.json": "gnmi", "cli": "cli"}[kind]
-    return renderer.render(service_type.template(ctx["device"]["role"], platform, protocol), ctx)
+    return renderer.render(service_type.template(ctx["device"]["role"], platform, kind), ctx)
 
 
 # --- whatever types and template sets exist --------------------------------------------------
 
 TEMPLATE_SETS = sorted(p.name for p in templates_dir().iterdir() if p.is_dir())
+TEMPLATE_KINDS = {name: protocol.template_kind for name, protocol in PROTOCOLS.items()}
 PLATFORMS = {name: load_platform(name) for name in platform_names()}
 
 
@@ -432,11 +433,11 @@ def example_intents(
     for platform in PLATFORMS.values():
         if platform.template_dir != template_set or platform.config_protocol not in TEMPLATE_KINDS:
             continue
-        protocol = config_protocol(platform)
+        protocol = config_protocol(platform).name
         if TEMPLATE_KINDS[protocol] not in kinds_for(template_set, stype) or protocol in intents:
             continue
         context = template_context(stype, values, names, sample_role(stype, role), platform)
-        template = stype.template(role, template_set, protocol)
+        template = stype.template(role, template_set, TEMPLATE_KINDS[protocol])
         payload = renderer.render(template, {**context, "mode": mode})
         intents[protocol] = parse_payload(platform, payload)
     return intents
