@@ -5,9 +5,10 @@ real networks). Devices are nodes, links are edges keyed by their database id. T
 stays private: callers only ever get the immutable model objects from `topology.model` or the small
 frozen result types defined here, so nobody can change the graph behind the inventory's back.
 
-The inventory service writes the database first and then mirrors the change here; the mutators
-still check consistency and raise `oss.errors` so that a bug shows up as a clear error instead of
-a silently wrong graph.
+The inventory (`oss.inventory`) writes the database first and then mirrors the change here; the
+mutators still check consistency and raise `oss.errors` so that a bug shows up as a clear error
+instead of a silently wrong graph. Indexes others derive from the graph (placement's search
+index) are kept here, with the graph whose lifetime they share (`derived`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from itertools import islice, pairwise
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import networkx as nx
 
@@ -59,6 +60,16 @@ class Path:
     links: list[int]
     latency_us: int
     capacity_bps: int  # bottleneck: the smallest capacity along the path
+
+    @classmethod
+    def through(cls, devices: list[str], links: list[Link]) -> Path:
+        """The path over `links`, where `links[i]` joins `devices[i]` and `devices[i + 1]`."""
+        return cls(
+            devices=list(devices),
+            links=[lk.id or 0 for lk in links],  # links in the graph always have an id
+            latency_us=sum(lk.latency_us for lk in links),
+            capacity_bps=min(lk.capacity_bps for lk in links),
+        )
 
     @property
     def hops(self) -> int:
@@ -104,6 +115,8 @@ class InventoryGraph:
         self._links: dict[int, Link] = {}
         self._carrier: dict[Endpoint, int] = {}  # interface -> id of the link it carries
         self._simple_cache: dict[bool, Any] = {}
+        self._version = 0  # counts the changes to devices and links
+        self._derived: dict[str, tuple[int, Any]] = {}  # key -> (version built at, value)
 
     # ---------------------------------------------------------------- mutations
 
@@ -288,36 +301,6 @@ class InventoryGraph:
             raise self._no_path(src, dst, include_down) from None
         return [self._path(g, nodes) for nodes in found]
 
-    def disjoint_pair(
-        self,
-        src: str,
-        dst: str,
-        mode: Literal["link", "node"] = "link",
-        *,
-        include_down: bool = False,
-    ) -> tuple[Path, Path]:
-        """The two disjoint paths with the least total latency, primary (lower latency) first.
-
-        Solved as a min-cost flow of two units (equivalent to Suurballe), so it finds the optimal
-        pair even where "shortest path, remove it, search again" finds none or a worse one.
-        `link` mode: no link is shared (parallel links are distinct links). `node` mode: no device
-        other than `src` and `dst` is shared.
-        """
-        if mode not in ("link", "node"):
-            raise InvalidInput(f"mode must be 'link' or 'node', got {mode!r}")
-        self._checked_simple(src, dst, include_down)
-        flow_graph, ports = self._flow_graph(src, dst, mode, include_down)
-        flow: dict[Any, dict[Any, int]] = nx.max_flow_min_cost(flow_graph, _SOURCE, dst)
-        if flow[_SOURCE][src] < 2:
-            up = "" if include_down else " over up links"
-            raise NoPath(f"no {mode}-disjoint pair of paths from {src} to {dst}{up}")
-        arcs = self._net_arcs(flow, ports)
-        pair = sorted(
-            [self._walk(src, dst, arcs), self._walk(src, dst, arcs)],
-            key=lambda p: (p.latency_us, p.hops, p.links),
-        )
-        return pair[0], pair[1]
-
     def impact(self, *, device: str | None = None, link_id: int | None = None) -> Impact:
         """What fails with a device or a link, and which devices lose the rest of the network.
 
@@ -361,23 +344,33 @@ class InventoryGraph:
             customers=[],
         )
 
-    def derived(self, key: str, build: Callable[[], _T]) -> _T:
-        """`build()`'s result, built once and kept until the graph next changes: for indexes
-        derived from the graph elsewhere (`topology.placement` keeps its search index here).
+    def check_ends(self, src: str, dst: str) -> None:
+        """The two ends of a path query exist (NotFound) and differ (InvalidInput)."""
+        self.device(src)
+        self.device(dst)
+        if src == dst:
+            raise InvalidInput(f"source and destination are the same device ({src})")
 
-        It is stored with the reduced graph of all links, which every change discards, so it
-        can never outlive the state it was built from.
+    def derived(self, key: str, build: Callable[[_T | None], _T]) -> _T:
+        """An index derived from the devices and links elsewhere (`topology.placement` keeps
+        its search index here), built once and kept with the graph until it next changes.
+
+        `build` gets the value built before that change (None the first time): parts of it
+        that the change cannot have made wrong may be reused; checking that is the builder's
+        job. A value is never returned for a state other than the one it was built from.
         """
-        store: dict[str, Any] = self._simple(True).graph.setdefault("derived", {})
-        if key not in store:
-            store[key] = build()
-        found: _T = store[key]
+        version, value = self._derived.get(key, (-1, None))
+        if version != self._version:
+            value = build(value)
+            self._derived[key] = (self._version, value)
+        found: _T = value
         return found
 
     # ---------------------------------------------------------------- internals
 
     def _changed(self) -> None:
         self._simple_cache.clear()
+        self._version += 1
 
     def _interfaces_of(self, device: str) -> dict[str, Interface]:
         self.device(device)
@@ -411,10 +404,7 @@ class InventoryGraph:
         return g
 
     def _checked_simple(self, src: str, dst: str, include_down: bool) -> Any:
-        self.device(src)
-        self.device(dst)
-        if src == dst:
-            raise InvalidInput(f"source and destination are the same device ({src})")
+        self.check_ends(src, dst)
         return self._simple(include_down)
 
     @staticmethod
@@ -424,75 +414,7 @@ class InventoryGraph:
     @staticmethod
     def _path(g: Any, nodes: list[str]) -> Path:
         links: list[Link] = [g.edges[u, v]["link"] for u, v in pairwise(nodes)]
-        return _make_path(nodes, links)
-
-    def _flow_graph(
-        self, src: str, dst: str, mode: Literal["link", "node"], include_down: bool
-    ) -> tuple[Any, dict[int, _Ports]]:
-        """DiGraph for the 2-unit min-cost flow, and where each link enters and leaves it.
-
-        Each link becomes its own middle node (so parallel links are distinct arcs), entered from
-        either end at the link's cost and left towards either end for free. In node mode each
-        device other than src/dst is split into (dev, "in") -> (dev, "out") with capacity 1.
-        """
-
-        def split(dev: str) -> bool:
-            return mode == "node" and dev not in (src, dst)
-
-        d = nx.DiGraph()
-        d.add_edge(_SOURCE, src, capacity=2, weight=0)
-        d.add_node(dst)  # even when no usable link reaches it
-        for dev in self._g.nodes:
-            if split(dev):
-                d.add_edge((dev, "in"), (dev, "out"), capacity=1, weight=0)
-        ports: dict[int, _Ports] = {}
-        for lk in self._usable(include_down):
-            u, v = lk.a.device, lk.b.device
-            if u == v:
-                continue
-            p = _Ports(
-                mid=("link", lk.id),
-                out_u=(u, "out") if split(u) else u,
-                in_u=(u, "in") if split(u) else u,
-                out_v=(v, "out") if split(v) else v,
-                in_v=(v, "in") if split(v) else v,
-            )
-            d.add_edge(p.out_u, p.mid, capacity=1, weight=lk.latency_us)
-            d.add_edge(p.out_v, p.mid, capacity=1, weight=lk.latency_us)
-            d.add_edge(p.mid, p.in_u, capacity=1, weight=0)
-            d.add_edge(p.mid, p.in_v, capacity=1, weight=0)
-            ports[lk.id or 0] = p
-        return d, ports
-
-    def _net_arcs(
-        self, flow: dict[Any, dict[Any, int]], ports: dict[int, _Ports]
-    ) -> list[tuple[str, str, int]]:
-        """Per link, the net direction of flow (opposite flows on one link cancel out)."""
-        arcs = []
-        for link_id, p in sorted(ports.items()):
-            lk = self._links[link_id]
-            # Net flow u -> v: what leaves the link towards v minus what enters it from v.
-            net = flow[p.mid][p.in_v] - flow[p.out_v][p.mid]
-            if net > 0:
-                arcs.append((lk.a.device, lk.b.device, link_id))
-            elif net < 0:
-                arcs.append((lk.b.device, lk.a.device, link_id))
-        return arcs
-
-    def _walk(self, src: str, dst: str, arcs: list[tuple[str, str, int]]) -> Path:
-        """Take one unit of flow out of `arcs` (consumed) as a path, cutting any loops."""
-        nodes: list[str] = [src]
-        link_ids: list[int] = []
-        while nodes[-1] != dst:
-            arc = next(a for a in arcs if a[0] == nodes[-1])
-            arcs.remove(arc)
-            if arc[1] in nodes:  # zero-latency cycles can appear in the flow: drop the loop
-                cut = nodes.index(arc[1])
-                del nodes[cut + 1 :], link_ids[cut:]
-            else:
-                nodes.append(arc[1])
-                link_ids.append(arc[2])
-        return _make_path(nodes, [self._links[i] for i in link_ids])
+        return Path.through(nodes, links)
 
     def _up_multigraph(self) -> Any:
         g = nx.MultiGraph()
@@ -501,20 +423,6 @@ class InventoryGraph:
             (lk.a.device, lk.b.device, lk.id) for lk in self._usable(include_down=False)
         )
         return g
-
-
-_SOURCE = ("source",)  # super source feeding exactly two units into src
-
-
-@dataclass(frozen=True)
-class _Ports:
-    """Flow-graph nodes of one link: its middle node and its ends' out/in nodes."""
-
-    mid: Any
-    out_u: Any
-    in_u: Any
-    out_v: Any
-    in_v: Any
 
 
 def _cut_off(after: Any, component: set[str]) -> list[str]:
@@ -535,12 +443,3 @@ def _better(candidate: Link, current: Link) -> bool:
         return (lk.latency_us, -lk.capacity_bps, lk.id or 0)
 
     return rank(candidate) < rank(current)
-
-
-def _make_path(nodes: list[str], links: list[Link]) -> Path:
-    return Path(
-        devices=list(nodes),
-        links=[lk.id or 0 for lk in links],
-        latency_us=sum(lk.latency_us for lk in links),
-        capacity_bps=min(lk.capacity_bps for lk in links),
-    )

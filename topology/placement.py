@@ -6,6 +6,8 @@ latency budget when one is given, and optionally a second path link- or node-dis
 When nothing fits it raises `PlacementRefused` saying why in terms an engineer can act on: the
 unknown device, the down link, the link whose free bandwidth limits the demand, the best latency
 achievable, the one link or device every protection path would share.
+`disjoint_pair` is the same disjoint search without bandwidth or budget (the API's disjoint
+paths): the one implementation of disjoint paths.
 
 Between parallel links the lowest-latency usable one carries the demand (then the one with the
 most free bandwidth, then the lowest id). The caller owns the reservations (`reserved`: link id
@@ -13,23 +15,24 @@ most free bandwidth, then the lowest id). The caller owns the reservations (`res
 committed.
 
 Speed: searches run on a compact index of the graph (integer device numbers, one tuple per link
-end) kept with the graph until it next changes, and test each link's state and free bandwidth
-as they reach it: nothing is filtered or copied per call. The shortest-path search is A* with
-landmark lower bounds (ALT): the latency from a dozen far-apart devices to every device, over all
-links whatever their state. For any devices u, t and landmark L, |d(L, u) - d(L, t)| <= d(u, t)
-on any subset of the links, so the largest such difference is an admissible and consistent
-heuristic for every constrained search; it steers the search towards the target instead of
-growing a ball around the source. The landmark distances survive changes that cannot lower a
-distance (link state, capacity, removals, slower links); other changes recompute them.
+end) kept with the graph until it next changes (`InventoryGraph.derived`), and test each link's
+state and free bandwidth as they reach it: nothing is filtered or copied per call. The
+shortest-path search is A* with landmark lower bounds (ALT): the latency from a dozen far-apart
+devices to every device, over all links whatever their state. For any devices u, t and landmark
+L, |d(L, u) - d(L, t)| <= d(u, t) on any subset of the links, so the largest such difference is
+an admissible and consistent heuristic for every constrained search; it steers the search
+towards the target instead of growing a ball around the source. The landmark distances survive
+changes that cannot lower a distance (link state, capacity, removals, slower links): the next
+index takes them from the one before; other changes recompute them.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import pairwise
 from operator import sub
 from typing import Any, Literal
@@ -149,11 +152,48 @@ def place(graph: InventoryGraph, demand: Demand, reserved: Mapping[int, int]) ->
             raise PlacementRefused(
                 f"device '{name}' is not in the inventory", reason="unknown-device", device=name
             ) from None
-    net = _Network(graph.derived(__name__, lambda: _Index.build(graph)), reserved)
+    net = _network(graph, reserved)
     primary = _place_primary(net, demand)
     if demand.protection == "none":
         return Placement(primary)
     return _place_protected(net, demand, primary)
+
+
+def disjoint_pair(
+    graph: InventoryGraph,
+    src: str,
+    dst: str,
+    mode: Literal["link", "node"] = "link",
+    *,
+    include_down: bool = False,
+) -> tuple[Path, Path]:
+    """The two disjoint paths with the least total latency, primary (lower latency) first,
+    whatever the links' load: the search protected placements use (Suurballe), unconstrained.
+
+    It finds the optimal pair even where "shortest path, remove it, search again" finds none
+    or a worse one. `link` mode: no link is shared (parallel links are distinct links). `node`
+    mode: no device other than `src` and `dst` is shared.
+    """
+    if mode not in ("link", "node"):
+        raise InvalidInput(f"mode must be 'link' or 'node', got {mode!r}")
+    graph.check_ends(src, dst)
+    net = _network(graph, {})
+    usable = net.filter(include_down=include_down)
+    primary = net.shortest(src, dst, usable)
+    flow = (
+        None
+        if primary is None
+        else _disjoint_flow(net, usable, primary, node_disjoint=mode == "node")
+    )
+    if not isinstance(flow, list):
+        up = "" if include_down else " over up links"
+        raise NoPath(f"no {mode}-disjoint pair of paths from {src} to {dst}{up}")
+    return _ordered(_two_paths(src, dst, flow))
+
+
+def _network(graph: InventoryGraph, reserved: Mapping[int, int]) -> _Network:
+    """The graph's search index (kept with the graph until it changes) with `reserved`."""
+    return _Network(graph.derived(__name__, partial(_Index.build, graph)), reserved)
 
 
 # --------------------------------------------------------------------------- primary path
@@ -481,7 +521,7 @@ def _walk(src: str, dst: str, outgoing: dict[str, list[_Arc]], pick: Mapping[str
         else:
             nodes.append(to)
             links.append(link)
-    return _make_path(nodes, links)
+    return Path.through(nodes, links)
 
 
 def _longest(pair: tuple[Path, Path]) -> int:
@@ -519,10 +559,6 @@ class _Landmarks:
         return True
 
 
-# The last landmarks computed per graph, offered to the next index build (which checks them).
-_last_landmarks: weakref.WeakKeyDictionary[InventoryGraph, _Landmarks] = weakref.WeakKeyDictionary()
-
-
 @dataclass(frozen=True)
 class _Index:
     """The graph as integers: device i is `names[i]`, `adjacency[i]` lists its link ends."""
@@ -532,9 +568,12 @@ class _Index:
     adjacency: list[list[_Entry]]
     links: dict[int, Link]
     bounds: list[tuple[int, ...]]  # landmark distances per device number
+    landmarks: _Landmarks
 
     @classmethod
-    def build(cls, graph: InventoryGraph) -> _Index:
+    def build(cls, graph: InventoryGraph, last: _Index | None) -> _Index:
+        """The index of the graph as it is; `last` (built before the graph's last change) lends
+        its landmarks when they are still lower bounds."""
         names = [device.name for device in graph.devices()]
         at = {name: i for i, name in enumerate(names)}
         adjacency: list[list[_Entry]] = [[] for _ in names]
@@ -545,12 +584,11 @@ class _Index:
                 up = lk.state is LinkState.UP
                 adjacency[u].append((v, lk.latency_us, link_id, lk.capacity_bps, up))
                 adjacency[v].append((u, lk.latency_us, link_id, lk.capacity_bps, up))
-        landmarks = _last_landmarks.get(graph)
+        landmarks = None if last is None else last.landmarks
         if landmarks is None or not landmarks.still_bound(names, links.values()):
             landmarks = _choose_landmarks(names, adjacency, links)
-            _last_landmarks[graph] = landmarks
         bounds = [landmarks.distances[name] for name in names]
-        return cls(names, at, adjacency, links, bounds)
+        return cls(names, at, adjacency, links, bounds, landmarks)
 
     def astar(
         self, usable: _Filter, reserved: Mapping[int, int], src: int, dst: int
@@ -714,7 +752,7 @@ class _Network:
         if nodes is None:
             return None
         links = [self._pick(usable, u, v) for u, v in pairwise(nodes)]
-        return _make_path([index.names[i] for i in nodes], links)
+        return Path.through([index.names[i] for i in nodes], links)
 
     def _pick(self, usable: _Filter, u: int, v: int) -> Link:
         """The usable link from u to v with the lowest latency, then most free, then lowest id."""
@@ -769,15 +807,6 @@ class _Network:
 
 def _id(link: Link) -> int:
     return link.id or 0  # links in the graph always have an id
-
-
-def _make_path(nodes: list[str], links: list[Link]) -> Path:
-    return Path(
-        devices=list(nodes),
-        links=[_id(lk) for lk in links],
-        latency_us=sum(lk.latency_us for lk in links),
-        capacity_bps=min(lk.capacity_bps for lk in links),
-    )
 
 
 def _describe(link: Link) -> str:

@@ -1,5 +1,6 @@
 """Constrained placement (topology.placement) on small hand-built graphs, plus randomized
-cross-checks against InventoryGraph's unconstrained searches on pre-filtered copies."""
+cross-checks against InventoryGraph's unconstrained searches and a min-cost flow on
+pre-filtered copies."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from itertools import pairwise
 import pytest
 
 from oss.errors import InvalidInput, NoPath, OssError
+from tests.unit.topology.test_disjoint_pair import least_disjoint_total
 from topology.graph import InventoryGraph
 from topology.model import Device, Endpoint, Interface, Link, LinkState
 from topology.placement import (
@@ -525,17 +527,16 @@ def test_randomized_against_unconstrained_searches_on_a_filtered_copy(seed: int)
             if mode == "none":
                 assert place(g, demand, reserved).primary.latency_us == expected.latency_us
                 continue
-            try:
-                pair = ref.disjoint_pair(a, b, mode)
-            except NoPath:
-                err = refused(g, demand, reserved)
-                assert err.reason == "protection"
-                assert_cuts(filtered(g, reserved, need), a, b, err)
+            least = least_disjoint_total(ref, a, b, mode)
+            if least is None:
+                refusal = refused(g, demand, reserved)
+                assert refusal.reason == "protection"
+                assert_cuts(filtered(g, reserved, need), a, b, refusal)
                 continue
             p = place(g, demand, reserved)
             assert p.protection is not None
             total = p.primary.latency_us + p.protection.latency_us
-            assert total == pair[0].latency_us + pair[1].latency_us
+            assert total == least
             assert p.primary.latency_us <= p.protection.latency_us
             check_disjoint(g, p, mode, reserved, need)
 

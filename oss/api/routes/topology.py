@@ -12,6 +12,7 @@ from oss.api.schemas import ImportResult
 from oss.bounds import Int64
 from oss.errors import InvalidInput
 from topology.clab import export_clab, parse_clab
+from topology.placement import disjoint_pair
 
 router = APIRouter(prefix="/api/v1/topology", tags=["topology"])
 
@@ -94,7 +95,7 @@ async def path(
     if disjoint is not None:
         if k != 1:
             raise InvalidInput("k and disjoint do not combine: a disjoint pair is two paths")
-        primary, backup = g.disjoint_pair(src, dst, disjoint)
+        primary, backup = disjoint_pair(g, src, dst, disjoint)
         return {
             "src": src,
             "dst": dst,

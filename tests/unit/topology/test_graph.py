@@ -1,13 +1,11 @@
-"""InventoryGraph: mutations, reads, paths, disjoint pairs and impact on hand-built graphs."""
+"""InventoryGraph: mutations, reads, paths and impact on hand-built graphs."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import random
 from pathlib import Path as FsPath
 
-import networkx as nx
 import pytest
 
 from oss.errors import Conflict, InvalidInput, NoPath, NotFound
@@ -342,142 +340,6 @@ def test_k_shortest_paths_on_a_grid() -> None:
         assert len(set(p.devices)) == len(p.devices)
 
 
-# -------------------------------------------------------------------------------- disjoint pairs
-
-
-def trap() -> InventoryGraph:
-    """The classic trap: the shortest path s-a-b-t uses the only link that both disjoint paths
-    would need to avoid, so "shortest path, then remove it, then search again" finds nothing."""
-    return build(
-        [
-            ("s", "a", 1),  # 1
-            ("a", "b", 1),  # 2
-            ("b", "t", 1),  # 3
-            ("s", "b", 3),  # 4
-            ("a", "t", 3),  # 5
-        ]
-    )
-
-
-@pytest.mark.parametrize("mode", ["link", "node"])
-def test_disjoint_pair_escapes_the_trap(mode: str) -> None:
-    g = trap()
-    assert g.shortest_path("s", "t").devices == ["s", "a", "b", "t"]
-    # the greedy second search really fails once the first path's links are gone
-    for link_id in g.shortest_path("s", "t").links:
-        g.remove_link(link_id)
-    with pytest.raises(NoPath):
-        g.shortest_path("s", "t")
-
-    primary, backup = trap().disjoint_pair("s", "t", mode)  # type: ignore[arg-type]
-    assert {tuple(primary.devices), tuple(backup.devices)} == {("s", "a", "t"), ("s", "b", "t")}
-    assert primary.latency_us + backup.latency_us == 8
-    assert set(primary.links).isdisjoint(backup.links)
-
-
-def test_disjoint_primary_is_the_faster_path() -> None:
-    g = build([("s", "x", 1), ("x", "t", 1), ("s", "y", 5), ("y", "t", 5)])
-    primary, backup = g.disjoint_pair("s", "t", "link")
-    assert (primary.devices, primary.latency_us) == (["s", "x", "t"], 2)
-    assert (backup.devices, backup.latency_us) == (["s", "y", "t"], 10)
-
-
-def test_parallel_links_are_link_disjoint() -> None:
-    g = build([("s", "t", 9), ("s", "t", 3), ("s", "t", 1, G10, "down")])
-    primary, backup = g.disjoint_pair("s", "t", "link")
-    assert (primary.links, backup.links) == ([2], [1])
-    # direct parallel links share no intermediate device either
-    assert [p.links for p in g.disjoint_pair("s", "t", "node")] == [[2], [1]]
-
-
-def test_node_mode_refuses_a_shared_device() -> None:
-    # bow tie: two parallel links on each side of m
-    g = build([("s", "m", 1), ("s", "m", 2), ("m", "t", 1), ("m", "t", 2)])
-    primary, backup = g.disjoint_pair("s", "t", "link")
-    assert primary.devices == backup.devices == ["s", "m", "t"]
-    assert set(primary.links).isdisjoint(backup.links)
-    assert primary.latency_us + backup.latency_us == 6
-    with pytest.raises(NoPath, match="node-disjoint"):
-        g.disjoint_pair("s", "t", "node")
-
-
-def test_no_disjoint_pair_over_a_bridge() -> None:
-    g = build([("s", "a", 1), ("s", "a", 1, G10, "down"), ("a", "t", 1)])
-    with pytest.raises(NoPath, match="no link-disjoint pair of paths from s to t over up links"):
-        g.disjoint_pair("s", "t", "link")
-    g.upsert_device(Device(name="alone"))
-    for mode in ("link", "node"):
-        with pytest.raises(NoPath, match=f"no {mode}-disjoint pair of paths from s to alone"):
-            g.disjoint_pair("s", "alone", mode)
-    with pytest.raises(InvalidInput):
-        g.disjoint_pair("s", "t", "ring")  # type: ignore[arg-type]
-    with pytest.raises(NotFound):
-        g.disjoint_pair("s", "x")
-
-
-def test_disjoint_pair_on_metro() -> None:
-    g = load("metro.clab.yml")
-    primary, backup = g.disjoint_pair("acc1", "acc4", "node")
-    assert primary.devices == ["acc1", "agg1", "acc4"]
-    assert backup.devices == ["acc1", "agg2", "acc4"]
-    assert primary.latency_us == backup.latency_us == 1300
-    # link mode may reuse agg1 via the parallel core links; the optimum still doesn't need to
-    link_pair = g.disjoint_pair("pe1", "pe2", "link")
-    assert sum(p.latency_us for p in link_pair) == 1100 + 1100
-
-
-def brute_force_best(g: nx.MultiGraph, src: str, dst: str, mode: str) -> int | None:
-    """Least total latency over all pairs of disjoint simple paths (exhaustive)."""
-    paths = []
-    for edges in nx.all_simple_edge_paths(g, src, dst):
-        latency = sum(g.edges[e]["latency"] for e in edges)
-        ids = {e[2] for e in edges}
-        inner = {n for e in edges for n in e[:2]} - {src, dst}
-        paths.append((latency, ids, inner))
-    best = None
-    for (l1, ids1, in1), (l2, ids2, in2) in itertools.combinations(paths, 2):
-        disjoint = not (in1 & in2) if mode == "node" else not (ids1 & ids2)
-        if disjoint and (best is None or l1 + l2 < best):
-            best = l1 + l2
-    return best
-
-
-@pytest.mark.parametrize("seed", range(30))
-@pytest.mark.parametrize("mode", ["link", "node"])
-def test_disjoint_pair_matches_brute_force(seed: int, mode: str) -> None:
-    rng = random.Random(seed)
-    names = [f"n{i}" for i in range(7)]
-    specs: list[Spec] = []
-    for _ in range(12):
-        a, b = rng.sample(names, 2)
-        state = "down" if rng.random() < 0.1 else "up"
-        specs.append((a, b, rng.randint(0, 6), G10, state))  # zero latency included on purpose
-    g = build(specs, extra_devices=tuple(names))
-    reference = nx.MultiGraph()
-    for i, (a, b, latency, _, state) in enumerate(specs, start=1):  # type: ignore[misc]
-        if state == "up":
-            reference.add_edge(a, b, key=i, latency=latency)
-    reference.add_nodes_from(names)
-    expected = brute_force_best(reference, "n0", "n1", mode)
-    if expected is None:
-        with pytest.raises(NoPath):
-            g.disjoint_pair("n0", "n1", mode)  # type: ignore[arg-type]
-        return
-    primary, backup = g.disjoint_pair("n0", "n1", mode)  # type: ignore[arg-type]
-    assert primary.latency_us + backup.latency_us == expected
-    assert primary.latency_us <= backup.latency_us
-    for p in (primary, backup):
-        assert p.devices[0] == "n0" and p.devices[-1] == "n1"
-        assert len(set(p.devices)) == len(p.devices)
-        for (u, v), link_id in zip(itertools.pairwise(p.devices), p.links, strict=True):
-            link = g.link(link_id)
-            assert {link.a.device, link.b.device} == {u, v} and link.state is LinkState.UP
-        assert p.latency_us == sum(g.link(i).latency_us for i in p.links)
-    assert set(primary.links).isdisjoint(backup.links)
-    if mode == "node":
-        assert set(primary.devices[1:-1]).isdisjoint(backup.devices[1:-1])
-
-
 # ---------------------------------------------------------------------------------------- impact
 
 
@@ -576,10 +438,20 @@ def test_path_is_frozen() -> None:
         path.latency_us = 2  # type: ignore[misc]
 
 
-def test_flow_walk_cuts_zero_latency_loops() -> None:
-    # A min-cost flow may carry a zero-cost cycle; turning flow into a path must drop it.
-    g = build([("s", "a", 1), ("a", "b", 0), ("b", "a", 0), ("a", "t", 1)])
-    arcs = [("s", "a", 1), ("a", "b", 2), ("b", "a", 3), ("a", "t", 4)]
-    path = g._walk("s", "t", arcs)
-    assert (path.devices, path.links, path.latency_us) == (["s", "a", "t"], [1, 4], 2)
-    assert arcs == []
+def test_derived_is_kept_until_devices_or_links_change() -> None:
+    g = build([("a", "b", 1), ("b", "c", 1)])
+    given: list[object] = []
+
+    def index(last: int | None) -> int:
+        given.append(last)
+        return len(given)
+
+    assert g.derived("k", index) == g.derived("k", index) == 1
+    g.upsert_interface(Interface(device="a", name="eth9"))  # no path can change
+    assert g.derived("k", index) == 1
+    g.upsert_link(g.link(1).model_copy(update={"state": LinkState.DOWN}))
+    assert g.derived("k", index) == 2  # rebuilt, offered the value from before the change
+    g.remove_device("c")
+    assert g.derived("k", index) == 3
+    assert given == [None, 1, 2]
+    assert g.derived("other", index) == 4  # keys are independent
