@@ -1,4 +1,5 @@
-"""Bulk inserts that return the new rows' ids in the order of the rows given."""
+"""Id numbering of new rows, in one place: bulk inserts that return the new rows' ids in the
+order of the rows given, and the ids the ORM's new rows get on SQLite."""
 
 from __future__ import annotations
 
@@ -11,22 +12,31 @@ from sqlalchemy import Connection, Table, func, insert, select
 from oss.store.base import Base
 
 
+def reserve_ids(conn: Connection, model: type[Base], count: int) -> range | None:
+    """The ids the next `count` rows of `model`'s table get, numbered in the connection's
+    transaction; None where the database numbers them itself and returns them in order
+    (PostgreSQL's sequence)."""
+    # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction holds
+    # the write lock from its BEGIN IMMEDIATE (Database.transaction, Database.write), so the
+    # rows are numbered here as SQLite would (largest id + 1; the tables have no AUTOINCREMENT).
+    if conn.dialect.name != "sqlite":
+        return None
+    top = int(conn.scalar(_largest_id(cast(Table, model.__table__))) or 0)
+    return range(top + 1, top + 1 + count)
+
+
 def insert_numbered(
     conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
     """Insert `rows` into the table of `model` (integer primary key `id`) in one statement,
     in the connection's transaction; their ids, in order."""
-    # SQLite cannot promise the order of a multi-row RETURNING. The caller's transaction holds
-    # the write lock from its BEGIN IMMEDIATE (Database.transaction, Database.write), so the
-    # rows are numbered here as SQLite would (largest id + 1; the tables have no AUTOINCREMENT).
     table = cast(Table, model.__table__)
     if not rows:
         return []
-    if conn.dialect.name == "sqlite":
-        top = int(conn.scalar(_largest_id(table)) or 0)
-        ids = list(range(top + 1, top + 1 + len(rows)))
+    ids = reserve_ids(conn, model, len(rows))
+    if ids is not None:
         conn.execute(insert(table), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
-        return ids
+        return list(ids)
     result = conn.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
     )

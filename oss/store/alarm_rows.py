@@ -1,0 +1,134 @@
+"""Alarm rows in bulk, with Core statements: what makes a trap storm's batch cheap.
+
+A batch of alarm changes costs a few statements whatever its size: one look-up of the open
+alarms per `IN_CHUNK` keys, one insert of the new alarms (numbered as `insert_numbered` does),
+one executemany update of the others, one look-up of their children. Rows travel as
+`PlainAlarm`s (the columns of `AlarmRow`, no ORM state), which the alarm state machine
+(`oss.faults.reducer`) changes in memory in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, select, update
+
+from oss.store.base import IN_CHUNK
+from oss.store.numbering import insert_numbered
+from oss.store.tables import AlarmRow
+
+_TABLE = cast(Table, AlarmRow.__table__)
+
+
+@dataclass(slots=True)
+class PlainAlarm:
+    """The values of one `alarms` row (`id` None until it is inserted)."""
+
+    reduction_key: str
+    open: bool
+    alarm_type: str
+    perceived_severity: str
+    probable_cause: str
+    specific_problem: str
+    alarmed_object_type: str
+    alarmed_object: str
+    state: str
+    ack_state: str
+    raised_time: datetime
+    changed_time: datetime
+    ack_user_id: str | None = None
+    cleared_time: datetime | None = None
+    service_affecting: bool = False
+    affected_services: Any = field(default_factory=list)
+    impact: Any = None
+    parent_id: int | None = None
+    is_root_cause: bool = False
+    count: int = 1
+    sequence: int = 1
+    details: Any = None
+    id: int | None = None
+
+
+# What a change of an existing alarm's state touches (oss.faults.reducer: count, severity,
+# times, state, details, sequence): the update sets these only.
+STATE_COLUMNS = (
+    "open",
+    "state",
+    "perceived_severity",
+    "changed_time",
+    "cleared_time",
+    "count",
+    "sequence",
+    "details",
+)
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"new_{name}") for name in STATE_COLUMNS})
+)
+# Built once: a statement made per batch costs more to construct and key than to run.
+_OPEN = (
+    select(_TABLE)
+    .where(_TABLE.c.reduction_key.in_(bindparam("keys", expanding=True)), _TABLE.c.open)
+    .order_by(_TABLE.c.id)
+)
+# (parent, child) of the alarms correlated under `ids`.
+CHILDREN = (
+    select(AlarmRow.parent_id, AlarmRow.id)
+    .where(AlarmRow.parent_id.in_(bindparam("ids", expanding=True)))
+    .order_by(AlarmRow.id)
+)
+
+
+def open_alarms(conn: Connection, keys: Collection[str]) -> dict[str, list[PlainAlarm]]:
+    """The open alarms of each key (every key present), oldest first (normally one at most)."""
+    ordered = sorted(keys)
+    found: dict[str, list[PlainAlarm]] = {key: [] for key in ordered}
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ordered[start : start + IN_CHUNK]
+        for row in conn.execute(_OPEN, {"keys": chunk}).mappings():
+            found[row["reduction_key"]].append(PlainAlarm(**row))
+    return found
+
+
+def insert_alarms(conn: Connection, alarms: Sequence[PlainAlarm]) -> None:
+    """Insert new alarms in one statement; each gets its id, in order."""
+    rows = [_values(alarm) for alarm in alarms]
+    for alarm, row_id in zip(alarms, insert_numbered(conn, AlarmRow, rows), strict=True):
+        alarm.id = row_id
+
+
+def update_alarms(conn: Connection, alarms: Sequence[PlainAlarm]) -> None:
+    """Write the state (`STATE_COLUMNS`) of existing alarms back, in one executemany."""
+    if alarms:
+        conn.execute(
+            _UPDATE,
+            [
+                {"row_id": a.id, **{f"new_{n}": getattr(a, n) for n in STATE_COLUMNS}}
+                for a in alarms
+            ],
+        )
+
+
+def children_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[int]]:
+    """The ids of the alarms correlated under each of `ids` (those that have any)."""
+    return by_parent(conn.execute(CHILDREN, {"ids": list(ids)})) if ids else {}
+
+
+def by_parent(rows: Iterable[Any]) -> dict[int, list[int]]:
+    """(parent, child) rows (`CHILDREN`) grouped by parent."""
+    found: dict[int, list[int]] = {}
+    for parent, child in rows:
+        if parent is not None:
+            found.setdefault(parent, []).append(child)
+    return found
+
+
+_INSERTED = tuple(f.name for f in fields(PlainAlarm) if f.name != "id")
+
+
+def _values(alarm: PlainAlarm) -> dict[str, Any]:
+    return {name: getattr(alarm, name) for name in _INSERTED}
