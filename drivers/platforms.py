@@ -16,16 +16,16 @@ as the key.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oss.errors import ConfigError, InvalidInput
 from oss.paths import configs_dir
+from oss.yaml_lines import key_lines, nearest_line, parse_yaml
 
 
 def platforms_dir() -> Path:
@@ -132,7 +132,8 @@ def load_platform(name: str, directory: Path | None = None) -> Platform:
 @cache
 def _load(name: str, directory: Path) -> Platform:
     path = directory / f"{name}.yaml"
-    data = _read(name, path)
+    node, data = parse_yaml(path, _read(name, path))
+    lines = key_lines(node)
     parent = data.pop("extends", None) if isinstance(data, dict) else None
     if parent == name:
         raise ConfigError(f"{path}: a platform cannot extend itself")
@@ -145,12 +146,13 @@ def _load(name: str, directory: Path) -> Platform:
     except ValidationError as exc:
         problems = [(tuple(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
         raise ConfigError(
-            "; ".join(f"{path}:{_line_of(path, loc)}: {'.'.join(loc)}: {m}" for loc, m in problems)
+            "; ".join(f"{path}:{_line_of(lines, loc)}: {'.'.join(loc)}: {m}" for loc, m in problems)
         ) from None
     if platform.name != name:
         raise ConfigError(f"{path}: name {platform.name!r} differs from the file name")
     if platform.config_protocol is not None:
-        _check_list_keys(platform, path, directory.parent / "templates" / platform.template_dir)
+        templates = directory.parent / "templates" / platform.template_dir
+        _check_list_keys(platform, path, lines, templates)
     return platform
 
 
@@ -165,12 +167,14 @@ _XML_REMOVED = re.compile(
 _XML_LOOPED = re.compile(r"\{%-?\s*for\b[^%]*%\}\s*<([\w.-]+)>\s*<([\w.-]+)")
 
 
-def _check_list_keys(platform: Platform, path: Path, templates: Path) -> None:
+def _check_list_keys(
+    platform: Platform, path: Path, lines: dict[str, int], templates: Path
+) -> None:
     """Every list the platform's templates write has its key in `model.list_keys`."""
     keys = {tuple(k.split("/")): v for k, v in platform.model.list_keys.items()}
     for template, line, trail, key in _written_lists(templates):
         if not any(value == key and _suffix_of(trail, known) for known, value in keys.items()):
-            where = f"{path}:{_line_of(path, ('model', 'list_keys'))}"
+            where = f"{path}:{_line_of(lines, ('model', 'list_keys'))}"
             raise ConfigError(
                 f"{where}: model.list_keys: no key {key!r} for the list {'/'.join(trail)!r} "
                 f"that {template.relative_to(templates.parent)}:{line} writes "
@@ -203,29 +207,9 @@ def _suffix_of(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return a[-n:] == b[-n:]
 
 
-def _line_of(path: Path, loc: tuple[str, ...]) -> int:
+def _line_of(lines: dict[str, int], loc: tuple[str, ...]) -> int:
     """1-based line of the deepest key of `loc` found in the file (1 when none is)."""
-    lines = _key_lines(path.read_text(encoding="utf-8"))
-    return next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 1)
-
-
-def _key_lines(text: str) -> Mapping[tuple[str, ...], int]:
-    found: dict[tuple[str, ...], int] = {}
-
-    def walk(node: yaml.Node, loc: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                here = (*loc, str(key.value))
-                found.setdefault(here, key.start_mark.line + 1)
-                walk(value, here)
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return found
-    if root is not None:
-        walk(root, ())
-    return found
+    return nearest_line(lines, ".".join(loc)) or 1
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -238,15 +222,11 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read(name: str, path: Path) -> Any:
+def _read(name: str, path: Path) -> str:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"platform {name!r}: no definition at {path}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: not valid YAML") from None
 
 
 def platform_names(directory: Path | None = None) -> list[str]:

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oss.errors import ConfigError, InvalidInput, NotFound, Problem
 from oss.paths import configs_dir
+from oss.yaml_lines import Loc, key_locations, parse_yaml
 from topology.model import IFNAME_PATTERN, NAME_PATTERN, parse_latency_us, parse_rate
 
 
@@ -71,7 +71,6 @@ ATTACHMENT_PARTS: Mapping[str, tuple[tuple[str, ...], bool]] = {
     "address": (("ipv4_interface",), False),
 }
 
-Loc = tuple[str | int, ...]
 FileProblem = tuple[Loc, str, int | None]  # where in the file, why, and the line when known
 
 
@@ -832,18 +831,11 @@ def _check_sla_references(
 
 
 def _load_file(path: Path) -> ServiceType:
-    text = _read(path)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
-    lines: dict[Loc, int] = {}
-    duplicates: list[FileProblem] = []
-    _key_lines(node, (), lines, duplicates)
+    node, raw = parse_yaml(path, _read(path))
+    lines, repeated = key_locations(node)
+    duplicates: list[FileProblem] = [
+        (loc, f"duplicate key (first on line {first})", line) for loc, first, line in repeated
+    ]
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a service type file is a mapping of keys")
     try:
@@ -943,29 +935,6 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read service type file: {exc.strerror}") from None
-
-
-def _key_lines(
-    node: yaml.Node | None, loc: Loc, lines: dict[Loc, int], duplicates: list[FileProblem]
-) -> None:
-    """1-based line of every key and list item, by location; duplicate keys are problems
-    (YAML loaders silently keep the last one)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            here = (*loc, key_node.value)
-            line = key_node.start_mark.line + 1
-            if key_node.value in seen:
-                first = lines[here]
-                duplicates.append((here, f"duplicate key (first on line {first})", line))
-                continue
-            seen.add(key_node.value)
-            lines[here] = line
-            _key_lines(value_node, here, lines, duplicates)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*loc, i)] = item.start_mark.line + 1
-            _key_lines(item, (*loc, i), lines, duplicates)
 
 
 def _describe(path: Path, problems: list[FileProblem], lines: Mapping[Loc, int]) -> str:

@@ -85,6 +85,13 @@ def test_shape_errors_name_file_and_line(tmp_path: Path) -> None:
     assert str(err.value).startswith(f"{tmp_path / 'box.yaml'}:3: ports.netconf: ")
 
 
+def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "box.yaml").write_text("name: box\nports: [netconf\n")
+    with pytest.raises(ConfigError) as err:
+        load_platform("box", tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'box.yaml'}:3: not valid YAML")
+
+
 def test_an_unknown_platform_name_is_refused_with_the_known_ones() -> None:
     check_platform_name("lab-sim")
     with pytest.raises(InvalidInput) as err:
