@@ -42,36 +42,21 @@ of that batch stays).
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any, NoReturn, Protocol, cast
 
-from sqlalchemy import (
-    Column,
-    Table,
-    bindparam,
-    delete,
-    event,
-    func,
-    insert,
-    inspect,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.engine import Dialect
+from sqlalchemy import event, func, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnElement, ValuesBase
 
+from bss_bridge import bill_store
+from bss_bridge.bill_store import NewBill, StoredBill, UsageClaim
 from bss_bridge.catalog import Offering, SlaTerms
 from bss_bridge.money import round_money
 from bss_bridge.rating import (
@@ -84,7 +69,7 @@ from bss_bridge.rating import (
     tax,
     usage_charge,
 )
-from bss_bridge.tables import BillingAccountRow, BillLineRow, BillRow, ProductRow, UsageRow
+from bss_bridge.tables import BillingAccountRow, BillLineRow, BillRow
 from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
@@ -418,21 +403,6 @@ def _adjustment(item: LateUsage, bill_id: int, currency: str) -> Line:
 
 
 @dataclass(frozen=True)
-class _Bill:
-    """What the run needs of a bill row (read with Core: no ORM objects per account)."""
-
-    id: int
-    account_id: str
-    period_start: datetime
-    state: str
-    currency: str
-    subtotal: Decimal
-    tax: Decimal
-    total: Decimal
-    bill_no: str | None
-
-
-@dataclass(frozen=True)
 class _Account:
     id: str
     currency: str
@@ -452,7 +422,7 @@ class _RunAudit:
     def record(
         self,
         s: AsyncSession,
-        bills: Mapping[tuple[str, datetime], _Bill],
+        bills: Mapping[tuple[str, datetime], StoredBill],
         created: set[int],
         written: Mapping[int, tuple[list[Line], tuple[Decimal, Decimal, Decimal]]],
         accounts: Mapping[str, _Account],
@@ -485,12 +455,6 @@ class _RunAudit:
         )
 
 
-_USAGE = cast(Table, UsageRow.__table__)
-_BILLS = cast(Table, BillRow.__table__)
-# Core (not ORM) inserts: executemany straight to the driver, no per-row ORM bookkeeping.
-_LINES = cast(Table, BillLineRow.__table__)
-
-
 class BillRun:
     def __init__(
         self,
@@ -520,7 +484,7 @@ class BillRun:
         billing_period(period_month, 1)  # a bad month fails before anything is read
         summaries: list[BillSummary] = []
         after = ""
-        with _older_objects_frozen():
+        with bill_store.older_objects_frozen():
             while True:
                 batch = await self._accounts(period_month, account, after)
                 if not batch:
@@ -570,14 +534,12 @@ class BillRun:
             sla = await self._compliance(s, accounts, products, drafts)
             draft_ids = list(drafts.values())
             if draft_ids:
-                await s.execute(delete(BillLineRow).where(BillLineRow.bill_id.in_(draft_ids)))
+                await bill_store.delete_lines(s, draft_ids)
                 await self._claim_usage(s, by_id, products, drafts)
                 await self._claim_late_usage(s, by_id, products, drafts, bills)
             usage, late = await self._usage_of(s, by_id, products, drafts, bills)
             written: dict[int, tuple[list[Line], tuple[Decimal, Decimal, Decimal]]] = {}
             now = self.clock()
-            dialect = (await s.connection()).dialect
-            rows = _LineRows(dialect, now)
             for account_id, bill_id in drafts.items():
                 acc = by_id[account_id]
                 lines = compute_lines(
@@ -590,19 +552,10 @@ class BillRun:
                     late=late.get(account_id, []),
                 )
                 written[bill_id] = (lines, totals(lines, acc.currency))
-                rows.add(bill_id, lines)
-            if rows.rows:
-                await _executemany(s, _INSERT_LINES, rows.rows)
+            await bill_store.insert_lines(s, ((b, lines) for b, (lines, _) in written.items()), now)
             if written:
-                moment = _bound(dialect, _BILLS.c.updated_at, now)
-                await _executemany(
-                    s,
-                    _UPDATE_TOTALS,
-                    [
-                        (str(t[0]), str(t[1]), str(t[2]), moment, moment, b, DRAFT)
-                        for b, (_, t) in written.items()
-                    ],
-                )
+                sums = {b: t for b, (_, t) in written.items()}
+                await bill_store.update_totals(s, sums, now, state=DRAFT)
                 what.record(s, bills, created, written, by_id, now)
             if self.before_commit is not None:
                 await self.before_commit(done)
@@ -629,40 +582,25 @@ class BillRun:
 
     async def _bills(
         self, s: AsyncSession, accounts: list[_Account]
-    ) -> tuple[dict[tuple[str, datetime], _Bill], set[int]]:
+    ) -> tuple[dict[tuple[str, datetime], StoredBill], set[int]]:
         """Every bill of these accounts by (account, period start), the run's ones created as
         drafts when absent (and the ids of those created). Locked (FOR UPDATE on PostgreSQL)
         against a concurrent issue."""
-        query = _BILL_COLUMNS.where(_in_batch(_BILLS.c.account_id, accounts)).with_for_update()
-        found = {(b.account_id, b.period_start): b for b in await _bill_rows(s, query)}
+        first, last = _range(accounts)
+        found = {
+            (b.account_id, b.period_start): b
+            for b in await bill_store.bills_of(s, first, last, lock=True)
+        }
         missing = [a for a in accounts if (a.id, a.period.start) not in found]
         created: set[int] = set()
         if missing:
-            dialect = (await s.connection()).dialect
-            moment = _bound(dialect, _BILLS.c.bill_date, self.clock())
-            zeros: dict[str, str] = {}
-            periods: dict[Period, tuple[Any, Any]] = {}
-            rows = []
-            for a in missing:
-                zero = zeros.get(a.currency)
-                if zero is None:
-                    zero = zeros[a.currency] = str(round_money(Decimal(0), a.currency))
-                bound = periods.get(a.period)
-                if bound is None:
-                    bound = periods[a.period] = (
-                        _bound(dialect, _BILLS.c.period_start, a.period.start),
-                        _bound(dialect, _BILLS.c.period_end, a.period.end),
-                    )
-                rows.append((a.id, *bound, DRAFT, a.currency, zero, zero, zero, moment, moment))
-            try:
-                await _executemany(s, _INSERT_BILLS, rows)
-            except IntegrityError as exc:
-                raise Conflict(
-                    "another bill run created these bills at the same time; run again"
-                ) from exc
-            for b in await _bill_rows(
-                s, _BILL_COLUMNS.where(_in_batch(_BILLS.c.account_id, missing))
-            ):
+            zeros = {c: round_money(Decimal(0), c) for c in {a.currency for a in missing}}
+            drafts = [
+                NewBill(a.id, a.period, DRAFT, a.currency, zeros[a.currency]) for a in missing
+            ]
+            await bill_store.insert_bills(s, drafts, self.clock())
+            first, last = _range(missing)
+            for b in await bill_store.bills_of(s, first, last, lock=False):
                 if (b.account_id, b.period_start) not in found:
                     found[(b.account_id, b.period_start)] = b
                     created.add(b.id)
@@ -675,27 +613,9 @@ class BillRun:
         by_id = {a.id: a for a in accounts}
         earliest = min(a.period.start for a in accounts)
         latest = max(a.period.end for a in accounts)
-        query = (
-            select(
-                ProductRow.id,
-                ProductRow.account_id,
-                ProductRow.offering_id,
-                ProductRow.service_name,
-                ProductRow.state,
-                ProductRow.start_at,
-                ProductRow.end_at,
-            )
-            .where(
-                _in_batch(ProductRow.account_id, accounts),
-                ProductRow.start_at.is_not(None),
-                ProductRow.start_at < latest,
-                or_(ProductRow.end_at.is_(None), ProductRow.end_at > earliest),
-            )
-            .order_by(ProductRow.account_id, ProductRow.start_at, ProductRow.id)
-        )
+        first, last = _range(accounts)
+        rows = await bill_store.products_of(s, first, last, earliest, latest)
         out: dict[str, list[ProductToBill]] = defaultdict(list)
-        conn = await s.connection()
-        rows = (await conn.execute(query)).all()  # all at once: no fetchone per row
         for pid, account_id, offering_id, service, state, start, end in rows:
             if account_id not in by_id:
                 continue  # an account created since the batch was read: the next run's
@@ -775,24 +695,13 @@ class BillRun:
     ) -> None:
         """Mark the unbilled usage records of each draft's products in its period as billed
         to the draft. Summing by bill id afterwards counts exactly the records marked here."""
-        dialect = (await s.connection()).dialect
-        bounds: dict[Period, tuple[Any, Any]] = {}  # a batch has one period per billing day
-        rows = []
-        for account_id, bill_id in drafts.items():
-            period = accounts[account_id].period
-            bound = bounds.get(period)
-            if bound is None:
-                bound = bounds[period] = (
-                    _bound(dialect, _USAGE.c.start_at, period.start),
-                    _bound(dialect, _USAGE.c.start_at, period.end),
-                )
-            for p in products.get(account_id, []):
-                if p.offering.usage is not None:
-                    rows.append(
-                        (bill_id, "billed", p.id, REJECTED, p.offering.usage.usage_type, *bound)
-                    )
-        if rows:
-            await _executemany(s, _CLAIM_USAGE, rows)
+        claims = [
+            UsageClaim(bill_id, p.id, p.offering.usage.usage_type, accounts[account_id].period)
+            for account_id, bill_id in drafts.items()
+            for p in products.get(account_id, [])
+            if p.offering.usage is not None
+        ]
+        await bill_store.claim_usage(s, claims, billed="billed", rejected=REJECTED)
 
     async def _claim_late_usage(
         self,
@@ -800,7 +709,7 @@ class BillRun:
         accounts: Mapping[str, _Account],
         products: Mapping[str, list[ProductToBill]],
         drafts: Mapping[str, int],
-        bills: Mapping[tuple[str, datetime], _Bill],
+        bills: Mapping[tuple[str, datetime], StoredBill],
     ) -> None:
         """Unbilled records of an earlier period whose bill is issued (or was never made) go
         to the current draft, as adjustments. Records of an earlier *draft* wait for it."""
@@ -819,34 +728,19 @@ class BillRun:
             if p.offering.usage is not None
         }
         latest = max(accounts[a].period.start for a in drafts)
-        query = select(
-            UsageRow.id, UsageRow.product_id, UsageRow.start_at, UsageRow.usage_type
-        ).where(
-            _in_batch(UsageRow.account_id, [accounts[a] for a in drafts]),
-            # `bill_id + 0`, not `bill_id`: the same test, but no index on it. SQLite (no
-            # planner statistics) would otherwise walk ix_usage_records_bill_id for NULL, i.e.
-            # every unbilled record of every account, in each batch: quadratic in a first run.
-            (UsageRow.bill_id + 0).is_(None),
-            UsageRow.state != REJECTED,
-            UsageRow.start_at < latest,
-        )
-        claims = []
-        conn = await s.connection()
-        for record_id, product_id, start, usage_type in (await conn.execute(query)).all():
+        first, last = _range(accounts[a] for a in drafts)
+        claims: dict[int, int] = {}
+        for record_id, product_id, start, usage_type in await bill_store.unbilled_usage_before(
+            s, first, last, latest, rejected=REJECTED
+        ):
             acc = priced.get(product_id)  # None too for an account outside the batch
             if acc is None or start >= acc.period.start or usage_type != tariffs[product_id]:
                 continue
             own = bills.get((acc.id, period_containing(start, acc.billing_day).start))
             if own is not None and own.state == DRAFT:
                 continue
-            claims.append({"r_id": record_id, "r_bill": drafts[acc.id]})
-        if claims:
-            await s.execute(
-                update(_USAGE)
-                .where(_USAGE.c.id == bindparam("r_id"), _USAGE.c.bill_id.is_(None))
-                .values(bill_id=bindparam("r_bill"), state="billed"),
-                claims,
-            )
+            claims[record_id] = drafts[acc.id]
+        await bill_store.claim_records(s, claims, billed="billed")
 
     async def _usage_of(
         self,
@@ -854,7 +748,7 @@ class BillRun:
         accounts: Mapping[str, _Account],
         products: Mapping[str, list[ProductToBill]],
         drafts: Mapping[str, int],
-        bills: Mapping[tuple[str, datetime], _Bill],
+        bills: Mapping[tuple[str, datetime], StoredBill],
     ) -> tuple[dict[str, dict[str, Decimal]], dict[str, list[LateUsage]]]:
         """The quantities billed to each draft: the period's per product, and the late ones
         per (product, earlier period)."""
@@ -864,45 +758,31 @@ class BillRun:
             return usage, {}
         account_of = {bill_id: account_id for account_id, bill_id in drafts.items()}
         known = {p.id: p for account_id in drafts for p in products.get(account_id, [])}
-        draft_ids = list(account_of)
-        conn = await s.connection()
-        for i in range(0, len(draft_ids), 500):
-            query = select(
-                UsageRow.bill_id,
-                UsageRow.product_id,
-                UsageRow.start_at,
-                UsageRow.quantity,
-                UsageRow.unit,
-            ).where(UsageRow.bill_id.in_(draft_ids[i : i + 500]))
-            for bill_id, product_id, start, quantity, unit in (await conn.execute(query)).all():
-                account_id = account_of[cast(int, bill_id)]  # selected by bill_id IN (...)
-                product = known.get(product_id)
-                if product is None or product.offering.usage is None:
-                    continue  # claimed while the product was billable; it is no longer
-                if unit != product.offering.usage.unit:
-                    raise InvalidInput(
-                        f"usage of product {product_id} is in {unit} but offering "
-                        f"{product.offering.id} is priced per {product.offering.usage.unit}"
-                    )
-                acc = accounts[account_id]
-                if start >= acc.period.start:
-                    per_product = usage[account_id]
-                    per_product[product_id] = per_product.get(product_id, Decimal(0)) + quantity
-                else:
-                    own_start = period_containing(start, acc.billing_day).start
-                    late_sums[(account_id, product_id, own_start)] += quantity
+        for bill_id, product_id, start, quantity, unit in await bill_store.usage_billed_to(
+            s, list(account_of)
+        ):
+            account_id = account_of[cast(int, bill_id)]  # selected by bill_id IN (...)
+            product = known.get(product_id)
+            if product is None or product.offering.usage is None:
+                continue  # claimed while the product was billable; it is no longer
+            if unit != product.offering.usage.unit:
+                raise InvalidInput(
+                    f"usage of product {product_id} is in {unit} but offering "
+                    f"{product.offering.id} is priced per {product.offering.usage.unit}"
+                )
+            acc = accounts[account_id]
+            if start >= acc.period.start:
+                per_product = usage[account_id]
+                per_product[product_id] = per_product.get(product_id, Decimal(0)) + quantity
+            else:
+                own_start = period_containing(start, acc.billing_day).start
+                late_sums[(account_id, product_id, own_start)] += quantity
         late: dict[str, list[LateUsage]] = defaultdict(list)
         for (account_id, product_id, own_start), quantity in sorted(late_sums.items()):
             acc = accounts[account_id]
             own = period_containing(own_start, acc.billing_day)
-            already = await s.scalars(
-                select(UsageRow.quantity).where(
-                    UsageRow.product_id == product_id,
-                    UsageRow.bill_id.is_not(None),
-                    UsageRow.bill_id != drafts[account_id],
-                    UsageRow.start_at >= own.start,
-                    UsageRow.start_at < own.end,
-                )
+            already = await bill_store.quantity_billed_elsewhere(
+                s, product_id, own, other_than=drafts[account_id]
             )
             corrected = bills.get((account_id, own.start))
             late[account_id].append(
@@ -910,7 +790,7 @@ class BillRun:
                     product=known[product_id],
                     period=own,
                     quantity=quantity,
-                    already_billed=sum(already.all(), Decimal(0)),
+                    already_billed=already,
                     corrected_bill_no=corrected.bill_no if corrected is not None else None,
                 )
             )
@@ -1058,165 +938,7 @@ def _issue_view(bill: BillRow) -> dict[str, Any]:
     }
 
 
-_BILL_COLUMNS = select(*(_BILLS.c[name] for name in _Bill.__dataclass_fields__))
-
-
-async def _bill_rows(s: AsyncSession, query: Any) -> list[_Bill]:
-    return [_Bill(*row) for row in (await (await s.connection()).execute(query)).all()]
-
-
-def _in_batch(column: Any, accounts: Sequence[_Account]) -> ColumnElement[bool]:
-    """`column` (an account id) is one of a batch's: the accounts were read in id order, so
-    they are every account from the first to the last. A range, not an IN list of a thousand
-    ids: the same rows, without SQLAlchemy expanding and binding each id. (An account created
-    since the batch was read may fall in the range; the callers skip what is not theirs.)"""
-    first = min(a.id for a in accounts)
-    last = max(a.id for a in accounts)
-    return cast(ColumnElement[bool], column.between(first, last))
-
-
-# --- writing many rows straight to the driver ---------------------------------------------
-#
-# A bill run writes some four lines per account. Through SQLAlchemy's executemany every value
-# of every row goes through its type's bind processing (DecimalText, JSON, UtcDateTime) and
-# every row through the compiler's parameter assembly: most of the run's time at 100k
-# accounts. So the hot statements are compiled by SQLAlchemy for the session's own dialect
-# (the same SQL, bind casts and placeholders it would send) and executed with parameters
-# already in the driver's form: decimals as their canonical text (what DecimalText stores),
-# evidence serialised by the column's own JSON bind processor, and the batch's few distinct
-# datetimes converted once each by the column's own processor (a datetime for asyncpg, the
-# dialect's text for SQLite), so both backends get exactly the values they got before.
-
-
-def _insert(table: Table, names: Sequence[str]) -> ValuesBase:
-    return insert(table).values({name: bindparam(name) for name in names})
-
-
-_LINE_COLUMNS = (
-    "bill_id", "key", "kind", "product_id", "description", "quantity", "unit", "unit_price",
-    "amount", "tax_rate", "evidence", "created_at",
-)  # fmt: skip
-_INSERT_LINES = (_insert(_LINES, _LINE_COLUMNS), _LINE_COLUMNS)
-_UPDATE_TOTALS = (
-    update(_BILLS)
-    .where(_BILLS.c.id == bindparam("id"), _BILLS.c.state == bindparam("draft"))
-    .values(
-        subtotal=bindparam("subtotal"),
-        tax=bindparam("tax"),
-        total=bindparam("total"),
-        bill_date=bindparam("bill_date"),
-        updated_at=bindparam("updated_at"),
-    ),
-    ("subtotal", "tax", "total", "bill_date", "updated_at", "id", "draft"),
-)
-_BILL_COLUMNS_NEW = (
-    "account_id", "period_start", "period_end", "state", "currency", "subtotal", "tax",
-    "total", "bill_date", "updated_at",
-)  # fmt: skip
-_INSERT_BILLS = (_insert(_BILLS, _BILL_COLUMNS_NEW), _BILL_COLUMNS_NEW)
-_CLAIM_USAGE = (
-    update(_USAGE)
-    .where(
-        _USAGE.c.product_id == bindparam("product"),
-        _USAGE.c.bill_id.is_(None),
-        _USAGE.c.state != bindparam("rejected"),
-        _USAGE.c.usage_type == bindparam("usage_type"),
-        _USAGE.c.start_at >= bindparam("start"),
-        _USAGE.c.start_at < bindparam("end"),
-    )
-    .values(bill_id=bindparam("bill"), state=bindparam("billed")),
-    ("bill", "billed", "product", "rejected", "usage_type", "start", "end"),
-)
-
-
-async def _executemany(
-    s: AsyncSession, statement: tuple[Any, Sequence[str]], rows: list[tuple[Any, ...]]
-) -> None:
-    """Execute `statement` (a Core statement and the names of its bind parameters) once per
-    row, in the session's transaction. Each row holds the values of `names`, in that order,
-    already in the driver's form (see above)."""
-    query, names = statement
-    conn = await s.connection()
-    compiled = query.compile(dialect=conn.dialect)
-    if not compiled.positional:
-        await conn.exec_driver_sql(
-            compiled.string, [dict(zip(names, r, strict=True)) for r in rows]
-        )
-        return
-    order = list(compiled.positiontup or ())
-    if sorted(order) != sorted(names):  # a literal SQLAlchemy bound by itself, or a repeat
-        raise RuntimeError(f"statement binds {order}, not {list(names)}")
-    if order != list(names):
-        pick = itemgetter(*(names.index(name) for name in order))
-        rows = [pick(r) for r in rows]
-    await conn.exec_driver_sql(compiled.string, rows)
-
-
-def _bound(dialect: Dialect, column: Column[Any] | ColumnElement[Any], value: Any) -> Any:
-    """`value` in the driver's form, as the column's type would bind it on this dialect."""
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return value if process is None else process(value)
-
-
-class _LineRows:
-    """The bill_lines rows of one batch, in the driver's form."""
-
-    def __init__(self, dialect: Dialect, now: datetime) -> None:
-        self.rows: list[tuple[Any, ...]] = []
-        self._created_at = _bound(dialect, _LINES.c.created_at, now)
-        process = _LINES.c.evidence.type.dialect_impl(dialect).bind_processor(dialect)
-        self._json: Callable[[Any], Any] = process if process is not None else _same
-        # Lines may share one evidence object (rating caches the charges of equal proration):
-        # each is serialised once. The object is kept with its text so its id stays its own.
-        self._serialised: dict[int, tuple[Any, Any]] = {}
-
-    def add(self, bill_id: int, lines: Iterable[Line]) -> None:
-        created_at, append = self._created_at, self.rows.append
-        for line in lines:
-            quantity, unit_price, rate = line.quantity, line.unit_price, line.tax_rate
-            append(
-                (
-                    bill_id, line.key, line.kind, line.product_id, line.description,
-                    None if quantity is None else str(quantity), line.unit,
-                    None if unit_price is None else str(unit_price), str(line.amount),
-                    None if rate is None else str(rate), self._evidence(line.evidence),
-                    created_at,
-                )
-            )  # fmt: skip
-
-    def _evidence(self, evidence: Any) -> Any:
-        known = self._serialised.get(id(evidence))
-        if known is None:
-            known = self._serialised[id(evidence)] = (evidence, self._json(evidence))
-        return known[1]
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-_freezes = 0  # bill runs (tasks of this process) inside _older_objects_frozen()
-
-
-@contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """Keep the objects that existed before the run out of the collector's full passes while
-    it runs (gc.freeze), and hand them back after (gc.unfreeze). Garbage collection stays on.
-
-    Why: a run allocates and drops millions of small objects; the survivors of each batch push
-    the collector into a full pass every few batches, and a full pass walks the whole heap,
-    the daemon's included (measured: ~80 ms CPU per pass over a 110k-object heap, three
-    passes per 10k accounts: ~7 % of the run's time, ~1 % frozen). Frozen, the
-    old heap is skipped; the run's own garbage is collected as usual. Cycles that were garbage
-    already when the run started wait for its end. Nested or concurrent runs unfreeze when the
-    last one ends."""
-    global _freezes
-    if _freezes == 0:
-        gc.freeze()
-    _freezes += 1
-    try:
-        yield
-    finally:
-        _freezes -= 1
-        if _freezes == 0:
-            gc.unfreeze()
+def _range(accounts: Iterable[_Account]) -> tuple[str, str]:
+    """The first and last id of a batch's accounts (see bss_bridge.bill_store)."""
+    ids = [a.id for a in accounts]
+    return min(ids), max(ids)

@@ -8,7 +8,8 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from bss_bridge.billing import _older_objects_frozen, compute_lines
+from bss_bridge.bill_store import older_objects_frozen
+from bss_bridge.billing import compute_lines
 from bss_bridge.rating import billing_period, recurring_charge
 from tests.unit.bss.test_billing import offering, product
 
@@ -46,10 +47,10 @@ def test_equal_prorations_give_equal_lines() -> None:
 
 def test_the_old_heap_is_frozen_only_while_runs_last() -> None:
     assert gc.get_freeze_count() == 0
-    with _older_objects_frozen():
+    with older_objects_frozen():
         outer = gc.get_freeze_count()
         assert outer > 0
-        with _older_objects_frozen():  # a second, concurrent run
+        with older_objects_frozen():  # a second, concurrent run
             pass
         assert gc.get_freeze_count() >= outer  # still frozen: the first run goes on
     assert gc.get_freeze_count() == 0
