@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ from bss_bridge.tables import (
     ProductRow,
     UsageRow,
 )
+from oss.bss_ports import records_for
 from oss.store import Database
 from oss.store.tables import AlarmRow
 
@@ -213,7 +215,8 @@ async def floor(db: Database) -> float:
 
 
 async def bill(db: Database) -> tuple[float, list[Any]]:
-    run = BillRun(db, Catalog.load(), sla=compliance_many, clock=lambda: RUN_AT, batch_size=1000)
+    sla = partial(compliance_many, records=records_for(db))
+    run = BillRun(db, Catalog.load(), sla=sla, clock=lambda: RUN_AT, batch_size=1000)
     started = time.perf_counter()
     summaries = await run.run(PERIOD)
     return time.perf_counter() - started, summaries

@@ -8,10 +8,10 @@ Every number is exact: prices, rates and percentages are written as strings ("50
 integers, never floats. A bad file raises InvalidInput listing every problem with the file, the
 line and the field (`slices.yaml:14: offerings[0].usage.tiers[1].up_to: ...`).
 
-When the service types are given to `Catalog.load` (a mapping name -> ServiceType, such as
-`ServiceManager.types`), each offering is checked against its type: fixed parameters are
-declared and valid, order parameters are declared, and every required parameter is either
-fixed, given by the order or `customer` (which the order's customer fills in).
+When the service types are given to `Catalog.load` (a mapping name -> ServiceTypeSpec, the
+provisioning port's `service_types()`), each offering is checked against its type: fixed
+parameters are declared and valid, order parameters are declared, and every required parameter
+is either fixed, given by the order or `customer` (which the order's customer fills in).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError
 
 from bss_bridge.money import decimals, minor_units, parse_decimal
+from bss_bridge.ports import ServiceTypeSpec
 from oss.errors import InvalidInput, NotFound, Problem
 from oss.paths import configs_dir
-from oss.provisioning.service_types import ServiceType
 
 
 def catalog_dir() -> Path:
@@ -130,10 +130,10 @@ class Catalog:
     def load(
         cls,
         directory: Path | None = None,
-        service_types: Collection[str] | Mapping[str, ServiceType] | None = None,
+        service_types: Collection[str] | Mapping[str, ServiceTypeSpec] | None = None,
     ) -> Catalog:
         """Every `*.yaml` in the directory (default configs/catalog). `service_types`: the
-        known type names, or a mapping name -> ServiceType to check the parameters as well."""
+        known type names, or a mapping name -> ServiceTypeSpec to check the parameters as well."""
         directory = catalog_dir() if directory is None else Path(directory)
         if not directory.is_dir():
             raise InvalidInput(f"{directory}: the catalog directory does not exist")
@@ -262,7 +262,7 @@ class _Problems:
 
 
 def _load_file(
-    path: Path, service_types: Collection[str] | Mapping[str, ServiceType] | None
+    path: Path, service_types: Collection[str] | Mapping[str, ServiceTypeSpec] | None
 ) -> list[tuple[Offering, str]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -308,7 +308,7 @@ def _check_offering(
     item: _OfferingIn,
     loc: Loc,
     problems: _Problems,
-    service_types: Collection[str] | Mapping[str, ServiceType] | None,
+    service_types: Collection[str] | Mapping[str, ServiceTypeSpec] | None,
     path: Path,
 ) -> Offering:
     try:
@@ -425,7 +425,7 @@ def _check_parameters(
     item: _OfferingIn,
     loc: Loc,
     problems: _Problems,
-    service_types: Collection[str] | Mapping[str, ServiceType] | None,
+    service_types: Collection[str] | Mapping[str, ServiceTypeSpec] | None,
 ) -> None:
     seen: set[str] = set()
     for i, name in enumerate(item.order_parameters):
@@ -450,7 +450,7 @@ def _check_parameters(
     if not isinstance(service_types, Mapping):
         return
     stype = service_types[item.service_type]
-    if not isinstance(stype, ServiceType):
+    if not isinstance(stype, ServiceTypeSpec):
         return
     declared = stype.parameters
     for name, value in item.parameters.items():

@@ -40,7 +40,6 @@ settled from the service's state, one whose service never got stored is run agai
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -54,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bss_bridge import tmf_orders
 from bss_bridge.customers import ID_PATTERN, product_json
+from bss_bridge.ports import OrderEvents, OssPorts, ServiceRecord
 from bss_bridge.tables import (
     BillingAccountRow,
     OrderEventRow,
@@ -63,12 +63,8 @@ from bss_bridge.tables import (
 )
 from oss import audit, tmf
 from oss.errors import Conflict, InvalidInput, NotFound, OssError
-from oss.faults.noc_feed import CHANNEL, NocFeedSettings, topic_segment
-from oss.provisioning.engine import TransactionFailed
-from oss.provisioning.services import ServiceManager
 from oss.store import Database
 from oss.store.base import utcnow
-from oss.store.tables import OutboxRow, ServiceRow
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +93,6 @@ class Catalog(Protocol):
     def get(self, offering_id: str) -> Any: ...
 
 
-class Waker(Protocol):
-    def wake(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class _ItemPlan:
     item_id: str
@@ -114,16 +106,14 @@ class Orders:
     def __init__(
         self,
         db: Database,
-        services: ServiceManager,
+        oss: OssPorts,
         catalog: Callable[[], Catalog],
-        mqtt: NocFeedSettings,
-        publisher: Waker | None,
+        outbox: OrderEvents | None,
     ) -> None:
         self.db = db
-        self.services = services
+        self.oss = oss  # the services (lookup) and provisioning (changes) ports
         self._catalog = catalog  # looked up when used: the catalogue may be reloaded
-        self.mqtt = mqtt
-        self.publisher = publisher
+        self.outbox = outbox  # order events for MQTT; None: MQTT is off
 
     # --- create ----------------------------------------------------------------------------
 
@@ -182,8 +172,7 @@ class Orders:
             if replay is None:
                 raise
             return replay, False
-        self._wake()
-        self.services.spawn(self._process(order_id, actor))
+        self.oss.provisioning.spawn(self._process(order_id, actor))
         return await self.get(order_id), True
 
     async def _replay(self, key: str, body: Any) -> dict[str, Any] | None:
@@ -276,7 +265,7 @@ class Orders:
             if name in params:
                 raise InvalidInput(f"{at}.name: {name!r} is given twice")
             params[name] = c["value"]
-        stype = self.services.types.get(offering.service_type)
+        stype = self.oss.provisioning.service_types().get(offering.service_type)
         if stype is None:
             raise InvalidInput(
                 f"{where}.productOffering.id: {offering_id} needs service type "
@@ -331,7 +320,6 @@ class Orders:
                 await self._event(s, order, "inProgress", None, actor=actor, was="acknowledged")
             elif order.state not in OPEN_STATES:
                 return
-        self._wake()
         failure: str | None = None
         for item_id in await self._item_ids(order_id):
             if await self._state(order_id) == "pendingCancellation":
@@ -403,23 +391,21 @@ class Orders:
     ) -> tuple[int | None, str | None]:
         existing = await self._service(name)
         if existing is not None:  # resumed after a restart: the service tells what happened
-            txn = existing.get("transaction_id")
-            if existing["state"] == "active":
+            txn = existing.transaction_id
+            if existing.state == "active":
                 return txn, None
-            return txn, existing.get("error") or f"service {name} is {existing['state']}"
+            return txn, existing.error or f"service {name} is {existing.state}"
         try:
             offering: Offering = self._catalog().get(offering_id)
-            result = await self.services.create(
-                offering.service_type,
-                _service_params(offering, params, customer),
-                name=name,
-                actor=actor,
-            )
-        except TransactionFailed as exc:
-            return exc.transaction.id, exc.transaction.error or str(exc)
-        except OssError as exc:  # refused before any device was touched (no path, conflict)
+        except OssError as exc:
             return None, str(exc)
-        return int(result["transaction"]["id"]), None
+        change = await self.oss.provisioning.create(
+            offering.service_type,
+            _service_params(offering, params, customer),
+            name=name,
+            actor=actor,
+        )
+        return change.transaction_id, change.error
 
     async def _delete(self, name: str | None, actor: str) -> tuple[int | None, str | None]:
         if name is None:
@@ -427,15 +413,10 @@ class Orders:
         existing = await self._service(name)
         if existing is None:
             return None, f"service {name} does not exist"
-        if existing["state"] == "terminated":  # resumed: the removal already committed
-            return existing.get("transaction_id"), None
-        try:
-            result = await self.services.delete(name, actor=actor)
-        except TransactionFailed as exc:
-            return exc.transaction.id, exc.transaction.error or str(exc)
-        except OssError as exc:
-            return None, str(exc)
-        return int(result["transaction"]["id"]), None
+        if existing.state == "terminated":  # resumed: the removal already committed
+            return existing.transaction_id, None
+        change = await self.oss.provisioning.delete(name, actor=actor)
+        return change.transaction_id, change.error
 
     async def _finish(self, order_id: str, failure: str | None, actor: str) -> None:
         while True:
@@ -467,7 +448,6 @@ class Orders:
                 await s.refresh(order)
                 detail = {"error": failure} if failure else None
                 await self._event(s, order, target, detail, actor=actor, was=was)
-            self._wake()
             log.info("product order %s %s", order_id, target)
             return
 
@@ -556,7 +536,6 @@ class Orders:
                     s, order, "pendingCancellation", detail, actor=actor, was="inProgress"
                 )
                 task_state = "inProgress"
-        self._wake()
         return _cancel_doc(order_id, reason, task_state, now if task_state == "done" else None)
 
     async def cancellation(self, order_id: str) -> dict[str, Any]:
@@ -594,7 +573,7 @@ class Orders:
             )
         for order_id in ids:
             log.warning("product order %s was interrupted; resuming it", order_id)
-            self.services.spawn(self._process(order_id, actor))
+            self.oss.provisioning.spawn(self._process(order_id, actor))
         return ids
 
     # --- queries ---------------------------------------------------------------------------
@@ -712,27 +691,14 @@ class Orders:
             )
             return [i for i in listed if i in stored]
 
-    async def _service(self, name: str) -> dict[str, Any] | None:
-        async with self.db.transaction() as s:
-            row = await s.scalar(select(ServiceRow).where(ServiceRow.name == name))
-            if row is None:
-                return None
-            return {
-                "id": row.id,
-                "name": row.name,
-                "type": row.type,
-                "state": row.state,
-                "error": row.error,
-                "transaction_id": row.transaction_id,
-            }
+    async def _service(self, name: str) -> ServiceRecord | None:
+        return (await self.oss.records.services.named([name])).get(name)
 
     async def _finished_at(self, txn_id: int | None) -> datetime:
         """When the transaction finished (charging starts or ends then)."""
         if txn_id is None:
             return utcnow()
-        txn = await self.services.transaction(txn_id)
-        finished = txn.get("finished_at")
-        return datetime.fromisoformat(finished) if finished else utcnow()
+        return await self.oss.provisioning.finished_at(txn_id) or utcnow()
 
     async def _doc(self, s: AsyncSession, order: ProductOrderRow) -> dict[str, Any]:
         items = list(await s.scalars(select(OrderItemRow).where(OrderItemRow.order_id == order.id)))
@@ -747,10 +713,8 @@ class Orders:
             for p in await s.scalars(select(ProductRow).where(ProductRow.id.in_(product_ids)))
         }
         names = [i.service_name for i in items if i.service_name]
-        services = {
-            r.name: {"id": r.id, "name": r.name, "type": r.type, "state": r.state}
-            for r in await s.scalars(select(ServiceRow).where(ServiceRow.name.in_(names)))
-        }
+        found = await self.oss.records.services.named(names)
+        services = {name: _service_ref(r) for name, r in found.items()}
         reason = await s.scalar(
             select(OrderEventRow.detail)
             .where(
@@ -776,9 +740,9 @@ class Orders:
         account = await s.get(BillingAccountRow, order.account_id)
         service: dict[str, Any] | None = None
         if item.service_name:
-            row = await s.scalar(select(ServiceRow).where(ServiceRow.name == item.service_name))
+            row = await self._service(item.service_name)
             if row is not None:
-                service = {"id": row.id, "name": row.name, "type": row.type, "state": row.state}
+                service = _service_ref(row)
         service_type = service["type"] if service is not None else self._service_type(item)
         return tmf_orders.service_order(
             order,
@@ -819,20 +783,12 @@ class Orders:
                 before={"state": was},
                 after={"state": state, **(detail or {})},
             )
-        if not self.mqtt.enabled:
+        if self.outbox is None:
             return
         await s.flush()
         doc = await self._doc(s, order)
         event = tmf_orders.state_change_event(str(uuid.uuid4()), now, doc)
-        s.add(
-            OutboxRow(
-                channel=CHANNEL,
-                topic=order_topic(self.mqtt.prefix, order.id),
-                payload=json.dumps(event, sort_keys=True, separators=(",", ":"), default=str),
-                retain=False,
-                qos=1,
-            )
-        )
+        await self.outbox.add(s, order.id, event)
 
     async def _item_event(
         self, s: AsyncSession, item: OrderItemRow, detail: dict[str, Any] | None
@@ -842,11 +798,6 @@ class Orders:
                 order_id=item.order_id, item_id=item.item_id, state=item.state, detail=detail
             )
         )
-
-    def _wake(self) -> None:
-        """Called after a commit: the publisher finds the order's messages at once."""
-        if self.publisher is not None and self.mqtt.enabled:
-            self.publisher.wake()
 
 
 def _order_audit(order: ProductOrderRow, plans: list[_ItemPlan]) -> dict[str, Any]:
@@ -883,8 +834,9 @@ def _audit_product(
     )
 
 
-def order_topic(prefix: str, order_id: str) -> str:
-    return f"{prefix}/orders/{topic_segment(order_id)}"
+def _service_ref(service: ServiceRecord) -> dict[str, Any]:
+    """A service as the order documents refer to it."""
+    return {"id": service.id, "name": service.name, "type": service.type, "state": service.state}
 
 
 def _service_params(offering: Offering, params: Mapping[str, Any], customer: str) -> dict[str, Any]:

@@ -7,10 +7,11 @@ import-linter `bss-ports` contract holds without exceptions and a test can hand 
 
 - `ServiceLookup`: the network services (TMF638 inventory, an order's services, SLA lifetimes,
   usage endpoints).
-- `Provisioning`: what orders ask of provisioning (create and remove a service, its service
-  type, when a transaction finished, background work).
+- `Provisioning`: what orders and the catalogue ask of provisioning (the service types, create
+  and remove a service, when a transaction finished, background work).
 - `AlarmHistory`: service-affecting alarms and their root causes (SLA outages).
 - `KpiHistory`: minute KPI roll-ups (usage octets, SLA latency).
+- `OrderEvents`: the outbox for order state-change events (MQTT).
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from __future__ import annotations
 from collections.abc import Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from oss.errors import Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +105,25 @@ class ServiceLookup(Protocol):
         ...
 
 
+class ParameterSpec(Protocol):
+    @property
+    def required(self) -> bool: ...
+
+    def check(self, value: Any, where: str, problems: list[Problem]) -> Any:
+        """Adds a problem for each way `value` does not fit."""
+        ...
+
+
+@runtime_checkable
 class ServiceTypeSpec(Protocol):
-    """A service type as orders check an order's parameters against it."""
+    """A service type as the catalogue checks an offering's parameters against it and orders
+    an order's."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def parameters(self) -> Mapping[str, ParameterSpec]: ...
 
     def validate(self, params: Mapping[str, Any]) -> Any:
         """Raises InvalidInput naming the parameter when `params` do not fit."""
@@ -113,7 +135,9 @@ class Provisioning(Protocol):
         """Run `work` in the background, tracked (awaited at shutdown)."""
         ...
 
-    def service_type(self, name: str) -> ServiceTypeSpec | None: ...
+    def service_types(self) -> Mapping[str, ServiceTypeSpec]:
+        """The service types this daemon knows, by name."""
+        ...
 
     async def create(
         self, service_type: str, params: Mapping[str, Any], *, name: str, actor: str
@@ -149,10 +173,24 @@ class KpiHistory(Protocol):
 
 
 @dataclass(frozen=True)
+class OssRecords:
+    """The read side: what the inventory views, SLA and usage read of the OSS."""
+
+    services: ServiceLookup
+    alarms: AlarmHistory
+    kpis: KpiHistory
+
+
+class OrderEvents(Protocol):
+    async def add(self, session: AsyncSession, order_id: str, event: Mapping[str, Any]) -> None:
+        """Queue `event` (a TMF622 order state change) for MQTT in the session's transaction:
+        it goes out once that commits, never if it rolls back."""
+        ...
+
+
+@dataclass(frozen=True)
 class OssPorts:
     """Every port, as the composition root hands them to `Bss`."""
 
-    services: ServiceLookup
+    records: OssRecords
     provisioning: Provisioning
-    alarms: AlarmHistory
-    kpis: KpiHistory

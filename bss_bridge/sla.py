@@ -35,10 +35,10 @@ Latency
 
 Many services at once
     `compliance_many()` gives each service exactly what `compliance()` gives it (the latter is
-    the former for one service: one implementation). It reads the products, service alarms,
-    their root causes and the latency KPIs of all the services in a few queries over chunked
-    IN lists in one session, then computes each result in memory (`_result`). The bill run
-    asks it once per batch of accounts.
+    the former for one service: one implementation). It reads the products of all the
+    services in a few chunked queries, and their service alarms, root causes and latency KPIs
+    through the OSS's ports (`bss_bridge.ports`: the BSS reads no OSS table), then computes
+    each result in memory (`_result`). The bill run asks it once per batch of accounts.
 """
 
 from __future__ import annotations
@@ -50,14 +50,13 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bss_bridge.catalog import SlaTerms
+from bss_bridge.ports import AlarmHistory, AlarmRecord, KpiHistory, OssRecords, ServiceLookup
 from bss_bridge.rating import Period
 from bss_bridge.tables import ProductRow
 from oss.errors import NotFound
 from oss.store import Database
-from oss.store.tables import AlarmRow, KpiMinuteRow, ServiceRow
 
 LATENCY_METRIC = "latency-ms"
 _PLACES = Decimal("0.001")
@@ -186,43 +185,50 @@ class SlaResult:
 
 
 async def compliance(
-    db: Database, service: str, terms: SlaTerms, period: Period, *, now: datetime | None = None
+    db: Database,
+    service: str,
+    terms: SlaTerms,
+    period: Period,
+    *,
+    records: OssRecords,
+    now: datetime | None = None,
 ) -> SlaResult:
     """The SLA compliance of `service` over `period`, as measured up to `now` (default: now)."""
-    return (await compliance_many(db, [(service, terms, period)], now=now))[service]
+    return (await compliance_many(db, [(service, terms, period)], records=records, now=now))[
+        service
+    ]
 
 
 async def compliance_many(
     db: Database,
     items: Sequence[tuple[str, SlaTerms, Period]],
     *,
+    records: OssRecords,
     now: datetime | None = None,
 ) -> dict[str, SlaResult]:
     """`compliance()` of many services at once, by service name: the same rules and the same
-    results, with the rows of all the services read in a few chunked queries (one session)
-    instead of several queries per service. A service named twice keeps its last item."""
+    results, with the rows of all the services read in a few chunked queries (products here,
+    services, alarms and KPIs through the OSS's ports) instead of several queries per service.
+    A service named twice keeps its last item."""
     now = now or datetime.now(UTC)
     last = {service: (terms, period) for service, terms, period in items}
     if not last:
         return {}
-    async with db.sessions() as s:
-        active = await _active_times(s, list(last))
-        spans: dict[str, _Span] = {}
-        for service, (_terms, period) in last.items():
-            measured_until = min(period.end, max(now, period.start))
-            active_from, active_to = active[service]
-            start = max(period.start, active_from) if active_from else measured_until
-            end = min(measured_until, active_to) if active_to else measured_until
-            spans[service] = _Span(measured_until, start, max(start, end))
-        measured = {name: span for name, span in spans.items() if span.end > span.start}
-        alarms = await _service_alarms(s, measured)
-        known = await _with_ancestors(s, [a for rows in alarms.values() for a in rows])
-        timed = {
-            name: span
-            for name, span in measured.items()
-            if last[name][0].latency_target_ms is not None
-        }
-        kpis = await _latency_rows(s, timed)
+    active = await _active_times(db, records.services, list(last))
+    spans: dict[str, _Span] = {}
+    for service, (_terms, period) in last.items():
+        measured_until = min(period.end, max(now, period.start))
+        active_from, active_to = active[service]
+        start = max(period.start, active_from) if active_from else measured_until
+        end = min(measured_until, active_to) if active_to else measured_until
+        spans[service] = _Span(measured_until, start, max(start, end))
+    measured = {name: span for name, span in spans.items() if span.end > span.start}
+    alarms = await _service_alarms(records.alarms, measured)
+    known = await _with_ancestors(records.alarms, [a for rows in alarms.values() for a in rows])
+    timed = {
+        name: span for name, span in measured.items() if last[name][0].latency_target_ms is not None
+    }
+    kpis = await _latency_rows(records.kpis, timed)
     return {
         service: _result(
             service,
@@ -253,8 +259,8 @@ def _result(
     period: Period,
     now: datetime,
     span: _Span,
-    alarms: Sequence[AlarmRow],
-    known: Mapping[int, AlarmRow],
+    alarms: Sequence[AlarmRecord],
+    known: Mapping[int, AlarmRecord],
     kpis: Sequence[tuple[datetime, float, int]] | None,
 ) -> SlaResult:
     """The pure part of compliance: one service's result from its rows."""
@@ -292,119 +298,93 @@ def _availability(outage_us: int, measured_us: int) -> Decimal:
 
 
 async def _active_times(
-    s: AsyncSession, services: Sequence[str]
+    db: Database, lookup: ServiceLookup, services: Sequence[str]
 ) -> dict[str, tuple[datetime | None, datetime | None]]:
     """[from, to) of each service's product (the newest one naming it), else of the service."""
     out: dict[str, tuple[datetime | None, datetime | None]] = {}
-    for names in _chunks(services):
-        query = (
-            select(ProductRow.service_name, ProductRow.start_at, ProductRow.end_at)
-            .where(ProductRow.service_name.in_(names))
-            .order_by(ProductRow.service_name, ProductRow.created_at.desc(), ProductRow.id)
-        )
-        for name, start_at, end_at in await s.execute(query):
-            out.setdefault(cast(str, name), (start_at, end_at))  # the first is the newest
+    async with db.sessions() as s:
+        for names in _chunks(services):
+            query = (
+                select(ProductRow.service_name, ProductRow.start_at, ProductRow.end_at)
+                .where(ProductRow.service_name.in_(names))
+                .order_by(ProductRow.service_name, ProductRow.created_at.desc(), ProductRow.id)
+            )
+            for name, start_at, end_at in await s.execute(query):
+                out.setdefault(cast(str, name), (start_at, end_at))  # the first is the newest
     missing = [name for name in services if name not in out]
-    for names in _chunks(missing):
-        lifetimes = select(
-            ServiceRow.name, ServiceRow.created_at, ServiceRow.updated_at, ServiceRow.state
-        ).where(ServiceRow.name.in_(names))
-        for name, created_at, updated_at, state in await s.execute(lifetimes):
-            # The services table keeps no termination time: its last update is when it was
-            # terminated.
-            out.setdefault(name, (created_at, updated_at if state == "terminated" else None))
+    for name, service in (await lookup.named(missing)).items():
+        out.setdefault(name, (service.created_at, service.ended_at))
     for name in missing:
         if name not in out:
             raise NotFound(f"service {name} not found (neither a product nor a service)")
     return out
 
 
-async def _service_alarms(s: AsyncSession, spans: Mapping[str, _Span]) -> dict[str, list[AlarmRow]]:
+async def _service_alarms(
+    alarms: AlarmHistory, spans: Mapping[str, _Span]
+) -> dict[str, list[AlarmRecord]]:
     """The service-affecting alarms on each service overlapping its measured time, in the
     order they were raised."""
-    out: dict[str, list[AlarmRow]] = {}
-    for names in _chunks(list(spans)):
-        query = (
-            select(AlarmRow)
-            .where(
-                AlarmRow.alarmed_object_type == "service",
-                AlarmRow.alarmed_object.in_(names),
-                AlarmRow.service_affecting.is_(True),
-                AlarmRow.raised_time < max(spans[name].end for name in names),
-            )
-            .order_by(AlarmRow.raised_time, AlarmRow.id)
-        )
-        for row in (await s.scalars(query)).all():
-            span = spans[row.alarmed_object]
-            if row.raised_time < span.end and (row.open or _cleared_at(row) > span.start):
-                out.setdefault(row.alarmed_object, []).append(row)
+    out: dict[str, list[AlarmRecord]] = {}
+    raised = await alarms.service_alarms({name: span.end for name, span in spans.items()})
+    for alarm in raised:
+        span = spans[alarm.object]
+        if alarm.raised < span.end and (alarm.open or alarm.cleared > span.start):
+            out.setdefault(alarm.object, []).append(alarm)
     return out
 
 
-def _cleared_at(row: AlarmRow) -> datetime:
-    # A closed alarm always has cleared_time; changed_time is the fallback for a hand-made row.
-    return row.cleared_time or row.changed_time
-
-
-async def _with_ancestors(s: AsyncSession, alarms: Sequence[AlarmRow]) -> dict[int, AlarmRow]:
-    """The alarms and their ancestors (the `parent_id` chains) by id, a level per query."""
+async def _with_ancestors(
+    history: AlarmHistory, alarms: Sequence[AlarmRecord]
+) -> dict[int, AlarmRecord]:
+    """The alarms and their ancestors (the `parents` chains) by id, a level per query."""
     known = {a.id: a for a in alarms}
-    wanted = {p for a in alarms for p in _parents(a)} - known.keys()
+    wanted = {p for a in alarms for p in a.parents} - known.keys()
     for _ in range(_MAX_PARENT_DEPTH):
         if not wanted:
             break
-        found: list[AlarmRow] = []
-        for ids in _chunks(sorted(wanted)):
-            found.extend((await s.scalars(select(AlarmRow).where(AlarmRow.id.in_(ids)))).all())
+        found = await history.alarms(wanted)
         known.update((a.id, a) for a in found)
-        wanted = {p for a in found for p in _parents(a)} - known.keys()
+        wanted = {p for a in found for p in a.parents} - known.keys()
     return known
 
 
-def _parents(alarm: AlarmRow) -> list[int]:
-    """What explains an alarm: its parent, and every other failure that cut the same service
-    meanwhile (`causes`, recorded by the correlator; the alarm moves under the one still open
-    when another clears)."""
-    found = [] if alarm.parent_id is None else [alarm.parent_id]
-    causes = (alarm.details or {}).get("causes", []) if isinstance(alarm.details, dict) else []
-    found.extend(c for c in causes if isinstance(c, int) and c not in found)
-    return found
-
-
-def _roots(alarms: Sequence[AlarmRow], known: Mapping[int, AlarmRow]) -> dict[int, list[AlarmRow]]:
+def _roots(
+    alarms: Sequence[AlarmRecord], known: Mapping[int, AlarmRecord]
+) -> dict[int, list[AlarmRecord]]:
     """For each service alarm: its ancestors, nearest first; the top-most ones (the root
     causes, having no parents of their own) come last within each branch."""
-    chains: dict[int, list[AlarmRow]] = {}
+    chains: dict[int, list[AlarmRecord]] = {}
     for alarm in alarms:
-        chain: list[AlarmRow] = []
+        chain: list[AlarmRecord] = []
         seen = {alarm.id}
-        frontier = _parents(alarm)
+        frontier = list(alarm.parents)
         while frontier and len(chain) < _MAX_PARENT_DEPTH:
             parent = known.get(frontier.pop(0))
             if parent is None or parent.id in seen:
                 continue
             seen.add(parent.id)
             chain.append(parent)
-            frontier.extend(_parents(parent))
+            frontier.extend(parent.parents)
         chains[alarm.id] = chain
     return chains
 
 
 def _outage_windows(
-    alarms: Iterable[AlarmRow],
-    roots: dict[int, list[AlarmRow]],
+    alarms: Iterable[AlarmRecord],
+    roots: dict[int, list[AlarmRecord]],
     start: datetime,
     end: datetime,
     now: datetime,
 ) -> list[OutageWindow]:
-    spans: list[tuple[datetime, datetime, AlarmRow]] = []
+    spans: list[tuple[datetime, datetime, AlarmRecord]] = []
     for alarm in alarms:
-        until = now if alarm.open else _cleared_at(alarm)
-        lo, hi = max(alarm.raised_time, start), min(until, end)
+        until = now if alarm.open else alarm.cleared
+        lo, hi = max(alarm.raised, start), min(until, end)
         if hi > lo:
             spans.append((lo, hi, alarm))
     spans.sort(key=lambda span: (span[0], span[1], span[2].id))
-    merged: list[tuple[datetime, datetime, list[AlarmRow]]] = []
+    merged: list[tuple[datetime, datetime, list[AlarmRecord]]] = []
     for lo, hi, alarm in spans:
         if merged and lo <= merged[-1][1]:  # overlapping or touching: one outage
             last = merged[-1]
@@ -415,12 +395,15 @@ def _outage_windows(
 
 
 def _window(
-    start: datetime, end: datetime, members: list[AlarmRow], roots: dict[int, list[AlarmRow]]
+    start: datetime,
+    end: datetime,
+    members: list[AlarmRecord],
+    roots: dict[int, list[AlarmRecord]],
 ) -> OutageWindow:
     service_ids = sorted({a.id for a in members})
     ancestors = {p.id: p for a in members for p in roots.get(a.id, [])}
-    tops = {p.id: p for p in ancestors.values() if not any(q in ancestors for q in _parents(p))}
-    causes = sorted({f"{t.alarmed_object_type} {t.alarmed_object}" for t in tops.values()})
+    tops = {p.id: p for p in ancestors.values() if not any(q in ancestors for q in p.parents)}
+    causes = sorted({f"{t.object_type} {t.object}" for t in tops.values()})
     if not causes:
         causes = ["unknown (no root cause correlated)"]
     return OutageWindow(
@@ -434,24 +417,18 @@ def _window(
 
 
 async def _latency_rows(
-    s: AsyncSession, spans: Mapping[str, _Span]
+    kpis: KpiHistory, spans: Mapping[str, _Span]
 ) -> dict[str, list[tuple[datetime, float, int]]]:
     """(minute, sum, count) of each service's latency KPIs in its measured time."""
     out: dict[str, list[tuple[datetime, float, int]]] = {}
-    for names in _chunks(list(spans)):
-        query = select(
-            KpiMinuteRow.object, KpiMinuteRow.minute, KpiMinuteRow.sum, KpiMinuteRow.count
-        ).where(
-            KpiMinuteRow.object_type == "service",
-            KpiMinuteRow.object.in_(names),
-            KpiMinuteRow.metric == LATENCY_METRIC,
-            KpiMinuteRow.minute >= min(spans[name].start for name in names),
-            KpiMinuteRow.minute < max(spans[name].end for name in names),
-        )
-        for name, minute, total, count in await s.execute(query):
-            span = spans[name]
-            if span.start <= minute < span.end:
-                out.setdefault(name, []).append((minute, total, count))
+    if not spans:
+        return out
+    start = min(span.start for span in spans.values())
+    end = max(span.end for span in spans.values())
+    for row in await kpis.minutes("service", list(spans), LATENCY_METRIC, start, end):
+        span = spans[row.object]
+        if span.start <= row.minute < span.end:
+            out.setdefault(row.object, []).append((row.minute, row.sum, row.count))
     return out
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import select
 
+from bss_bridge.ports import ServiceLookup, ServiceRecord
 from bss_bridge.tables import OrderItemRow, ProductRow
 from bss_bridge.tmf_orders import SERVICE_STATES, characteristics, service_order_id
 from oss import tmf
 from oss.bounds import int64_of
 from oss.errors import NotFound
 from oss.store import Database
-from oss.store.tables import ServiceRow
 
 
 def service_inventory_base() -> str:
@@ -27,7 +27,7 @@ def service_inventory_base() -> str:
 
 
 def service_doc(
-    row: ServiceRow, product: ProductRow | None, item: OrderItemRow | None
+    row: ServiceRecord, product: ProductRow | None, item: OrderItemRow | None
 ) -> dict[str, Any]:
     state = SERVICE_STATES.get(row.state, "inactive")
     params: dict[str, Any] = dict(row.params or {})
@@ -53,8 +53,8 @@ def service_doc(
         doc["startDate"] = row.created_at.isoformat()
     if product is not None and product.end_at is not None:
         doc["endDate"] = product.end_at.isoformat()
-    elif row.state == "terminated":
-        doc["endDate"] = row.updated_at.isoformat()
+    elif row.ended_at is not None:
+        doc["endDate"] = row.ended_at.isoformat()
     if row.customer:
         doc["relatedParty"] = [
             {
@@ -98,10 +98,12 @@ def service_doc(
 
 
 class ServiceInventory:
-    """Read-only TMF638 views over provisioning's services and the BSS's products."""
+    """Read-only TMF638 views over provisioning's services (through the service-lookup port)
+    and the BSS's products."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, services: ServiceLookup) -> None:
         self.db = db
+        self.services = services
 
     async def find(
         self,
@@ -113,41 +115,28 @@ class ServiceInventory:
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
         """`state` is a TMF638 ServiceStateType (the states that map to it are included)."""
-        where: list[ColumnElement[bool]] = []
+        states = None
         if state is not None:
-            where.append(ServiceRow.state.in_([k for k, v in SERVICE_STATES.items() if v == state]))
-        if customer is not None:
-            where.append(ServiceRow.customer == customer)
-        if service_type is not None:
-            where.append(ServiceRow.type == service_type)
+            states = [k for k, v in SERVICE_STATES.items() if v == state]
+        rows, total = await self.services.find(
+            states=states, customer=customer, service_type=service_type, limit=limit, offset=offset
+        )
         async with self.db.read() as s:
-            total = await s.scalar(select(func.count()).select_from(ServiceRow).where(*where))
-            rows = list(
-                await s.scalars(
-                    select(ServiceRow)
-                    .where(*where)
-                    .order_by(ServiceRow.id)
-                    .limit(limit)
-                    .offset(offset)
-                )
-            )
             products, items = await self._links(s, [r.name for r in rows])
-            docs = [service_doc(r, products.get(r.name), items.get(r.name)) for r in rows]
-            return docs, int(total or 0)
+        docs = [service_doc(r, products.get(r.name), items.get(r.name)) for r in rows]
+        return docs, total
 
     async def get(self, ref: str) -> dict[str, Any]:
+        row_id = int64_of(ref)
+        if row_id is not None:
+            row = await self.services.by_id(row_id)
+        else:
+            row = (await self.services.named([ref])).get(ref)
+        if row is None:
+            raise NotFound(f"no service {ref}")
         async with self.db.read() as s:
-            query = select(ServiceRow)
-            row_id = int64_of(ref)
-            if row_id is not None:
-                query = query.where(ServiceRow.id == row_id)
-            else:
-                query = query.where(ServiceRow.name == ref)
-            row = await s.scalar(query)
-            if row is None:
-                raise NotFound(f"no service {ref}")
             products, items = await self._links(s, [row.name])
-            return service_doc(row, products.get(row.name), items.get(row.name))
+        return service_doc(row, products.get(row.name), items.get(row.name))
 
     async def _links(
         self, s: Any, names: list[str]

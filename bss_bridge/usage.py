@@ -4,8 +4,9 @@ replayed batch or a second collector pass is stored, and charged, once.
 Two sources:
 - Telemetry (`UsageLedger.collect`): per product, the octets the customer sent into the network
   at its service's endpoint (attachment) interfaces — the `in-octets` minute roll-ups of those
-  interfaces (`kpi_minutes`, object "<device>:<interface>", `sum` = octets received in the
-  minute) — summed per closed hour into one record keyed `data:<product id>:<hour start ISO>`
+  interfaces (read through the OSS's ports: object "<device>:<interface>", `sum` = octets
+  received in the minute) — summed per closed hour into one record keyed
+  `data:<product id>:<hour start ISO>`
   (usage_type "data", unit "GB", quantity = octets / 10^9 exactly). Only hours that closed at
   least `settle` ago are collected (the roll-up writes a minute once the next one starts), and
   only minutes inside the product's active time count, so a record never changes once written.
@@ -30,19 +31,18 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bss_bridge.ports import OssRecords
 from bss_bridge.rating import Period
 from bss_bridge.tables import ProductRow, UsageRow
 from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 from oss.store.base import IN_CHUNK
-from oss.store.tables import KpiMinuteRow, ServiceResourceRow, ServiceRow
 
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 IN_OCTETS = "in-octets"
-ENDPOINT_ROLES = ("attachment",)  # service_resources roles of the customer-facing interfaces
 STATES = ("received", "rejected", "recycled", "guided", "rated", "rerated", "billed")
 _GIGA = 9  # octets -> GB: 10^9 (decimal gigabytes, as tariffs count them)
 
@@ -119,11 +119,13 @@ class UsageLedger:
     def __init__(
         self,
         db: Database,
+        oss: OssRecords,
         *,
         settle: timedelta = timedelta(minutes=2),
         lookback: timedelta = timedelta(hours=48),
     ) -> None:
         self.db = db
+        self.oss = oss  # the services' endpoint interfaces and their minute roll-ups
         self.settle = settle
         self.lookback = lookback
         self.collected = 0  # records written by collection since start
@@ -238,10 +240,10 @@ class UsageLedger:
         last = last_hour_end if product.end_at is None else min(last_hour_end, product.end_at)
         if last <= first:
             return 0
+        interfaces = await self.oss.services.endpoint_interfaces(product.service_name)
+        if not interfaces:
+            return 0
         async with self.db.sessions() as s:
-            interfaces = await _endpoint_interfaces(s, product.service_name)
-            if not interfaces:
-                return 0
             done = set(
                 (
                     await s.scalars(
@@ -253,10 +255,10 @@ class UsageLedger:
                     )
                 ).all()
             )
-            # The active part of [first, last): minutes outside it are not the customer's.
-            lo = max(first, product.start_at)
-            hi = last if product.end_at is None else min(last, product.end_at)
-            octets = await _octets_per_hour(s, interfaces, lo, hi)
+        # The active part of [first, last): minutes outside it are not the customer's.
+        lo = max(first, product.start_at)
+        hi = last if product.end_at is None else min(last, product.end_at)
+        octets = await self._octets_per_hour(interfaces, lo, hi)
         drafts = []
         for hour, total in sorted(octets.items()):
             key = hour_key(product.id, hour)
@@ -275,6 +277,16 @@ class UsageLedger:
             )
         return await self._insert_new(product, drafts)
 
+    async def _octets_per_hour(
+        self, interfaces: Sequence[str], start: datetime, end: datetime
+    ) -> dict[datetime, int]:
+        totals: dict[datetime, int] = {}
+        for row in await self.oss.kpis.minutes("interface", interfaces, IN_OCTETS, start, end):
+            hour = _floor_hour(row.minute)
+            # Octet counts are whole numbers; the float column holds them exactly below 2^53.
+            totals[hour] = totals.get(hour, 0) + round(row.sum)
+        return totals
+
     async def _insert_new(self, product: ProductRow, drafts: Sequence[UsageDraft]) -> int:
         written = 0
         for draft in drafts:
@@ -286,38 +298,6 @@ class UsageLedger:
                 # Written meanwhile (another pass or process): it is already there, unchanged.
                 log.info("usage record %s already written", draft.key)
         return written
-
-
-async def _endpoint_interfaces(s: AsyncSession, service: str) -> list[str]:
-    query = (
-        select(ServiceResourceRow.device, ServiceResourceRow.interface)
-        .join(ServiceRow, ServiceRow.id == ServiceResourceRow.service_id)
-        .where(
-            ServiceRow.name == service,
-            ServiceResourceRow.kind == "interface",
-            ServiceResourceRow.role.in_(ENDPOINT_ROLES),
-        )
-    )
-    found = {f"{device}:{interface}" for device, interface in (await s.execute(query)).all()}
-    return sorted(found)
-
-
-async def _octets_per_hour(
-    s: AsyncSession, interfaces: Sequence[str], start: datetime, end: datetime
-) -> dict[datetime, int]:
-    query = select(KpiMinuteRow.minute, KpiMinuteRow.sum).where(
-        KpiMinuteRow.object_type == "interface",
-        KpiMinuteRow.object.in_(interfaces),
-        KpiMinuteRow.metric == IN_OCTETS,
-        KpiMinuteRow.minute >= start,
-        KpiMinuteRow.minute < end,
-    )
-    totals: dict[datetime, int] = {}
-    for minute, octets in (await s.execute(query)).all():
-        hour = _floor_hour(minute)
-        # Octet counts are whole numbers; the float column holds them exactly below 2^53.
-        totals[hour] = totals.get(hour, 0) + round(octets)
-    return totals
 
 
 # ------------------------------------------------------------------------------------ checks

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import func, select
 
@@ -20,6 +21,7 @@ from bss_bridge.tables import (
     ProductRow,
     UsageRow,
 )
+from oss.bss_ports import records_for
 from oss.store import Database
 from oss.store.tables import AlarmRow
 
@@ -37,7 +39,11 @@ def fixed_clock(moment: datetime) -> Callable[[], datetime]:
 
 def bill_run(db: Database, now: datetime, batch_size: int = 500) -> BillRun:
     return BillRun(
-        db, Catalog.load(), sla=compliance_many, clock=fixed_clock(now), batch_size=batch_size
+        db,
+        Catalog.load(),
+        sla=partial(compliance_many, records=records_for(db)),
+        clock=fixed_clock(now),
+        batch_size=batch_size,
     )
 
 

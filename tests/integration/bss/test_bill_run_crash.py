@@ -40,9 +40,11 @@ BATCH = 5
 
 CHILD = """
 import asyncio, pathlib, sys
+from functools import partial
 from bss_bridge.billing import BillRun
 from bss_bridge.catalog import Catalog
 from bss_bridge.sla import compliance_many
+from oss.bss_ports import records_for
 from oss.store import Database
 
 async def stall(done: int) -> None:
@@ -54,7 +56,8 @@ async def main(url: str) -> None:
     db = Database(url)
     try:
         run = BillRun(
-            db, Catalog.load(), sla=compliance_many, batch_size=int(sys.argv[2]),
+            db, Catalog.load(), sla=partial(compliance_many, records=records_for(db)),
+            batch_size=int(sys.argv[2]),
             before_commit=stall,
         )
         await run.run("2026-11")

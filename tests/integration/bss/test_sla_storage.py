@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bss_bridge.sla import compliance
+from oss.bss_ports import records_for
 from oss.store import Database
 from tests.bss_rows import add_account
 from tests.unit.bss.test_sla import AFTER, NOV, TERMS, alarm, at, product
@@ -33,7 +34,7 @@ async def test_overlapping_early_and_open_alarms(db: Database) -> None:
     b = await alarm(db, at(5, 10, 20), at(5, 11), parent=link)
     still = await alarm(db, at(30, 23), None, parent=link)
 
-    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)
 
     assert [(w.start, w.end, w.alarm_ids) for w in result.outage_windows] == [
         (at(1), at(1, 1), tuple(sorted((early, link)))),
@@ -48,6 +49,6 @@ async def test_overlapping_early_and_open_alarms(db: Database) -> None:
 async def test_activation_mid_period(db: Database) -> None:
     await product(db, start=at(16))
     await alarm(db, at(15, 23), at(16, 6))
-    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)
     assert [(w.start, w.end) for w in result.outage_windows] == [(at(16), at(16, 6))]
     assert result.availability_percent == Decimal("98.333")

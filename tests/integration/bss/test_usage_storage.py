@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bss_bridge.rating import Period
 from bss_bridge.tables import UsageRow
 from bss_bridge.usage import UsageDraft, UsageLedger, hour_key, mark_billed, usage_for
+from oss.bss_ports import records_for
 from oss.errors import Conflict
 from oss.store import Database
 from oss.store.tables import ServiceResourceRow, ServiceRow
@@ -56,10 +57,12 @@ async def test_collect_twice_writes_each_hour_once(db: Database) -> None:
         kpi("r1:eth1", at(9, 45), 1000),
         *[kpi("r1:eth1", at(10, m), 16_666_667) for m in range(60)],
     )
-    ledger = UsageLedger(db)
+    ledger = UsageLedger(db, records_for(db))
     assert await ledger.collect(now=at(12)) == 2
     assert await ledger.collect(now=at(12)) == 0
-    assert await UsageLedger(db).collect(now=at(13)) == 0  # another process, same hours
+    assert (
+        await UsageLedger(db, records_for(db)).collect(now=at(13)) == 0
+    )  # another process, same hours
     async with db.sessions() as s:
         rows = (await s.scalars(select(UsageRow).order_by(UsageRow.start_at))).all()
     assert [(r.key, r.quantity) for r in rows] == [
@@ -69,7 +72,7 @@ async def test_collect_twice_writes_each_hour_once(db: Database) -> None:
 
 
 async def test_concurrent_replays_store_one_record(db: Database) -> None:
-    ledger = UsageLedger(db)
+    ledger = UsageLedger(db, records_for(db))
     draft = UsageDraft("ext-1", "p-1", "data", "GB", Decimal("0.123456789012"), at(12), at(13))
     results = await asyncio.gather(*(ledger.record(draft) for _ in range(5)))
     assert len({row.id for row, _ in results}) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from bss_bridge.rating import billing_period
 from bss_bridge.sla import compliance, compliance_many
 from bss_bridge.tables import BillRow
 from bss_bridge.tmf_bills import customer_bill
+from oss.bss_ports import records_for
 from oss.errors import Conflict
 from oss.store import Database
 from tests.bss_rows import add_account, alarm_row, product_row
@@ -59,7 +61,9 @@ async def seed_reported_case(db: Database) -> None:
 
 
 def run_at(db: Database, clock: Clock) -> BillRun:
-    return BillRun(db, Catalog.load(), sla=compliance_many, clock=clock)
+    return BillRun(
+        db, Catalog.load(), sla=partial(compliance_many, records=records_for(db)), clock=clock
+    )
 
 
 async def test_an_open_period_draft_says_so_and_cannot_be_issued(db: Database) -> None:
@@ -133,13 +137,15 @@ async def test_partial_sla_is_measured_over_the_elapsed_time(db: Database) -> No
     terms = Catalog.load().get("metro-slice-200").sla
     assert terms is not None
 
-    partial = await compliance(db, "svc-a", terms, DEC, now=at(6))
+    partial = await compliance(db, "svc-a", terms, DEC, records=records_for(db), now=at(6))
     # 12 h down of the 5 days elapsed (not of 31 days, nor of the minute since a poll)
     assert partial.measured_seconds == Decimal(5 * 86400)
     assert partial.availability_percent == Decimal("90.000")
     assert partial.partial and partial.to_json()["partial"] is True
 
-    whole = await compliance(db, "svc-a", terms, DEC, now=at(2, month=1, year=2027))
+    whole = await compliance(
+        db, "svc-a", terms, DEC, records=records_for(db), now=at(2, month=1, year=2027)
+    )
     assert not whole.partial and whole.to_json()["partial"] is False
     assert "note" not in whole.to_json()
     assert whole.measured_seconds == Decimal(31 * 86400)

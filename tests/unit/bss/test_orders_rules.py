@@ -18,10 +18,11 @@ from sqlalchemy import select
 
 from bss_bridge.customers import Customers
 from bss_bridge.orders import Orders
+from bss_bridge.ports import OssPorts
 from bss_bridge.tables import ProductOrderRow, ProductRow
 from oss import tmf
+from oss.bss_ports import ServiceDesk, records_for
 from oss.errors import Conflict, InvalidInput, NotFound
-from oss.faults.noc_feed import NocFeedSettings
 from oss.provisioning.engine import Transaction, TransactionFailed
 from oss.provisioning.service_types import load_service_types
 from oss.store.database import Database
@@ -140,7 +141,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await customers.create_account("other", "main", "EUR", id="other-main")
     services = FakeServices(db)
     catalog = FakeCatalog()
-    orders = Orders(db, services, lambda: catalog, NocFeedSettings(), None)  # type: ignore[arg-type]
+    # The OSS's real adapters over the fake: failed and refused changes become outcomes there.
+    ports = OssPorts(records_for(db), ServiceDesk(services))  # type: ignore[arg-type]
+    orders = Orders(db, ports, lambda: catalog, None)  # MQTT off: no order events
     yield World(db, services, orders)
     await db.close()
 

@@ -13,6 +13,7 @@ import pytest
 from bss_bridge.catalog import CreditTier, SlaTerms
 from bss_bridge.rating import billing_period
 from bss_bridge.sla import compliance
+from oss.bss_ports import records_for
 from oss.errors import NotFound
 from oss.store import Database
 from oss.store.tables import KpiMinuteRow, ServiceRow
@@ -84,7 +85,7 @@ async def alarm(
 
 async def test_no_alarms_is_full_availability(db: Database) -> None:
     await product(db)
-    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)
     assert result.availability_percent == Decimal("100.000")
     assert result.met and result.outage_windows == ()
     assert result.measured_until == NOV.end
@@ -103,7 +104,7 @@ async def test_overlapping_early_and_still_open_alarms(db: Database) -> None:
     await alarm(db, at(7), at(8), obj="svc-other")  # another service
     await alarm(db, at(9), at(10), affecting=False)  # not service-affecting
 
-    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)
 
     windows = [
         (w.start, w.end, w.service_alarm_ids, w.root_alarm_ids) for w in result.outage_windows
@@ -129,7 +130,7 @@ async def test_a_still_open_alarm_runs_until_now(db: Database) -> None:
     await alarm(db, at(30, 23), None)
     now = at(30, 23, 30)
 
-    result = await compliance(db, "svc-a", TERMS, NOV, now=now)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=now)
 
     assert result.measured_until == now
     assert [(w.start, w.end) for w in result.outage_windows] == [
@@ -147,7 +148,7 @@ async def test_a_product_activated_mid_period_counts_from_activation(db: Databas
     await product(db, start=at(16))
     await alarm(db, at(10, 1), at(10, 2))  # before activation: not the customer's time
     await alarm(db, at(15, 23), at(16, 6))  # straddles the activation
-    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)
     assert [(w.start, w.end) for w in result.outage_windows] == [(at(16), at(16, 6))]
     # 6 h of 15 days: 100 * (1 - 6 / 360) = 98.333...
     assert result.availability_percent == Decimal("98.333")
@@ -157,7 +158,7 @@ async def test_a_terminated_product_counts_until_its_end(db: Database) -> None:
     await product(db, start=at(16), end=at(25))
     await alarm(db, at(20), at(20, 6))
     await alarm(db, at(26), at(27))  # after termination
-    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)
     assert result.measured_seconds == Decimal(9 * 86400)
     # 6 h of 9 days: 100 * (1 - 6 / 216) = 97.2222... -> 97.222
     assert result.availability_percent == Decimal("97.222")
@@ -165,7 +166,7 @@ async def test_a_terminated_product_counts_until_its_end(db: Database) -> None:
 
 async def test_not_active_yet_is_not_a_miss(db: Database) -> None:
     await product(db, start=None)
-    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)
     assert result.measured_seconds == 0 and result.availability_percent == Decimal("100.000")
     assert result.met
 
@@ -184,11 +185,11 @@ async def test_without_a_product_the_service_lifetime_counts(db: Database) -> No
             )
         )
     await alarm(db, at(20), at(21, 1), obj="svc-b")
-    result = await compliance(db, "svc-b", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-b", TERMS, NOV, records=records_for(db), now=AFTER)
     assert [(w.start, w.end) for w in result.outage_windows] == [(at(21), at(21, 1))]
     assert result.measured_seconds == Decimal(10 * 86400)
     with pytest.raises(NotFound):
-        await compliance(db, "nobody", TERMS, NOV, now=AFTER)
+        await compliance(db, "nobody", TERMS, NOV, records=records_for(db), now=AFTER)
 
 
 async def test_latency_windows_over_target_are_missed(db: Database) -> None:
@@ -200,7 +201,9 @@ async def test_latency_windows_over_target_are_missed(db: Database) -> None:
         credit_tiers=(),
         credit_cap_percent=Decimal("0"),
     )
-    assert (await compliance(db, "svc-a", terms, NOV, now=AFTER)).latency is None  # no probes
+    assert (
+        await compliance(db, "svc-a", terms, NOV, records=records_for(db), now=AFTER)
+    ).latency is None  # no probes
     async with db.transaction() as s:
         for minute in range(60):
             for hour, ms in ((2, 30.0), (3, 10.0)):  # hour 2: mean 30 ms, hour 3: 10 ms
@@ -217,7 +220,7 @@ async def test_latency_windows_over_target_are_missed(db: Database) -> None:
                         last=ms,
                     )
                 )
-    result = await compliance(db, "svc-a", terms, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", terms, NOV, records=records_for(db), now=AFTER)
     assert result.latency is not None
     assert result.latency.windows_measured == 2
     assert [(w.start, w.end, w.mean_ms) for w in result.latency.missed] == [
@@ -233,7 +236,7 @@ async def test_to_json_carries_the_evidence(db: Database) -> None:
     await product(db)
     link = await alarm(db, at(3), at(3, 1), object_type="link", obj="7")
     svc = await alarm(db, at(3), at(3, 1), parent=link)
-    doc = (await compliance(db, "svc-a", TERMS, NOV, now=AFTER)).to_json()
+    doc = (await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)).to_json()
     assert doc["period"] == {"start": "2026-11-01T00:00:00Z", "end": "2026-12-01T00:00:00Z"}
     assert doc["availability"]["measuredPercent"] == "99.861"  # 1 h of 720 h
     assert doc["availability"]["outageSeconds"] == "3600"
@@ -259,7 +262,7 @@ async def test_a_service_cut_by_two_failures_names_both_in_its_window(db: Databa
     # the correlator moved the service alarm under the second link when the first came back
     svc = await alarm(db, at(5, 10), at(5, 10, 30), parent=second, causes=[first, second])
 
-    result = await compliance(db, "svc-a", TERMS, NOV, now=AFTER)
+    result = await compliance(db, "svc-a", TERMS, NOV, records=records_for(db), now=AFTER)
 
     [window] = result.outage_windows
     assert (window.start, window.end) == (at(5, 10), at(5, 10, 30))

@@ -23,8 +23,9 @@ from bss_bridge.catalog import CreditTier, SlaTerms
 from bss_bridge.rating import Period, billing_period
 from bss_bridge.sla import SlaResult, compliance, compliance_many
 from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow
+from oss.bss_ports import records_for
 from oss.errors import NotFound
-from oss.store import Database
+from oss.store import Database, history, service_queries
 from oss.store.tables import AlarmRow, KpiMinuteRow, ServiceRow
 
 SERVICES = 60
@@ -165,14 +166,16 @@ async def test_bulk_equals_one_by_one(
 ) -> None:
     names = await generate(db, seed)
     items = items_for(names, seed)
-    monkeypatch.setattr(sla, "_CHUNK", 7)
+    monkeypatch.setattr(sla, "_CHUNK", 7)  # products
+    monkeypatch.setattr(history, "IN_CHUNK", 7)  # alarms, KPIs
+    monkeypatch.setattr(service_queries, "IN_CHUNK", 7)  # services
 
-    many = await compliance_many(db, items, now=now)
+    many = await compliance_many(db, items, records=records_for(db), now=now)
 
     assert list(many) == names
     singles: dict[str, SlaResult] = {}
     for name, terms, period in items:
-        singles[name] = await compliance(db, name, terms, period, now=now)
+        singles[name] = await compliance(db, name, terms, period, records=records_for(db), now=now)
         assert many[name] == singles[name], name
         assert many[name].to_json() == singles[name].to_json(), name
     # The data is varied enough for the comparison to mean something.
@@ -187,10 +190,12 @@ async def test_bulk_equals_one_by_one(
 
 async def test_bulk_of_nothing_and_unknown_services(db: Database) -> None:
     names = await generate(db, 4)
-    assert await compliance_many(db, [], now=AFTER) == {}
+    assert await compliance_many(db, [], records=records_for(db), now=AFTER) == {}
     with pytest.raises(NotFound, match="svc-nope"):
         await compliance_many(
-            db, [(names[0], AVAILABILITY_ONLY, NOV_1), ("svc-nope", AVAILABILITY_ONLY, NOV_1)]
+            db,
+            [(names[0], AVAILABILITY_ONLY, NOV_1), ("svc-nope", AVAILABILITY_ONLY, NOV_1)],
+            records=records_for(db),
         )
 
 
@@ -199,6 +204,10 @@ async def test_a_service_named_twice_keeps_its_last_item(db: Database) -> None:
     both = await compliance_many(
         db,
         [(names[0], AVAILABILITY_ONLY, NOV_1), (names[0], WITH_LATENCY, NOV_15)],
+        records=records_for(db),
         now=AFTER,
     )
-    assert both == {names[0]: await compliance(db, names[0], WITH_LATENCY, NOV_15, now=AFTER)}
+    single = await compliance(
+        db, names[0], WITH_LATENCY, NOV_15, records=records_for(db), now=AFTER
+    )
+    assert both == {names[0]: single}

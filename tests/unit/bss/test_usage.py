@@ -25,6 +25,7 @@ from bss_bridge.usage import (
     usage_for,
 )
 from oss import tmf
+from oss.bss_ports import records_for
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 from oss.store.tables import KpiMinuteRow, ServiceResourceRow, ServiceRow
@@ -114,7 +115,7 @@ async def test_collect_sums_endpoint_in_octets_per_closed_hour(db: Database) -> 
         kpi("r3:eth9", at(10, 30), 10**12),  # not the service's interface
         kpi("r1:eth1", at(11, 0), 123),  # hour 11 still open at 12:01
     )
-    ledger = UsageLedger(db)
+    ledger = UsageLedger(db, records_for(db))
     assert await ledger.collect(now=at(12, 1)) == 2
     got = [(r.key, r.quantity, r.start_at, r.end_at, r.state) for r in await records(db)]
     assert got == [
@@ -148,14 +149,16 @@ async def test_collect_stops_at_termination_and_skips_hours_without_data(db: Dat
         kpi("r1:eth1", at(11, 20), 5000),  # after termination
         kpi("r1:eth1", at(13, 0), 5000),
     )
-    assert await UsageLedger(db).collect(now=at(15)) == 1  # hours 9 and 10 have no rows
+    assert (
+        await UsageLedger(db, records_for(db)).collect(now=at(15)) == 1
+    )  # hours 9 and 10 have no rows
     (only,) = await records(db)
     assert (only.key, only.quantity) == (hour_key("p-1", at(11)), Decimal("0.000000100"))
     assert (only.start_at, only.end_at) == (at(11), at(11, 15))
 
 
 async def test_record_is_idempotent_by_key(db: Database) -> None:
-    ledger = UsageLedger(db)
+    ledger = UsageLedger(db, records_for(db))
     draft = UsageDraft("ext-1", "p-1", "data", "GB", Decimal("2.5"), at(12), at(13))
     row, created = await ledger.record(draft)
     assert created and row.state == "received" and row.account_id == "acme-1"
@@ -178,7 +181,7 @@ async def test_record_is_idempotent_by_key(db: Database) -> None:
 
 
 async def test_usage_for_the_bill_run(db: Database) -> None:
-    ledger = UsageLedger(db)
+    ledger = UsageLedger(db, records_for(db))
     rows = []
     for n, start in enumerate((at(12), at(13), at(12, day=30), at(0, day=1) + timedelta(days=30))):
         row, _ = await ledger.record(
@@ -280,7 +283,7 @@ def test_from_tmf_refuses_bad_bodies(body: Any, problem: str) -> None:
 
 
 async def test_to_tmf_is_a_valid_usage(db: Database) -> None:
-    ledger = UsageLedger(db)
+    ledger = UsageLedger(db, records_for(db))
     row, _ = await ledger.record(tmf_usage.from_tmf(create_body()))
     doc = tmf_usage.to_tmf(row)
     assert SPEC.errors(doc, "Usage") == []

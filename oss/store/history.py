@@ -1,0 +1,80 @@
+"""What the network did, as others read it back: service-affecting alarms and their causes
+(the BSS's SLA outages) and minute KPI roll-ups (usage octets, SLA latency).
+
+Each function reads in a session of its own (`Database.read`: no write turn) and bounds its IN
+lists to `IN_CHUNK` values, so a bill run over many services stays a few queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import select
+
+from oss.store.base import IN_CHUNK
+from oss.store.database import Database
+from oss.store.tables import AlarmRow, KpiMinuteRow
+
+_T = TypeVar("_T")
+
+
+async def service_alarms(db: Database, raised_before: Mapping[str, datetime]) -> list[AlarmRow]:
+    """The service-affecting alarms raised on each named service (alarmed object type
+    "service") before its moment, each service's in the order they were raised."""
+    found: list[AlarmRow] = []
+    async with db.read() as s:
+        for names in _chunks(list(raised_before)):
+            query = (
+                select(AlarmRow)
+                .where(
+                    AlarmRow.alarmed_object_type == "service",
+                    AlarmRow.alarmed_object.in_(names),
+                    AlarmRow.service_affecting.is_(True),
+                    AlarmRow.raised_time < max(raised_before[name] for name in names),
+                )
+                .order_by(AlarmRow.raised_time, AlarmRow.id)
+            )
+            for row in (await s.scalars(query)).all():
+                if row.raised_time < raised_before[row.alarmed_object]:
+                    found.append(row)
+    return found
+
+
+async def alarms_by_id(db: Database, ids: Collection[int]) -> list[AlarmRow]:
+    found: list[AlarmRow] = []
+    async with db.read() as s:
+        for chunk in _chunks(sorted(ids)):
+            found.extend((await s.scalars(select(AlarmRow).where(AlarmRow.id.in_(chunk)))).all())
+    return found
+
+
+async def kpi_minutes(
+    db: Database,
+    object_type: str,
+    objects: Collection[str],
+    metric: str,
+    start: datetime,
+    end: datetime,
+) -> list[tuple[str, datetime, float, int]]:
+    """(object, minute, sum, count) of `metric` of these objects, start <= minute < end."""
+    found: list[tuple[str, datetime, float, int]] = []
+    async with db.read() as s:
+        for names in _chunks(sorted(objects)):
+            query = select(
+                KpiMinuteRow.object, KpiMinuteRow.minute, KpiMinuteRow.sum, KpiMinuteRow.count
+            ).where(
+                KpiMinuteRow.object_type == object_type,
+                KpiMinuteRow.object.in_(names),
+                KpiMinuteRow.metric == metric,
+                KpiMinuteRow.minute >= start,
+                KpiMinuteRow.minute < end,
+            )
+            found.extend((o, m, total, n) for o, m, total, n in await s.execute(query))
+    return found
+
+
+def _chunks(values: Sequence[_T]) -> Iterator[list[_T]]:
+    for i in range(0, len(values), IN_CHUNK):
+        yield list(values[i : i + IN_CHUNK])

@@ -1,0 +1,69 @@
+"""Reads of the customer services table for those outside provisioning (the BSS's inventory,
+orders, SLA and usage, through the ports `oss.bss_ports` fills): by id, by name, a filtered
+page, and a service's customer-facing interfaces."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import ColumnElement, func, select
+
+from oss.store.base import IN_CHUNK
+from oss.store.database import Database
+from oss.store.tables import ServiceResourceRow, ServiceRow
+
+ENDPOINT_ROLES = ("attachment",)  # service_resources roles of the customer-facing interfaces
+
+
+async def service_by_id(db: Database, service_id: int) -> ServiceRow | None:
+    async with db.read() as s:
+        return await s.get(ServiceRow, service_id)
+
+
+async def services_named(db: Database, names: Collection[str]) -> list[ServiceRow]:
+    unique = sorted(set(names))
+    found: list[ServiceRow] = []
+    async with db.read() as s:
+        for i in range(0, len(unique), IN_CHUNK):
+            chunk = unique[i : i + IN_CHUNK]
+            found.extend(await s.scalars(select(ServiceRow).where(ServiceRow.name.in_(chunk))))
+    return found
+
+
+async def find_services(
+    db: Database,
+    *,
+    states: Collection[str] | None,
+    customer: str | None,
+    service_type: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[ServiceRow], int]:
+    """A page of the services that match, by id, and how many match."""
+    where: list[ColumnElement[bool]] = []
+    if states is not None:
+        where.append(ServiceRow.state.in_(list(states)))
+    if customer is not None:
+        where.append(ServiceRow.customer == customer)
+    if service_type is not None:
+        where.append(ServiceRow.type == service_type)
+    async with db.read() as s:
+        total = await s.scalar(select(func.count()).select_from(ServiceRow).where(*where))
+        page = select(ServiceRow).where(*where).order_by(ServiceRow.id).limit(limit).offset(offset)
+        return list(await s.scalars(page)), int(total or 0)
+
+
+async def endpoint_interfaces(db: Database, name: str) -> list[str]:
+    """The service's customer-facing interfaces as "<device>:<interface>" (the object name of
+    their KPIs), sorted, once each."""
+    query = (
+        select(ServiceResourceRow.device, ServiceResourceRow.interface)
+        .join(ServiceRow, ServiceRow.id == ServiceResourceRow.service_id)
+        .where(
+            ServiceRow.name == name,
+            ServiceResourceRow.kind == "interface",
+            ServiceResourceRow.role.in_(ENDPOINT_ROLES),
+        )
+    )
+    async with db.read() as s:
+        return sorted({f"{device}:{interface}" for device, interface in await s.execute(query)})
