@@ -16,22 +16,27 @@ service inventory reads in its own session); `correlate()` then works in the tra
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from oss.errors import NotFound
-from oss.faults.alarms import (
-    AlarmTx,
-    GraphProvider,
-    ServicesProvider,
-    Signal,
-    moment,
-)
+from oss.faults.reducer import Signal, moment
 from oss.faults.rules import interface_down_key, is_interface_down, is_unreachable, unreachable_key
+from oss.faults.transaction import AlarmTx
 from oss.store.tables import AlarmRow
-from topology.graph import Impact, Neighbour
+from topology.graph import Impact, InventoryGraph, Neighbour
 from topology.model import Endpoint, Link
+
+GraphProvider = Callable[[], InventoryGraph]
+
+
+class ServicesProvider(Protocol):
+    """oss.provisioning.services.ServiceManager's impact query."""
+
+    async def services_on(
+        self, *, link_id: int | None = None, device: str | None = None
+    ) -> list[dict[str, Any]]: ...
 
 
 def link_root_key(link_id: int) -> str:

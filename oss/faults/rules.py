@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from oss.errors import InvalidInput
 from oss.events import Event
-from oss.faults.alarms import Signal
 from oss.faults.notifications import Notification, Notifications, load_notifications
+from oss.faults.reducer import Signal
+from oss.settings import Threshold
 
 LINK_DOWN_PREFIX = "linkDown:"
 UNREACHABLE_PREFIX = "unreachable:"
@@ -50,40 +50,6 @@ def is_interface_down(s: Signal) -> bool:
 
 def is_unreachable(s: Signal) -> bool:
     return s.object_type == "device" and s.reduction_key.startswith(UNREACHABLE_PREFIX)
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """Raise when `metric` stays above `raise_above` for `min_duration_s`; clear once it falls
-    below `clear_below` (the gap between the two is the hysteresis)."""
-
-    metric: str
-    raise_above: float
-    clear_below: float
-    min_duration_s: float = 0.0
-    severity: str = "major"
-
-    def __post_init__(self) -> None:
-        if self.clear_below > self.raise_above:
-            raise InvalidInput(
-                f"threshold {self.metric}: clear_below ({self.clear_below}) must not be above "
-                f"raise_above ({self.raise_above})"
-            )
-        if self.min_duration_s < 0:
-            raise InvalidInput(f"threshold {self.metric}: min_duration_s must be >= 0")
-
-    @classmethod
-    def of(cls, data: Mapping[str, Any]) -> Threshold:
-        try:
-            return cls(
-                metric=str(data["metric"]),
-                raise_above=float(data["raise_above"]),
-                clear_below=float(data["clear_below"]),
-                min_duration_s=float(data.get("min_duration_s", 0.0)),
-                severity=str(data.get("severity", "major")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInput(f"invalid threshold {dict(data)!r}: {exc}") from exc
 
 
 @dataclass

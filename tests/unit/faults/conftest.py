@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.faults.alarms import AlarmManager
 from oss.store import Database
@@ -21,18 +20,14 @@ from topology.model import Device, Endpoint, Interface, Link
 
 @dataclass
 class RecordingFeed:
-    """Records what it is given and writes one outbox row in the caller's session, so a test can
-    see that the messages commit (or roll back) with the alarm change."""
+    """Records what it is given and writes one outbox row per change on the caller's
+    connection, so a test can see that the messages commit (or roll back) with the alarm
+    change, and counts the rows it is told were committed."""
 
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     committed_rows: int = 0
 
-    async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
-        self.sent.append((event, alarm))
-        session.add(OutboxRow(channel="test", topic=f"alarms/{alarm['id']}", payload=event))
-
     def write_changes(self, conn: Connection, changes: list[tuple[dict[str, Any], str]]) -> int:
-        """The plain lane's side (oss.faults.uncorrelated): the same rows, on its connection."""
         rows = [
             {"channel": "test", "topic": f"alarms/{alarm['id']}", "payload": event}
             for alarm, event in changes

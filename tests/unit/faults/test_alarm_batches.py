@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.faults.alarms import AlarmManager, Signal
+from oss.faults.correlate import Context, Correlator
 from oss.store import Database
 from oss.store.tables import AlarmRow
 from tests.unit.faults.conftest import FakeServices, RecordingFeed, chain_graph, outbox_count
@@ -22,11 +22,6 @@ class FeedFailingOnCall(RecordingFeed):
     def __init__(self, call: int) -> None:
         super().__init__()
         self.call = call
-
-    async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
-        await super().enqueue(session, alarm, event)
-        if len(self.sent) == self.call:
-            raise RuntimeError("outbox full")
 
     def write_changes(self, conn: Connection, changes: list[tuple[dict[str, Any], str]]) -> int:
         written = super().write_changes(conn, changes)
@@ -57,17 +52,25 @@ async def alarm_state(db: Database) -> list[dict[str, Any]]:
         ]
 
 
+class EverySignal(Correlator):
+    """A correlator that takes every signal (none is inert), so that each one goes through
+    AlarmTx (the ORM) on its own, in order: the reference the storm path is compared with."""
+
+    def inert(self, s: Signal, ctx: Context) -> bool:
+        return False
+
+
 async def fresh_manager(
-    tmp_path: Path, name: str, *, plain_lane: bool = True
+    tmp_path: Path, name: str, *, reference: bool = False
 ) -> tuple[AlarmManager, RecordingFeed]:
-    """`plain_lane=False`: every batch through AlarmTx (the ORM), the reference."""
+    """`reference`: every signal through AlarmTx one by one (`EverySignal`)."""
     db = Database(f"sqlite+aiosqlite:///{tmp_path / name}")
     await db.migrate()
     feed = RecordingFeed()
     services = FakeServices(on_link={3: [{"id": 7, "name": "svc-a", "customer": "acme"}]})
     graph = chain_graph()
-    manager = AlarmManager(db, lambda: graph, services, feed)
-    manager.plain_lane = plain_lane
+    correlator = EverySignal(lambda: graph, services) if reference else None
+    manager = AlarmManager(db, lambda: graph, services, feed, correlator=correlator)
     return manager, feed
 
 
@@ -152,11 +155,11 @@ async def test_a_batch_ends_in_the_same_alarms_as_one_by_one(
     await batched.db.close()
 
 
-@pytest.mark.parametrize("plain_lane", [True, False], ids=["plain-lane", "orm"])
-async def test_a_failing_feed_rolls_the_whole_batch_back(db: Database, plain_lane: bool) -> None:
+@pytest.mark.parametrize("orm", [False, True], ids=["storm-path", "orm"])
+async def test_a_failing_feed_rolls_the_whole_batch_back(db: Database, orm: bool) -> None:
     feed = FeedFailingOnCall(2)
-    manager = AlarmManager(db, chain_graph, FakeServices(), feed)
-    manager.plain_lane = plain_lane
+    correlator = EverySignal(chain_graph, FakeServices()) if orm else None
+    manager = AlarmManager(db, chain_graph, FakeServices(), feed, correlator=correlator)
     with pytest.raises(RuntimeError, match="outbox full"):
         await manager.signals([sig(key="a"), sig(key="b"), sig(key="c")])
     async with db.transaction() as s:

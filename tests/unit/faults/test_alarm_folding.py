@@ -1,7 +1,7 @@
 """A storm's batch in AlarmManager.signals: repeats of a key fold into one change of its alarm
 (exact `count`), the batch's new alarms go in together, and a clear needs no extra look-up,
 while the alarms end exactly as with the signals applied one by one through the ORM (AlarmTx,
-the reference: `plain_lane=False`); a batch no correlation acts on takes the plain lane
+the reference: `reference=True`); a batch no correlation acts on takes the storm path
 (oss.faults.uncorrelated), one with a correlated signal the ORM."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def statements(db: Database) -> Iterator[list[str]]:
     def record(*args: Any) -> None:
         seen.append(" ".join(str(args[2]).split()[:3]))
 
-    engines = (db.engine.sync_engine, db.write_engine)  # the ORM's, the plain lane's
+    engines = (db.engine.sync_engine, db.write_engine)  # the ORM's, the storm path's
     for engine in engines:
         event.listen(engine, "before_cursor_execute", record)
     try:
@@ -51,7 +51,7 @@ def statements(db: Database) -> Iterator[list[str]]:
 
 async def test_a_storm_batch_ends_as_one_by_one_with_exact_counts(tmp_path: Path) -> None:
     signals = storm(pairs=5, steps=10)  # 2.5 episodes per key
-    single, single_feed = await fresh_manager(tmp_path, "single.db", plain_lane=False)
+    single, single_feed = await fresh_manager(tmp_path, "single.db", reference=True)
     batched, _ = await fresh_manager(tmp_path, "batched.db")
     try:
         for s in signals:
@@ -142,7 +142,7 @@ async def test_a_folded_run_keeps_first_raise_time_last_severity_and_all_details
         raised(4, "critical", {}),
         raised(9, "major", {"cpu": 99}),
     ]
-    single, _ = await fresh_manager(tmp_path, "single.db", plain_lane=False)
+    single, _ = await fresh_manager(tmp_path, "single.db", reference=True)
     batched, _ = await fresh_manager(tmp_path, "batched.db")
     try:
         for s in signals:
@@ -163,11 +163,11 @@ async def test_a_folded_run_keeps_first_raise_time_last_severity_and_all_details
 
 async def test_a_storm_with_a_correlated_signal_ends_as_one_by_one(tmp_path: Path) -> None:
     # The link r2:eth3 - r3:eth1 is in the graph: its down signal is correlated, so this batch
-    # goes through AlarmTx; one by one, the storm's signals take the plain lane in between.
+    # goes through AlarmTx; one by one, the storm's signals take the storm path in between.
     signals = storm(pairs=3, steps=6)
     signals.insert(7, down("r2:eth3"))
     signals.append(down("r2:eth3", "clear", 9))
-    reference, reference_feed = await fresh_manager(tmp_path, "ref.db", plain_lane=False)
+    reference, reference_feed = await fresh_manager(tmp_path, "ref.db", reference=True)
     mixed, mixed_feed = await fresh_manager(tmp_path, "mixed.db")
     batched, _ = await fresh_manager(tmp_path, "batched.db")
     try:
