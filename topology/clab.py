@@ -6,8 +6,9 @@ containerlab knows (startup-config, binds, env, ports, ...) is accepted and igno
 facts containerlab has no field for travel as `oss.*` node labels and link `vars`.
 
 A file is rejected as a whole: every problem is collected, each with its file and line, so an
-engineer fixes them all in one pass. Lines come from `yaml.compose`, which keeps the position of
-every node (`yaml.safe_load` throws that away and silently keeps the last of duplicate keys).
+engineer fixes them all in one pass. Lines come from the node tree the kernel's
+`oss.yaml_lines.compose_yaml` reads, which keeps the position of every node and every duplicate
+key; this module walks it itself, since a node name may hold dots (no dotted key paths here).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from oss.errors import InvalidInput, Problem, TopologyFileError
+from oss.yaml_lines import YamlSyntaxError, compose_yaml
 from topology.graph import natural_key
 from topology.model import (
     Device,
@@ -74,16 +76,14 @@ def parse_clab(text: str, filename: str) -> ClabTopology:
     """Parse a containerlab file; raise TopologyFileError listing every problem with its line."""
     reader = _Reader(filename)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
+        root = compose_yaml(text)
+    except YamlSyntaxError as exc:
+        if exc.line is None:  # no position: a reader error (a character YAML forbids, ...)
+            raise TopologyFileError(filename, [reader.problem(1, f"YAML: {exc}")]) from None
         reason = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise TopologyFileError(
-            filename, [reader.problem(line, f"YAML syntax: {reason}")]
+            filename, [reader.problem(exc.line, f"YAML syntax: {reason}")]
         ) from None
-    except yaml.YAMLError as exc:
-        raise TopologyFileError(filename, [reader.problem(1, f"YAML: {exc}")]) from None
     topology = reader.read(root)
     if reader.problems:
         raise TopologyFileError(filename, reader.sorted_problems())
