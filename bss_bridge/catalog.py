@@ -24,13 +24,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError
 
 from bss_bridge.money import decimals, minor_units, parse_decimal
 from bss_bridge.ports import ServiceTypeSpec
 from oss.errors import InvalidInput, NotFound, Problem
 from oss.paths import configs_dir
+from oss.yaml_lines import Loc, YamlSyntaxError, compose_yaml, key_locations, load_yaml
 
 
 def catalog_dir() -> Path:
@@ -240,8 +240,6 @@ class _FileIn(_Shape):
 
 # --- loading -------------------------------------------------------------------------------------
 
-Loc = tuple[str | int, ...]
-
 
 class _Problems:
     """The problems of one file, each located by its path in the file (and so its line)."""
@@ -269,16 +267,14 @@ def _load_file(
     except OSError as exc:
         raise _invalid(path, [Problem(str(path), f"cannot read: {exc.strerror}")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise _invalid(path, [Problem(where, f"not valid YAML: {reason}")]) from None
-    lines: dict[Loc, int] = {}
+        node, raw = compose_yaml(text), load_yaml(text)
+    except YamlSyntaxError as exc:
+        where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+        raise _invalid(path, [Problem(where, f"not valid YAML: {exc.problem or exc}")]) from None
+    lines, repeated = key_locations(node)
     problems = _Problems(path, lines)
-    _key_lines(node, (), lines, problems)
+    for loc, _first, again in repeated:  # YAML loaders silently keep the last one
+        problems.add(loc, f"duplicate key (again on line {again})")
     if not isinstance(raw, dict):
         problems.add((), "a catalog file is a mapping with a list under `offerings:`")
         raise _invalid(path, problems.found)
@@ -473,27 +469,6 @@ def _check_parameters(
             (*loc, "order_parameters"),
             f"{stype.name} requires {', '.join(missing)}: fix it or let the order give it",
         )
-
-
-def _key_lines(
-    node: yaml.Node | None, loc: Loc, lines: dict[Loc, int], problems: _Problems
-) -> None:
-    """1-based line of every key and list item; duplicate keys are problems (YAML loaders
-    silently keep the last one)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            here = (*loc, key_node.value)
-            if key_node.value in seen:
-                problems.add(here, f"duplicate key (again on line {key_node.start_mark.line + 1})")
-                continue
-            seen.add(key_node.value)
-            lines[here] = key_node.start_mark.line + 1
-            _key_lines(value_node, here, lines, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*loc, i)] = item.start_mark.line + 1
-            _key_lines(item, (*loc, i), lines, problems)
 
 
 def _dotted(loc: Loc) -> str:

@@ -1,6 +1,6 @@
 """YAML files read with their line numbers, so a refusal names file:line: the settings file, the
-notifications table, platforms and service types read through here. Imports nothing of the
-project but its errors."""
+notifications table, platforms, service types and the product catalogue read through here.
+Imports nothing of the project but its errors."""
 
 from __future__ import annotations
 
@@ -40,14 +40,15 @@ def compose_yaml(text: str) -> yaml.Node | None:
 def parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
     """The document's node tree (for lines) and its data; ConfigError naming file:line."""
     try:
-        return compose_yaml(text), _data(text)
+        return compose_yaml(text), load_yaml(text)
     except YamlSyntaxError as exc:
         where = f"{path}:{exc.line}" if exc.line is not None else str(path)
         raise ConfigError(f"{where}: not valid YAML: {exc.problem or exc}") from None
 
 
-def _data(text: str) -> Any:
-    """The document as plain data; YamlSyntaxError for what only the constructor refuses."""
+def load_yaml(text: str) -> Any:
+    """The document as plain data; YamlSyntaxError when the text is not YAML (including what
+    only the constructor refuses)."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
