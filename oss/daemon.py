@@ -12,9 +12,9 @@ from typing import Protocol
 from bss_bridge.bridge import Bss
 from oss.auth import TokenStore
 from oss.faults.alarms import AlarmManager
-from oss.faults.noc_feed import NocPublisher
 from oss.inventory import Inventory
 from oss.metrics import Metrics
+from oss.outputs.mqtt_outbox import NocPublisher
 from oss.provisioning.services import ServiceManager
 from oss.settings import Settings
 from oss.store import Database
