@@ -2,7 +2,7 @@
 same traps, from the same sender, in the same run.
 
     sender --UDP--> snmptrapd -Lf file                                  (the baseline)
-    sender --UDP--> TrapReceiver -> AssuranceService.sink -> Rules -> AlarmManager (SQLite)
+    sender --UDP--> TrapReceiver -> AssurancePipeline.sink -> Rules -> AlarmManager (SQLite)
                     -> NocFeed outbox -> NocPublisher -> Mosquitto -> subscriber  (the daemon)
 
 A third contender, "receiver", is the daemon's first stage alone (TrapReceiver: UDP receive and
@@ -43,17 +43,21 @@ from pathlib import Path
 from typing import Any
 
 from drivers.snmp_traps import TrapReceiver
-from oss.assurance.service import TRAP_BATCH, AssuranceService
+from oss.assurance.pipeline import AssurancePipeline
+from oss.assurance.traps import TRAP_BATCH, TrapCollector
 from oss.events import Event, Value
+from oss.faults.alarm_output import alarm_output
 from oss.faults.alarms import AlarmManager
-from oss.faults.noc_feed import NocFeed, NocPublisher, PahoLink
+from oss.faults.noc_feed import NocFeed
 from oss.faults.rules import Rules
 from oss.inventory import Inventory
+from oss.outputs import mqtt_client
+from oss.outputs.mqtt_outbox import NocPublisher
 from oss.outputs.prometheus import KpiGauges
 from oss.outputs.rollup import MinuteRollup
-from oss.runtime import _WakingFeed
 from oss.settings import AssuranceSettings, NocFeedSettings
 from oss.store import Database
+from oss.store.outbox import Outbox
 from tests.peers.mosquitto import MosquittoServer, running_mosquitto
 from tests.peers.ports import free_port
 from topology.graph import InventoryGraph
@@ -315,7 +319,7 @@ def bench_snmptrapd(base: Path, rate: int, seconds: float) -> Step:
 
 async def bench_receiver(rate: int, seconds: float) -> Step:
     """The daemon's first stage alone (receive + lean decode into Events, drained in batches
-    as AssuranceService takes them): what the rest of the pipeline could at best reach."""
+    as the trap collector takes them): what the rest of the pipeline could at best reach."""
     count = int(rate * seconds)
     async with TrapReceiver("127.0.0.1", 0, communities=[COMMUNITY]) as receiver:
         handled, last = 0, 0
@@ -404,7 +408,8 @@ class NoServices:
 class Daemon:
     """The daemon's trap path, wired as oss.runtime wires it, in this process."""
 
-    service: AssuranceService
+    service: AssurancePipeline
+    traps: TrapCollector
     publisher: NocPublisher
     db: Database
     stop: asyncio.Event
@@ -420,19 +425,24 @@ async def running_daemon(base: Path, broker: MosquittoServer) -> Any:
     )
     publisher = NocPublisher(db, mqtt)
     graph = InventoryGraph()
-    alarms = AlarmManager(db, lambda: graph, NoServices(), _WakingFeed(NocFeed(mqtt), publisher))
+    alarms = AlarmManager(db, lambda: graph, NoServices(), NocFeed(mqtt, Outbox(publisher.offer)))
     from prometheus_client import CollectorRegistry
 
     settings = AssuranceSettings(traps_port=free_port(), trap_communities=[COMMUNITY])
-    service = AssuranceService(
-        settings, Inventory(db), alarms, KpiGauges(CollectorRegistry()), MinuteRollup(db)
-    )
+    outputs = [
+        KpiGauges(CollectorRegistry()),
+        MinuteRollup(db),
+        alarm_output(settings.thresholds, alarms),
+    ]
+    service = AssurancePipeline(settings, Inventory(db), outputs)
+    traps = service.collector("traps")
+    assert isinstance(traps, TrapCollector)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(service.run(stop)), asyncio.create_task(publisher.run())]
     try:
-        while service.traps is None or not publisher.connected:  # noqa: ASYNC110 - no event
+        while traps.receiver is None or not publisher.connected:  # noqa: ASYNC110 - no event
             await asyncio.sleep(0.02)
-        yield Daemon(service, publisher, db, stop, tasks)
+        yield Daemon(service, traps, publisher, db, stop, tasks)
     finally:
         stop.set()
         await tasks[0]
@@ -478,7 +488,8 @@ async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: 
     try:
         await asyncio.to_thread(ready_here.recv)
         async with running_daemon(base, broker) as daemon:
-            traps_port = daemon.service.traps.port
+            assert daemon.traps.receiver is not None
+            traps_port = daemon.traps.receiver.port
             cpu0 = time.process_time()
             with sender(traps_port, rate, count) as sending:
                 sent_at = await sent_times(sending)
@@ -486,13 +497,13 @@ async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: 
             while time.monotonic_ns() < deadline:
                 # Every trap through the alarms, every offered row sent; only then the outbox
                 # is asked (a query every 20 ms would cost the daemon CPU it is measured on).
-                idle = daemon.service.traps_handled >= count and daemon.publisher.idle
+                idle = daemon.traps.handled >= count and daemon.publisher.idle
                 if idle and await daemon.publisher.pending() == 0:
                     break
                 await asyncio.sleep(0.02)
             cpu = time.process_time() - cpu0
-            dropped = daemon.service.traps.dropped if daemon.service.traps else 0
-            received = daemon.service.traps.received if daemon.service.traps else 0
+            counts = daemon.traps.counts()
+            dropped, received = counts["traps_dropped"], counts["traps_received"]
             await asyncio.sleep(0.5)  # the last messages on their way to the subscriber
         ready_here.send("stop")
         got = await asyncio.to_thread(got_here.recv)
@@ -567,28 +578,19 @@ async def stage_costs(base: Path, count: int, batch: int) -> None:
 
 async def mqtt_cost(broker: MosquittoServer, count: int) -> None:
     """CPU per QoS 1 publish to the same broker, in rounds of 500 as the NOC publisher sends
-    them (PahoLink: paho directly, PUBACKs counted together), and through aiomqtt's own
-    `publish` (a future and a timeout per message): the floor of the daemon's last stage."""
-    import aiomqtt
-
+    them (oss.outputs.mqtt_client over gmqtt, PUBACKs awaited together): the floor of the
+    daemon's last stage. (bench/mqtt_client_bench.py compares the clients.)"""
     payload = "x" * 700  # about an alarm's TMF642 JSON
-    async with aiomqtt.Client(
-        broker.host, broker.port, identifier="storm-cost", max_inflight_messages=0
-    ) as client:
-        client.pending_calls_threshold = 1000
-        link = PahoLink(client)
-        for name in ("PahoLink round", "aiomqtt publish"):
-            cpu, wall = time.process_time(), time.perf_counter()
-            for start in range(0, count, 500):
-                topics = [f"{PREFIX}/cost/{n}" for n in range(start, min(count, start + 500))]
-                if name == "PahoLink round":
-                    await link.publish_round([(t, payload, 1, False) for t in topics], wait_s=10)
-                else:
-                    await asyncio.gather(*(client.publish(t, payload, qos=1) for t in topics))
-            print(
-                f"  MQTT QoS 1, {name:<16} {(time.process_time() - cpu) / count * 1e6:8.0f}"
-                f" us CPU per message  ({count / (time.perf_counter() - wall):6.0f} msg/s)"
-            )
+    settings = NocFeedSettings(host=broker.host, port=broker.port)
+    async with mqtt_client.connect(settings, "storm-cost") as link:
+        cpu, wall = time.process_time(), time.perf_counter()
+        for start in range(0, count, 500):
+            topics = [f"{PREFIX}/cost/{n}" for n in range(start, min(count, start + 500))]
+            await link.publish_round([(t, payload, 1, False) for t in topics], wait_s=10)
+        print(
+            f"  MQTT QoS 1, {'gmqtt round':<16} {(time.process_time() - cpu) / count * 1e6:8.0f}"
+            f" us CPU per message  ({count / (time.perf_counter() - wall):6.0f} msg/s)"
+        )
 
 
 # --------------------------------------------------------------------------------- run

@@ -8,7 +8,7 @@ of them per second; validation belongs where the data enters (drivers), not on e
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 Value = int | float | str | bool
@@ -34,3 +34,23 @@ class Event:
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+class InterfaceNames:
+    """Interface names by (device, ifindex), learned from the "interface" events that carry
+    both: a trap names an interface by its ifIndex only. Call it as `names(device, ifindex)`."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[str, str], str] = {}
+
+    def learn(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if event.name == INTERFACE:
+                tags = event.tags
+                if "ifindex" in tags:
+                    self._names[(tags["device"], tags["ifindex"])] = tags["interface"]
+
+    def __call__(self, device: str, ifindex: str) -> str | None:
+        return self._names.get((device, ifindex))

@@ -41,9 +41,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from drivers.base import Target
 from drivers.gnmi import GnmiDriver
 from drivers.gnmi_events import EVENT_UPDATE
+from oss.assurance.collectors import CollectorContext, Sink, register_collector
 from oss.assurance.kpi import KpiCalculator
 from oss.assurance.per_device import PerDevice
-from oss.assurance.poller import Sink, reachability_event
+from oss.assurance.poller import reachability_event
 from oss.errors import AuthError, ConnectError, DeviceTimeout, DriverError
 from oss.events import INTERFACE, Event, Value, now_ns
 from oss.faults.rules import AUTH_EVENT
@@ -108,6 +109,7 @@ class _Subscription:
 class GnmiCollector(PerDevice[_Subscription]):
     """Keeps one subscription per target until stopped. Not thread-safe: one event loop."""
 
+    name = "gnmi"
     what = "gnmi-collector"
 
     def __init__(
@@ -128,6 +130,9 @@ class GnmiCollector(PerDevice[_Subscription]):
 
     def _new_state(self, target: Target) -> _Subscription:
         return _Subscription(target)
+
+    def _driver(self) -> GnmiDriver:
+        return self.driver
 
     def subscriptions(self, name: str) -> int:
         """How many times the device's subscription delivered data (1 + resubscriptions)."""
@@ -228,3 +233,10 @@ class GnmiCollector(PerDevice[_Subscription]):
             raise
         except Exception:  # a failing output must not end the subscription
             log.exception("the event sink failed on %d events from %s", len(events), name)
+
+
+@register_collector("gnmi")
+def _gnmi(context: CollectorContext) -> GnmiCollector:
+    options = context.options.get("gnmi")  # tests shorten the timings
+    settings = options if isinstance(options, GnmiCollectorSettings) else None
+    return GnmiCollector(GnmiDriver(), context.sink, settings=settings)

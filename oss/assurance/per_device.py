@@ -1,5 +1,9 @@
 """One task per device, following a changing device list: what the SNMP poller and the gNMI
-collector share. A subclass says what state a device has and what its task does."""
+collector share. A subclass says what state a device has and what its task does.
+
+A `PerDevice` is a collector of the registry (oss/assurance/collectors.py): its `name` is the
+platform `telemetry` value whose devices it collects, `run(stop)` opens its driver and keeps
+a task per device until `stop`."""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ import asyncio
 import functools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Generic, Protocol, TypeVar
 
 from drivers.base import Target
+from oss.assurance.collectors import Targets
 from oss.assurance.kpi import KpiCalculator
 
 log = logging.getLogger(__name__)
@@ -26,6 +32,7 @@ S = TypeVar("S", bound=DeviceState)
 
 
 class PerDevice(ABC, Generic[S]):
+    name = "collector"  # the platform `telemetry` value it collects (its registry name)
     what = "collector"  # for task names and logs
 
     def __init__(self, kpi: KpiCalculator | None) -> None:
@@ -36,6 +43,27 @@ class PerDevice(ABC, Generic[S]):
 
     @abstractmethod
     def _new_state(self, target: Target) -> S: ...
+
+    @abstractmethod
+    def _driver(self) -> AbstractAsyncContextManager[Any]:
+        """The driver `run` opens and closes."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with self._driver():
+            await self.start()
+            try:
+                await stop.wait()
+            finally:
+                await self.stop()
+
+    def follow(self, targets: Targets) -> None:
+        self.set_targets(targets.of(self.name))
+
+    def restarted(self, device: str) -> None:
+        self.kpi.reset_device(device)  # counters start again: no spike
+
+    def counts(self) -> Mapping[str, int]:
+        return {}
 
     @abstractmethod
     async def _device_loop(self, name: str) -> None:

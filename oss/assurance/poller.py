@@ -30,13 +30,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from drivers import snmp_mib
 from drivers.base import Target
 from drivers.snmp import SnmpDriver, SnmpSession
 from drivers.snmp_mib import SYS_UPTIME_0
+from oss.assurance.collectors import CollectorContext, Sink, register_collector
 from oss.assurance.kpi import SYS_UPTIME, KpiCalculator
 from oss.assurance.per_device import PerDevice
 from oss.errors import ConnectError, DeviceTimeout, DriverError
@@ -44,8 +45,6 @@ from oss.events import REACHABILITY, Event, Value, now_ns
 from oss.settings import PollerSettings
 
 log = logging.getLogger(__name__)
-
-Sink = Callable[[list[Event]], Awaitable[None]]
 
 # ifInErrors, ifOutErrors, ifInDiscards, ifOutDiscards are Counter32 in the IF-MIB: marked so
 # the KPI calculator wraps them modulo 2**32.
@@ -118,6 +117,7 @@ class _DeviceState:
 class SnmpPoller(PerDevice[_DeviceState]):
     """Polls its targets until stopped. Not thread-safe: one event loop."""
 
+    name = "snmp"
     what = "snmp-poller"
 
     def __init__(
@@ -142,6 +142,12 @@ class SnmpPoller(PerDevice[_DeviceState]):
 
     def _new_state(self, target: Target) -> _DeviceState:
         return _DeviceState(target)
+
+    def _driver(self) -> SnmpDriver:
+        return self.driver
+
+    def counts(self) -> Mapping[str, int]:
+        return {"polls": self.polls, "poll_failures": self.failures}
 
     @property
     def reachability(self) -> Mapping[str, bool | None]:
@@ -217,3 +223,8 @@ class SnmpPoller(PerDevice[_DeviceState]):
             log.info("%s answers SNMP again", state.target.name)
         state.reachable = True
         return [reachability_event(state.target.name, True, now_ns())]
+
+
+@register_collector("snmp")
+def _snmp(context: CollectorContext) -> SnmpPoller:
+    return SnmpPoller(SnmpDriver(), context.sink, settings=context.settings.polling)

@@ -4,7 +4,7 @@ and the helpers the assurance tests share: targets for the lab's nodes, a collec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -45,12 +45,17 @@ def lab_target(lab: RunningLab, name: str, protocol: Protocol, timeout_s: float 
 
 
 class CollectingSink:
-    """The sink callback: keeps every event, in order."""
+    """The sink callback (or an output of the pipeline): keeps every event, in order."""
+
+    name = "collected"
 
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    async def __call__(self, events: list[Event]) -> None:
+    async def __call__(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+    async def offer(self, events: Sequence[Event]) -> None:
         self.events.extend(events)
 
     def named(self, name: str, device: str | None = None) -> list[Event]:

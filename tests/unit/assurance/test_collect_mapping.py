@@ -6,8 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from oss.assurance.gnmi_collector import interface_event
-from oss.assurance.poller import PollerSettings, mark_counter32, reachability_event
+from oss.assurance.poller import mark_counter32, reachability_event
 from oss.events import Event
+from oss.settings import PollerSettings
 
 
 def update(path: str, interface: str | None, **values: object) -> Event:

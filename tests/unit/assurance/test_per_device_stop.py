@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from drivers.base import Target
 from oss.assurance.per_device import PerDevice
@@ -24,6 +27,9 @@ class _Stubborn(PerDevice[_State]):
 
     def _new_state(self, target: Target) -> _State:
         return _State(target)
+
+    def _driver(self) -> AbstractAsyncContextManager[Any]:
+        return contextlib.nullcontext()
 
     async def _device_loop(self, name: str) -> None:
         while True:  # even a loop that does not look at `_running` is ended

@@ -1,29 +1,30 @@
-"""A sink that fails (defect 2: the roll-up's KeyError took the batch from the outputs and the
-alarms) is counted on /metrics by name and logged; the other sinks still get the batch."""
+"""An output that fails (defect 2: the roll-up's KeyError took the batch from the outputs and
+the alarms) is counted on /metrics by name and logged; the other outputs still get the batch."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
-from oss.app import watch_assurance
-from oss.assurance.service import AssuranceService
+from oss.app import assemble
+from oss.assurance.pipeline import AssurancePipeline
+from oss.daemon import Daemon
 from oss.events import Event
-from oss.runtime import Runtime
+from oss.faults.alarm_output import alarm_output
+from oss.outputs.prometheus import KpiGauges
+from oss.outputs.rollup import MinuteRollup
 from oss.settings import AssuranceSettings, load_settings
 from oss.store.tables import AlarmRow
-from oss.telemetry.metrics import KpiGauges
-from oss.telemetry.rollup import MinuteRollup
 from topology.model import Device
 
 
 class BrokenRollup(MinuteRollup):
-    async def sink(self, events: list[Event]) -> None:
+    async def offer(self, events: Sequence[Event]) -> None:
         raise KeyError("an open bucket")
 
 
@@ -33,13 +34,13 @@ class Collected:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    async def offer(self, events: list[Event]) -> None:
+    async def offer(self, events: Sequence[Event]) -> None:
         self.events.extend(events)
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    async with Runtime(load_settings(None, state_dir=tmp_path)) as running:
+async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    async with assemble(load_settings(None, state_dir=tmp_path)) as running:
         await running.inventory.add_device(Device(name="acc4"), actor="test")
         yield running
 
@@ -50,27 +51,27 @@ def link_down(device: str) -> Event:
 
 
 async def test_a_failing_sink_is_counted_logged_once_and_skipped(
-    runtime: Runtime, caplog: pytest.LogCaptureFixture
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
 ) -> None:
     output = Collected()
-    service = AssuranceService(
-        AssuranceSettings(),
-        runtime.inventory,
-        runtime.alarms,
+    settings = AssuranceSettings()
+    outputs = [
         KpiGauges(CollectorRegistry()),
-        BrokenRollup(runtime.db),
-        outputs=[output.offer],
-    )
-    watch_assurance(runtime.metrics, service)
-    with caplog.at_level(logging.DEBUG, logger="oss.assurance.service"):
+        BrokenRollup(daemon.db),
+        output,
+        alarm_output(settings.thresholds, daemon.alarms),
+    ]
+    service = AssurancePipeline(settings, daemon.inventory, outputs)
+    service.watch(daemon.metrics)
+    with caplog.at_level(logging.DEBUG, logger="oss.assurance.pipeline"):
         await service.sink([link_down("acc4")])
         await service.sink([link_down("acc4"), link_down("acc4")])
 
     assert len(output.events) == 3  # the output after the failing roll-up got every batch
-    async with runtime.db.read() as session:
+    async with daemon.db.read() as session:
         keys = (await session.scalars(select(AlarmRow.reduction_key))).all()
     assert len(keys) == 1  # and so did the alarms
-    exposition = runtime.metrics.exposition().decode()
+    exposition = daemon.metrics.exposition().decode()
     assert 'oss_event_sink_failed_events_total{sink="rollup"} 3.0' in exposition
     logged = [r for r in caplog.records if "the rollup sink failed" in r.getMessage()]
     assert [r.levelno for r in logged] == [logging.ERROR, logging.DEBUG]  # once per streak
