@@ -8,6 +8,8 @@ password) are `SecretStr`, so they never print by accident.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,18 +17,152 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from oss.assurance.poller import PollerSettings
 from oss.errors import ConfigError, InvalidInput
-from oss.faults.noc_feed import NocFeedSettings
-from oss.faults.rules import Threshold
-from oss.telemetry.influx import InfluxSettings
 from oss.yaml_lines import key_lines, nearest_line, parse_yaml
 
 ENV_PREFIX = "OSS_"
+MiB = 1024 * 1024
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# -- component sections: each component takes its own section; they live here so that the
+# settings depend on no component (the components import them from here)
+
+
+class PollerSettings(BaseModel):
+    """Polling knobs (a section of the daemon's settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval_s: float = Field(60.0, gt=0, description="default polling interval per device")
+    jitter_ratio: float = Field(
+        0.1, ge=0, lt=1, description="each interval varies by up to this share, either way"
+    )
+    max_concurrency: int = Field(32, ge=1, description="devices polled at the same time")
+    intervals_s: dict[str, float] = Field(
+        default_factory=dict, description="per-device interval overrides, by device name"
+    )
+
+    def interval_for(self, device: str) -> float:
+        return self.intervals_s.get(device, self.interval_s)
+
+
+class InfluxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    url: str = Field(default="http://127.0.0.1:8086", description="InfluxDB v2 (or compatible)")
+    org: str = "oss"
+    bucket: str = "oss"
+    token: SecretStr = Field(default=SecretStr(""), description="API token; empty sends none")
+    verify_tls: bool = Field(
+        default=True, description="verify the server certificate; turn off only for a lab"
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="time limit of one write")
+    batch_size: int = Field(default=5000, ge=1, description="records per write")
+    flush_interval_s: float = Field(default=1.0, gt=0, description="longest wait to fill a batch")
+    queue_max: int = Field(default=100_000, ge=1, description="records kept in memory")
+    spool_dir: Path | None = Field(
+        default=None, description="on-disk spool for outages; absent, memory only"
+    )
+    spool_max_bytes: int = Field(default=256 * MiB, ge=4096, description="bound of the spool")
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    shutdown_flush_s: float = Field(
+        default=5.0, ge=0, description="on stop, time to write what is queued before spooling it"
+    )
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Raise when `metric` stays above `raise_above` for `min_duration_s`; clear once it falls
+    below `clear_below` (the gap between the two is the hysteresis)."""
+
+    metric: str
+    raise_above: float
+    clear_below: float
+    min_duration_s: float = 0.0
+    severity: str = "major"
+
+    def __post_init__(self) -> None:
+        if self.clear_below > self.raise_above:
+            raise InvalidInput(
+                f"threshold {self.metric}: clear_below ({self.clear_below}) must not be above "
+                f"raise_above ({self.raise_above})"
+            )
+        if self.min_duration_s < 0:
+            raise InvalidInput(f"threshold {self.metric}: min_duration_s must be >= 0")
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Threshold:
+        try:
+            return cls(
+                metric=str(data["metric"]),
+                raise_above=float(data["raise_above"]),
+                clear_below=float(data["clear_below"]),
+                min_duration_s=float(data.get("min_duration_s", 0.0)),
+                severity=str(data.get("severity", "major")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"invalid threshold {dict(data)!r}: {exc}") from exc
+
+
+class MqttTlsSettings(_Section):
+    ca_file: Path | None = Field(default=None, description="CA bundle; None: the system's")
+    cert_file: Path | None = Field(default=None, description="client certificate (mutual TLS)")
+    key_file: Path | None = Field(default=None, description="key of the client certificate")
+    insecure: bool = Field(
+        default=False,
+        description="skip verifying the broker's certificate and name; lab use only",
+    )
+
+
+class MqttTelemetrySettings(_Section):
+    """The MQTT telemetry output (oss/outputs/mqtt_telemetry.py): the collected events named
+    in `events` to `<prefix>/telemetry/<event>/<device>[/<interface>]`, QoS 0, not retained,
+    on the broker of the `mqtt` section (its own session: `client_id`)."""
+
+    enabled: bool = False
+    client_id: str = Field(default="oss-telemetry", min_length=1, max_length=64)
+    events: list[str] = Field(
+        default=["kpi.interface", "device.reachability"],
+        description="names of the canonical events to publish",
+    )
+    queue_size: int = Field(
+        default=10_000, ge=1, description="events held while the broker is slow or away"
+    )
+
+
+class NocFeedSettings(_Section):
+    """Where and how the NOC feed publishes. The password is a SecretStr: never printed."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    prefix: str = Field(default="oss", description="topic prefix, e.g. 'oss' or 'noc/site1'")
+    client_id: str = Field(default="oss-noc-feed", min_length=1, max_length=64)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: MqttTlsSettings | None = Field(default=None, description="None: plain TCP")
+    keepalive: int = Field(default=30, ge=5, le=65535, description="seconds")
+    publish_timeout_s: float = Field(default=10.0, gt=0, description="wait for one PUBACK")
+    batch_size: int = Field(default=500, ge=1, description="rows in flight per round")
+    poll_interval_s: float = Field(default=1.0, gt=0, description="outbox check when not woken")
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    keep_sent_s: float = Field(default=86400.0, ge=0, description="sent rows kept this long")
+    telemetry: MqttTelemetrySettings = MqttTelemetrySettings()
+
+    @field_validator("prefix")
+    @classmethod
+    def _valid_prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or any(c in value for c in "+#\0"):
+            raise ValueError("prefix must be a non-empty topic without wildcards (+, #)")
+        return value
 
 
 class ApiSettings(_Section):
@@ -101,7 +237,7 @@ class ProvisioningSettings(_Section):
 
 
 class AssuranceSettings(_Section):
-    """Collection (SNMP polling, traps) and fault rules; see oss/assurance/service.py."""
+    """Collection (SNMP polling, traps) and fault rules; see oss/assurance/pipeline.py."""
 
     enabled: bool = Field(default=True, description="poll devices and receive traps")
     polling: PollerSettings = PollerSettings()

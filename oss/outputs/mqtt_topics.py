@@ -4,7 +4,7 @@
     <prefix>/alarms/<severity>/<device>/<alarm-id>   an open alarm's TMF642 JSON, retained
     <prefix>/events/<event>/<device>/<alarm-id>      an alarm's raised|changed|cleared
     <prefix>/orders/<order-id>                       a TMF622 order state change
-    <prefix>/telemetry/<event-name>/<object>         a canonical telemetry event
+    <prefix>/telemetry/<event-name>/<device>[/<interface>]   a collected event
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ def order_topic(prefix: str, order_id: str) -> str:
     return f"{prefix}/orders/{topic_segment(order_id)}"
 
 
-def telemetry_topic(prefix: str, name: str, obj: str) -> str:
-    return f"{prefix}/telemetry/{topic_segment(name)}/{topic_segment(obj)}"
+def telemetry_topic(prefix: str, name: str, *objects: str) -> str:
+    """`objects`: the device, then what on it (an interface), one level each."""
+    levels = "/".join(topic_segment(o) for o in objects)
+    return f"{prefix}/telemetry/{topic_segment(name)}/{levels}"
 
 
 def _alarm_tail(device: str, alarm_id: str) -> str:
