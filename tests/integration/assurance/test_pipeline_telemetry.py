@@ -1,4 +1,4 @@
-"""The assurance service on the simulated lab, telemetry chosen per device by its platform:
+"""The assurance pipeline on the simulated lab, telemetry chosen per device by its platform:
 r1 on lab-sim-gnmi (gNMI streaming), r3 on lab-sim (SNMP polling). KPIs arrive from both; a
 link brought down on the gNMI device raises its interface-down alarm; the gNMI device going
 down and coming back gives one unreachable alarm, raised once and cleared once."""
