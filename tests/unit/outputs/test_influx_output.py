@@ -1,5 +1,5 @@
 """The output's ordering with a batch on the wire while memory overflows into the spool,
-using a scripted writer (the real database is in tests/integration/telemetry)."""
+using a scripted writer (the real database is in tests/integration/outputs)."""
 
 from __future__ import annotations
 
