@@ -22,11 +22,10 @@ from oss.bounds import Int64
 from oss.errors import InvalidInput, OssError
 from oss.faults import tmf_schema
 from oss.faults.alarms import AlarmFilter, AlarmManager
+from oss.web.tmf import Fields, Limit, Offset, paged, select_fields, tmf_error
 
 BASE_PATH = "/tmf-api/alarm/v4"
 KEEPALIVE_S = 15.0
-# Always sent, whatever `fields` selects: without them a document cannot be followed up.
-_ALWAYS = ("id", "href")
 _PATCHABLE = {"ackState": {"acknowledged"}, "state": {"cleared"}}
 
 router = APIRouter(prefix=BASE_PATH, tags=["alarms (TMF642)"])
@@ -37,31 +36,6 @@ def get_alarms(daemon: DaemonDep) -> AlarmManager:
 
 
 Alarms = Annotated[AlarmManager, Depends(get_alarms)]
-
-
-def tmf_error(request: Request, exc: OssError) -> JSONResponse:
-    """The TMF `Error` document (code, reason, message, status as a string), carrying the
-    members of the project's problem documents too, except RFC 9457's numeric `status`."""
-    body = {
-        "code": exc.slug,
-        "reason": exc.title,
-        "message": exc.message,
-        "status": str(exc.status),
-        "@type": "Error",
-        "type": f"urn:oss:problem:{exc.slug}",
-        "title": exc.title,
-        "detail": exc.message,
-        "instance": request.url.path,
-    }
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse(body, status_code=exc.status, headers=headers)
-
-
-def _select(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
-    if not fields:
-        return doc
-    wanted = {f.strip() for f in fields.split(",") if f.strip()} | set(_ALWAYS)
-    return {k: v for k, v in doc.items() if k in wanted}
 
 
 @router.get("/alarm", summary="List or find Alarm objects")
@@ -75,9 +49,9 @@ async def list_alarms(
     alarmed_object: Annotated[str | None, Query(alias="alarmedObject.id")] = None,
     alarmed_object_type: Annotated[str | None, Query(alias="alarmedObjectType")] = None,
     is_root_cause: Annotated[bool | None, Query(alias="isRootCause")] = None,
-    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
-    offset: Annotated[Int64, Query()] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    fields: Fields = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> list[dict[str, Any]]:
     where = AlarmFilter(
         perceived_severity=perceived_severity,
@@ -88,10 +62,7 @@ async def list_alarms(
         is_root_cause=is_root_cause,
     )
     docs, total = await alarms.find(where, limit=limit, offset=offset)
-    # TMF630 paging headers.
-    response.headers["X-Total-Count"] = str(total)
-    response.headers["X-Result-Count"] = str(len(docs))
-    return [_select(d, fields) for d in docs]
+    return paged(response, docs, total, fields)
 
 
 @router.get(
@@ -132,10 +103,10 @@ async def get_alarm(
     alarms: Alarms,
     _: Viewer,
     request: Request,
-    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+    fields: Fields = None,
 ) -> Any:
     try:
-        return _select(await alarms.get(alarm_id), fields)
+        return select_fields(await alarms.get(alarm_id), fields)
     except OssError as exc:
         return tmf_error(request, exc)
 

@@ -20,12 +20,9 @@ from bss_bridge.billing import DRAFT, ISSUED, BillRun
 from bss_bridge.rating import MONTH_PATTERN
 from bss_bridge.tmf_bills import BASE_PATH, SPEC, applied_rate, customer_bill
 from oss.api.deps import DaemonDep, Operator, Viewer
-from oss.api.routes.alarms import tmf_error
 from oss.bounds import Int64
 from oss.errors import Conflict, InvalidInput, OssError
-
-# Always sent, whatever `fields` selects: without them a document cannot be followed up.
-_ALWAYS = ("id", "href")
+from oss.web.tmf import Fields, Limit, Offset, paged, select_fields, tmf_error
 
 router = APIRouter(tags=["bills (TMF678)"])
 
@@ -36,19 +33,6 @@ def get_billing(daemon: DaemonDep) -> BillRun:
 
 
 Billing = Annotated[BillRun, Depends(get_billing)]
-
-
-def _select(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
-    if not fields:
-        return doc
-    wanted = {f.strip() for f in fields.split(",") if f.strip()} | set(_ALWAYS)
-    return {k: v for k, v in doc.items() if k in wanted}
-
-
-def _paged(response: Response, total: int, count: int) -> None:
-    # TMF630 paging headers.
-    response.headers["X-Total-Count"] = str(total)
-    response.headers["X-Result-Count"] = str(count)
 
 
 @router.get(f"{BASE_PATH}/customerBill", summary="List or find CustomerBill objects")
@@ -65,15 +49,14 @@ async def list_bills(
             description="bills whose period starts in this month, e.g. 2026-11",
         ),
     ] = None,
-    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
-    offset: Annotated[Int64, Query()] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    fields: Fields = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> list[dict[str, Any]]:
     views, total = await billing.find(
         account=account, state=state, period=period, limit=limit, offset=offset
     )
-    _paged(response, total, len(views))
-    return [_select(customer_bill(v), fields) for v in views]
+    return paged(response, [customer_bill(v) for v in views], total, fields)
 
 
 @router.get(f"{BASE_PATH}/customerBill/{{bill_id}}", summary="Retrieve a CustomerBill by id")
@@ -82,10 +65,10 @@ async def get_bill(
     billing: Billing,
     _: Viewer,
     request: Request,
-    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+    fields: Fields = None,
 ) -> Any:
     try:
-        return _select(customer_bill(await billing.get(bill_id)), fields)
+        return select_fields(customer_bill(await billing.get(bill_id)), fields)
     except OssError as exc:
         return tmf_error(request, exc)
 
@@ -131,13 +114,12 @@ async def list_rates(
     _: Viewer,
     response: Response,
     bill: Annotated[Int64 | None, Query(alias="bill.id")] = None,
-    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
-    offset: Annotated[Int64, Query()] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    fields: Fields = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> list[dict[str, Any]]:
     rows, total = await billing.lines(bill_id=bill, limit=limit, offset=offset)
-    _paged(response, total, len(rows))
-    return [_select(applied_rate(line, b), fields) for line, b in rows]
+    return paged(response, [applied_rate(line, b) for line, b in rows], total, fields)
 
 
 @router.get(
@@ -149,11 +131,11 @@ async def get_rate(
     billing: Billing,
     _: Viewer,
     request: Request,
-    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+    fields: Fields = None,
 ) -> Any:
     try:
         line, bill = await billing.line(rate_id)
-        return _select(applied_rate(line, bill), fields)
+        return select_fields(applied_rate(line, bill), fields)
     except OssError as exc:
         return tmf_error(request, exc)
 

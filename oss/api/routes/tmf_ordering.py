@@ -20,7 +20,6 @@ Errors are TMF `Error` documents that also carry the problem-document members.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -28,42 +27,14 @@ from fastapi.responses import JSONResponse
 
 from oss import tmf
 from oss.api.deps import DaemonDep, Operator, Viewer
-from oss.api.routes.alarms import tmf_error
-from oss.bounds import Int64
 from oss.errors import OssError
+from oss.web.tmf import Fields, Limit, Offset, answer, paged, select_fields, tmf_error
 
 PRODUCT_BASE = tmf.spec(tmf.PRODUCT_ORDERING).base_path
 SERVICE_BASE = tmf.spec(tmf.SERVICE_ORDERING).base_path
-_ALWAYS = ("id", "href")
 
 products = APIRouter(prefix=PRODUCT_BASE, tags=["product ordering (TMF622)"])
 services = APIRouter(prefix=SERVICE_BASE, tags=["service ordering (TMF641)"])
-
-Offset = Annotated[Int64, Query()]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Fields = Annotated[str | None, Query(description="comma-separated attributes")]
-
-
-def select_fields(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
-    if not fields:
-        return doc
-    wanted = {f.strip() for f in fields.split(",") if f.strip()} | set(_ALWAYS)
-    return {k: v for k, v in doc.items() if k in wanted}
-
-
-async def answer(request: Request, work: Awaitable[Any], status: int = 200) -> JSONResponse:
-    try:
-        return JSONResponse(await work, status_code=status)
-    except OssError as exc:
-        return tmf_error(request, exc)
-
-
-def paged(
-    response: Response, docs: list[dict[str, Any]], total: int, fields: str | None
-) -> list[dict[str, Any]]:
-    response.headers["X-Total-Count"] = str(total)
-    response.headers["X-Result-Count"] = str(len(docs))
-    return [select_fields(d, fields) for d in docs]
 
 
 @products.post(

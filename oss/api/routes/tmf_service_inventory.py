@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from oss import tmf
 from oss.api.deps import DaemonDep, Viewer
-from oss.api.routes.tmf_ordering import Fields, Limit, Offset, answer, paged, select_fields
+from oss.web.tmf import Fields, Limit, Offset, answer, paged, select_fields
 
 router = APIRouter(
     prefix=tmf.spec(tmf.SERVICE_INVENTORY).base_path, tags=["service inventory (TMF638)"]

@@ -15,12 +15,11 @@ from fastapi.responses import JSONResponse
 from bss_bridge import tmf_usage
 from bss_bridge.usage import STATES, UsageFilter, UsageLedger
 from oss.api.deps import DaemonDep, Operator, Viewer
-from oss.api.routes.alarms import tmf_error
 from oss.bounds import Int64, Moment
 from oss.errors import InvalidInput, OssError
+from oss.web.tmf import Fields, Limit, Offset, paged, select_fields, tmf_error
 
 BASE_PATH = tmf_usage.BASE_PATH
-_ALWAYS = ("id", "href")
 
 router = APIRouter(prefix=BASE_PATH, tags=["usage (TMF635)"])
 
@@ -30,13 +29,6 @@ def get_ledger(daemon: DaemonDep) -> UsageLedger:
 
 
 Ledger = Annotated[UsageLedger, Depends(get_ledger)]
-
-
-def _select(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
-    if not fields:
-        return doc
-    wanted = {f.strip() for f in fields.split(",") if f.strip()} | set(_ALWAYS)
-    return {k: v for k, v in doc.items() if k in wanted}
 
 
 @router.post(
@@ -70,9 +62,9 @@ async def list_usage(
     status: Annotated[str | None, Query()] = None,
     since: Annotated[Moment | None, Query(alias="usageDate.gte")] = None,
     until: Annotated[Moment | None, Query(alias="usageDate.lt")] = None,
-    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
-    offset: Annotated[Int64, Query()] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    fields: Fields = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> Any:
     try:
         if status is not None and status not in STATES:
@@ -86,9 +78,7 @@ async def list_usage(
         rows, total = await ledger.find(where, limit=limit, offset=offset)
     except OssError as exc:
         return tmf_error(request, exc)
-    response.headers["X-Total-Count"] = str(total)
-    response.headers["X-Result-Count"] = str(len(rows))
-    return [_select(tmf_usage.to_tmf(r), fields) for r in rows]
+    return paged(response, [tmf_usage.to_tmf(r) for r in rows], total, fields)
 
 
 @router.get("/usage/{usage_id}", summary="Retrieves a Usage by id")
@@ -97,9 +87,9 @@ async def get_usage(
     ledger: Ledger,
     _: Viewer,
     request: Request,
-    fields: Annotated[str | None, Query(description="comma-separated attributes")] = None,
+    fields: Fields = None,
 ) -> Any:
     try:
-        return _select(tmf_usage.to_tmf(await ledger.get(usage_id)), fields)
+        return select_fields(tmf_usage.to_tmf(await ledger.get(usage_id)), fields)
     except OssError as exc:
         return tmf_error(request, exc)
