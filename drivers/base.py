@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
 from drivers.credentials import Credentials
-from oss.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +172,3 @@ class ConfigDriver(Protocol[S_co]):
     def connect(self, target: Target) -> AbstractAsyncContextManager[S_co]: ...
 
     async def close(self) -> None: ...
-
-
-class TelemetrySession(Protocol):
-    """Telemetry from one device, as canonical events."""
-
-    def subscribe(self, paths: list[str], **options: Any) -> AsyncIterator[Event]: ...
-
-    async def poll(self, paths: list[str]) -> list[Event]: ...

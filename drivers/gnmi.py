@@ -409,7 +409,7 @@ class GnmiSession:
         on_change_paths: Sequence[str] = (),
         encoding: str | None = None,
         updates_only: bool = False,
-        **unknown: Any,  # the TelemetrySession protocol takes **options; refuse the rest
+        **unknown: Any,  # callers may pass options generically; refuse the unknown ones
     ) -> AsyncGenerator[Event, None]:
         """Canonical events from a subscription. STREAM samples `paths` every
         `sample_interval_s` and reports `on_change_paths` when they change; ONCE ends after the
