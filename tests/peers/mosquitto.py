@@ -1,7 +1,8 @@
 """A real Mosquitto broker for the tests: its own config in a temporary directory, a free
 loopback port, persistence on (retained messages and persistent sessions survive `restart()`),
-anonymous or password mode (`mosquitto_passwd`). As root the broker runs as Debian's
-`mosquitto` user, which owns the temporary directory, so it never writes as root."""
+anonymous or password mode (`mosquitto_passwd`), optionally TLS (with client certificates).
+As root the broker runs as Debian's `mosquitto` user, which owns the temporary directory, so it
+never writes as root."""
 
 from __future__ import annotations
 
@@ -94,9 +95,23 @@ def _server_user() -> pwd.struct_passwd | None:
         return None
 
 
+@dataclass(frozen=True)
+class MosquittoTls:
+    """The listener's TLS: its CA (also the one client certificates must come from), its
+    certificate and key (PEM files; copied where the broker may read them)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    require_client_cert: bool = False
+
+
 @contextmanager
-def running_mosquitto(users: dict[str, str] | None = None) -> Iterator[MosquittoServer]:
-    """Start a broker; with `users` ({name: password}) only those may connect."""
+def running_mosquitto(
+    users: dict[str, str] | None = None, tls: MosquittoTls | None = None
+) -> Iterator[MosquittoServer]:
+    """Start a broker; with `users` ({name: password}) only those may connect; with `tls` the
+    listener speaks TLS only."""
     if not MOSQUITTO.exists():
         raise RuntimeError("mosquitto is not installed: run `make system-deps` (Debian mosquitto)")
     base = Path(tempfile.mkdtemp(prefix="oss-mosquitto-"))
@@ -127,6 +142,12 @@ def running_mosquitto(users: dict[str, str] | None = None) -> Iterator[Mosquitto
         lines += ["allow_anonymous false", f"password_file {passwd}"]
     else:
         lines.append("allow_anonymous true")
+    if tls is not None:
+        for name, source in (("ca.pem", tls.ca), ("server.pem", tls.cert), ("server.key", tls.key)):
+            shutil.copyfile(source, base / name)
+        lines += [f"cafile {base}/ca.pem", f"certfile {base}/server.pem"]
+        lines.append(f"keyfile {base}/server.key")
+        lines.append(f"require_certificate {str(tls.require_client_cert).lower()}")
     owner = _server_user()
     if owner is not None:
         lines.append("user mosquitto")

@@ -1,7 +1,8 @@
 """The NOC feed against a real Mosquitto: a NOC consumer with a persistent session is offline
 while alarms are raised, changed and cleared, the broker restarts in the middle (with
 persistence), the daemon restarts with unconfirmed rows; the consumer then sees exactly the
-retained state of the open alarms and every event (de-duplicated by id and sequence)."""
+retained state of the open alarms and every event (de-duplicated by id and sequence). Also:
+a refused password, and mutual TLS."""
 
 from __future__ import annotations
 
@@ -19,17 +20,15 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from oss.faults.noc_feed import (
-    AlarmEvent,
-    NocFeed,
-    NocFeedAuthError,
-    NocFeedSettings,
-    NocPublisher,
-)
+from oss.faults.noc_feed import AlarmEvent, NocFeed
+from oss.outputs.mqtt_client import NocFeedAuthError, NocFeedError
+from oss.outputs.mqtt_outbox import NocPublisher
+from oss.settings import MqttTlsSettings, NocFeedSettings
 from oss.store.database import Database
 from oss.store.tables import OutboxRow
 from tests.integration.faults.conftest import NOC_PASSWORD, NOC_USER
-from tests.peers.mosquitto import MosquittoServer
+from tests.peers.mosquitto import MosquittoServer, MosquittoTls, running_mosquitto
+from tests.peers.tls_certs import make_pki
 
 pytestmark = pytest.mark.integration
 
@@ -249,3 +248,48 @@ async def test_wrong_password_names_the_broker_not_the_password(
         await noc.subscribe("auth/alarms/#", qos=1)
         message = await anext(aiter(noc.messages))
         assert message.topic.value == "auth/alarms/minor/r1/1" and message.retain
+
+
+async def test_tls_with_a_client_certificate(db: Database) -> None:
+    """Mutual TLS to a real Mosquitto: the broker's certificate is checked against `ca_file`
+    (another CA is refused unless `insecure`), and the client presents its certificate."""
+    with (
+        make_pki() as pki,
+        running_mosquitto(
+            tls=MosquittoTls(pki.ca, pki.server_cert, pki.server_key, require_client_cert=True)
+        ) as broker,
+    ):
+        client_cert = {"cert_file": pki.client_cert, "key_file": pki.client_key}
+        settings = NocFeedSettings(
+            host=broker.host,
+            port=broker.port,
+            prefix="tls",
+            publish_timeout_s=5,
+            tls=MqttTlsSettings(ca_file=pki.ca, **client_cert),
+        )
+        async with db.transaction() as session:
+            await NocFeed(settings).enqueue(
+                session,
+                {
+                    "id": "1",
+                    "perceivedSeverity": "minor",
+                    "alarmedObject": {"id": "r1"},
+                    "sequence": 1,
+                },
+                "raised",
+            )
+        publisher = NocPublisher(db, settings)
+        async with publisher.connect() as client:
+            assert await publisher.publish_pending(client) == 2  # both acknowledged over TLS
+
+        wrong_ca = MqttTlsSettings(ca_file=pki.other_ca, **client_cert)
+        untrusted = NocPublisher(db, settings.model_copy(update={"tls": wrong_ca}))
+        with pytest.raises(NocFeedError, match="certificate verify failed") as refused:
+            async with untrusted.connect():
+                pass
+        assert f"{broker.host}:{broker.port}" in str(refused.value)
+
+        insecure = wrong_ca.model_copy(update={"insecure": True})
+        lab = NocPublisher(db, settings.model_copy(update={"tls": insecure}))
+        async with lab.connect() as client:
+            assert await lab.publish_pending(client) == 0  # connected; nothing left to send
