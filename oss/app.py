@@ -1,31 +1,56 @@
-"""`build(settings) -> Runtime`: the one place where the daemon is wired together."""
+"""The composition root: every component of the daemon is built here, from the settings, and
+handed to the runtime, which only supervises them.
+
+`assemble(settings)` builds the shared parts (database, inventory, tokens, drivers and device
+access, engine, services, alarms and the NOC feed, the BSS) as a `Daemon`, and registers the
+runtime's open and close hooks; `build(settings)` adds the components that run (the API, the
+outputs, the NOC publisher, assurance, the usage collector). Tests open the parts alone with
+`async with assemble(settings) as daemon`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
+from bss_bridge.bridge import Bss
 from bss_bridge.usage_collector import UsageCollector
 from oss.api import create_app
-from oss.api.server import ApiService
-from oss.assurance.service import AssuranceService
+from oss.api.server import ApiServer
+from oss.assurance.pipeline import AssurancePipeline
+from oss.auth import TokenStore
+from oss.bss_ports import ports_for
 from oss.components import Stage
 from oss.daemon import Daemon
-from oss.events import Event
+from oss.faults import alarm_output
+from oss.faults.alarms import AlarmFeed, AlarmManager
+from oss.faults.noc_feed import NocFeed, NoFeed
+from oss.inventory import Inventory
 from oss.metrics import Metrics
-from oss.outputs.influx import InfluxOutput
-from oss.outputs.prometheus import KpiGauges
-from oss.outputs.rollup import MinuteRollup
+from oss.outputs import influx, mqtt_telemetry, prometheus, rollup
+from oss.outputs.mqtt_outbox import NocPublisher, OrderEventsOutbox
+from oss.outputs.registry import Output, OutputContext, RunningOutput, build_outputs
 from oss.paths import use_configs_dir
+from oss.provisioning.access import DeviceAccess
+from oss.provisioning.engine import Engine
+from oss.provisioning.protocols import build_drivers
+from oss.provisioning.services import Options, ServiceManager
 from oss.runtime import Runtime
 from oss.settings import Settings
+from oss.store import Database
+from oss.store.outbox import Outbox
 from topology.targets import parse_networks
+
+# The outputs' modules: each registers itself when imported (a new output: its module here).
+OUTPUT_MODULES: tuple[ModuleType, ...] = (prometheus, rollup, influx, alarm_output, mqtt_telemetry)
 
 
 class _Background:
-    """A coroutine that runs until it is cancelled, as a runtime service."""
+    """A coroutine that runs until it is cancelled, as a runtime component."""
 
     def __init__(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.name = name
@@ -45,112 +70,166 @@ class _Background:
             await task
 
 
-class _InfluxService:
-    name = "influx"
-    stage = Stage.WORKERS
+@dataclass(frozen=True)
+class Assembly:
+    """The daemon's parts and the runtime that opens, supervises and closes them. As an async
+    context manager it opens the parts (migrations, inventory, recovery) and closes them in
+    reverse, without running any component."""
 
-    def __init__(self, output: InfluxOutput) -> None:
-        self.output = output
+    daemon: Daemon
+    runtime: Runtime
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.output.run(stop)
+    async def __aenter__(self) -> Daemon:
+        await self.runtime.open()
+        return self.daemon
 
-    async def offer(self, events: list[Event]) -> None:
-        self.output.offer(events)
-
-
-def _collection_counts(assurance: AssuranceService) -> dict[str, int]:
-    poller, traps = assurance.poller, assurance.traps
-    return {
-        "polls": poller.polls if poller else 0,
-        "poll_failures": poller.failures if poller else 0,
-        "traps_received": traps.received if traps else 0,
-        "traps_dropped": traps.dropped if traps else 0,
-    }
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runtime.close()
 
 
-def watch_assurance(metrics: Metrics, assurance: AssuranceService) -> None:
-    """The assurance pipeline's counts on /metrics."""
-    metrics.watch_counts(
-        "oss_collection",
-        "Collection: polls, failed polls, traps received and dropped",
-        "counter",
-        lambda: _collection_counts(assurance),
-    )
-    metrics.watch_counters(
-        "oss_traps_rejected",
-        "Trap datagrams dropped unread, by reason: decode (not a well-formed notification), "
-        "community (an unknown v1/v2c community)",
-        "reason",
-        lambda: assurance.traps.rejected if assurance.traps else {},
-    )
-    metrics.watch_counters(
-        "oss_event_sink_failed_events",
-        "Collected events a sink failed on, by sink (logged; the other sinks got them)",
-        "sink",
-        lambda: assurance.sink_failed_events,
-    )
-
-
-def daemon_of(runtime: Runtime) -> Daemon:
-    """The parts the API serves, from the runtime that still builds most of them."""
-    return Daemon(
-        settings=runtime.settings,
-        metrics=runtime.metrics,
-        db=runtime.db,
-        inventory=runtime.inventory,
-        tokens=runtime.tokens,
-        services=runtime.services,
-        alarms=runtime.alarms,
-        bss=runtime.bss,
-        readiness=runtime,
-        noc_publisher=runtime.noc_publisher,
-    )
-
-
-def build(settings: Settings) -> tuple[Runtime, ApiService]:
+def assemble(settings: Settings) -> Assembly:
+    """The shared parts, built from the settings, and the runtime's open and close hooks."""
     use_configs_dir(settings.configs_dir)  # first: every loader below reads the chosen folder
-    runtime = Runtime(settings)
-    api = ApiService(create_app(daemon_of(runtime)), settings.api)
-    runtime.add_service(api)
-    outputs = []
-    metrics = runtime.metrics
-    if settings.influx.enabled:
-        influx = _InfluxService(InfluxOutput(settings.influx))
-        runtime.add_service(influx)
-        outputs.append(influx.offer)
-        metrics.watch_counts(
-            "oss_output_influx",
-            "InfluxDB output: written, retried, spooled, dropped, queue",
-            "counter",
-            influx.output.stats,
-        )
-    publisher = runtime.noc_publisher
-    if publisher is not None:
-        runtime.add_service(_Background("noc-feed", publisher.run))
-        metrics.watch_counts(
-            "oss_output_mqtt",
-            "NOC feed: messages the broker acknowledged, connected",
-            "counter",
-            lambda: {"published": publisher.published, "connected": int(publisher.connected)},
-        )
+    metrics = Metrics()
+    runtime = Runtime(settings.shutdown, metrics)
+    db = Database(settings.resolved_database_url())
+    inventory = Inventory(db)
+    tokens = TokenStore(db)
+    access = _device_access(settings, inventory)
+    services = _service_manager(settings, db, inventory, access)
+    publisher, feed, order_events = _noc_feed(settings, db)
+    alarms = AlarmManager(db, lambda: inventory.graph, services, feed)
+    bss = Bss(db, ports_for(db, services), settings.bss.catalog_dir, order_events)
+    metrics.watch_counts(
+        "oss_inventory_objects",
+        "Objects in the inventory graph",
+        "kind",
+        lambda: inventory.graph.counts(),
+    )
+    daemon = Daemon(
+        settings=settings,
+        metrics=metrics,
+        db=db,
+        inventory=inventory,
+        tokens=tokens,
+        services=services,
+        alarms=alarms,
+        bss=bss,
+        readiness=runtime,
+        noc_publisher=publisher,
+    )
+    _open_and_close(runtime, daemon, access)
+    return Assembly(daemon, runtime)
+
+
+def _device_access(settings: Settings, inventory: Inventory) -> DeviceAccess:
+    nets = settings.drivers.allowed_networks
+    # Blocking drivers hold a worker thread per call in flight: as many as a transaction
+    # phase works on at once, or a slow device set goes in waves.
+    workers = settings.provisioning.max_parallel
+    return DeviceAccess(
+        device_of=lambda name: inventory.graph.device(name),
+        allowed=parse_networks(nets) if nets is not None else None,
+        credentials_dirs=settings.drivers.credentials_dirs,
+        ports={str(k): v for k, v in settings.drivers.ports.items()},
+        timeout_s=settings.drivers.timeout_s,
+        drivers=build_drivers(max_workers=workers),
+    )
+
+
+def _service_manager(
+    settings: Settings, db: Database, inventory: Inventory, access: DeviceAccess
+) -> ServiceManager:
+    prov = settings.provisioning
+    engine = Engine(
+        access,
+        max_parallel=prov.max_parallel,
+        hold_before_confirm_s=prov.hold_before_confirm_s,
+    )
+    return ServiceManager(
+        db, inventory, engine, options=Options(asn=prov.asn, vlan_pool=prov.vlan_pool)
+    )
+
+
+def _noc_feed(
+    settings: Settings, db: Database
+) -> tuple[NocPublisher | None, AlarmFeed, OrderEventsOutbox | None]:
+    """Alarms (and order events) fed to the NOC over MQTT through the database outbox, when
+    enabled: the publisher, the alarms' feed and the orders' outbox writer."""
+    if not settings.mqtt.enabled:
+        return None, NoFeed(), None
+    publisher = NocPublisher(db, settings.mqtt)
+    outbox = Outbox(publisher.offer)  # rows go to the publisher once committed
+    return publisher, NocFeed(settings.mqtt, outbox), OrderEventsOutbox(settings.mqtt, outbox)
+
+
+def _open_and_close(runtime: Runtime, daemon: Daemon, access: DeviceAccess) -> None:
+    """Open: migrate the database, load the inventory, recover; close in reverse."""
+    alarms = daemon.alarms
+
+    async def close_alarms() -> None:
+        alarms.close()
+
+    runtime.add_hook(open=daemon.db.migrate, close=daemon.db.close)
+    runtime.add_hook(open=daemon.inventory.load)
+    runtime.add_hook(close=access.close)
+    runtime.add_hook(close=daemon.services.close)
+    runtime.add_hook(close=close_alarms)
+    # A transaction a previous run left open is resolved before anything new starts.
+    runtime.add_hook(open=daemon.services.recover)
+    runtime.add_hook(open=daemon.bss.orders.recover)  # orders resume from their services' outcome
+
+
+def build(settings: Settings) -> tuple[Assembly, ApiServer]:
+    """The whole daemon: its parts, and every component the runtime runs."""
+    parts = assemble(settings)
+    daemon, runtime = parts.daemon, parts.runtime
+    api = ApiServer(create_app(daemon), settings.api)
+    runtime.add_component(api)
+    outputs = _add_outputs(runtime, daemon)
+    _add_noc_publisher(runtime, daemon)
     if settings.assurance.enabled:
-        nets = settings.drivers.allowed_networks
-        assurance = AssuranceService(
-            settings.assurance,
-            runtime.inventory,
-            runtime.alarms,
-            KpiGauges(runtime.metrics.registry),
-            MinuteRollup(runtime.db),
-            allowed=parse_networks(nets) if nets is not None else None,
-            credentials_dirs=settings.drivers.credentials_dirs,
-            snmp_port=settings.drivers.ports.get("snmp"),
-            gnmi_port=settings.drivers.ports.get("gnmi"),
-            outputs=outputs,
-        )
-        assurance.bind()  # a busy trap port stops start-up here, as a busy API port does
-        runtime.add_service(assurance)
-        watch_assurance(metrics, assurance)
+        _add_assurance(runtime, daemon, outputs)
     if settings.bss.enabled:
-        runtime.add_service(UsageCollector(runtime.bss.usage, settings.bss.usage_interval_s))
-    return runtime, api
+        runtime.add_component(UsageCollector(daemon.bss.usage, settings.bss.usage_interval_s))
+    return parts, api
+
+
+def _add_outputs(runtime: Runtime, daemon: Daemon) -> list[Output]:
+    """The outputs the settings enable (oss/outputs/registry.py), in the order they get the
+    pipeline's events; one that writes at its own pace (InfluxDB) is a runtime component."""
+    context = OutputContext(daemon.settings, daemon.metrics, daemon.db, parts=(daemon.alarms,))
+    outputs = build_outputs(context)
+    for output in outputs:
+        if isinstance(output, RunningOutput):
+            runtime.add_component(output)
+    return outputs
+
+
+def _add_noc_publisher(runtime: Runtime, daemon: Daemon) -> None:
+    publisher = daemon.noc_publisher
+    if publisher is None:
+        return
+    runtime.add_component(_Background("noc-feed", publisher.run))
+    daemon.metrics.watch_counts(
+        "oss_output_mqtt",
+        "NOC feed: messages the broker acknowledged, connected",
+        "counter",
+        lambda: {"published": publisher.published, "connected": int(publisher.connected)},
+    )
+
+
+def _add_assurance(runtime: Runtime, daemon: Daemon, outputs: list[Output]) -> None:
+    settings = daemon.settings
+    nets = settings.drivers.allowed_networks
+    assurance = AssurancePipeline(
+        settings.assurance,
+        daemon.inventory,
+        outputs,
+        allowed=parse_networks(nets) if nets is not None else None,
+        credentials_dirs=settings.drivers.credentials_dirs,
+        ports={str(protocol): port for protocol, port in settings.drivers.ports.items()},
+    )
+    assurance.bind()  # a busy trap port stops start-up here, as a busy API port does
+    runtime.add_component(assurance)
+    assurance.watch(daemon.metrics)

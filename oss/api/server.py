@@ -1,4 +1,4 @@
-"""The REST API as a daemon service: uvicorn's `Server.serve()` on a socket bound up front."""
+"""The REST API as a daemon component: uvicorn's `Server.serve()` on a socket bound up front."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-class ApiService:
+class ApiServer:
     name = "api"
     stage = Stage.INGRESS
 

@@ -69,22 +69,22 @@ def serve(
 async def _serve(settings: Settings) -> int:
     from oss.app import build  # the server stack loads only for `serve`: client commands stay quick
 
-    runtime, api = build(settings)
+    parts, api = build(settings)
 
     async def on_ready() -> None:
         source = settings.topology.import_file
         if source is not None:
-            await _import(runtime, source)
+            await _import(parts.daemon, source)
         log.info(
             "serving the REST API",
             extra={
                 "url": f"http://{settings.api.host}:{api.port}",
-                "database": runtime.db.safe_url,
+                "database": parts.daemon.db.safe_url,
             },
         )
 
     try:
-        return await runtime.run(on_ready=on_ready)
+        return await parts.runtime.run(on_ready=on_ready)
     except (ConfigError, InvalidInput) as exc:
         log.error("%s", exc)
         return 2
@@ -93,7 +93,7 @@ async def _serve(settings: Settings) -> int:
         return 1
 
 
-async def _import(runtime: Any, source: Path) -> None:
+async def _import(daemon: Any, source: Path) -> None:
     import asyncio
 
     from topology.clab import parse_clab
@@ -102,7 +102,7 @@ async def _import(runtime: Any, source: Path) -> None:
         text = await asyncio.to_thread(source.read_text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read topology file: {exc.strerror}") from None
-    report = await runtime.inventory.import_topology(
+    report = await daemon.inventory.import_topology(
         parse_clab(text, str(source)), actor="system:startup-import", source=str(source)
     )
     log.info(

@@ -1,4 +1,5 @@
-"""An in-process daemon (runtime + FastAPI app over httpx's ASGI transport) with tokens."""
+"""An in-process daemon (its assembled parts, `oss.app.assemble`, and the FastAPI app over
+httpx's ASGI transport) with tokens."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ import httpx
 import pytest
 
 from oss.api import create_app
-from oss.app import daemon_of
+from oss.app import assemble
 from oss.auth_roles import Role
-from oss.runtime import Runtime
+from oss.daemon import Daemon
 from oss.settings import load_settings
 
 
 @dataclass
 class Api:
-    runtime: Runtime
+    daemon: Daemon
     viewer: httpx.AsyncClient
     operator: httpx.AsyncClient
     admin: httpx.AsyncClient
@@ -28,13 +29,12 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    runtime = Runtime(load_settings(None, state_dir=tmp_path))
-    async with runtime:
-        app = create_app(daemon_of(runtime))
+    async with assemble(load_settings(None, state_dir=tmp_path)) as daemon:
+        app = create_app(daemon)
         transport = httpx.ASGITransport(app=app)
         tokens = {}
         for role in Role:
-            tokens[role], _ = await runtime.tokens.create(
+            tokens[role], _ = await daemon.tokens.create(
                 name=f"test-{role.value}", role=role, actor="test"
             )
 
@@ -50,4 +50,4 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
             client(tokens[Role.ADMIN]) as admin,
             client(None) as anonymous,
         ):
-            yield Api(runtime, viewer, operator, admin, anonymous, tokens)
+            yield Api(daemon, viewer, operator, admin, anonymous, tokens)

@@ -260,9 +260,8 @@ async def test_an_unexpected_error_is_a_logged_problem_500(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
     from oss.api import create_app
-    from oss.app import daemon_of
 
-    app = create_app(daemon_of(api.runtime))
+    app = create_app(api.daemon)
 
     @app.get("/boom")
     async def boom() -> None:

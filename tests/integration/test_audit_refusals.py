@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 import oss.cli.commands  # noqa: F401  (attaches `oss audit` to the CLI app)
 from oss.api import create_app
-from oss.app import daemon_of
 from oss.audit import Refusal, RefusalLog, list_entries, record
 from oss.auth_roles import Role
 from oss.cli.main import app as cli_app
@@ -32,7 +31,7 @@ class Clock:
 def manual_clock(api: Api) -> Clock:
     """The refusal log with a clock the test moves (no waiting on real time)."""
     clock = Clock()
-    api.runtime.tokens.refusals = RefusalLog(api.runtime.db, window_s=60.0, clock=clock)
+    api.daemon.tokens.refusals = RefusalLog(api.daemon.db, window_s=60.0, clock=clock)
     return clock
 
 
@@ -126,7 +125,7 @@ async def test_oss_audit_lists_refusals_or_changes(api: Api) -> None:
     manual_clock(api)
     assert (await api.anonymous.get("/api/v1/devices")).status_code == 401
     token = api.tokens[Role.ADMIN]
-    async with serving(create_app(daemon_of(api.runtime))) as url:
+    async with serving(create_app(api.daemon)) as url:
         refused = await asyncio.to_thread(cli, url, token, "-o", "json", "audit", "--refused")
         changed = await asyncio.to_thread(cli, url, token, "-o", "json", "audit", "--changes")
     assert [e["action"] for e in json.loads(refused)] == ["unauthorized.refused"]

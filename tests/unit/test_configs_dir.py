@@ -102,12 +102,12 @@ def test_a_folder_chosen_in_the_settings_file_takes_effect_in_the_same_process(
     settings.write_text(
         f"configs_dir: {own_configs}\napi:\n  port: 0\nassurance:\n  enabled: false\n"
     )
-    runtime, api = build(load_settings(settings, state_dir=tmp_path / "state"))
+    parts, api = build(load_settings(settings, state_dir=tmp_path / "state"))
     api._socket.close()  # built, never run: the API's socket is all it holds open
     check_platform_name("my-router")  # what POST /api/v1/devices checks
     assert load_platform("my-router").name == "my-router"
-    assert runtime.services.renderer.root == own_configs / "templates"
-    assert runtime.bss.catalog.get("my-slice").service_type == "slice"
+    assert parts.daemon.services.renderer.root == own_configs / "templates"
+    assert parts.daemon.bss.catalog.get("my-slice").service_type == "slice"
     assert tmf.spec(tmf.ALARM).base_path == "/mine"
 
 

@@ -1,14 +1,18 @@
-"""The supervisor: staged shutdown, crashes surface, no half-alive daemon."""
+"""The supervisor: open and close hooks in order, staged shutdown, crashes surface, no
+half-alive daemon."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from oss.runtime import Runtime, Stage
+from oss.components import Stage
+from oss.metrics import Metrics
+from oss.runtime import Runtime
 from oss.settings import load_settings
 
 
@@ -67,7 +71,7 @@ class Quitter:
 
 def runtime(tmp_path: Path, **shutdown: float) -> Runtime:
     settings = load_settings(None, state_dir=tmp_path, shutdown=shutdown or None)
-    return Runtime(settings)
+    return Runtime(settings.shutdown, Metrics())
 
 
 async def stop_soon(rt: Runtime) -> None:
@@ -82,8 +86,8 @@ async def stop_soon(rt: Runtime) -> None:
 async def test_stages_stop_in_order_and_exit_zero(tmp_path: Path) -> None:
     rec = Recorder()
     rt = runtime(tmp_path)
-    rt.add_service(Polite("collector", Stage.WORKERS, rec))
-    rt.add_service(Polite("api", Stage.INGRESS, rec, linger=0.05))
+    rt.add_component(Polite("collector", Stage.WORKERS, rec))
+    rt.add_component(Polite("api", Stage.INGRESS, rec, linger=0.05))
     await stop_soon(rt)
     assert await rt.run() == 0
     # Ingress has fully stopped before any worker is asked to stop.
@@ -91,10 +95,10 @@ async def test_stages_stop_in_order_and_exit_zero(tmp_path: Path) -> None:
     assert not rt.ready
 
 
-async def test_service_over_budget_is_cancelled(tmp_path: Path) -> None:
+async def test_component_over_budget_is_cancelled(tmp_path: Path) -> None:
     rec = Recorder()
     rt = runtime(tmp_path, workers_s=0.2)
-    rt.add_service(Stubborn(rec))
+    rt.add_component(Stubborn(rec))
     await stop_soon(rt)
     assert await asyncio.wait_for(rt.run(), timeout=10) == 0
     assert rec.events == ["stubborn cancelled"]
@@ -105,20 +109,57 @@ async def test_crash_is_logged_and_exits_nonzero(
 ) -> None:
     rec = Recorder()
     rt = runtime(tmp_path)
-    rt.add_service(Crashing())
-    rt.add_service(Polite("api", Stage.INGRESS, rec))
+    rt.add_component(Crashing())
+    rt.add_component(Polite("api", Stage.INGRESS, rec))
     with caplog.at_level(logging.ERROR):
         assert await asyncio.wait_for(rt.run(), timeout=10) == 1
     crash = [r for r in caplog.records if r.exc_info and "collector exploded" in str(r.exc_info[1])]
     assert crash, "the crash must be logged with its traceback"
-    assert "api started" in rec.events  # the other service was taken down, not left running
+    assert "api started" in rec.events  # the other component was taken down, not left running
 
 
-async def test_service_returning_unasked_is_a_failure(
+async def test_component_returning_unasked_is_a_failure(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rt = runtime(tmp_path)
-    rt.add_service(Quitter())
+    rt.add_component(Quitter())
     with caplog.at_level(logging.ERROR):
         assert await asyncio.wait_for(rt.run(), timeout=10) == 1
     assert "returned without being asked to stop" in caplog.text
+
+
+async def test_hooks_open_in_order_and_close_in_reverse(tmp_path: Path) -> None:
+    rec = Recorder()
+    rt = runtime(tmp_path)
+
+    def step(name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            rec.events.append(name)
+
+        return run
+
+    rt.add_hook(open=step("migrate"), close=step("close db"))
+    rt.add_hook(open=step("load inventory"))
+    rt.add_hook(close=step("close services"))
+    rt.add_hook(open=step("recover"))
+    async with rt:
+        assert rec.events == ["migrate", "load inventory", "recover"]
+    assert rec.events[3:] == ["close services", "close db"]
+
+
+async def test_a_failed_open_closes_what_was_opened(tmp_path: Path) -> None:
+    rec = Recorder()
+    rt = runtime(tmp_path)
+
+    async def broken() -> None:
+        raise RuntimeError("migration failed")
+
+    async def close(name: str) -> None:
+        rec.events.append(name)
+
+    rt.add_hook(open=broken, close=lambda: close("close db"))
+    rt.add_hook(close=lambda: close("close services"))  # registered after the failure: not run
+    with pytest.raises(RuntimeError, match="migration failed"):
+        await rt.open()
+    await rt.close()
+    assert rec.events == ["close db"]

@@ -1,6 +1,7 @@
-"""The simulated chain lab (the same seven devices as tests/integration/provisioning) and a
-daemon runtime with its REST app over it, for the BSS order tests. Test modules import the
-fixtures they use from here (`from tests.integration.bss.lab_fixtures import ...`).
+"""The simulated chain lab (the same seven devices as tests/integration/provisioning) and the
+daemon's assembled parts (`oss.app.assemble`) with the REST app over them, for the BSS order
+tests. Test modules import the fixtures they use from here
+(`from tests.integration.bss.lab_fixtures import ...`).
 
     pe1 (NETCONF) -- p1 (gNMI) -- p2 (CLI) -- p3 (NETCONF) -- pe2 (gNMI), ce1/ce2 on the PEs
 """
@@ -17,9 +18,9 @@ import httpx
 import pytest
 
 from oss.api import create_app
-from oss.app import daemon_of
+from oss.app import assemble
 from oss.auth_roles import Role
-from oss.runtime import Runtime
+from oss.daemon import Daemon as Parts
 from oss.settings import load_settings
 from tests.integration.provisioning.conftest import ChainLab, running_chain_lab
 
@@ -38,7 +39,7 @@ def bss_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainLab]:
 
 @dataclass
 class Daemon:
-    runtime: Runtime
+    parts: Parts
     viewer: httpx.AsyncClient
     operator: httpx.AsyncClient
 
@@ -65,7 +66,7 @@ class Daemon:
         assert r.status_code == 201, r.text
 
 
-def runtime_settings(bss_lab: ChainLab, tmp_path: Path, **extra: Any) -> Any:
+def lab_settings(bss_lab: ChainLab, tmp_path: Path, **extra: Any) -> Any:
     return load_settings(
         None,
         state_dir=tmp_path,
@@ -78,12 +79,12 @@ def runtime_settings(bss_lab: ChainLab, tmp_path: Path, **extra: Any) -> Any:
     )
 
 
-async def open_daemon(runtime: Runtime, clab_file: Path) -> AsyncIterator[Daemon]:
+async def open_daemon(parts: Parts, clab_file: Path) -> AsyncIterator[Daemon]:
     """Clients for a viewer and an operator, the lab's topology imported."""
-    transport = httpx.ASGITransport(app=create_app(daemon_of(runtime)))
+    transport = httpx.ASGITransport(app=create_app(parts))
     tokens = {}
     for role in (Role.VIEWER, Role.OPERATOR):
-        tokens[role], _ = await runtime.tokens.create(name=role.value, role=role, actor="t")
+        tokens[role], _ = await parts.tokens.create(name=role.value, role=role, actor="t")
 
     def client(role: Role) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {tokens[role]}"}
@@ -97,13 +98,12 @@ async def open_daemon(runtime: Runtime, clab_file: Path) -> AsyncIterator[Daemon
             headers={"Content-Type": "application/yaml"},
         )
         assert r.status_code == 200, r.text
-        yield Daemon(runtime, viewer, operator)
+        yield Daemon(parts, viewer, operator)
 
 
 @pytest.fixture
 async def daemon(bss_lab: ChainLab, tmp_path: Path) -> AsyncIterator[Daemon]:
-    runtime = Runtime(runtime_settings(bss_lab, tmp_path))
-    async with runtime:
-        async for d in open_daemon(runtime, bss_lab.clab_file):
+    async with assemble(lab_settings(bss_lab, tmp_path)) as parts:
+        async for d in open_daemon(parts, bss_lab.clab_file):
             yield d
-        await runtime.services.close()
+        await parts.services.close()

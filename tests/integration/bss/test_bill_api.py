@@ -1,4 +1,4 @@
-"""TMF678 over a real runtime and app, on SQLite and PostgreSQL: every customerBill and
+"""TMF678 over a real daemon and app, on SQLite and PostgreSQL: every customerBill and
 appliedCustomerBillingRate response validates against the official schema; the bill run is an
 operator's; PATCH issues a bill once and refuses everything else. And `oss bill` over HTTP."""
 
@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 import oss.cli.bill  # noqa: F401  (attaches `oss bill` to the CLI app)
 from oss import tmf
 from oss.api import create_app
-from oss.app import daemon_of
+from oss.app import assemble
 from oss.auth_roles import Role
 from oss.cli.client import ClientError
 from oss.cli.main import app as cli_app
-from oss.runtime import Runtime
+from oss.daemon import Daemon
 from oss.settings import load_settings
 from tests.integration.bss.bill_fixtures import (
     SLICE,
@@ -43,7 +43,7 @@ RATES = f"{SPEC.base_path}/appliedCustomerBillingRate"
 
 @dataclass
 class BillApi:
-    runtime: Runtime
+    daemon: Daemon
     app: FastAPI
     viewer: httpx.AsyncClient
     operator: httpx.AsyncClient
@@ -52,13 +52,14 @@ class BillApi:
 
 @pytest.fixture
 async def bill_api(tmp_path: Path, database_url: str) -> AsyncIterator[BillApi]:
-    runtime = Runtime(load_settings(None, state_dir=tmp_path, database_url=database_url))
-    async with runtime:
-        app = create_app(daemon_of(runtime))
+    async with assemble(
+        load_settings(None, state_dir=tmp_path, database_url=database_url)
+    ) as daemon:
+        app = create_app(daemon)
         transport = httpx.ASGITransport(app=app)
         tokens = {}
         for role in (Role.VIEWER, Role.OPERATOR):
-            tokens[role], _ = await runtime.tokens.create(
+            tokens[role], _ = await daemon.tokens.create(
                 name=f"bill-{role.value}", role=role, actor="test"
             )
 
@@ -70,7 +71,7 @@ async def bill_api(tmp_path: Path, database_url: str) -> AsyncIterator[BillApi]:
             )
 
         async with client(tokens[Role.VIEWER]) as viewer, client(tokens[Role.OPERATOR]) as op:
-            yield BillApi(runtime, app, viewer, op, tokens)
+            yield BillApi(daemon, app, viewer, op, tokens)
 
 
 def bill_doc(doc: Any) -> Any:
@@ -84,7 +85,7 @@ def rate_doc(doc: Any) -> Any:
 
 
 async def seed(api: BillApi) -> None:
-    db = api.runtime.db
+    db = api.daemon.db
     await add_account(db, "acme")
     await add_product(db, "p-slice", "acme", SLICE, at(1, month=9), service="slice-acme")
     await add_usage(db, "u1", "p-slice", "acme", "1500", at(3, month=10))
@@ -257,7 +258,7 @@ async def _alarm_ids(api: BillApi) -> list[int]:
 
     from oss.store.tables import AlarmRow
 
-    async with api.runtime.db.sessions() as s:
+    async with api.daemon.db.sessions() as s:
         return sorted((await s.scalars(select(AlarmRow.id))).all())
 
 
@@ -270,9 +271,9 @@ async def test_a_bill_of_the_open_period_is_a_marked_draft_that_cannot_be_issued
 
     now = datetime.now(UTC)
     month = f"{now.year:04d}-{now.month:02d}"
-    await add_account(bill_api.runtime.db, "acme")
+    await add_account(bill_api.daemon.db, "acme")
     await add_product(
-        bill_api.runtime.db, "p-vpn", "acme", VPN, at(1, month=now.month, year=now.year)
+        bill_api.daemon.db, "p-vpn", "acme", VPN, at(1, month=now.month, year=now.year)
     )
     r = await bill_api.operator.post("/api/v1/bill-runs", json={"period": month})
     assert r.status_code == 200, r.text

@@ -49,7 +49,7 @@ def slice_order(account: str, **extra: Any) -> dict[str, Any]:
 
 
 async def products_of(d: Daemon, account: str) -> list[ProductRow]:
-    async with d.runtime.db.transaction() as s:
+    async with d.parts.db.transaction() as s:
         return list(await s.scalars(select(ProductRow).where(ProductRow.account_id == account)))
 
 
@@ -75,9 +75,9 @@ async def test_order_becomes_an_active_slice(daemon: Daemon) -> None:
     # the product: active from the moment its transaction finished
     [product] = await products_of(d, "acme-main")
     assert product.state == "active" and product.id == item["product"]["id"]
-    service = await d.runtime.services.get(realizing["name"])
+    service = await d.parts.services.get(realizing["name"])
     assert service["state"] == "active" and service["customer"] == "acme"
-    txn = await d.runtime.services.transaction(service["transaction_id"])
+    txn = await d.parts.services.transaction(service["transaction_id"])
     assert product.start_at == datetime.fromisoformat(txn["finished_at"])
     r = await d.viewer.get(item["product"]["href"])  # the order's link to the product resolves
     assert r.status_code == 200, r.text
@@ -140,7 +140,7 @@ async def test_order_becomes_an_active_slice(daemon: Daemon) -> None:
     assert done["state"] == "completed", done
     [ended] = await products_of(d, "acme-main")
     assert ended.state == "terminated" and ended.end_at is not None
-    assert (await d.runtime.services.get(realizing["name"]))["state"] == "terminated"
+    assert (await d.parts.services.get(realizing["name"]))["state"] == "terminated"
     r = await d.viewer.get(f"{SI}/service/{realizing['id']}")
     assert r.json()["state"] == "terminated"
     assert SERVICE_INVENTORY.errors(r.json(), "Service") == []
@@ -161,7 +161,7 @@ async def test_a_device_down_fails_the_order(daemon: Daemon, bss_lab: ChainLab) 
     [item] = order["productOrderItem"]
     assert item["state"] == "failed"
     name = item["product"]["realizingService"][0]["name"]
-    service = await d.runtime.services.get(name)
+    service = await d.parts.services.get(name)
     assert service["state"] == "failed"
     # the transaction's reason, word for word, is the order's note
     notes = [n["text"] for n in order["note"]]
@@ -243,7 +243,7 @@ async def test_idempotency_key_means_one_order_one_service(daemon: Daemon) -> No
     assert r.status_code == 409 and "different body" in r.json()["message"]
     r = await d.viewer.get(f"{PO}/productOrder")
     assert len(r.json()) == 1
-    services = await d.runtime.services.find(customer="umbrella")
+    services = await d.parts.services.find(customer="umbrella")
     assert len(services) == 1 and services[0]["state"] == "active"
     assert len(await products_of(d, "umbrella-main")) == 1
 
@@ -256,7 +256,7 @@ async def test_an_order_left_in_progress_is_resumed(daemon: Daemon) -> None:
     r = await d.operator.post(f"{PO}/productOrder", json=slice_order("hooli-main"))
     order = await d.wait_order(r.json()["id"])
     assert order["state"] == "completed"
-    async with d.runtime.db.transaction() as s:  # back to how a crash would have left it
+    async with d.parts.db.transaction() as s:  # back to how a crash would have left it
         await s.execute(
             update(ProductOrderRow)
             .where(ProductOrderRow.id == order["id"])
@@ -264,9 +264,9 @@ async def test_an_order_left_in_progress_is_resumed(daemon: Daemon) -> None:
         )
         await s.execute(update(OrderItemRow).values(state="inProgress", product_id=None))
         await s.execute(ProductRow.__table__.delete())
-    assert await d.runtime.bss.orders.recover() == [order["id"]]
+    assert await d.parts.bss.orders.recover() == [order["id"]]
     resumed = await d.wait_order(order["id"])
     assert resumed["state"] == "completed"
     [product] = await products_of(d, "hooli-main")
     assert product.state == "active"
-    assert len(await d.runtime.services.find(customer="hooli")) == 1  # not provisioned twice
+    assert len(await d.parts.services.find(customer="hooli")) == 1  # not provisioned twice

@@ -14,9 +14,9 @@ import aiomqtt
 import pytest
 
 from oss import tmf
-from oss.runtime import Runtime
+from oss.app import assemble
 from tests.integration.bss import lab_fixtures
-from tests.integration.bss.lab_fixtures import BOUND_S, open_daemon, runtime_settings
+from tests.integration.bss.lab_fixtures import BOUND_S, lab_settings, open_daemon
 from tests.integration.bss.test_orders_lab import slice_order
 from tests.integration.provisioning.conftest import ChainLab
 from tests.peers.mosquitto import MosquittoServer, running_mosquitto
@@ -44,18 +44,18 @@ async def test_order_events_are_published(
         "poll_interval_s": 0.2,
         "backoff_initial_s": 0.1,
     }
-    runtime = Runtime(runtime_settings(bss_lab, tmp_path, mqtt=mqtt))
-    publisher = runtime.noc_publisher
+    assembly = assemble(lab_settings(bss_lab, tmp_path, mqtt=mqtt))
+    publisher = assembly.daemon.noc_publisher
     assert publisher is not None
     received: list[tuple[str, bool, int, dict[str, Any]]] = []
     async with (
-        runtime,
+        assembly as parts,
         aiomqtt.Client(broker.host, broker.port, identifier=f"noc-{prefix}") as noc,
     ):
         await noc.subscribe(f"{prefix}/orders/#", qos=1)
         task = asyncio.create_task(publisher.run())
         try:
-            async for d in open_daemon(runtime, bss_lab.clab_file):
+            async for d in open_daemon(parts, bss_lab.clab_file):
                 await d.customer_and_account("acme", "acme-main")
                 r = await d.operator.post(
                     "/tmf-api/productOrderingManagement/v4/productOrder",
@@ -70,7 +70,7 @@ async def test_order_events_are_published(
                         received.append((str(message.topic), message.retain, message.qos, event))
                         if event["event"]["productOrder"]["state"] in ("completed", "failed"):
                             break
-            await runtime.services.close()
+            await parts.services.close()
         finally:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

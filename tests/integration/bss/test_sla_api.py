@@ -1,4 +1,4 @@
-"""GET /api/v1/sla/{service} and `oss sla show` over a real runtime on SQLite: the running
+"""GET /api/v1/sla/{service} and `oss sla show` over a real daemon on SQLite: the running
 compliance of the current billing period, terms from the catalogue, outage evidence."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 import oss.cli.sla  # noqa: F401  (attaches `oss sla` to the CLI app)
 from oss.api import create_app
 from oss.api.routes.sla import current_period
-from oss.app import daemon_of
+from oss.app import assemble
 from oss.auth_roles import Role
 from oss.cli.main import app as cli_app
-from oss.runtime import Runtime
+from oss.daemon import Daemon
 from oss.settings import load_settings
 from tests.bss_rows import add_account, alarm_row, product_row
 from tests.peers.app_server import serving
@@ -32,7 +32,7 @@ SLA = "/api/v1/sla"
 
 @dataclass
 class SlaApi:
-    runtime: Runtime
+    daemon: Daemon
     app: FastAPI
     viewer: httpx.AsyncClient
     token: str
@@ -41,20 +41,20 @@ class SlaApi:
 
 @pytest.fixture
 async def sla_api(tmp_path: Path) -> AsyncIterator[SlaApi]:
-    runtime = Runtime(load_settings(None, state_dir=tmp_path))
+    parts = assemble(load_settings(None, state_dir=tmp_path))
     period = current_period(datetime.now(UTC), 1)
-    async with runtime:
-        async with runtime.db.transaction() as s:
+    async with parts as daemon:
+        async with daemon.db.transaction() as s:
             await add_account(s)
             s.add(product_row(period.start - timedelta(days=3)))
-        app = create_app(daemon_of(runtime))
-        token, _ = await runtime.tokens.create(name="sla", role=Role.VIEWER, actor="test")
+        app = create_app(daemon)
+        token, _ = await daemon.tokens.create(name="sla", role=Role.VIEWER, actor="test")
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://oss.test",
             headers={"Authorization": f"Bearer {token}"},
         ) as viewer:
-            yield SlaApi(runtime, app, viewer, token, period.start)
+            yield SlaApi(daemon, app, viewer, token, period.start)
 
 
 async def outage(api: SlaApi, *, still_open: bool = False) -> tuple[int, int, datetime]:
@@ -62,7 +62,7 @@ async def outage(api: SlaApi, *, still_open: bool = False) -> tuple[int, int, da
     start = api.period_start
     elapsed = datetime.now(UTC) - start
     end = None if still_open else start + min(timedelta(hours=1), elapsed / 2)
-    async with api.runtime.db.transaction() as s:
+    async with api.daemon.db.transaction() as s:
         root = alarm_row(start, end, object_type="link", obj="3")
         s.add(root)
         await s.flush()

@@ -1,4 +1,4 @@
-"""The TMF635 usage API over a real runtime on SQLite: create/list/get validate against the
+"""The TMF635 usage API over a real daemon on SQLite: create/list/get validate against the
 official schema, a replayed batch stores each record once, and the collector service writes each
 closed hour once however often it runs."""
 
@@ -21,9 +21,9 @@ from bss_bridge.usage_collector import UsageCollector
 from oss import tmf
 from oss.api import create_app
 from oss.api.routes import tmf_usage as usage_routes
-from oss.app import daemon_of
+from oss.app import assemble
 from oss.auth_roles import Role
-from oss.runtime import Runtime
+from oss.daemon import Daemon
 from oss.settings import load_settings
 from oss.store.tables import KpiMinuteRow, ServiceResourceRow, ServiceRow
 from tests.bss_rows import add_account, product_row
@@ -34,7 +34,7 @@ BASE = "/tmf-api/usageManagement/v4/usage"
 
 @dataclass
 class UsageApi:
-    runtime: Runtime
+    daemon: Daemon
     viewer: httpx.AsyncClient
     operator: httpx.AsyncClient
     activated: datetime
@@ -42,10 +42,10 @@ class UsageApi:
 
 @pytest.fixture
 async def usage_api(tmp_path: Path) -> AsyncIterator[UsageApi]:
-    runtime = Runtime(load_settings(None, state_dir=tmp_path))
+    parts = assemble(load_settings(None, state_dir=tmp_path))
     activated = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
-    async with runtime:
-        async with runtime.db.transaction() as s:
+    async with parts as daemon:
+        async with daemon.db.transaction() as s:
             await add_account(s)
             s.add(product_row(activated))
             service = ServiceRow(
@@ -62,11 +62,11 @@ async def usage_api(tmp_path: Path) -> AsyncIterator[UsageApi]:
                     role="attachment",
                 )
             )
-        app = create_app(daemon_of(runtime))
+        app = create_app(daemon)
         transport = httpx.ASGITransport(app=app)
         tokens = {}
         for role in (Role.VIEWER, Role.OPERATOR):
-            tokens[role], _ = await runtime.tokens.create(
+            tokens[role], _ = await daemon.tokens.create(
                 name=f"usage-{role.value}", role=role, actor="test"
             )
 
@@ -78,7 +78,7 @@ async def usage_api(tmp_path: Path) -> AsyncIterator[UsageApi]:
             )
 
         async with client(tokens[Role.VIEWER]) as viewer, client(tokens[Role.OPERATOR]) as op:
-            yield UsageApi(runtime, viewer, op, activated)
+            yield UsageApi(daemon, viewer, op, activated)
 
 
 def valid(doc: Any) -> Any:
@@ -100,7 +100,7 @@ def body(key: str, start: datetime, quantity: str = "1.5") -> dict[str, Any]:
 
 
 async def count(api: UsageApi) -> int:
-    async with api.runtime.db.sessions() as s:
+    async with api.daemon.db.sessions() as s:
         return int(await s.scalar(select(func.count()).select_from(UsageRow)) or 0)
 
 
@@ -141,7 +141,7 @@ async def test_a_new_record_is_audited_and_a_replay_or_refusal_is_not(usage_api:
     assert (await usage_api.operator.post(BASE, json=body("au-1", start, "2.5"))).status_code == 200
     assert (await usage_api.operator.post(BASE, json=body("au-1", start, "9"))).status_code == 409
     entries, total = await list_entries(
-        usage_api.runtime.db, limit=10, offset=0, object_type="usage"
+        usage_api.daemon.db, limit=10, offset=0, object_type="usage"
     )
     assert total == 1
     (entry,) = entries
@@ -209,7 +209,7 @@ async def test_list_filters_and_get(usage_api: UsageApi) -> None:
 
 async def test_the_collector_writes_each_closed_hour_once(usage_api: UsageApi) -> None:
     hour = usage_api.activated + timedelta(hours=1)
-    async with usage_api.runtime.db.transaction() as s:
+    async with usage_api.daemon.db.transaction() as s:
         for h in range(3):
             for m in range(0, 60, 10):
                 s.add(
@@ -225,7 +225,7 @@ async def test_the_collector_writes_each_closed_hour_once(usage_api: UsageApi) -
                         last=0.0,
                     )
                 )
-    collector = UsageCollector(usage_api.runtime.bss.usage, interval_s=3600)
+    collector = UsageCollector(usage_api.daemon.bss.usage, interval_s=3600)
     stop = asyncio.Event()
     running = asyncio.create_task(collector.run(stop))
     for _ in range(500):  # until its first pass is done (bounded)

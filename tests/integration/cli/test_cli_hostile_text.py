@@ -1,6 +1,6 @@
 """Data is never markup (issue 14, defect 6): text the daemon stores or a device reports prints
 exactly as it is in every command family's tables, titles and errors, against a real `oss
-serve` (alarms: the real app behind a real uvicorn, raised through the runtime's manager)."""
+serve` (alarms: the real app behind a real uvicorn, raised through the daemon's manager)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from oss.api import create_app
-from oss.app import daemon_of
+from oss.app import assemble
 from oss.auth_roles import Role
+from oss.daemon import Daemon as Parts
 from oss.faults.alarms import Signal
-from oss.runtime import Runtime
 from oss.settings import load_settings
 from tests.peers.app_server import serving
 from tests.peers.daemon import OSS, Daemon
@@ -97,7 +97,7 @@ def test_errors_name_the_input_verbatim(daemon: Daemon, args: tuple[str, ...]) -
     assert_shown(result.stderr, HOSTILE if TEXT in args else IN_PATH)
 
 
-# --- alarms: raised through the runtime, listed by the CLI process over real HTTP -------------
+# --- alarms: raised through the daemon, listed by the CLI process over real HTTP -------------
 
 
 def hostile_alarm() -> Signal:
@@ -115,12 +115,11 @@ def hostile_alarm() -> Signal:
 
 
 @pytest.fixture
-async def alarm_daemon(tmp_path: Path) -> AsyncIterator[tuple[Runtime, str, str]]:
-    runtime = Runtime(load_settings(None, state_dir=tmp_path))
-    async with runtime:
-        token, _ = await runtime.tokens.create(name="hostile", role=Role.VIEWER, actor="test")
-        async with serving(create_app(daemon_of(runtime))) as url:
-            yield runtime, url, token
+async def alarm_daemon(tmp_path: Path) -> AsyncIterator[tuple[Parts, str, str]]:
+    async with assemble(load_settings(None, state_dir=tmp_path)) as daemon:
+        token, _ = await daemon.tokens.create(name="hostile", role=Role.VIEWER, actor="test")
+        async with serving(create_app(daemon)) as url:
+            yield daemon, url, token
 
 
 async def oss(
@@ -140,10 +139,10 @@ async def oss(
 
 
 async def test_alarms_print_keys_and_problems_verbatim(
-    alarm_daemon: tuple[Runtime, str, str],
+    alarm_daemon: tuple[Parts, str, str],
 ) -> None:
-    runtime, url, token = alarm_daemon
-    ((_, doc),) = await runtime.alarms.signal(hostile_alarm())
+    daemon, url, token = alarm_daemon
+    ((_, doc),) = await daemon.alarms.signal(hostile_alarm())
     listed = await oss(url, token, "alarm", "list")
     assert_verbatim(listed)
     shown = await oss(url, token, "alarm", "show", str(doc["id"]))
@@ -152,10 +151,10 @@ async def test_alarms_print_keys_and_problems_verbatim(
 
 
 async def test_alarm_list_keeps_severity_and_state_whole_at_80_columns(
-    alarm_daemon: tuple[Runtime, str, str],
+    alarm_daemon: tuple[Parts, str, str],
 ) -> None:
-    runtime, url, token = alarm_daemon
-    await runtime.alarms.signal(hostile_alarm())
+    daemon, url, token = alarm_daemon
+    await daemon.alarms.signal(hostile_alarm())
     listed = await oss(url, token, "alarm", "list", columns=80)
     assert listed.returncode == 0, listed.stderr
     assert max(len(line) for line in listed.stdout.splitlines()) <= 80

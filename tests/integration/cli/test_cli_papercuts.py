@@ -12,7 +12,6 @@ from pathlib import Path
 import yaml
 
 from oss.api import create_app
-from oss.app import daemon_of
 from oss.auth_roles import Role
 from tests.integration.cli.test_cli_hostile_text import oss
 from tests.integration.conftest import Api
@@ -46,7 +45,7 @@ async def test_the_api_lists_and_shows_offerings_to_viewers(api: Api) -> None:
     assert listed.status_code == 200, listed.text
     page = listed.json()
     ids = [o["id"] for o in page["items"]]
-    assert page["total"] == len(ids) == len(api.runtime.bss.catalog)
+    assert page["total"] == len(ids) == len(api.daemon.bss.catalog)
     assert ids == sorted(ids) and "metro-slice-200" in ids
     shown = (await api.viewer.get("/api/v1/catalog/offerings/metro-slice-200")).json()
     assert shown["service_type"] == "slice" and shown["recurring_price"] == "500.00"
@@ -61,7 +60,7 @@ async def test_the_api_lists_and_shows_offerings_to_viewers(api: Api) -> None:
 
 
 async def test_the_cli_lists_and_shows_offerings(api: Api) -> None:
-    async with serving(create_app(daemon_of(api.runtime))) as url:
+    async with serving(create_app(api.daemon)) as url:
         listed = await oss(url, api.tokens[Role.VIEWER], "catalog", "list")
         shown = await oss(url, api.tokens[Role.VIEWER], "catalog", "show", "metro-slice-200")
         raw = await oss(

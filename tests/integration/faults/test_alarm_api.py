@@ -1,30 +1,29 @@
-"""The TMF642 alarm API over a real runtime: list/get/patch validate against the official
+"""The TMF642 alarm API over a real daemon: list/get/patch validate against the official
 schema, and the server-sent-events stream carries changes through a real HTTP server."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 from typer.testing import CliRunner
 
 import oss.cli.alarm  # noqa: F401  (attaches `oss alarm` to the CLI app)
 from oss.api import create_app
 from oss.api.routes import alarms as alarm_routes
-from oss.app import daemon_of
+from oss.app import assemble
 from oss.auth_roles import Role
 from oss.cli.main import app as cli_app
 from oss.faults import tmf_schema
 from oss.faults.alarms import AlarmManager, Signal
-from oss.runtime import Runtime
 from oss.settings import load_settings
 from tests.peers.app_server import serving
 
@@ -32,7 +31,10 @@ BASE = "/tmf-api/alarm/v4/alarm"
 
 
 class NullFeed:
-    async def enqueue(self, session: AsyncSession, alarm: dict[str, Any], event: str) -> None:
+    def write_changes(self, conn: Connection, changes: Sequence[Any]) -> None:
+        return None
+
+    def committed(self, written: None) -> None:
         return None
 
 
@@ -47,17 +49,15 @@ class AlarmApi:
 
 @pytest.fixture
 async def alarm_api(tmp_path: Path) -> AsyncIterator[AlarmApi]:
-    runtime = Runtime(load_settings(None, state_dir=tmp_path))
-    async with runtime:
+    async with assemble(load_settings(None, state_dir=tmp_path)) as daemon:
         manager = AlarmManager(
-            runtime.db, lambda: runtime.inventory.graph, runtime.services, NullFeed()
+            daemon.db, lambda: daemon.inventory.graph, daemon.services, NullFeed()
         )
-        runtime.alarms = manager
-        app = create_app(daemon_of(runtime))
+        app = create_app(replace(daemon, alarms=manager))
         app.include_router(alarm_routes.router)
         tokens = {}
         for role in (Role.VIEWER, Role.OPERATOR):
-            tokens[role], _ = await runtime.tokens.create(
+            tokens[role], _ = await daemon.tokens.create(
                 name=f"alarm-{role.value}", role=role, actor="test"
             )
         transport = httpx.ASGITransport(app=app)

@@ -25,13 +25,12 @@ import pytest
 from drivers.netconf import NetconfDriver
 from lab.sim.lab import Lab
 from oss.api import create_app
-from oss.app import daemon_of
+from oss.app import assemble
 from oss.auth_roles import Role
 from oss.inventory import Inventory
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.engine import Engine
 from oss.provisioning.services import ServiceManager
-from oss.runtime import Runtime
 from oss.settings import load_settings
 from oss.store.database import Database
 from tests.integration.lab.conftest import LoopThread, random_subnet
@@ -215,12 +214,11 @@ async def api(chain_lab: ChainLab, tmp_path: Path) -> AsyncIterator[Clients]:
             "timeout_s": 15,
         },
     )
-    runtime = Runtime(settings)
-    async with runtime:
-        transport = httpx.ASGITransport(app=create_app(daemon_of(runtime)))
+    async with assemble(settings) as daemon:
+        transport = httpx.ASGITransport(app=create_app(daemon))
         tokens = {}
         for role in (Role.VIEWER, Role.OPERATOR):
-            tokens[role], _ = await runtime.tokens.create(name=role.value, role=role, actor="t")
+            tokens[role], _ = await daemon.tokens.create(name=role.value, role=role, actor="t")
 
         def client(role: Role) -> httpx.AsyncClient:
             headers = {"Authorization": f"Bearer {tokens[role]}"}
@@ -237,4 +235,4 @@ async def api(chain_lab: ChainLab, tmp_path: Path) -> AsyncIterator[Clients]:
             )
             assert r.status_code == 200, r.text
             yield Clients(viewer, operator)
-        await runtime.services.close()
+        await daemon.services.close()
