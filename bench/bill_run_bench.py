@@ -215,8 +215,16 @@ async def floor(db: Database) -> float:
 
 
 async def bill(db: Database) -> tuple[float, list[Any]]:
-    sla = partial(compliance_many, records=records_for(db))
-    run = BillRun(db, Catalog.load(), sla=sla, clock=lambda: RUN_AT, batch_size=1000)
+    records = records_for(db)
+    sla = partial(compliance_many, records=records)
+    run = BillRun(
+        db,
+        Catalog.load(),
+        sla=sla,
+        alarms=records.alarms,
+        clock=lambda: RUN_AT,
+        batch_size=1000,
+    )
     started = time.perf_counter()
     summaries = await run.run(PERIOD)
     return time.perf_counter() - started, summaries

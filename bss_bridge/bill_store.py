@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import ColumnElement, ValuesBase
 
 from bss_bridge.rating import Period
-from bss_bridge.tables import BillLineRow, BillRow, ProductRow, UsageRow
+from bss_bridge.tables import BillingAccountRow, BillLineRow, BillRow, ProductRow, UsageRow
 from oss.errors import Conflict
 
 _USAGE = cast(Table, UsageRow.__table__)
@@ -102,6 +102,21 @@ class LineToWrite(Protocol):
 
 
 # ------------------------------------------------------------------------------ reading
+
+
+async def accounts(
+    s: AsyncSession, *, only: str | None, after: str, limit: int
+) -> Sequence[Row[str, str, int]]:
+    """(id, currency, billing day) of the account `only`, or else of the next `limit` accounts
+    after the id `after`, in id order."""
+    query = select(
+        BillingAccountRow.id, BillingAccountRow.currency, BillingAccountRow.billing_day
+    ).order_by(BillingAccountRow.id)
+    if only is not None:
+        query = query.where(BillingAccountRow.id == only)
+    else:
+        query = query.where(BillingAccountRow.id > after).limit(limit)
+    return (await s.execute(query)).all()
 
 
 async def bills_of(s: AsyncSession, first: str, last: str, *, lock: bool) -> list[StoredBill]:

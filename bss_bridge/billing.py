@@ -27,17 +27,22 @@ transaction (a transaction holds a batch of whole accounts). Usage records are c
 are exactly the records it marks billed, whatever arrives meanwhile.
 
 SLA credits: `compliance_many()` (bss_bridge.sla) is asked, once per batch, for every product
-whose offering has SLA terms and whose service had a service alarm overlapping the period. A
-service with no such alarm has 100 % availability, which no credit tier is under: asking would
-only cost time.
+whose offering has SLA terms and whose service had a service alarm overlapping the period
+(the OSS's `AlarmHistory` port says which). A service with no such alarm has 100 %
+availability, which no credit tier is under: asking would only cost time.
+
+Storage: the rows a run reads and writes go through `bss_bridge.bill_store`'s named functions
+(its hot path: statements compiled once per call and executed with driver-form parameters, and
+the heap frozen while a run lasts); this module rates and decides. Only `issue()` and the
+views (`get`, `find`, `lines`) query here, with the ORM, one bill or one page at a time.
 
 Audit: each batch of a run writes one `billRun` audit entry (the drafts' totals before and
 after) in the batch's own transaction; `issue()` writes a `bill` entry in its transaction.
 
-Injected, not read from the environment: the clock (`clock`: periods, issue, SLA "now") and
-`before_commit(done)`, awaited once per batch after its writes and before its commit with the
-number of accounts committed before it (a test kills the process there and checks that nothing
-of that batch stays).
+Injected, not read from the environment: the clock (`clock`: periods, issue, SLA "now"), the
+SLA (`sla`), the OSS's alarm history (`alarms`) and `before_commit(done)`, awaited once per
+batch after its writes and before its commit with the number of accounts committed before it
+(a test kills the process there and checks that nothing of that batch stays).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn, Protocol, cast
 
-from sqlalchemy import event, func, inspect, or_, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -59,6 +64,7 @@ from bss_bridge import bill_store
 from bss_bridge.bill_store import NewBill, StoredBill, UsageClaim
 from bss_bridge.catalog import Offering, SlaTerms
 from bss_bridge.money import round_money
+from bss_bridge.ports import AlarmHistory
 from bss_bridge.rating import (
     Charge,
     Period,
@@ -74,7 +80,6 @@ from oss import audit
 from oss.errors import Conflict, InvalidInput, NotFound
 from oss.store import Database
 from oss.store.base import utcnow
-from oss.store.tables import AlarmRow
 
 log = logging.getLogger(__name__)
 
@@ -462,6 +467,7 @@ class BillRun:
         catalog: Offerings,
         *,
         sla: Compliance,
+        alarms: AlarmHistory,
         clock: Callable[[], datetime] = utcnow,
         batch_size: int = 500,
         before_commit: BeforeCommit | None = None,
@@ -469,6 +475,7 @@ class BillRun:
         self.db = db
         self.catalog = catalog
         self.sla = sla
+        self.alarms = alarms
         self.clock = clock
         self.batch_size = batch_size
         self.before_commit = before_commit
@@ -499,16 +506,9 @@ class BillRun:
         return summaries
 
     async def _accounts(self, month: str, only: str | None, after: str) -> list[_Account]:
-        query = select(
-            BillingAccountRow.id, BillingAccountRow.currency, BillingAccountRow.billing_day
-        ).order_by(BillingAccountRow.id)
-        if only is not None:
-            query = query.where(BillingAccountRow.id == only)
-        else:
-            query = query.where(BillingAccountRow.id > after).limit(self.batch_size)
         periods: dict[int, Period] = {}
         async with self.db.sessions() as s:
-            rows = (await s.execute(query)).all()
+            rows = await bill_store.accounts(s, only=only, after=after, limit=self.batch_size)
         out = []
         for account_id, currency, day in rows:
             if day not in periods:
@@ -531,7 +531,7 @@ class BillRun:
                 for a in accounts
                 if bills[(a.id, a.period.start)].state == DRAFT
             }
-            sla = await self._compliance(s, accounts, products, drafts)
+            sla = await self._compliance(accounts, products, drafts)
             draft_ids = list(drafts.values())
             if draft_ids:
                 await bill_store.delete_lines(s, draft_ids)
@@ -631,7 +631,6 @@ class BillRun:
 
     async def _compliance(
         self,
-        s: AsyncSession,
         accounts: list[_Account],
         products: Mapping[str, list[ProductToBill]],
         drafts: Mapping[str, int],
@@ -649,20 +648,8 @@ class BillRun:
             return {}
         earliest = min(a.period.start for a, _ in candidates)
         latest = max(a.period.end for a, _ in candidates)
-        alarmed: set[str] = set()
-        names = sorted({p.service_name for _, p in candidates if p.service_name})
-        for i in range(0, len(names), 500):
-            query = select(AlarmRow.alarmed_object).where(
-                AlarmRow.alarmed_object_type == "service",
-                AlarmRow.alarmed_object.in_(names[i : i + 500]),
-                AlarmRow.raised_time < latest,
-                or_(
-                    AlarmRow.open.is_(True),
-                    AlarmRow.cleared_time.is_(None),
-                    AlarmRow.cleared_time > earliest,
-                ),
-            )
-            alarmed.update((await (await s.connection()).scalars(query)).all())
+        names = {p.service_name for _, p in candidates if p.service_name}
+        alarmed = await self.alarms.alarmed_services(names, earliest, latest)
         asked = {
             p.id: (p.service_name, cast(SlaTerms, p.offering.sla), a.period)
             for a, p in candidates

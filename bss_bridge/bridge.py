@@ -1,4 +1,4 @@
-"""The BSS module as the daemon holds it (`runtime.bss`): one object per concern, sharing the
+"""The BSS module as the daemon holds it (`daemon.bss`): one object per concern, sharing the
 database, the OSS's ports (`bss_bridge.ports`, filled by the composition root) and the MQTT
 outbox."""
 
@@ -34,4 +34,9 @@ class Bss:
         self.orders = Orders(db, oss, lambda: self.catalog, order_events)
         self.usage = UsageLedger(db, oss.records)
         self.inventory = ServiceInventory(db, oss.records.services)
-        self.billing = BillRun(db, self.catalog, sla=partial(compliance_many, records=oss.records))
+        self.billing = BillRun(
+            db,
+            self.catalog,
+            sla=partial(compliance_many, records=oss.records),
+            alarms=oss.records.alarms,
+        )

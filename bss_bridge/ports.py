@@ -9,7 +9,8 @@ import-linter `bss-ports` contract holds without exceptions and a test can hand 
   usage endpoints).
 - `Provisioning`: what orders and the catalogue ask of provisioning (the service types, create
   and remove a service, when a transaction finished, background work).
-- `AlarmHistory`: service-affecting alarms and their root causes (SLA outages).
+- `AlarmHistory`: service-affecting alarms and their root causes (SLA outages); which services
+  had any service alarm in a time span (the bill run asks SLA only of those).
 - `KpiHistory`: minute KPI roll-ups (usage octets, SLA latency).
 - `OrderEvents`: the outbox for order state-change events (MQTT).
 """
@@ -157,6 +158,13 @@ class AlarmHistory(Protocol):
         ...
 
     async def alarms(self, ids: Collection[int]) -> list[AlarmRecord]: ...
+
+    async def alarmed_services(
+        self, names: Collection[str], start: datetime, end: datetime
+    ) -> set[str]:
+        """Those of these services with a service alarm (alarmed object type "service") at
+        some time in [start, end): raised before `end`, open or cleared after `start`."""
+        ...
 
 
 class KpiHistory(Protocol):

@@ -128,6 +128,13 @@ class StoredAlarms:
             return []
         return [alarm_record(row) for row in await history.alarms_by_id(self.db, ids)]
 
+    async def alarmed_services(
+        self, names: Collection[str], start: datetime, end: datetime
+    ) -> set[str]:
+        if not names:
+            return set()
+        return await history.services_alarmed(self.db, names, start, end)
+
 
 class StoredKpis:
     """`KpiHistory` over the minute roll-ups."""

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from oss.store.base import IN_CHUNK
 from oss.store.database import Database
@@ -39,6 +39,28 @@ async def service_alarms(db: Database, raised_before: Mapping[str, datetime]) ->
             for row in (await s.scalars(query)).all():
                 if row.raised_time < raised_before[row.alarmed_object]:
                     found.append(row)
+    return found
+
+
+async def services_alarmed(
+    db: Database, names: Collection[str], start: datetime, end: datetime
+) -> set[str]:
+    """Those of `names` with an alarm on the service (alarmed object type "service") raised
+    before `end` and open, or cleared after `start`."""
+    found: set[str] = set()
+    async with db.read() as s:
+        for chunk in _chunks(sorted(names)):
+            query = select(AlarmRow.alarmed_object).where(
+                AlarmRow.alarmed_object_type == "service",
+                AlarmRow.alarmed_object.in_(chunk),
+                AlarmRow.raised_time < end,
+                or_(
+                    AlarmRow.open.is_(True),
+                    AlarmRow.cleared_time.is_(None),
+                    AlarmRow.cleared_time > start,
+                ),
+            )
+            found.update((await s.scalars(query)).all())
     return found
 
 

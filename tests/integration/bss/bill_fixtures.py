@@ -38,10 +38,12 @@ def fixed_clock(moment: datetime) -> Callable[[], datetime]:
 
 
 def bill_run(db: Database, now: datetime, batch_size: int = 500) -> BillRun:
+    records = records_for(db)
     return BillRun(
         db,
         Catalog.load(),
-        sla=partial(compliance_many, records=records_for(db)),
+        sla=partial(compliance_many, records=records),
+        alarms=records.alarms,
         clock=fixed_clock(now),
         batch_size=batch_size,
     )

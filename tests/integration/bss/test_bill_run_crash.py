@@ -55,8 +55,10 @@ async def stall(done: int) -> None:
 async def main(url: str) -> None:
     db = Database(url)
     try:
+        records = records_for(db)
         run = BillRun(
-            db, Catalog.load(), sla=partial(compliance_many, records=records_for(db)),
+            db, Catalog.load(), sla=partial(compliance_many, records=records),
+            alarms=records.alarms,
             batch_size=int(sys.argv[2]),
             before_commit=stall,
         )

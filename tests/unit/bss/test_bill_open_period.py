@@ -61,8 +61,13 @@ async def seed_reported_case(db: Database) -> None:
 
 
 def run_at(db: Database, clock: Clock) -> BillRun:
+    records = records_for(db)
     return BillRun(
-        db, Catalog.load(), sla=partial(compliance_many, records=records_for(db)), clock=clock
+        db,
+        Catalog.load(),
+        sla=partial(compliance_many, records=records),
+        alarms=records.alarms,
+        clock=clock,
     )
 
 
