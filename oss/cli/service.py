@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -88,6 +87,8 @@ def _follow(api: ApiClient, txn_id: int, fmt: Format) -> dict[str, Any]:
             # Piped: the final table once (Live would leave it without a trailing newline).
             out.print(_progress_table(txn))
         return txn
+    from rich.live import Live  # only a terminal that watches a change needs it: not at start
+
     with Live(_progress_table(txn), console=out, refresh_per_second=8) as live:
         while txn["state"] not in TERMINAL:
             time.sleep(POLL_S)
