@@ -1,4 +1,4 @@
-"""A trap storm's path on both backends (SQLite, a real PostgreSQL): the plain lane's alarms end
+"""A trap storm's path on both backends (SQLite, a real PostgreSQL): the storm path's alarms end
 as the ORM's one by one, and the outbox rows the NOC feed hands to the publisher are the rows
 committed, ids and order included (SQLite numbers them in the transaction, PostgreSQL returns
 them in order)."""
@@ -11,12 +11,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from oss.faults.alarms import AlarmManager
-from oss.faults.noc_feed import NocFeed, NocFeedSettings, NocPublisher, OutboxMessage
-from oss.runtime import _WakingFeed
+from oss.faults.noc_feed import NocFeed
+from oss.outputs.mqtt_outbox import NocPublisher
+from oss.settings import NocFeedSettings
 from oss.store.database import Database
+from oss.store.outbox import Outbox, OutboxMessage
 from oss.store.tables import OutboxRow
 from tests.unit.faults.conftest import FakeServices
-from tests.unit.faults.test_alarm_batches import alarm_state
+from tests.unit.faults.test_alarm_batches import EverySignal, alarm_state
 from tests.unit.faults.test_alarm_folding import storm
 from topology.graph import InventoryGraph
 
@@ -44,13 +46,18 @@ async def test_a_storm_on_both_backends(database_url: str, tmp_path: Path) -> No
         await reference_db.migrate()
         graph = InventoryGraph()
         publisher = Offers(db)
-        feed = _WakingFeed(NocFeed(SETTINGS), publisher)
+        feed = NocFeed(SETTINGS, Outbox(publisher.offer))
         manager = AlarmManager(db, lambda: graph, FakeServices(), feed)
-        reference = AlarmManager(reference_db, lambda: graph, FakeServices(), NocFeed(SETTINGS))
-        reference.plain_lane = False
+        reference = AlarmManager(
+            reference_db,
+            lambda: graph,
+            FakeServices(),
+            NocFeed(SETTINGS),
+            correlator=EverySignal(lambda: graph, FakeServices()),
+        )
         for s in signals:
             await reference.signal(s)
-        for start in range(0, len(signals), 50):  # batches of 50, through the plain lane
+        for start in range(0, len(signals), 50):  # batches of 50, through the storm path
             await manager.signals(signals[start : start + 50])
 
         assert await alarm_state(db) == await alarm_state(reference_db)
