@@ -54,7 +54,7 @@ def build(specs: list[Spec], extra_devices: tuple[str, ...] = ()) -> InventoryGr
 
 
 def load(filename: str) -> InventoryGraph:
-    """A shipped example file loaded the way the inventory service does, ids in file order."""
+    """A shipped example file loaded the way oss.inventory does, ids in file order."""
     topo = parse_clab((LAB / filename).read_text(), filename)
     g = InventoryGraph()
     for site in topo.sites:
