@@ -7,15 +7,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from bss_bridge.bridge import Bss
 from oss.audit import Refusal
 from oss.auth import Principal, TokenRefused
 from oss.auth_roles import Role
-from oss.bounds import Int64
 from oss.daemon import Daemon
 from oss.errors import Forbidden, Unauthorized
+from oss.web.paging import PageDep as PageDep  # the BSS's routes share it (oss.web)
+from oss.web.paging import PageParams as PageParams
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `oss token create`")
 
@@ -26,6 +28,11 @@ def get_daemon(request: Request) -> Daemon:
 
 
 DaemonDep = Annotated[Daemon, Depends(get_daemon)]
+
+
+def get_bss(daemon: DaemonDep) -> Bss:
+    """The BSS, for its own routes (bss_bridge/api), which cannot import this module."""
+    return daemon.bss
 
 
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:
@@ -77,16 +84,3 @@ async def _refused(
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
-
-
-class PageParams:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=1000, description="items per page")] = 100,
-        offset: Annotated[Int64, Query(description="items to skip")] = 0,
-    ) -> None:
-        self.limit = limit
-        self.offset = offset
-
-
-PageDep = Annotated[PageParams, Depends()]

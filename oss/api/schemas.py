@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Generic, TypeVar
-
 from pydantic import BaseModel, ConfigDict
 
-from oss.api.deps import PageParams
 from oss.bounds import Int64, Label, PositiveInt64, Text
+from oss.web.paging import Page as Page  # the BSS's routes share it (oss.web)
 from topology.model import (
     AdminState,
     DeviceState,
@@ -17,24 +14,6 @@ from topology.model import (
     Name,
     OperState,
 )
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-
-    @classmethod
-    def of(cls, items: Sequence[T], page: PageParams) -> Page[T]:
-        return cls(
-            items=list(items[page.offset : page.offset + page.limit]),
-            total=len(items),
-            limit=page.limit,
-            offset=page.offset,
-        )
 
 
 class _Patch(BaseModel):

@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 import oss.cli.sla  # noqa: F401  (attaches `oss sla` to the CLI app)
+from bss_bridge.api.sla import current_period
 from oss.api import create_app
-from oss.api.routes.sla import current_period
 from oss.app import assemble
 from oss.auth_roles import Role
 from oss.cli.main import app as cli_app

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bss_bridge.api import tmf_usage as usage_routes
 from bss_bridge.tables import UsageRow
 from bss_bridge.usage_collector import UsageCollector
 from oss import tmf
 from oss.api import create_app
-from oss.api.routes import tmf_usage as usage_routes
 from oss.app import assemble
 from oss.auth_roles import Role
 from oss.daemon import Daemon

@@ -2,19 +2,20 @@
 each offering's service type, fixed and order parameters, price, usage tiers, tax and SLA terms,
 read from `configs/catalog/`. Exact numbers are strings, as in the files."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at
+# run time, and they name the dependencies `router(access)` was handed (local names).
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from bss_bridge.api.access import Access
+from bss_bridge.bridge import Bss
 from bss_bridge.catalog import Offering, SlaTerms, UsageTariff
-from oss.api.deps import DaemonDep, PageDep, Viewer
-from oss.api.schemas import Page
-
-router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
+from oss.auth import Principal
+from oss.web.paging import Page, PageDep
 
 
 class TierOut(BaseModel):
@@ -55,17 +56,24 @@ class OfferingOut(BaseModel):
     sla: SlaOut | None
 
 
-@router.get("/offerings")
-async def list_offerings(daemon: DaemonDep, _: Viewer, page: PageDep) -> Page[OfferingOut]:
-    """Every offering of the catalogue, by id."""
-    offerings = daemon.bss.catalog.all()
-    items = [offering_out(o) for o in offerings[page.offset : page.offset + page.limit]]
-    return Page(items=items, total=len(offerings), limit=page.limit, offset=page.offset)
+def router(access: Access) -> APIRouter:
+    BssDep = Annotated[Bss, Depends(access.bss)]
+    Viewer = Annotated[Principal, Depends(access.viewer)]
 
+    router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 
-@router.get("/offerings/{offering_id}")
-async def get_offering(offering_id: str, daemon: DaemonDep, _: Viewer) -> OfferingOut:
-    return offering_out(daemon.bss.catalog.get(offering_id))  # NotFound -> 404
+    @router.get("/offerings")
+    async def list_offerings(bss: BssDep, _: Viewer, page: PageDep) -> Page[OfferingOut]:
+        """Every offering of the catalogue, by id."""
+        offerings = bss.catalog.all()
+        items = [offering_out(o) for o in offerings[page.offset : page.offset + page.limit]]
+        return Page(items=items, total=len(offerings), limit=page.limit, offset=page.offset)
+
+    @router.get("/offerings/{offering_id}")
+    async def get_offering(offering_id: str, bss: BssDep, _: Viewer) -> OfferingOut:
+        return offering_out(bss.catalog.get(offering_id))  # NotFound -> 404
+
+    return router
 
 
 def offering_out(o: Offering) -> OfferingOut:
