@@ -15,9 +15,9 @@ theirs and the store's.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from oss.errors import InvalidInput
 
@@ -54,8 +54,10 @@ def moment(time_ns: int) -> datetime:
 
 def stronger(a: FeedEvent, b: FeedEvent) -> FeedEvent:
     """The event an alarm changed twice in one transaction is reported with."""
-    order = {"changed": 0, "raised": 1, "cleared": 2}
-    return a if order[a] >= order[b] else b
+    return a if _STRENGTH[a] >= _STRENGTH[b] else b
+
+
+_STRENGTH = {"changed": 0, "raised": 1, "cleared": 2}
 
 
 class Alarm(Protocol):
@@ -76,9 +78,16 @@ class Alarm(Protocol):
 A = TypeVar("A", bound=Alarm)
 
 
-def new_alarm(s: Signal, *, repeats: int = 1, first_ns: int | None = None) -> dict[str, Any]:
+def new_alarm(
+    s: Signal,
+    *,
+    repeats: int = 1,
+    first_ns: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The columns of the alarm a raise opens. `repeats` > 1: that many raises at once, `s`
-    the last of them and `first_ns` the time of the first (the alarm's raise time)."""
+    the last of them, `first_ns` the time of the first (the alarm's raise time) and `details`
+    those of all of them merged (default: `s`'s)."""
     return {
         "reduction_key": s.reduction_key,
         "open": True,
@@ -101,18 +110,23 @@ def new_alarm(s: Signal, *, repeats: int = 1, first_ns: int | None = None) -> di
         "is_root_cause": False,
         "count": repeats,
         "sequence": 1,
-        "details": dict(s.details) or None,
+        "details": dict(s.details if details is None else details) or None,
     }
 
 
-def repeat(alarm: Alarm, s: Signal, repeats: int = 1) -> None:
-    """`repeats` more raises of an open alarm's problem, `s` the last of them."""
+def repeat(
+    alarm: Alarm, s: Signal, repeats: int = 1, details: Mapping[str, Any] | None = None
+) -> None:
+    """`repeats` more raises of an open alarm's problem, `s` the last of them (`details`: of
+    all of them merged; default `s`'s)."""
     alarm.count += repeats
     alarm.perceived_severity = s.severity
     alarm.changed_time = moment(s.time_ns)
     alarm.state = "updated"
-    if s.details:
-        alarm.details = {**(alarm.details or {}), **s.details}
+    if details is None:
+        details = s.details
+    if details:
+        alarm.details = {**(alarm.details or {}), **details}
 
 
 def close(alarm: Alarm, when: datetime) -> None:
@@ -132,10 +146,6 @@ class Run:
     first_ns: int
     count: int = 1
     details: dict[str, Any] | None = None  # merged over the run, when more than one has any
-
-    def signal(self) -> Signal:
-        """The run's last signal with the details of all of them."""
-        return self.last if self.details is None else replace(self.last, details=self.details)
 
 
 class Runs:
@@ -170,8 +180,7 @@ class Runs:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Change(Generic[A]):
+class Change(NamedTuple, Generic[A]):
     alarm: A
     event: FeedEvent
     new: bool  # opened in this reduction (goes out with sequence 1)
@@ -200,17 +209,26 @@ class Reduction(Generic[A]):
         return stack[-1] if stack else None
 
     def raise_(
-        self, s: Signal, *, repeats: int = 1, first_ns: int | None = None, **columns: Any
+        self,
+        s: Signal,
+        *,
+        repeats: int = 1,
+        first_ns: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        **columns: Any,
     ) -> A:
         """The key's open alarm counted `repeats` more times, or a new one (with `columns`
         over `new_alarm`'s)."""
         stack = self.open[s.reduction_key]
         if stack:
             alarm = stack[-1]
-            repeat(alarm, s, repeats)
+            repeat(alarm, s, repeats, details)
             self.changed(alarm, "changed")
             return alarm
-        alarm = self._create({**new_alarm(s, repeats=repeats, first_ns=first_ns), **columns})
+        values = new_alarm(s, repeats=repeats, first_ns=first_ns, details=details)
+        if columns:
+            values.update(columns)
+        alarm = self._create(values)
         stack.append(alarm)
         self._new.add(id(alarm))
         self.changed(alarm, "raised")
@@ -231,7 +249,7 @@ class Reduction(Generic[A]):
 
     def apply(self, run: Run) -> None:
         if run.kind == "raise":
-            self.raise_(run.signal(), repeats=run.count, first_ns=run.first_ns)
+            self.raise_(run.last, repeats=run.count, first_ns=run.first_ns, details=run.details)
             return
         alarm = self.newest(run.last.reduction_key)
         if alarm is not None:
