@@ -1,9 +1,7 @@
-"""The runtime service that turns telemetry into usage records every `usage_interval_s`.
+"""The component that turns telemetry into usage records every `usage_interval_s`.
 
-Its own module because it needs `oss.runtime.Stage`, and `oss.runtime` imports the BSS bridge
-(which holds the `UsageLedger`): importing the runtime from `bss_bridge.usage` would be a cycle.
-Wire it as
-`runtime.add_service(UsageCollector(runtime.bss.usage, settings.bss.usage_interval_s))`.
+Wired by `oss.app` as
+`runtime.add_component(UsageCollector(daemon.bss.usage, settings.bss.usage_interval_s))`.
 """
 
 from __future__ import annotations
@@ -15,8 +13,8 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 
 from bss_bridge.usage import UsageLedger
+from oss.components import Stage
 from oss.errors import OssError
-from oss.runtime import Stage
 
 log = logging.getLogger(__name__)
 

@@ -5,30 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
-from aiomqtt import MqttCodeError
-from aiomqtt.exceptions import MqttConnectError
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.reasoncodes import ReasonCode
+from gmqtt.mqtt.handler import MQTTConnectError
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select, update
 
 from oss.errors import InvalidInput
-from oss.faults.noc_feed import (
-    NocFeed,
-    NocFeedAuthError,
-    NocFeedError,
-    NocFeedSettings,
-    NocPublisher,
-    alarm_device,
-    topic_segment,
-)
+from oss.faults.noc_feed import NocFeed, alarm_device
+from oss.outputs.mqtt_client import NocFeedAuthError, NocFeedError, Outgoing, refused
+from oss.outputs.mqtt_outbox import NocPublisher
+from oss.outputs.mqtt_topics import topic_segment
+from oss.settings import NocFeedSettings
 from oss.store.database import Database
 from oss.store.tables import OutboxRow
 
@@ -165,28 +158,28 @@ def test_settings_validate_prefix_and_hide_password() -> None:
 
 
 class FakeBroker:
-    """Acknowledges publishes until `fail_at` (counted over its life), then refuses them."""
+    """Acknowledges publishes until `fail_at` (counted over its life), then refuses them.
+    A zero-length payload is recorded as None (what a subscriber receives: no payload)."""
 
     def __init__(self, fail_at: int | None = None) -> None:
         self.fail_at = fail_at
         self.received: list[tuple[str, str | None, bool]] = []
         self.attempts = 0
 
-    async def publish(
-        self,
-        topic: str,
-        payload: str | None = None,
-        qos: int = 0,
-        retain: bool = False,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - aiomqtt's signature
-    ) -> None:
-        self.attempts += 1
-        assert qos == 1
-        if self.fail_at is not None and self.attempts > self.fail_at:
-            raise MqttCodeError(4, "Could not publish message")
+    async def publish_round(
+        self, messages: Sequence[Outgoing], *, wait_s: float
+    ) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for topic, payload, qos, retain in messages:
+            self.attempts += 1
+            assert qos == 1
+            if self.fail_at is not None and self.attempts > self.fail_at:
+                results.append(ConnectionError("connection lost"))
+                continue
+            self.received.append((topic, payload or None, retain))
+            results.append(None)
         await asyncio.sleep(0)
-        self.received.append((topic, payload, retain))
+        return results
 
 
 async def make_alarms(db: Database, count: int) -> None:
@@ -279,13 +272,11 @@ async def test_run_reconnects_with_backoff_and_drains(db: Database) -> None:
     assert len(broker.received) == 8
 
 
-def test_auth_refusal_names_the_broker_not_the_password(tmp_path: Path) -> None:
+def test_auth_refusal_names_the_broker_not_the_password() -> None:
     settings = NocFeedSettings(
         host="127.0.0.9", port=18830, username="noc", password=SecretStr("pw-42")
     )
-    publisher = NocPublisher(Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"), settings)
-    refusal = MqttConnectError(ReasonCode(PacketTypes.CONNACK, identifier=135))
-    error = publisher._connect_error(refusal)
+    error = refused(settings, MQTTConnectError(4))  # MQTT 3.1.1: bad user name or password
     assert isinstance(error, NocFeedAuthError)
     assert "127.0.0.9:18830" in str(error) and "'noc'" in str(error)
     assert "pw-42" not in str(error) and "pw-42" not in repr(error)

@@ -13,7 +13,10 @@ import pytest
 from sqlalchemy import event
 
 from oss.errors import InvalidInput
-from oss.faults.noc_feed import NocFeed, NocFeedError, NocFeedSettings, NocPublisher
+from oss.faults.noc_feed import NocFeed
+from oss.outputs.mqtt_client import NocFeedError
+from oss.outputs.mqtt_outbox import NocPublisher
+from oss.settings import NocFeedSettings
 from oss.store.database import Database
 from tests.unit.faults.test_noc_feed import FakeBroker, alarm, enqueue, outbox
 

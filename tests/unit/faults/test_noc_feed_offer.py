@@ -1,4 +1,4 @@
-"""The publisher's hand-over path: rows committed through the runtime's feed are sent from
+"""The publisher's hand-over path: rows committed through the outbox's writer are sent from
 memory, in order, without reading the outbox back; rolled-back rows never go out; a backlog or
 a writer that only wakes it makes it read the outbox again, and nothing is sent twice."""
 
@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from oss.faults.noc_feed import NocFeed, NocFeedSettings, NocPublisher, OutboxMessage
-from oss.runtime import _WakingFeed
+from oss.faults.noc_feed import NocFeed
+from oss.outputs.mqtt_outbox import NocPublisher
+from oss.settings import NocFeedSettings
 from oss.store.database import Database
+from oss.store.outbox import Outbox, OutboxMessage
 from tests.unit.faults.test_noc_feed import FakeBroker, alarm, db, outbox
 
 __all__ = ["db"]  # the fixture, used by name
@@ -53,8 +55,13 @@ async def until(check: Callable[[], Awaitable[bool]]) -> None:
             await asyncio.sleep(0.01)
 
 
-async def commit(feed: _WakingFeed, *alarms: dict[str, Any], fail: bool = False) -> None:
-    async with feed.publisher.database.transaction() as session:
+def offering(publisher: NocPublisher) -> NocFeed:
+    """The feed as the daemon wires it: its outbox offers committed rows to the publisher."""
+    return NocFeed(SETTINGS, Outbox(publisher.offer))
+
+
+async def commit(db: Database, feed: NocFeed, *alarms: dict[str, Any], fail: bool = False) -> None:
+    async with db.transaction() as session:
         await feed.enqueue_many(session, [(a, "raised") for a in alarms])
         if fail:
             raise RuntimeError("the alarm transaction failed after writing its rows")
@@ -63,11 +70,11 @@ async def commit(feed: _WakingFeed, *alarms: dict[str, Any], fail: bool = False)
 async def test_committed_rows_go_out_from_memory_in_order(db: Database) -> None:
     broker = FakeBroker()
     async with running(db, broker) as publisher:
-        feed = _WakingFeed(NocFeed(SETTINGS), publisher)
+        feed = offering(publisher)
         await until(lambda: _true(publisher.connected and publisher.reads > 0))
         reads = publisher.reads
         for n in range(6):
-            await commit(feed, alarm(alarm_id=n))
+            await commit(db, feed, alarm(alarm_id=n))
         await until(lambda: _true(len(broker.received) == 12))
         assert publisher.reads == reads  # none of them read back
         await until(lambda: _true(publisher.idle))  # marked sent by a task of its own
@@ -78,11 +85,11 @@ async def test_committed_rows_go_out_from_memory_in_order(db: Database) -> None:
 async def test_rolled_back_rows_never_go_out(db: Database) -> None:
     broker = FakeBroker()
     async with running(db, broker) as publisher:
-        feed = _WakingFeed(NocFeed(SETTINGS), publisher)
+        feed = offering(publisher)
         await until(lambda: _true(publisher.connected))
         with pytest.raises(RuntimeError):
-            await commit(feed, alarm(alarm_id=1), fail=True)
-        await commit(feed, alarm(alarm_id=2))
+            await commit(db, feed, alarm(alarm_id=1), fail=True)
+        await commit(db, feed, alarm(alarm_id=2))
         await until(lambda: _true(len(broker.received) == 2))
         await asyncio.sleep(0.05)
     assert {t for t, _, _ in broker.received} == {"noc/alarms/major/r1/2", "noc/events/raised/r1/2"}
@@ -91,10 +98,10 @@ async def test_rolled_back_rows_never_go_out(db: Database) -> None:
 async def test_a_backlog_and_a_bare_wake_are_read_from_the_outbox_once(db: Database) -> None:
     broker = FakeBroker()
     async with running(db, broker) as publisher:
-        feed = _WakingFeed(NocFeed(SETTINGS), publisher)
+        feed = offering(publisher)
         await until(lambda: _true(publisher.connected))
         # More than batch_size x 10 rows offered at once: memory gives up, the outbox has them.
-        await commit(feed, *(alarm(alarm_id=n) for n in range(30)))
+        await commit(db, feed, *(alarm(alarm_id=n) for n in range(30)))
         # A writer that does not offer its rows (the BSS orders) only wakes the publisher.
         async with db.transaction() as session:
             await NocFeed(SETTINGS).enqueue_many(session, [(alarm(alarm_id=99), "raised")])

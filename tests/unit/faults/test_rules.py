@@ -12,11 +12,11 @@ from oss.faults.notifications import Notification, Notifications
 from oss.faults.rules import (
     AUTH_EVENT,
     Rules,
-    Threshold,
     auth_failure_key,
     interface_down_key,
     unreachable_key,
 )
+from oss.settings import Threshold
 
 S = 1_000_000_000
 
