@@ -24,7 +24,7 @@ HEAVY = (
     "networkx",
     "sqlalchemy",
     "pysnmp",
-    "paho",
+    "gmqtt",
     "influxdb_client",
     "alembic",
     "fastapi",
