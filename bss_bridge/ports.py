@@ -101,8 +101,9 @@ class ServiceLookup(Protocol):
         """A page of services by id, and how many match."""
         ...
 
-    async def endpoint_interfaces(self, name: str) -> list[str]:
-        """The customer-facing interfaces of a service as "<device>:<interface>", sorted."""
+    async def endpoint_interfaces(self, names: Collection[str]) -> dict[str, list[str]]:
+        """The customer-facing interfaces of each named service as "<device>:<interface>",
+        sorted, by service name (a service without any is left out)."""
         ...
 
 

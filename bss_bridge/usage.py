@@ -22,7 +22,7 @@ Records start "received"; the bill run marks them "billed" with its bill id (`ma
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -218,8 +218,18 @@ class UsageLedger:
         last_hour_end = _floor_hour(now - self.settle)  # hours ending by then are closed
         oldest = _floor_hour(now - self.lookback)
         written = 0
-        for product in await self._products(oldest):
-            written += await self._collect_product(product, oldest, last_hour_end)
+        products = await self._products(oldest)
+        # A batch of products at a time: their interfaces and written keys in a query each.
+        for start in range(0, len(products), IN_CHUNK):
+            batch = products[start : start + IN_CHUNK]
+            names = [p.service_name for p in batch if p.service_name is not None]
+            endpoints = await self.oss.services.endpoint_interfaces(names)
+            done = await self._written_keys(batch, oldest, last_hour_end)
+            for product in batch:
+                interfaces = endpoints.get(product.service_name or "", [])
+                written += await self._collect_product(
+                    product, oldest, last_hour_end, interfaces, done
+                )
         self.collected += written
         return written
 
@@ -232,29 +242,36 @@ class UsageLedger:
             )
             return list((await s.scalars(query.order_by(ProductRow.id))).all())
 
+    async def _written_keys(
+        self, products: Sequence[ProductRow], oldest: datetime, last_hour_end: datetime
+    ) -> dict[str, list[tuple[str, datetime]]]:
+        """(key, start) of the records of these products starting in [oldest, last_hour_end),
+        by product id."""
+        query = select(UsageRow.product_id, UsageRow.key, UsageRow.start_at).where(
+            UsageRow.product_id.in_([p.id for p in products]),
+            UsageRow.start_at >= oldest,
+            UsageRow.start_at < last_hour_end,
+        )
+        found: dict[str, list[tuple[str, datetime]]] = {}
+        async with self.db.sessions() as s:
+            for product_id, key, start_at in await s.execute(query):
+                found.setdefault(product_id, []).append((key, start_at))
+        return found
+
     async def _collect_product(
-        self, product: ProductRow, oldest: datetime, last_hour_end: datetime
+        self,
+        product: ProductRow,
+        oldest: datetime,
+        last_hour_end: datetime,
+        interfaces: Sequence[str],
+        written: Mapping[str, list[tuple[str, datetime]]],
     ) -> int:
         assert product.start_at is not None and product.service_name is not None
         first = max(_floor_hour(product.start_at), oldest)
         last = last_hour_end if product.end_at is None else min(last_hour_end, product.end_at)
-        if last <= first:
+        if last <= first or not interfaces:
             return 0
-        interfaces = await self.oss.services.endpoint_interfaces(product.service_name)
-        if not interfaces:
-            return 0
-        async with self.db.sessions() as s:
-            done = set(
-                (
-                    await s.scalars(
-                        select(UsageRow.key).where(
-                            UsageRow.product_id == product.id,
-                            UsageRow.start_at >= first,
-                            UsageRow.start_at < last,
-                        )
-                    )
-                ).all()
-            )
+        done = {key for key, start in written.get(product.id, []) if first <= start < last}
         # The active part of [first, last): minutes outside it are not the customer's.
         lo = max(first, product.start_at)
         hi = last if product.end_at is None else min(last, product.end_at)

@@ -70,8 +70,10 @@ class StoredServices:
         )
         return [service_record(row) for row in rows], total
 
-    async def endpoint_interfaces(self, name: str) -> list[str]:
-        return await service_queries.endpoint_interfaces(self.db, name)
+    async def endpoint_interfaces(self, names: Collection[str]) -> dict[str, list[str]]:
+        if not names:
+            return {}
+        return await service_queries.endpoint_interfaces(self.db, names)
 
 
 class ServiceDesk:

@@ -53,17 +53,23 @@ async def find_services(
         return list(await s.scalars(page)), int(total or 0)
 
 
-async def endpoint_interfaces(db: Database, name: str) -> list[str]:
-    """The service's customer-facing interfaces as "<device>:<interface>" (the object name of
-    their KPIs), sorted, once each."""
-    query = (
-        select(ServiceResourceRow.device, ServiceResourceRow.interface)
-        .join(ServiceRow, ServiceRow.id == ServiceResourceRow.service_id)
-        .where(
-            ServiceRow.name == name,
-            ServiceResourceRow.kind == "interface",
-            ServiceResourceRow.role.in_(ENDPOINT_ROLES),
-        )
-    )
+async def endpoint_interfaces(db: Database, names: Collection[str]) -> dict[str, list[str]]:
+    """Each named service's customer-facing interfaces as "<device>:<interface>" (the object
+    name of their KPIs), sorted, once each, by service name; a service without any is left
+    out."""
+    unique = sorted(set(names))
+    found: dict[str, set[str]] = {}
     async with db.read() as s:
-        return sorted({f"{device}:{interface}" for device, interface in await s.execute(query)})
+        for i in range(0, len(unique), IN_CHUNK):
+            query = (
+                select(ServiceRow.name, ServiceResourceRow.device, ServiceResourceRow.interface)
+                .join(ServiceRow, ServiceRow.id == ServiceResourceRow.service_id)
+                .where(
+                    ServiceRow.name.in_(unique[i : i + IN_CHUNK]),
+                    ServiceResourceRow.kind == "interface",
+                    ServiceResourceRow.role.in_(ENDPOINT_ROLES),
+                )
+            )
+            for name, device, interface in await s.execute(query):
+                found.setdefault(name, set()).add(f"{device}:{interface}")
+    return {name: sorted(interfaces) for name, interfaces in found.items()}
