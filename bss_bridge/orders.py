@@ -597,14 +597,23 @@ class Orders:
             where.append(ProductOrderRow.account_id == account)
         async with self.db.read() as s:
             total = await s.scalar(select(func.count()).select_from(ProductOrderRow).where(*where))
-            rows = await s.scalars(
-                select(ProductOrderRow)
-                .where(*where)
-                .order_by(ProductOrderRow.created_at, ProductOrderRow.id)
-                .limit(limit)
-                .offset(offset)
+            rows = list(
+                await s.scalars(
+                    select(ProductOrderRow)
+                    .where(*where)
+                    .order_by(ProductOrderRow.created_at, ProductOrderRow.id)
+                    .limit(limit)
+                    .offset(offset)
+                )
             )
-            return [await self._doc(s, r) for r in rows], int(total or 0)
+            names = await s.scalars(
+                select(OrderItemRow.service_name).where(
+                    OrderItemRow.order_id.in_([r.id for r in rows]),
+                    OrderItemRow.service_name.is_not(None),
+                )
+            )
+            known = await self.oss.records.services.named([n for n in names if n])
+            return [await self._doc(s, r, known) for r in rows], int(total or 0)
 
     async def events(self, order_id: str) -> list[dict[str, Any]]:
         async with self.db.read() as s:
@@ -647,7 +656,9 @@ class Orders:
                     .offset(offset)
                 )
             ).all()
-            return [await self._service_order(s, o, i) for i, o in rows], int(total or 0)
+            names = [i.service_name for i, _ in rows if i.service_name]
+            known = await self.oss.records.services.named(names)
+            return [await self._service_order(s, o, i, known) for i, o in rows], int(total or 0)
 
     async def service_order(self, service_order_id: str) -> dict[str, Any]:
         order_id, item_id = tmf_orders.split_service_order_id(service_order_id)
@@ -700,7 +711,14 @@ class Orders:
             return utcnow()
         return await self.oss.provisioning.finished_at(txn_id) or utcnow()
 
-    async def _doc(self, s: AsyncSession, order: ProductOrderRow) -> dict[str, Any]:
+    async def _doc(
+        self,
+        s: AsyncSession,
+        order: ProductOrderRow,
+        known: Mapping[str, ServiceRecord] | None = None,
+    ) -> dict[str, Any]:
+        """The TMF622 order. `known`: services a listing looked up for all its orders at once
+        (else this order's are looked up here)."""
         items = list(await s.scalars(select(OrderItemRow).where(OrderItemRow.order_id == order.id)))
         rank = {
             str(i["id"]): n for n, i in enumerate((order.request or {}).get("productOrderItem", []))
@@ -713,8 +731,8 @@ class Orders:
             for p in await s.scalars(select(ProductRow).where(ProductRow.id.in_(product_ids)))
         }
         names = [i.service_name for i in items if i.service_name]
-        found = await self.oss.records.services.named(names)
-        services = {name: _service_ref(r) for name, r in found.items()}
+        found = await self.oss.records.services.named(names) if known is None else known
+        services = {name: _service_ref(found[name]) for name in names if name in found}
         reason = await s.scalar(
             select(OrderEventRow.detail)
             .where(
@@ -735,12 +753,19 @@ class Orders:
         )
 
     async def _service_order(
-        self, s: AsyncSession, order: ProductOrderRow, item: OrderItemRow
+        self,
+        s: AsyncSession,
+        order: ProductOrderRow,
+        item: OrderItemRow,
+        known: Mapping[str, ServiceRecord] | None = None,
     ) -> dict[str, Any]:
         account = await s.get(BillingAccountRow, order.account_id)
         service: dict[str, Any] | None = None
         if item.service_name:
-            row = await self._service(item.service_name)
+            if known is None:
+                row = await self._service(item.service_name)
+            else:
+                row = known.get(item.service_name)
             if row is not None:
                 service = _service_ref(row)
         service_type = service["type"] if service is not None else self._service_type(item)

@@ -214,6 +214,13 @@ async def test_an_order_completes_with_an_active_product(world: World) -> None:
     assert name == f"acme-{doc['id'][:8]}-1"
     states = [e["state"] for e in await world.orders.events(doc["id"]) if e["item"] is None]
     assert states == ["acknowledged", "inProgress", "completed"]
+    # a listing looks the services up for the whole page: the same documents as one by one
+    item = done["productOrderItem"][0]
+    assert item["product"]["realizingService"][0]["name"] == name
+    assert await world.orders.find() == ([done], 1)
+    listed, total = await world.orders.service_orders()
+    assert total == 1 and listed == [await world.orders.service_order(listed[0]["id"])]
+    assert listed[0]["serviceOrderItem"][0]["service"]["state"] == "active"
     # deleting a product of another account is refused
     other = {"id": "1", "action": "delete", "product": {"id": product.id}}
     message = await refused(world, order(other, account="other-main"))
