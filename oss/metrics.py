@@ -56,8 +56,12 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
-        self.service_up = Gauge(
-            "oss_service_up", "1 while a daemon service runs", ["service"], registry=self.registry
+        # Per runtime component; the series keeps its first name and label (dashboards, tests).
+        self.component_up = Gauge(
+            "oss_service_up",
+            "1 while a daemon component runs (the label is the component's name)",
+            ["service"],
+            registry=self.registry,
         )
         self.ready = Gauge("oss_ready", "1 when the daemon serves requests", registry=self.registry)
 

@@ -143,7 +143,7 @@ class Runtime:
 
     async def _supervise(self, r: _Running) -> None:
         name = r.component.name
-        self.metrics.service_up.labels(name).set(1)  # oss_service_up{service=...}: name kept
+        self.metrics.component_up.labels(name).set(1)
         try:
             await r.component.run(r.stop)
         except asyncio.CancelledError:
@@ -154,7 +154,7 @@ class Runtime:
             log.exception("component %s crashed", name)  # with its traceback, then re-raised
             raise
         finally:
-            self.metrics.service_up.labels(name).set(0)
+            self.metrics.component_up.labels(name).set(0)
         if not r.stop.is_set():
             raise ComponentExited(f"component {name} returned without being asked to stop")
 
