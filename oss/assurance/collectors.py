@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from drivers.base import Target
 from oss.events import Event
+from oss.plugins import Registry
 from oss.settings import AssuranceSettings
 
 Sink = Callable[[list[Event]], Awaitable[None]]
@@ -90,7 +91,7 @@ class CollectorContext:
 CollectorFactory = Callable[[CollectorContext], Collector]
 F = TypeVar("F", bound=CollectorFactory)
 
-_FACTORIES: dict[str, CollectorFactory] = {}
+COLLECTORS: Registry[CollectorFactory] = Registry("collector")
 
 
 def register_collector(name: str) -> Callable[[F], F]:
@@ -98,23 +99,16 @@ def register_collector(name: str) -> Callable[[F], F]:
     error."""
 
     def register(factory: F) -> F:
-        known = _FACTORIES.get(name)
-        if known is not None and _qualified(known) != _qualified(factory):
-            raise ValueError(f"collector {name!r} is registered twice: {_qualified(known)}")
-        _FACTORIES[name] = factory
+        COLLECTORS.add(name, factory)
         return factory
 
     return register
 
 
-def _qualified(factory: CollectorFactory) -> str:
-    return f"{factory.__module__}.{getattr(factory, '__qualname__', repr(factory))}"
-
-
 def collector_names() -> tuple[str, ...]:
     """The registered collectors, in registration order."""
-    return tuple(_FACTORIES)
+    return COLLECTORS.names()
 
 
 def build_collectors(context: CollectorContext) -> dict[str, Collector]:
-    return {name: factory(context) for name, factory in _FACTORIES.items()}
+    return {name: factory(context) for name, factory in COLLECTORS.items()}

@@ -31,6 +31,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from oss.components import Stage
 from oss.events import Event
 from oss.metrics import Metrics
+from oss.plugins import Registry
 from oss.settings import Settings
 from oss.store.database import Database
 
@@ -93,7 +94,7 @@ class OutputContext:
 OutputFactory = Callable[[OutputContext], Output | None]
 F = TypeVar("F", bound=OutputFactory)
 
-_FACTORIES: dict[str, OutputFactory] = {}
+OUTPUTS: Registry[OutputFactory] = Registry("output")
 
 
 def register_output(name: str) -> Callable[[F], F]:
@@ -101,25 +102,18 @@ def register_output(name: str) -> Callable[[F], F]:
     not enable it. A name taken by another factory is a programming error."""
 
     def register(factory: F) -> F:
-        known = _FACTORIES.get(name)
-        if known is not None and _qualified(known) != _qualified(factory):
-            raise ValueError(f"output {name!r} is registered twice: {_qualified(known)}")
-        _FACTORIES[name] = factory
+        OUTPUTS.add(name, factory)
         return factory
 
     return register
 
 
-def _qualified(factory: OutputFactory) -> str:
-    return f"{factory.__module__}.{getattr(factory, '__qualname__', repr(factory))}"
-
-
 def output_names() -> tuple[str, ...]:
     """The registered outputs, in registration order."""
-    return tuple(_FACTORIES)
+    return OUTPUTS.names()
 
 
 def build_outputs(context: OutputContext) -> list[Output]:
     """The outputs the settings enable, in registration order (the order they get a batch)."""
-    built = (factory(context) for factory in _FACTORIES.values())
+    built = (factory(context) for factory in OUTPUTS.values())
     return [output for output in built if output is not None]

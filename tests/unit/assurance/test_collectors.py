@@ -42,13 +42,8 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
 @pytest.fixture
 def only_new_collectors() -> Iterator[None]:
     """The registry holds only what the test registers, and is restored after it."""
-    saved = dict(collectors._FACTORIES)
-    collectors._FACTORIES.clear()
-    try:
+    with collectors.COLLECTORS.restoring(empty=True):
         yield
-    finally:
-        collectors._FACTORIES.clear()
-        collectors._FACTORIES.update(saved)
 
 
 def test_the_shipped_collectors_register_themselves() -> None:

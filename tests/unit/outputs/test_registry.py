@@ -39,12 +39,8 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
 @pytest.fixture
 def scratch_registry() -> Iterator[None]:
     """Registrations made by a test are gone after it."""
-    saved = dict(registry._FACTORIES)
-    try:
+    with registry.OUTPUTS.restoring():
         yield
-    finally:
-        registry._FACTORIES.clear()
-        registry._FACTORIES.update(saved)
 
 
 def context(daemon: Daemon, settings: Settings, metrics: Metrics | None = None) -> OutputContext:
