@@ -81,11 +81,11 @@ from lab.sim.control import control_request
 from lab.sim.lab import Lab, Ports, read_state
 from oss.inventory import Inventory
 from oss.provisioning.access import DeviceAccess
-from oss.provisioning.adapters import NetconfAdapter
 from oss.provisioning.engine import Engine, Step, StepEvent, Transaction
 from oss.provisioning.journal import DbJournal
 from oss.provisioning.leaves import scope_of
 from oss.provisioning.protocols import build_drivers, parse_payload
+from oss.provisioning.protocols.netconf import NetconfAdapter
 from oss.provisioning.services import ServiceManager
 from oss.settings import ProvisioningSettings
 from oss.store.database import Database

@@ -17,11 +17,11 @@ import yaml
 from drivers.netconf import NetconfDriver
 from drivers.platforms import load_platform
 from oss.provisioning.access import DeviceAccess
-from oss.provisioning.adapters import NetconfAdapter
 from oss.provisioning.engine import DeviceTxn, Engine, NoJournal, Transaction, TransactionFailed
 from oss.provisioning.leaves import xml_intent
 from oss.provisioning.plan import DevicePlan, Mode
 from oss.provisioning.protocols import render_device
+from oss.provisioning.protocols.netconf import NetconfAdapter
 from oss.provisioning.render import Renderer
 from tests.peers.netconfd import NetconfServer
 from topology.model import Device

@@ -1,0 +1,57 @@
+"""The CLI pushes configuration: the config lines as sent (committed where the platform
+commits), undone by the lines back to the pre-image; the payloads are lines (`<stem>.cli.j2`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.cli import CliDriver, CliSession
+from oss.provisioning.adapters import Reached, restore_of
+from oss.provisioning.leaves import cli_intent, cli_lines, cli_render, cli_running
+from oss.provisioning.plan import DevicePlan
+from oss.provisioning.protocols.registry import ConfigProtocol, register_protocol
+
+
+class CliAdapter:
+    def __init__(self, session: CliSession) -> None:
+        self.session = session
+
+    async def read(self, plan: DevicePlan) -> dict[str, Any]:
+        output = await self.session.get_config("running")
+        return dict(cli_running(output, plan.platform.cli))
+
+    async def prepare(self, plan: DevicePlan) -> None:
+        """The rollback lines follow from the pre-image (journaled): nothing to send yet."""
+
+    async def commit(self, plan: DevicePlan, persist_id: str) -> None:
+        await self._send(plan, cli_lines(plan.payload))
+
+    async def confirm(self, plan: DevicePlan, persist_id: str) -> None:
+        """CLI lines take effect as they are sent."""
+
+    async def undo(self, plan: DevicePlan, reached: Reached, persist_id: str) -> None:
+        # A failed commit may have applied some lines: restore whenever a commit was tried.
+        if reached in ("committed", "confirmed"):
+            restore = restore_of(plan, await self.read(plan))
+            await self._send(plan, cli_render(restore, plan.platform.cli))
+
+    recover = undo
+
+    async def _send(self, plan: DevicePlan, lines: list[str]) -> None:
+        options = plan.platform.cli
+        if lines:
+            await self.session.send_config_set(lines, error_pattern=options.error_pattern)
+        if options.commit:
+            await self.session.commit()
+
+
+register_protocol(
+    ConfigProtocol(
+        "cli",
+        CliDriver,
+        CliAdapter,
+        "cli",
+        parse=lambda payload, platform: cli_intent(payload, platform.cli),
+        write=lambda intent, platform: "\n".join(cli_render(intent, platform.cli)),
+    )
+)
