@@ -45,6 +45,7 @@ from oss.assurance.collectors import CollectorContext, Sink, register_collector
 from oss.assurance.kpi import KpiCalculator
 from oss.assurance.per_device import PerDevice
 from oss.assurance.poller import reachability_event
+from oss.backoff import Backoff
 from oss.errors import AuthError, ConnectError, DeviceTimeout, DriverError
 from oss.events import INTERFACE, Event, Value, now_ns
 from oss.faults.rules import AUTH_EVENT
@@ -144,7 +145,7 @@ class GnmiCollector(PerDevice[_Subscription]):
 
     async def _device_loop(self, name: str) -> None:
         settings = self.settings
-        backoff = settings.backoff_initial_s
+        backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, rng=self._rng)
         while self._running and name in self._devices:
             state = self._devices[name]
             state.delivered = False
@@ -164,14 +165,13 @@ class GnmiCollector(PerDevice[_Subscription]):
                 if not state.delivered:  # it answered, and refused
                     await self._reachable(state)
             if state.delivered:
-                backoff = settings.backoff_initial_s  # it worked for a while
+                backoff.reset()  # it worked for a while
             else:
                 self.failures += 1
             if not state.failing:
                 state.failing = True
                 log.warning("gNMI subscription to %s lost: %s; resubscribing", name, reason)
-            await asyncio.sleep(backoff * self._rng.uniform(0.8, 1.2))
-            backoff = min(settings.backoff_max_s, backoff * 2)
+            await asyncio.sleep(backoff.pause())
 
     async def _subscribe(self, state: _Subscription) -> None:
         """Run one subscription until it ends (`state.delivered` says whether it gave data)."""

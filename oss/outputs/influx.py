@@ -34,6 +34,7 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from oss.backoff import Backoff
 from oss.components import Stage
 from oss.events import Event, Value
 from oss.metrics import Metrics
@@ -411,7 +412,8 @@ class InfluxOutput:
             pass  # flush what there is
 
     async def _write_loop(self) -> None:
-        backoff = self.settings.backoff_initial_s
+        # No jitter: one writer per daemon, nothing to spread.
+        backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s, jitter=0)
         while True:
             if not self._spool_records and not self._to_spool:
                 await self._wait_for_work()
@@ -433,11 +435,10 @@ class InfluxOutput:
                 self._on_failure(batch, str(exc))
                 if self._closing.is_set():
                     return  # the database is away: close() spools the rest
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, self.settings.backoff_max_s)
+                await self._sleep(backoff.pause())
                 continue
             self._inflight = None
-            backoff = self.settings.backoff_initial_s
+            backoff.reset()
             self.counters.written += len(batch.lines)
             if self._failing:
                 self._failing = False

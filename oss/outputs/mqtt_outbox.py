@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from oss.backoff import Backoff
 from oss.outputs import mqtt_client
 from oss.outputs.mqtt_client import MqttLink, NocFeedError, describe
 from oss.outputs.mqtt_topics import order_topic
@@ -109,14 +109,13 @@ class NocPublisher:
                 self._marker.cancel()
 
     async def _serve(self) -> None:
-        backoff = self.settings.backoff_initial_s
-        failing = False
+        backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
         while True:
             try:
                 async with self._connector() as client:
                     self.connected = True
                     log.info("NOC feed connected", extra={"broker": self.broker})
-                    failing, backoff = False, self.settings.backoff_initial_s
+                    backoff.succeeded()
                     self._resync = True
                     while True:
                         await self._drain(client)
@@ -125,19 +124,16 @@ class NocPublisher:
                             self._pruned_at = time.monotonic()
                         await self._wait_for_work()
             except (NocFeedError, SQLAlchemyError, OSError) as exc:
-                # Log once per outage, not once per attempt.
-                if not failing:
+                if backoff.failed():  # once per outage, not once per attempt
                     log.warning(
                         "NOC feed interrupted, retrying with backoff: %s",
                         describe(exc),
                         extra={"broker": self.broker},
                     )
-                failing = True
             finally:
                 self.connected = False
                 self._resync = True
-            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-            backoff = min(backoff * 2, self.settings.backoff_max_s)
+            await asyncio.sleep(backoff.pause())
 
     async def _wait_for_work(self) -> None:
         try:

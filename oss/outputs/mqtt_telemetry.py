@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from oss.backoff import Backoff
 from oss.components import Stage
 from oss.events import Event
 from oss.metrics import Metrics
@@ -80,30 +80,26 @@ class MqttTelemetryOutput:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop`; reconnect with backoff after any broker failure."""
-        backoff = self.settings.backoff_initial_s
-        failing = False
+        backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
                 try:
                     async with self._connector() as link:
                         self.connected = True
-                        failing, backoff = False, self.settings.backoff_initial_s
+                        backoff.succeeded()
                         await self._publish_until(link, stopping)
                         return
                 except OSError as exc:  # NocFeedError included
-                    if not failing:
+                    if backoff.failed():  # once per outage
                         log.warning(
                             "MQTT telemetry interrupted, retrying with backoff: %s",
                             describe(exc),
                             extra={"broker": self.broker},
                         )
-                    failing = True
                 finally:
                     self.connected = False
-                pause = backoff * random.uniform(0.8, 1.2)
-                await asyncio.wait({stopping}, timeout=pause)
-                backoff = min(backoff * 2, self.settings.backoff_max_s)
+                await asyncio.wait({stopping}, timeout=backoff.pause())
         finally:
             stopping.cancel()
 
