@@ -40,6 +40,7 @@ from typing import Any, Literal
 from oss.errors import InvalidInput, NoPath, NotFound, OssError
 from topology.graph import InventoryGraph, Path, natural_key
 from topology.model import Link, LinkState
+from topology.units import format_rate
 
 ProtectionMode = Literal["none", "link", "node"]
 RefusalReason = Literal["unknown-device", "no-path", "bandwidth", "latency", "protection"]
@@ -253,9 +254,9 @@ def _short_of_bandwidth(net: _Network, demand: Demand) -> PlacementRefused:
     )
     return PlacementRefused(
         f"not enough free bandwidth from {a} to {b}: {_describe(tight)} has "
-        f"{_rate(net.free(tight))} of {_rate(tight.capacity_bps)} free, "
-        f"{_rate(demand.bandwidth_bps)} needed; no path has more than {_rate(best)} free end "
-        f"to end (the widest: {_route(widest)})",
+        f"{format_rate(net.free(tight))} of {format_rate(tight.capacity_bps)} free, "
+        f"{format_rate(demand.bandwidth_bps)} needed; no path has more than "
+        f"{format_rate(best)} free end to end (the widest: {_route(widest)})",
         reason="bandwidth",
         bottleneck=_id(tight),
         free_bps=net.free(tight),
@@ -281,8 +282,9 @@ def _over_budget(net: _Network, demand: Demand, best: Path, budget: int) -> Plac
         more = f" ({len(short) - 1} more of its links lack it too)" if len(short) > 1 else ""
         message += (
             f"; the fastest path regardless of bandwidth takes {fastest.latency_us} us, but "
-            f"{_describe(tight)} on it has {_rate(net.free(tight))} of "
-            f"{_rate(tight.capacity_bps)} free, {_rate(demand.bandwidth_bps)} needed{more}"
+            f"{_describe(tight)} on it has {format_rate(net.free(tight))} of "
+            f"{format_rate(tight.capacity_bps)} free, "
+            f"{format_rate(demand.bandwidth_bps)} needed{more}"
         )
     return PlacementRefused(
         message,
@@ -818,18 +820,4 @@ def _route(path: Path) -> str:
 
 
 def _with_free(demand: Demand) -> str:
-    return f" with {_rate(demand.bandwidth_bps)} free" if demand.bandwidth_bps else ""
-
-
-def _rate(bps: int) -> str:
-    """150000000 -> 150M, 1500000000 -> 1.5G, 73025702547 -> 73.025G.
-
-    At most three decimals, cut (not rounded) so that a shortfall never reads as enough; the
-    refusals carry the exact figures in bit/s too.
-    """
-    sign = "-" if bps < 0 else ""
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(bps) >= size:
-            whole, thousandths = divmod(abs(bps) * 1000 // size, 1000)
-            return f"{sign}{whole}.{thousandths:03d}".rstrip("0").rstrip(".") + unit
-    return str(bps)
+    return f" with {format_rate(demand.bandwidth_bps)} free" if demand.bandwidth_bps else ""

@@ -23,6 +23,20 @@ def parse_rate(value: int | float | str) -> int:
     return int(float(match.group(1)) * _RATE_UNITS[unit])
 
 
+def format_rate(bps: int) -> str:
+    """150000000 -> 150M, 1500000000 -> 1.5G, 73025702547 -> 73.025G, 999 -> 999 (bit/s).
+
+    At most three decimals, cut (not rounded) so that a shortfall never reads as enough (the
+    placement's refusals carry the exact figures in bit/s too).
+    """
+    sign = "-" if bps < 0 else ""
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(bps) >= size:
+            whole, thousandths = divmod(abs(bps) * 1000 // size, 1000)
+            return f"{sign}{whole}.{thousandths:03d}".rstrip("0").rstrip(".") + unit
+    return str(bps)
+
+
 def parse_latency_us(value: int | float | str) -> int:
     """`500us`, `2ms`, `1.5ms`, 200 -> microseconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):

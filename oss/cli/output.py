@@ -18,6 +18,8 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from topology.units import format_rate
+
 
 class Format(StrEnum):
     TABLE = "table"
@@ -100,16 +102,6 @@ def plain(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(plain(v) for v in value) or "-"
     return str(value)
-
-
-def format_rate(bps: int) -> str:
-    """10000000000 -> 10G, 1500000000 -> 1.5G, 999 -> 999 (bit/s; three decimals at most)."""
-    sign = "-" if bps < 0 else ""
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(bps) >= size:
-            whole, thousandths = divmod(abs(bps) * 1000 // size, 1000)
-            return f"{sign}{whole}.{thousandths:03d}".rstrip("0").rstrip(".") + unit
-    return str(bps)
 
 
 def format_duration_us(us: int) -> str:
