@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.errors import InvalidInput
 from oss.outputs.mqtt_topics import alarm_event_topic, alarm_state_topic, alarm_state_topics
@@ -54,33 +53,15 @@ class NocFeed:
         self.prefix = settings.prefix
         self.outbox = outbox or Outbox()
 
-    async def enqueue(
-        self, session: AsyncSession, alarm: Mapping[str, Any], event: AlarmEvent
-    ) -> None:
-        await self.enqueue_many(session, [(alarm, event)])
-
-    async def enqueue_many(
-        self, session: AsyncSession, changes: Sequence[tuple[Mapping[str, Any], AlarmEvent]]
-    ) -> list[OutboxMessage]:
-        """The messages of many alarm changes, in order, as `enqueue` one by one would write
-        them, with one look-up of the alarms' last retained topics (chunked) and one bulk
-        insert: a batch of alarm changes costs a few statements, not a few per alarm.
-
-        The rows are inserted at once (not left pending in the session), so their ids follow
-        the calls' order and a later call in the same transaction sees them. They go to the
-        publisher once the session commits."""
-        written = await session.run_sync(
-            lambda sync: self.write_changes(sync.connection(), changes)
-        )
-        self.outbox.offer_after_commit(session, written)
-        return written
-
     def write_changes(
         self, conn: Connection, changes: Sequence[tuple[Mapping[str, Any], AlarmEvent]]
     ) -> list[OutboxMessage]:
-        """`enqueue_many` on a synchronous connection, in its transaction (`Database.write`:
-        the alarm engine's plain lane), which calls `committed` with the result once that
-        transaction committed."""
+        """The messages of many alarm changes, in order, written in the connection's
+        transaction (the alarm manager's: `Database.write` on the storm path, the session's
+        connection when the correlator acts), which calls `committed` with the result once
+        that transaction committed. One look-up of the alarms' last retained topics (chunked)
+        and one bulk insert: a batch costs a few statements, not a few per alarm; the rows
+        are inserted at once, so a later call in the same transaction sees them."""
         return self.outbox.write(conn, self._messages(conn, changes))
 
     def committed(self, written: Sequence[OutboxMessage]) -> None:
@@ -121,9 +102,6 @@ class NocFeed:
 
 class NoFeed:
     """No NOC feed configured: alarms are kept and served, nothing is queued for MQTT."""
-
-    async def enqueue(self, session: AsyncSession, alarm: Mapping[str, Any], event: str) -> None:
-        return None
 
     def write_changes(self, conn: Connection, changes: Sequence[Any]) -> None:
         return None

@@ -27,6 +27,7 @@ from oss.settings import MqttTlsSettings, NocFeedSettings
 from oss.store.database import Database
 from oss.store.tables import OutboxRow
 from tests.integration.faults.conftest import NOC_PASSWORD, NOC_USER
+from tests.noc_feed_writes import write_batch
 from tests.peers.mosquitto import MosquittoServer, MosquittoTls, running_mosquitto
 from tests.peers.tls_certs import make_pki
 
@@ -56,8 +57,7 @@ class Synthetic:
             "state": {"raised": "raised", "changed": "updated", "cleared": "cleared"}[event],
             "sequence": sequence,
         }
-        async with self.db.transaction() as session:
-            await self.feed.enqueue(session, alarm, event)
+        await write_batch(self.db, self.feed, [(alarm, event)])
         self.alarms[alarm_id] = alarm
         self.events.add((event, alarm_id, sequence))
 
@@ -227,12 +227,8 @@ async def test_wrong_password_names_the_broker_not_the_password(
 
     # With the right password the same alarm goes through.
     right = base.model_copy(update={"password": SecretStr(NOC_PASSWORD)})
-    async with db.transaction() as session:
-        await NocFeed(right).enqueue(
-            session,
-            {"id": "1", "perceivedSeverity": "minor", "alarmedObject": {"id": "r1"}, "sequence": 1},
-            "raised",
-        )
+    minor = {"id": "1", "perceivedSeverity": "minor", "alarmedObject": {"id": "r1"}, "sequence": 1}
+    await write_batch(db, NocFeed(right), [(minor, "raised")])
     good = NocPublisher(db, right)
     async with good.connect() as client:
         assert await good.publish_pending(client) == 2
@@ -267,17 +263,13 @@ async def test_tls_with_a_client_certificate(db: Database) -> None:
             publish_timeout_s=5,
             tls=MqttTlsSettings(ca_file=pki.ca, **client_cert),
         )
-        async with db.transaction() as session:
-            await NocFeed(settings).enqueue(
-                session,
-                {
-                    "id": "1",
-                    "perceivedSeverity": "minor",
-                    "alarmedObject": {"id": "r1"},
-                    "sequence": 1,
-                },
-                "raised",
-            )
+        minor = {
+            "id": "1",
+            "perceivedSeverity": "minor",
+            "alarmedObject": {"id": "r1"},
+            "sequence": 1,
+        }
+        await write_batch(db, NocFeed(settings), [(minor, "raised")])
         publisher = NocPublisher(db, settings)
         async with publisher.connect() as client:
             assert await publisher.publish_pending(client) == 2  # both acknowledged over TLS

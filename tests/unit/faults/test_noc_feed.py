@@ -24,6 +24,7 @@ from oss.outputs.mqtt_topics import topic_segment
 from oss.settings import NocFeedSettings
 from oss.store.database import Database
 from oss.store.tables import OutboxRow
+from tests.noc_feed_writes import write_batch, write_one_by_one
 
 
 @pytest.fixture
@@ -52,17 +53,11 @@ async def outbox(db: Database) -> list[tuple[str, str, bool]]:
         return [(r.topic, r.payload, r.retain) for r in rows]
 
 
-async def enqueue(db: Database, feed: NocFeed, *changes: tuple[dict[str, Any], Any]) -> None:
-    async with db.transaction() as session:
-        for data, event in changes:
-            await feed.enqueue(session, data, event)
-
-
 feed = NocFeed(NocFeedSettings(prefix="noc"))
 
 
 async def test_raise_retains_state_and_publishes_event(db: Database) -> None:
-    await enqueue(db, feed, (alarm(), "raised"))
+    await write_one_by_one(db, feed, (alarm(), "raised"))
     rows = await outbox(db)
     assert [(t, r) for t, _, r in rows] == [
         ("noc/alarms/major/r1/7", True),
@@ -74,8 +69,8 @@ async def test_raise_retains_state_and_publishes_event(db: Database) -> None:
 
 
 async def test_severity_change_deletes_the_old_retained_message(db: Database) -> None:
-    await enqueue(db, feed, (alarm(), "raised"))
-    await enqueue(db, feed, (alarm(severity="critical", sequence=2), "changed"))
+    await write_one_by_one(db, feed, (alarm(), "raised"))
+    await write_one_by_one(db, feed, (alarm(severity="critical", sequence=2), "changed"))
     rows = (await outbox(db))[2:]
     assert rows[0] == ("noc/alarms/major/r1/7", "", True)
     assert rows[1][0] == "noc/alarms/critical/r1/7" and rows[1][2] is True
@@ -85,7 +80,7 @@ async def test_severity_change_deletes_the_old_retained_message(db: Database) ->
 
 
 async def test_same_severity_change_replaces_in_place(db: Database) -> None:
-    await enqueue(db, feed, (alarm(), "raised"), (alarm(sequence=2), "changed"))
+    await write_one_by_one(db, feed, (alarm(), "raised"), (alarm(sequence=2), "changed"))
     topics = [t for t, _, _ in await outbox(db)]
     assert topics == [
         "noc/alarms/major/r1/7",
@@ -96,10 +91,10 @@ async def test_same_severity_change_replaces_in_place(db: Database) -> None:
 
 
 async def test_clear_deletes_the_retained_message(db: Database) -> None:
-    await enqueue(db, feed, (alarm(), "raised"))
-    await enqueue(db, feed, (alarm(severity="minor", sequence=2), "changed"))
+    await write_one_by_one(db, feed, (alarm(), "raised"))
+    await write_one_by_one(db, feed, (alarm(severity="minor", sequence=2), "changed"))
     cleared = alarm(severity="cleared", sequence=3, state="cleared")
-    await enqueue(db, feed, (cleared, "cleared"))
+    await write_one_by_one(db, feed, (cleared, "cleared"))
     rows = (await outbox(db))[5:]
     assert rows[0] == ("noc/alarms/minor/r1/7", "", True)
     assert rows[1][0] == "noc/events/cleared/r1/7"
@@ -109,7 +104,7 @@ async def test_clear_deletes_the_retained_message(db: Database) -> None:
 
 async def test_change_without_history_empties_every_other_severity(db: Database) -> None:
     # The earlier rows were pruned: every other severity topic may hold a stale message.
-    await enqueue(db, feed, (alarm(severity="minor", sequence=5), "changed"))
+    await write_one_by_one(db, feed, (alarm(severity="minor", sequence=5), "changed"))
     rows = await outbox(db)
     deleted = {t for t, p, r in rows if r and p == ""}
     assert deleted == {
@@ -120,9 +115,7 @@ async def test_change_without_history_empties_every_other_severity(db: Database)
 
 async def test_rolled_back_change_leaves_no_message(db: Database) -> None:
     with pytest.raises(RuntimeError):
-        async with db.transaction() as session:
-            await feed.enqueue(session, alarm(), "raised")
-            raise RuntimeError("alarm change failed")
+        await write_batch(db, feed, [(alarm(), "raised")], fail=True)
     assert await outbox(db) == []
 
 
@@ -137,16 +130,15 @@ def test_device_from_key_or_alarmed_object() -> None:
 async def test_unsafe_topic_characters_are_replaced(db: Database) -> None:
     assert topic_segment("a/b+c#") == "a_b_c_"
     data = alarm() | {"device": "dc/1+x"}
-    await enqueue(db, feed, (data, "raised"))
+    await write_one_by_one(db, feed, (data, "raised"))
     assert (await outbox(db))[0][0] == "noc/alarms/major/dc_1_x/7"
 
 
 async def test_alarm_without_sequence_is_refused(db: Database) -> None:
     data = alarm()
     del data["sequence"]
-    async with db.transaction() as session:
-        with pytest.raises(InvalidInput, match="sequence"):
-            await feed.enqueue(session, data, "raised")
+    with pytest.raises(InvalidInput, match="sequence"):
+        await write_batch(db, feed, [(data, "raised")])
 
 
 def test_settings_validate_prefix_and_hide_password() -> None:
@@ -184,7 +176,7 @@ class FakeBroker:
 
 async def make_alarms(db: Database, count: int) -> None:
     for i in range(count):
-        await enqueue(db, feed, (alarm(alarm_id=i), "raised"))
+        await write_one_by_one(db, feed, (alarm(alarm_id=i), "raised"))
 
 
 async def test_publisher_sends_in_id_order_and_marks_sent(db: Database) -> None:
@@ -199,8 +191,8 @@ async def test_publisher_sends_in_id_order_and_marks_sent(db: Database) -> None:
 
 
 async def test_zero_length_retained_publish_for_deletes(db: Database) -> None:
-    await enqueue(db, feed, (alarm(), "raised"))
-    await enqueue(db, feed, (alarm(severity="cleared", sequence=2), "cleared"))
+    await write_one_by_one(db, feed, (alarm(), "raised"))
+    await write_one_by_one(db, feed, (alarm(severity="cleared", sequence=2), "cleared"))
     broker = FakeBroker()
     await NocPublisher(db, NocFeedSettings()).publish_pending(broker)
     # (Both in one round: the state itself is superseded by its delete, not published.)
@@ -210,7 +202,7 @@ async def test_zero_length_retained_publish_for_deletes(db: Database) -> None:
 async def test_an_alarm_cleared_before_it_was_ever_sent_is_one_event(db: Database) -> None:
     # Raised and cleared within one batch: its first message is the "cleared" (sequence 1).
     # Nothing of it was ever retained, so no retained topic needs emptying.
-    await enqueue(db, feed, (alarm(severity="cleared", state="cleared"), "cleared"))
+    await write_one_by_one(db, feed, (alarm(severity="cleared", state="cleared"), "cleared"))
     assert await outbox(db) == [("noc/events/cleared/r1/7", ANY, False)]
 
 

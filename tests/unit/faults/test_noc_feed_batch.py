@@ -1,5 +1,6 @@
-"""NocFeed.enqueue_many: the outbox rows of many alarm changes, exactly as `enqueue` one by one
-writes them, with one look-up of the last retained topics per chunk and one bulk insert."""
+"""NocFeed.write_changes on a batch: the outbox rows of many alarm changes, exactly as one call
+per change writes them, with one look-up of the last retained topics per chunk and one bulk
+insert."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from oss.outputs.mqtt_client import NocFeedError
 from oss.outputs.mqtt_outbox import NocPublisher
 from oss.settings import NocFeedSettings
 from oss.store.database import Database
-from tests.unit.faults.test_noc_feed import FakeBroker, alarm, enqueue, outbox
+from tests.noc_feed_writes import write_batch, write_one_by_one
+from tests.unit.faults.test_noc_feed import FakeBroker, alarm, outbox
 
 feed = NocFeed(NocFeedSettings(prefix="noc"))
 
@@ -60,24 +62,21 @@ def statements(db: Database) -> Iterator[list[str]]:
     def record(*args: Any) -> None:
         seen.append(" ".join(str(args[2]).split()[:4]))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    engine = db.write_engine  # the engine of Database.write, the alarm manager's writes
+    event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_a_batch_writes_the_same_rows_as_one_by_one(tmp_path: Path) -> None:
     single, batched = await other_db(tmp_path, "single.db"), await other_db(tmp_path, "b.db")
     try:
         for database in (single, batched):
-            async with database.transaction() as session:
-                await feed.enqueue_many(session, HISTORY)
-        async with single.transaction() as session:
-            for data, change in CHANGES:
-                await feed.enqueue(session, data, change)
-        async with batched.transaction() as session:
-            await feed.enqueue_many(session, CHANGES)
+            await write_batch(database, feed, HISTORY)
+        await write_one_by_one(single, feed, *CHANGES)
+        await write_batch(batched, feed, CHANGES)
 
         expected = await outbox(single)
         assert await outbox(batched) == expected
@@ -92,8 +91,7 @@ async def test_a_batch_writes_the_same_rows_as_one_by_one(tmp_path: Path) -> Non
 async def test_a_batch_costs_one_look_up_per_chunk_and_one_insert(db: Database) -> None:
     changes = [(alarm(n, sequence=2), "changed") for n in range(300)]
     with statements(db) as seen:
-        async with db.transaction() as session:
-            await feed.enqueue_many(session, changes)
+        await write_batch(db, feed, changes)
     # 300 alarms x 6 candidate topics (one per severity): 1,800 topics in chunks of 500, and
     # the largest id (SQLite: the rows are numbered in the transaction).
     assert sum(s.startswith("SELECT") for s in seen) == 5
@@ -105,8 +103,7 @@ async def test_a_batch_costs_one_look_up_per_chunk_and_one_insert(db: Database) 
 async def test_new_alarms_need_no_look_up(db: Database) -> None:
     changes = [(alarm(n), "raised") for n in range(300)]
     with statements(db) as seen:
-        async with db.transaction() as session:
-            await feed.enqueue_many(session, changes)
+        await write_batch(db, feed, changes)
     assert [s for s in seen if s.startswith("SELECT")] == ["SELECT max(outbox.id) AS max_1"]
     assert len(await outbox(db)) == 600
 
@@ -114,17 +111,16 @@ async def test_new_alarms_need_no_look_up(db: Database) -> None:
 async def test_an_invalid_alarm_writes_nothing_of_the_batch(db: Database) -> None:
     bad = {"id": "9", "perceivedSeverity": "major", "alarmedObject": {"id": "r1"}}  # no sequence
     with pytest.raises(InvalidInput, match="sequence"):
-        async with db.transaction() as session:
-            await feed.enqueue_many(session, [(alarm(1), "raised"), (bad, "raised")])
+        await write_batch(db, feed, [(alarm(1), "raised"), (bad, "raised")])
     assert await outbox(db) == []
 
 
 async def test_a_later_call_in_the_transaction_sees_the_rows_of_an_earlier_one(
     db: Database,
 ) -> None:
-    async with db.transaction() as session:
-        await feed.enqueue_many(session, [(alarm(1), "raised")])
-        await feed.enqueue(session, alarm(1, "critical", sequence=2), "changed")
+    await write_one_by_one(
+        db, feed, (alarm(1), "raised"), (alarm(1, "critical", sequence=2), "changed")
+    )
     rows = await outbox(db)
     assert rows[2] == ("noc/alarms/major/r1/1", "", True)  # only the old severity emptied
     assert [t for t, _, _ in rows[3:]] == ["noc/alarms/critical/r1/1", "noc/events/changed/r1/1"]
@@ -132,16 +128,14 @@ async def test_a_later_call_in_the_transaction_sees_the_rows_of_an_earlier_one(
 
 async def test_an_empty_batch_writes_nothing(db: Database) -> None:
     with statements(db) as seen:
-        async with db.transaction() as session:
-            await feed.enqueue_many(session, [])
+        await write_batch(db, feed, [])
     assert not any(s.startswith(("SELECT", "INSERT")) for s in seen)
 
 
 async def test_a_round_publishes_only_the_newest_retained_state_of_a_topic(db: Database) -> None:
     for sequence in (1, 2, 3):
-        async with db.transaction() as session:
-            kind = "raised" if sequence == 1 else "changed"
-            await feed.enqueue(session, alarm(sequence=sequence), kind)
+        kind = "raised" if sequence == 1 else "changed"
+        await write_one_by_one(db, feed, (alarm(sequence=sequence), kind))
     broker = FakeBroker()
     publisher = NocPublisher(db, NocFeedSettings(prefix="noc"))
     assert await publisher.publish_pending(broker) == 6
@@ -153,8 +147,8 @@ async def test_a_round_publishes_only_the_newest_retained_state_of_a_topic(db: D
 
 
 async def test_a_state_cleared_within_the_round_is_not_published(db: Database) -> None:
-    await enqueue(db, feed, (alarm(sequence=2), "changed"))  # an older alarm: its state
-    await enqueue(db, feed, (alarm(severity="cleared", sequence=3), "cleared"))
+    await write_one_by_one(db, feed, (alarm(sequence=2), "changed"))  # an older alarm: its state
+    await write_one_by_one(db, feed, (alarm(severity="cleared", sequence=3), "cleared"))
     broker = FakeBroker()
     assert await NocPublisher(db, NocFeedSettings(prefix="noc")).publish_pending(broker) > 0
     retained = [(t, p) for t, p, r in broker.received if r]
@@ -168,9 +162,8 @@ async def test_a_state_cleared_within_the_round_is_not_published(db: Database) -
 
 async def test_a_superseded_state_is_done_even_when_the_newer_one_fails(db: Database) -> None:
     for sequence in (1, 2):
-        async with db.transaction() as session:
-            kind = "raised" if sequence == 1 else "changed"
-            await feed.enqueue(session, alarm(sequence=sequence), kind)
+        kind = "raised" if sequence == 1 else "changed"
+        await write_one_by_one(db, feed, (alarm(sequence=sequence), kind))
     failing = FakeBroker(fail_at=1)  # the first event goes, the newer state fails
     publisher = NocPublisher(db, NocFeedSettings(prefix="noc"))
     with pytest.raises(NocFeedError):

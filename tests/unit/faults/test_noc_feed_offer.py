@@ -16,6 +16,7 @@ from oss.outputs.mqtt_outbox import NocPublisher
 from oss.settings import NocFeedSettings
 from oss.store.database import Database
 from oss.store.outbox import Outbox, OutboxMessage
+from tests.noc_feed_writes import write_batch
 from tests.unit.faults.test_noc_feed import FakeBroker, alarm, db, outbox
 
 __all__ = ["db"]  # the fixture, used by name
@@ -61,10 +62,7 @@ def offering(publisher: NocPublisher) -> NocFeed:
 
 
 async def commit(db: Database, feed: NocFeed, *alarms: dict[str, Any], fail: bool = False) -> None:
-    async with db.transaction() as session:
-        await feed.enqueue_many(session, [(a, "raised") for a in alarms])
-        if fail:
-            raise RuntimeError("the alarm transaction failed after writing its rows")
+    await write_batch(db, feed, [(a, "raised") for a in alarms], fail=fail)
 
 
 async def test_committed_rows_go_out_from_memory_in_order(db: Database) -> None:
@@ -103,8 +101,7 @@ async def test_a_backlog_and_a_bare_wake_are_read_from_the_outbox_once(db: Datab
         # More than batch_size x 10 rows offered at once: memory gives up, the outbox has them.
         await commit(db, feed, *(alarm(alarm_id=n) for n in range(30)))
         # A writer that does not offer its rows (the BSS orders) only wakes the publisher.
-        async with db.transaction() as session:
-            await NocFeed(SETTINGS).enqueue_many(session, [(alarm(alarm_id=99), "raised")])
+        await write_batch(db, NocFeed(SETTINGS), [(alarm(alarm_id=99), "raised")])
         publisher.wake()
         await until(lambda: _true(len(broker.received) == 62))
         await until(lambda: _true(publisher.idle))
