@@ -3,9 +3,6 @@ status, linkDown/linkUp traps; written only when it changes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from oss.assurance.oper_state import OperStates, oper_state
@@ -19,16 +16,8 @@ IFNAMES = {("r1", "2"): "eth1"}
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'oss.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def inventory(db: Database) -> Inventory:
-    inv = Inventory(db)
+async def inventory(migrated_db: Database) -> Inventory:
+    inv = Inventory(migrated_db)
     await inv.load()
     await inv.add_device(Device(name="r1"), actor="test")
     await inv.add_interface(Interface(device="r1", name="eth1"), actor="test")
@@ -49,28 +38,28 @@ def states(inventory: Inventory) -> OperStates:
     return OperStates(inventory, interface_name=lambda d, i: IFNAMES.get((d, i)))
 
 
-async def changes(db: Database) -> list[tuple[str, str]]:
+async def changes(migrated_db: Database) -> list[tuple[str, str]]:
     entries, _ = await list_entries(
-        db, limit=100, offset=0, actor="system:assurance", object_type="interface"
+        migrated_db, limit=100, offset=0, actor="system:assurance", object_type="interface"
     )
     ordered = sorted(entries, key=lambda e: e.id)
     return [(e.before["oper_state"], e.after["oper_state"]) for e in ordered]
 
 
 async def test_polls_write_the_state_only_when_it_changes(
-    inventory: Inventory, db: Database
+    inventory: Inventory, migrated_db: Database
 ) -> None:
     tracker = states(inventory)
     await tracker.sink([polled("up"), polled("up", interface="lo")])  # lo: not in the inventory
     await tracker.sink([polled("up")])
     await tracker.sink([polled("up"), polled("lowerLayerDown")])  # the batch's last counts
     assert inventory.graph.interface("r1", "eth1").oper_state == OperState.DOWN
-    assert await changes(db) == [("unknown", "up"), ("up", "down")]
+    assert await changes(migrated_db) == [("unknown", "up"), ("up", "down")]
     assert tracker.written == 2
 
 
 async def test_link_traps_set_the_state_of_the_interface_they_name(
-    inventory: Inventory, db: Database
+    inventory: Inventory, migrated_db: Database
 ) -> None:
     tracker = states(inventory)
     await tracker.sink([trap("linkDown", {"ifIndex.2": 2, "ifOperStatus.2": 2})])
@@ -78,7 +67,7 @@ async def test_link_traps_set_the_state_of_the_interface_they_name(
     await tracker.sink([trap("linkUp")])  # no ifOperStatus varbind: the trap's name says it
     assert inventory.graph.interface("r1", "eth1").oper_state == OperState.UP
     await tracker.sink([trap("coldStart"), trap("linkDown", {"ifIndex.9": 9})])
-    assert await changes(db) == [("unknown", "down"), ("down", "up"), ("up", "down")]
+    assert await changes(migrated_db) == [("unknown", "down"), ("down", "up"), ("up", "down")]
 
 
 async def test_a_trap_for_an_unknown_ifindex_changes_nothing(inventory: Inventory) -> None:

@@ -11,10 +11,8 @@ chunks of 7 so the chunking itself is exercised."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -66,10 +64,10 @@ def alarm_row(rng: random.Random, kind: str, obj: str, parent: int | None, open_
     )
 
 
-async def generate(db: Database, seed: int) -> list[str]:
+async def generate(migrated_db: Database, seed: int) -> list[str]:
     rng = random.Random(seed)
     names = [f"svc-{n:03d}" for n in range(SERVICES)]
-    async with db.transaction() as s:
+    async with migrated_db.transaction() as s:
         s.add(CustomerRow(id="acme", name="ACME"))
         await s.flush()
         s.add(BillingAccountRow(id="acme-1", customer_id="acme", name="ACME", currency="EUR"))
@@ -137,16 +135,6 @@ async def generate(db: Database, seed: int) -> list[str]:
     return names
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'sla-bulk.db'}")
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
 def items_for(names: list[str], seed: int) -> list[tuple[str, SlaTerms, Period]]:
     rng = random.Random(seed)
     return [
@@ -162,20 +150,22 @@ def items_for(names: list[str], seed: int) -> list[tuple[str, SlaTerms, Period]]
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("now", [AFTER, INSIDE])
 async def test_bulk_equals_one_by_one(
-    db: Database, seed: int, now: datetime, monkeypatch: pytest.MonkeyPatch
+    migrated_db: Database, seed: int, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    names = await generate(db, seed)
+    names = await generate(migrated_db, seed)
     items = items_for(names, seed)
     monkeypatch.setattr(sla, "_CHUNK", 7)  # products
     monkeypatch.setattr(history, "IN_CHUNK", 7)  # alarms, KPIs
     monkeypatch.setattr(service_queries, "IN_CHUNK", 7)  # services
 
-    many = await compliance_many(db, items, records=records_for(db), now=now)
+    many = await compliance_many(migrated_db, items, records=records_for(migrated_db), now=now)
 
     assert list(many) == names
     singles: dict[str, SlaResult] = {}
     for name, terms, period in items:
-        singles[name] = await compliance(db, name, terms, period, records=records_for(db), now=now)
+        singles[name] = await compliance(
+            migrated_db, name, terms, period, records=records_for(migrated_db), now=now
+        )
         assert many[name] == singles[name], name
         assert many[name].to_json() == singles[name].to_json(), name
     # The data is varied enough for the comparison to mean something.
@@ -188,26 +178,26 @@ async def test_bulk_equals_one_by_one(
     assert any(r.measured_seconds == 0 for r in results)
 
 
-async def test_bulk_of_nothing_and_unknown_services(db: Database) -> None:
-    names = await generate(db, 4)
-    assert await compliance_many(db, [], records=records_for(db), now=AFTER) == {}
+async def test_bulk_of_nothing_and_unknown_services(migrated_db: Database) -> None:
+    names = await generate(migrated_db, 4)
+    assert await compliance_many(migrated_db, [], records=records_for(migrated_db), now=AFTER) == {}
     with pytest.raises(NotFound, match="svc-nope"):
         await compliance_many(
-            db,
+            migrated_db,
             [(names[0], AVAILABILITY_ONLY, NOV_1), ("svc-nope", AVAILABILITY_ONLY, NOV_1)],
-            records=records_for(db),
+            records=records_for(migrated_db),
         )
 
 
-async def test_a_service_named_twice_keeps_its_last_item(db: Database) -> None:
-    names = await generate(db, 5)
+async def test_a_service_named_twice_keeps_its_last_item(migrated_db: Database) -> None:
+    names = await generate(migrated_db, 5)
     both = await compliance_many(
-        db,
+        migrated_db,
         [(names[0], AVAILABILITY_ONLY, NOV_1), (names[0], WITH_LATENCY, NOV_15)],
-        records=records_for(db),
+        records=records_for(migrated_db),
         now=AFTER,
     )
     single = await compliance(
-        db, names[0], WITH_LATENCY, NOV_15, records=records_for(db), now=AFTER
+        migrated_db, names[0], WITH_LATENCY, NOV_15, records=records_for(migrated_db), now=AFTER
     )
     assert both == {names[0]: single}

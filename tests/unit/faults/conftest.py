@@ -3,9 +3,7 @@ a fake service inventory."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,11 +73,9 @@ SVC_B = {"id": 8, "name": "svc-b", "type": "l2p2p", "customer": "globex"}
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'alarms.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
+def db(migrated_db: Database) -> Database:
+    """The alarm tests' database: the unit tests' migrated SQLite one."""
+    return migrated_db
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
@@ -25,14 +24,6 @@ from oss.settings import NocFeedSettings
 from oss.store.database import Database
 from oss.store.tables import OutboxRow
 from tests.noc_feed_writes import write_batch, write_one_by_one
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'oss.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 def alarm(

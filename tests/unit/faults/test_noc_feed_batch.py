@@ -5,7 +5,7 @@ insert."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,14 +39,6 @@ CHANGES = [
     (alarm(5, "cleared", sequence=2, state="cleared"), "cleared"),
     (alarm(1, "cleared", sequence=4, state="cleared"), "cleared"),
 ]
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'oss.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def other_db(tmp_path: Path, name: str) -> Database:

@@ -17,9 +17,7 @@ from oss.settings import NocFeedSettings
 from oss.store.database import Database
 from oss.store.outbox import Outbox, OutboxMessage
 from tests.noc_feed_writes import write_batch
-from tests.unit.faults.test_noc_feed import FakeBroker, alarm, db, outbox
-
-__all__ = ["db"]  # the fixture, used by name
+from tests.unit.faults.test_noc_feed import FakeBroker, alarm, outbox
 
 SETTINGS = NocFeedSettings(prefix="noc", batch_size=4, poll_interval_s=30.0)
 

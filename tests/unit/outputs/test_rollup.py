@@ -23,19 +23,12 @@ def kpi(at_s: int, bps: float, *, device: str = "r1") -> Event:
     return Event("kpi.interface", T0 + at_s * S, tags, {"in-bps": bps, "availability": 1.0})
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'oss.db'}")
-    await database.migrate()
-    return database
-
-
-async def test_minutes_are_written_when_they_close(db: Database) -> None:
-    rollup = MinuteRollup(db)
+async def test_minutes_are_written_when_they_close(migrated_db: Database) -> None:
+    rollup = MinuteRollup(migrated_db)
     await rollup.offer([kpi(0, 100.0), kpi(10, 300.0), kpi(50, 200.0)])
-    assert await query(db) == []  # minute 10:00 still open
+    assert await query(migrated_db) == []  # minute 10:00 still open
     await rollup.offer([kpi(61, 50.0)])
-    rows = await query(db, metric="in-bps")
+    rows = await query(migrated_db, metric="in-bps")
     assert rows == [
         {
             "object_type": "interface",
@@ -50,22 +43,22 @@ async def test_minutes_are_written_when_they_close(db: Database) -> None:
         }
     ]
     await rollup.flush()
-    assert [r["minute"] for r in await query(db, metric="in-bps")] == [
+    assert [r["minute"] for r in await query(migrated_db, metric="in-bps")] == [
         "2026-11-22T10:00:00+00:00",
         "2026-11-22T10:01:00+00:00",
     ]
-    await db.close()
+    await migrated_db.close()
 
 
-async def test_a_minute_flushed_twice_is_merged(db: Database) -> None:
-    rollup = MinuteRollup(db)
+async def test_a_minute_flushed_twice_is_merged(migrated_db: Database) -> None:
+    rollup = MinuteRollup(migrated_db)
     rollup.add([kpi(1, 10.0)])
     await rollup.flush()
     rollup.add([kpi(2, 30.0), Event("interface", T0, {"device": "r1"}, {"x": 1})])
     await rollup.flush()
-    [row] = await query(db, object="r1:eth1", metric="in-bps")
+    [row] = await query(migrated_db, object="r1:eth1", metric="in-bps")
     assert (row["count"], row["avg"], row["min"], row["max"], row["last"]) == (2, 20.0, 10, 30, 30)
-    await db.close()
+    await migrated_db.close()
 
 
 def test_minute_of() -> None:
@@ -73,31 +66,31 @@ def test_minute_of() -> None:
     assert minute_of(T0 + 60 * S) == datetime(2026, 11, 22, 10, 1, tzinfo=UTC)
 
 
-async def test_concurrent_flushes_write_every_event_once(db: Database) -> None:
+async def test_concurrent_flushes_write_every_event_once(migrated_db: Database) -> None:
     """Per-device pollers flush at the same time (defect 2): none may fail or lose a fold."""
-    rollup = MinuteRollup(db)
+    rollup = MinuteRollup(migrated_db)
     devices = [f"r{n}" for n in range(20)]
     rollup.add([kpi(second, 10.0, device=d) for d in devices for second in (1, 2, 3)])
     await asyncio.gather(*(rollup.flush() for _ in range(5)))
-    rows = await query(db, metric="in-bps")
+    rows = await query(migrated_db, metric="in-bps")
     assert {r["object"]: r["count"] for r in rows} == {f"{d}:eth1": 3 for d in devices}
     assert len(rows) == len(devices)
     assert rollup.written == 2 * len(devices)  # in-bps and availability, once each
-    await db.close()
+    await migrated_db.close()
 
 
 async def test_a_failed_write_keeps_the_folds_for_the_next_flush(
-    db: Database, tmp_path: Path
+    migrated_db: Database, tmp_path: Path
 ) -> None:
-    rollup = MinuteRollup(db)
+    rollup = MinuteRollup(migrated_db)
     rollup.add([kpi(1, 10.0)])
     rollup.db = Database(f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}")  # no tables
     with pytest.raises(SQLAlchemyError):
         await rollup.flush()
     await rollup.db.close()
-    rollup.db = db
+    rollup.db = migrated_db
     rollup.add([kpi(2, 30.0)])
     await rollup.flush()
-    [row] = await query(db, object="r1:eth1", metric="in-bps")
+    [row] = await query(migrated_db, object="r1:eth1", metric="in-bps")
     assert (row["count"], row["min"], row["max"], row["last"]) == (2, 10.0, 30.0, 30.0)
-    await db.close()
+    await migrated_db.close()
