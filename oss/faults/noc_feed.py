@@ -45,7 +45,7 @@ def alarm_device(alarm: Mapping[str, Any]) -> str:
 
 
 class NocFeed:
-    """Writes the MQTT messages of alarm changes into the outbox (the alarm engine's side).
+    """Writes the MQTT messages of alarm changes into the outbox (the alarm manager's side).
     `outbox` hands them to the publisher once committed (without one they wait in the table
     for the publisher's next read)."""
 

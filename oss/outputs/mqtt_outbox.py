@@ -178,7 +178,7 @@ class NocPublisher:
     async def _mark_unmarked(self, *, linger: bool = True) -> None:
         if linger:
             # Many rounds' rows in one UPDATE: each write transaction waits its turn behind
-            # the alarm engine's.
+            # the alarm manager's.
             await asyncio.sleep(MARK_LINGER_S)
         while self._unmarked:
             ids, self._unmarked = self._unmarked, []

@@ -38,7 +38,7 @@ BOUND_S = 60  # every wait below is bounded by this
 
 @dataclass
 class Synthetic:
-    """Stands in for the alarm engine: TMF642-shaped alarms with a sequence per change."""
+    """Stands in for the alarm manager: TMF642-shaped alarms with a sequence per change."""
 
     db: Database
     feed: NocFeed
