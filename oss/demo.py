@@ -34,7 +34,7 @@ from urllib.parse import quote
 from rich.console import Console
 
 from oss.cli.client import ApiClient, ClientError
-from oss.errors import OssError
+from oss.errors import InvalidInput, OssError
 from oss.paths import lab_topologies_dir
 
 
@@ -77,6 +77,7 @@ class DemoOptions:
     keep: bool = False
     database_url: str | None = None  # None: SQLite in the state directory
     topology: Path = field(default_factory=metro_topology)
+    subnet: str | None = None  # None: the topology's own addresses, or a free 127.10.N.0/24
     telemetry_s: float = 15.0
     outage_s: float = 30.0
     wait_s: float = 90.0  # the longest wait for any one thing (order, alarm, clear)
@@ -207,6 +208,8 @@ class Demo:
                 f"a demo daemon is still running from {state_dir} (pid {previous['daemon_pid']}, "
                 f"{previous.get('url')}); stop it first or use another --state-dir"
             )
+        if self.options.subnet is not None:
+            check_lab_subnet(self.options.topology, self.options.subnet)
         if self.options.port is None:
             self.port = free_port()
         elif not port_is_free(self.options.port):
@@ -301,7 +304,7 @@ class Demo:
     def _lab_up(self) -> None:
         with self.stage("Starting the simulated metro lab"):
             args = ["lab", "up", str(self.options.topology), "--state-dir", str(self.procs.lab_dir)]
-            subnet = free_lab_subnet(self.options.topology)
+            subnet = self.options.subnet or free_lab_subnet(self.options.topology)
             if subnet is not None:
                 args += ["--subnet", subnet]
             self.procs.lab_started = True  # from here on, `lab down` is part of the clean-up
@@ -622,6 +625,24 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def check_lab_subnet(topology: Path, subnet: str) -> None:
+    """A chosen `--subnet` must be a loopback network with room for every node, and free."""
+    from lab.sim.lab import Ports, assign_addresses
+    from topology.clab import parse_clab
+
+    parsed = parse_clab(topology.read_text(encoding="utf-8"), str(topology))
+    try:
+        addresses = assign_addresses(parsed, subnet).values()
+    except InvalidInput as exc:
+        raise PreconditionError(f"--subnet: {exc}") from None
+    port = Ports.for_this_user().netconf
+    busy = [a for a in addresses if not port_is_free(port, a)]
+    if busy:
+        raise PreconditionError(
+            f"--subnet {subnet}: {busy[0]}:{port} is in use (another lab?); pick another /24"
+        )
 
 
 def free_lab_subnet(topology: Path) -> str | None:

@@ -43,6 +43,14 @@ def demo(
         ),
     ] = None,
     outage: Annotated[float, typer.Option(min=5, help="seconds the link stays down")] = 30.0,
+    subnet: Annotated[
+        str | None,
+        typer.Option(
+            help="put the lab's devices in this loopback /24 (e.g. 127.10.200.0/24) [default: "
+            "the topology's own addresses, or a free 127.10.N.0/24 when they are taken]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Order a slice, break its SLA with a link failure, and print the bill with the credit."""
     from oss.demo import Demo, DemoError, DemoOptions
@@ -50,7 +58,12 @@ def demo(
     as_json = get_context(ctx).output is Format.JSON
     directory = (state_dir or Path(tempfile.mkdtemp(prefix="oss-demo-"))).expanduser().resolve()
     options = DemoOptions(
-        state_dir=directory, port=port, keep=keep, database_url=database_url, outage_s=outage
+        state_dir=directory,
+        port=port,
+        keep=keep,
+        database_url=database_url,
+        outage_s=outage,
+        subnet=subnet,
     )
     # With -o json the story goes to stderr and stdout carries only the result.
     console = Console(stderr=as_json, soft_wrap=True, emoji=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import time
@@ -24,6 +25,7 @@ import httpx
 import pytest
 
 from oss.cli.config import load_cli_config
+from oss.demo import PreconditionError, check_lab_subnet, metro_topology
 from tests.peers.daemon import OSS
 from tests.peers.lab_process import lab_state_dir
 from tests.peers.postgres import PostgresServer, create_database
@@ -63,9 +65,23 @@ def demo_leftovers(state_dir: Path) -> Iterator[None]:
                         time.sleep(0.2)
 
 
+def free_test_subnet() -> str:
+    """A free 127.10.N.0/24 (N in 100..250) for the demo's lab: never the metro file's own
+    addresses, which a user's `make run` lab may hold."""
+    for n in random.sample(range(100, 251), 40):
+        subnet = f"127.10.{n}.0/24"
+        try:
+            check_lab_subnet(metro_topology(), subnet)
+        except PreconditionError:
+            continue
+        return subnet
+    raise AssertionError("no free 127.10.N.0/24 for the demo's lab")
+
+
 def run_demo(state_dir: Path, *extra: str) -> dict[str, Any]:
+    subnet = ["--subnet", free_test_subnet()]
     done = subprocess.run(
-        [OSS, "-o", "json", "demo", "--keep", "--state-dir", str(state_dir), *extra],
+        [OSS, "-o", "json", "demo", "--keep", "--state-dir", str(state_dir), *subnet, *extra],
         capture_output=True,
         text=True,
         timeout=DEMO_TIMEOUT_S,
@@ -158,4 +174,22 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
         )
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"port {port}" in done.stderr and "in use" in done.stderr, done.stderr
+    assert not (tmp_path / "demo" / "daemon.log").exists()
+
+
+@pytest.mark.parametrize(
+    ("subnet", "reason"),
+    [("10.1.2.0/24", "outside 127.0.0.0/8"), ("127.10.200.0/29", "has room for 6 of 10")],
+)
+def test_a_bad_subnet_is_refused_before_anything_starts(
+    tmp_path: Path, subnet: str, reason: str
+) -> None:
+    done = subprocess.run(
+        [OSS, "demo", "--state-dir", str(tmp_path / "demo"), "--subnet", subnet],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--subnet" in done.stderr and reason in done.stderr, done.stderr
     assert not (tmp_path / "demo" / "daemon.log").exists()
