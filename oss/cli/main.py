@@ -14,12 +14,17 @@ at each start, and as strings it parses and evaluates them twice (5x the time).
 """
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
+from typer._click import Command as ClickCommand  # typer 0.29 bundles its click
+from typer._click import Context as ClickContext
+from typer.core import TyperCommand, TyperGroup
 
 from oss.cli.client import ApiClient, ClientError
 from oss.cli.config import load_cli_config
@@ -27,7 +32,36 @@ from oss.cli.output import Format, emit_json, error, show
 from oss.errors import ConfigError, InvalidInput, OssError
 from oss.known_warnings import silence_known_warnings
 
+
+class CommandStub(TyperCommand):
+    """A top-level command whose module is not loaded: its name and help line for the root
+    help (and for typer's "Did you mean"), from COMMANDS."""
+
+
+class LazyCommands(TyperGroup):
+    """The root group: the commands whose modules are loaded, and a stub for each other one."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for name, (_, help_line) in COMMANDS.items():
+            if name not in self.commands:
+                self.add_command(CommandStub(name, help=help_line))
+
+    def resolve_command(
+        self, ctx: ClickContext, args: list[str]
+    ) -> tuple[str | None, ClickCommand | None, list[str]]:
+        # Only if command_name() did not see the command (`oss -- device list`): load it now.
+        name, command, rest = super().resolve_command(ctx, args)
+        if name is not None and isinstance(command, CommandStub):
+            importlib.import_module(f"oss.cli.{COMMANDS[name][0]}")
+            loaded = typer.main.get_command(app)
+            assert isinstance(loaded, TyperGroup)
+            command = loaded.commands[name]
+        return name, command, rest
+
+
 app = typer.Typer(
+    cls=LazyCommands,
     help="Network OSS automation and assurance daemon.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -64,32 +98,39 @@ def get_context(ctx: typer.Context) -> Context:
     return obj
 
 
-# The module that defines each top-level command. A command line loads only its command's
-# module (converting ~80 commands into click's takes typer longer than Python takes to start);
-# `oss`, `--help` and anything unknown load them all, so the help lists every command and a typo
-# gets typer's own answer. tests/unit/cli/test_cli_imports.py checks the table is complete.
-COMMAND_MODULES = {
-    "alarm": "alarm",
-    "bill": "bill",
-    "catalog": "catalog",
-    "site": "commands",
-    "device": "commands",
-    "interface": "commands",
-    "link": "commands",
-    "topology": "commands",
-    "audit": "commands",
-    "customer": "customer",
-    "account": "customer",
-    "demo": "demo",
-    "lab": "lab",
-    "order": "order",
-    "serve": "serve",
-    "service": "service",
-    "slice": "service",
-    "transaction": "service",
-    "sla": "sla",
-    "token": "tokens",
+# Each top-level command: the module that defines it and its line in the root help, in the
+# help's order. A command line loads only its command's module (converting ~80 commands into
+# click's takes typer longer than Python takes to start); `oss`, `--help` and anything unknown
+# load none: the root group lists the commands from this table (CommandStub), so the help and a
+# typo's "No such command ... Did you mean" are typer's own. tests/unit/cli/test_cli_imports.py
+# checks the table is complete and its help lines are the modules' (the rendered help is equal).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "audit": ("commands", "The audit log, newest first."),
+    "demo": (
+        "demo",
+        "Order a slice, break its SLA with a link failure, and print the bill with the credit.",
+    ),
+    "serve": ("serve", "Run the daemon until SIGTERM or SIGINT."),
+    "alarm": ("alarm", "Alarms (TMF642): list, inspect, acknowledge, clear, watch."),
+    "bill": ("bill", "Bills (TMF678): run the bill run, list, show an invoice, issue."),
+    "catalog": ("catalog", "The product catalogue: offerings and their terms."),
+    "site": ("commands", "Sites."),
+    "device": ("commands", "Devices."),
+    "interface": ("commands", "Interfaces."),
+    "link": ("commands", "Links."),
+    "topology": ("commands", "The graph: import, export, paths, impact."),
+    "customer": ("customer", "Customers (minimal CRM)."),
+    "account": ("customer", "Billing accounts of customers."),
+    "lab": ("lab", "The simulated lab: one device per containerlab node, on 127.0.0.0/8."),
+    "service": ("service", "Services (the types in configs/services) and their transactions."),
+    "slice": ("service", "Network slices."),
+    "transaction": ("service", "Provisioning transactions."),
+    "order": ("order", "Product orders (TMF622)."),
+    "sla": ("sla", "SLA compliance of customer services."),
+    "token": ("tokens", "API tokens."),
 }
+COMMAND_MODULES = {name: module for name, (module, _) in COMMANDS.items()}
+COMPLETION_VARIABLE = "_OSS_COMPLETE"  # typer's, from the program name
 ROOT_OPTIONS_WITH_VALUE = ("--url", "--token", "-o", "--output")
 
 
@@ -112,10 +153,14 @@ def command_name(argv: list[str]) -> str | None:
 
 
 def register(argv: list[str] | None = None) -> None:
-    """Attach the commands `argv` needs to `app` (every command without `argv`): importing a
-    command's module attaches it."""
-    name = command_name(argv) if argv is not None else None
-    modules = {COMMAND_MODULES[name]} if name in COMMAND_MODULES else set(COMMAND_MODULES.values())
+    """Attach the commands `argv` needs to `app` (every command without `argv`, or when the
+    shell asks for completions): importing a command's module attaches it. The root help and an
+    unknown command need none (LazyCommands lists the others)."""
+    if argv is None or COMPLETION_VARIABLE in os.environ:
+        modules = set(COMMAND_MODULES.values())
+    else:
+        name = command_name(argv)
+        modules = {COMMAND_MODULES[name]} if name in COMMAND_MODULES else set()
     for module in sorted(modules):
         importlib.import_module(f"oss.cli.{module}")
 

@@ -8,6 +8,7 @@ is what the CLI imports, and the stub's own imports are the standard library's).
 from __future__ import annotations
 import __future__
 
+import inspect
 import json
 import os
 import subprocess
@@ -15,8 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer.main
+from typer.core import TyperGroup
 
-from oss.cli.main import COMMAND_MODULES, app, command_name, register
+from oss.cli.main import COMMAND_MODULES, COMMANDS, CommandStub, app, command_name, register
 
 # The daemon's stack: none of it is needed to print help or to ask the REST API. (pydantic is
 # not here: typer 0.29 itself checks every parameter of a command with it.)
@@ -129,6 +132,74 @@ def test_every_top_level_command_is_in_the_table() -> None:
         info.name or info.callback.__name__ for info in app.registered_commands if info.callback
     }
     assert groups | commands == set(COMMAND_MODULES)
+
+
+def test_the_tables_help_lines_are_the_commands_own() -> None:
+    """The root help shows COMMANDS' help lines without loading the modules: each must be the
+    first paragraph of its command's real help, as typer would print it."""
+    register()
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    for name, (module, help_line) in COMMANDS.items():
+        command = group.commands[name]
+        assert not isinstance(command, CommandStub), name
+        assert command.callback is None or command.callback.__module__ == f"oss.cli.{module}"
+        real = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
+        assert help_line == real.replace("\n", " ").strip(), name
+
+
+FULL_HELP = """
+from oss.cli.main import main, register
+register()
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+"""
+
+LAZY_HELP = """
+import sys
+from oss.cli.main import main
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+assert not [m for m in sys.modules if m.startswith("oss.cli.") and m != "oss.cli.main"
+            and m not in ("oss.cli.client", "oss.cli.config", "oss.cli.output")]
+"""
+
+
+def test_root_help_without_the_command_modules_is_the_full_help(cli_env: dict[str, str]) -> None:
+    def help_text(code: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=cli_env
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    lazy = help_text(LAZY_HELP)
+    assert "transaction" in lazy
+    assert lazy == help_text(FULL_HELP)
+
+
+def run_oss(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    code = f"from oss.cli.main import main; main({argv!r})"
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_an_unknown_command_gets_typers_error_and_suggestions(cli_env: dict[str, str]) -> None:
+    typo = run_oss(["devic", "list"], cli_env)
+    assert typo.returncode == 2
+    assert "No such command 'devic'. Did you mean 'device', 'service'?" in typo.stderr
+
+
+def test_a_command_the_table_lookup_missed_still_runs(cli_env: dict[str, str]) -> None:
+    """After `--` command_name() sees no command: the stub loads the module when it runs."""
+    shown = run_oss(["--", "site", "--help"], cli_env)
+    assert shown.returncode == 0, shown.stderr
+    assert "Usage: oss site [OPTIONS] COMMAND [ARGS]..." in shown.stdout
 
 
 @pytest.mark.parametrize(
