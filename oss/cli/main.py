@@ -43,9 +43,12 @@ class LazyCommands(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        for name, (_, help_line) in COMMANDS.items():
-            if name not in self.commands:
-                self.add_command(CommandStub(name, help=help_line))
+        loaded = dict(self.commands)
+        # The table's order, whichever modules loaded (and in whatever order they attached).
+        self.commands = {
+            name: loaded.pop(name) if name in loaded else CommandStub(name, help=help_line)
+            for name, (_, help_line) in COMMANDS.items()
+        } | loaded
 
     def resolve_command(
         self, ctx: ClickContext, args: list[str]
@@ -105,7 +108,7 @@ def get_context(ctx: typer.Context) -> Context:
 # typo's "No such command ... Did you mean" are typer's own. tests/unit/cli/test_cli_imports.py
 # checks the table is complete and its help lines are the modules' (the rendered help is equal).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "audit": ("commands", "The audit log, newest first."),
+    "audit": ("audit", "The audit log, newest first."),
     "demo": (
         "demo",
         "Order a slice, break its SLA with a link failure, and print the bill with the credit.",
@@ -114,11 +117,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alarm": ("alarm", "Alarms (TMF642): list, inspect, acknowledge, clear, watch."),
     "bill": ("bill", "Bills (TMF678): run the bill run, list, show an invoice, issue."),
     "catalog": ("catalog", "The product catalogue: offerings and their terms."),
-    "site": ("commands", "Sites."),
-    "device": ("commands", "Devices."),
-    "interface": ("commands", "Interfaces."),
-    "link": ("commands", "Links."),
-    "topology": ("commands", "The graph: import, export, paths, impact."),
+    "site": ("site", "Sites."),
+    "device": ("device", "Devices."),
+    "interface": ("interface", "Interfaces."),
+    "link": ("link", "Links."),
+    "topology": ("topology", "The graph: import, export, paths, impact."),
     "customer": ("customer", "Customers (minimal CRM)."),
     "account": ("customer", "Billing accounts of customers."),
     "lab": ("lab", "The simulated lab: one device per containerlab node, on 127.0.0.0/8."),
@@ -219,7 +222,16 @@ def read_file(path: Path) -> str:
         raise ClientError(f"{path}: cannot read: {exc}", exit_code=2) from None
 
 
-__all__ = ["Context", "app", "emit", "emit_json", "get_context", "main", "read_file"]
+def confirm(what: str, yes: bool) -> None:
+    """Ask before `what` unless --yes; with no terminal to ask on, refuse (exit 2)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ClientError(f"refusing to {what} without --yes (no terminal to ask on)", exit_code=2)
+    typer.confirm(f"{what}?", abort=True)
+
+
+__all__ = ["Context", "app", "confirm", "emit", "emit_json", "get_context", "main", "read_file"]
 
 if __name__ == "__main__":
     # `python -m oss.cli.main`: the sub-commands attach to the importable `oss.cli.main.app`,

@@ -12,8 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from oss.cli.client import ApiClient, ClientError
-from oss.cli.commands import _confirm
-from oss.cli.main import app, emit, get_context, read_file
+from oss.cli.main import app, confirm, emit, get_context, read_file
 from oss.cli.output import Format, console, emit_json, new_table, print_data, text
 
 service_app = typer.Typer(
@@ -225,7 +224,7 @@ def service_delete(
 ) -> None:
     """Decommission: remove the service from every device (one transaction)."""
     if not dry_run:
-        _confirm(f"remove service {ref} from every device", yes)
+        confirm(f"remove service {ref} from every device", yes)
     _run_change(ctx, "DELETE", f"/api/v1/services/{_ref(ref)}", None, dry_run=dry_run)
 
 

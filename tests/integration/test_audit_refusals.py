@@ -10,7 +10,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-import oss.cli.commands  # noqa: F401  (attaches `oss audit` to the CLI app)
+import oss.cli.audit  # noqa: F401  (attaches `oss audit` to the CLI app)
 from oss.api import create_app
 from oss.audit import Refusal, RefusalLog, list_entries, record
 from oss.auth_roles import Role
