@@ -35,7 +35,7 @@ from gufo.snmp import (
 )
 from gufo.snmp.aio import SnmpSession as GufoSession
 
-from drivers.snmp import PROTOCOL, PollSettings, SnmpValue, Varbind
+from drivers.snmp_target import PROTOCOL, PollSettings, SnmpValue, Varbind
 from oss.errors import AuthError, ConnectError, DeviceTimeout, RpcError
 
 T = TypeVar("T")

@@ -16,7 +16,8 @@ from pydantic import SecretStr
 from drivers import snmp_mib
 from drivers.base import Target
 from drivers.credentials import Credentials, SnmpCredentials
-from drivers.snmp import SnmpDriver, SnmpValue
+from drivers.snmp import SnmpDriver
+from drivers.snmp_target import SnmpValue
 from drivers.snmp_traps import TrapReceiver, TrapUser
 from oss.errors import AuthError, ConnectError, DeviceTimeout, RpcError
 from oss.events import Event
