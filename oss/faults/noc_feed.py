@@ -26,7 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection
 
 from oss.errors import InvalidInput
-from oss.outputs.mqtt_topics import alarm_event_topic, alarm_state_topic, alarm_state_topics
+from oss.outputs.mqtt_topics import alarm_topics
 from oss.settings import NocFeedSettings
 from oss.store.outbox import Message, Outbox, OutboxMessage, last_retained
 
@@ -85,13 +85,13 @@ class NocFeed:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"alarm for the NOC feed lacks a valid {exc}") from None
         device = alarm_device(alarm)
-        state_topic = alarm_state_topic(self.prefix, severity, device, alarm_id)
+        topics = alarm_topics(self.prefix, severity, event, device, alarm_id)
         return _Planned(
             device=device,
             alarm_id=alarm_id,
-            state_topic=state_topic,
-            event_topic=alarm_event_topic(self.prefix, event, device, alarm_id),
-            candidates=alarm_state_topics(self.prefix, device, alarm_id) | {state_topic},
+            state_topic=topics.state,
+            event_topic=topics.event,
+            candidates=topics.retained,
             payload=json.dumps(alarm, sort_keys=True, separators=(",", ":"), default=str),
             closed=event == "cleared" or str(alarm.get("state", "")).lower() == "cleared",
             # Sequence 1: never published before (it moves on with each change sent), so

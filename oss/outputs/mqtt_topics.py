@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 # X.733 / TMF642 perceived severities: the topics a retained message of an alarm can live at.
 SEVERITIES = ("critical", "major", "minor", "warning", "indeterminate", "cleared")
@@ -23,18 +24,21 @@ def topic_segment(value: object) -> str:
     return _UNSAFE.sub("_", text) or "_"
 
 
-def alarm_state_topic(prefix: str, severity: str, device: str, alarm_id: str) -> str:
-    return f"{prefix}/alarms/{topic_segment(severity.lower())}/{_alarm_tail(device, alarm_id)}"
+class AlarmTopics(NamedTuple):
+    """The topics of one change of an alarm."""
+
+    state: str  # its retained state, at its severity
+    event: str  # the change: raised, changed or cleared
+    retained: frozenset[str]  # every topic a retained state of it can live at (`state` too)
 
 
-def alarm_event_topic(prefix: str, event: str, device: str, alarm_id: str) -> str:
-    return f"{prefix}/events/{topic_segment(event)}/{_alarm_tail(device, alarm_id)}"
-
-
-def alarm_state_topics(prefix: str, device: str, alarm_id: str) -> frozenset[str]:
-    """Every topic a retained state of this alarm can live at (one per severity)."""
-    tail = _alarm_tail(device, alarm_id)
-    return frozenset(f"{prefix}/alarms/{s}/{tail}" for s in SEVERITIES)
+def alarm_topics(prefix: str, severity: str, event: str, device: str, alarm_id: str) -> AlarmTopics:
+    """An alarm's topics, its device and id segments made once (a storm batch has hundreds)."""
+    tail = f"{topic_segment(device)}/{topic_segment(alarm_id)}"
+    state = f"{prefix}/alarms/{topic_segment(severity.lower())}/{tail}"
+    every = [f"{prefix}/alarms/{s}/{tail}" for s in SEVERITIES]
+    every.append(state)
+    return AlarmTopics(state, f"{prefix}/events/{topic_segment(event)}/{tail}", frozenset(every))
 
 
 def order_topic(prefix: str, order_id: str) -> str:
@@ -45,7 +49,3 @@ def telemetry_topic(prefix: str, name: str, *objects: str) -> str:
     """`objects`: the device, then what on it (an interface), one level each."""
     levels = "/".join(topic_segment(o) for o in objects)
     return f"{prefix}/telemetry/{topic_segment(name)}/{levels}"
-
-
-def _alarm_tail(device: str, alarm_id: str) -> str:
-    return f"{topic_segment(device)}/{topic_segment(alarm_id)}"
