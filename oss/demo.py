@@ -33,9 +33,15 @@ from urllib.parse import quote
 
 from rich.console import Console
 
+from lab.sim.lab import Ports, assign_addresses, pid_alive, read_state
+from oss.cli.bill import invoice
 from oss.cli.client import ApiClient, ClientError
+from oss.cli.config import CliConfig
+from oss.cli.config import save_cli_config as save
+from oss.cli.sla import render
 from oss.errors import InvalidInput, OssError
 from oss.paths import lab_topologies_dir
+from topology.clab import parse_clab
 
 
 def metro_topology() -> Path:
@@ -191,7 +197,6 @@ class Demo:
     # --- preconditions and processes ----------------------------------------------------------
 
     def _check_preconditions(self) -> None:
-        from lab.sim.lab import pid_alive, read_state
 
         state_dir = self.options.state_dir
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -255,7 +260,6 @@ class Demo:
     def _child_env(self) -> dict[str, str]:
         """The children's environment: the caller's, without its OSS_* settings (the demo runs
         on its own state), with the lab's loopback ports and a fast polling interval."""
-        from lab.sim.lab import Ports
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("OSS_")}
         env.update(
@@ -329,8 +333,6 @@ class Demo:
                 daemon.kill()
                 daemon.wait()
         if self.procs.lab_started:
-            from lab.sim.lab import read_state
-
             with contextlib.suppress(subprocess.SubprocessError, OssError, DemoError):
                 if read_state(self.procs.lab_dir) is not None:
                     down = ["lab", "down", "--state-dir", str(self.procs.lab_dir)]
@@ -511,7 +513,6 @@ class Demo:
         with self.stage("The slice's SLA this month"):
             with self.api() as api:
                 doc = api.get(f"/api/v1/sla/{quote(service['name'], safe='')}")
-            from oss.cli.sla import render
 
             render(doc, self.console)
             self.facts["sla"] = doc
@@ -524,7 +525,6 @@ class Demo:
                 bill_id = run["bills"][0]["billId"]
                 bill = api.get(f"{BILLS}/{bill_id}")
                 rates = api.get(RATES, **{"bill.id": bill_id, "limit": 1000})
-            from oss.cli.bill import invoice
 
             self.say(f"Draft bill #{bill_id} of account {ACCOUNT} (`oss bill show {bill_id}`):")
             self.console.print(invoice(bill, rates))
@@ -589,8 +589,6 @@ def run_oss(
 
 
 def save_cli_config(path: Path, url: str, token: str) -> None:
-    from oss.cli.config import CliConfig
-    from oss.cli.config import save_cli_config as save
 
     save(CliConfig(url=url, token=token), path)
 
@@ -629,8 +627,6 @@ def free_port() -> int:
 
 def check_lab_subnet(topology: Path, subnet: str) -> None:
     """A chosen `--subnet` must be a loopback network with room for every node, and free."""
-    from lab.sim.lab import Ports, assign_addresses
-    from topology.clab import parse_clab
 
     parsed = parse_clab(topology.read_text(encoding="utf-8"), str(topology))
     try:
@@ -648,8 +644,6 @@ def check_lab_subnet(topology: Path, subnet: str) -> None:
 def free_lab_subnet(topology: Path) -> str | None:
     """None when the topology's own addresses are free; otherwise a 127.10.N.0/24 whose
     addresses are (so a `make run` lab or a test lab elsewhere does not get in the way)."""
-    from lab.sim.lab import Ports, assign_addresses
-    from topology.clab import parse_clab
 
     port = Ports.for_this_user().netconf
     parsed = parse_clab(topology.read_text(encoding="utf-8"), str(topology))
