@@ -70,9 +70,11 @@ _UPDATE = (
     .where(_TABLE.c.id == bindparam("row_id"))
     .values({name: bindparam(f"new_{name}") for name in STATE_COLUMNS})
 )
-# Built once: a statement made per batch costs more to construct and key than to run.
+# Built once: a statement made per batch costs more to construct and key than to run. Its
+# columns in `PlainAlarm`'s field order: a row makes one positionally (a tenth of the cost of
+# one made by keyword from a row mapping).
 _OPEN = (
-    select(_TABLE)
+    select(*(_TABLE.c[f.name] for f in fields(PlainAlarm)))
     .where(_TABLE.c.reduction_key.in_(bindparam("keys", expanding=True)), _TABLE.c.open)
     .order_by(_TABLE.c.id)
 )
@@ -90,8 +92,9 @@ def open_alarms(conn: Connection, keys: Collection[str]) -> dict[str, list[Plain
     found: dict[str, list[PlainAlarm]] = {key: [] for key in ordered}
     for start in range(0, len(ordered), IN_CHUNK):
         chunk = ordered[start : start + IN_CHUNK]
-        for row in conn.execute(_OPEN, {"keys": chunk}).mappings():
-            found[row["reduction_key"]].append(PlainAlarm(**row))
+        for row in conn.execute(_OPEN, {"keys": chunk}):
+            alarm = PlainAlarm(*row)
+            found[alarm.reduction_key].append(alarm)
     return found
 
 
