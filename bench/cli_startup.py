@@ -68,8 +68,11 @@ def seed_inventory(daemon: Daemon, devices: int) -> None:
 
 
 def measure(daemon: Daemon, bare: Path, rounds: int) -> dict[str, list[float]]:
+    # As installed: pip compiles a wheel's modules to bytecode, so the CLI does not compile
+    # its source at each start. Without this, an environment with PYTHONDONTWRITEBYTECODE
+    # (this VM's) would make every `oss` run recompile the project's modules from source.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
         "OSS_URL": daemon.url,
         "OSS_TOKEN": daemon.token or "",
         "OSS_CLI_CONFIG": str(daemon.state_dir / "cli.yaml"),
@@ -82,7 +85,7 @@ def measure(daemon: Daemon, bare: Path, rounds: int) -> dict[str, list[float]]:
         "oss device list": [OSS, "device", "list"],
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for argv in contenders.values():  # a warm-up round fills the page cache
+    for argv in contenders.values():  # a warm-up round fills the page cache and the bytecode
         wall_time(argv, env)
     for _ in range(rounds):
         for name, argv in contenders.items():
