@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from oss.cli.output import Format, cell, format_duration_us, format_rate, show
+from oss.cli.output import Format, cell, format_duration_us, show
+from topology.units import format_rate
 
 
 @pytest.mark.parametrize(
