@@ -25,7 +25,7 @@ from bss_bridge.tmf_bills import BASE_PATH, SPEC, applied_rate, customer_bill
 from oss.auth import Principal
 from oss.bounds import Int64
 from oss.errors import Conflict, InvalidInput, OssError
-from oss.web.tmf import Fields, Limit, Offset, paged, select_fields, tmf_error
+from oss.web.tmf import Fields, Limit, Offset, answer, paged, select_fields, tmf_error
 
 
 class BillRunRequest(BaseModel):
@@ -78,10 +78,10 @@ def router(access: Access) -> APIRouter:
         request: Request,
         fields: Fields = None,
     ) -> Any:
-        try:
+        async def work() -> dict[str, Any]:
             return select_fields(customer_bill(await billing.get(bill_id)), fields)
-        except OssError as exc:
-            return tmf_error(request, exc)
+
+        return await answer(request, work())
 
     @router.patch(f"{BASE_PATH}/customerBill/{{bill_id}}", summary="Issue a CustomerBill")
     async def patch_bill(
@@ -142,11 +142,11 @@ def router(access: Access) -> APIRouter:
         request: Request,
         fields: Fields = None,
     ) -> Any:
-        try:
+        async def work() -> dict[str, Any]:
             line, bill = await billing.line(rate_id)
             return select_fields(applied_rate(line, bill), fields)
-        except OssError as exc:
-            return tmf_error(request, exc)
+
+        return await answer(request, work())
 
     @router.post("/api/v1/bill-runs", summary="Run the bill run for a period (and account)")
     async def run_bills(

@@ -20,7 +20,7 @@ from bss_bridge.usage import STATES, UsageFilter, UsageLedger
 from oss.auth import Principal
 from oss.bounds import Int64, Moment
 from oss.errors import InvalidInput, OssError
-from oss.web.tmf import Fields, Limit, Offset, paged, select_fields, tmf_error
+from oss.web.tmf import Fields, Limit, Offset, answer, paged, select_fields, tmf_error
 
 BASE_PATH = tmf_usage.BASE_PATH
 
@@ -95,9 +95,9 @@ def router(access: Access) -> APIRouter:
         request: Request,
         fields: Fields = None,
     ) -> Any:
-        try:
+        async def work() -> dict[str, Any]:
             return select_fields(tmf_usage.to_tmf(await ledger.get(usage_id)), fields)
-        except OssError as exc:
-            return tmf_error(request, exc)
+
+        return await answer(request, work())
 
     return router
