@@ -62,6 +62,7 @@ from drivers.snmp_trap_codec import (
     TrapCodec,
     peek_version,
 )
+from drivers.udp_stats import host_rcvbuf_errors, rmem_max, size_receive_buffer, socket_drops
 from oss.events import Event, Value, now_ns
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,10 @@ _PRIV = {
     "AES256": config.USM_PRIV_CFB256_AES_BLUMENTHAL,
 }
 _VERSIONS = {0: "1", 1: "2c", 3: "3"}
-RECEIVE_BUFFER_BYTES = 4 << 20  # room for a burst while the loop is busy (capped by the kernel)
+# Room for a burst while the loop is busy elsewhere (the daemon asks for its setting,
+# assurance.traps_receive_buffer_bytes); the kernel charges each datagram its buffer's overhead,
+# ~830 bytes for a 110-byte trap here (measured), so 4 MiB granted hold ~5k traps.
+RECEIVE_BUFFER_BYTES = 4 << 20
 COMPLAINT_INTERVAL_S = 60.0  # a source's broken datagrams are logged at most this often
 _COMPLAINT_SOURCES = 1024  # sources remembered for that; a spoofed flood cannot grow it
 READ_PAUSE_S = 0.002  # after the socket ran dry: let a few arrive before reading again
@@ -186,6 +190,7 @@ class TrapReceiver:
         on_event: Callable[[Event], None] | None = None,
         queue_size: int = 10_000,
         engine_id: bytes | None = None,
+        receive_buffer_bytes: int = RECEIVE_BUFFER_BYTES,
     ) -> None:
         self.host = host
         self.port = port
@@ -197,6 +202,8 @@ class TrapReceiver:
         self._on_event = on_event
         self._queue_size = queue_size
         self._engine_id = engine_id
+        self._receive_buffer_asked = receive_buffer_bytes
+        self.receive_buffer = 0  # bytes the kernel granted (getsockopt), once bound
         # Events wait in a deque (bounded by `queue_size` in _accept); `_ready` is set when
         # there is something to take or the receiver stopped.
         self._queue: deque[Event] = deque()
@@ -217,6 +224,7 @@ class TrapReceiver:
         self.malformed = 0  # datagrams that were no well-formed v1/v2c/v3 notification
         self.bad_community = 0  # v1/v2c notifications with an unknown community
         self._v3_malformed = 0  # see v3_malformed
+        self._kernel_dropped = 0  # see kernel_dropped: the last count read, kept once closed
 
     def __repr__(self) -> str:
         return f"TrapReceiver({self.host}:{self.port}, received={self.received})"
@@ -286,12 +294,51 @@ class TrapReceiver:
             sock.close()
             raise
         sock.setblocking(False)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
-        except OSError as exc:  # the kernel's default then; a burst may overflow it sooner
-            log.debug("trap receiver: cannot enlarge the receive buffer: %s", exc)
+        self.receive_buffer = size_receive_buffer(sock, self._receive_buffer_asked)
         self.port = int(sock.getsockname()[1])
         self._sock = sock
+        self._report_receive_buffer()
+
+    def _report_receive_buffer(self) -> None:
+        asked, granted = self._receive_buffer_asked, self.receive_buffer
+        if granted >= asked:  # Linux reports twice what it accepted
+            log.info(
+                "trap receiver: %s:%s, receive buffer %d bytes (asked %d)",
+                self.host,
+                self.port,
+                granted,
+                asked,
+            )
+            return
+        cap = rmem_max()
+        log.warning(
+            "trap receiver: %s:%s, receive buffer %d bytes, asked %d: the kernel caps it at "
+            "net.core.rmem_max (%s); a burst may overflow it (counted in "
+            'oss_collection{counter="traps_kernel_dropped"}). Raise it with '
+            "`sysctl -w net.core.rmem_max=%d` (or run with CAP_NET_ADMIN)",
+            self.host,
+            self.port,
+            granted,
+            asked,
+            "unknown" if cap is None else cap,
+            asked,
+        )
+
+    @property
+    def kernel_dropped(self) -> int:
+        """Datagrams the kernel dropped for this receiver's socket (its receive buffer full),
+        read now; 0 when unknown (not Linux, not bound)."""
+        sock = self._sock
+        drops = socket_drops(sock) if sock is not None else None
+        if drops is not None:
+            self._kernel_dropped = drops
+        return self._kernel_dropped
+
+    @staticmethod
+    def host_rcvbuf_errors() -> int:
+        """UDP datagrams the host dropped for a full receive buffer, every socket together
+        (`Udp: RcvbufErrors`); 0 when unknown."""
+        return host_rcvbuf_errors() or 0
 
     async def start(self) -> None:
         if self._engine is not None:
@@ -356,6 +403,8 @@ class TrapReceiver:
 
     def unbind(self) -> None:
         """Close the socket (`stop()` does; for a receiver bound but never started)."""
+        if self._sock is not None:
+            _ = self.kernel_dropped  # the socket's last count, kept
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()

@@ -244,6 +244,18 @@ class AssuranceSettings(_Section):
     traps_host: str = Field(default="127.0.0.1", description="trap receiver address")
     traps_port: int = Field(default=0, ge=0, le=65535, description="0: no trap receiver")
     trap_communities: list[SecretStr] = Field(default_factory=list)
+    traps_receive_buffer_bytes: int = Field(
+        default=16 << 20,
+        ge=65_536,
+        description="SO_RCVBUF asked for the trap socket (room for a burst); the kernel caps it "
+        "at net.core.rmem_max unless the daemon has CAP_NET_ADMIN; the grant is logged at start",
+    )
+    traps_queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="traps decoded and waiting for the alarms at most; past it they are dropped "
+        'and counted (oss_collection{counter="traps_dropped"})',
+    )
     thresholds: list[dict[str, Any]] = Field(
         default_factory=list,
         description="TCA: [{metric, raise_above, clear_below, min_duration_s, severity}]",

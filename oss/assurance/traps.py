@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 # rows sent meanwhile) and its memory small.
 TRAP_BATCH = 1000
 TRAP_LINGER_S = 0.004  # a batch short of TRAP_BATCH waits this long for more traps
+TRAP_COUNTS = (
+    "traps_received",
+    "traps_dropped",
+    "traps_kernel_dropped",
+    "udp_rcvbuf_errors",
+    "traps_receive_buffer_bytes",
+)
 
 
 class TrapCollector:
@@ -55,10 +62,19 @@ class TrapCollector:
         return  # a trap has no counters to start again
 
     def counts(self) -> Mapping[str, int]:
+        """Traps received, and lost: `traps_dropped` by the daemon's full queue,
+        `traps_kernel_dropped` by the kernel for this socket (its receive buffer full),
+        `udp_rcvbuf_errors` the same for every UDP socket of the host (read on each scrape);
+        `traps_receive_buffer_bytes`, the socket's buffer as the kernel granted it."""
         receiver = self.receiver
+        if receiver is None:
+            return dict.fromkeys(TRAP_COUNTS, 0)
         return {
-            "traps_received": receiver.received if receiver else 0,
-            "traps_dropped": receiver.dropped if receiver else 0,
+            "traps_received": receiver.received,
+            "traps_dropped": receiver.dropped,
+            "traps_kernel_dropped": receiver.kernel_dropped,
+            "udp_rcvbuf_errors": receiver.host_rcvbuf_errors(),
+            "traps_receive_buffer_bytes": receiver.receive_buffer,
         }
 
     @property
@@ -115,6 +131,8 @@ class TrapCollector:
             self.settings.traps_port,
             communities=self.settings.trap_communities,
             devices=self._targets.sources,
+            queue_size=self.settings.traps_queue_size,
+            receive_buffer_bytes=self.settings.traps_receive_buffer_bytes,
         )
 
     def _update(self, receiver: TrapReceiver) -> None:

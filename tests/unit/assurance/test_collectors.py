@@ -60,12 +60,16 @@ async def test_the_pipeline_builds_every_collector(daemon: Daemon) -> None:
     assert isinstance(pipeline.collector("snmp"), SnmpPoller)
     assert isinstance(pipeline.collector("gnmi"), GnmiCollector)
     assert isinstance(pipeline.collector("traps"), TrapCollector)
-    # oss_collection keeps its four counters, zero before anything ran
+    # oss_collection keeps its counters, zero before anything ran (the trap receiver's: its
+    # queue's and the kernel's drops, and its socket's receive buffer)
     assert pipeline.collection_counts() == {
         "polls": 0,
         "poll_failures": 0,
         "traps_received": 0,
         "traps_dropped": 0,
+        "traps_kernel_dropped": 0,
+        "udp_rcvbuf_errors": 0,
+        "traps_receive_buffer_bytes": 0,
     }
     metrics = Metrics()
     pipeline.watch(metrics)
