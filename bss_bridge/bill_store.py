@@ -15,7 +15,7 @@ from its first to its last id, read in id order (see `_in_range`).
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +23,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Protocol, cast
 
+import orjson
 from sqlalchemy import Column, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import IntegrityError
@@ -316,9 +317,9 @@ async def update_totals(
 # accounts. So the hot statements are compiled by SQLAlchemy for the session's own dialect
 # (the same SQL, bind casts and placeholders it would send) and executed with parameters
 # already in the driver's form: decimals as their canonical text (what DecimalText stores),
-# evidence serialised by the column's own JSON bind processor, and the batch's few distinct
-# datetimes converted once each by the column's own processor (a datetime for asyncpg, the
-# dialect's text for SQLite), so both backends get exactly the values they got before.
+# evidence as JSON text (`evidence_json`: the value the column's bind processor would give),
+# and the batch's few distinct datetimes converted once each by the column's own processor (a
+# datetime for asyncpg, the dialect's text for SQLite), so both backends get the same values.
 
 
 def _insert(table: Table, names: Sequence[str]) -> ValuesBase:
@@ -397,8 +398,6 @@ class _LineRows:
     def __init__(self, dialect: Dialect, now: datetime) -> None:
         self.rows: list[tuple[Any, ...]] = []
         self._created_at = _bound(dialect, _LINES.c.created_at, now)
-        process = _LINES.c.evidence.type.dialect_impl(dialect).bind_processor(dialect)
-        self._json: Callable[[Any], Any] = process if process is not None else _same
         # Lines may share one evidence object (rating caches the charges of equal proration):
         # each is serialised once. The object is kept with its text so its id stays its own.
         self._serialised: dict[int, tuple[Any, Any]] = {}
@@ -420,12 +419,16 @@ class _LineRows:
     def _evidence(self, evidence: Any) -> Any:
         known = self._serialised.get(id(evidence))
         if known is None:
-            known = self._serialised[id(evidence)] = (evidence, self._json(evidence))
+            known = self._serialised[id(evidence)] = (evidence, evidence_json(evidence))
         return known[1]
 
 
-def _same(value: Any) -> Any:
-    return value
+def evidence_json(evidence: Any) -> str:
+    """A line's evidence as the text its JSON column stores, on both backends (the column's
+    own bind processor is `json.dumps`; orjson writes the same value, without the blanks
+    after `:` and `,`, in a tenth of the time: some 50k documents per 10k accounts). None is
+    JSON `null`, as the column stores it."""
+    return orjson.dumps(evidence).decode()
 
 
 # ------------------------------------------------------------------------------ the heap
