@@ -11,16 +11,25 @@ the CPU per trap of the later stages in-process (rules; AlarmManager.signals wit
 outbox writes) and the CPU per QoS 1 publish of the MQTT client, so that a miss of the goal says
 where the time goes.
 
-The sender (its own process) cycles over (device, ifindex) pairs, each doing linkDown x3 then
-linkUp, so repeats must reduce into one alarm whose `count` says 3 before it clears; each device
-is its own loopback source address (127.10.0.x). The rate steps up (bounded) until a contender
-loses traps or falls behind; for each step: throughput, CPU seconds of the contender's process
-(so traps per CPU-second, i.e. per core), and losses (traps snmptrapd did not log / traps no MQTT
-message reflects). Latency trap -> MQTT is the time from the sender's sendto() to the first
-message on `<prefix>/events/#` reflecting the trap (the alarm of that episode with a count at
-least the trap's repeat number, or cleared), p50/p99 at the latency rate.
+Storms of three shapes (`--shape`, all by default; see `plan`): one link flapping (every trap
+a state change), 1,000 distinct interfaces going down once (1,000 new alarms), and repeats of a
+few problems (reduction: one alarm each whose `count` grows); a fourth, `cycle` (100 pairs, each
+linkDown x3 then linkUp), is the earlier bench's storm, kept for the API step and the stages.
+Each device is its own loopback source address (127.10.0.x), the sender its own process. Per
+shape the rate steps up (bounded) until a contender loses traps or falls behind; for each step:
+throughput, CPU seconds of the contender's process (so traps per CPU-second, i.e. per core), and
+losses (traps snmptrapd did not log / traps no MQTT message reflects). Latency trap -> MQTT is
+the time from the sender's sendto() to the first message on `<prefix>/events/#` reflecting the
+trap (the alarm of that episode with a count at least the trap's repeat number, or cleared),
+p50/p99 at the latency rate. A `gc.collect()` precedes each measured slice.
 
-    .venv/bin/python -m bench.trap_storm_bench [--seconds 2] [--rates 1000 2000 5000 ...]
+The API under a storm: `oss serve` as a process (the API, the trap path and the NOC feed on one
+event loop, as deployed) takes a `--api-rate` storm while a client process GETs the TMF alarm
+list (limit=50) and the device list with a bearer token, from the first trap to a second after
+the last: p50/p99 per path, errors, and the daemon's counts from /metrics.
+
+    .venv/bin/python -m bench.trap_storm_bench [--seconds 2] [--rates 2000 5000 10000]
+        [--shape flap|distinct|repeats|cycle|all] [--api-rate 10000] [--budget 240]
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing
 import os
@@ -58,21 +68,29 @@ from oss.outputs.rollup import MinuteRollup
 from oss.settings import AssuranceSettings, NocFeedSettings
 from oss.store import Database
 from oss.store.outbox import Outbox
+from tests.peers.daemon import Daemon as ServedDaemon
 from tests.peers.mosquitto import MosquittoServer, running_mosquitto
 from tests.peers.ports import free_port
 from topology.graph import InventoryGraph
 
 COMMUNITY = "storm-bench"
-DEVICES = tuple(f"127.10.0.{n}" for n in range(1, 5))
-IFINDEXES = tuple(range(1, 26))  # 4 x 25 = 100 (device, ifindex) pairs
-DOWNS = 3  # linkDown repeats before the linkUp of one episode
+DEVICES = tuple(f"127.10.0.{n}" for n in range(1, 41))  # each its own loopback source
+IFINDEXES = tuple(range(1, 26))
+CYCLE_DEVICES = 4  # the cycle's 4 x 25 = 100 (device, ifindex) pairs
+DOWNS = 3  # the cycle's linkDown repeats before the linkUp of one episode
 PHASES = DOWNS + 1
+UP = -1  # Trap.repeat of a linkUp
+REPEAT_PAIRS = ((0, 1), (0, 2), (1, 1), (1, 2), (2, 7))  # the few problems that repeat
+SHAPES = ("flap", "distinct", "repeats", "cycle")
+DEFAULT_SHAPES = ("flap", "distinct", "repeats")  # --shape all
 PREFIX = "storm"
 GRACE_S = 1.0  # a contender keeps up when it is done this long after the last send (+10 %)
 MAX_WAIT_S = 15.0  # give up on a step this long after the last send
 LATENCY_RATE = 2000
 CONTENDERS = ("snmptrapd", "receiver", "daemon")
 STAGE_TRAPS = 4000
+RING = Path(__file__).resolve().parents[1] / "lab" / "topologies" / "ring4.clab.yml"
+API_RATE = 10_000
 
 SYS_UPTIME_0 = "1.3.6.1.2.1.1.3.0"
 SNMP_TRAP_OID_0 = "1.3.6.1.6.3.1.1.4.1.0"
@@ -87,23 +105,44 @@ IF_INDEX, IF_ADMIN, IF_OPER = "1.3.6.1.2.1.2.2.1.1", "1.3.6.1.2.1.2.2.1.7", "1.3
 class Trap:
     device: int  # index into DEVICES
     ifindex: int
-    episode: int
-    phase: int  # 0..DOWNS-1: the (phase+1)-th linkDown; DOWNS: the linkUp
+    episode: int  # the n-th alarm of this (device, ifindex): a linkUp ends one
+    repeat: int  # the (repeat+1)-th linkDown of its episode; UP: the linkUp
 
     @property
     def down(self) -> bool:
-        return self.phase < DOWNS
+        return self.repeat != UP
 
 
-def plan(count: int) -> list[Trap]:
-    """Trap i goes to pair i % pairs; each pair runs down x DOWNS, up, down x DOWNS, ..."""
-    pairs = [(d, i) for d in range(len(DEVICES)) for i in IFINDEXES]
+def plan(count: int, shape: str = "cycle") -> list[Trap]:
+    """`count` traps of a storm shape (distinct: at most its 1,000 pairs):
+    flap      one link going down, up, down, up, ...: every trap a state change;
+    distinct  40 devices x 25 ifindexes going down once each: 1,000 new alarms;
+    repeats   the few REPEAT_PAIRS sending linkDown over and over: one alarm each, counted;
+    cycle     4 devices x 25 ifindexes, each linkDown x DOWNS then linkUp, round after round."""
+    if shape == "flap":
+        return [Trap(0, 1, i // 2, UP if i % 2 else 0) for i in range(count)]
+    if shape == "distinct":
+        pairs = [(d, i) for d in range(len(DEVICES)) for i in IFINDEXES]
+        return [Trap(d, i, 0, 0) for d, i in pairs[:count]]
+    if shape == "repeats":
+        n = len(REPEAT_PAIRS)
+        return [Trap(*REPEAT_PAIRS[i % n], 0, i // n) for i in range(count)]
+    if shape != "cycle":
+        raise ValueError(f"unknown storm shape {shape!r}")
+    pairs = [(d, i) for d in range(CYCLE_DEVICES) for i in IFINDEXES]
     out = []
     for i in range(count):
         device, ifindex = pairs[i % len(pairs)]
         step = i // len(pairs)
-        out.append(Trap(device, ifindex, step // PHASES, step % PHASES))
+        phase = step % PHASES
+        out.append(Trap(device, ifindex, step // PHASES, phase if phase < DOWNS else UP))
     return out
+
+
+def shape_count(shape: str, rate: int, seconds: float) -> int:
+    """Traps in one step: rate x seconds, but a distinct storm is its 1,000 interfaces."""
+    count = int(rate * seconds)
+    return min(count, len(DEVICES) * len(IFINDEXES)) if shape == "distinct" else count
 
 
 def _len(n: int) -> bytes:
@@ -153,13 +192,13 @@ def encode(trap: Trap, request_id: int) -> bytes:
     return _tlv(0x30, _int(1) + _tlv(0x04, COMMUNITY.encode()) + pdu)
 
 
-def send(port: int, rate: int, count: int, out: Connection) -> None:
-    """The sender process: `count` traps paced at `rate`/s to 127.0.0.1:port; sends back the
-    monotonic time of each sendto()."""
-    traps = plan(count)
+def send(port: int, rate: int, shape: str, count: int, out: Connection) -> None:
+    """The sender process: `count` traps of `shape` paced at `rate`/s to 127.0.0.1:port; sends
+    back the monotonic time of each sendto()."""
+    traps = plan(count, shape)
     packets = [encode(t, i + 1) for i, t in enumerate(traps)]
     socks = []
-    for address in DEVICES:
+    for address in DEVICES[: max(t.device for t in traps) + 1]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((address, 0))
         socks.append(sock)
@@ -188,13 +227,13 @@ class Sending:
 
 
 @contextlib.contextmanager
-def sender(port: int, rate: int, count: int) -> Iterator[Sending]:
+def sender(port: int, rate: int, count: int, shape: str = "cycle") -> Iterator[Sending]:
     """The sender process. Leaving the block waits for the process to end: an async caller
     reads the send times with `sent_times`, which waits in a thread (the process takes ~0.5 s
     to exit, which would stall the event loop measured)."""
     ctx = multiprocessing.get_context("spawn")
     receiving, sending = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=send, args=(port, rate, count, sending), daemon=True)
+    process = ctx.Process(target=send, args=(port, rate, shape, count, sending), daemon=True)
     process.start()
     sending.close()
     try:
@@ -226,6 +265,7 @@ class Step:
     cpu_s: float  # CPU time of the contender's process over the step
     latencies_ms: list[float] = field(default_factory=list)
     note: str = ""
+    shape: str = "cycle"
 
     @property
     def lost(self) -> int:
@@ -292,11 +332,10 @@ def _logged(log: Path) -> int:
         return sum(1 for line in f if line.startswith(b"TRAP "))
 
 
-def bench_snmptrapd(base: Path, rate: int, seconds: float) -> Step:
-    count = int(rate * seconds)
+def bench_snmptrapd(base: Path, shape: str, rate: int, count: int) -> Step:
     with running_snmptrapd(base) as (process, port, log):
         cpu0 = _proc_cpu_s(process.pid)
-        with sender(port, rate, count) as sending:
+        with sender(port, rate, count, shape) as sending:
             sent_at = sending.results.recv()
         last_send = sent_at[-1]
         seen, seen_at = 0, time.monotonic_ns()
@@ -311,16 +350,15 @@ def bench_snmptrapd(base: Path, rate: int, seconds: float) -> Step:
         # When the last line was written, on the monotonic clock the sender used.
         done_at = log.stat().st_mtime_ns - (time.time_ns() - time.monotonic_ns())
         cpu = _proc_cpu_s(process.pid) - cpu0
-    return Step("snmptrapd", rate, count, seen, (done_at - sent_at[0]) / 1e9, cpu)
+    return Step("snmptrapd", rate, count, seen, (done_at - sent_at[0]) / 1e9, cpu, shape=shape)
 
 
 # ---------------------------------------------------------------------- receiver alone
 
 
-async def bench_receiver(rate: int, seconds: float) -> Step:
+async def bench_receiver(shape: str, rate: int, count: int) -> Step:
     """The daemon's first stage alone (receive + lean decode into Events, drained in batches
     as the trap collector takes them): what the rest of the pipeline could at best reach."""
-    count = int(rate * seconds)
     async with TrapReceiver("127.0.0.1", 0, communities=[COMMUNITY]) as receiver:
         handled, last = 0, 0
 
@@ -335,8 +373,9 @@ async def bench_receiver(rate: int, seconds: float) -> Step:
                 last = time.monotonic_ns()
 
         drainer = asyncio.create_task(drain())
+        gc.collect()  # not a collection left over from start-up in the measured slice
         cpu0 = time.process_time()
-        with sender(receiver.port, rate, count) as sending:
+        with sender(receiver.port, rate, count, shape) as sending:
             sent_at = await sent_times(sending)
         deadline = time.monotonic_ns() + int(MAX_WAIT_S * 1e9)
         quiet_since = time.monotonic_ns()
@@ -350,7 +389,9 @@ async def bench_receiver(rate: int, seconds: float) -> Step:
         cpu = time.process_time() - cpu0
     await drainer
     taken = (last - sent_at[0]) / 1e9 if last else float("inf")
-    return Step("receiver", rate, count, handled, taken, cpu, note="receive + decode only")
+    return Step(
+        "receiver", rate, count, handled, taken, cpu, note="receive + decode only", shape=shape
+    )
 
 
 # ----------------------------------------------------------------------------- daemon
@@ -468,15 +509,16 @@ def latencies(
     for trap, at_send in zip(traps, sent_at, strict=True):
         key = f"linkDown:{DEVICES[trap.device]}:ifIndex.{trap.ifindex}"
         for at, count, cleared in seen.get((key, trap.episode), ()):
-            if cleared or (trap.down and count > trap.phase):
+            if cleared or (trap.down and count > trap.repeat):
                 reflected += 1
                 out.append((at - at_send) / 1e6)
                 break
     return reflected, out, max((g[0] for g in got), default=0)
 
 
-async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: float) -> Step:
-    count = int(rate * seconds)
+async def bench_daemon(
+    base: Path, broker: MosquittoServer, shape: str, rate: int, count: int
+) -> Step:
     ctx = multiprocessing.get_context("spawn")
     ready_here, ready_there = ctx.Pipe()
     got_here, got_there = ctx.Pipe(duplex=False)
@@ -490,8 +532,9 @@ async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: 
         async with running_daemon(base, broker) as daemon:
             assert daemon.traps.receiver is not None
             traps_port = daemon.traps.receiver.port
+            gc.collect()  # not a collection left over from start-up in the measured slice
             cpu0 = time.process_time()
-            with sender(traps_port, rate, count) as sending:
+            with sender(traps_port, rate, count, shape) as sending:
                 sent_at = await sent_times(sending)
             deadline = sent_at[-1] + int(MAX_WAIT_S * 1e9)
             while time.monotonic_ns() < deadline:
@@ -504,6 +547,7 @@ async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: 
             cpu = time.process_time() - cpu0
             counts = daemon.traps.counts()
             dropped, received = counts["traps_dropped"], counts["traps_received"]
+            kernel_dropped = counts["traps_kernel_dropped"]
             await asyncio.sleep(0.5)  # the last messages on their way to the subscriber
         ready_here.send("stop")
         got = await asyncio.to_thread(got_here.recv)
@@ -512,10 +556,166 @@ async def bench_daemon(base: Path, broker: MosquittoServer, rate: int, seconds: 
         if subscriber.is_alive():
             subscriber.kill()
             subscriber.join()
-    reflected, lat, last = latencies(plan(count), sent_at, got)
-    note = f"received {received}, queue-dropped {dropped}, {len(got)} MQTT events"
+    reflected, lat, last = latencies(plan(count, shape), sent_at, got)
+    note = (
+        f"received {received}, queue-dropped {dropped}, kernel-dropped {kernel_dropped},"
+        f" {len(got)} MQTT events"
+    )
     seconds_taken = (last - sent_at[0]) / 1e9 if last else float("inf")
-    return Step("daemon", rate, count, reflected, seconds_taken, cpu, lat, note)
+    return Step("daemon", rate, count, reflected, seconds_taken, cpu, lat, note, shape)
+
+
+# ------------------------------------------------------------------ the API under a storm
+
+API_PATHS = ("/tmf-api/alarm/v4/alarm?limit=50", "/api/v1/devices")
+API_GOAL_P99_MS = 200.0
+API_SECONDS = 3.0  # of storm at least, for a sample of requests worth a p99
+API_TAIL_S = 1.0  # the client's requests go on this long after the last trap sent
+
+
+def query_api(url: str, token: str, ready: Connection, out: Connection) -> None:
+    """The API client process: GET each of API_PATHS in turn, from "go" until "stop" (or
+    MAX_WAIT_S x 2); sends back (path, ms, status) per request (status 0: no answer)."""
+    import httpx  # imported here: the spawned process needs nothing else of the bench
+
+    got: list[tuple[str, float, int]] = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+        client.get(API_PATHS[1])  # the connection, before the storm
+        ready.send("ready")
+        ready.recv()
+        end = time.monotonic() + 2 * MAX_WAIT_S
+        n = 0
+        while time.monotonic() < end and not ready.poll():
+            path = API_PATHS[n % len(API_PATHS)]
+            n += 1
+            start = time.perf_counter()
+            try:
+                status = client.get(path, timeout=10).status_code
+            except httpx.HTTPError:
+                status = 0
+            got.append((path, (time.perf_counter() - start) * 1e3, status))
+    out.send(got)
+
+
+@dataclass
+class ApiStep:
+    shape: str
+    rate: int
+    sent: int
+    cpu_s: float  # the daemon process's, over the storm and its drain
+    answers: list[tuple[str, float, int]]
+    metrics: dict[str, float]
+
+    def percentile(self, path: str, q: float) -> float:
+        ordered = sorted(ms for p, ms, _ in self.answers if p == path)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for _, _, status in self.answers if status != 200)
+
+
+def _scrape(url: str) -> dict[str, float]:
+    """oss_collection's trap counts from /metrics."""
+    import httpx
+
+    out: dict[str, float] = {}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith('oss_collection{counter="'):
+            name, value = line[len('oss_collection{counter="') :].split('"} ')
+            out[name] = float(value)
+    return out
+
+
+def bench_api(
+    base: Path, broker: MosquittoServer, shape: str, rate: int, seconds: float
+) -> ApiStep:
+    """`oss serve` as a process (the real daemon: the API, the trap path and the NOC feed on
+    one event loop), a storm into its trap port, and a client process querying the API."""
+    count = shape_count(shape, rate, max(seconds, API_SECONDS))
+    traps_port = free_port()
+    daemon = ServedDaemon(
+        base,
+        extra_args=["--topology", str(RING)],
+        env={
+            "OSS_ASSURANCE__TRAPS_PORT": str(traps_port),
+            "OSS_ASSURANCE__TRAP_COMMUNITIES": json.dumps([COMMUNITY]),
+            "OSS_MQTT__ENABLED": "true",
+            "OSS_MQTT__HOST": broker.host,
+            "OSS_MQTT__PORT": str(broker.port),
+            "OSS_MQTT__PREFIX": PREFIX,
+            "OSS_MQTT__CLIENT_ID": "storm-api-oss",
+            "OSS_LOG__LEVEL": "WARNING",
+        },
+    )
+    ctx = multiprocessing.get_context("spawn")
+    ready_here, ready_there = ctx.Pipe()
+    got_here, got_there = ctx.Pipe(duplex=False)
+    daemon.start()
+    client = None
+    try:
+        token = daemon.create_token("viewer")
+        assert daemon.proc is not None
+        pid = daemon.proc.pid
+        client = ctx.Process(
+            target=query_api,
+            args=(daemon.url, token, ready_there, got_there),
+            daemon=True,
+        )
+        client.start()
+        got_there.close()
+        ready_here.recv()
+        cpu0 = _proc_cpu_s(pid)
+        ready_here.send("go")
+        with sender(traps_port, rate, count, shape) as sending:
+            sending.results.recv()
+        time.sleep(API_TAIL_S)  # the client goes on a moment after the last trap sent
+        ready_here.send("stop")
+        answers = got_here.recv()
+        # Then the daemon works through what is left: until its CPU time stands still.
+        deadline, cpu = time.monotonic() + MAX_WAIT_S, _proc_cpu_s(pid)
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = _proc_cpu_s(pid)
+            if now - cpu < 0.01:  # idle
+                break
+            cpu = now
+        cpu = _proc_cpu_s(pid) - cpu0
+        metrics = _scrape(daemon.url)
+    finally:
+        if client is not None:
+            client.join(timeout=MAX_WAIT_S)
+            if client.is_alive():
+                client.kill()
+                client.join()
+        daemon.kill()
+    return ApiStep(shape, rate, count, cpu, answers, metrics)
+
+
+def _print_api(step: ApiStep) -> None:
+    print(
+        f"\nthe API under a {step.rate}/s {step.shape} storm ({step.sent} traps; `oss serve`,"
+        f" one event loop): {len(step.answers)} requests from the first trap to"
+        f" {API_TAIL_S:g} s after the last, {step.errors} not 200:"
+    )
+    for path in API_PATHS:
+        p50, p99 = step.percentile(path, 0.5), step.percentile(path, 0.99)
+        verdict = "MET" if p99 <= API_GOAL_P99_MS else "NOT MET"
+        print(
+            f"  GET {path:<36} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms"
+            f"  (goal p99 <= 200 ms: {verdict})"
+        )
+    m = step.metrics
+    received, dropped = m.get("traps_received", 0), m.get("traps_dropped", 0)
+    taken = received - dropped
+    print(
+        f"  daemon: received {received:.0f}, queue-dropped {dropped:.0f},"
+        f" kernel-dropped {m.get('traps_kernel_dropped', 0):.0f}"
+        f" (receive buffer {m.get('traps_receive_buffer_bytes', 0):.0f} bytes);"
+        f" {step.cpu_s:.2f} CPU-s: {taken / step.cpu_s if step.cpu_s else 0:.0f} traps through"
+        " the alarms per CPU-second (the whole daemon, the API's requests included)",
+        flush=True,
+    )
 
 
 # ------------------------------------------------------------------------- stage costs
@@ -609,42 +809,30 @@ def _print(step: Step) -> None:
     )
 
 
-def run(seconds: float, rates: Sequence[int], budget_s: float) -> None:
+def run(
+    seconds: float, rates: Sequence[int], budget_s: float, shapes: Sequence[str], api_rate: int
+) -> None:
     started = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="oss-trap-storm-"))
     try:
         with running_mosquitto() as broker:
             print(
-                f"{len(DEVICES)} devices x {len(IFINDEXES)} ifindexes, linkDown x{DOWNS} + linkUp"
-                f" per episode; {seconds:g} s per step; {os.cpu_count()} CPUs;"
-                f" budget {budget_s:g} s"
+                f"storm shapes {', '.join(shapes)}; {seconds:g} s per step (distinct: its 1,000"
+                f" traps); {os.cpu_count()} CPUs; budget {budget_s:g} s"
             )
-            best: dict[str, Step] = {}
-            latency: Step | None = None
-            alive = dict.fromkeys(CONTENDERS, True)
-            for rate in sorted(set(rates) | {LATENCY_RATE}):
-                if not any(alive.values()) or time.monotonic() - started > budget_s:
-                    print(f"  (stopping at {rate}/s: time budget or both contenders behind)")
-                    break
-                print(f"rate {rate}/s", flush=True)
-                for name in CONTENDERS:
-                    if not alive[name] and rate != LATENCY_RATE:
-                        continue
-                    step_dir = Path(tempfile.mkdtemp(dir=base))
-                    if name == "snmptrapd":
-                        step = bench_snmptrapd(step_dir, rate, seconds)
-                    elif name == "receiver":
-                        step = asyncio.run(bench_receiver(rate, seconds))
-                    else:
-                        step = asyncio.run(bench_daemon(step_dir, broker, rate, seconds))
-                        if rate == LATENCY_RATE:
-                            latency = step
-                    _print(step)
-                    if step.kept_up and alive[name]:
-                        best[name] = step
-                    else:
-                        alive[name] = False
-            summarise(best, latency)
+            results = []
+            for shape in shapes:
+                if time.monotonic() - started > budget_s:
+                    print(f"(skipping the {shape} storm: time budget)")
+                    continue
+                results.append(
+                    (shape, *storm(base, broker, shape, seconds, rates, started, budget_s))
+                )
+            for shape, best, latency in results:
+                summarise(shape, best, latency)
+            if api_rate:
+                api_dir = Path(tempfile.mkdtemp(dir=base))
+                _print_api(bench_api(api_dir, broker, "cycle", api_rate, seconds))
             if time.monotonic() - started < budget_s:
                 asyncio.run(stage_costs(base, STAGE_TRAPS, TRAP_BATCH))
                 asyncio.run(mqtt_cost(broker, STAGE_TRAPS))
@@ -652,8 +840,57 @@ def run(seconds: float, rates: Sequence[int], budget_s: float) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def summarise(best: dict[str, Step], latency: Step | None) -> None:
-    print("\nmax sustained rate without loss (highest step kept up with):")
+def storm(
+    base: Path,
+    broker: MosquittoServer,
+    shape: str,
+    seconds: float,
+    rates: Sequence[int],
+    started: float,
+    budget_s: float,
+) -> tuple[dict[str, Step], Step | None]:
+    """One shape, the rate stepped up (bounded) until a contender loses traps or falls behind;
+    the latency rate always runs. The best step kept up with per contender, and the latency's."""
+    print(f"\n{shape} storm: {SHAPE_LINES[shape]}")
+    best: dict[str, Step] = {}
+    latency: Step | None = None
+    alive = dict.fromkeys(CONTENDERS, True)
+    for rate in sorted(set(rates) | {LATENCY_RATE}):
+        if not any(alive.values()) or time.monotonic() - started > budget_s:
+            print(f"  (stopping at {rate}/s: time budget or every contender behind)")
+            break
+        count = shape_count(shape, rate, seconds)
+        print(f"rate {rate}/s", flush=True)
+        for name in CONTENDERS:
+            if not alive[name] and rate != LATENCY_RATE:
+                continue
+            step_dir = Path(tempfile.mkdtemp(dir=base))
+            if name == "snmptrapd":
+                step = bench_snmptrapd(step_dir, shape, rate, count)
+            elif name == "receiver":
+                step = asyncio.run(bench_receiver(shape, rate, count))
+            else:
+                step = asyncio.run(bench_daemon(step_dir, broker, shape, rate, count))
+                if rate == LATENCY_RATE:
+                    latency = step
+            _print(step)
+            if step.kept_up and alive[name]:
+                best[name] = step
+            else:
+                alive[name] = False
+    return best, latency
+
+
+SHAPE_LINES = {
+    "flap": "one link going down, up, down, ...: every trap a state change",
+    "distinct": "40 devices x 25 ifindexes going down once: 1,000 new alarms",
+    "repeats": f"{len(REPEAT_PAIRS)} (device, ifindex) pairs sending linkDown over and over",
+    "cycle": f"{CYCLE_DEVICES} devices x 25 ifindexes, linkDown x{DOWNS} then linkUp, in rounds",
+}
+
+
+def summarise(shape: str, best: dict[str, Step], latency: Step | None) -> None:
+    print(f"\n{shape}: max sustained rate without loss (highest step kept up with):")
     for name in CONTENDERS:
         step = best.get(name)
         if step is None:
@@ -672,7 +909,7 @@ def summarise(best: dict[str, Step], latency: Step | None) -> None:
     per_core_ok = daemon is not None and daemon.per_core >= 10_000 and daemon.rate >= 10_000
     p99 = latency.percentile(0.99) if latency else float("nan")
     lat_ok = latency is not None and latency.lost == 0 and p99 < 20.0
-    print("\ngoal: >= 10k traps/s per core, p99 < 20 ms at 2k/s, none lost")
+    print("  goal: >= 10k traps/s per core, p99 < 20 ms at 2k/s, none lost")
     print(f"  throughput per core: {'MET' if per_core_ok else 'NOT MET'}")
     if latency is not None:
         print(
@@ -684,12 +921,16 @@ def summarise(best: dict[str, Step], latency: Step | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=2.0, help="per step (max 10)")
+    parser.add_argument("--rates", type=int, nargs="+", default=[2000, 5000, 10_000])
+    parser.add_argument("--shape", choices=(*SHAPES, "all"), default="all")
     parser.add_argument(
-        "--rates", type=int, nargs="+", default=[1000, 2000, 5000, 10_000, 20_000, 40_000]
+        "--api-rate", type=int, default=API_RATE, help="storm rate of the API step (0: none)"
     )
-    parser.add_argument("--budget", type=float, default=150.0, help="stop stepping after (s)")
+    parser.add_argument("--budget", type=float, default=240.0, help="stop stepping after (s)")
     args = parser.parse_args()
-    run(min(args.seconds, 10.0), [min(r, 100_000) for r in args.rates], args.budget)
+    shapes = DEFAULT_SHAPES if args.shape == "all" else (args.shape,)
+    rates = [min(r, 100_000) for r in args.rates]
+    run(min(args.seconds, 10.0), rates, args.budget, shapes, min(args.api_rate, 100_000))
 
 
 if __name__ == "__main__":
