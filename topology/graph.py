@@ -14,8 +14,10 @@ index) are kept here, with the graph whose lifetime they share (`derived`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from itertools import islice, pairwise
 from typing import Any, TypeVar
 
@@ -32,6 +34,13 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key that orders `eth2` before `eth10` (and `r9` before `r10`)."""
     parts = _DIGITS.split(text)
     return tuple((1, int(p)) if i % 2 else (0, p) for i, p in enumerate(parts))
+
+
+@lru_cache(maxsize=8192)  # bisecting the kept orders asks for the same few names again
+def listing_key(name: str) -> tuple[tuple[tuple[int, int | str], ...], str]:
+    """The order of every listing (`natural_key`, then the name itself: `eth01` and `eth1`
+    differ), a total order, so a listing can be resumed after any name (keyset paging)."""
+    return natural_key(name), name
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,11 @@ class InventoryGraph:
         self._simple_cache: dict[bool, Any] = {}
         self._version = 0  # counts the changes to devices and links
         self._derived: dict[str, tuple[int, Any]] = {}  # key -> (version built at, value)
+        # Device names in `listing_key` order, each node's interface names likewise ("order"),
+        # kept on every change (bisect; no keys stored): a listing never sorts, and a page
+        # resumed after a name costs O(log n + page) (the REST API's cursors).
+        self._device_order: list[str] = []
+        self._interface_count = 0
 
     # ---------------------------------------------------------------- mutations
 
@@ -136,7 +150,8 @@ class InventoryGraph:
         if device.name in self._g:
             self._g.nodes[device.name]["device"] = device
         else:
-            self._g.add_node(device.name, device=device, interfaces={})
+            self._g.add_node(device.name, device=device, interfaces={}, order=[])
+            insort(self._device_order, device.name, key=listing_key)
         self._changed()
 
     def remove_device(self, name: str) -> None:
@@ -144,11 +159,18 @@ class InventoryGraph:
         self.device(name)
         for link in self.links(name):
             self._drop_link(link)
+        self._interface_count -= len(self._interfaces_of(name))
+        del self._device_order[bisect_left(self._device_order, listing_key(name), key=listing_key)]
         self._g.remove_node(name)
         self._changed()
 
     def upsert_interface(self, interface: Interface) -> None:
-        self._interfaces_of(interface.device)[interface.name] = interface
+        interfaces = self._interfaces_of(interface.device)
+        if interface.name not in interfaces:
+            order = self._g.nodes[interface.device]["order"]
+            insort(order, interface.name, key=listing_key)
+            self._interface_count += 1
+        interfaces[interface.name] = interface
 
     def remove_interface(self, device: str, name: str) -> None:
         self.interface(device, name)
@@ -156,6 +178,9 @@ class InventoryGraph:
         if link_id is not None:
             raise Conflict(f"interface {device}:{name} still carries link {link_id}")
         del self._interfaces_of(device)[name]
+        order = self._g.nodes[device]["order"]
+        del order[bisect_left(order, listing_key(name), key=listing_key)]
+        self._interface_count -= 1
 
     def upsert_link(self, link: Link) -> None:
         """Add or replace a link; both interfaces must exist and carry no other link."""
@@ -184,6 +209,8 @@ class InventoryGraph:
         self._sites.clear()
         self._links.clear()
         self._carrier.clear()
+        self._device_order.clear()
+        self._interface_count = 0
         self._changed()
 
     # -------------------------------------------------------------------- reads
@@ -204,7 +231,16 @@ class InventoryGraph:
         return device
 
     def devices(self) -> list[Device]:
-        return [self.device(n) for n in sorted(self._g.nodes, key=natural_key)]
+        nodes = self._g.nodes
+        return [nodes[n]["device"] for n in self._device_order]
+
+    def devices_after(self, after: str | None = None) -> Iterator[Device]:
+        """The devices in listing order, from the first one after the name `after` (which
+        need not exist any more), or from the first. Do not change the graph while iterating."""
+        order = self._device_order
+        start = 0 if after is None else bisect_right(order, listing_key(after), key=listing_key)
+        nodes = self._g.nodes
+        return (nodes[order[i]]["device"] for i in range(start, len(order)))
 
     def interface(self, device: str, name: str) -> Interface:
         try:
@@ -213,12 +249,45 @@ class InventoryGraph:
             raise NotFound(f"interface '{device}:{name}' not found") from None
 
     def interfaces(self, device: str | None = None) -> list[Interface]:
-        names = [device] if device is not None else [d.name for d in self.devices()]
-        result: list[Interface] = []
-        for name in names:
-            ifaces = self._interfaces_of(name)
-            result.extend(ifaces[i] for i in sorted(ifaces, key=natural_key))
-        return result
+        if device is not None:
+            self.device(device)
+            return list(self._interfaces_in_order(device, None))
+        return list(self.interfaces_after())
+
+    def interfaces_after(
+        self, after: tuple[str, str] | None = None, device: str | None = None
+    ) -> Iterator[Interface]:
+        """The interfaces in listing order (device, then interface name), from the first one
+        after `after` = (device, interface), which need not exist any more, or from the
+        first; only `device`'s when given (it must exist). Do not change the graph while
+        iterating."""
+        if device is not None:
+            self.device(device)
+            if after is not None and listing_key(after[0]) > listing_key(device):
+                return iter(())
+            resume = after is not None and after[0] == device
+            return self._interfaces_in_order(device, after[1] if resume and after else None)
+        return self._all_interfaces_after(after)
+
+    def interface_count(self) -> int:
+        return self._interface_count
+
+    def _all_interfaces_after(self, after: tuple[str, str] | None) -> Iterator[Interface]:
+        order = self._device_order
+        start = 0
+        if after is not None:
+            start = bisect_left(order, listing_key(after[0]), key=listing_key)
+            if start < len(order) and order[start] == after[0]:
+                yield from self._interfaces_in_order(after[0], after[1])
+                start += 1
+        for i in range(start, len(order)):
+            yield from self._interfaces_in_order(order[i], None)
+
+    def _interfaces_in_order(self, device: str, after: str | None) -> Iterator[Interface]:
+        node = self._g.nodes[device]
+        interfaces, order = node["interfaces"], node["order"]
+        start = 0 if after is None else bisect_right(order, listing_key(after), key=listing_key)
+        return (interfaces[order[i]] for i in range(start, len(order)))
 
     def link(self, link_id: int) -> Link:
         try:
@@ -242,7 +311,7 @@ class InventoryGraph:
         return {
             "sites": len(self._sites),
             "devices": self._g.number_of_nodes(),
-            "interfaces": sum(len(d["interfaces"]) for _, d in self._g.nodes(data=True)),
+            "interfaces": self._interface_count,
             "links": len(self._links),
         }
 
