@@ -15,10 +15,11 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from oss.store.base import IN_CHUNK
-from oss.store.numbering import insert_numbered
+from oss.store.driver_rows import DriverStatement
+from oss.store.numbering import insert_numbered_rows
 from oss.store.tables import AlarmRow
 
 _TABLE = cast(Table, AlarmRow.__table__)
@@ -100,16 +101,16 @@ def open_alarms(conn: Connection, keys: Collection[str]) -> dict[str, list[Plain
 
 def insert_alarms(conn: Connection, alarms: Sequence[PlainAlarm]) -> None:
     """Insert new alarms in one statement; each gets its id, in order."""
-    rows = [_values(alarm) for alarm in alarms]
-    for alarm, row_id in zip(alarms, insert_numbered(conn, AlarmRow, rows), strict=True):
+    rows = [_inserted_values(alarm) for alarm in alarms]
+    ids = insert_numbered_rows(conn, AlarmRow, _INSERT, rows)
+    for alarm, row_id in zip(alarms, ids, strict=True):
         alarm.id = row_id
 
 
 def update_alarms(conn: Connection, alarms: Sequence[PlainAlarm]) -> None:
-    """Write the state (`STATE_COLUMNS`) of existing alarms back, in one executemany."""
-    if alarms:
-        rows = [dict(zip(_UPDATE_KEYS, _update_values(a), strict=True)) for a in alarms]
-        conn.execute(_UPDATE, rows)
+    """Write the state (`STATE_COLUMNS`) of existing alarms back, in one executemany of the
+    driver's."""
+    _UPDATE_ROWS.executemany(conn, [_update_values(a) for a in alarms])
 
 
 def children_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[int]]:
@@ -132,7 +133,6 @@ _INSERTED = tuple(f.name for f in fields(PlainAlarm) if f.name != "id")
 _inserted_values = attrgetter(*_INSERTED)
 _UPDATE_KEYS = ("row_id", *(f"new_{name}" for name in STATE_COLUMNS))
 _update_values = attrgetter("id", *STATE_COLUMNS)
-
-
-def _values(alarm: PlainAlarm) -> dict[str, Any]:
-    return dict(zip(_INSERTED, _inserted_values(alarm), strict=True))
+# The storm's bulk writes as the driver's executemany of tuple rows (oss.store.driver_rows).
+_INSERT = DriverStatement(insert(_TABLE), ("id", *_INSERTED), _TABLE)
+_UPDATE_ROWS = DriverStatement(_UPDATE, _UPDATE_KEYS, _TABLE)

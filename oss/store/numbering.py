@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, insert, select
 
 from oss.store.base import Base
+from oss.store.driver_rows import DriverStatement
 
 
 def reserve_ids(conn: Connection, model: type[Base], count: int) -> range | None:
@@ -41,6 +42,23 @@ def insert_numbered(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
     )
     return list(result.scalars().all())
+
+
+def insert_numbered_rows(
+    conn: Connection, model: type[Base], statement: DriverStatement, rows: Sequence[tuple[Any, ...]]
+) -> list[int]:
+    """`insert_numbered` for rows as tuples: `statement` inserts `model`'s columns named by its
+    `names`, `id` first; each row holds the values of the others. On SQLite the rows go through
+    the driver's executemany with the ids numbered here; elsewhere through `insert_numbered`
+    (the database numbers them and returns the ids in order)."""
+    if not rows:
+        return []
+    ids = reserve_ids(conn, model, len(rows))
+    if ids is None:
+        names = statement.names[1:]
+        return insert_numbered(conn, model, [dict(zip(names, r, strict=True)) for r in rows])
+    statement.executemany(conn, [(i, *r) for i, r in zip(ids, rows, strict=True)])
+    return list(ids)
 
 
 @functools.cache

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from oss.store.base import IN_CHUNK, utcnow
 from oss.store.database import Database
-from oss.store.numbering import insert_numbered
+from oss.store.driver_rows import DriverStatement
+from oss.store.numbering import insert_numbered_rows
 from oss.store.tables import OutboxRow
 
 CHANNEL = "mqtt"
@@ -73,8 +74,8 @@ class Outbox:
         if not messages:
             return []
         now = utcnow()
-        rows = [_row(m, now) for m in messages]
-        ids = insert_numbered(conn, OutboxRow, rows)
+        rows = [(CHANNEL, m.topic, m.payload, m.retain, m.qos, now, None) for m in messages]
+        ids = insert_numbered_rows(conn, OutboxRow, _INSERT, rows)
         return [
             (row_id, m.topic, m.payload, m.retain, m.qos)
             for row_id, m in zip(ids, messages, strict=True)
@@ -93,16 +94,14 @@ def _rolled_back(session: Session, _previous: Any) -> None:
     session.info.pop(_OFFERED, None)  # never offered: a rolled-back row must not go out
 
 
-def _row(message: Message, now: datetime) -> dict[str, Any]:
-    """One outbox row's values (a bulk insert's parameters)."""
-    return {
-        "channel": CHANNEL,
-        "topic": message.topic,
-        "payload": message.payload,
-        "retain": message.retain,
-        "qos": message.qos,
-        "created_at": now,
-    }
+_TABLE = cast(Table, OutboxRow.__table__)
+# One outbox row's values, `id` first (numbered by insert_numbered_rows): the driver's
+# executemany of tuples (oss.store.driver_rows), a storm batch writes hundreds.
+_INSERT = DriverStatement(
+    insert(_TABLE),
+    ("id", "channel", "topic", "payload", "retain", "qos", "created_at", "sent_at"),
+    _TABLE,
+)
 
 
 def _last_retained_query() -> Any:
