@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import ANY
 
@@ -16,6 +17,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select, update
 
 from oss.errors import InvalidInput
+from oss.faults import noc_feed
 from oss.faults.noc_feed import NocFeed, alarm_device
 from oss.outputs.mqtt_client import NocFeedAuthError, NocFeedError, Outgoing, refused
 from oss.outputs.mqtt_outbox import NocPublisher
@@ -263,3 +265,20 @@ def test_auth_refusal_names_the_broker_not_the_password() -> None:
     assert isinstance(error, NocFeedAuthError)
     assert "127.0.0.9:18830" in str(error) and "'noc'" in str(error)
     assert "pw-42" not in str(error) and "pw-42" not in repr(error)
+
+
+def test_the_payload_is_the_sorted_compact_json_it_always_was() -> None:
+    # orjson writes what json.dumps(sort_keys, no blanks, default=str) wrote, datetimes and
+    # other values JSON has no type for as their str(); non-ASCII travels as UTF-8.
+    doc = {
+        **alarm(),
+        "count": 3,
+        "alarmDetails": "ifName=é",
+        "at": datetime(2026, 1, 2, tzinfo=UTC),
+    }
+    text = noc_feed.payload(doc)
+    assert json.loads(text) == json.loads(json.dumps(doc, default=str))
+    ascii_doc = {k: v for k, v in doc.items() if k != "alarmDetails"}
+    assert noc_feed.payload(ascii_doc) == json.dumps(
+        ascii_doc, sort_keys=True, separators=(",", ":"), default=str
+    )
