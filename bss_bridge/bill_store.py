@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import ColumnElement, ValuesBase
 
+from bss_bridge import bill_store_pg
 from bss_bridge.rating import Period
 from bss_bridge.tables import BillingAccountRow, BillLineRow, BillRow, ProductRow, UsageRow
 from oss.errors import Conflict
@@ -265,7 +266,14 @@ async def claim_usage(
                 _bound(dialect, _USAGE.c.start_at, c.period.end),
             )
         rows.append((c.bill_id, billed, c.product_id, rejected, c.usage_type, *bound))
-    if rows:
+    if not rows:
+        return
+    conn = await s.connection()
+    if conn.dialect.driver == bill_store_pg.DRIVER:
+        bills, _, products, _, types, starts, ends = map(list, zip(*rows, strict=True))
+        arrays = (bills, products, types, starts, ends)
+        await bill_store_pg.execute(conn, bill_store_pg.CLAIM_USAGE, *arrays, billed, rejected)
+    else:
         await _executemany(s, _CLAIM_USAGE, rows)
 
 
@@ -284,10 +292,15 @@ async def insert_lines(
     s: AsyncSession, lines: Iterable[tuple[int, Iterable[LineToWrite]]], now: datetime
 ) -> None:
     """Write each bill's lines (bill id, its lines), created `now`."""
-    rows = _LineRows((await s.connection()).dialect, now)
+    conn = await s.connection()
+    rows = _LineRows(conn.dialect, now)
     for bill_id, of_bill in lines:
         rows.add(bill_id, of_bill)
-    if rows.rows:
+    if not rows.rows:
+        return
+    if conn.dialect.driver == bill_store_pg.DRIVER:
+        await bill_store_pg.copy_rows(conn, _LINES.name, _LINE_COLUMNS, rows.rows)
+    else:
         await _executemany(s, _INSERT_LINES, rows.rows)
 
 
@@ -301,7 +314,18 @@ async def update_totals(
     """Set each bill's (subtotal, tax, total), dated `now`, if it is still in `state`."""
     if not totals:
         return
-    moment = _bound((await s.connection()).dialect, _BILLS.c.updated_at, now)
+    conn = await s.connection()
+    moment = _bound(conn.dialect, _BILLS.c.updated_at, now)
+    if conn.dialect.driver == bill_store_pg.DRIVER:
+        ids, subtotals, taxes, sums = [], [], [], []
+        for bill_id, (subtotal, tax, total) in totals.items():
+            ids.append(bill_id)
+            subtotals.append(str(subtotal))
+            taxes.append(str(tax))
+            sums.append(str(total))
+        sql = bill_store_pg.UPDATE_TOTALS
+        await bill_store_pg.execute(conn, sql, ids, subtotals, taxes, sums, moment, state)
+        return
     rows = [
         (str(subtotal), str(tax), str(total), moment, moment, bill_id, state)
         for bill_id, (subtotal, tax, total) in totals.items()
