@@ -16,6 +16,7 @@ from oss.auth import Principal, TokenRefused
 from oss.auth_roles import Role
 from oss.daemon import Daemon
 from oss.errors import Forbidden, Unauthorized
+from oss.web.paging import CursorPageDep as CursorPageDep
 from oss.web.paging import PageDep as PageDep  # the BSS's routes share it (oss.web)
 from oss.web.paging import PageParams as PageParams
 

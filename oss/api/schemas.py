@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict
 
 from oss.bounds import Int64, Label, PositiveInt64, Text
+from oss.web.paging import CursorPage as CursorPage
 from oss.web.paging import Page as Page  # the BSS's routes share it (oss.web)
 from topology.model import (
     AdminState,
+    Device,
     DeviceState,
     Endpoint,
+    Interface,
     LinkState,
     Name,
     OperState,
@@ -61,3 +66,15 @@ class ImportResult(BaseModel):
     created: dict[str, int]
     updated: dict[str, int]
     unchanged: dict[str, int]
+
+
+class DeviceInclude(StrEnum):
+    """What `GET /api/v1/devices?include=` adds to each device."""
+
+    INTERFACES = "interfaces"
+
+
+class DeviceWithInterfaces(Device):
+    """A device with its interfaces, in name order (`?include=interfaces`)."""
+
+    interfaces: list[Interface]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from drivers.credentials import check_reference
 from drivers.platforms import check_platform_name
-from oss.api.deps import DaemonDep, Operator, PageDep, Viewer
-from oss.api.schemas import DeviceUpdate, Page
+from oss.api.deps import CursorPageDep, DaemonDep, Operator, Viewer
+from oss.api.listing import devices_page
+from oss.api.schemas import CursorPage, DeviceInclude, DeviceUpdate, DeviceWithInterfaces
 from oss.daemon import Daemon
 from oss.faults.alarms import DEVICE_REMOVED
 from topology.model import Device, DeviceState
@@ -17,25 +19,45 @@ from topology.model import Device, DeviceState
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
 
-@router.get("", response_model=Page[Device])
+@router.get(
+    "",
+    response_model=CursorPage[DeviceWithInterfaces | Device],
+    description="Devices in name order (`r9` before `r10`), paged by `cursor` (or `offset`).",
+)
 async def list_devices(
     daemon: DaemonDep,
     _: Viewer,
-    page: PageDep,
+    page: CursorPageDep,
     role: Annotated[str | None, Query()] = None,
     site: Annotated[str | None, Query()] = None,
     platform: Annotated[str | None, Query()] = None,
     state: Annotated[DeviceState | None, Query()] = None,
-) -> Page[Device]:
-    devices = [
-        d
-        for d in daemon.inventory.graph.devices()
-        if (role is None or d.role == role)
-        and (site is None or d.site == site)
-        and (platform is None or d.platform == platform)
-        and (state is None or d.state == state)
-    ]
-    return Page.of(devices, page)
+    include: Annotated[
+        DeviceInclude | None,
+        Query(description="`interfaces`: each device with its interfaces, in name order"),
+    ] = None,
+) -> Response:
+    graph = daemon.inventory.graph
+    after = page.after("devices", 1)
+
+    def wanted(d: Device) -> bool:
+        return (
+            (role is None or d.role == role)
+            and (site is None or d.site == site)
+            and (platform is None or d.platform == platform)
+            and (state is None or d.state == state)
+        )
+
+    resumed: Iterator[Device] = graph.devices_after(after[0] if after else None)
+    if all(f is None for f in (role, site, platform, state)):
+        total = graph.counts()["devices"]
+    else:  # the total counts the whole filtered list, not only what follows the cursor
+        total = sum(1 for d in graph.devices_after() if wanted(d))
+        resumed = filter(wanted, resumed)
+    found = CursorPage[Device].window(
+        resumed, page, total=total, listing="devices", key=lambda d: (d.name,)
+    )
+    return devices_page(found, graph, with_interfaces=include is DeviceInclude.INTERFACES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
