@@ -15,6 +15,7 @@ from oss.errors import NotFound
 from oss.provisioning.engine import TERMINAL, DeviceTxn, Transaction
 from oss.provisioning.leaves import Intent
 from oss.provisioning.plan import DevicePlan
+from oss.store import journal_rows
 from oss.store.database import Database
 from oss.store.tables import TransactionDeviceRow, TransactionRow
 
@@ -53,49 +54,27 @@ class DbJournal:
         async with self.db.transaction() as session:
             await self.write(session, txn, state=state)
 
+    async def begin(self, session: AsyncSession, txn: Transaction) -> None:
+        """A new transaction's device rows, each with its whole plan (one statement), in the
+        caller's session: the change is journaled before any device is touched."""
+        await journal_rows.insert_device_rows(session, txn.id, [_record(d) for d in txn.devices])
+
     async def write(
         self, session: AsyncSession, txn: Transaction, *, state: str | None = None
     ) -> None:
-        row = await session.get(TransactionRow, txn.id)
-        if row is None:
+        """A journaled transaction's progress: its state and every device's (two statements,
+        whatever the number of devices)."""
+        state = state or txn.state
+        stored = await journal_rows.update_progress(
+            session,
+            txn.id,
+            state=state,
+            error=txn.error,
+            finished_at=datetime.now(UTC) if state in TERMINAL else None,
+            devices=[_record(d) for d in txn.devices],
+        )
+        if not stored:
             raise NotFound(f"transaction {txn.id} is not in the journal")
-        row.state = state or txn.state
-        row.error = txn.error
-        if row.state in TERMINAL:
-            row.finished_at = datetime.now(UTC)
-        existing = {
-            r.device: r
-            for r in (
-                await session.scalars(
-                    select(TransactionDeviceRow).where(
-                        TransactionDeviceRow.transaction_id == txn.id
-                    )
-                )
-            ).all()
-        }
-        for d in txn.devices:
-            device_row = existing.get(d.device)
-            if device_row is None:
-                device_row = TransactionDeviceRow(
-                    transaction_id=txn.id,
-                    device=d.device,
-                    position=d.position,
-                    protocol=d.plan.protocol,
-                    payload=d.plan.payload,
-                    intent={
-                        "platform": d.plan.platform.name,
-                        "leaves": d.plan.intent.leaves,
-                        "removals": list(d.plan.intent.removals),
-                    },
-                    owned=list(d.plan.owned),
-                )
-                session.add(device_row)
-            device_row.state = d.state
-            device_row.step = d.step
-            device_row.error = d.error
-            device_row.pre_image = d.plan.pre_image
-            device_row.persist_id = d.persist_id or None
-            device_row.steps = list(d.plan.steps)
 
     async def show(self, txn_id: int) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -168,6 +147,27 @@ class DbJournal:
                 state=row.state,  # type: ignore[arg-type]
                 error=row.error,
             )
+
+
+def _record(d: DeviceTxn) -> journal_rows.DeviceRecord:
+    return journal_rows.DeviceRecord(
+        device=d.device,
+        position=d.position,
+        protocol=d.plan.protocol,
+        payload=d.plan.payload,
+        intent={
+            "platform": d.plan.platform.name,
+            "leaves": d.plan.intent.leaves,
+            "removals": list(d.plan.intent.removals),
+        },
+        owned=list(d.plan.owned),
+        state=d.state,
+        step=d.step,
+        error=d.error,
+        pre_image=d.plan.pre_image,
+        persist_id=d.persist_id or None,
+        steps=list(d.plan.steps),
+    )
 
 
 async def _device_rows(session: AsyncSession, txn_id: int) -> Sequence[TransactionDeviceRow]:

@@ -44,6 +44,7 @@ from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
 from oss.store.database import Database
 from oss.store.in_use import unavailable
+from oss.store.resource_rows import insert_resources
 from oss.store.tables import ServiceResourceRow, ServiceRow
 from topology.graph import Path
 from topology.placement import Placement
@@ -328,7 +329,7 @@ class ServiceManager:
             raise _inventory_changed(missing)
         row.state = "reserved"
         row.placement = real.placement.to_dict() if real.placement else None
-        s.add_all(held)
+        await insert_resources(s, held)
         return real
 
     # --- modify, delete, reconcile, diff ----------------------------------------------------
@@ -511,7 +512,7 @@ class ServiceManager:
             raise Conflict(f"service {row.name} is {row.state}: another change is running")
         txn_id = await self.journal.add(s, kind, row.id, actor)
         txn = Transaction(txn_id, kind, [DeviceTxn(p, i) for i, p in enumerate(plans)])
-        await self.journal.write(s, txn)
+        await self.journal.begin(s, txn)
         row.transaction_id = txn_id
         if kind in IN_FLIGHT:
             row.state, row.error = IN_FLIGHT[kind], None
