@@ -159,16 +159,25 @@ class ApiClient:
         return self.request("GET", path, params=clean).json()
 
     def get_all(self, path: str, *, limit: int | None = None, **params: Any) -> list[Any]:
-        """Every item of a paginated list (or the first `limit`)."""
+        """Every item of a paginated list (or the first `limit`): by its `next_cursor` where
+        the list has one (the inventory's large lists: no item twice or missed when the list
+        changes meanwhile), else by offset."""
         items: list[Any] = []
+        paging: dict[str, Any] = {"offset": 0}
         while True:
             want = 1000 if limit is None else min(1000, limit - len(items))
-            page = self.get(path, limit=want, offset=len(items), **params)
+            page = self.get(path, limit=want, **paging, **params)
             items.extend(page["items"])
-            if not page["items"] or len(items) >= page["total"]:
-                return items
             if limit is not None and len(items) >= limit:
                 return items
+            if "next_cursor" in page:
+                if page["next_cursor"] is None:
+                    return items
+                paging = {"cursor": page["next_cursor"]}
+            elif not page["items"] or len(items) >= page["total"]:
+                return items
+            else:
+                paging = {"offset": len(items)}
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         response = self.request("POST", path, json=body, **kwargs)

@@ -117,3 +117,36 @@ def test_a_url_that_is_not_http_is_refused(url: str) -> None:
     with pytest.raises(ClientError, match="cannot reach the daemon at") as caught:
         ApiClient(url, None)
     assert caught.value.exit_code == 1
+
+
+def _page(items: list[int], total: int, **extra: Any) -> tuple[int, str, bytes]:
+    body = {"items": items, "total": total, "limit": 1000, "offset": 0, **extra}
+    return 200, "application/json", json.dumps(body).encode()
+
+
+def test_get_all_follows_next_cursor_where_the_list_has_one(
+    stub: tuple[str, type[Recorder]],
+) -> None:
+    url, handler = stub
+    handler.answers += [
+        _page([1, 2], 5, next_cursor="c1"),
+        _page([3, 4], 5, next_cursor="c2"),
+        _page([5], 5, next_cursor=None),
+    ]
+    assert ApiClient(url, None).get_all("/api/v1/devices", role="pe") == [1, 2, 3, 4, 5]
+    paths = [seen["path"] for seen in handler.seen]
+    assert paths == [
+        "/base/api/v1/devices?limit=1000&offset=0&role=pe",
+        "/base/api/v1/devices?limit=1000&cursor=c1&role=pe",
+        "/base/api/v1/devices?limit=1000&cursor=c2&role=pe",
+    ]
+
+
+def test_get_all_pages_by_offset_where_the_list_has_no_cursor(
+    stub: tuple[str, type[Recorder]],
+) -> None:
+    url, handler = stub
+    handler.answers += [_page([1, 2], 3), _page([3], 3)]
+    assert ApiClient(url, None).get_all("/api/v1/links", limit=5) == [1, 2, 3]
+    paths = [seen["path"] for seen in handler.seen]
+    assert paths == ["/base/api/v1/links?limit=5&offset=0", "/base/api/v1/links?limit=3&offset=2"]
