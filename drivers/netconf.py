@@ -51,8 +51,9 @@ import base64
 import binascii
 import functools
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,8 @@ TestOption = Literal["test-then-set", "set", "test-only"]
 
 _CLOSE_TIME_LIMIT_S = 5.0
 
+# A payload that is one <config> element (in any namespace prefix), not data to wrap in one.
+_CONFIG_START = re.compile(r"\s*<(?:[\w.-]+:)?config[\s/>]")
 # Our own XML (config payloads) is parsed without entity expansion or network access.
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
@@ -169,6 +172,13 @@ def build_edit_config(config: str, operation: NetconfEditOperation) -> tuple[Any
 
 
 def _parse_config(config: str) -> Any:
+    if not _CONFIG_START.match(config):
+        # several top-level elements (a rendered payload, mostly): wrapped at once rather than
+        # after a failed parse, whose error costs more than the parse
+        try:
+            return etree.fromstring(_wrapped(config), parser=_XML_PARSER)
+        except etree.XMLSyntaxError:
+            pass  # an XML declaration, or not well-formed: as below
     try:
         root = etree.fromstring(config.encode(), parser=_XML_PARSER)
     except etree.XMLSyntaxError:
@@ -177,11 +187,14 @@ def _parse_config(config: str) -> Any:
         if etree.QName(root).namespace not in (None, NC_NS):
             raise InvalidInput(f"<config> must be in the namespace {NC_NS}")
         return root
-    wrapped = f'<nc:config xmlns:nc="{NC_NS}">{config}</nc:config>'
     try:
-        return etree.fromstring(wrapped.encode(), parser=_XML_PARSER)
+        return etree.fromstring(_wrapped(config), parser=_XML_PARSER)
     except etree.XMLSyntaxError as exc:
         raise InvalidInput(f"edit-config payload is not well-formed XML: {exc}") from None
+
+
+def _wrapped(config: str) -> bytes:
+    return f'<nc:config xmlns:nc="{NC_NS}">{config}</nc:config>'.encode()
 
 
 def _element_children(element: Any) -> list[Any]:
@@ -286,7 +299,7 @@ class NetconfSession:
         """Configuration and state; returns the reply's <data> element as XML text."""
         spec = self._filter(filter, filter_type, namespaces)
         reply = await self._call("get", "get", filter=spec)
-        return _data_xml(reply)
+        return _data_xml(reply.data_ele)
 
     async def get_config(
         self,
@@ -297,17 +310,40 @@ class NetconfSession:
         namespaces: Mapping[str, str] | None = None,
     ) -> str:
         """One datastore's configuration; returns the reply's <data> element as XML text."""
+        data = await self.get_config_data(
+            source, filter, filter_type=filter_type, namespaces=namespaces
+        )
+        return _data_xml(data)
+
+    async def get_config_data(
+        self,
+        source: Datastore = "running",
+        filter: str | Sequence[str] | None = None,
+        *,
+        filter_type: FilterType = "subtree",
+        namespaces: Mapping[str, str] | None = None,
+    ) -> Any:
+        """`get_config`'s <data> as the parsed element (lxml; None when the reply has none),
+        for a caller that reads it as a tree: no text to write out and parse again. A
+        sequence of subtree filters asks for all of them in one request."""
         if source != "running":
             self.require(f":{source}")
         spec = self._filter(filter, filter_type, namespaces)
         reply = await self._call("get-config", "get_config", source, filter=spec)
-        return _data_xml(reply)
+        return reply.data_ele
 
     def _filter(
-        self, filter: str | None, filter_type: FilterType, namespaces: Mapping[str, str] | None
-    ) -> tuple[str, Any] | None:
+        self,
+        filter: str | Sequence[str] | None,
+        filter_type: FilterType,
+        namespaces: Mapping[str, str] | None,
+    ) -> tuple[str, Any] | list[str] | None:
         if filter is None:
             return None
+        if not isinstance(filter, str):
+            if filter_type != "subtree" or namespaces:
+                raise InvalidInput("several filters in one request are subtree filters")
+            return list(filter)  # ncclient's form for sibling subtrees in one <filter>
         if filter_type == "xpath":
             self.require(":xpath")
             return ("xpath", (dict(namespaces), filter) if namespaces else filter)
@@ -556,8 +592,7 @@ class _ThreadRpcs:
         self._transport.close_quietly()
 
 
-def _data_xml(reply: Any) -> str:
-    data = reply.data_ele
+def _data_xml(data: Any) -> str:
     if data is None:
         return ""
     return str(etree.tostring(data, encoding="unicode", with_tail=False))

@@ -81,14 +81,40 @@ class KeyMap:
 
     def __init__(self, model: ModelOptions) -> None:
         self._by_suffix = {tuple(k.split("/")): v for k, v in model.list_keys.items()}
+        self._longest = max((len(s) for s in self._by_suffix), default=0)
+        # answers by the schema's last elements (all a suffix can see): a walk asks for every
+        # element of every reply, and the same few shapes come back
+        self._known: dict[tuple[str, ...], str | None] = {}
 
     def key_of(self, schema: list[str]) -> str | None:
+        tail = tuple(schema[-self._longest :]) if self._longest else ()
+        try:
+            return self._known[tail]
+        except KeyError:
+            pass
         best: tuple[int, str | None] = (0, None)
         for suffix, key in self._by_suffix.items():
             n = len(suffix)
-            if n > best[0] and tuple(schema[-n:]) == suffix:
+            if n > best[0] and tail[-n:] == suffix:
                 best = (n, key)
+        self._known[tail] = best[1]
         return best[1]
+
+
+_KEY_MAPS: dict[int, tuple[ModelOptions, KeyMap]] = {}
+_KEY_MAPS_KEPT = 64
+
+
+def key_map(model: ModelOptions) -> KeyMap:
+    """The model's KeyMap, kept with its answers: platforms are loaded once, and a KeyMap's
+    lookups are most of reading a reply as leaves. Held by identity next to the model itself
+    (the model is frozen but holds dicts, so it cannot be hashed); a few models at most."""
+    kept = _KEY_MAPS.get(id(model))
+    if kept is None or kept[0] is not model:
+        if len(_KEY_MAPS) >= _KEY_MAPS_KEPT:
+            _KEY_MAPS.clear()
+        kept = _KEY_MAPS[id(model)] = (model, KeyMap(model))
+    return kept[1]
 
 
 # --- XML --------------------------------------------------------------------------------------
@@ -97,12 +123,22 @@ class KeyMap:
 def _local(tag: Any) -> str | None:
     if not isinstance(tag, str):
         return None  # a comment or processing instruction
-    return str(etree.QName(tag).localname)
+    return tag.rpartition("}")[2]  # "{namespace}name" or "name"
+
+
+_HOLDER_START = re.compile(r"\s*<(?:[\w.-]+:)?(?:config|data)[\s/>]")
 
 
 def _parse_xml(payload: str) -> Any:
     if not payload.lstrip().startswith("<"):
         raise InvalidInput(f"configuration is not XML: {payload.strip()[:60]!r}")
+    if not _HOLDER_START.match(payload):
+        # Rendered payloads are mostly several top-level containers: wrapped at once rather
+        # than after a failed parse (an lxml error costs more than the parse itself).
+        try:
+            return etree.fromstring(f"<config>{payload}</config>".encode(), parser=_XML_PARSER)
+        except etree.XMLSyntaxError:
+            pass  # an XML declaration, or not well-formed: said below as the payload's error
     try:
         root = etree.fromstring(payload.encode(), parser=_XML_PARSER)
     except etree.XMLSyntaxError as first:
@@ -122,15 +158,25 @@ def _parse_xml(payload: str) -> Any:
 def xml_intent(payload: str, model: ModelOptions) -> Intent:
     """Leaves of an XML payload or a <data> reply; entries marked nc:operation remove/delete
     are removals (their leaves are not intended)."""
-    keys = KeyMap(model)
+    return element_intent(_parse_xml(payload), model)
+
+
+def element_intent(root: Any, model: ModelOptions) -> Intent:
+    """`xml_intent` of an element already parsed (a reply's <data>, as the NETCONF driver
+    hands it over: parsed once, not written out and read again); its children are the
+    top-level containers."""
+    keys = key_map(model)
     leaves: Leaves = {}
     removals: list[str] = []
 
     def walk(element: Any, path: str, schema: list[str], skip: str | None) -> None:
         for child in element:
-            name = _local(child.tag)
-            if name is None or name == skip:
-                continue  # a comment, or the entry's key leaf (already in the path)
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue  # a comment or processing instruction
+            name = tag.rpartition("}")[2]  # as _local, inline: every element of every read
+            if name == skip:
+                continue  # the entry's key leaf (already in the path)
             child_schema = [*schema, name]
             key = keys.key_of(child_schema)
             segment = name
@@ -142,16 +188,21 @@ def xml_intent(payload: str, model: ModelOptions) -> Intent:
             child_path = f"{path}/{segment}" if path else segment
             if child.get(_OPERATION) in _REMOVING:
                 removals.append(child_path)
-            elif key is None and not any(_local(c.tag) for c in child):
+            elif key is None and not (len(child) and _has_elements(child)):
                 if path:  # an empty top-level container holds nothing
-                    # text around comments inside the leaf is one value
-                    value = (child.text or "") + "".join(c.tail or "" for c in child)
+                    value = child.text or ""
+                    if len(child):  # text around comments inside the leaf is one value
+                        value += "".join(c.tail or "" for c in child)
                     leaves[child_path] = value.strip()
             else:
                 walk(child, child_path, child_schema, key)
 
-    walk(_parse_xml(payload), "", [], None)
+    walk(root, "", [], None)
     return Intent(leaves, tuple(removals))
+
+
+def _has_elements(element: Any) -> bool:
+    return any(isinstance(c.tag, str) for c in element)  # comments are not children
 
 
 def leaves_to_xml(intent: Intent, model: ModelOptions) -> str:
@@ -182,6 +233,41 @@ def leaves_to_xml(intent: Intent, model: ModelOptions) -> str:
     for path, value in intent.leaves.items():
         node(elements(path)).text = text(value)
     return str(etree.tostring(root, encoding="unicode"))
+
+
+def subtree_filters(intent: Intent, owned: Iterable[str], model: ModelOptions) -> list[str]:
+    """NETCONF subtree filters (one per top-level container, all sent in one get-config) that
+    select what `diff` compares: each entry the change owns or removes, whole, and each
+    intended leaf outside them; list entries by their keys (content-match nodes, RFC 6241
+    6.2.5). A device answers with just these instead of whole top-level containers."""
+    whole: list[str] = []
+    for path in sorted({*owned, *intent.removals}, key=lambda p: len(elements(p))):
+        if not in_scope(path, whole):
+            whole.append(path)
+    chosen = [*whole, *(p for p in intent.leaves if not in_scope(p, whole))]
+    tops: dict[str, Any] = {}
+    index: dict[tuple[int, str], Any] = {}
+    for path in chosen:
+        parts = elements(path)
+        top, _, _ = parts[0].partition("[")
+        ns = model.namespaces.get(top)
+        parent: Any = None
+        for part in parts:
+            name, _, rest = part.partition("[")
+            found = index.get((id(parent), part))
+            if found is None:
+                tag = f"{{{ns}}}{name}" if ns else name
+                if parent is None:
+                    found = etree.Element(tag, nsmap={None: ns} if ns else None)
+                    tops[part] = found
+                else:
+                    found = etree.SubElement(parent, tag)
+                if rest:
+                    key_name, _, value = rest[:-1].partition("=")
+                    etree.SubElement(found, f"{{{ns}}}{key_name}" if ns else key_name).text = value
+                index[(id(parent), part)] = found
+            parent = found
+    return [str(etree.tostring(tops[t], encoding="unicode")) for t in sorted(tops)]
 
 
 # --- gNMI JSON --------------------------------------------------------------------------------

@@ -10,25 +10,35 @@ from typing import Any
 from drivers.netconf import NetconfDriver, NetconfSession
 from oss.errors import RpcError
 from oss.provisioning.adapters import Reached, restore_of
-from oss.provisioning.leaves import Leaves, leaves_to_xml, scope_of, xml_intent
+from oss.provisioning.leaves import element_intent, leaves_to_xml, subtree_filters, xml_intent
 from oss.provisioning.plan import DevicePlan
 from oss.provisioning.protocols.registry import ConfigProtocol, register_protocol
 
 log = logging.getLogger(__name__)
 
 
+def read_filters(plan: DevicePlan) -> list[str]:
+    """The subtree filters of a read of `plan`'s scope (every one in the same get-config)."""
+    return subtree_filters(plan.intent, plan.owned, plan.platform.model)
+
+
 class NetconfAdapter:
     def __init__(self, session: NetconfSession) -> None:
         self.session = session
+        self._filters: tuple[DevicePlan, list[str]] | None = None  # the last plan's, for verify
 
     async def read(self, plan: DevicePlan) -> dict[str, Any]:
-        leaves: Leaves = {}
-        for root in scope_of(plan.intent, plan.owned):
-            ns = plan.platform.model.namespaces.get(root)
-            selector = f'<{root} xmlns="{ns}"/>' if ns else f"<{root}/>"
-            data = await self.session.get_config("running", filter=selector)
-            leaves.update(xml_intent(data, plan.platform.model).leaves)
-        return dict(leaves)
+        """One get-config whose filter selects just the change's scope (`read_filters`); the
+        reply's tree is read as it comes, not written out and parsed again."""
+        if self._filters is None or self._filters[0] is not plan:
+            self._filters = (plan, read_filters(plan))
+        filters = self._filters[1]
+        if not filters:
+            return {}
+        data = await self.session.get_config_data("running", filter=filters)
+        if data is None:
+            return {}
+        return dict(element_intent(data, plan.platform.model).leaves)
 
     async def prepare(self, plan: DevicePlan) -> None:
         options = plan.platform.netconf

@@ -23,6 +23,7 @@ from oss.provisioning.leaves import (
     cli_render,
     cli_running,
     diff,
+    element_intent,
     elements,
     gnmi_intent,
     gnmi_payload,
@@ -34,6 +35,7 @@ from oss.provisioning.leaves import (
     restrict,
     schema_path,
     scope_of,
+    subtree_filters,
     text,
     under,
     xml_intent,
@@ -908,3 +910,43 @@ def test_restore_removes_what_a_modify_added_under_an_existing_entry() -> None:
     current = apply(before, intent)
     restore = restore_intent(pre, current, intent, owned)
     assert apply(current, restore) == before
+
+
+def test_the_read_filter_selects_owned_entries_whole_and_other_leaves_alone() -> None:
+    change = Intent(
+        {
+            f"{ETH1}/config/mtu": "9000",  # outside what the service owns: that leaf only
+            f"{SUB}/config/index": "100",  # under an owned entry: the entry covers it
+            f"{NI}/config/name": "acme",
+        },
+        removals=(f"{QOS}",),
+    )
+    # an owned entry inside another owned entry adds nothing
+    filters = subtree_filters(change, (SUB, NI, f"{NI}/config"), MODEL)
+    assert filters == [
+        f'<interfaces xmlns="{IF_NS}"><interface><name>eth1</name><subinterfaces>'
+        "<subinterface><index>100</index></subinterface></subinterfaces>"
+        "<config><mtu/></config></interface></interfaces>",
+        f'<network-instances xmlns="{NI_NS}"><network-instance><name>acme</name>'
+        "</network-instance></network-instances>",
+        f'<qos xmlns="{QOS_NS}"><interfaces><interface><interface-id>eth1.100</interface-id>'
+        "</interface></interfaces></qos>",
+    ]
+    assert subtree_filters(Intent({}), (), MODEL) == []
+
+
+def test_a_key_value_is_escaped_in_the_read_filter() -> None:
+    odd = 'network-instances/network-instance[name=a<b&"c"]'
+    [flt] = subtree_filters(Intent({}), (odd,), MODEL)
+    assert '<name>a&lt;b&amp;"c"</name>' in flt
+
+
+def test_a_parsed_reply_reads_as_its_text_does() -> None:
+    root = etree.fromstring(SLICE_XML.strip().encode())
+    assert element_intent(root, MODEL) == xml_intent(SLICE_XML, MODEL)
+    assert element_intent(root, MODEL).leaves == SLICE_LEAVES
+    with_comment = etree.fromstring(
+        f"<data><interfaces xmlns='{IF_NS}'><!-- c --><interface><name>eth1</name>"
+        "<config><mtu>15<!-- x -->00</mtu></config></interface></interfaces></data>".encode()
+    )
+    assert element_intent(with_comment, MODEL).leaves == {f"{ETH1}/config/mtu": "1500"}
