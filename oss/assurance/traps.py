@@ -6,8 +6,8 @@ the configured communities plus each device's own, whatever its telemetry protoc
 at start-up (`bind`, called by the daemon's build) so a busy port is a ConfigError there.
 
 Traps reach the sink in batches of what is queued, up to TRAP_BATCH: under a storm the batches
-grow, so the per-batch costs (one alarm transaction, one MQTT round) are shared by many traps;
-when traffic is light a batch is a single trap after TRAP_LINGER_S.
+grow (and linger TRAP_LINGER_S for more), so the per-batch costs (one alarm transaction, one MQTT
+round) are shared by many traps; after a quiet moment (TRAP_IDLE_S) a lone trap goes at once.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 # one transaction's hold on the database's write lock short (tens of ms: the NOC publisher marks
 # rows sent meanwhile) and its memory small.
 TRAP_BATCH = 1000
-TRAP_LINGER_S = 0.004  # a batch short of TRAP_BATCH waits this long for more traps
+TRAP_LINGER_S = 0.004  # under a storm, a batch short of TRAP_BATCH waits this long for more
+# A batch that comes this long after the last one ended (the path was idle) goes at once: a lone
+# trap pays no linger, a storm's batches (back to back) still share their fixed costs.
+TRAP_IDLE_S = 0.05
 TRAP_COUNTS = (
     "traps_received",
     "traps_dropped",
@@ -49,6 +52,7 @@ class TrapCollector:
         self.sink = sink
         self.receiver: TrapReceiver | None = None
         self.handled = 0  # traps through the sink (alarms committed), since start
+        self._idle_since = float("-inf")  # loop time the last batch was through the sink
         self._targets = Targets()
 
     # --- the collector contract -------------------------------------------------------------
@@ -145,15 +149,17 @@ class TrapCollector:
         receiver.update_sources(self._targets.sources, communities.values(), expecting=communities)
 
     async def _deliver(self, receiver: TrapReceiver, batch: list[Event]) -> None:
-        if len(batch) < TRAP_BATCH:
-            # Let the batch fill for a moment: one alarm transaction and one MQTT round per
-            # few traps rather than per trap (each costs ~1 ms of CPU), for TRAP_LINGER_S of
-            # latency.
+        loop = asyncio.get_running_loop()
+        if len(batch) < TRAP_BATCH and loop.time() - self._idle_since < TRAP_IDLE_S:
+            # A storm: let the batch fill for a moment, one alarm transaction and one MQTT
+            # round per few traps rather than per trap (each costs ~1 ms of CPU), for
+            # TRAP_LINGER_S of latency.
             await asyncio.sleep(TRAP_LINGER_S)
             if receiver.queue_depth:
                 batch += await receiver.get_batch(TRAP_BATCH - len(batch))
         await self.sink(batch)
         self.handled += len(batch)
+        self._idle_since = loop.time()
 
 
 @register_collector("traps")
