@@ -8,9 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from oss.faults.noc_feed import NocFeed
+from oss.faults.noc_feed import FeedWrite, NocFeed
 from oss.store.database import Database
-from oss.store.outbox import OutboxMessage
 
 Change = tuple[dict[str, Any], Any]  # (alarm, event), the event as the tests spell it
 
@@ -19,7 +18,7 @@ async def write_one_by_one(db: Database, feed: NocFeed, *changes: Change) -> Non
     """One `write_changes` call per change, all in one transaction (`Database.write`, the
     storm path's), then `committed` with each call's rows."""
 
-    def work(conn: Connection) -> list[list[OutboxMessage]]:
+    def work(conn: Connection) -> list[FeedWrite]:
         return [feed.write_changes(conn, [change]) for change in changes]
 
     for written in await db.write(work):
@@ -32,7 +31,7 @@ async def write_batch(
     """All the changes in one `write_changes` call and one transaction, then `committed`;
     `fail`: the transaction fails after writing them (rolled back, nothing committed)."""
 
-    def work(conn: Connection) -> list[OutboxMessage]:
+    def work(conn: Connection) -> FeedWrite:
         written = feed.write_changes(conn, changes)
         if fail:
             raise RuntimeError("the alarm transaction failed after writing its rows")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from sqlalchemy import Connection
@@ -31,6 +31,17 @@ from oss.settings import NocFeedSettings
 from oss.store.outbox import Message, Outbox, OutboxMessage, last_retained
 
 AlarmEvent = Literal["raised", "changed", "cleared"]
+AlarmKey = tuple[str, str]  # (device, alarm id)
+Retained = tuple[str, bool]  # an alarm's last retained message: (topic, deleted)
+REMEMBERED_ALARMS = 100_000  # the feed's memory of open alarms' retained topics, at most
+
+
+class FeedWrite(NamedTuple):
+    """What `write_changes` wrote (handed to `committed` once its transaction committed): the
+    outbox rows, and each alarm's last retained message with whether it closed."""
+
+    rows: list[OutboxMessage]
+    retained: dict[AlarmKey, tuple[Retained | None, bool]]
 
 
 def alarm_device(alarm: Mapping[str, Any]) -> str:
@@ -52,30 +63,51 @@ class NocFeed:
     def __init__(self, settings: NocFeedSettings, outbox: Outbox | None = None) -> None:
         self.prefix = settings.prefix
         self.outbox = outbox or Outbox()
+        # The outbox's last retained message of each open alarm this feed wrote, as committed:
+        # a storm's next change of the alarm needs no look-up (the look-up reads every retained
+        # row of the alarm's topics). Only what committed; an alarm written by a transaction
+        # not known to have committed (`_unsettled`: it rolled back, or is still open) is read
+        # from the outbox, which is the truth.
+        self._retained: dict[AlarmKey, Retained] = {}
+        self._unsettled: set[AlarmKey] = set()
 
     def write_changes(
         self, conn: Connection, changes: Sequence[tuple[Mapping[str, Any], AlarmEvent]]
-    ) -> list[OutboxMessage]:
+    ) -> FeedWrite:
         """The messages of many alarm changes, in order, written in the connection's
         transaction (the alarm manager's: `Database.write` on the storm path, the session's
         connection when the correlator acts), which calls `committed` with the result once
-        that transaction committed. One look-up of the alarms' last retained topics (chunked)
-        and one bulk insert: a batch costs a few statements, not a few per alarm; the rows
-        are inserted at once, so a later call in the same transaction sees them."""
-        return self.outbox.write(conn, self._messages(conn, changes))
-
-    def committed(self, written: Sequence[OutboxMessage]) -> None:
-        """After `write_changes` committed: the rows go to the publisher."""
-        self.outbox.committed(written)
-
-    def _messages(
-        self, conn: Connection, changes: Sequence[tuple[Mapping[str, Any], AlarmEvent]]
-    ) -> list[Message]:
+        that transaction committed. One look-up of the last retained topics of the alarms
+        not remembered (chunked) and one bulk insert: a batch costs a few statements, not a
+        few per alarm; the rows are inserted at once, so a later call in the same
+        transaction sees them."""
         planned = [self._plan(alarm, event) for alarm, event in changes]  # all valid, or none
         if not planned:
-            return []
-        found = last_retained(conn, sorted(_lookup_topics(planned)))
-        return _outbox_rows(planned, found)
+            return FeedWrite([], {})
+        known = {
+            key: last
+            for p in planned
+            if (key := (p.device, p.alarm_id)) not in self._unsettled
+            and (last := self._retained.get(key)) is not None
+        }
+        found = last_retained(conn, sorted(_lookup_topics(planned, known)))
+        messages, retained = _outbox_rows(planned, found, known)
+        written = FeedWrite(self.outbox.write(conn, messages), retained)
+        self._unsettled.update(retained)
+        return written
+
+    def committed(self, written: FeedWrite) -> None:
+        """After `write_changes` committed: the rows go to the publisher."""
+        remembered = self._retained
+        if len(remembered) > REMEMBERED_ALARMS:
+            remembered.clear()  # read from the outbox again
+        for key, (last, closed) in written.retained.items():
+            self._unsettled.discard(key)
+            if closed:
+                remembered.pop(key, None)  # a closed alarm rarely changes again
+            elif last is not None:
+                remembered[key] = last
+        self.outbox.committed(written.rows)
 
     def _plan(self, alarm: Mapping[str, Any], event: AlarmEvent) -> _Planned:
         try:
@@ -135,7 +167,7 @@ class _Planned:
     new: bool
 
 
-def _stale_topics(p: _Planned, last: tuple[str, str] | None) -> list[str]:
+def _stale_topics(p: _Planned, last: Retained | None) -> list[str]:
     """Retained topics of this alarm that must be emptied before (or instead of) its new
     state. The outbox is the memory of what was retained last (`last`: its newest retained row
     among the alarm's topics, this transaction's own rows included)."""
@@ -145,37 +177,52 @@ def _stale_topics(p: _Planned, last: tuple[str, str] | None) -> list[str]:
         if p.new:
             return []
         return sorted(t for t in p.candidates if p.closed or t != p.state_topic)
-    topic, last_payload = last
-    if last_payload == "":
+    topic, deleted = last
+    if deleted:
         return []
     return [topic] if p.closed or topic != p.state_topic else []
 
 
-def _lookup_topics(planned: Sequence[_Planned]) -> set[str]:
-    """The topics whose last retained message matters: a new alarm has nothing retained."""
-    return {t for p in planned if not p.new for t in p.candidates}
+def _lookup_topics(planned: Sequence[_Planned], known: Mapping[AlarmKey, Retained]) -> set[str]:
+    """The topics whose last retained message matters and is not `known`: a new alarm has
+    nothing retained."""
+    return {
+        t
+        for p in planned
+        if not p.new and (p.device, p.alarm_id) not in known
+        for t in p.candidates
+    }
 
 
 def _outbox_rows(
-    planned: Sequence[_Planned], last: Mapping[str, tuple[int, str, str]]
-) -> list[Message]:
+    planned: Sequence[_Planned],
+    last: Mapping[str, tuple[int, str, str]],
+    known: Mapping[AlarmKey, Retained],
+) -> tuple[list[Message], dict[AlarmKey, tuple[Retained | None, bool]]]:
     """The rows of the planned changes, in order, given the last retained row of each looked
-    up topic (`last`)."""
-    # The last retained message (topic, payload) of each alarm, carried through the changes
+    up topic (`last`) and of the alarms `known`; and each alarm's last retained message after
+    them, with whether its last change closed it."""
+    # The last retained message (topic, deleted) of each alarm, carried through the changes
     # (an alarm may change more than once in one call).
-    latest: dict[tuple[str, str], tuple[str, str] | None] = {}
+    latest: dict[AlarmKey, Retained | None] = {}
+    closed: dict[AlarmKey, bool] = {}
     rows: list[Message] = []
     for p in planned:
         key = (p.device, p.alarm_id)
         if key not in latest:
-            found = [last[t] for t in p.candidates if t in last]
-            latest[key] = max(found)[1:] if found else None  # the newest row: highest id
+            if key in known:
+                latest[key] = known[key]
+            else:
+                found = [last[t] for t in p.candidates if t in last]
+                newest = max(found) if found else None  # the newest row: highest id
+                latest[key] = None if newest is None else (newest[1], newest[2] == "")
         stale = _stale_topics(p, latest[key])
         retained = [Message(t, "", retain=True) for t in stale]
         if not p.closed:
             retained.append(Message(p.state_topic, p.payload, retain=True))
         if retained:
-            latest[key] = (retained[-1].topic, retained[-1].payload)
+            latest[key] = (retained[-1].topic, retained[-1].payload == "")
+        closed[key] = p.closed
         rows += retained
         rows.append(Message(p.event_topic, p.payload))
-    return rows
+    return rows, {key: (latest[key], closed[key]) for key in latest}

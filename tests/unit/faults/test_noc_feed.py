@@ -49,6 +49,14 @@ async def outbox(db: Database) -> list[tuple[str, str, bool]]:
 feed = NocFeed(NocFeedSettings(prefix="noc"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_feed() -> None:
+    """One feed per test: a feed remembers what it committed to its database (the retained
+    topic of each open alarm), and each test has a database of its own."""
+    global feed
+    feed = NocFeed(NocFeedSettings(prefix="noc"))
+
+
 async def test_raise_retains_state_and_publishes_event(db: Database) -> None:
     await write_one_by_one(db, feed, (alarm(), "raised"))
     rows = await outbox(db)

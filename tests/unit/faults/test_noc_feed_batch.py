@@ -22,7 +22,17 @@ from oss.store.database import Database
 from tests.noc_feed_writes import write_batch, write_one_by_one
 from tests.unit.faults.test_noc_feed import FakeBroker, alarm, outbox
 
-feed = NocFeed(NocFeedSettings(prefix="noc"))
+feed_settings = NocFeedSettings(prefix="noc")
+feed = NocFeed(feed_settings)
+
+
+@pytest.fixture(autouse=True)
+def fresh_feed() -> None:
+    """One feed per test: a feed remembers what it committed to its database (the retained
+    topic of each open alarm), and each test has a database of its own."""
+    global feed
+    feed = NocFeed(feed_settings)
+
 
 # (alarm, event) changes covering every retained-topic rule: a new alarm, same-severity and
 # severity changes, a clear, an alarm changed several times in one call, a change of an alarm
@@ -65,10 +75,12 @@ def statements(db: Database) -> Iterator[list[str]]:
 async def test_a_batch_writes_the_same_rows_as_one_by_one(tmp_path: Path) -> None:
     single, batched = await other_db(tmp_path, "single.db"), await other_db(tmp_path, "b.db")
     try:
+        # A feed per database: it remembers the retained topics it committed there.
+        feeds = {single: NocFeed(feed_settings), batched: NocFeed(feed_settings)}
         for database in (single, batched):
-            await write_batch(database, feed, HISTORY)
-        await write_one_by_one(single, feed, *CHANGES)
-        await write_batch(batched, feed, CHANGES)
+            await write_batch(database, feeds[database], HISTORY)
+        await write_one_by_one(single, feeds[single], *CHANGES)
+        await write_batch(batched, feeds[batched], CHANGES)
 
         expected = await outbox(single)
         assert await outbox(batched) == expected
@@ -98,6 +110,36 @@ async def test_new_alarms_need_no_look_up(db: Database) -> None:
         await write_batch(db, feed, changes)
     assert [s for s in seen if s.startswith("SELECT")] == ["SELECT max(outbox.id) AS max_1"]
     assert len(await outbox(db)) == 600
+
+
+async def test_the_feed_remembers_what_committed_and_writes_what_a_look_up_would(
+    tmp_path: Path,
+) -> None:
+    # The same writes through one feed (it remembers the retained topic of each open alarm it
+    # committed) and through a new feed each time (every change looked up in the outbox).
+    remembering, looking = await other_db(tmp_path, "r.db"), await other_db(tmp_path, "l.db")
+    kept = NocFeed(feed_settings)
+    rolled_back = [(alarm(1, "critical", sequence=2), "changed")]
+    try:
+        for database, feed_of in (
+            (remembering, lambda: kept),
+            (looking, lambda: NocFeed(feed_settings)),
+        ):
+            await write_batch(database, feed_of(), HISTORY)
+            with pytest.raises(RuntimeError, match="failed"):
+                await write_batch(database, feed_of(), rolled_back, fail=True)
+            await write_batch(database, feed_of(), CHANGES)
+        assert await outbox(remembering) == await outbox(looking)
+        # Alarm 1's change rolled back: it is read from the outbox again, the others not.
+        with statements(remembering) as seen:
+            await write_batch(remembering, kept, [(alarm(3, "minor", sequence=3), "changed")])
+        assert not [s for s in seen if s.startswith("SELECT outbox.id")]
+        with statements(remembering) as seen:
+            await write_batch(remembering, kept, [(alarm(6, sequence=2), "changed")])
+        assert [s for s in seen if s.startswith("SELECT outbox.id")]  # not remembered
+    finally:
+        await remembering.close()
+        await looking.close()
 
 
 async def test_an_invalid_alarm_writes_nothing_of_the_batch(db: Database) -> None:
