@@ -241,8 +241,12 @@ async def insert_bills(s: AsyncSession, bills: Sequence[NewBill], now: datetime)
             )
         zero = str(b.zero)
         rows.append((b.account_id, *bound, b.state, b.currency, zero, zero, zero, moment, moment))
+    conn = await s.connection()
     try:
-        await _executemany(s, _INSERT_BILLS, rows)
+        if conn.dialect.driver == bill_store_pg.DRIVER:
+            await bill_store_pg.copy_rows(conn, _BILLS.name, _BILL_COLUMNS_NEW, rows)
+        else:
+            await _executemany(s, _INSERT_BILLS, rows)
     except IntegrityError as exc:
         raise Conflict("another bill run created these bills at the same time; run again") from exc
 

@@ -3,9 +3,10 @@
 asyncpg's `executemany` pipelines, yet each row is still a statement the server plans and
 runs: measured at 20k accounts, the lines' INSERT, the totals' UPDATE and the usage claims'
 UPDATE cost 12, 8 and 4 s per run (server time the bill run waits for), far over the reads.
-Here the lines go in with one `COPY` per batch and the two updates are one `UPDATE ... FROM
-unnest(arrays)` each: the same rows and values, the same conditions, in the batch's
-transaction. `bss_bridge.bill_store` calls these when the session's driver is asyncpg; every
+Here the bills and the lines go in with one `COPY` each per batch and the two updates are
+one `UPDATE ... FROM unnest(arrays)` each: the same rows and values, the same conditions, in
+the batch's transaction (a COPY's unique violation raises SQLAlchemy's IntegrityError, as the
+INSERT did). `bss_bridge.bill_store` calls these when the session's driver is asyncpg; every
 other driver (SQLite) keeps its executemany. Values come in the driver's form (see there).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 DRIVER = "asyncpg"
@@ -63,4 +65,13 @@ async def copy_rows(
     await conn.exec_driver_sql("SELECT 1")
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a checked-out connection has its driver's
-    await driver.copy_records_to_table(table, records=rows, columns=list(columns))
+    try:
+        await driver.copy_records_to_table(table, records=rows, columns=list(columns))
+    except Exception as exc:
+        if str(getattr(exc, "sqlstate", "")).startswith(_INTEGRITY_VIOLATION):
+            # What SQLAlchemy raises for the same violation by an INSERT: callers catch that.
+            raise IntegrityError(f"COPY {table}", None, exc) from exc
+        raise
+
+
+_INTEGRITY_VIOLATION = "23"  # SQLSTATE class 23: unique, foreign key, not null, check
