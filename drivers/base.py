@@ -57,15 +57,45 @@ class BlockingCalls:
     ) -> T:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        # One waiter woken by the call's end or by a timer: what wait_for(shield(...)) does,
+        # without its task and futures (a provisioning transaction makes thousands of calls).
+        # The call itself is never cancelled: a timeout or a cancellation aborts it instead.
+        waiter = loop.create_future()
+
+        def wake(_: object) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        future.add_done_callback(wake)
+        timer = loop.call_later(time_limit, wake, None)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), time_limit)
-        except (TimeoutError, asyncio.CancelledError):
-            if abort is not None:
-                abort()
+            await waiter
+        except asyncio.CancelledError:
+            _abandon(future, abort)
             raise
+        finally:
+            timer.cancel()
+            future.remove_done_callback(wake)
+        if not future.done():
+            _abandon(future, abort)
+            raise TimeoutError(f"no answer within {time_limit:g} s")
+        return future.result()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _abandon(future: asyncio.Future[Any], abort: Callable[[], None] | None) -> None:
+    """Give up on a call still running in its thread: abort it, and take its outcome when it
+    ends (nobody else will: asyncio would log an exception never retrieved)."""
+    future.add_done_callback(_outcome_taken)
+    if abort is not None:
+        abort()
+
+
+def _outcome_taken(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class SessionPool(Generic[S]):
