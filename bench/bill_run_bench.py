@@ -81,6 +81,7 @@ PG_DATABASE = "bill_bench"
 # account's subtotal, tax, total and line count (`digest`). A change of the run must keep both.
 KNOWN = {
     20_000: ("21531912.02", "7aabcfe042e23c5af54ad6e91a53656f6ecc6874c95f8b444a667db8acee6531"),
+    100_000: ("106506696.97", "951180b58dddcc01bead450847ae8c14d230b87548c20b1d8c77b52c1707ff4a"),
 }
 
 
