@@ -11,13 +11,17 @@ order of its values stay readable Core.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table
+import orjson
+from sqlalchemy import JSON, Boolean, Connection, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+
+from oss.store.base import UtcDateTime
 
 Row = tuple[Any, ...]
 _Convert = Callable[[Row], Row]
@@ -75,10 +79,34 @@ class DriverStatement:
                 break
         if column not in self.table.c:
             raise RuntimeError(f"{name!r} names no column of {self.table.name}")
-        process: Callable[[Any], Any] | None = (
-            self.table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+        column_type = self.table.c[column].type
+        if dialect.name == "sqlite":
+            # SQLite's processors, done cheaper (~12 us per datetime, ~16 us per JSON value
+            # there): the same text for datetimes; JSON without the blanks (the same value).
+            if isinstance(column_type, UtcDateTime):
+                return _sqlite_utc_datetime
+            if isinstance(column_type, JSON):
+                return _json_text
+            if isinstance(column_type, Boolean):
+                return None  # sqlite3 stores a bool as the integer SQLAlchemy would
+        process: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(
+            dialect
         )
         return process
+
+
+def _sqlite_utc_datetime(value: datetime | None) -> str | None:
+    """A `UtcDateTime` as SQLAlchemy stores it in SQLite: UTC, "YYYY-MM-DD HH:MM:SS.ffffff"."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json_text(value: Any) -> str:
+    """A JSON column's text (None is JSON null, as SQLAlchemy's JSON type stores it)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _same(row: Row) -> Row:
