@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from oss.store.base import IN_CHUNK
-from oss.store.driver_rows import DriverStatement
+from oss.store.driver_rows import DriverStatement, SqliteSelect
 from oss.store.numbering import insert_numbered_rows
 from oss.store.tables import AlarmRow
 
@@ -79,6 +79,8 @@ _OPEN = (
     .where(_TABLE.c.reduction_key.in_(bindparam("keys", expanding=True)), _TABLE.c.open)
     .order_by(_TABLE.c.id)
 )
+# SQLite: through the driver, the values converted cheaper (oss.store.driver_rows).
+_OPEN_ON_SQLITE = SqliteSelect(_OPEN, "keys")
 # (parent, child) of the alarms correlated under `ids`.
 CHILDREN = (
     select(AlarmRow.parent_id, AlarmRow.id)
@@ -91,9 +93,11 @@ def open_alarms(conn: Connection, keys: Collection[str]) -> dict[str, list[Plain
     """The open alarms of each key (every key present), oldest first (normally one at most)."""
     ordered = sorted(keys)
     found: dict[str, list[PlainAlarm]] = {key: [] for key in ordered}
+    sqlite = conn.dialect.name == "sqlite"
     for start in range(0, len(ordered), IN_CHUNK):
         chunk = ordered[start : start + IN_CHUNK]
-        for row in conn.execute(_OPEN, {"keys": chunk}):
+        rows = _OPEN_ON_SQLITE.rows(conn, chunk) if sqlite else conn.execute(_OPEN, {"keys": chunk})
+        for row in rows:
             alarm = PlainAlarm(*row)
             found[alarm.reduction_key].append(alarm)
     return found

@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, Boolean, Connection, Table
+from sqlalchemy import JSON, Boolean, Connection, Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -115,3 +115,65 @@ def _same(row: Row) -> Row:
 
 def _processed(row: Row, processors: Sequence[Callable[[Any], Any] | None]) -> list[Any]:
     return [value if p is None else p(value) for value, p in zip(row, processors, strict=True)]
+
+
+class SqliteSelect:
+    """A Core select of table columns with one expanding IN parameter, run on SQLite through
+    the driver, each value converted as SQLAlchemy's result processors would convert it (UTC
+    datetimes, JSON, booleans), at a fraction of their cost (a storm batch reads hundreds of
+    open alarms). On another dialect the caller executes the statement itself."""
+
+    def __init__(self, statement: Select[Any], parameter: str) -> None:
+        self.statement = statement
+        self._marker = f"__[POSTCOMPILE_{parameter}]"
+        self._sql: str | None = None
+        converters = [_sqlite_result(column.type) for column in statement.selected_columns]
+        self._convert = _row_converter(converters)
+
+    def rows(self, conn: Connection, values: Sequence[Any]) -> list[Row]:
+        """The rows for `values` (at most SQLite's bound-parameter limit), converted."""
+        if self._sql is None:
+            self._sql = str(self.statement.compile(dialect=conn.dialect))
+            if self._marker not in self._sql:
+                raise RuntimeError(f"no {self._marker} in {self._sql}")
+        sql = self._sql.replace(self._marker, ", ".join("?" * len(values)))
+        cursor = conn.exec_driver_sql(sql, tuple(values))
+        convert = self._convert
+        return [convert(row) for row in cursor.fetchall()]
+
+
+def _sqlite_result(column_type: Any) -> Callable[[Any], Any] | None:
+    if isinstance(column_type, UtcDateTime):
+        return _sqlite_read_datetime
+    if isinstance(column_type, JSON):
+        return _read_json
+    if isinstance(column_type, Boolean):
+        return _read_bool
+    return None
+
+
+def _row_converter(converters: Sequence[Callable[[Any], Any] | None]) -> _Convert:
+    pairs = [(i, c) for i, c in enumerate(converters) if c is not None]
+
+    def convert(row: Row) -> Row:
+        values = list(row)
+        for i, c in pairs:
+            values[i] = c(values[i])
+        return tuple(values)
+
+    return convert
+
+
+def _sqlite_read_datetime(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _read_json(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _read_bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
