@@ -44,7 +44,7 @@ from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
 from oss.store.database import Database
 from oss.store.in_use import unavailable
-from oss.store.resource_rows import insert_resources
+from oss.store.resource_rows import insert_resources, set_reserved
 from oss.store.tables import ServiceResourceRow, ServiceRow
 from topology.graph import Path
 from topology.placement import Placement
@@ -540,23 +540,21 @@ class ServiceManager:
             row = await s.get(ServiceRow, row_id)
             if row is None:
                 return
-            resources = (
-                await s.scalars(
-                    select(ServiceResourceRow).where(ServiceResourceRow.service_id == row_id)
-                )
-            ).all()
             if kind == "create":
                 row.state = "active" if ok else "failed"
-                for r in resources:
-                    r.reserved = ok
+                await set_reserved(s, row_id, ok)
             elif kind == "delete":
                 row.state = "terminated" if ok else "active"
                 if ok:
-                    for r in resources:
-                        r.reserved = False
+                    await set_reserved(s, row_id, False)
             elif kind == "modify" and not ok and undo_params is not None:
                 # The devices kept the old service: so does the record.
                 row.params = dict(undo_params)
+                resources = (
+                    await s.scalars(
+                        select(ServiceResourceRow).where(ServiceResourceRow.service_id == row_id)
+                    )
+                ).all()
                 for r in resources:
                     await s.delete(r)
                 if undo_real is not None:
@@ -711,11 +709,12 @@ class _Deferring:
 
 
 async def _public(s: AsyncSession, row: ServiceRow) -> dict[str, Any]:
-    resources = (
-        await s.scalars(
-            select(ServiceResourceRow)
-            .where(ServiceResourceRow.service_id == row.id)
-            .order_by(ServiceResourceRow.id)
+    r = ServiceResourceRow
+    resources = (  # plain rows, not ORM objects: a few per device, read at every settle
+        await s.execute(
+            select(r.kind, r.device, r.interface, r.role, r.link_id, r.bandwidth_bps, r.reserved)
+            .where(r.service_id == row.id)
+            .order_by(r.id)
         )
     ).all()
     return {
