@@ -110,7 +110,7 @@ def _last_retained_query() -> Any:
     newest = (
         select(func.max(OutboxRow.id))
         .where(
-            # `|| ''` keeps the planner off the channel index (one value for all rows: it
+            # `|| ''` keeps the planner off the channel-led index (one value for all rows: it
             # scanned the whole outbox for an alarm without history) and on the topic's.
             OutboxRow.channel.concat("") == CHANNEL,
             OutboxRow.retain.is_(True),

@@ -238,17 +238,19 @@ class OutboxRow(Base):
     as the change they report and sent in id order once the broker takes them."""
 
     __tablename__ = "outbox"
-    # the publisher reads unsent rows in order; the feed looks up an alarm's last retained topic
+    # the publisher reads unsent rows in order (and prunes sent ones); the feed looks up an
+    # alarm's last retained topic. No index of channel or sent_at alone: this one serves both,
+    # and each index costs every insert and every mark as sent (migration 0006).
     __table_args__ = (Index("ix_outbox_unsent", "channel", "sent_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    channel: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
     topic: Mapped[str] = mapped_column(String(512), index=True)
     payload: Mapped[str] = mapped_column(Text)  # "" with retain: delete the retained message
     retain: Mapped[bool] = mapped_column(Boolean, default=False)
     qos: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class KpiMinuteRow(Base):
