@@ -12,6 +12,7 @@ traceback logged, so it is never half alive. It knows no domain: what the compon
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -108,6 +109,10 @@ class Runtime:
             async with self:
                 if on_ready is not None:
                     await on_ready()
+                # What start-up made (modules, settings, the inventory) lives as long as the
+                # process: frozen, a full collection under load does not walk it again (after
+                # importing the daemon one took 0.66-0.76 s here, a trap storm's p99 outlier).
+                gc.freeze()
                 try:
                     async with asyncio.TaskGroup() as tg:
                         for r in running:
@@ -125,6 +130,7 @@ class Runtime:
                     self.metrics.ready.set(0)
                 await self._close_storage()
         finally:
+            gc.unfreeze()  # collectable again (a process that runs the daemon more than once)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         if failed:

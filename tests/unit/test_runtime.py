@@ -4,6 +4,7 @@ half-alive daemon."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -163,3 +164,27 @@ async def test_a_failed_open_closes_what_was_opened(tmp_path: Path) -> None:
         await rt.open()
     await rt.close()
     assert rec.events == ["close db"]
+
+
+class FreezeWatcher:
+    """Notes how many objects the collector leaves alone while the components run."""
+
+    name = "watcher"
+    stage = Stage.WORKERS
+
+    def __init__(self) -> None:
+        self.frozen = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.frozen = gc.get_freeze_count()
+        await stop.wait()
+
+
+async def test_start_up_objects_are_frozen_while_the_daemon_runs(tmp_path: Path) -> None:
+    watcher = FreezeWatcher()
+    rt = runtime(tmp_path)
+    rt.add_component(watcher)
+    await stop_soon(rt)
+    assert await rt.run() == 0
+    assert watcher.frozen > 0  # a full collection under a storm skips them
+    assert gc.get_freeze_count() == 0  # collectable again once it stopped
