@@ -312,10 +312,10 @@ def tax_lines(bill_id: int, currency: str, lines: Iterable[Line]) -> list[Line]:
     out = []
     for rate in sorted(bases):
         base = bases[rate]
-        percent = format((rate * 100).normalize(), "f")
+        percent, rate_text = _rate_texts(rate)
         out.append(
             Line(
-                key=f"tax:{bill_id}:{format(rate.normalize(), 'f')}",
+                key=f"tax:{bill_id}:{rate_text}",
                 kind="tax",
                 product_id=None,
                 description=f"VAT {percent} % on {base} {currency}",
@@ -327,6 +327,19 @@ def tax_lines(bill_id: int, currency: str, lines: Iterable[Line]) -> list[Line]:
             )
         )
     return out
+
+
+def _rate_texts(rate: Decimal) -> tuple[str, str]:
+    """A tax rate as a percentage ("19") and as itself ("0.19"), printed once per rate."""
+    texts = _RATE_TEXTS.get(rate)
+    if texts is None:
+        texts = (format((rate * 100).normalize(), "f"), format(rate.normalize(), "f"))
+        if len(_RATE_TEXTS) < 1024:  # a catalogue has a few rates
+            _RATE_TEXTS[rate] = texts
+    return texts
+
+
+_RATE_TEXTS: dict[Decimal, tuple[str, str]] = {}
 
 
 def totals(lines: Iterable[Line], currency: str) -> tuple[Decimal, Decimal, Decimal]:

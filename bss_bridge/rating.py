@@ -184,8 +184,7 @@ def usage_charge(quantity: Decimal, tariff: UsageTariff, currency: str) -> Charg
     exact = Decimal(0)
     lower = Decimal(0)
     single: Decimal | None = None  # the one tier's price when the quantity falls in one tier
-    for tier in tariff.tiers:
-        up_to, price = tier.up_to, tier.price
+    for up_to, price, from_text, up_to_text, price_text in _tier_texts(tariff):
         # min(quantity, up_to), spelled out: on a tie min() keeps `quantity` (its digits).
         upper = quantity if up_to is None or not up_to < quantity else up_to
         inside = upper - lower
@@ -195,10 +194,10 @@ def usage_charge(quantity: Decimal, tariff: UsageTariff, currency: str) -> Charg
             single = price
             breakdown.append(
                 {
-                    "from": str(lower),
-                    "up_to": None if up_to is None else str(up_to),
+                    "from": from_text,
+                    "up_to": up_to_text,
                     "quantity": str(inside),
-                    "unit_price": str(price),
+                    "unit_price": price_text,
                     "amount": str(amount),  # exact; the charge's amount is the rounded sum
                 }
             )
@@ -218,6 +217,29 @@ def usage_charge(quantity: Decimal, tariff: UsageTariff, currency: str) -> Charg
             "exact_amount": str(exact),
         },
     )
+
+
+_TierText = tuple[Decimal | None, Decimal, str, str | None, str]
+
+
+def _tier_texts(tariff: UsageTariff) -> tuple[_TierText, ...]:
+    """Each tier's (up_to, price) and the texts of its start, up_to and price, which a bill
+    run would otherwise print again for every usage line: they are the tariff's own."""
+    known = _TIER_TEXTS.get(id(tariff))
+    if known is None or known[0] is not tariff:
+        texts = []
+        lower = Decimal(0)
+        for tier in tariff.tiers:
+            up_to = None if tier.up_to is None else str(tier.up_to)
+            texts.append((tier.up_to, tier.price, str(lower), up_to, str(tier.price)))
+            lower = tier.up_to if tier.up_to is not None else lower
+        if len(_TIER_TEXTS) >= _PRORATED_MAX:
+            _TIER_TEXTS.clear()
+        known = _TIER_TEXTS[id(tariff)] = (tariff, tuple(texts))  # the tariff keeps its id
+    return known[1]
+
+
+_TIER_TEXTS: dict[int, tuple[UsageTariff, tuple[_TierText, ...]]] = {}
 
 
 def sla_credit(
