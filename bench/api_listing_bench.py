@@ -142,6 +142,13 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def cursors(client: Client, path: str, **params: Any) -> list[str | None]:
     """The cursor of every page of the list (None for the first), walked once."""
     found: list[str | None] = [None]
@@ -198,6 +205,7 @@ class Case:
 
 def run(daemon: Daemon, floor: Floor, args: argparse.Namespace) -> None:
     assert daemon.proc is not None
+    loaded = rss_mib(daemon.proc.pid)
     client = Client(daemon, daemon.create_token("viewer"))
     ifaces, devices = "/api/v1/interfaces", "/api/v1/devices"
     n_if = args.interfaces
@@ -273,6 +281,10 @@ def run(daemon: Daemon, floor: Floor, args: argparse.Namespace) -> None:
                 case.floor_walls.append(time.perf_counter() - w0)
                 case.floor_cpu += time.process_time() - c0
     report(cases, args.rounds)
+    print(
+        f"daemon RSS: {loaded:.0f} MiB with the inventory loaded, {rss_mib(pid):.0f} MiB after"
+        " every page was listed"
+    )
 
 
 def check_same_rows(client: Client, floor: Floor) -> None:
