@@ -24,7 +24,10 @@ queue in a deque that consumers take in batches: under a storm the per-trap cost
 Informs are acknowledged before the event is queued (a response that the socket's send buffer
 cannot take at once is dropped, logged at debug: the sender retries an unacknowledged inform).
 The queue is bounded: when it is full the newest event is dropped and counted (`dropped`), so a
-trap storm cannot exhaust memory. A datagram that is not a well-formed notification
+trap storm cannot exhaust memory. Before the queue, the socket's receive buffer holds a burst
+while the loop is busy (`receive_buffer_bytes` asked, `receive_buffer` granted, logged at bind);
+what the kernel drops when it is full is read from /proc (`kernel_dropped`, and the host's
+`host_rcvbuf_errors()`; see drivers.udp_stats). A datagram that is not a well-formed notification
 (`malformed`) or carries an unknown community (`bad_community`) is counted and dropped, logged at
 most once a minute per source address; an unknown community from a device whose community
 the receiver is not told yet (`update_sources(..., expecting=...)`: a device that booted
