@@ -50,10 +50,16 @@ class NocFeedAuthError(NocFeedError, PermissionError):
 class _Narration(logging.LoggerAdapter):  # type: ignore[type-arg]
     """gmqtt's own log lines, at DEBUG: it narrates each refused or lost connection at
     WARNING/ERROR, every attempt, while the session's owner logs each outage once with its
-    reason."""
+    reason. It narrates three lines per QoS 1 message too (the packet, its PUBACK, the removal):
+    checked at once, not through the adapter's generic path (~2 us a line, ~0.5 checked)."""
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        super().log(logging.DEBUG, msg, *args, **kwargs)
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(msg, *args, **kwargs)
 
 
 _GMQTT_LOG = _Narration(logging.getLogger(f"{__name__}.gmqtt"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,13 @@ from sqlalchemy import select, update
 from oss.errors import InvalidInput
 from oss.faults import noc_feed
 from oss.faults.noc_feed import NocFeed, alarm_device
-from oss.outputs.mqtt_client import NocFeedAuthError, NocFeedError, Outgoing, refused
+from oss.outputs.mqtt_client import (
+    _GMQTT_LOG,
+    NocFeedAuthError,
+    NocFeedError,
+    Outgoing,
+    refused,
+)
 from oss.outputs.mqtt_outbox import NocPublisher
 from oss.outputs.mqtt_topics import topic_segment
 from oss.settings import NocFeedSettings
@@ -290,3 +297,17 @@ def test_the_payload_is_the_sorted_compact_json_it_always_was() -> None:
     assert noc_feed.payload(ascii_doc) == json.dumps(
         ascii_doc, sort_keys=True, separators=(",", ":"), default=str
     )
+
+
+def test_gmqtt_narrates_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    _GMQTT_LOG.warning("connection lost: %s", "reset")
+    _GMQTT_LOG.debug("[MqttPackageHandler] PUBACK mid: %s", 5)
+    assert caplog.records == []
+    caplog.set_level(logging.DEBUG)
+    _GMQTT_LOG.error("refused: %s", "bad credentials")
+    _GMQTT_LOG.debug("[MqttPackageHandler] PUBACK mid: %s", 5)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, "refused: bad credentials"),
+        (logging.DEBUG, "[MqttPackageHandler] PUBACK mid: 5"),
+    ]
