@@ -166,8 +166,10 @@ def test_a_burst_past_the_queue_bound_is_counted_on_metrics(tmp_path: Path) -> N
                 and c
             ),
         )
-        assert counts["traps_dropped"] > 0  # the queue of 20 overflowed, counted
-        assert counts["traps_kernel_dropped"] == 0  # the burst fits the receive buffer
+        # The queue of 20 overflowed, counted. (Where the kernel caps the receive buffer low, an
+        # unprivileged daemon's socket drops some of the burst too: counted beside, waited for.)
+        assert counts["traps_dropped"] > 0
+        assert counts["traps_received"] > counts["traps_dropped"]
         assert get(daemon, "/api/v1/devices").status_code == 200
     finally:
         daemon.kill()
