@@ -4,7 +4,6 @@ an adjustment on the next bill."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -30,16 +29,6 @@ from tests.integration.bss.bill_fixtures import (
 )
 
 DEC_2 = at(2, month=12)  # the run happens after the period
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def seed_acme(db: Database) -> tuple[int, int]:

@@ -5,7 +5,6 @@ its period and type; totals change only bills still in the given state."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -37,16 +36,6 @@ class _Line:
     unit_price: Decimal | None = None
     tax_rate: Decimal | None = Decimal("0.19")
     evidence: Any = None
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def _draft(db: Database, account: str) -> int:
