@@ -36,7 +36,7 @@ class DriverStatement:
         self.statement = statement
         self.names = tuple(names)
         self.table = table
-        self._compiled: dict[str, tuple[str, _Convert]] = {}
+        self._compiled: dict[tuple[str, str], tuple[str, _Convert]] = {}
 
     def executemany(self, conn: Connection, rows: Sequence[Row]) -> None:
         """Run the statement once per row, in the connection's transaction."""
@@ -46,9 +46,10 @@ class DriverStatement:
         conn.exec_driver_sql(sql, [convert(row) for row in rows])
 
     def _for(self, dialect: Dialect) -> tuple[str, _Convert]:
-        known = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver)  # a driver has its paramstyle (asyncpg, psycopg)
+        known = self._compiled.get(key)
         if known is None:
-            known = self._compiled[dialect.name] = self._compile(dialect)
+            known = self._compiled[key] = self._compile(dialect)
         return known
 
     def _compile(self, dialect: Dialect) -> tuple[str, _Convert]:
