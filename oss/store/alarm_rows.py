@@ -87,6 +87,7 @@ CHILDREN = (
     .where(AlarmRow.parent_id.in_(bindparam("ids", expanding=True)))
     .order_by(AlarmRow.id)
 )
+_CHILDREN_ON_SQLITE = SqliteSelect(CHILDREN, "ids")
 
 
 def open_alarms(conn: Connection, keys: Collection[str]) -> dict[str, list[PlainAlarm]]:
@@ -119,7 +120,17 @@ def update_alarms(conn: Connection, alarms: Sequence[PlainAlarm]) -> None:
 
 def children_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[int]]:
     """The ids of the alarms correlated under each of `ids` (those that have any)."""
-    return by_parent(conn.execute(CHILDREN, {"ids": list(ids)})) if ids else {}
+    if not ids:
+        return {}
+    if conn.dialect.name != "sqlite":
+        return by_parent(conn.execute(CHILDREN, {"ids": list(ids)}))
+    found: dict[int, list[int]] = {}
+    for start in range(0, len(ids), IN_CHUNK):  # SQLite's bound-parameter limit
+        for parent, children in by_parent(
+            _CHILDREN_ON_SQLITE.rows(conn, ids[start : start + IN_CHUNK])
+        ).items():
+            found.setdefault(parent, []).extend(children)
+    return found
 
 
 def by_parent(rows: Iterable[Any]) -> dict[int, list[int]]:

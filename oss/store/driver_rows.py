@@ -124,7 +124,7 @@ class SqliteSelect:
     datetimes, JSON, booleans), at a fraction of their cost (a storm batch reads hundreds of
     open alarms). On another dialect the caller executes the statement itself."""
 
-    def __init__(self, statement: Select[Any], parameter: str) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]], parameter: str) -> None:
         self.statement = statement
         self._marker = f"__[POSTCOMPILE_{parameter}]"
         self._sql: str | None = None

@@ -8,11 +8,14 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from oss.store.alarm_rows import (
     _OPEN,
+    CHILDREN,
     PlainAlarm,
+    by_parent,
+    children_of,
     insert_alarms,
     open_alarms,
     update_alarms,
@@ -118,3 +121,25 @@ def _columns(alarm: PlainAlarm) -> dict[str, Any]:
     values = asdict(alarm)
     values.pop("id")
     return values
+
+
+async def test_children_read_through_the_driver_are_sqlalchemys(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await db.migrate()
+
+        def work(conn: Connection) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+            alarms = [_alarm(n) for n in range(1, 6)]
+            insert_alarms(conn, alarms)
+            ids = [a.id or 0 for a in alarms]
+            for child in ids[1:4]:  # three under the first, one under the last
+                conn.execute(update(AlarmRow).where(AlarmRow.id == child).values(parent_id=ids[0]))
+            conn.execute(update(AlarmRow).where(AlarmRow.id == ids[4]).values(parent_id=ids[3]))
+            core = by_parent(conn.execute(CHILDREN, {"ids": ids}))
+            return children_of(conn, ids), core
+
+        ours, core = await db.write(work)
+        assert ours == core
+        assert sorted(len(c) for c in ours.values()) == [1, 3]
+    finally:
+        await db.close()
