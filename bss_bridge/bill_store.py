@@ -15,16 +15,29 @@ from its first to its last id, read in id order (see `_in_range`).
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Protocol, cast
 
 import orjson
-from sqlalchemy import Column, Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +47,7 @@ from bss_bridge import bill_store_pg
 from bss_bridge.rating import Period
 from bss_bridge.tables import BillingAccountRow, BillLineRow, BillRow, ProductRow, UsageRow
 from oss.errors import Conflict
+from oss.store.base import DecimalText, UtcDateTime
 
 _USAGE = cast(Table, UsageRow.__table__)
 _BILLS = cast(Table, BillRow.__table__)
@@ -127,12 +141,12 @@ async def bills_of(s: AsyncSession, first: str, last: str, *, lock: bool) -> lis
     query = _BILL_COLUMNS.where(_in_range(_BILLS.c.account_id, first, last))
     if lock:
         query = query.with_for_update()
-    return [StoredBill(*row) for row in (await (await s.connection()).execute(query)).all()]
+    return [StoredBill(*row) for row in await _plain_rows(s, query)]
 
 
 async def products_of(
     s: AsyncSession, first: str, last: str, earliest: datetime, latest: datetime
-) -> Sequence[Row[str, str, str, str | None, str, datetime | None, datetime | None]]:
+) -> list[tuple[str, str, str, str | None, str, datetime | None, datetime | None]]:
     """The activated products of the accounts `first`..`last` active at some time in
     [earliest, latest), by account, start and id: (id, account id, offering id, service
     name, state, start, end)."""
@@ -154,13 +168,12 @@ async def products_of(
         )
         .order_by(ProductRow.account_id, ProductRow.start_at, ProductRow.id)
     )
-    conn = await s.connection()
-    return (await conn.execute(query)).all()  # all at once: no fetchone per row
+    return await _plain_rows(s, query)
 
 
 async def unbilled_usage_before(
     s: AsyncSession, first: str, last: str, before: datetime, *, rejected: str
-) -> Sequence[Row[int, str, datetime, str]]:
+) -> list[tuple[int, str, datetime, str]]:
     """The unbilled records of the accounts `first`..`last` that started before `before` and
     were not rejected: (id, product id, start, usage type)."""
     query = select(UsageRow.id, UsageRow.product_id, UsageRow.start_at, UsageRow.usage_type).where(
@@ -172,16 +185,14 @@ async def unbilled_usage_before(
         UsageRow.state != rejected,
         UsageRow.start_at < before,
     )
-    conn = await s.connection()
-    return (await conn.execute(query)).all()
+    return await _plain_rows(s, query)
 
 
 async def usage_billed_to(
     s: AsyncSession, bill_ids: Sequence[int]
-) -> list[Row[int | None, str, datetime, Decimal, str]]:
+) -> list[tuple[int | None, str, datetime, Decimal, str]]:
     """The usage records billed to these bills: (bill id, product id, start, quantity, unit)."""
-    conn = await s.connection()
-    out: list[Row[int | None, str, datetime, Decimal, str]] = []
+    out: list[tuple[int | None, str, datetime, Decimal, str]] = []
     for i in range(0, len(bill_ids), 500):
         query = select(
             UsageRow.bill_id,
@@ -190,7 +201,7 @@ async def usage_billed_to(
             UsageRow.quantity,
             UsageRow.unit,
         ).where(UsageRow.bill_id.in_(bill_ids[i : i + 500]))
-        out.extend((await conn.execute(query)).all())
+        out.extend(await _plain_rows(s, query))
     return out
 
 
@@ -220,6 +231,71 @@ def _in_range(column: Any, first: str, last: str) -> ColumnElement[bool]:
 
 
 _BILL_COLUMNS = select(*(_BILLS.c[name] for name in StoredBill.__dataclass_fields__))
+
+
+# --- reading many rows straight from the driver -------------------------------------------
+#
+# A run reads some eight rows per account (bills, products, usage). Through SQLAlchemy's
+# result every value goes through its type's result processor (UtcDateTime, DecimalText: a
+# Python call per value) and every row through the result's machinery: a fifth of the run's
+# CPU at 20k accounts. So the reads are compiled by SQLAlchemy for the session's dialect (the
+# same SQL and parameters it would send), executed as the driver's own statement, and their
+# columns converted a column at a time, to the values SQLAlchemy's processors give.
+
+
+async def _plain_rows(s: AsyncSession, query: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows of `query` as plain tuples, each value as its column's type reads it."""
+    conn = await s.connection()
+    dialect = conn.dialect
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    # An IN list's expanded values (`name_1`, `name_2`, ...) have no bind of their own: they
+    # are ids, which no driver converts.
+    values = {
+        name: _bound(dialect, compiled.binds[name], value) if name in compiled.binds else value
+        for name, value in params.items()
+    }
+    order = compiled.positiontup
+    args: Any = values if order is None else tuple(values[name] for name in order)
+    rows: list[Any] = list((await conn.exec_driver_sql(compiled.string, args)).all())
+    readers = [_reader(dialect, column.type) for column in query.selected_columns]
+    if not rows or not any(readers):
+        return rows
+    columns = [
+        list(values) if read is None else list(map(read, values))
+        for read, values in zip(readers, zip(*rows, strict=True), strict=True)
+    ]
+    return list(zip(*columns, strict=True))
+
+
+def _reader(dialect: Dialect, column_type: Any) -> Callable[[Any], Any] | None:
+    """What turns the driver's value of a column of `column_type` into the column's value;
+    None: the driver's value is it. Only the types the run reads: anything else is an
+    error here, not a wrong value later."""
+    if isinstance(column_type, UtcDateTime):
+        return _sqlite_utc if dialect.name == "sqlite" else _aware_utc
+    if isinstance(column_type, DecimalText):
+        return _decimal
+    if isinstance(column_type, (String, Integer)):
+        return None
+    raise TypeError(f"no plain reader for {column_type!r}")
+
+
+@lru_cache(maxsize=65_536)
+def _sqlite_utc(value: str | None) -> datetime | None:
+    """SQLite's DATETIME text (UTC, no zone) as UtcDateTime reads it; cached: a batch reads
+    the same period bounds and product starts many times."""
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _aware_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 # ------------------------------------------------------------------------------ writing

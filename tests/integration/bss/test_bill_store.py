@@ -113,3 +113,36 @@ async def test_totals_change_only_bills_in_the_given_state(db: Database) -> None
     assert (bills[acme].subtotal, bills[acme].tax, bills[acme].total) == sums
     assert bills[acme].updated_at == at(2, 1, 12)
     assert bills[globex].total == Decimal("0.00")
+
+
+async def test_the_runs_reads_give_the_values_sqlalchemy_gives(db: Database) -> None:
+    """The reads go to the driver and convert the values themselves: the same values, types
+    and time zones as SQLAlchemy's own result (UTC datetimes, exact decimals, None kept)."""
+    await add_account(db, "acme")
+    await add_product(db, "p1", "acme", SLICE, at(1, 7))
+    await add_usage(db, "in", "p1", "acme", "5.125", at(3, 4))
+    await add_usage(db, "before", "p1", "acme", "6", at(3, month=10))
+    bill_id = await _draft(db, "acme")
+    async with db.transaction() as s:
+        claims = [UsageClaim(bill_id, "p1", "data", NOV)]
+        await bill_store.claim_usage(s, claims, billed="billed", rejected="rejected")
+    async with db.sessions() as s:
+        products = await bill_store.products_of(s, "acme", "acme", NOV.start, NOV.end)
+        unbilled = await bill_store.unbilled_usage_before(
+            s, "acme", "acme", NOV.start, rejected="rejected"
+        )
+        billed = await bill_store.usage_billed_to(s, [bill_id])
+        (bill,) = await bill_store.bills_of(s, "acme", "acme", lock=False)
+        stored = (await s.scalars(select(BillRow))).one()
+        usage = {u.key: u for u in (await s.scalars(select(UsageRow))).all()}
+    assert [p[:2] + p[4:] for p in products] == [("p1", "acme", "active", at(1, 7), None)]
+    assert unbilled == [(usage["before"].id, "p1", at(3, month=10), "data")]
+    assert billed == [(bill_id, "p1", at(3, 4), Decimal("5.125"), usage["in"].unit)]
+    assert [type(v) for v in billed[0]] == [int, str, type(at(3, 4)), Decimal, str]
+    assert billed[0][2].utcoffset() is not None
+    assert (bill.period_start, bill.subtotal, bill.bill_no) == (
+        stored.period_start,
+        Decimal("0.00"),
+        None,
+    )
+    assert bill.period_start.tzinfo is not None and bill.total == stored.total
