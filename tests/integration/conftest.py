@@ -1,5 +1,5 @@
 """An in-process daemon (its assembled parts, `oss.app.assemble`, and the FastAPI app over
-httpx's ASGI transport) with tokens."""
+httpx's ASGI transport) with tokens, and a migrated database on each backend (`db`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ from oss.app import assemble
 from oss.auth_roles import Role
 from oss.daemon import Daemon
 from oss.settings import load_settings
+from oss.store import Database
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated database on each backend (`database_url`: SQLite, PostgreSQL)."""
+    database = Database(database_url)
+    await database.migrate()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @dataclass

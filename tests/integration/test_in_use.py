@@ -5,7 +5,6 @@ storing its resources and a removal."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,16 +34,6 @@ from topology.model import Device, Endpoint, Link, Site
 pytestmark = pytest.mark.integration
 
 ACTOR = "test:in-use"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,16 +25,6 @@ from topology.model import Device, Endpoint, Interface, Link, LinkState, Site
 
 REPO = Path(__file__).resolve().parents[2]
 ACTOR = "test:storage"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def count(db: Database, table: type) -> int:

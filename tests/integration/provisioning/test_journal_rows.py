@@ -3,8 +3,6 @@ SQLite and on a real PostgreSQL: what a restarted daemon loads back is what was 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from drivers.platforms import load_platform
@@ -18,16 +16,6 @@ from oss.store import Database
 pytestmark = pytest.mark.integration
 
 SUB = "interfaces/interface[name=eth1]/subinterfaces/subinterface[index=100]"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def plan(device: str) -> DevicePlan:
