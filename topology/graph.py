@@ -125,6 +125,7 @@ class InventoryGraph:
         self._carrier: dict[Endpoint, int] = {}  # interface -> id of the link it carries
         self._simple_cache: dict[bool, Any] = {}
         self._version = 0  # counts the changes to devices and links
+        self._revision = 0  # counts every change (sites, devices, interfaces, links)
         self._derived: dict[str, tuple[int, Any]] = {}  # key -> (version built at, value)
         # Device names in `listing_key` order, each node's interface names likewise ("order"),
         # kept on every change (bisect; no keys stored): a listing never sorts, and a page
@@ -136,6 +137,7 @@ class InventoryGraph:
 
     def upsert_site(self, site: Site) -> None:
         self._sites[site.name] = site
+        self._revision += 1
 
     def remove_site(self, name: str) -> None:
         self.site(name)
@@ -143,6 +145,7 @@ class InventoryGraph:
         if users:
             raise Conflict(f"site '{name}' still has devices: {', '.join(users)}")
         del self._sites[name]
+        self._revision += 1
 
     def upsert_device(self, device: Device) -> None:
         if device.site is not None and device.site not in self._sites:
@@ -171,6 +174,7 @@ class InventoryGraph:
             insort(order, interface.name, key=listing_key)
             self._interface_count += 1
         interfaces[interface.name] = interface
+        self._revision += 1
 
     def remove_interface(self, device: str, name: str) -> None:
         self.interface(device, name)
@@ -181,6 +185,7 @@ class InventoryGraph:
         order = self._g.nodes[device]["order"]
         del order[bisect_left(order, listing_key(name), key=listing_key)]
         self._interface_count -= 1
+        self._revision += 1
 
     def upsert_link(self, link: Link) -> None:
         """Add or replace a link; both interfaces must exist and carry no other link."""
@@ -306,6 +311,19 @@ class InventoryGraph:
         """The link on this interface; None when it has none or is not in the inventory."""
         link_id = self._carrier.get(endpoint)
         return None if link_id is None else self._links[link_id]
+
+    @property
+    def revision(self) -> int:
+        """Moves on with every change, an interface's oper_state included: what a reader
+        caches from the graph is current while this is unchanged."""
+        return self._revision
+
+    def around(self, device: str, hops: int) -> set[str]:
+        """The device and every device within `hops` links of it, down links included (a map's
+        neighbourhood shows what is cut off too)."""
+        self.device(device)
+        within: dict[str, int] = nx.single_source_shortest_path_length(self._g, device, hops)
+        return set(within)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -440,6 +458,7 @@ class InventoryGraph:
     def _changed(self) -> None:
         self._simple_cache.clear()
         self._version += 1
+        self._revision += 1
 
     def _interfaces_of(self, device: str) -> dict[str, Interface]:
         self.device(device)

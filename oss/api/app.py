@@ -16,14 +16,17 @@ from oss import __version__
 from oss.api import contract, problems
 from oss.api.deps import get_bss, require
 from oss.api.limits import BodyLimit, Limit
+from oss.api.map_document import MapState
 from oss.api.routes import (
     alarms,
     audit,
+    console_map,
     devices,
     health,
     interfaces,
     kpis,
     links,
+    me,
     services,
     sites,
     tokens,
@@ -50,6 +53,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         redoc_url=None,
     )
     app.state.daemon = daemon
+    app.state.map_state = MapState.of(daemon.db)  # the console's layouts and map cache
     problems.install(app)
     contract.install(app)
     api = daemon.settings.api
@@ -70,6 +74,8 @@ def create_app(daemon: Daemon) -> FastAPI:
         services,
         alarms,
         kpis,
+        me,
+        console_map,
     )
     for module in routers:
         app.include_router(module.router)

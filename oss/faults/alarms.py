@@ -174,6 +174,9 @@ class AlarmManager:
         self.feed = feed
         self.href_base = href_base
         self.broadcast = Broadcast()
+        # Moves on after every committed change: what a reader caches from the open alarms
+        # (the console's map) is current while this is unchanged.
+        self.revision = 0
         self.correlator: Correlating = (
             Correlator(graph_provider, services_provider) if correlator is None else correlator
         )
@@ -394,6 +397,7 @@ class AlarmManager:
     ) -> list[tuple[FeedEvent, dict[str, Any]]]:
         """After the commit: the feed is told, then live listeners hear what committed."""
         if published:
+            self.revision += 1
             self.feed.committed(written)
         for event, doc in published:
             self.broadcast.publish(event, doc)

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-# Stable constraint names, so Alembic migrations name the same thing on SQLite and PostgreSQL.
 # Values per IN (...) list: under SQLite's bound-parameter limit (999 before 3.32).
 IN_CHUNK = 500
+_T = TypeVar("_T")
 
+
+def in_chunks(values: Sequence[_T]) -> Iterator[list[_T]]:
+    """`values` in lists of at most `IN_CHUNK`, one IN (...) each."""
+    for i in range(0, len(values), IN_CHUNK):
+        yield list(values[i : i + IN_CHUNK])
+
+
+# Stable constraint names, so Alembic migrations name the same thing on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -7,17 +7,14 @@ lists to `IN_CHUNK` values, so a bill run over many services stays a few queries
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import or_, select
 
-from oss.store.base import IN_CHUNK
+from oss.store.base import in_chunks
 from oss.store.database import Database
 from oss.store.tables import AlarmRow, KpiMinuteRow
-
-_T = TypeVar("_T")
 
 
 async def service_alarms(db: Database, raised_before: Mapping[str, datetime]) -> list[AlarmRow]:
@@ -25,7 +22,7 @@ async def service_alarms(db: Database, raised_before: Mapping[str, datetime]) ->
     "service") before its moment, each service's in the order they were raised."""
     found: list[AlarmRow] = []
     async with db.read() as s:
-        for names in _chunks(list(raised_before)):
+        for names in in_chunks(list(raised_before)):
             query = (
                 select(AlarmRow)
                 .where(
@@ -49,7 +46,7 @@ async def services_alarmed(
     before `end` and open, or cleared after `start`."""
     found: set[str] = set()
     async with db.read() as s:
-        for chunk in _chunks(sorted(names)):
+        for chunk in in_chunks(sorted(names)):
             query = select(AlarmRow.alarmed_object).where(
                 AlarmRow.alarmed_object_type == "service",
                 AlarmRow.alarmed_object.in_(chunk),
@@ -67,7 +64,7 @@ async def services_alarmed(
 async def alarms_by_id(db: Database, ids: Collection[int]) -> list[AlarmRow]:
     found: list[AlarmRow] = []
     async with db.read() as s:
-        for chunk in _chunks(sorted(ids)):
+        for chunk in in_chunks(sorted(ids)):
             found.extend((await s.scalars(select(AlarmRow).where(AlarmRow.id.in_(chunk)))).all())
     return found
 
@@ -83,7 +80,7 @@ async def kpi_minutes(
     """(object, minute, sum, count) of `metric` of these objects, start <= minute < end."""
     found: list[tuple[str, datetime, float, int]] = []
     async with db.read() as s:
-        for names in _chunks(sorted(objects)):
+        for names in in_chunks(sorted(objects)):
             query = select(
                 KpiMinuteRow.object, KpiMinuteRow.minute, KpiMinuteRow.sum, KpiMinuteRow.count
             ).where(
@@ -95,8 +92,3 @@ async def kpi_minutes(
             )
             found.extend((o, m, total, n) for o, m, total, n in await s.execute(query))
     return found
-
-
-def _chunks(values: Sequence[_T]) -> Iterator[list[_T]]:
-    for i in range(0, len(values), IN_CHUNK):
-        yield list(values[i : i + IN_CHUNK])

@@ -267,3 +267,29 @@ class KpiMinuteRow(Base):
     min: Mapped[float] = mapped_column(Float)
     max: Mapped[float] = mapped_column(Float)
     last: Mapped[float] = mapped_column(Float)
+
+
+class MapViewRow(Base):
+    """A named layout of the console's map (`default` exists before its first save)."""
+
+    __tablename__ = "map_views"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class MapPositionRow(Base):
+    """Where an operator put a device in a view. It goes with the device (ON DELETE CASCADE):
+    a layout never holds a device back, unlike what a live service uses (oss.store.in_use)."""
+
+    __tablename__ = "map_positions"
+
+    view: Mapped[str] = mapped_column(
+        String(64), ForeignKey("map_views.name", ondelete="CASCADE"), primary_key=True
+    )
+    device: Mapped[str] = mapped_column(
+        String(64), ForeignKey("devices.name", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
