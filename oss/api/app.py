@@ -12,7 +12,7 @@ from starlette.routing import Match
 
 from bss_bridge import api as bss_api
 from bss_bridge.api.access import Access
-from oss import __version__
+from oss import __version__, console
 from oss.api import contract, problems
 from oss.api.deps import get_bss, require
 from oss.api.limits import BodyLimit, Limit
@@ -83,6 +83,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     bss_access = Access(bss=get_bss, viewer=require(Role.VIEWER), operator=require(Role.OPERATOR))
     for router in bss_api.routers(bss_access):
         app.include_router(router)
+    console.mount(app)  # the NOC console's static files at /ui/ (oss/console)
 
     @app.middleware("http")
     async def count_requests(

@@ -1,0 +1,159 @@
+// The live alarm list: the newest alarms in one TMF642 read, then the SSE stream's changes
+// applied in place; re-read on every (re)subscription (catch-up). A root cause folds the
+// alarms correlated under it. Ack/clear are the operator's: a viewer sees them disabled, and
+// the API refuses them anyway (403, audited).
+import { api } from './api.js';
+import { clear, clickable, el, notify } from './dom.js';
+import { when } from './format.js';
+import { RANK, chip } from './severity.js';
+
+const BASE = '/tmf-api/alarm/v4/alarm';
+const READ_LIMIT = 1000;
+
+export function objectOf(alarm) {
+  const type = alarm.alarmedObjectType || alarm.alarmedObject?.['@referredType'];
+  const id = String(alarm.alarmedObject?.id ?? '');
+  if (type === 'link') return { kind: 'link', id: Number(id) };
+  if (type === 'interface') {
+    const cut = id.indexOf(':');
+    return { kind: 'interface', device: id.slice(0, cut), interface: id.slice(cut + 1) };
+  }
+  if (type === 'device') return { kind: 'device', name: id };
+  if (type === 'service') return { kind: 'service', name: id };
+  return { kind: type || 'object', name: id };
+}
+
+function deviceOf(alarm) {
+  const o = objectOf(alarm);
+  return o.kind === 'interface' ? o.device : o.kind === 'device' ? o.name : '';
+}
+
+export class AlarmList {
+  constructor({ rows, summary, count, filters, canOperate, onFocus, onChange }) {
+    this.rows = rows;
+    this.summary = summary;
+    this.count = count;
+    this.filters = filters;
+    this.canOperate = canOperate;
+    this.onFocus = onFocus;
+    this.onChange = onChange;
+    this.alarms = new Map();
+    this.expanded = new Set();
+    this.selected = null;
+    this.scheduled = false;
+    for (const input of Object.values(filters)) input.addEventListener('input', () => this.render());
+  }
+
+  async reload() {
+    const docs = await api(`${BASE}?limit=${READ_LIMIT}`);
+    this.alarms = new Map(docs.map((d) => [d.id, d]));
+    this.render();
+  }
+
+  // A streamed change: kept unless an older sequence of the same alarm arrives late.
+  upsert(doc) {
+    const known = this.alarms.get(doc.id);
+    if (known && (known.sequence ?? 0) > (doc.sequence ?? 0)) return;
+    this.alarms.set(doc.id, doc);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => { this.scheduled = false; this.render(); });
+  }
+
+  visible(alarm) {
+    const f = this.filters;
+    const state = f.state.value;
+    if (state === 'open' ? alarm.state === 'cleared' : state && alarm.state !== state) return false;
+    if (f.severity.value && alarm.perceivedSeverity !== f.severity.value) return false;
+    if (f.ack.value && alarm.ackState !== f.ack.value) return false;
+    const needle = f.device.value.trim().toLowerCase();
+    if (needle && !String(alarm.alarmedObject?.id ?? '').toLowerCase().includes(needle)) return false;
+    return true;
+  }
+
+  render() {
+    const all = [...this.alarms.values()];
+    const shown = all.filter((a) => this.visible(a));
+    const shownIds = new Set(shown.map((a) => a.id));
+    // Children whose root cause is shown fold under it; the others stand alone.
+    const children = new Map();
+    const top = [];
+    for (const a of shown) {
+      const parent = a.parentAlarm?.[0]?.id;
+      if (parent !== undefined && shownIds.has(Number(parent))) {
+        const key = Number(parent);
+        if (!children.has(key)) children.set(key, []);
+        children.get(key).push(a);
+      } else top.push(a);
+    }
+    const order = (a, b) => (a.state === 'cleared') - (b.state === 'cleared')
+      || (RANK[b.perceivedSeverity] || 0) - (RANK[a.perceivedSeverity] || 0)
+      || b.id - a.id;
+    top.sort(order);
+    const rows = [];
+    for (const a of top) {
+      const kids = (children.get(a.id) || []).sort(order);
+      rows.push(this.row(a, kids.length, false));
+      if (kids.length && this.expanded.has(a.id)) for (const k of kids) rows.push(this.row(k, 0, true));
+    }
+    clear(this.rows).append(...rows);
+    const open = all.filter((a) => a.state !== 'cleared').length;
+    this.count.textContent = `(${open} open)`;
+    this.summary.textContent = `${shown.length} shown of ${all.length} (${open} open)`;
+    document.body.dataset.openAlarms = String(open);
+  }
+
+  row(a, childCount, isChild) {
+    const operator = this.canOperate();
+    const cleared = a.state === 'cleared';
+    const acked = a.ackState === 'acknowledged';
+    const why = operator ? '' : 'needs the operator role';
+    const fold = childCount
+      ? el('button', {
+        type: 'button', class: 'fold', 'aria-expanded': this.expanded.has(a.id) ? 'true' : 'false',
+        title: `${childCount} correlated alarm(s)`, text: `${this.expanded.has(a.id) ? '▾' : '▸'}${childCount}`,
+        onclick: (event) => { event.stopPropagation(); this.toggle(a.id); },
+      })
+      : null;
+    const tr = el('tr', {
+      class: [isChild ? 'child' : '', this.selected === a.id ? 'selected' : ''].filter(Boolean).join(' '),
+      dataset: {
+        alarmId: a.id, severity: a.perceivedSeverity, state: a.state, ackState: a.ackState,
+        rootCause: a.isRootCause ? 'true' : 'false', children: childCount, object: a.alarmedObject?.id ?? '',
+        device: deviceOf(a),
+      },
+    },
+    el('td', {}, fold),
+    el('td', {}, chip(cleared ? 'cleared' : a.perceivedSeverity)),
+    el('td', { text: a.id }),
+    el('td', { class: 'object', text: `${a.alarmedObjectType ?? ''} ${a.alarmedObject?.id ?? ''}`.trim() }),
+    el('td', { class: 'problem', text: `${a.isRootCause ? '[root cause] ' : ''}${a.specificProblem || a.probableCause || ''}${a.count > 1 ? ` ×${a.count}` : ''}` }),
+    el('td', { text: when(a.alarmRaisedTime) }),
+    el('td', { text: a.state }),
+    el('td', { text: acked ? `✓ ${a.ackUserId ?? ''}`.trim() : '—' }),
+    el('td', {},
+      el('button', { type: 'button', class: 'ack', text: 'Ack', disabled: !operator || acked || cleared, title: why || (acked ? 'acknowledged' : 'acknowledge'), onclick: (event) => { event.stopPropagation(); this.patch(a.id, { ackState: 'acknowledged' }); } }),
+      ' ',
+      el('button', { type: 'button', class: 'clear', text: 'Clear', disabled: !operator || cleared, title: why || 'clear', onclick: (event) => { event.stopPropagation(); this.patch(a.id, { state: 'cleared' }); } })));
+    return clickable(tr, () => { this.selected = a.id; this.onFocus(a); this.render(); });
+  }
+
+  toggle(id) {
+    if (this.expanded.has(id)) this.expanded.delete(id); else this.expanded.add(id);
+    this.render();
+  }
+
+  async patch(id, body) {
+    try {
+      const doc = await api(`${BASE}/${id}`, { method: 'PATCH', body });
+      this.upsert(doc);
+      this.onChange();
+    } catch (error) {
+      notify(`Alarm ${id} not changed: ${error.message}`, { error: true });
+    }
+  }
+}

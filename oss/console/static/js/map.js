@@ -1,0 +1,354 @@
+// The topology map: one GET /api/v1/map, drawn by cytoscape.js with preset positions (the saved
+// view's; the others from placement.js), sites as compound nodes, interface names at each end
+// of a link. Refreshes apply a diff in one cy.batch: nothing moves but what the server moved.
+import { api, q } from './api.js';
+import { COLOUR, DOWN, marker } from './severity.js';
+import { place } from './placement.js';
+
+const cytoscape = window.cytoscape;
+export const VIEW = 'default';
+const BIG = 1500; // elements past which the renderer trades detail for speed while moving
+const UTIL_STOPS = ['#3b528b', '#21918c', '#5ec962', '#fde725']; // viridis: colour-blind safe
+const SHAPES = { aggregation: 'hexagon', agg: 'hexagon', core: 'octagon', pe: 'diamond', p: 'diamond', access: 'ellipse' };
+
+function utilColour(value) {
+  const v = Math.min(1, Math.max(0, value)) * (UTIL_STOPS.length - 1);
+  const i = Math.min(UTIL_STOPS.length - 2, Math.floor(v));
+  const f = v - i;
+  const [a, b] = [UTIL_STOPS[i], UTIL_STOPS[i + 1]].map((h) => [1, 3, 5].map((k) => parseInt(h.slice(k, k + 2), 16)));
+  return `rgb(${a.map((x, k) => Math.round(x + (b[k] - x) * f)).join(',')})`;
+}
+
+const STYLE = [
+  { selector: 'node.site', style: {
+    shape: 'round-rectangle', 'background-color': '#16202a', 'background-opacity': 0.7,
+    'border-width': 1, 'border-style': 'dashed', 'border-color': '#3b4b5d', padding: 24,
+    label: 'data(label)', 'text-valign': 'top', 'text-halign': 'center', 'text-margin-y': -4,
+    color: '#9fb3c8', 'font-size': 13, 'font-weight': 'bold', 'min-zoomed-font-size': 6,
+  } },
+  { selector: 'node.device', style: {
+    shape: (n) => SHAPES[n.data('role')] || 'round-rectangle',
+    width: 30, height: 30, 'background-color': '#56697e', 'border-width': 2, 'border-color': '#0e1319',
+    label: 'data(label)', color: '#e3e9ef', 'font-size': 11, 'text-valign': 'bottom',
+    'text-margin-y': 5, 'text-wrap': 'wrap', 'text-outline-color': '#0e1319', 'text-outline-width': 2,
+    'min-zoomed-font-size': 7,
+  } },
+  { selector: 'node.device[state != "active"]', style: { 'border-style': 'dashed', 'border-color': '#9fb3c8' } },
+  ...['indeterminate', 'warning', 'minor', 'major', 'critical'].map((s) => ({
+    selector: `node.device[severity = "${s}"]`,
+    style: { 'background-color': COLOUR[s], 'border-color': '#ffffff', 'border-width': s === 'critical' ? 4 : 2, color: s === 'critical' || s === 'major' ? COLOUR[s] : '#e3e9ef' },
+  })),
+  { selector: 'edge', style: {
+    width: 2, 'line-color': '#66788c', 'curve-style': 'bezier',
+    'source-label': 'data(aIf)', 'target-label': 'data(bIf)', 'source-text-offset': 40,
+    'target-text-offset': 40, 'font-size': 9, color: '#a9bacb', 'text-outline-color': '#0e1319',
+    'text-outline-width': 2, 'min-zoomed-font-size': 8, label: 'data(mark)', 'text-rotation': 'autorotate',
+  } },
+  { selector: 'edge.straight', style: { 'curve-style': 'straight' } },
+  { selector: 'edge.util[?util]', style: {
+    'line-color': 'data(ucolour)', width: (e) => 2 + 6 * (e.data('util') || 0),
+  } },
+  { selector: 'edge.bad', style: {
+    'line-color': DOWN, width: 5, color: DOWN, 'font-weight': 'bold', 'font-size': 10,
+  } },
+  { selector: 'edge.down', style: { 'line-style': 'dashed', 'line-dash-pattern': [8, 4] } },
+  { selector: '.faded', style: { opacity: 0.18 } },
+  { selector: '.path', style: { 'underlay-color': '#00c2ff', 'underlay-opacity': 0.45, 'underlay-padding': 7 } },
+  { selector: '.hl', style: { 'underlay-color': '#ffd400', 'underlay-opacity': 0.55, 'underlay-padding': 10 } },
+  { selector: 'node:selected', style: { 'border-color': '#ffd400', 'border-width': 4 } },
+  { selector: 'edge:selected', style: { 'underlay-color': '#ffd400', 'underlay-opacity': 0.5, 'underlay-padding': 5 } },
+];
+
+function deviceLabel(d) {
+  if (!d.severity) return d.name;
+  return `${d.name}\n${marker(d.severity)}${d.open_alarms > 1 ? ` ×${d.open_alarms}` : ''}`;
+}
+
+function linkMark(link) {
+  if (link.state === 'down') return '✖ DOWN';
+  return link.severity ? marker(link.severity) : '';
+}
+
+export function neighbourMap(links) {
+  const found = new Map();
+  const add = (a, b) => { if (!found.has(a)) found.set(a, []); found.get(a).push(b); };
+  for (const l of links) { add(l.a.device, l.b.device); add(l.b.device, l.a.device); }
+  return found;
+}
+
+export class TopologyMap {
+  constructor(container, { canSave, onSelect, notify }) {
+    this.container = container;
+    this.canSave = canSave;
+    this.onSelect = onSelect;
+    this.notify = notify;
+    this.cy = null;
+    this.doc = null;
+    this.shape = {};
+    this.utilOn = false;
+    this.pending = new Map();
+    this.saveTimer = null;
+    this.refreshing = null;
+    this.again = false;
+    this.marked = false;
+    // The pane changes size with the window and the panel: keep the canvas in step, and keep
+    // the whole map in view until the user pans or zooms.
+    new ResizeObserver(() => {
+      if (!this.cy) return;
+      this.cy.resize();
+      if (!this.userMoved) this.fit();
+    }).observe(container);
+  }
+
+  url() {
+    const params = [`view=${q(VIEW)}`];
+    if (this.shape.around) params.push(`around=${q(this.shape.around)}`, `hops=${this.shape.hops || 1}`);
+    return `/api/v1/map?${params.join('&')}`;
+  }
+
+  // A full (re)build: first load, neighbour expansion, back to the whole map.
+  async load(shape = {}) {
+    document.body.dataset.mapState = 'loading';
+    this.shape = shape;
+    const doc = await api(this.url());
+    this.build(doc);
+  }
+
+  build(doc) {
+    this.doc = doc;
+    const known = new Map();
+    for (const d of doc.devices) if (d.position) known.set(d.name, d.position);
+    const positions = place(doc.devices, neighbourMap(doc.links), known);
+    const elements = this.elements(doc, positions);
+    if (this.cy) this.cy.destroy();
+    const big = elements.length > BIG;
+    const options = {
+      container: this.container, elements, style: STYLE, layout: { name: 'preset' },
+      minZoom: 0.02, maxZoom: 4, boxSelectionEnabled: false, selectionType: 'single',
+      textureOnViewport: big, hideEdgesOnViewport: big, pixelRatio: big ? 1 : 'auto',
+    };
+    if (localStorage.getItem('oss.console.webgl') === '1') {
+      // Experimental WebGL renderer (cytoscape >= 3.31): opt-in, the canvas one otherwise.
+      try { this.cy = cytoscape({ ...options, renderer: { name: 'canvas', webgl: true } }); } catch { this.cy = null; }
+    }
+    if (!this.cy) this.cy = cytoscape(options);
+    this.userMoved = false;
+    this.fit();
+    this.cy.on('viewport', () => { if (!this.fitting) this.userMoved = true; });
+    this.wire();
+    window.ossConsole.cy = this.cy;
+    const ready = () => {
+      if (document.body.dataset.mapState === 'ready') return;
+      document.body.dataset.mapState = 'ready';
+      if (!this.marked) { performance.mark('map-interactive'); this.marked = true; }
+    };
+    this.cy.one('render', () => requestAnimationFrame(ready));
+    this.cy.ready(() => requestAnimationFrame(() => requestAnimationFrame(ready)));
+  }
+
+  elements(doc, positions) {
+    const out = [];
+    const counts = new Map();
+    for (const d of doc.devices) if (d.site) counts.set(d.site, (counts.get(d.site) || 0) + 1);
+    for (const [site, n] of [...counts.entries()].sort()) {
+      out.push({ group: 'nodes', classes: 'site', data: { id: `s:${site}`, name: site, label: `${site} · ${n}` } });
+    }
+    for (const d of doc.devices) {
+      const data = {
+        id: `d:${d.name}`, name: d.name, label: deviceLabel(d), severity: d.severity || undefined,
+        open: d.open_alarms || 0, role: d.role || '', site: d.site || '', state: d.state || 'active',
+      };
+      if (d.site) data.parent = `s:${d.site}`;
+      const p = positions.get(d.name);
+      out.push({ group: 'nodes', classes: 'device', data, position: { x: p.x, y: p.y } });
+    }
+    // Parallel links need bezier curves to be told apart; past BIG, straight lines are cheaper.
+    const straight = doc.links.length > BIG ? 'straight' : '';
+    for (const l of doc.links) {
+      const bad = l.state === 'down' || Boolean(l.severity);
+      const util = this.utilOverride?.[l.id] ?? l.utilisation;
+      const classes = [bad ? 'bad' : '', l.state === 'down' ? 'down' : '', this.utilOn ? 'util' : '', straight].filter(Boolean).join(' ');
+      out.push({
+        group: 'edges', classes,
+        data: {
+          id: `l:${l.id}`, linkId: l.id, source: `d:${l.a.device}`, target: `d:${l.b.device}`,
+          aIf: l.a.interface, bIf: l.b.interface, state: l.state, severity: l.severity || undefined,
+          mark: linkMark(l), util: util ?? undefined,
+          ucolour: util === null || util === undefined ? undefined : utilColour(util),
+        },
+      });
+    }
+    return out;
+  }
+
+  wire() {
+    const cy = this.cy;
+    cy.on('tap', 'node.device', (e) => this.onSelect({ kind: 'device', name: e.target.data('name') }));
+    cy.on('tap', 'edge', (e) => this.onSelect({ kind: 'link', id: e.target.data('linkId') }));
+    cy.on('dragfree', 'node', (e) => this.dragged(e.target));
+  }
+
+  dragged(node) {
+    const devices = node.isParent() ? node.descendants('node.device') : node.filter('node.device');
+    if (!devices.length) return;
+    if (!this.canSave()) {
+      this.notify('Layout not saved: the viewer role cannot change the shared layout (operator needed). Reload to restore it.');
+      document.body.dataset.layoutRefused = String(Number(document.body.dataset.layoutRefused || 0) + 1);
+      return;
+    }
+    devices.forEach((n) => {
+      const p = n.position();
+      this.pending.set(n.data('name'), { x: Math.round(p.x * 10) / 10, y: Math.round(p.y * 10) / 10 });
+    });
+    clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => this.save(), 250);
+  }
+
+  async save() {
+    if (!this.pending.size) return;
+    const positions = Object.fromEntries(this.pending);
+    this.pending.clear();
+    try {
+      await api(`/api/v1/map/views/${q(VIEW)}/positions`, { method: 'PUT', body: { positions } });
+      document.body.dataset.layoutSaves = String(Number(document.body.dataset.layoutSaves || 0) + 1);
+    } catch (error) {
+      this.notify(`Layout not saved: ${error.message}`, { error: true });
+    }
+  }
+
+  // Re-read the map and apply the difference (live updates, reconnects). Coalesced: one
+  // request in flight, one more queued at most.
+  refresh() {
+    if (this.refreshing) { this.again = true; return this.refreshing; }
+    this.refreshing = (async () => {
+      try {
+        do {
+          this.again = false;
+          const doc = await api(this.url());
+          this.apply(doc);
+        } while (this.again);
+      } catch (error) {
+        this.notify(`Map refresh failed: ${error.message}`, { error: true });
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  apply(doc) {
+    const cy = this.cy;
+    if (!cy) return this.build(doc);
+    this.doc = doc;
+    const known = new Map();
+    cy.nodes('node.device').forEach((n) => { known.set(n.data('name'), { ...n.position() }); });
+    const saved = new Map();
+    for (const d of doc.devices) if (d.position) { known.set(d.name, d.position); saved.set(d.name, d.position); }
+    const positions = place(doc.devices, neighbourMap(doc.links), known);
+    const wanted = this.elements(doc, positions);
+    const ids = new Set(wanted.map((w) => w.data.id));
+    cy.batch(() => {
+      cy.remove(cy.elements().filter((e) => !ids.has(e.id())));
+      for (const w of wanted) {
+        let e = cy.getElementById(w.data.id);
+        if (e.nonempty() && w.group === 'edges' && (e.data('source') !== w.data.source || e.data('target') !== w.data.target)) {
+          cy.remove(e);
+          e = cy.collection();
+        }
+        if (e.empty()) { cy.add(w); continue; }
+        const { parent, ...data } = w.data;
+        if (w.group === 'nodes' && w.classes === 'device' && (e.data('parent') || undefined) !== parent) {
+          e = e.move({ parent: parent ?? null });
+        }
+        for (const [k, v] of Object.entries(data)) if (e.data(k) !== v) e.data(k, v);
+        for (const k of ['severity', 'util', 'ucolour']) if (!(k in data) && e.data(k) !== undefined) e.removeData(k);
+        if (w.classes !== undefined) {
+          const keep = ['hl', 'path', 'faded'].filter((c) => e.hasClass(c));
+          e.classes([w.classes, ...keep].join(' '));
+        }
+        const at = saved.get(data.name);
+        if (at && w.classes === 'device' && !e.grabbed() && (Math.abs(e.position('x') - at.x) > 0.5 || Math.abs(e.position('y') - at.y) > 0.5)) {
+          e.position({ x: at.x, y: at.y });
+        }
+      }
+    });
+  }
+
+  setUtilisation(on) {
+    this.utilOn = on;
+    this.cy?.batch(() => this.cy.edges().toggleClass('util', on));
+  }
+
+  applyUtilisation(byLink) {
+    this.utilOverride = byLink;
+    this.cy?.batch(() => {
+      this.cy.edges().forEach((e) => {
+        const v = byLink[e.data('linkId')];
+        if (v === undefined || v === null) { e.removeData('util'); e.removeData('ucolour'); return; }
+        e.data({ util: v, ucolour: utilColour(v) });
+      });
+    });
+  }
+
+  search(text) {
+    const needle = text.trim().toLowerCase();
+    const cy = this.cy;
+    if (!cy) return cy;
+    let found = cy.collection();
+    cy.batch(() => {
+      cy.elements().removeClass('faded');
+      if (!needle) return;
+      found = cy.nodes('node.device').filter((n) => n.data('name').toLowerCase().includes(needle));
+      const keep = found.union(found.ancestors()).union(found.edgesWith(found));
+      cy.elements().not(keep).addClass('faded');
+    });
+    return found;
+  }
+
+  // Highlight what an alarm, a service or a list names; returns the elements (maybe empty).
+  highlight(target, { cls = 'hl', center = true } = {}) {
+    const cy = this.cy;
+    if (!cy) return null;
+    let eles = cy.collection();
+    const device = (name) => cy.getElementById(`d:${name}`);
+    if (target.kind === 'device') eles = device(target.name);
+    else if (target.kind === 'link') eles = cy.getElementById(`l:${target.id}`);
+    else if (target.kind === 'interface') {
+      const node = device(target.device);
+      eles = node.union(node.connectedEdges().filter((e) =>
+        (e.data('source') === node.id() && e.data('aIf') === target.interface) ||
+        (e.data('target') === node.id() && e.data('bIf') === target.interface)));
+    } else if (target.kind === 'path') {
+      for (const name of target.devices || []) eles = eles.union(device(name));
+      for (const id of target.links || []) eles = eles.union(cy.getElementById(`l:${id}`));
+    }
+    cy.batch(() => {
+      cy.elements(`.${cls}`).removeClass(cls);
+      eles.addClass(cls);
+    });
+    if (center && eles.nonempty()) {
+      cy.stop();
+      cy.animate({ center: { eles }, zoom: Math.max(cy.zoom(), eles.length > 1 ? cy.zoom() : 1) }, { duration: 200 });
+    }
+    return eles;
+  }
+
+  clearHighlight(cls = 'hl') {
+    this.cy?.elements(`.${cls}`).removeClass(cls);
+  }
+
+  select(target) {
+    const eles = this.highlight(target);
+    if (!eles || eles.empty()) return;
+    this.cy.elements(':selected').unselect();
+    eles.first().select();
+  }
+
+  fit() {
+    if (!this.cy) return;
+    this.fitting = true;
+    this.cy.fit(undefined, 40);
+    this.fitting = false;
+    this.userMoved = false;
+  }
+}
