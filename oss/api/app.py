@@ -26,6 +26,7 @@ from oss.api.routes import (
     interfaces,
     kpis,
     links,
+    map_views,
     me,
     services,
     sites,
@@ -76,6 +77,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         kpis,
         me,
         console_map,
+        map_views,
     )
     for module in routers:
         app.include_router(module.router)

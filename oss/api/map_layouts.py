@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from oss import audit
-from oss.errors import NotFound
+from oss.errors import Conflict, NotFound
 from oss.store import Database
 from oss.store import map_views as store
 from oss.store.map_views import Point, ViewSummary
@@ -47,18 +49,26 @@ class Layouts:
     async def merge(self, view: str, positions: Mapping[str, Point], actor: str) -> int:
         """Sets these devices' positions (the view's others stay); returns how many the view
         holds now. The caller checked that the devices exist."""
-        async with self._db.transaction() as session:
-            before = await store.merge_positions(session, view, positions, actor)
-            audit.record(
-                session,
-                actor=actor,
-                action="positions.update",
-                object_type=OBJECT_TYPE,
-                object_id=view,
-                before=_points(before),
-                after=_points(positions),
-            )
-            held = len(await store.positions_of(session, view))
+        try:
+            async with self._db.transaction() as session:
+                before = await store.merge_positions(session, view, positions, actor)
+                audit.record(
+                    session,
+                    actor=actor,
+                    action="positions.update",
+                    object_type=OBJECT_TYPE,
+                    object_id=view,
+                    before=_points(before),
+                    after=_points(positions),
+                )
+                held = len(await store.positions_of(session, view))
+        except IntegrityError as exc:
+            # A device removed since the caller checked, or a concurrent save of the same
+            # position: the transaction rolled back whole.
+            raise Conflict(
+                f"map view '{view}': the positions collided with a concurrent change "
+                f"(a device removed meanwhile?); nothing was saved: {exc.orig}"
+            ) from exc
         self.revision += 1
         return held
 
