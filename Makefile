@@ -65,6 +65,7 @@ bench: venv system-deps ## benchmarks against real peers, each printing ratios f
 	$(BIN)/python -m bench.mqtt_client_bench
 	$(BIN)/python -m bench.cli_startup
 	$(BIN)/python -m bench.api_listing_bench
+	$(BIN)/python -m bench.console_bench
 
 # The daemon talks only to loopback, on the ports the lab uses for this user (the standard
 # ones as root, a high-port scheme otherwise).

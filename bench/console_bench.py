@@ -1,0 +1,607 @@
+"""The NOC console at NOC scale: the map's API call against the same JSON as a static file, time
+to interactive in headless Chromium, and how fast an alarm change reaches the page.
+
+The inventory (default 2,000 devices in 50 sites, 8,000 links, 20,000 interfaces, 500 open
+alarms of every severity on devices, interfaces and links: `bench.console_inventory`) is
+written through the daemon's store into a fresh SQLite state directory, then a real `oss serve`
+loads it (free loopback port, its trap receiver on a free UDP port, an operator token).
+
+1. The API behind the map: `GET /api/v1/map?view=default` from this process (one keep-alive
+   `http.client` connection, bearer token), N requests, against the floor: the very bytes the
+   daemon answered, written to a file and served by a plain Starlette `StaticFiles` app under
+   uvicorn (the daemon's own server and static-file class, without the API's middleware) on
+   another free port in a process of its own, the two interleaved request by request. Not
+   the daemon's own /ui/: it serves only the package's folder, and a bench does not write into
+   the source tree. The daemon's CPU per request is read from /proc.
+2. Time to interactive: Debian's Chromium (headless, through Playwright, never a downloaded
+   browser), a new context per load (cold cache), the token in sessionStorage as the console
+   keeps it, `/ui/` until `document.body.dataset.mapState === "ready"`; the figure is the
+   `map-interactive` mark's time from the navigation's start, with the map call's resource
+   timing beside it.
+3. Alarm changes -> page: with the console open, linkDown / linkUp traps at `--rate` changes/s
+   for `--seconds` into the daemon's trap receiver (`bench.console_changes`: each one raises or
+   clears an interface alarm); a MutationObserver the bench injects (`add_init_script`, nothing
+   in the product) notes with `Date.now()` when each alarm's row (`[data-alarm-id]`) first
+   appears, and when it shows `data-state="cleared"` or leaves the list. Latency = that time -
+   the trap's send time (`time.time()`); a change never seen is lost. The bench also reads the
+   alarm stream (SSE) itself, to tell the daemon's share from the page's.
+
+    python -m bench.console_bench [--devices 2000] [--sites 50] [--alarms 500] [--requests 100]
+        [--loads 5] [--rate 100] [--seconds 15] [--quick] [--path /api/v1/map?view=default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from bench import console_changes
+from bench.console_inventory import LINK_PORTS, Generated, Shape, generate
+from tests.peers.daemon import Daemon
+from tests.peers.ports import free_port, free_udp_port
+
+GOAL_RATIO = 1.5  # the map's API time vs the static floor
+GOAL_TTI_S = 2.0
+GOAL_CHANGE_P99_S = 1.0
+MAP_PATH = "/api/v1/map?view=default"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
+    *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+]
+TOKEN_KEY = "oss.console.token"  # where the console keeps its token (static/js/api.js)
+COMMUNITY = "console-bench"
+READY_TIMEOUT_MS = 60_000
+SETTLE_S = 5.0  # after the last trap, how long the page gets to show the last changes
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+# Injected before the console's scripts: notes when each alarm row appears, shows cleared, and
+# leaves the list. Scans only what each mutation touched, then checks the rows it saw go.
+OBSERVER_JS = """
+(() => {
+  const seen = {}, cleared = {}, gone = {};
+  window.__consoleBench = { seen, cleared, gone };
+  const note = (el, now) => {
+    const id = el.dataset.alarmId;
+    if (!(id in seen)) seen[id] = now;
+    if (el.dataset.state === 'cleared' && !(id in cleared)) cleared[id] = now;
+  };
+  const ROW = '[data-alarm-id]';
+  const rows = (node) => node.nodeType !== 1 ? [] :
+    [...(node.matches(ROW) ? [node] : []), ...node.querySelectorAll(ROW)];
+  new MutationObserver((records) => {
+    const now = Date.now(), left = new Set();
+    for (const r of records) {
+      if (r.type === 'attributes') {
+        const row = r.target.closest && r.target.closest('[data-alarm-id]');
+        if (row) note(row, now);
+        continue;
+      }
+      for (const n of r.addedNodes) for (const el of rows(n)) note(el, now);
+      for (const n of r.removedNodes) for (const el of rows(n)) left.add(el.dataset.alarmId);
+    }
+    for (const id of left) {
+      const still = document.querySelector(`[data-alarm-id="${CSS.escape(id)}"]`);
+      if (!(id in gone) && !still) gone[id] = now;
+    }
+  }).observe(document, { subtree: true, childList: true, attributes: true,
+                         attributeFilter: ['data-alarm-id', 'data-state'] });
+})();
+"""
+
+TIMINGS_JS = """
+() => {
+  const mark = performance.getEntriesByName('map-interactive')[0];
+  const nav = performance.getEntriesByType('navigation')[0];
+  const calls = performance.getEntriesByType('resource')
+    .map((e) => ({ path: new URL(e.name).pathname, start: e.startTime, response: e.responseStart,
+                   end: e.responseEnd, bytes: e.decodedBodySize }))
+    .filter((c) => c.path.startsWith('/api/') || c.path.startsWith('/tmf-api/'));
+  return { interactive: mark ? mark.startTime : null,
+           dom_content_loaded: nav ? nav.domContentLoadedEventEnd : null, calls };
+}
+"""
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1), nearest rank on the sorted values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection (what a browser holds to its origin)."""
+
+    def __init__(self, port: int, token: str | None = None) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def get(self, path: str) -> tuple[float, bytes]:
+        start = time.perf_counter()
+        self.conn.request("GET", path, headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        took = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {body[:300]!r}")
+        return took, body
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# ------------------------------------------------------------------------ the static floor
+
+
+def serve_static(directory: str, port: int) -> None:
+    """The floor server's process: Starlette's StaticFiles under uvicorn, configured as the
+    daemon's API server is (oss/api/server.py), nothing else."""
+    app = Starlette(routes=[Mount("/", StaticFiles(directory=directory))])
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, server_header=False
+    )
+    uvicorn.Server(config).run()
+
+
+class StaticFloor:
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        ctx = multiprocessing.get_context("spawn")
+        self.process = ctx.Process(target=serve_static, args=(str(directory), self.port))
+
+    def __enter__(self) -> StaticFloor:
+        self.process.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                Client(self.port).get("/")  # 404 until up is fine: any answer
+            except ConnectionRefusedError:
+                time.sleep(0.05)
+                continue
+            except RuntimeError:
+                pass
+            return self
+        raise TimeoutError("the static floor server did not start")
+
+    def __exit__(self, *_: object) -> None:
+        self.process.terminate()
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+# ------------------------------------------------------------------------------ 1. the API
+
+
+@dataclass
+class ApiResult:
+    path: str
+    size: int
+    first_s: float  # the first request after start-up (caches cold)
+    walls: list[float] = field(default_factory=list)
+    floor_walls: list[float] = field(default_factory=list)
+    daemon_cpu_s: float = 0.0
+    devices: int = 0
+    links: int = 0
+
+
+def bench_api(daemon: Daemon, token: str, path: str, requests: int, tmp: Path) -> ApiResult:
+    assert daemon.proc is not None
+    api = Client(daemon.port, token)
+    first, body = api.get(path)
+    result = ApiResult(path, len(body), first)
+    doc = json.loads(body)
+    result.devices, result.links = len(doc.get("devices", ())), len(doc.get("links", ()))
+    folder = tmp / "floor"
+    folder.mkdir()
+    (folder / "map.json").write_bytes(body)
+    with StaticFloor(folder) as floor_server:
+        floor = Client(floor_server.port)
+        _, same = floor.get("/map.json")
+        assert same == body, "the floor serves other bytes"
+        api.get(path), floor.get("/map.json")  # both connections warm
+        pid = daemon.proc.pid
+        for _ in range(requests):
+            before = cpu_s(pid)
+            took, answer = api.get(path)
+            result.daemon_cpu_s += cpu_s(pid) - before
+            result.walls.append(took)
+            result.size = len(answer)
+            result.floor_walls.append(floor.get("/map.json")[0])
+        floor.close()
+    api.close()
+    return result
+
+
+# -------------------------------------------------------------------------- 2. the browser
+
+
+@dataclass
+class Load:
+    interactive_s: float
+    dom_content_loaded_s: float | None
+    map_call: dict[str, Any] | None  # the map request's resource timing (ms from navigation)
+    calls: list[dict[str, Any]]
+
+
+def open_console(browser: Browser, url: str, token: str, *, observe: bool = False) -> Page:
+    """A new context (cold cache, own sessionStorage) with the console loaded and ready."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context.add_init_script(f"sessionStorage.setItem({json.dumps(TOKEN_KEY)}, {json.dumps(token)})")
+    if observe:
+        context.add_init_script(OBSERVER_JS)
+    page = context.new_page()
+    page.goto(f"{url}/ui/")
+    # A selector, not wait_for_function: the console's CSP forbids the eval that one polls with.
+    page.wait_for_selector(
+        "body[data-map-state='ready']", state="attached", timeout=READY_TIMEOUT_MS
+    )
+    return page
+
+
+def bench_loads(browser: Browser, url: str, token: str, loads: int) -> list[Load]:
+    out = []
+    for _ in range(loads):
+        page = open_console(browser, url, token)
+        timings = page.evaluate(TIMINGS_JS)
+        page.context.close()
+        if timings["interactive"] is None:
+            raise RuntimeError("the console set mapState=ready without the map-interactive mark")
+        map_calls = [c for c in timings["calls"] if c["path"] == "/api/v1/map"]
+        out.append(
+            Load(
+                timings["interactive"] / 1000,
+                None
+                if timings["dom_content_loaded"] is None
+                else timings["dom_content_loaded"] / 1000,
+                map_calls[0] if map_calls else None,
+                timings["calls"],
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------- 3. alarm change latency
+
+
+@dataclass
+class ChangeResult:
+    rate: float
+    sent: int
+    latencies: list[float] = field(default_factory=list)  # seconds, page
+    stream_latencies: list[float] = field(default_factory=list)  # seconds, the SSE stream
+    lost: int = 0  # never seen on the page
+    lost_in_daemon: int = 0  # traps that made no alarm change (the daemon lost them)
+    lost_raises: int = 0
+    lost_clears: int = 0
+
+
+class StreamReader(threading.Thread):
+    """Reads the alarm stream as the console does (bearer token, SSE) and notes when each
+    alarm's create and clear event arrive."""
+
+    def __init__(self, port: int, token: str) -> None:
+        super().__init__(daemon=True)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        self.conn.request(
+            "GET",
+            "/tmf-api/alarm/v4/alarm/stream",
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+        )
+        self.response = self.conn.getresponse()
+        self.created: dict[int, float] = {}
+        self.cleared: dict[int, float] = {}
+        self.stopped = False
+
+    def run(self) -> None:
+        data = ""
+        try:
+            for raw in self.response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("data:"):
+                    data = line[5:].strip()
+                elif not line and data:
+                    doc, data = json.loads(data), ""
+                    now, alarm = time.time(), int(doc.get("id", 0))
+                    self.created.setdefault(alarm, now)
+                    if doc.get("state") == "cleared":
+                        self.cleared.setdefault(alarm, now)
+        except (OSError, ValueError, http.client.HTTPException):
+            if not self.stopped:
+                raise
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.conn.sock is not None:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)  # the reader sees the end of the stream
+        self.join(timeout=10)
+        self.conn.close()
+
+
+def episodes(
+    daemon: Daemon, token: str, ports: Sequence[console_changes.Port]
+) -> dict[str, list[int]]:
+    """Each flapped port's alarm ids, oldest first (one per down/up episode)."""
+    client = Client(daemon.port, token)
+    out = {}
+    for port in ports:
+        _, body = client.get(
+            f"/tmf-api/alarm/v4/alarm?alarmedObject.id={port.alarmed_object}&fields=id&limit=1000"
+        )
+        out[port.alarmed_object] = sorted(int(doc["id"]) for doc in json.loads(body))
+    client.close()
+    return out
+
+
+def bench_changes(
+    browser: Browser,
+    daemon: Daemon,
+    token: str,
+    generated: Generated,
+    traps_port: int,
+    rate: float,
+    seconds: float,
+) -> ChangeResult:
+    flapped = console_changes.ports(generated.trap_sources, LINK_PORTS + 1)
+    changes = console_changes.plan(flapped, int(rate * seconds))
+    page = open_console(browser, daemon.url, token, observe=True)
+    stream = StreamReader(daemon.port, token)
+    stream.start()
+    try:
+        sender = console_changes.Sender(changes, traps_port, rate, COMMUNITY.encode())
+        sender.start()
+        sent = sender.times(timeout=seconds * 3 + 60)
+        time.sleep(SETTLE_S)
+        observed = page.evaluate("() => window.__consoleBench")
+    finally:
+        stream.stop()
+        page.context.close()
+    ids = episodes(daemon, token, flapped)
+    result = ChangeResult(rate, len(changes))
+    seen = {int(k): v / 1000 for k, v in observed["seen"].items()}
+    shown_cleared = {int(k): v / 1000 for k, v in observed["cleared"].items()}
+    gone = {int(k): v / 1000 for k, v in observed["gone"].items()}
+    for change, at in zip(changes, sent, strict=True):
+        alarms = ids[change.port.alarmed_object]
+        if change.episode >= len(alarms):
+            result.lost_in_daemon += 1
+            continue
+        alarm = alarms[change.episode]
+        if change.down:
+            page_at, stream_at = seen.get(alarm), stream.created.get(alarm)
+        else:
+            page_at = min(
+                (t for t in (shown_cleared.get(alarm), gone.get(alarm)) if t), default=None
+            )
+            stream_at = stream.cleared.get(alarm)
+        if stream_at is not None:
+            result.stream_latencies.append(stream_at - at)
+        if page_at is None:
+            result.lost += 1
+            if change.down:
+                result.lost_raises += 1
+            else:
+                result.lost_clears += 1
+        else:
+            result.latencies.append(page_at - at)
+    return result
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--alarms", type=int, default=500, help="open alarms generated")
+    parser.add_argument(
+        "--trap-sources", type=int, default=100, help="devices whose spare ports flap"
+    )
+    parser.add_argument("--requests", type=int, default=100, help="map requests (and floor's)")
+    parser.add_argument("--loads", type=int, default=5, help="cold browser loads")
+    parser.add_argument("--rate", type=float, default=100.0, help="alarm changes per second")
+    parser.add_argument("--seconds", type=float, default=15.0, help="of alarm changes")
+    parser.add_argument("--path", default=MAP_PATH, help="the API call behind the map")
+    parser.add_argument("--chromium", default=CHROMIUM)
+    parser.add_argument(
+        "--quick", action="store_true", help="a small run for development (200 devices, 5 s)"
+    )
+    parser.add_argument("--skip-browser", action="store_true", help="the API part only")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.devices, args.sites, args.alarms, args.trap_sources = 200, 10, 50, 20
+        args.requests, args.loads, args.seconds = 20, 2, 5.0
+    shape = Shape(args.devices, args.sites, args.alarms, args.trap_sources)
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()},"
+        f" load {loadavg()}"
+    )
+    with tempfile.TemporaryDirectory(prefix="oss-console-bench-") as tmp:
+        state = Path(tmp) / "state"
+        started = time.perf_counter()
+        generated = asyncio.run(generate(state, shape))
+        print(
+            f"generated {len(generated.devices)} devices in {shape.sites} sites,"
+            f" {generated.interfaces} interfaces, {generated.links} links,"
+            f" {sum(generated.alarms_by_severity.values())} open alarms"
+            f" {generated.alarms_by_severity} on {generated.alarms_by_object}"
+            f" in {time.perf_counter() - started:.1f} s"
+        )
+        traps_port = free_udp_port()
+        daemon = Daemon(
+            state,
+            env={
+                "OSS_ASSURANCE__TRAPS_PORT": str(traps_port),
+                "OSS_ASSURANCE__TRAP_COMMUNITIES": json.dumps([COMMUNITY]),
+                "OSS_LOG__LEVEL": "WARNING",
+            },
+        )
+        started = time.perf_counter()
+        daemon.start(wait=False)
+        try:
+            daemon.wait_ready(timeout=600)
+            print(f"oss serve ready in {time.perf_counter() - started:.1f} s on {daemon.url}")
+            token = daemon.create_token("operator")
+            run(daemon, token, generated, traps_port, Path(tmp), args)
+        except BaseException:
+            daemon.kill()
+            raise
+        code, err = daemon.stop()
+        if code != 0:
+            print(f"oss serve exited with {code}:\n{err[-2000:]}")
+    return 0
+
+
+def run(
+    daemon: Daemon,
+    token: str,
+    generated: Generated,
+    traps_port: int,
+    tmp: Path,
+    args: argparse.Namespace,
+) -> None:
+    api = bench_api(daemon, token, args.path, args.requests, tmp)
+    report_api(api)
+    if args.skip_browser:
+        return
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        try:
+            loads = bench_loads(browser, daemon.url, token, args.loads)
+            report_loads(loads)
+            changes = bench_changes(
+                browser, daemon, token, generated, traps_port, args.rate, args.seconds
+            )
+            report_changes(changes, len(generated.trap_sources) * 2 / args.rate)
+        finally:
+            browser.close()
+    print(f"load average at the end: {loadavg()}")
+
+
+# ---------------------------------------------------------------------------- reporting
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def report_api(r: ApiResult) -> None:
+    p50, p99 = quantile(r.walls, 0.5), quantile(r.walls, 0.99)
+    f50, f99 = quantile(r.floor_walls, 0.5), quantile(r.floor_walls, 0.99)
+    print(
+        f"\n1. the API behind the map: GET {r.path} ({r.devices} devices, {r.links} links,"
+        f" {r.size / 1024:.0f} KiB), {len(r.walls)} requests on one keep-alive connection,"
+        " interleaved with the floor's\n   floor: the same bytes as a static file from a plain"
+        " Starlette StaticFiles app under uvicorn (the daemon's server and static-file class,"
+        " no API middleware) in its own process: the daemon's /ui/ serves only the package's"
+        " folder, and the bench writes nothing into the source tree"
+    )
+    print(f"   first request after start-up: {ms(r.first_s)}")
+    print(
+        f"   API   p50 {ms(p50)}  p99 {ms(p99)}  max {ms(max(r.walls))};"
+        f" daemon CPU {ms(r.daemon_cpu_s / len(r.walls))} per request"
+    )
+    print(f"   floor p50 {ms(f50)}  p99 {ms(f99)}  max {ms(max(r.floor_walls))}")
+    ratio = p50 / f50
+    print(
+        f"   ratio p50 {ratio:.2f}x, p99 {p99 / f99:.2f}x; goal <= {GOAL_RATIO}x (p50):"
+        f" {'met' if ratio <= GOAL_RATIO else 'NOT met'}"
+    )
+
+
+def report_loads(loads: Sequence[Load]) -> None:
+    tti = [x.interactive_s for x in loads]
+    print(
+        f"\n2. time to interactive: {len(loads)} cold loads of /ui/ in headless Chromium"
+        " (a new context each), the map-interactive mark from the navigation's start"
+    )
+    for n, load in enumerate(loads, 1):
+        call = load.map_call
+        api = (
+            f"map call {call['start']:.0f} -> {call['end']:.0f} ms"
+            f" ({call['end'] - call['start']:.0f} ms, first byte after"
+            f" {call['response'] - call['start']:.0f} ms, {call['bytes'] / 1024:.0f} KiB)"
+            if call
+            else "no /api/v1/map call seen"
+        )
+        after = f", drawn {load.interactive_s * 1000 - call['end']:.0f} ms after it" if call else ""
+        print(
+            f"   load {n}: interactive at {ms(load.interactive_s)};"
+            f" DOMContentLoaded {ms(load.dom_content_loaded_s or 0)}; {api}{after};"
+            f" {len(load.calls)} API calls"
+        )
+    p50 = statistics.median(tti)
+    print(
+        f"   p50 {ms(p50)}, max {ms(max(tti))}; goal <= {GOAL_TTI_S:.0f} s:"
+        f" {'met' if max(tti) <= GOAL_TTI_S else 'NOT met'} (max)"
+    )
+
+
+def report_changes(r: ChangeResult, open_s: float) -> None:
+    print(
+        f"\n3. alarm changes -> page: {r.sent} changes (linkDown raises / linkUp clears an"
+        f" interface alarm; each open {open_s:.1f} s) at {r.rate:.0f}/s into the trap receiver,"
+        " the console open"
+    )
+    if r.lost_in_daemon:
+        print(f"   {r.lost_in_daemon} traps made no alarm change in the daemon")
+    if r.stream_latencies:
+        s = r.stream_latencies
+        print(
+            f"   alarm stream (SSE, read by the bench): p50 {ms(quantile(s, 0.5))}"
+            f"  p99 {ms(quantile(s, 0.99))}  max {ms(max(s))}  ({len(s)} events)"
+        )
+    if r.latencies:
+        lat = r.latencies
+        p99 = quantile(lat, 0.99)
+        print(
+            f"   page: p50 {ms(quantile(lat, 0.5))}  p99 {ms(p99)}  max {ms(max(lat))}"
+            f"  ({len(lat)} seen)"
+        )
+    else:
+        p99 = float("inf")
+    print(
+        f"   lost (never seen on the page): {r.lost} ({r.lost_raises} raises,"
+        f" {r.lost_clears} clears)"
+    )
+    met = p99 <= GOAL_CHANGE_P99_S and r.lost == 0 and r.lost_in_daemon == 0
+    print(f"   goal p99 <= {GOAL_CHANGE_P99_S:.0f} s, none lost: {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
