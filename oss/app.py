@@ -167,14 +167,15 @@ def _open_and_close(runtime: Runtime, daemon: Daemon, access: DeviceAccess) -> N
     """Open: migrate the database, load the inventory, recover; close in reverse."""
     alarms = daemon.alarms
 
-    async def close_alarms() -> None:
+    async def close_streams() -> None:  # live listeners (SSE) end with the daemon
         alarms.close()
+        daemon.inventory.changes.close()
 
     runtime.add_hook(open=daemon.db.migrate, close=daemon.db.close)
     runtime.add_hook(open=daemon.inventory.load)
     runtime.add_hook(close=access.close)
     runtime.add_hook(close=daemon.services.close)
-    runtime.add_hook(close=close_alarms)
+    runtime.add_hook(close=close_streams)
     # A transaction a previous run left open is resolved before anything new starts.
     runtime.add_hook(open=daemon.services.recover)
     runtime.add_hook(open=daemon.bss.orders.recover)  # orders resume from their services' outcome

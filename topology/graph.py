@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import islice, pairwise
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import networkx as nx
 
@@ -115,10 +115,22 @@ class Impact:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class GraphChange:
+    """One object added, changed or removed, as the graph applied it. A removed device's
+    links are announced removed before it; its interfaces go with it unannounced."""
+
+    kind: Literal["site", "device", "interface", "link"]
+    op: Literal["added", "changed", "removed"]
+    object: Site | Device | Interface | Link
+
+
 class InventoryGraph:
     """The in-memory inventory graph; see the module docstring for the ownership rules."""
 
     def __init__(self) -> None:
+        # Told of every change once applied (the inventory's live stream); None: nobody.
+        self.on_change: Callable[[GraphChange], None] | None = None
         self._g: Any = nx.MultiGraph()
         self._sites: dict[str, Site] = {}
         self._links: dict[int, Link] = {}
@@ -136,48 +148,61 @@ class InventoryGraph:
     # ---------------------------------------------------------------- mutations
 
     def upsert_site(self, site: Site) -> None:
+        op: Literal["added", "changed"] = "changed" if site.name in self._sites else "added"
         self._sites[site.name] = site
         self._revision += 1
+        self._tell(GraphChange("site", op, site))
 
     def remove_site(self, name: str) -> None:
         self.site(name)
         users = [d.name for d in self.devices() if d.site == name]
         if users:
             raise Conflict(f"site '{name}' still has devices: {', '.join(users)}")
-        del self._sites[name]
+        site = self._sites.pop(name)
         self._revision += 1
+        self._tell(GraphChange("site", "removed", site))
 
     def upsert_device(self, device: Device) -> None:
         if device.site is not None and device.site not in self._sites:
             raise NotFound(f"site '{device.site}' not found (device '{device.name}')")
         if device.name in self._g:
             self._g.nodes[device.name]["device"] = device
+            op: Literal["added", "changed"] = "changed"
         else:
             self._g.add_node(device.name, device=device, interfaces={}, order=[])
             insort(self._device_order, device.name, key=listing_key)
+            op = "added"
         self._changed()
+        self._tell(GraphChange("device", op, device))
 
     def remove_device(self, name: str) -> None:
         """Remove the device with its interfaces and every link that touches it."""
-        self.device(name)
-        for link in self.links(name):
+        device = self.device(name)
+        links = self.links(name)
+        for link in links:
             self._drop_link(link)
         self._interface_count -= len(self._interfaces_of(name))
         del self._device_order[bisect_left(self._device_order, listing_key(name), key=listing_key)]
         self._g.remove_node(name)
         self._changed()
+        for link in links:
+            self._tell(GraphChange("link", "removed", link))
+        self._tell(GraphChange("device", "removed", device))
 
     def upsert_interface(self, interface: Interface) -> None:
         interfaces = self._interfaces_of(interface.device)
+        op: Literal["added", "changed"] = "changed"
         if interface.name not in interfaces:
             order = self._g.nodes[interface.device]["order"]
             insort(order, interface.name, key=listing_key)
             self._interface_count += 1
+            op = "added"
         interfaces[interface.name] = interface
         self._revision += 1
+        self._tell(GraphChange("interface", op, interface))
 
     def remove_interface(self, device: str, name: str) -> None:
-        self.interface(device, name)
+        interface = self.interface(device, name)
         link_id = self._carrier.get(Endpoint(device=device, interface=name))
         if link_id is not None:
             raise Conflict(f"interface {device}:{name} still carries link {link_id}")
@@ -186,6 +211,7 @@ class InventoryGraph:
         del order[bisect_left(order, listing_key(name), key=listing_key)]
         self._interface_count -= 1
         self._revision += 1
+        self._tell(GraphChange("interface", "removed", interface))
 
     def upsert_link(self, link: Link) -> None:
         """Add or replace a link; both interfaces must exist and carry no other link."""
@@ -204,10 +230,13 @@ class InventoryGraph:
         for end in link.ends():
             self._carrier[end] = link.id
         self._changed()
+        self._tell(GraphChange("link", "added" if old is None else "changed", link))
 
     def remove_link(self, link_id: int) -> None:
-        self._drop_link(self.link(link_id))
+        link = self.link(link_id)
+        self._drop_link(link)
         self._changed()
+        self._tell(GraphChange("link", "removed", link))
 
     def clear(self) -> None:
         self._g.clear()
@@ -454,6 +483,10 @@ class InventoryGraph:
         return found
 
     # ---------------------------------------------------------------- internals
+
+    def _tell(self, change: GraphChange) -> None:
+        if self.on_change is not None:
+            self.on_change(change)
 
     def _changed(self) -> None:
         self._simple_cache.clear()

@@ -32,6 +32,7 @@ from oss.api.routes import (
     sites,
     tokens,
     topology,
+    topology_stream,
 )
 from oss.auth_roles import Role
 from oss.daemon import Daemon
@@ -78,6 +79,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         me,
         console_map,
         map_views,
+        topology_stream,
     )
     for module in routers:
         app.include_router(module.router)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, and_, func, or_, select
 
 from oss import audit
+from oss.broadcast import Broadcast
 from oss.errors import Conflict, NotFound
 from oss.faults.correlate import Correlator, GraphProvider, ServicesProvider
 from oss.faults.documents import HREF_BASE, to_tmf
@@ -65,68 +65,6 @@ def _on_device(device: str, links: Sequence[int]) -> Any:
             AlarmRow.alarmed_object.in_([str(link) for link in links]),
         ),
     )
-
-
-# ------------------------------------------------------------------------------ broadcast
-
-
-class Subscription:
-    """One live listener. A listener too slow to keep up is dropped (`lost` is set) rather than
-    letting its backlog grow: it re-reads the alarm list when it comes back."""
-
-    def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[tuple[FeedEvent, dict[str, Any]]] = asyncio.Queue(size)
-        self.lost = False
-        self.closed = asyncio.Event()
-
-    async def get(self) -> tuple[FeedEvent, dict[str, Any]] | None:
-        """The next change, or None once this subscription was dropped."""
-        if self.queue.empty() and self.closed.is_set():
-            return None
-        getter = asyncio.ensure_future(self.queue.get())
-        closer = asyncio.ensure_future(self.closed.wait())
-        try:
-            await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closer.cancel()
-            if not getter.done():
-                getter.cancel()
-        return getter.result() if getter.done() and not getter.cancelled() else None
-
-
-class Broadcast:
-    def __init__(self, queue_size: int = 1000) -> None:
-        self._queue_size = queue_size
-        self._subscribers: set[Subscription] = set()
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
-    @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[Subscription]:
-        sub = Subscription(self._queue_size)
-        self._subscribers.add(sub)
-        try:
-            yield sub
-        finally:
-            self._subscribers.discard(sub)
-
-    def close(self) -> None:
-        """End every live stream (the daemon is stopping)."""
-        for sub in self._subscribers:
-            sub.closed.set()
-        self._subscribers.clear()
-
-    def publish(self, event: FeedEvent, alarm: dict[str, Any]) -> None:
-        for sub in list(self._subscribers):
-            try:
-                sub.queue.put_nowait((event, alarm))
-            except asyncio.QueueFull:
-                log.warning("alarm stream listener too slow: dropped")
-                sub.lost = True
-                sub.closed.set()
-                self._subscribers.discard(sub)
 
 
 # --------------------------------------------------------------------------------- manager
@@ -173,7 +111,7 @@ class AlarmManager:
         self.db = db
         self.feed = feed
         self.href_base = href_base
-        self.broadcast = Broadcast()
+        self.broadcast: Broadcast[tuple[FeedEvent, dict[str, Any]]] = Broadcast("alarm")
         # Moves on after every committed change: what a reader caches from the open alarms
         # (the console's map) is current while this is unchanged.
         self.revision = 0
@@ -399,8 +337,8 @@ class AlarmManager:
         if published:
             self.revision += 1
             self.feed.committed(written)
-        for event, doc in published:
-            self.broadcast.publish(event, doc)
+        for change in published:
+            self.broadcast.publish(change)
         return published
 
 

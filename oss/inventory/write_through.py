@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss import audit
+from oss.broadcast import Broadcast
 from oss.errors import Conflict, InvalidInput, NotFound, StorageError
 from oss.inventory.rows import (
     device_values,
@@ -39,7 +40,7 @@ from oss.store.base import Base
 from oss.store.in_use import InUse, Users, users_of
 from oss.store.tables import DeviceRow, InterfaceRow, LinkRow, SiteRow
 from topology.clab import ClabTopology
-from topology.graph import InventoryGraph
+from topology.graph import GraphChange, InventoryGraph
 from topology.model import Device, Endpoint, Interface, Link, OperState, Site
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,11 @@ class ImportReport:
 class Inventory:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Every change the graph applies, for live listeners (GET /api/v1/topology/stream):
+        # the graph is changed only after the change's transaction committed.
+        self.changes: Broadcast[GraphChange] = Broadcast("inventory")
         self._graph = InventoryGraph()
+        self._graph.on_change = self.changes.publish
         self._lock = asyncio.Lock()
 
     @property
@@ -103,6 +108,7 @@ class Inventory:
             graph.upsert_interface(interface)
         for link in snap.links:
             graph.upsert_link(link)
+        graph.on_change = self.changes.publish  # the load itself is no change to announce
         self._graph = graph
         log.info("inventory loaded", extra=graph.counts())
 

@@ -28,9 +28,10 @@ OPENAPI = "/api/v1/openapi.json"
 SEED = 20261206
 MAX_EXAMPLES = 3
 BUDGET_S = 100  # schemathesis's own budget for the whole run (--max-time)
-# An endless stream by design (keepalives every 15 s): schemathesis could only read it until
-# its request timeout, every example. tests/integration/faults/test_alarm_api.py tests it.
-EXCLUDED = ["/tmf-api/alarm/v4/alarm/stream"]
+# Endless streams by design (keepalives every 15 s): schemathesis could only read it until
+# its request timeout, every example. tests/integration/faults/test_alarm_api.py and
+# tests/integration/api/test_topology_stream.py test them.
+EXCLUDED = ["/tmf-api/alarm/v4/alarm/stream", "/api/v1/topology/stream"]
 # Statuses that say "this valid-looking input names nothing here or breaks a rule the schema
 # cannot express" (an unknown device, a service type's own parameters, a busy resource): the
 # positive_data_acceptance check takes them as a correct refusal, not a rejected valid input.

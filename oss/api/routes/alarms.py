@@ -9,23 +9,22 @@ user is the token's principal, whatever the body says.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from oss.api.deps import DaemonDep, Operator, Viewer
+from oss.api.sse import STREAM_RESPONSES, event_stream
 from oss.bounds import Int64
 from oss.errors import InvalidInput, OssError
 from oss.faults import tmf_schema
 from oss.faults.alarms import AlarmFilter, AlarmManager
+from oss.faults.reducer import FeedEvent
 from oss.web.tmf import Fields, Limit, Offset, paged, select_fields, tmf_error
 
 BASE_PATH = "/tmf-api/alarm/v4"
-KEEPALIVE_S = 15.0
 _PATCHABLE = {"ackState": {"acknowledged"}, "state": {"cleared"}}
 
 router = APIRouter(prefix=BASE_PATH, tags=["alarms (TMF642)"])
@@ -69,32 +68,16 @@ async def list_alarms(
     "/alarm/stream",
     summary="Alarm changes as server-sent events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses=STREAM_RESPONSES,
 )
 async def stream_alarms(alarms: Alarms, _: Viewer, request: Request) -> StreamingResponse:
-    return StreamingResponse(
-        _events(alarms, request),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(alarms.broadcast, request, _event)
 
 
-async def _events(alarms: AlarmManager, request: Request) -> AsyncIterator[str]:
-    async with alarms.broadcast.subscribe() as sub:
-        # Sent at once so a client knows it is subscribed before it acts.
-        yield ": subscribed\n\n"
-        while not await request.is_disconnected():
-            try:
-                change = await asyncio.wait_for(sub.get(), KEEPALIVE_S)
-            except TimeoutError:
-                yield ": keepalive\n\n"
-                continue
-            if change is None:  # dropped (too slow) or the daemon is stopping
-                yield "event: lost\ndata: {}\n\n"
-                return
-            event, doc = change
-            data = json.dumps(doc, separators=(",", ":"))
-            yield f"id: {doc['id']}.{doc['sequence']}\nevent: {event}\ndata: {data}\n\n"
+def _event(change: tuple[FeedEvent, dict[str, Any]]) -> str:
+    event, doc = change
+    data = json.dumps(doc, separators=(",", ":"))
+    return f"id: {doc['id']}.{doc['sequence']}\nevent: {event}\ndata: {data}\n\n"
 
 
 @router.get("/alarm/{alarm_id}", summary="Retrieve an Alarm by id")
