@@ -57,6 +57,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from bench import console_changes
+from bench.browser_profile import JsProfile, Profiled
 from bench.console_inventory import LINK_PORTS, Generated, Shape, generate
 from tests.peers.daemon import Daemon
 from tests.peers.ports import free_port, free_udp_port
@@ -77,7 +78,8 @@ SETTLE_S = 5.0  # after the last trap, how long the page gets to show the last c
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 # Injected before the console's scripts: notes when each alarm row appears, shows cleared, and
-# leaves the list. Scans only what each mutation touched, then checks the rows it saw go.
+# leaves the list. Scans only what each mutation touched, then (one query) whether the rows
+# it saw removed are still there (a re-render removes and adds them back).
 OBSERVER_JS = """
 (() => {
   const seen = {}, cleared = {}, gone = {};
@@ -101,10 +103,9 @@ OBSERVER_JS = """
       for (const n of r.addedNodes) for (const el of rows(n)) note(el, now);
       for (const n of r.removedNodes) for (const el of rows(n)) left.add(el.dataset.alarmId);
     }
-    for (const id of left) {
-      const still = document.querySelector(`[data-alarm-id="${CSS.escape(id)}"]`);
-      if (!(id in gone) && !still) gone[id] = now;
-    }
+    if (!left.size) return;
+    const still = new Set([...document.querySelectorAll(ROW)].map((el) => el.dataset.alarmId));
+    for (const id of left) if (!(id in gone) && !still.has(id)) gone[id] = now;
   }).observe(document, { subtree: true, childList: true, attributes: true,
                          attributeFilter: ['data-alarm-id', 'data-state'] });
 })();
@@ -258,13 +259,23 @@ class Load:
     calls: list[dict[str, Any]]
 
 
-def open_console(browser: Browser, url: str, token: str, *, observe: bool = False) -> Page:
-    """A new context (cold cache, own sessionStorage) with the console loaded and ready."""
+def open_console(
+    browser: Browser,
+    url: str,
+    token: str,
+    *,
+    observe: bool = False,
+    profile: JsProfile | None = None,
+) -> Page:
+    """A new context (cold cache, own sessionStorage) with the console loaded and ready;
+    `profile` is started before the navigation."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     context.add_init_script(f"sessionStorage.setItem({json.dumps(TOKEN_KEY)}, {json.dumps(token)})")
     if observe:
         context.add_init_script(OBSERVER_JS)
     page = context.new_page()
+    if profile is not None:
+        profile.start(page)
     page.goto(f"{url}/ui/")
     # A selector, not wait_for_function: the console's CSP forbids the eval that one polls with.
     page.wait_for_selector(
@@ -273,7 +284,10 @@ def open_console(browser: Browser, url: str, token: str, *, observe: bool = Fals
     return page
 
 
-def bench_loads(browser: Browser, url: str, token: str, loads: int) -> list[Load]:
+def bench_loads(
+    browser: Browser, url: str, token: str, loads: int, profile: bool
+) -> tuple[list[Load], Profiled | None]:
+    """`loads` cold loads; with `profile`, one more, under the JS profiler (not timed)."""
     out = []
     for _ in range(loads):
         page = open_console(browser, url, token)
@@ -292,7 +306,13 @@ def bench_loads(browser: Browser, url: str, token: str, loads: int) -> list[Load
                 timings["calls"],
             )
         )
-    return out
+    if not profile:
+        return out, None
+    profiler = JsProfile()
+    page = open_console(browser, url, token, profile=profiler)
+    hot = profiler.stop()
+    page.context.close()
+    return out, hot
 
 
 # ----------------------------------------------------------------- 3. alarm change latency
@@ -308,6 +328,7 @@ class ChangeResult:
     lost_in_daemon: int = 0  # traps that made no alarm change (the daemon lost them)
     lost_raises: int = 0
     lost_clears: int = 0
+    profile: Profiled | None = None  # the page's JavaScript while the changes came in
 
 
 class StreamReader(threading.Thread):
@@ -375,23 +396,28 @@ def bench_changes(
     traps_port: int,
     rate: float,
     seconds: float,
+    profile: bool,
 ) -> ChangeResult:
     flapped = console_changes.ports(generated.trap_sources, LINK_PORTS + 1)
     changes = console_changes.plan(flapped, int(rate * seconds))
     page = open_console(browser, daemon.url, token, observe=True)
     stream = StreamReader(daemon.port, token)
     stream.start()
+    profiler = JsProfile() if profile else None
     try:
+        if profiler is not None:
+            profiler.start(page)
         sender = console_changes.Sender(changes, traps_port, rate, COMMUNITY.encode())
         sender.start()
         sent = sender.times(timeout=seconds * 3 + 60)
         time.sleep(SETTLE_S)
         observed = page.evaluate("() => window.__consoleBench")
+        hot = None if profiler is None else profiler.stop()
     finally:
         stream.stop()
         page.context.close()
     ids = episodes(daemon, token, flapped)
-    result = ChangeResult(rate, len(changes))
+    result = ChangeResult(rate, len(changes), profile=hot)
     seen = {int(k): v / 1000 for k, v in observed["seen"].items()}
     shown_cleared = {int(k): v / 1000 for k, v in observed["cleared"].items()}
     gone = {int(k): v / 1000 for k, v in observed["gone"].items()}
@@ -442,6 +468,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quick", action="store_true", help="a small run for development (200 devices, 5 s)"
     )
     parser.add_argument("--skip-browser", action="store_true", help="the API part only")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="where the page's JavaScript time goes: an extra load and the changes, profiled",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.devices, args.sites, args.alarms, args.trap_sources = 200, 10, 50, 20
@@ -502,12 +533,18 @@ def run(
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         try:
-            loads = bench_loads(browser, daemon.url, token, args.loads)
+            loads, load_profile = bench_loads(browser, daemon.url, token, args.loads, args.profile)
             report_loads(loads)
+            if load_profile is not None:
+                report_profile(
+                    "one more load, profiled (its time is not counted above)", load_profile
+                )
             changes = bench_changes(
-                browser, daemon, token, generated, traps_port, args.rate, args.seconds
+                browser, daemon, token, generated, traps_port, args.rate, args.seconds, args.profile
             )
             report_changes(changes, len(generated.trap_sources) * 2 / args.rate)
+            if changes.profile is not None:
+                report_profile("the page while the changes came in", changes.profile)
         finally:
             browser.close()
     print(f"load average at the end: {loadavg()}")
@@ -570,6 +607,15 @@ def report_loads(loads: Sequence[Load]) -> None:
         f"   p50 {ms(p50)}, max {ms(max(tti))}; goal <= {GOAL_TTI_S:.0f} s:"
         f" {'met' if max(tti) <= GOAL_TTI_S else 'NOT met'} (max)"
     )
+
+
+def report_profile(what: str, profiled: Profiled, top: int = 12) -> None:
+    print(f"   JS profile, {what}: {profiled.busy_ms:.0f} ms busy; by self time:")
+    for h in profiled.by_self[:top]:
+        print(f"     {h.ms:8.1f} ms  {h.where}")
+    print("   the console's own functions, with what they call:")
+    for h in profiled.by_total[: top // 2]:
+        print(f"     {h.ms:8.1f} ms  {h.where}")
 
 
 def report_changes(r: ChangeResult, open_s: float) -> None:
