@@ -26,6 +26,7 @@ from oss.api.routes import (
     interfaces,
     kpis,
     links,
+    map_panels,
     map_views,
     me,
     services,
@@ -79,6 +80,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         me,
         console_map,
         map_views,
+        map_panels,
         topology_stream,
     )
     for module in routers:

@@ -5,12 +5,12 @@ it, field for field."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from oss.auth_roles import Role
-from topology.model import DeviceState, LinkState
+from topology.model import AdminState, DeviceState, LinkState, OperState
 
 COORDINATE_MAX = 1e6  # beyond any drawing: a bug or an attack, refused
 POSITIONS_MAX = 10_000  # per request
@@ -116,3 +116,116 @@ class PositionsSaved(BaseModel):
     name: str
     saved: int = Field(description="positions set by this request")
     positions: int = Field(description="positions the view holds now")
+
+
+# ---------------------------------------------------------------------------- side panels
+
+
+class PublicDevice(BaseModel):
+    """A device as `GET /api/v1/devices/{name}` shows it, without its credentials' reference."""
+
+    name: str
+    role: str
+    platform: str
+    site: str | None
+    kind: str | None
+    image: str | None
+    mgmt_address: str | None
+    state: DeviceState
+
+
+class PanelLink(BaseModel):
+    id: int
+    a: MapEnd
+    b: MapEnd
+    capacity_bps: int
+    latency_us: int
+    state: LinkState = Field(description="as set in the inventory")
+    effective_state: LinkState = Field(
+        description="as the map shows it: down when set down or either end is down"
+    )
+
+
+class PanelInterface(BaseModel):
+    device: str
+    name: str
+    speed_bps: int | None
+    admin_state: AdminState
+    oper_state: OperState
+    description: str
+    link: int | None = Field(description="the link it carries")
+    in_bps: float | None = Field(description="latest minute's rate; null: not collected lately")
+    out_bps: float | None
+    utilisation: float | None = Field(description="latest in/out utilisation, the larger, 0..1")
+
+
+class PanelService(BaseModel):
+    id: int
+    name: str
+    type: str = Field(description="the service type; slices are `slice`")
+    customer: str
+    state: str
+
+
+class CustomerRisk(BaseModel):
+    customer: str
+    monthly: str
+    currency: str
+    products: int
+
+
+class CurrencyRisk(BaseModel):
+    currency: str
+    monthly: str
+
+
+class ProductRisk(BaseModel):
+    id: str
+    customer: str
+    offering: str
+    service: str | None
+    monthly: str
+    currency: str
+
+
+class RevenueAtRisk(BaseModel):
+    monthly: str | None = Field(description="decimal string; null when several currencies")
+    currency: str | None
+    by_customer: list[CustomerRisk] = Field(description="largest first")
+    by_currency: list[CurrencyRisk]
+    products: list[ProductRisk]
+
+
+class PanelImpact(BaseModel):
+    """If this fails: what goes down with it, who is cut off, and what it costs a month."""
+
+    target: str
+    links: list[int]
+    interfaces: list[str]
+    devices: list[str]
+    isolated_devices: list[str]
+    partitioned: bool
+    services: list[str]
+    customers: list[str]
+    affected_services: list[PanelService]
+    revenue_at_risk: RevenueAtRisk
+
+
+class DevicePanel(BaseModel):
+    device: PublicDevice
+    interfaces: list[PanelInterface]
+    alarms: list[dict[str, Any]] = Field(
+        description="TMF642 alarms, open, on the device or its interfaces, most severe first"
+    )
+    services: list[PanelService] = Field(description="services and slices on it or its links")
+    impact: PanelImpact
+
+
+class LinkPanel(BaseModel):
+    link: PanelLink
+    interfaces: list[PanelInterface] = Field(description="its two ends")
+    alarms: list[dict[str, Any]] = Field(
+        description="TMF642 alarms, open, on the link or its two ends, most severe first"
+    )
+    services: list[PanelService] = Field(description="services and slices on it")
+    impact: PanelImpact

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from oss import audit
 from oss.broadcast import Broadcast
@@ -29,6 +29,7 @@ from oss.faults.correlate import Correlator, GraphProvider, ServicesProvider
 from oss.faults.documents import HREF_BASE, to_tmf
 from oss.faults.reducer import FeedEvent, Runs, moment
 from oss.faults.reducer import Signal as Signal
+from oss.faults.summary import SEVERITY_RANK
 from oss.faults.transaction import AlarmTx, children_in
 from oss.faults.uncorrelated import apply_uncorrelated
 from oss.store import Database
@@ -37,6 +38,7 @@ from oss.store.tables import AlarmRow
 log = logging.getLogger(__name__)
 
 DEVICE_REMOVED = "device removed from inventory"  # why a removed device's alarms closed
+OPEN_ON_LIMIT = 200  # alarms of one object's panel: the worst ones, a page's worth
 
 
 class AlarmFeed(Protocol):
@@ -290,6 +292,40 @@ class AlarmManager:
                 raise NotFound(f"alarm {alarm_id} not found")
             children = await children_in(session, [alarm_id])
             return to_tmf(row, children.get(alarm_id, ()), href_base=self.href_base)
+
+    async def open_on(
+        self,
+        objects: Sequence[tuple[str, str]],
+        *,
+        interfaces_of: str | None = None,
+        limit: int = OPEN_ON_LIMIT,
+    ) -> list[dict[str, Any]]:
+        """The open alarms on these (alarmed object type, object) and, with `interfaces_of`,
+        on that device's interfaces: most severe first, then newest; at most `limit`."""
+        wanted = [
+            and_(AlarmRow.alarmed_object_type == kind, AlarmRow.alarmed_object == name)
+            for kind, name in objects
+        ]
+        if interfaces_of is not None:
+            wanted.append(
+                and_(
+                    AlarmRow.alarmed_object_type == "interface",
+                    AlarmRow.alarmed_object.startswith(f"{interfaces_of}:", autoescape=True),
+                )
+            )
+        if not wanted:
+            return []
+        rank = case(SEVERITY_RANK, value=AlarmRow.perceived_severity, else_=len(SEVERITY_RANK))
+        query = (
+            select(AlarmRow)
+            .where(AlarmRow.open.is_(True), or_(*wanted))
+            .order_by(rank, AlarmRow.id.desc())
+            .limit(limit)
+        )
+        async with self.db.read() as session:
+            rows = list((await session.scalars(query)).all())
+            children = await children_in(session, [r.id for r in rows])
+            return [to_tmf(r, children.get(r.id, ()), href_base=self.href_base) for r in rows]
 
     async def find(
         self, where: AlarmFilter = AlarmFilter(), *, limit: int = 100, offset: int = 0

@@ -17,13 +17,13 @@ from oss.store import Database
 from oss.store.tables import AlarmRow
 
 # Most severe first; an unknown severity ranks after every known one.
-_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 _UNKNOWN_RANK = len(SEVERITIES)
 
 
 def severity_rank(severity: str) -> int:
     """0 for critical, then major, minor, warning, indeterminate: lower is worse."""
-    return _RANK.get(severity, _UNKNOWN_RANK)
+    return SEVERITY_RANK.get(severity, _UNKNOWN_RANK)
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,13 @@ class ServiceManager:
         async with self.db.transaction() as s:
             # only plain columns: PostgreSQL has no equality for json, so no DISTINCT on rows
             query = (
-                select(ServiceRow.id, ServiceRow.name, ServiceRow.type, ServiceRow.customer)
+                select(
+                    ServiceRow.id,
+                    ServiceRow.name,
+                    ServiceRow.type,
+                    ServiceRow.customer,
+                    ServiceRow.state,
+                )
                 .join(ServiceResourceRow, ServiceRow.id == ServiceResourceRow.service_id)
                 .where(ServiceRow.state.in_(HOLDS_RESOURCES))
                 .distinct()
@@ -177,7 +183,14 @@ class ServiceManager:
                 query = query.where(ServiceResourceRow.device == device)
             rows = (await s.execute(query.order_by(ServiceRow.id))).all()
             return [
-                {"id": r.id, "name": r.name, "type": r.type, "customer": r.customer} for r in rows
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "type": r.type,
+                    "customer": r.customer,
+                    "state": r.state,
+                }
+                for r in rows
             ]
 
     # --- create ----------------------------------------------------------------------------

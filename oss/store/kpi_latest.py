@@ -14,16 +14,20 @@ from oss.store.tables import KpiMinuteRow
 
 
 async def latest_kpis(
-    db: Database, object_type: str, metrics: Collection[str], since: datetime
+    db: Database,
+    object_type: str,
+    metrics: Collection[str],
+    since: datetime,
+    objects: Collection[str] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """object -> metric -> the last value of its newest minute at or after `since`."""
+    """object -> metric -> the last value of its newest minute at or after `since`; only
+    these objects' when given (a few: one IN list)."""
     k = KpiMinuteRow
     newest = func.row_number().over(partition_by=(k.object, k.metric), order_by=k.minute.desc())
-    ranked = (
-        select(k.object, k.metric, k.last, newest.label("newest"))
-        .where(k.object_type == object_type, k.metric.in_(list(metrics)), k.minute >= since)
-        .subquery()
-    )
+    where = [k.object_type == object_type, k.metric.in_(list(metrics)), k.minute >= since]
+    if objects is not None:
+        where.append(k.object.in_(list(objects)))
+    ranked = select(k.object, k.metric, k.last, newest.label("newest")).where(*where).subquery()
     query = select(ranked.c.object, ranked.c.metric, ranked.c.last).where(ranked.c.newest == 1)
     found: dict[str, dict[str, float]] = {}
     async with db.read() as session:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from drivers.credentials import check_reference
 from oss.api.deps import DaemonDep, Operator, Viewer
+from oss.api.impact import impact_of
 from oss.api.schemas import ImportResult
 from oss.bounds import Int64
 from oss.errors import InvalidInput
@@ -115,15 +116,4 @@ async def impact(
 ) -> dict[str, Any]:
     """Links, interfaces and devices that fail with it, devices cut off, and the services,
     slices and customers that hold resources on any of them."""
-    result = daemon.inventory.graph.impact(device=device, link_id=link).to_dict()
-    services = daemon.services
-    hit: dict[int, dict[str, Any]] = {}
-    for link_id in result["links"]:
-        hit.update((s["id"], s) for s in await services.services_on(link_id=link_id))
-    for name in [*([device] if device else []), *result["isolated_devices"]]:
-        hit.update((s["id"], s) for s in await services.services_on(device=name))
-    affected = [hit[k] for k in sorted(hit)]
-    result["services"] = [s["name"] for s in affected]
-    result["customers"] = sorted({s["customer"] for s in affected})
-    result["affected_services"] = affected
-    return result
+    return await impact_of(daemon, device=device, link=link)

@@ -1,12 +1,17 @@
 """A small inventory for the console's tests: two sites, four devices in a line with a spur
-(r1 - r2 - r3 - r4, and r2 - r10), and alarm signals to raise on its objects."""
+(r1 - r2 - r3 - r4, and r2 - r10), alarm signals to raise on its objects, and two services
+with their customers' products."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from oss.daemon import Daemon
 from oss.faults.reducer import Signal
+from oss.store import Database
+from oss.store.tables import ServiceResourceRow, ServiceRow
+from tests.bss_rows import add_account, product_row
 from topology.model import Device, Endpoint, Link, Site
 
 ACTOR = "test:console"
@@ -60,3 +65,43 @@ def raise_on(object_type: str, name: str, severity: str, problem: str = "test") 
         object=name,
         time_ns=time.time_ns(),
     )
+
+
+async def seed_services(db: Database, links: dict[tuple[str, str], int]) -> None:
+    """svc-a (a slice of acme: r3 - r4) and svc-b (an L3VPN of globex: r2 - r3), each with an
+    active product of the shipped catalogue (metro-slice-200: 500.00, business-vpn: 300.00 EUR
+    a month), and a terminated product of acme on svc-a, which is charged no more."""
+    services = [
+        ("svc-a", "slice", "acme", ("r3", "r4")),
+        ("svc-b", "l3vpn", "globex", ("r2", "r3")),
+    ]
+    async with db.transaction() as s:
+        for name, kind, customer, (a, b) in services:
+            row = ServiceRow(name=name, type=kind, customer=customer, state="active", params={})
+            s.add(row)
+            await s.flush()
+            s.add_all(
+                [
+                    ServiceResourceRow(service_id=row.id, kind="device", device=a, role="pe"),
+                    ServiceResourceRow(service_id=row.id, kind="device", device=b, role="pe"),
+                    ServiceResourceRow(
+                        service_id=row.id, kind="link", link_id=links[(a, b)], role="primary",
+                        bandwidth_bps=10**8, reserved=True,
+                    ),
+                ]
+            )  # fmt: skip
+        await add_account(s, "acme", "acme-1")
+        await add_account(s, "globex", "globex-1")
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        s.add_all(
+            [
+                product_row(start, pid="p-a", service="svc-a"),
+                product_row(
+                    start, datetime(2026, 11, 20, tzinfo=UTC), pid="p-old", service="svc-a"
+                ),
+                product_row(
+                    start, pid="p-b", service="svc-b", account="globex-1", customer="globex",
+                    offering="business-vpn",
+                ),
+            ]
+        )  # fmt: skip
