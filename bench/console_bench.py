@@ -59,6 +59,7 @@ from starlette.staticfiles import StaticFiles
 from bench import console_changes
 from bench.browser_profile import JsProfile, Profiled
 from bench.console_inventory import LINK_PORTS, Generated, Shape, generate
+from bench.server_profile import profile_call
 from tests.peers.daemon import Daemon
 from tests.peers.ports import free_port, free_udp_port
 
@@ -74,6 +75,7 @@ CHROMIUM_ARGS = [
 TOKEN_KEY = "oss.console.token"  # where the console keeps its token (static/js/api.js)
 COMMUNITY = "console-bench"
 READY_TIMEOUT_MS = 60_000
+PROFILED_MISSES = 10
 SETTLE_S = 5.0  # after the last trap, how long the page gets to show the last changes
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
@@ -504,7 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="where the page's JavaScript time goes: an extra load and the changes, profiled",
+        help="where the time goes: an extra load and the changes under the JS profiler, then"
+        " the map after an alarm change in-process under cProfile",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -548,6 +551,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, err = daemon.stop()
         if code != 0:
             print(f"oss serve exited with {code}:\n{err[-2000:]}")
+        if args.profile:  # the daemon has stopped: the state is this process's now
+            first = args.misses + 1  # alarms the API step left unacknowledged
+            took, text = asyncio.run(
+                profile_call(state, args.path, range(first, first + PROFILED_MISSES))
+            )
+            print(
+                f"\nserver side: GET {args.path} after an alarm change, in-process under"
+                f" cProfile ({PROFILED_MISSES} calls, {ms(took)} each with the profiler on):"
+            )
+            print(text)
     return 0
 
 
