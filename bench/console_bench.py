@@ -153,6 +153,15 @@ class Client:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def get(self, path: str) -> tuple[float, bytes]:
+        try:
+            return self._get(path)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle connection (uvicorn keeps one 5 s): connect again,
+            # as a browser does, and time that request.
+            self.conn.close()
+            return self._get(path)
+
+    def _get(self, path: str) -> tuple[float, bytes]:
         start = time.perf_counter()
         self.conn.request("GET", path, headers=self.headers)
         response = self.conn.getresponse()
@@ -236,6 +245,8 @@ class ApiResult:
     misses: Timed = field(default_factory=Timed)  # an alarm changed just before each request
     devices: int = 0
     links: int = 0
+    alarmed: int = 0  # devices with a severity
+    bad_links: int = 0  # links down or alarmed
 
 
 def bench_api(
@@ -250,6 +261,10 @@ def bench_api(
     result = ApiResult(path, len(body), first)
     doc = json.loads(body)
     result.devices, result.links = len(doc.get("devices", ())), len(doc.get("links", ()))
+    result.alarmed = sum(1 for d in doc.get("devices", ()) if d.get("severity"))
+    result.bad_links = sum(
+        1 for x in doc.get("links", ()) if x.get("state") == "down" or x.get("severity")
+    )
     folder = tmp / "floor"
     folder.mkdir()
     (folder / "map.json").write_bytes(body)
@@ -354,6 +369,7 @@ def bench_loads(
 class ChangeResult:
     rate: float
     sent: int
+    sent_s: float = 0.0  # first to last send
     latencies: list[float] = field(default_factory=list)  # seconds, page
     stream_latencies: list[float] = field(default_factory=list)  # seconds, the SSE stream
     lost: int = 0  # never seen on the page
@@ -449,7 +465,7 @@ def bench_changes(
         stream.stop()
         page.context.close()
     ids = episodes(daemon, token, flapped)
-    result = ChangeResult(rate, len(changes), profile=hot)
+    result = ChangeResult(rate, len(changes), sent[-1] - sent[0], profile=hot)
     seen = {int(k): v / 1000 for k, v in observed["seen"].items()}
     shown_cleared = {int(k): v / 1000 for k, v in observed["cleared"].items()}
     gone = {int(k): v / 1000 for k, v in observed["gone"].items()}
@@ -573,6 +589,14 @@ def run(
     args: argparse.Namespace,
 ) -> None:
     api = bench_api(daemon, token, args.path, args.requests, args.misses, tmp)
+    if args.path.startswith("/api/v1/map?") and (api.devices, api.links) != (
+        len(generated.devices),
+        generated.links,
+    ):
+        raise RuntimeError(
+            f"the map shows {api.devices} devices and {api.links} links, not the"
+            f" {len(generated.devices)} and {generated.links} generated"
+        )
     report_api(api)
     if args.skip_browser:
         return
@@ -606,7 +630,8 @@ def ms(seconds: float) -> str:
 def report_api(r: ApiResult) -> None:
     print(
         f"\n1. the API behind the map: GET {r.path} ({r.devices} devices, {r.links} links,"
-        f" {r.size / 1024:.0f} KiB) on one keep-alive connection, each request followed by the"
+        f" {r.size / 1024:.0f} KiB; {r.alarmed} devices coloured by an alarm, {r.bad_links} links"
+        f" down or alarmed) on one keep-alive connection, each request followed by the"
         " floor's\n   floor: the same bytes as a static file from a plain Starlette"
         " StaticFiles app under uvicorn (the daemon's server and static-file class, no API"
         " middleware) in its own process: the daemon's /ui/ serves only the package's folder,"
@@ -652,9 +677,10 @@ def report_loads(loads: Sequence[Load]) -> None:
             f" {len(load.calls)} API calls"
         )
     p50 = statistics.median(tti)
+    verdict = {True: "met", False: "NOT met"}
     print(
         f"   p50 {ms(p50)}, max {ms(max(tti))}; goal <= {GOAL_TTI_S:.0f} s:"
-        f" {'met' if max(tti) <= GOAL_TTI_S else 'NOT met'} (max)"
+        f" p50 {verdict[p50 <= GOAL_TTI_S]}, max {verdict[max(tti) <= GOAL_TTI_S]}"
     )
 
 
@@ -673,6 +699,7 @@ def report_changes(r: ChangeResult, open_s: float) -> None:
         f" interface alarm; each open {open_s:.1f} s) at {r.rate:.0f}/s into the trap receiver,"
         " the console open"
     )
+    print(f"   sent in {r.sent_s:.1f} s ({(r.sent - 1) / r.sent_s:.0f}/s achieved)")
     if r.lost_in_daemon:
         print(f"   {r.lost_in_daemon} traps made no alarm change in the daemon")
     if r.stream_latencies:
