@@ -69,6 +69,7 @@ function mapChanged() {
 
 function liveState(name, value) {
   state.streams[name] = value;
+  document.body.dataset[`${name}Stream`] = value; // body[data-alarms-stream=live]
   const all = Object.values(state.streams);
   const live = all.length === 2 && all.every((v) => v === 'live');
   const badge = $('live');

@@ -42,8 +42,9 @@ const STYLE = [
     width: 2, 'line-color': '#66788c', 'curve-style': 'bezier',
     'source-label': 'data(aIf)', 'target-label': 'data(bIf)', 'source-text-offset': 40,
     'target-text-offset': 40, 'font-size': 9, color: '#a9bacb', 'text-outline-color': '#0e1319',
-    'text-outline-width': 2, 'min-zoomed-font-size': 8, label: 'data(mark)', 'text-rotation': 'autorotate',
+    'text-outline-width': 2, 'min-zoomed-font-size': 12, label: 'data(mark)', 'text-rotation': 'autorotate',
   } },
+  { selector: 'edge.bad, edge:selected, edge.hl, edge.path, edge.hover', style: { 'min-zoomed-font-size': 4 } },
   { selector: 'edge.straight', style: { 'curve-style': 'straight' } },
   { selector: 'edge.util[?util]', style: {
     'line-color': 'data(ucolour)', width: (e) => 2 + 6 * (e.data('util') || 0),
@@ -116,6 +117,7 @@ export class TopologyMap {
 
   build(doc) {
     this.doc = doc;
+    this.pinned = !this.shape.around && doc.devices.every((d) => d.position);
     const known = new Map();
     for (const d of doc.devices) if (d.position) known.set(d.name, d.position);
     const positions = place(doc.devices, neighbourMap(doc.links), known);
@@ -186,6 +188,11 @@ export class TopologyMap {
     cy.on('tap', 'node.device', (e) => this.onSelect({ kind: 'device', name: e.target.data('name') }));
     cy.on('tap', 'edge', (e) => this.onSelect({ kind: 'link', id: e.target.data('linkId') }));
     cy.on('dragfree', 'node', (e) => this.dragged(e.target));
+    // Interface names show when zoomed in; hovering a device or a link shows its own.
+    cy.on('mouseover', 'node.device', (e) => e.target.connectedEdges().addClass('hover'));
+    cy.on('mouseout', 'node.device', (e) => e.target.connectedEdges().removeClass('hover'));
+    cy.on('mouseover', 'edge', (e) => e.target.addClass('hover'));
+    cy.on('mouseout', 'edge', (e) => e.target.removeClass('hover'));
   }
 
   dragged(node) {
@@ -196,7 +203,10 @@ export class TopologyMap {
       document.body.dataset.layoutRefused = String(Number(document.body.dataset.layoutRefused || 0) + 1);
       return;
     }
-    devices.forEach((n) => {
+    // The first drag pins the whole map as this user sees it (every device's position), so
+    // everyone gets the same layout; later drags send only what moved.
+    const moved = this.pinned || this.shape.around ? devices : this.cy.nodes('node.device');
+    moved.forEach((n) => {
       const p = n.position();
       this.pending.set(n.data('name'), { x: Math.round(p.x * 10) / 10, y: Math.round(p.y * 10) / 10 });
     });
@@ -210,6 +220,7 @@ export class TopologyMap {
     this.pending.clear();
     try {
       await api(`/api/v1/map/views/${q(VIEW)}/positions`, { method: 'PUT', body: { positions } });
+      if (!this.shape.around) this.pinned = true;
       document.body.dataset.layoutSaves = String(Number(document.body.dataset.layoutSaves || 0) + 1);
     } catch (error) {
       this.notify(`Layout not saved: ${error.message}`, { error: true });
@@ -263,7 +274,7 @@ export class TopologyMap {
         for (const [k, v] of Object.entries(data)) if (e.data(k) !== v) e.data(k, v);
         for (const k of ['severity', 'util', 'ucolour']) if (!(k in data) && e.data(k) !== undefined) e.removeData(k);
         if (w.classes !== undefined) {
-          const keep = ['hl', 'path', 'faded'].filter((c) => e.hasClass(c));
+          const keep = ['hl', 'path', 'faded', 'hover'].filter((c) => e.hasClass(c));
           e.classes([w.classes, ...keep].join(' '));
         }
         const at = saved.get(data.name);
