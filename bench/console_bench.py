@@ -394,6 +394,7 @@ class StreamReader(threading.Thread):
         self.response = self.conn.getresponse()
         self.created: dict[int, float] = {}
         self.cleared: dict[int, float] = {}
+        self.subscribed = threading.Event()  # the daemon's ": subscribed" came
         self.stopped = False
 
     def run(self) -> None:
@@ -401,7 +402,9 @@ class StreamReader(threading.Thread):
         try:
             for raw in self.response:
                 line = raw.decode().rstrip("\n")
-                if line.startswith("data:"):
+                if line.startswith(": subscribed"):
+                    self.subscribed.set()
+                elif line.startswith("data:"):
                     data = line[5:].strip()
                 elif not line and data:
                     doc, data = json.loads(data), ""
@@ -449,8 +452,14 @@ def bench_changes(
     flapped = console_changes.ports(generated.trap_sources, LINK_PORTS + 1)
     changes = console_changes.plan(flapped, int(rate * seconds))
     page = open_console(browser, daemon.url, token, observe=True)
+    # The console says when its alarm stream is subscribed (and caught up): body[data-alarms-stream]
+    page.wait_for_selector(
+        "body[data-alarms-stream='live']", state="attached", timeout=READY_TIMEOUT_MS
+    )
     stream = StreamReader(daemon.port, token)
     stream.start()
+    if not stream.subscribed.wait(timeout=30):
+        raise TimeoutError("the alarm stream did not subscribe within 30 s")
     profiler = JsProfile() if profile else None
     try:
         if profiler is not None:
