@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bss_bridge.api.access import Access
 from bss_bridge.bridge import Bss
+from bss_bridge.overview import customer_overview
 from oss.auth import Principal
 from oss.web.paging import Page, PageDep
 
@@ -58,6 +59,14 @@ def router(access: Access) -> APIRouter:
     @router.get("/customers/{customer_id}")
     async def get_customer(customer_id: str, bss: BssDep, _: Viewer) -> dict[str, Any]:
         return await bss.customers.get_customer(customer_id)
+
+    @router.get(
+        "/customers/{customer_id}/overview",
+        summary="A customer's products (price, this period's SLA) and bills with credits",
+    )
+    async def get_customer_overview(customer_id: str, bss: BssDep, _: Viewer) -> dict[str, Any]:
+        # the bill run's clock: one injectable "now" for the BSS
+        return await customer_overview(bss, customer_id, bss.billing.clock())
 
     @router.post("/accounts", status_code=status.HTTP_201_CREATED)
     async def create_account(

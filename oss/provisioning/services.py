@@ -42,6 +42,7 @@ from oss.provisioning.protocols import config_protocol, render_device
 from oss.provisioning.realise import Realisation, ServiceNames, realise, service_names
 from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
+from oss.store.base import in_chunks
 from oss.store.database import Database
 from oss.store.in_use import unavailable
 from oss.store.resource_rows import insert_resources, set_reserved
@@ -142,7 +143,8 @@ class ServiceManager:
             if state:
                 query = query.where(ServiceRow.state == state)
             rows = (await s.scalars(query)).all()
-            return [await _public(s, row) for row in rows]
+            held = await _held(s, [row.id for row in rows])  # one query, not one per service
+            return [_document(row, held.get(row.id, [])) for row in rows]
 
     async def reserved(self, *, excluding: int | None = None) -> dict[int, int]:
         """Bandwidth held per link by services that hold resources."""
@@ -722,14 +724,29 @@ class _Deferring:
 
 
 async def _public(s: AsyncSession, row: ServiceRow) -> dict[str, Any]:
+    return _document(row, (await _held(s, [row.id])).get(row.id, []))
+
+
+async def _held(s: AsyncSession, service_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """Each service's resource rows, in the order they were stored: plain rows, not ORM
+    objects (a few per device, read at every settle)."""
     r = ServiceResourceRow
-    resources = (  # plain rows, not ORM objects: a few per device, read at every settle
-        await s.execute(
-            select(r.kind, r.device, r.interface, r.role, r.link_id, r.bandwidth_bps, r.reserved)
-            .where(r.service_id == row.id)
+    held: dict[int, list[Any]] = {}
+    for chunk in in_chunks(sorted(service_ids)):
+        rows = await s.execute(
+            select(
+                r.service_id, r.kind, r.device, r.interface, r.role, r.link_id,
+                r.bandwidth_bps, r.reserved,
+            )
+            .where(r.service_id.in_(chunk))
             .order_by(r.id)
-        )
-    ).all()
+        )  # fmt: skip
+        for found in rows:
+            held.setdefault(found.service_id, []).append(found)
+    return held
+
+
+def _document(row: ServiceRow, resources: Sequence[Any]) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
@@ -744,6 +761,8 @@ async def _public(s: AsyncSession, row: ServiceRow) -> dict[str, Any]:
         "placement": row.placement,
         "error": row.error,
         "transaction_id": row.transaction_id,
+        # the transaction running on it, else its last one (the console follows it)
+        "last_transaction_id": row.transaction_id,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "resources": {

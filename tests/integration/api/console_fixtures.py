@@ -93,15 +93,14 @@ async def seed_services(db: Database, links: dict[tuple[str, str], int]) -> None
         await add_account(s, "acme", "acme-1")
         await add_account(s, "globex", "globex-1")
         start = datetime(2026, 11, 1, tzinfo=UTC)
-        s.add_all(
-            [
-                product_row(start, pid="p-a", service="svc-a"),
-                product_row(
-                    start, datetime(2026, 11, 20, tzinfo=UTC), pid="p-old", service="svc-a"
-                ),
-                product_row(
-                    start, pid="p-b", service="svc-b", account="globex-1", customer="globex",
-                    offering="business-vpn",
-                ),
-            ]
+        current = product_row(start, pid="p-a", service="svc-a")
+        current.created_at = start
+        old = product_row(
+            datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 15, tzinfo=UTC), pid="p-old"
+        )
+        old.created_at = datetime(2026, 9, 1, tzinfo=UTC)  # the earlier product of svc-a
+        vpn = product_row(
+            start, pid="p-b", service="svc-b", account="globex-1", customer="globex",
+            offering="business-vpn",
         )  # fmt: skip
+        s.add_all([current, old, vpn])

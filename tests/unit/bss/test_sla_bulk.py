@@ -23,7 +23,7 @@ from bss_bridge.sla import SlaResult, compliance, compliance_many
 from bss_bridge.tables import BillingAccountRow, CustomerRow, ProductRow
 from oss.bss_ports import records_for
 from oss.errors import NotFound
-from oss.store import Database, history, service_queries
+from oss.store import Database, base, service_queries
 from oss.store.tables import AlarmRow, KpiMinuteRow, ServiceRow
 
 SERVICES = 60
@@ -155,7 +155,7 @@ async def test_bulk_equals_one_by_one(
     names = await generate(migrated_db, seed)
     items = items_for(names, seed)
     monkeypatch.setattr(sla, "_CHUNK", 7)  # products
-    monkeypatch.setattr(history, "IN_CHUNK", 7)  # alarms, KPIs
+    monkeypatch.setattr(base, "IN_CHUNK", 7)  # alarms, KPIs (oss.store.history: in_chunks)
     monkeypatch.setattr(service_queries, "IN_CHUNK", 7)  # services
 
     many = await compliance_many(migrated_db, items, records=records_for(migrated_db), now=now)
