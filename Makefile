@@ -10,9 +10,9 @@ PORT ?= 8080
 TOPOLOGY ?= lab/topologies/metro.clab.yml
 # Debian packages the test peers need; installed only when missing.
 DEBIAN_PACKAGES := postgresql netconfd openssh-server snmpd snmp openssl \
-  mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd iproute2
+  mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd iproute2 chromium
 
-.PHONY: help venv system-deps lint typecheck test test-unit bench run demo clean
+.PHONY: help venv system-deps lint typecheck test test-unit bench run demo clean vendor-js
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -83,6 +83,8 @@ run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro 
 	@$(BIN)/oss --url http://127.0.0.1:$(PORT) token create --role operator --name make-run \
 	  --replace --save --state-dir $(STATE) >/dev/null
 	@echo "A token for the CLI is saved in your CLI config; try: $(BIN)/oss device list"
+	@echo "The console: http://127.0.0.1:$(PORT)/ui/ -- sign in with the token make run saved:"; \
+	echo "  $(BIN)/python -c 'from oss.cli.config import load_cli_config as c; print(c().token)'"
 	@$(LAB_ENV) $(BIN)/oss serve --state-dir $(STATE) --port $(PORT) --topology $(TOPOLOGY) & pid=$$!; \
 	trap '$(BIN)/oss lab down --state-dir $(STATE)/lab >/dev/null 2>&1; kill $$pid 2>/dev/null; wait $$pid' EXIT; \
 	trap 'exit 0' INT TERM; \
@@ -92,6 +94,9 @@ run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro 
 	  --trap-receiver 127.0.0.1:$(TRAP_PORT) $(if $(LAB_SUBNET),--subnet $(LAB_SUBNET)) && \
 	echo "The lab is up; try: $(BIN)/oss slice create --from north --to south --bandwidth 200M --latency 5ms --customer acme"; \
 	wait $$pid
+
+vendor-js: venv ## re-fetch cytoscape.js for the console from the npm registry (VERSION=3.x.y; default latest), check its sha512 integrity, write the manifest
+	$(BIN)/python -m oss.console.vendor $(VERSION)
 
 demo: venv ## the BSS showcase: order a slice on the simulated lab, break its SLA, print the bill
 	@$(BIN)/oss demo

@@ -138,6 +138,8 @@ def test_make_run_serves_the_example_and_survives_a_restart(make_run: MakeRun) -
     assert path.returncode == 0 and "acc1 >" in path.stdout
     metrics = httpx.get(f"http://127.0.0.1:{make_run.port}/metrics").text
     assert "# TYPE oss_http_requests_total counter" in metrics
+    console = httpx.get(f"http://127.0.0.1:{make_run.port}/ui/")
+    assert console.status_code == 200 and "content-security-policy" in console.headers
     # the simulated lab answers for the inventory's devices
     lab = make_run.oss(
         "-o", "json", "lab", "status", "--state-dir", str(make_run.tmp / "state" / "lab")
@@ -148,6 +150,7 @@ def test_make_run_serves_the_example_and_survives_a_restart(make_run: MakeRun) -
     make_run.stop()
     assert "CryptographyDeprecationWarning" not in make_run.output
     assert "shown once" not in make_run.output  # the token is saved, its stdout discarded
+    assert f"The console: http://127.0.0.1:{make_run.port}/ui/" in make_run.output
     make_run.start()  # a new token replaces the old one; the inventory is the same
     again = make_run.oss("-o", "json", "device", "list")
     assert again.returncode == 0, again.stderr
