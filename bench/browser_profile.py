@@ -85,3 +85,44 @@ def _own(frame: dict[str, Any]) -> bool:
     """The page's own code: a script of its origin, not a vendored library."""
     url = str(frame.get("url") or "")
     return url.startswith("http") and "/vendor/" not in url
+
+
+# The renderer's main-thread totals (CDP `Performance.getMetrics`), in seconds. Its
+# ScriptDuration leaves out much of a module's async work (far below the profiler's figure), so
+# script is left in the rest: the JS profile tells script apart.
+MAIN_THREAD = ("TaskDuration", "RecalcStyleDuration", "LayoutDuration")
+
+
+@dataclass(frozen=True)
+class MainThread:
+    busy_s: float  # every task
+    style_s: float  # style recalculation
+    layout_s: float
+
+    @property
+    def rest_s(self) -> float:
+        """Script, the canvas, painting, GC: the rest of the tasks."""
+        return self.busy_s - self.style_s - self.layout_s
+
+
+class PageMetrics:
+    """The page's main-thread time from `start` to `since` (cheap: counters, no sampling)."""
+
+    def __init__(self) -> None:
+        self._cdp: CDPSession | None = None
+        self._start: dict[str, float] = {}
+
+    def start(self, page: Page) -> None:
+        self._cdp = page.context.new_cdp_session(page)
+        self._cdp.send("Performance.enable")
+        self._start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        assert self._cdp is not None, "not started"
+        metrics = self._cdp.send("Performance.getMetrics")["metrics"]
+        return {m["name"]: float(m["value"]) for m in metrics if m["name"] in MAIN_THREAD}
+
+    def since(self) -> MainThread:
+        now = self._read()
+        busy, style, layout = (now[k] - self._start.get(k, 0.0) for k in MAIN_THREAD)
+        return MainThread(busy, style, layout)

@@ -45,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from bench import console_changes
-from bench.browser_profile import JsProfile, Profiled
+from bench.browser_profile import JsProfile, MainThread, PageMetrics, Profiled
 from bench.console_inventory import LINK_PORTS, Generated, Shape, generate
 from bench.server_profile import profile_call
 from tests.peers.daemon import Daemon
@@ -304,6 +304,7 @@ class Load:
     dom_content_loaded_s: float | None
     map_call: dict[str, Any] | None  # the map request's resource timing (ms from navigation)
     calls: list[dict[str, Any]]
+    main: MainThread  # the page's main thread from navigation to ready
 
 
 def open_console(
@@ -312,17 +313,17 @@ def open_console(
     token: str,
     *,
     observe: bool = False,
-    profile: JsProfile | None = None,
+    before: Callable[[Page], None] | None = None,
 ) -> Page:
     """A new context (cold cache, own sessionStorage) with the console loaded and ready;
-    `profile` is started before the navigation."""
+    `before` is called with the page before the navigation (to start a profiler)."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     context.add_init_script(f"sessionStorage.setItem({json.dumps(TOKEN_KEY)}, {json.dumps(token)})")
     if observe:
         context.add_init_script(OBSERVER_JS)
     page = context.new_page()
-    if profile is not None:
-        profile.start(page)
+    if before is not None:
+        before(page)
     page.goto(f"{url}/ui/")
     # A selector, not wait_for_function: the console's CSP forbids the eval that one polls with.
     page.wait_for_selector(
@@ -337,7 +338,9 @@ def bench_loads(
     """`loads` cold loads; with `profile`, one more, under the JS profiler (not timed)."""
     out = []
     for _ in range(loads):
-        page = open_console(browser, url, token)
+        metrics = PageMetrics()
+        page = open_console(browser, url, token, before=metrics.start)
+        main = metrics.since()
         timings = page.evaluate(TIMINGS_JS)
         page.context.close()
         if timings["interactive"] is None:
@@ -351,12 +354,13 @@ def bench_loads(
                 else timings["dom_content_loaded"] / 1000,
                 map_calls[0] if map_calls else None,
                 timings["calls"],
+                main,
             )
         )
     if not profile:
         return out, None
     profiler = JsProfile()
-    page = open_console(browser, url, token, profile=profiler)
+    page = open_console(browser, url, token, before=profiler.start)
     hot = profiler.stop()
     page.context.close()
     return out, hot
@@ -377,6 +381,7 @@ class ChangeResult:
     lost_raises: int = 0
     lost_clears: int = 0
     profile: Profiled | None = None  # the page's JavaScript while the changes came in
+    main: MainThread | None = None  # the page's main thread, the same time
 
 
 class StreamReader(threading.Thread):
@@ -461,6 +466,8 @@ def bench_changes(
     if not stream.subscribed.wait(timeout=30):
         raise TimeoutError("the alarm stream did not subscribe within 30 s")
     profiler = JsProfile() if profile else None
+    metrics = PageMetrics()
+    metrics.start(page)
     try:
         if profiler is not None:
             profiler.start(page)
@@ -469,12 +476,13 @@ def bench_changes(
         sent = sender.times(timeout=seconds * 3 + 60)
         time.sleep(SETTLE_S)
         observed = page.evaluate("() => window.__consoleBench")
+        main = metrics.since()
         hot = None if profiler is None else profiler.stop()
     finally:
         stream.stop()
         page.context.close()
     ids = episodes(daemon, token, flapped)
-    result = ChangeResult(rate, len(changes), sent[-1] - sent[0], profile=hot)
+    result = ChangeResult(rate, len(changes), sent[-1] - sent[0], profile=hot, main=main)
     seen = {int(k): v / 1000 for k, v in observed["seen"].items()}
     shown_cleared = {int(k): v / 1000 for k, v in observed["cleared"].items()}
     gone = {int(k): v / 1000 for k, v in observed["gone"].items()}
@@ -683,13 +691,20 @@ def report_loads(loads: Sequence[Load]) -> None:
         print(
             f"   load {n}: interactive at {ms(load.interactive_s)};"
             f" DOMContentLoaded {ms(load.dom_content_loaded_s or 0)}; {api}{after};"
-            f" {len(load.calls)} API calls"
+            f" {len(load.calls)} API calls; main thread {main_thread(load.main)}"
         )
     p50 = statistics.median(tti)
     verdict = {True: "met", False: "NOT met"}
     print(
         f"   p50 {ms(p50)}, max {ms(max(tti))}; goal <= {GOAL_TTI_S:.0f} s:"
         f" p50 {verdict[p50 <= GOAL_TTI_S]}, max {verdict[max(tti) <= GOAL_TTI_S]}"
+    )
+
+
+def main_thread(m: MainThread) -> str:
+    return (
+        f"busy {m.busy_s:.2f} s (style {m.style_s:.2f}, layout {m.layout_s:.2f},"
+        f" script, canvas, paint and GC {m.rest_s:.2f})"
     )
 
 
@@ -709,6 +724,10 @@ def report_changes(r: ChangeResult, open_s: float) -> None:
         " the console open"
     )
     print(f"   sent in {r.sent_s:.1f} s ({(r.sent - 1) / r.sent_s:.0f}/s achieved)")
+    if r.main is not None:
+        print(
+            f"   the page's main thread over the {r.sent_s + SETTLE_S:.0f} s: {main_thread(r.main)}"
+        )
     if r.lost_in_daemon:
         print(f"   {r.lost_in_daemon} traps made no alarm change in the daemon")
     if r.stream_latencies:
