@@ -546,6 +546,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.devices, args.sites, args.alarms, args.trap_sources = 200, 10, 50, 20
         args.requests, args.misses, args.loads, args.seconds = 20, 10, 2, 5.0
+    if not args.skip_browser and not Path(args.chromium).exists():
+        parser.error(f"no Chromium at {args.chromium}: `make system-deps` installs Debian's")
     shape = Shape(args.devices, args.sites, args.alarms, args.trap_sources)
     print(
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()},"
