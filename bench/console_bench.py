@@ -17,7 +17,9 @@ loads it (free loopback port, its trap receiver on a free UDP port, an operator 
    browser), a new context per load (cold cache), the token in sessionStorage as the console
    keeps it, `/ui/` until `document.body.dataset.mapState === "ready"`; the figure is the
    `map-interactive` mark's time from the navigation's start, with the map call's resource
-   timing beside it.
+   timing and the page's main-thread time beside it. The library's floor, same run, same
+   browser: cytoscape.js alone drawing the same devices and links in a blank page, bare and
+   dressed as the console draws them (`bench.cytoscape_floor`).
 3. Alarm changes -> page: with the console open, linkDown / linkUp traps at `--rate` changes/s
    for `--seconds` into the daemon's trap receiver (`bench.console_changes`: each one raises or
    clears an interface alarm); a MutationObserver the bench injects (`add_init_script`, nothing
@@ -56,7 +58,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from bench import console_changes
+from bench import console_changes, cytoscape_floor
 from bench.browser_profile import JsProfile, MainThread, PageMetrics, Profiled
 from bench.console_inventory import LINK_PORTS, Generated, Shape, generate
 from bench.server_profile import profile_call
@@ -623,7 +625,11 @@ def run(
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         try:
             loads, load_profile = bench_loads(browser, daemon.url, token, args.loads, args.profile)
-            report_loads(loads)
+            floor = None
+            if args.path.startswith("/api/v1/map?"):
+                doc = json.loads((tmp / "floor" / "map.json").read_bytes())
+                floor = cytoscape_floor.draw_times(browser, doc, max(1, min(3, args.loads)))
+            report_loads(loads, floor)
             if load_profile is not None:
                 report_profile(
                     "one more load, profiled (its time is not counted above)", load_profile
@@ -674,7 +680,7 @@ def report_api(r: ApiResult) -> None:
         )
 
 
-def report_loads(loads: Sequence[Load]) -> None:
+def report_loads(loads: Sequence[Load], floor: dict[str, cytoscape_floor.Drawn] | None) -> None:
     tti = [x.interactive_s for x in loads]
     print(
         f"\n2. time to interactive: {len(loads)} cold loads of /ui/ in headless Chromium"
@@ -701,6 +707,19 @@ def report_loads(loads: Sequence[Load]) -> None:
         f"   p50 {ms(p50)}, max {ms(max(tti))}; goal <= {GOAL_TTI_S:.0f} s:"
         f" p50 {verdict[p50 <= GOAL_TTI_S]}, max {verdict[max(tti) <= GOAL_TTI_S]}"
     )
+    if floor is None:
+        return
+    print(
+        "   the library's floor: cytoscape.js alone (the vendored file) drawing the same devices"
+        " and links in a blank page of the same browser, no console code (a new context each):"
+    )
+    for variant, drawn in floor.items():
+        what = {"bare": "no sites, no labels", "dressed": "site compounds, names, interfaces"}
+        print(
+            f"     {variant} ({what.get(variant, variant)}): drawn p50 {ms(drawn.p50)}"
+            f" (built {ms(statistics.median(drawn.built_s))}); the console's p50 is"
+            f" {p50 / drawn.p50:.2f}x this"
+        )
 
 
 def main_thread(m: MainThread) -> str:
