@@ -149,12 +149,15 @@ def test_link_fault_goes_red_live_ack_by_operator_refused_to_viewer_then_clears(
         s.page.wait_for_selector(f"{root_row}[data-object='{link['id']}']", timeout=LIVE_MS)
         assert s.js("() => window.__sameDocument") is True
     shoot(operator, shots, "02-link-down")
+    # the alarm's row opens its link in the side panel: its ends, and what its failure costs
+    operator.page.click(f"{root_row}[data-object='{link['id']}'] td.problem")
+    operator.page.wait_for_selector(f"#panel h2[data-link='{link['id']}']", timeout=WAIT_MS)
+    operator.page.wait_for_selector("#panel [data-impact] [data-revenue]", timeout=WAIT_MS)
+    assert operator.page.locator("#panel tr[data-interface]").count() == 2
+    assert "✖ down" in (operator.page.locator("#panel").text_content() or "")
+    picture = shoot(operator, shots, "02b-link-down-panel")
     if os.environ.get("OSS_CONSOLE_PNG"):  # the README's picture: the console on a live fault
-        operator.page.click(f"{root_row}[data-object='{link['id']}']")
-        operator.page.wait_for_selector("#panel h2[data-link]", timeout=WAIT_MS)
-        shutil.copyfile(
-            shoot(operator, shots, "02b-link-down-panel"), os.environ["OSS_CONSOLE_PNG"]
-        )
+        shutil.copyfile(picture, os.environ["OSS_CONSOLE_PNG"])
     root_id = operator.page.locator(f"{root_row}[data-object='{link['id']}']").get_attribute(
         "data-alarm-id"
     )
@@ -296,6 +299,7 @@ def test_hostile_names_render_as_text_and_a_new_device_moves_nobody(
         session.page.press("#search", "Enter")
         session.page.wait_for_selector("#panel h2[data-device=xss1]", timeout=WAIT_MS)
         assert XSS in (session.page.locator("#panel").text_content() or "")
+        assert session.page.locator("#panel [data-impact]").count() == 1
         session.page.click("#tab-customers")
         row = session.page.locator("#customer-rows tr[data-customer=evil]")
         row.wait_for(timeout=WAIT_MS)

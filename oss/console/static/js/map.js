@@ -337,11 +337,18 @@ export class TopologyMap {
       cy.elements(`.${cls}`).removeClass(cls);
       eles.addClass(cls);
     });
-    if (center && eles.nonempty()) {
+    if (center && eles.nonempty() && !this.inView(eles)) {
       cy.stop();
-      cy.animate({ center: { eles }, zoom: Math.max(cy.zoom(), eles.length > 1 ? cy.zoom() : 1) }, { duration: 200 });
+      cy.animate({ center: { eles } }, { duration: 200 });
     }
     return eles;
+  }
+
+  // Whether the elements are already on screen (then the view is left as the user set it).
+  inView(eles) {
+    const box = eles.boundingBox();
+    const view = this.cy.extent();
+    return box.x1 >= view.x1 && box.x2 <= view.x2 && box.y1 >= view.y1 && box.y2 <= view.y2;
   }
 
   clearHighlight(cls = 'hl') {

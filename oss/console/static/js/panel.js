@@ -3,7 +3,7 @@
 // (path on the map, SLA this period, its transaction's per-device progress), a customer
 // (products, SLA, credits on bills: one GET .../overview).
 import { api, q } from './api.js';
-import { clickable, clear, el, facts, table } from './dom.js';
+import { append, clickable, clear, el, facts, table } from './dom.js';
 import { bps, money, percent, when } from './format.js';
 import { chip } from './severity.js';
 
@@ -34,7 +34,7 @@ export class Panel {
     try {
       const body = await loader();
       if (token !== this.token) return;
-      clear(this.node).append(...body);
+      append(clear(this.node), body);
     } catch (error) {
       if (token !== this.token) return;
       clear(this.node).append(el('h2', { text: String(key) }), el('p', { class: 'error', text: error.message }));
