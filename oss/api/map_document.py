@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from oss.api.map_layouts import Layouts
-from oss.faults.summary import OpenAlarms, Worst
+from oss.faults.summary import OpenAlarms, Worst, open_by_object
 from oss.store import Database
 from oss.store.kpi_latest import latest_kpis
 from oss.store.map_views import Point
@@ -162,73 +162,111 @@ class MapShape:
         return shown
 
 
-def build_map(
-    graph: InventoryGraph,
-    shape: MapShape,
-    severities: Severities,
-    positions: dict[str, Point],
-    utilisation: Utilisation,
-    generated_at: datetime,
-) -> dict[str, Any]:
-    visible = shape.visible(graph)
-    devices = graph.devices()
-    links = graph.links()
-    if visible is not None:
-        devices = [d for d in devices if d.name in visible]
-        links = [lk for lk in links if lk.a.device in visible and lk.b.device in visible]
-    per_site: dict[str, int] = {}
-    device_docs = []
-    for d in devices:
-        if d.site is not None:
-            per_site[d.site] = per_site.get(d.site, 0) + 1
-        worst = severities.devices.get(d.name)
-        at = positions.get(d.name)
-        device_docs.append(
-            {
+Layer = tuple[InventoryGraph, int, int]  # the graph, its revision, the layouts' revision
+
+_NO_ALARM = b'"severity":null,"open_alarms":0}'
+_NO_ALARM_NO_LOAD = b'"severity":null,"utilisation":null}'
+
+
+@dataclass(frozen=True)
+class Fragments:
+    """Each device's and link's JSON up to its alarm and utilisation members, rendered once
+    per graph and view layout (`layer`): most map requests after an alarm change would
+    otherwise render 10,000 objects again. Devices in name order, links in id order."""
+
+    layer: Layer
+    sites: list[str]
+    devices: list[tuple[str, str | None, bytes]]  # name, site, b'{"name":...,"position":..,'
+    links: list[tuple[Link, bytes]]  # the link, b'{"id":...,"state":"up",...,'
+
+    @classmethod
+    def of(cls, graph: InventoryGraph, positions: dict[str, Point], layer: Layer) -> Fragments:
+        devices = []
+        for d in graph.devices():
+            at = positions.get(d.name)
+            doc: dict[str, Any] = {
                 "name": d.name,
                 "site": d.site,
                 "role": d.role,
                 "platform": d.platform,
                 "kind": d.kind,
                 "state": d.state.value,
-                "severity": worst.severity if worst else None,
-                "open_alarms": worst.count if worst else 0,
                 "position": {"x": at[0], "y": at[1]} if at is not None else None,
             }
-        )
-    link_docs = []
-    down = down_interfaces(graph)
-    for lk in links:
-        worst = severities.links.get(lk.id or 0)
-        a, b = lk.a, lk.b
-        is_down = (
-            lk.state is LinkState.DOWN
-            or (a.device, a.interface) in down
-            or (b.device, b.interface) in down
-        )
-        link_docs.append(
-            {
+            devices.append((d.name, d.site, orjson.dumps(doc)[:-1] + b","))
+        down = down_interfaces(graph)
+        links = []
+        for lk in graph.links():
+            a, b = lk.a, lk.b
+            is_down = (
+                lk.state is LinkState.DOWN
+                or (a.device, a.interface) in down
+                or (b.device, b.interface) in down
+            )
+            link_doc: dict[str, Any] = {
                 "id": lk.id,
                 "a": {"device": a.device, "interface": a.interface},
                 "b": {"device": b.device, "interface": b.interface},
                 "state": "down" if is_down else "up",
-                "severity": worst.severity if worst else None,
-                "utilisation": utilisation.of_link(lk),
                 "capacity_bps": lk.capacity_bps,
             }
-        )
+            links.append((lk, orjson.dumps(link_doc)[:-1] + b","))
+        return cls(layer, [site.name for site in graph.sites()], devices, links)
+
+
+def render_map(
+    fragments: Fragments,
+    shape: MapShape,
+    visible: set[str] | None,
+    severities: Severities,
+    utilisation: Utilisation,
+    generated_at: datetime,
+) -> bytes:
+    """The map document: the fragments each completed with its severity (and a link with its
+    utilisation), joined. Devices not `visible` and links with an end not visible are left out."""
+    per_site: dict[str, int] = {}
+    by_device, by_link = severities.devices, severities.links
+    devices = []
+    for name, site, prefix in fragments.devices:
+        if visible is not None and name not in visible:
+            continue
+        if site is not None:
+            per_site[site] = per_site.get(site, 0) + 1
+        worst = by_device.get(name)
+        if worst is None:
+            devices.append(prefix + _NO_ALARM)
+        else:
+            tail = b'"severity":%s,"open_alarms":%d}' % (orjson.dumps(worst.severity), worst.count)
+            devices.append(prefix + tail)
+    links = []
+    for lk, prefix in fragments.links:
+        if visible is not None and (lk.a.device not in visible or lk.b.device not in visible):
+            continue
+        worst = by_link.get(lk.id or 0)
+        load = utilisation.of_link(lk)
+        if worst is None and load is None:
+            links.append(prefix + _NO_ALARM_NO_LOAD)
+            continue
+        severity = orjson.dumps(worst.severity) if worst is not None else b"null"
+        links.append(prefix + b'"severity":%s,"utilisation":%s}' % (severity, orjson.dumps(load)))
     sites = [
-        {"name": s.name, "device_count": per_site.get(s.name, 0)}
-        for s in graph.sites()
-        if visible is None or s.name in per_site
+        {"name": name, "device_count": per_site.get(name, 0)}
+        for name in fragments.sites
+        if visible is None or name in per_site
     ]
-    return {
-        "view": shape.view,
-        "sites": sites,
-        "devices": device_docs,
-        "links": link_docs,
-        "generated_at": now_text(generated_at),
-    }
+    head = orjson.dumps({"view": shape.view, "sites": sites})[:-1]
+    return b"".join(
+        (
+            head,
+            b',"devices":[',
+            b",".join(devices),
+            b'],"links":[',
+            b",".join(links),
+            b'],"generated_at":',
+            orjson.dumps(now_text(generated_at)),
+            b"}",
+        )
+    )
 
 
 def serialise(document: Any) -> bytes:
@@ -238,33 +276,43 @@ def serialise(document: Any) -> bytes:
 # --------------------------------------------------------------------------------- cache
 
 
-Stamp = tuple[InventoryGraph, int, int, int, datetime]
+@dataclass(frozen=True)
+class Built:
+    """A serialised map and what it was built from."""
+
+    layer: Layer
+    utilisation_at: datetime
+    alarm_revision: int
+    alarms: OpenAlarms
+    body: bytes
 
 
 class MapCache:
-    """Serialised map documents by request shape, each kept with the stamp of what it was
-    built from: the graph (identity: a reload replaces it) and its revision, the alarm
-    manager's revision, the layouts' revision and the utilisation snapshot's time.
+    """Serialised map documents by request shape, each kept with what it was built from: the
+    graph (identity: a reload replaces it) and its revision, the layouts' revision, the
+    utilisation snapshot's time, and the open alarms' summary with the alarm manager's
+    revision it was read at.
 
     Why a hit is current: every input moves its counter on after each change (the graph as it
     applies one, the alarms and the layouts once their transaction committed), and a reader
-    takes the stamp BEFORE it reads. A change landing while a document is built makes the
+    takes the counters BEFORE it reads. A change landing while a document is built makes the
     document newer than its stamp, never older; the stamp is then stale, so the next request
-    misses and builds again. One daemon owns its graph and alarms (no other writer)."""
+    misses. After an alarm change the summary is read again (one grouped query) and compared:
+    an acknowledgement, or a count moved on, leaves it equal and the body is served as it is.
+    One daemon owns its graph and alarms (no other writer)."""
 
     def __init__(self, size: int = _CACHED_SHAPES) -> None:
         self._size = size
-        self._entries: OrderedDict[MapShape, tuple[Stamp, bytes]] = OrderedDict()
+        self._entries: OrderedDict[MapShape, Built] = OrderedDict()
 
-    def get(self, shape: MapShape, stamp: Stamp) -> bytes | None:
+    def get(self, shape: MapShape) -> Built | None:
         found = self._entries.get(shape)
-        if found is None or found[0] != stamp:
-            return None
-        self._entries.move_to_end(shape)
-        return found[1]
+        if found is not None:
+            self._entries.move_to_end(shape)
+        return found
 
-    def put(self, shape: MapShape, stamp: Stamp, body: bytes) -> None:
-        self._entries[shape] = (stamp, body)
+    def put(self, shape: MapShape, built: Built) -> None:
+        self._entries[shape] = built
         self._entries.move_to_end(shape)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
@@ -273,14 +321,38 @@ class MapCache:
 # --------------------------------------------------------------------------------- state
 
 
-@dataclass(frozen=True)
 class MapState:
-    """What the console's routes keep for the life of one app (`create_app`)."""
+    """What the console's routes keep for the life of one app (`create_app`): the layouts,
+    the serialised maps, the latest utilisation, each view's fragments and the open alarms'
+    summary at the alarm manager's last revision."""
 
-    layouts: Layouts
-    cache: MapCache
-    utilisation: UtilisationCache
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.layouts = Layouts(db)
+        self.cache = MapCache()
+        self.utilisation = UtilisationCache()
+        self._fragments: OrderedDict[str, Fragments] = OrderedDict()
+        self._alarms: tuple[int, OpenAlarms] | None = None
 
     @classmethod
     def of(cls, db: Database) -> MapState:
-        return cls(Layouts(db), MapCache(), UtilisationCache())
+        return cls(db)
+
+    async def open_alarms(self, revision_now: Callable[[], int]) -> tuple[int, OpenAlarms]:
+        """The open alarms' summary and the alarm manager's revision it is current for (read
+        before the query: the summary is never older)."""
+        revision = revision_now()
+        if self._alarms is None or self._alarms[0] != revision:
+            self._alarms = (revision, await open_by_object(self.db))
+        return self._alarms
+
+    async def fragments(self, graph: InventoryGraph, layer: Layer, view: str) -> Fragments:
+        found = self._fragments.get(view)
+        if found is None or found.layer != layer:
+            positions = await self.layouts.positions(view)
+            found = Fragments.of(graph, positions, layer)
+            self._fragments[view] = found
+            self._fragments.move_to_end(view)
+            while len(self._fragments) > _CACHED_SHAPES:
+                self._fragments.popitem(last=False)
+        return found

@@ -61,6 +61,11 @@ class OpenAlarms:
     def items(self) -> Iterable[tuple[tuple[str, str], Worst]]:
         return self._by_object.items()
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OpenAlarms) and other._by_object == self._by_object
+
+    __hash__ = None  # type: ignore[assignment]  # mutable content: equal, not hashable
+
 
 async def open_by_object(db: Database) -> OpenAlarms:
     """Every open alarm, grouped by object and severity in the database (rows: objects x
