@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from oss.api.console_schemas import MapDocument
 from oss.auth_roles import Role
 from oss.store.tables import KpiMinuteRow
 from tests.integration.api.console_fixtures import ACTOR, raise_on, seed_inventory
@@ -52,6 +53,7 @@ async def test_map_rolls_alarms_up_onto_devices_and_links(api: Api) -> None:
 
     document = await get_map(api)
 
+    MapDocument.model_validate(document)  # what OpenAPI documents
     assert document["view"] == "default"
     assert document["sites"] == [
         {"name": "north", "device_count": 2},
