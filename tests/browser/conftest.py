@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from oss.demo import OFFERING, ORDERS
 from tests.e2e.test_slice_on_metro import METRO, daemon_env, lab_up
 from tests.peers.daemon import Daemon
 from tests.peers.lab_process import lab_state_dir
@@ -61,6 +63,7 @@ class ConsoleDaemon:
     operator: str
     viewer: str
     lab_dir: Path
+    service: dict[str, Any]  # the slice a customer ordered (its product, its monthly price)
 
     @property
     def url(self) -> str:
@@ -110,9 +113,47 @@ def console_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
             viewer = daemon.create_token("viewer")
             daemon.token = operator
             lab_up(daemon, lab_dir)
-            yield ConsoleDaemon(daemon, operator, viewer, lab_dir)
+            service = order_slice(daemon.url, operator)
+            yield ConsoleDaemon(daemon, operator, viewer, lab_dir, service)
         finally:
             daemon.kill()
+
+
+def order_slice(url: str, token: str) -> dict[str, Any]:
+    """What the map's panels show money for: a customer, an account and a slice ordered
+    through the BSS (TMF622) from site north to site south, provisioned on the lab."""
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as api:
+        made = api.post("/api/v1/customers", json={"id": "acme", "name": "ACME Corp"})
+        assert made.status_code == 201, made.text
+        account = {"id": "acme-main", "customer": "acme", "name": "ACME", "currency": "EUR"}
+        made = api.post("/api/v1/accounts", json=account)
+        assert made.status_code == 201, made.text
+        item = {
+            "id": "1",
+            "action": "add",
+            "productOffering": {"id": OFFERING},
+            "product": {
+                "productCharacteristic": [
+                    {"name": "from", "value": "north"},
+                    {"name": "to", "value": "south"},
+                ]
+            },
+        }
+        body = {"billingAccount": {"id": "acme-main"}, "productOrderItem": [item]}
+        order = api.post(ORDERS, json=body)
+        assert order.status_code == 201, order.text
+        deadline = time.monotonic() + 90
+        state = order.json()
+        while state["state"] not in ("completed", "failed", "cancelled", "rejected"):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+            state = api.get(f"{ORDERS}/{state['id']}").json()
+        assert state["state"] == "completed", state
+        name = state["productOrderItem"][0]["product"]["realizingService"][0]["name"]
+        found: dict[str, Any] = api.get(f"/api/v1/services/{name}").json()
+        return found
 
 
 @pytest.fixture(scope="module")

@@ -113,20 +113,17 @@ def test_login_shows_every_device_and_link(
     clean(refused)
 
 
-def _link_between(console_daemon: ConsoleDaemon, a: str, b: str) -> dict[str, Any]:
+def _link(console_daemon: ConsoleDaemon, link_id: int) -> dict[str, Any]:
     with console_daemon.api() as api:
-        links = api.get("/api/v1/links", params={"limit": 1000}).json()["items"]
-    for link in links:
-        if {link["a"]["device"], link["b"]["device"]} == {a, b}:
-            found: dict[str, Any] = link
-            return found
-    raise AssertionError(f"no link {a} -- {b}")
+        found: dict[str, Any] = api.get(f"/api/v1/links/{link_id}").json()
+    return found
 
 
 def test_link_fault_goes_red_live_ack_by_operator_refused_to_viewer_then_clears(
     open_console: Opener, console_daemon: ConsoleDaemon, shots: Path
 ) -> None:
-    link = _link_between(console_daemon, "acc1", "agg1")
+    # a link of the customer's slice: its failure puts money at risk
+    link = _link(console_daemon, console_daemon.service["resources"]["links"][0]["id"])
     edge = f"l:{link['id']}"
     a_end = f"{link['a']['device']}:{link['a']['interface']}"
     operator = open_console(console_daemon.operator)
@@ -154,7 +151,11 @@ def test_link_fault_goes_red_live_ack_by_operator_refused_to_viewer_then_clears(
     operator.page.wait_for_selector(f"#panel h2[data-link='{link['id']}']", timeout=WAIT_MS)
     operator.page.wait_for_selector("#panel [data-impact] [data-revenue]", timeout=WAIT_MS)
     assert operator.page.locator("#panel tr[data-interface]").count() == 2
-    assert "✖ down" in (operator.page.locator("#panel").text_content() or "")
+    panel = operator.page.locator("#panel").text_content() or ""
+    assert "✖ down" in panel
+    assert console_daemon.service["name"] in panel and "acme" in panel
+    revenue = operator.page.locator("#panel [data-revenue]").get_attribute("data-revenue")
+    assert revenue is not None and float(revenue) > 0, panel
     picture = shoot(operator, shots, "02b-link-down-panel")
     if os.environ.get("OSS_CONSOLE_PNG"):  # the README's picture: the console on a live fault
         shutil.copyfile(picture, os.environ["OSS_CONSOLE_PNG"])
@@ -313,3 +314,35 @@ def test_hostile_names_render_as_text_and_a_new_device_moves_nobody(
     finally:
         with console_daemon.api() as api:
             api.delete("/api/v1/devices/xss1")
+
+
+def test_a_slice_on_the_map_with_its_sla_transaction_and_customer(
+    open_console: Opener, console_daemon: ConsoleDaemon, shots: Path
+) -> None:
+    service = console_daemon.service
+    session = open_console(console_daemon.viewer, "viewer")
+    session.page.click("#tab-services")
+    row = session.page.locator(f"#service-rows tr[data-service='{service['name']}']")
+    row.click()
+    session.page.wait_for_selector(f"#panel h2[data-service='{service['name']}']", timeout=WAIT_MS)
+    # its path drawn on the map: its devices and links, nothing else
+    on_path = session.js("() => window.ossConsole.cy.elements('.path').map((e) => e.id()).sort()")
+    devices = {d["device"] for d in service["resources"]["devices"]}
+    links = {link["id"] for link in service["resources"]["links"]}
+    assert sorted(on_path) == sorted([f"d:{d}" for d in devices] + [f"l:{i}" for i in links])
+    panel = session.page.locator("#panel")
+    assert "SLA this period" in (panel.text_content() or "")
+    # the transaction that provisioned it, device by device
+    txn_rows = panel.locator("tr[data-device]")
+    assert {txn_rows.nth(i).get_attribute("data-device") for i in range(txn_rows.count())} >= (
+        devices
+    )
+    shoot(session, shots, "10-slice-path")
+    # the customer: its product, the monthly price, the bills
+    panel.locator(".linkish", has_text="acme").click()
+    session.page.wait_for_selector("#panel h2[data-customer=acme]", timeout=WAIT_MS)
+    product = session.page.locator("#panel tr[data-product]")
+    assert product.count() == 1
+    assert service["name"] in (product.text_content() or "")
+    shoot(session, shots, "11-customer")
+    clean(session)
