@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from oss.console.manifest import read_manifest, sha256_of
 from tests.peers.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -184,8 +185,13 @@ def test_the_installed_package_loads_every_data_file(installed: Path, tmp_path: 
 def test_the_installed_daemon_serves_the_api(installed: Path, tmp_path: Path) -> None:
     # The metro lab as installed with the package, merged into the inventory at start-up.
     [metro] = installed.parent.glob("lib/python*/site-packages/lab/topologies/metro.clab.yml")
-    with _serving(installed, tmp_path, "--topology", str(metro)):
-        pass
+    with _serving(installed, tmp_path, "--topology", str(metro)) as url:
+        # the console's files are in the wheel too, its vendored library as the manifest says
+        index = httpx.get(url + "/ui/")
+        assert index.status_code == 200 and "vendor/cytoscape.min.js?v=" in index.text
+        manifest = read_manifest()
+        script = httpx.get(f"{url}/ui/vendor/cytoscape.min.js?v={manifest.version}")
+        assert sha256_of(script.content) == manifest.sha256["cytoscape.min.js"]
 
 
 def test_an_own_configs_folder_from_the_settings_file(installed: Path, tmp_path: Path) -> None:
