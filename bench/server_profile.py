@@ -1,7 +1,7 @@
 """Where the daemon's time goes for one API call, under cProfile: the daemon's parts assembled
 in this process over a state directory (`oss.app.assemble`, as the integration tests do), its
 FastAPI app over httpx's ASGI transport, the call repeated, each after an optional change (an
-alarm acknowledged: what invalidates the map's cache). Run it on a state no `oss serve` holds.
+alarm cleared: what changes the map). Run it on a state no `oss serve` holds.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ PROJECT = r"/(oss|topology|bss_bridge|drivers)/"  # pstats restriction: the proj
 
 
 async def profile_call(
-    state_dir: Path, path: str, acknowledge: Sequence[int], top: int = 20
+    state_dir: Path, path: str, clear: Sequence[int], top: int = 20
 ) -> tuple[float, str]:
     """The calls' mean wall time (profiled) and the profile's heaviest functions by cumulative
-    time. One call per alarm id in `acknowledge`, each after that alarm's acknowledgement."""
+    time. One call per alarm id in `clear`, each after that alarm is cleared."""
     profiler = cProfile.Profile()
     async with assemble(load_settings(None, state_dir=state_dir)) as daemon:
         app = create_app(daemon)
@@ -41,9 +41,9 @@ async def profile_call(
         ) as client:
             (await client.get(path)).raise_for_status()  # warm
             took = 0.0
-            for alarm in acknowledge:
+            for alarm in clear:
                 patched = await client.patch(
-                    f"/tmf-api/alarm/v4/alarm/{alarm}", json={"ackState": "acknowledged"}
+                    f"/tmf-api/alarm/v4/alarm/{alarm}", json={"state": "cleared"}
                 )
                 patched.raise_for_status()
                 started = time.perf_counter()
@@ -59,4 +59,4 @@ async def profile_call(
     out.write("every function by its own time:\n")
     stats.sort_stats("tottime").print_stats(top)
     text = out.getvalue().replace(str(ROOT) + "/", "").replace(str(SITE) + "/", "")
-    return took / max(1, len(acknowledge)), text
+    return took / max(1, len(clear)), text
