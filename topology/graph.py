@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import islice, pairwise
@@ -24,7 +25,7 @@ from typing import Any, Literal, TypeVar
 import networkx as nx
 
 from oss.errors import Conflict, InvalidInput, NoPath, NotFound
-from topology.model import Device, Endpoint, Interface, Link, LinkState, Site
+from topology.model import Device, Endpoint, Interface, Link, LinkState, OperState, Site
 
 _DIGITS = re.compile(r"(\d+)")
 _T = TypeVar("_T")
@@ -144,6 +145,7 @@ class InventoryGraph:
         # resumed after a name costs O(log n + page) (the REST API's cursors).
         self._device_order: list[str] = []
         self._interface_count = 0
+        self._oper_down: set[tuple[str, str]] = set()  # (device, interface) operationally down
 
     # ---------------------------------------------------------------- mutations
 
@@ -182,6 +184,7 @@ class InventoryGraph:
         for link in links:
             self._drop_link(link)
         self._interface_count -= len(self._interfaces_of(name))
+        self._oper_down.difference_update((name, i) for i in self._interfaces_of(name))
         del self._device_order[bisect_left(self._device_order, listing_key(name), key=listing_key)]
         self._g.remove_node(name)
         self._changed()
@@ -198,6 +201,10 @@ class InventoryGraph:
             self._interface_count += 1
             op = "added"
         interfaces[interface.name] = interface
+        if interface.oper_state is OperState.DOWN:
+            self._oper_down.add((interface.device, interface.name))
+        else:
+            self._oper_down.discard((interface.device, interface.name))
         self._revision += 1
         self._tell(GraphChange("interface", op, interface))
 
@@ -207,6 +214,7 @@ class InventoryGraph:
         if link_id is not None:
             raise Conflict(f"interface {device}:{name} still carries link {link_id}")
         del self._interfaces_of(device)[name]
+        self._oper_down.discard((device, name))
         order = self._g.nodes[device]["order"]
         del order[bisect_left(order, listing_key(name), key=listing_key)]
         self._interface_count -= 1
@@ -245,6 +253,7 @@ class InventoryGraph:
         self._carrier.clear()
         self._device_order.clear()
         self._interface_count = 0
+        self._oper_down.clear()
         self._changed()
 
     # -------------------------------------------------------------------- reads
@@ -306,6 +315,11 @@ class InventoryGraph:
     def interface_count(self) -> int:
         return self._interface_count
 
+    def oper_down(self) -> AbstractSet[tuple[str, str]]:
+        """(device, interface) of every interface operationally down, kept on every change (a
+        live view: do not change the graph while using it)."""
+        return self._oper_down
+
     def _all_interfaces_after(self, after: tuple[str, str] | None) -> Iterator[Interface]:
         order = self._device_order
         start = 0
@@ -346,6 +360,12 @@ class InventoryGraph:
         """Moves on with every change, an interface's oper_state included: what a reader
         caches from the graph is current while this is unchanged."""
         return self._revision
+
+    @property
+    def structure_revision(self) -> int:
+        """Moves on with every change to devices and links only (not interfaces' states, not
+        sites): what a reader derives from them alone stays current while it is unchanged."""
+        return self._version
 
     def around(self, device: str, hops: int) -> set[str]:
         """The device and every device within `hops` links of it, down links included (a map's

@@ -84,12 +84,6 @@ def link_state(graph: InventoryGraph, link: Link) -> LinkState:
     return LinkState.UP
 
 
-def down_interfaces(graph: InventoryGraph) -> set[tuple[str, str]]:
-    """(device, interface) of every interface operationally down: one walk of the graph
-    instead of two look-ups per link."""
-    return {(i.device, i.name) for i in graph.interfaces_after() if i.oper_state is OperState.DOWN}
-
-
 # --------------------------------------------------------------------------- utilisation
 
 
@@ -162,22 +156,23 @@ class MapShape:
         return shown
 
 
-Layer = tuple[InventoryGraph, int, int]  # the graph, its revision, the layouts' revision
+# The graph, its revision (or its structure's, for fragments), the layouts' revision.
+Layer = tuple[InventoryGraph, int, int]
 
 _NO_ALARM = b'"severity":null,"open_alarms":0}'
-_NO_ALARM_NO_LOAD = b'"severity":null,"utilisation":null}'
+_UP_NO_ALARM_NO_LOAD = b'"state":"up","severity":null,"utilisation":null}'
 
 
 @dataclass(frozen=True)
 class Fragments:
-    """Each device's and link's JSON up to its alarm and utilisation members, rendered once
-    per graph and view layout (`layer`): most map requests after an alarm change would
+    """Each device's and link's JSON up to its state, alarm and utilisation members, rendered
+    once per graph structure (devices and links, `structure_revision`) and view layout
+    (`layer`): most map requests after an alarm or an interface's state changed would
     otherwise render 10,000 objects again. Devices in name order, links in id order."""
 
     layer: Layer
-    sites: list[str]
     devices: list[tuple[str, str | None, bytes]]  # name, site, b'{"name":...,"position":..,'
-    links: list[tuple[Link, bytes]]  # the link, b'{"id":...,"state":"up",...,'
+    links: list[tuple[Link, bytes]]  # the link, b'{"id":...,"capacity_bps":..,'
 
     @classmethod
     def of(cls, graph: InventoryGraph, positions: dict[str, Point], layer: Layer) -> Fragments:
@@ -194,27 +189,20 @@ class Fragments:
                 "position": {"x": at[0], "y": at[1]} if at is not None else None,
             }
             devices.append((d.name, d.site, orjson.dumps(doc)[:-1] + b","))
-        down = down_interfaces(graph)
         links = []
         for lk in graph.links():
-            a, b = lk.a, lk.b
-            is_down = (
-                lk.state is LinkState.DOWN
-                or (a.device, a.interface) in down
-                or (b.device, b.interface) in down
-            )
             link_doc: dict[str, Any] = {
                 "id": lk.id,
-                "a": {"device": a.device, "interface": a.interface},
-                "b": {"device": b.device, "interface": b.interface},
-                "state": "down" if is_down else "up",
+                "a": {"device": lk.a.device, "interface": lk.a.interface},
+                "b": {"device": lk.b.device, "interface": lk.b.interface},
                 "capacity_bps": lk.capacity_bps,
             }
             links.append((lk, orjson.dumps(link_doc)[:-1] + b","))
-        return cls(layer, [site.name for site in graph.sites()], devices, links)
+        return cls(layer, devices, links)
 
 
 def render_map(
+    graph: InventoryGraph,
     fragments: Fragments,
     shape: MapShape,
     visible: set[str] | None,
@@ -222,8 +210,9 @@ def render_map(
     utilisation: Utilisation,
     generated_at: datetime,
 ) -> bytes:
-    """The map document: the fragments each completed with its severity (and a link with its
-    utilisation), joined. Devices not `visible` and links with an end not visible are left out."""
+    """The map document: the fragments each completed with its severity (a link with its
+    state and utilisation too), joined. Devices not `visible` and links with an end not
+    visible are left out."""
     per_site: dict[str, int] = {}
     by_device, by_link = severities.devices, severities.links
     devices = []
@@ -239,20 +228,29 @@ def render_map(
             tail = b'"severity":%s,"open_alarms":%d}' % (orjson.dumps(worst.severity), worst.count)
             devices.append(prefix + tail)
     links = []
+    down = graph.oper_down()
     for lk, prefix in fragments.links:
-        if visible is not None and (lk.a.device not in visible or lk.b.device not in visible):
+        a, b = lk.a, lk.b
+        if visible is not None and (a.device not in visible or b.device not in visible):
             continue
+        is_down = (
+            lk.state is LinkState.DOWN
+            or (a.device, a.interface) in down
+            or (b.device, b.interface) in down
+        )
         worst = by_link.get(lk.id or 0)
         load = utilisation.of_link(lk)
-        if worst is None and load is None:
-            links.append(prefix + _NO_ALARM_NO_LOAD)
+        if worst is None and load is None and not is_down:
+            links.append(prefix + _UP_NO_ALARM_NO_LOAD)
             continue
+        state = b'"down"' if is_down else b'"up"'
         severity = orjson.dumps(worst.severity) if worst is not None else b"null"
-        links.append(prefix + b'"severity":%s,"utilisation":%s}' % (severity, orjson.dumps(load)))
+        tail = b'"state":%s,"severity":%s,"utilisation":%s}' % (state, severity, orjson.dumps(load))
+        links.append(prefix + tail)
     sites = [
-        {"name": name, "device_count": per_site.get(name, 0)}
-        for name in fragments.sites
-        if visible is None or name in per_site
+        {"name": site.name, "device_count": per_site.get(site.name, 0)}
+        for site in graph.sites()
+        if visible is None or site.name in per_site
     ]
     head = orjson.dumps({"view": shape.view, "sites": sites})[:-1]
     return b"".join(

@@ -68,6 +68,7 @@ async def get_map(
     utilisation = await state.utilisation.get(daemon.db)
     # Read before anything they count is read: see MapCache for why a hit is then current.
     layer = (graph, graph.revision, state.layouts.revision)
+    structure = (graph, graph.structure_revision, layer[2])
     built = state.cache.get(shape)
     same_rest = (
         built is not None and built.layer == layer and built.utilisation_at == utilisation.taken_at
@@ -78,8 +79,9 @@ async def get_map(
     if built is not None and same_rest and built.alarms == alarms:
         state.cache.put(shape, replace(built, alarm_revision=revision))
         return _json(built.body)
-    fragments = await state.fragments(graph, layer, view)
+    fragments = await state.fragments(graph, structure, view)
     body = render_map(
+        graph,
         fragments,
         shape,
         shape.visible(graph),

@@ -46,3 +46,17 @@ def test_a_graph_without_listener_changes_quietly() -> None:
     graph.upsert_site(Site(name="s"))
     graph.remove_site("s")
     assert graph.counts()["sites"] == 0
+
+
+def test_the_down_interfaces_are_kept_on_every_change() -> None:
+    graph = InventoryGraph()
+    graph.upsert_site(Site(name="s"))
+    for name in ("a", "b"):
+        graph.upsert_device(Device(name=name, site="s"))
+        for port in ("e1", "e2"):
+            graph.upsert_interface(Interface(device=name, name=port, oper_state=OperState.DOWN))
+    graph.upsert_interface(Interface(device="a", name="e1", oper_state=OperState.UP))
+    assert set(graph.oper_down()) == {("a", "e2"), ("b", "e1"), ("b", "e2")}
+    graph.remove_interface("a", "e2")
+    graph.remove_device("b")
+    assert set(graph.oper_down()) == set()
