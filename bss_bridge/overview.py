@@ -128,7 +128,10 @@ async def _bills(s: AsyncSession, accounts: list[str]) -> list[dict[str, Any]]:
             "id": b.id,
             "bill_no": b.bill_no,
             "account": b.account_id,
-            "period": {"start": b.period_start.isoformat(), "end": b.period_end.isoformat()},
+            # ISO 8601 interval of whole UTC days, the end excluded: "2026-10-01/2026-11-01"
+            "period": f"{b.period_start.date().isoformat()}/{b.period_end.date().isoformat()}",
+            "period_start": b.period_start.isoformat(),
+            "period_end": b.period_end.isoformat(),
             "state": b.state,
             "currency": b.currency,
             "subtotal": str(b.subtotal),

@@ -80,6 +80,7 @@ async def test_a_customer_overview_in_one_call(api: Api) -> None:
     assert products["p-old"]["sla"] is None  # terminated: no running SLA
     (only,) = overview["bills"]
     assert (only["bill_no"], only["total"], only["currency"]) == ("B-1", "535.50", "EUR")
+    assert only["period"] == "2026-10-01/2026-11-01"
     assert only["credits"] == [
         {
             "product": "p-a",
