@@ -27,30 +27,33 @@ const STYLE = [
     color: '#9fb3c8', 'font-size': 13, 'font-weight': 'bold', 'min-zoomed-font-size': 6,
   } },
   { selector: 'node.device', style: {
-    shape: (n) => SHAPES[n.data('role')] || 'round-rectangle',
+    shape: 'round-rectangle',
     width: 30, height: 30, 'background-color': '#56697e', 'border-width': 2, 'border-color': '#0e1319',
     label: 'data(label)', color: '#e3e9ef', 'font-size': 11, 'text-valign': 'bottom',
     'text-margin-y': 5, 'text-wrap': 'wrap', 'text-outline-color': '#0e1319', 'text-outline-width': 2,
     'min-zoomed-font-size': 7,
   } },
+  ...Object.entries(SHAPES).map(([role, shape]) => ({ selector: `node.device[role = "${role}"]`, style: { shape } })),
   { selector: 'node.device[state != "active"]', style: { 'border-style': 'dashed', 'border-color': '#9fb3c8' } },
   ...['indeterminate', 'warning', 'minor', 'major', 'critical'].map((s) => ({
     selector: `node.device[severity = "${s}"]`,
     style: { 'background-color': COLOUR[s], 'border-color': '#ffffff', 'border-width': s === 'critical' ? 4 : 2, color: s === 'critical' || s === 'major' ? COLOUR[s] : '#e3e9ef' },
   })),
-  { selector: 'edge', style: {
-    width: 2, 'line-color': '#66788c', 'curve-style': 'bezier',
-    'source-label': 'data(aIf)', 'target-label': 'data(bIf)', 'source-text-offset': 40,
-    'target-text-offset': 40, 'font-size': 9, color: '#a9bacb', 'text-outline-color': '#0e1319',
-    'text-outline-width': 2, 'min-zoomed-font-size': 12, label: 'data(mark)', 'text-rotation': 'autorotate',
+  // Text properties only on the links that carry text: on 8,000 plain links they cost seconds.
+  { selector: 'edge', style: { width: 2, 'line-color': '#66788c', 'curve-style': 'bezier' } },
+  { selector: 'edge.labelled, edge.bad, edge:selected, edge.hl, edge.path, edge.hover', style: {
+    'source-label': 'data(aIf)', 'target-label': 'data(bIf)', 'font-size': 9, color: '#a9bacb',
+    'text-outline-color': '#0e1319', 'text-outline-width': 2, 'min-zoomed-font-size': 12,
+    'source-text-offset': 40, 'target-text-offset': 40,
   } },
   { selector: 'edge.bad, edge:selected, edge.hl, edge.path, edge.hover', style: { 'min-zoomed-font-size': 4 } },
   { selector: 'edge.straight', style: { 'curve-style': 'straight' } },
   { selector: 'edge.util[?util]', style: {
-    'line-color': 'data(ucolour)', width: (e) => 2 + 6 * (e.data('util') || 0),
+    'line-color': 'data(ucolour)', width: 'mapData(util, 0, 1, 2, 8)',
   } },
   { selector: 'edge.bad', style: {
     'line-color': DOWN, width: 5, color: DOWN, 'font-weight': 'bold', 'font-size': 10,
+    label: 'data(mark)', 'text-rotation': 'autorotate',
   } },
   { selector: 'edge.down', style: { 'line-style': 'dashed', 'line-dash-pattern': [8, 4] } },
   { selector: '.faded', style: { opacity: 0.18 } },
@@ -112,6 +115,7 @@ export class TopologyMap {
     document.body.dataset.mapState = 'loading';
     this.shape = shape;
     const doc = await api(this.url());
+    performance.mark('map-fetched');
     this.build(doc);
   }
 
@@ -122,6 +126,7 @@ export class TopologyMap {
     for (const d of doc.devices) if (d.position) known.set(d.name, d.position);
     const positions = place(doc.devices, neighbourMap(doc.links), known);
     const elements = this.elements(doc, positions);
+    performance.mark('map-elements');
     if (this.cy) this.cy.destroy();
     const big = elements.length > BIG;
     const options = {
@@ -134,6 +139,7 @@ export class TopologyMap {
       try { this.cy = cytoscape({ ...options, renderer: { name: 'canvas', webgl: true } }); } catch { this.cy = null; }
     }
     if (!this.cy) this.cy = cytoscape(options);
+    performance.mark('map-created');
     this.userMoved = false;
     this.fit();
     this.cy.on('viewport', () => { if (!this.fitting) this.userMoved = true; });
@@ -169,7 +175,7 @@ export class TopologyMap {
     for (const l of doc.links) {
       const bad = l.state === 'down' || Boolean(l.severity);
       const util = this.utilOverride?.[l.id] ?? l.utilisation;
-      const classes = [bad ? 'bad' : '', l.state === 'down' ? 'down' : '', this.utilOn ? 'util' : '', straight].filter(Boolean).join(' ');
+      const classes = [bad ? 'bad' : '', l.state === 'down' ? 'down' : '', this.utilOn ? 'util' : '', straight || 'labelled'].filter(Boolean).join(' ');
       out.push({
         group: 'edges', classes,
         data: {
@@ -192,6 +198,10 @@ export class TopologyMap {
     cy.on('mouseover', 'node.device', (e) => e.target.connectedEdges().addClass('hover'));
     cy.on('mouseout', 'node.device', (e) => e.target.connectedEdges().removeClass('hover'));
     cy.on('mouseover', 'edge', (e) => e.target.addClass('hover'));
+    if (cy.edges('.straight').nonempty()) {
+      let timer = null;
+      cy.on('viewport', () => { clearTimeout(timer); timer = setTimeout(() => this.labelInView(), 150); });
+    }
     cy.on('mouseout', 'edge', (e) => e.target.removeClass('hover'));
   }
 
@@ -274,7 +284,7 @@ export class TopologyMap {
         for (const [k, v] of Object.entries(data)) if (e.data(k) !== v) e.data(k, v);
         for (const k of ['severity', 'util', 'ucolour']) if (!(k in data) && e.data(k) !== undefined) e.removeData(k);
         if (w.classes !== undefined) {
-          const keep = ['hl', 'path', 'faded', 'hover'].filter((c) => e.hasClass(c));
+          const keep = ['hl', 'path', 'faded', 'hover', 'labelled'].filter((c) => e.hasClass(c));
           e.classes([w.classes, ...keep].join(' '));
         }
         const at = saved.get(data.name);
@@ -342,6 +352,23 @@ export class TopologyMap {
       cy.animate({ center: { eles } }, { duration: 200 });
     }
     return eles;
+  }
+
+  // On a big map, interface names are drawn only for the links in view once zoomed in enough
+  // to read them: labelling all 8,000 links up front costs more than a second of load.
+  labelInView() {
+    const cy = this.cy;
+    const readable = cy.zoom() >= 1.2;
+    const view = cy.extent();
+    cy.batch(() => {
+      cy.edges('.labelled').forEach((e) => { if (!readable) e.removeClass('labelled'); });
+      if (!readable) return;
+      cy.edges('.straight').forEach((e) => {
+        const p = e.midpoint();
+        const inside = p.x >= view.x1 && p.x <= view.x2 && p.y >= view.y1 && p.y <= view.y2;
+        if (inside !== e.hasClass('labelled')) e.toggleClass('labelled', inside);
+      });
+    });
   }
 
   // Whether the elements are already on screen (then the view is left as the user set it).
