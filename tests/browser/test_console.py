@@ -109,6 +109,31 @@ def test_login_shows_every_device_and_link(
     assert session.page.locator("#whoami [data-role=operator]").is_visible()
     assert session.js("() => performance.getEntriesByName('map-interactive').length") == 1
     shoot(session, shots, "01-map")
+
+    # search by name: the others fade, Enter opens the device
+    session.page.fill("#search", "acc1")
+    session.page.press("#search", "Enter")
+    session.page.wait_for_selector("#panel h2[data-device=acc1]", timeout=WAIT_MS)
+    faded = session.js("() => window.ossConsole.cy.nodes('node.device.faded').length")
+    assert faded == len(devices) - 1
+    # neighbour expansion around it, one hop: acc1 and its two uplinks' far ends
+    session.page.select_option("#hops", "1")
+    session.page.click("#expand")
+    session.page.wait_for_selector("#show-all:visible", timeout=WAIT_MS)
+    session.page.wait_for_selector("body[data-map-state=ready]", timeout=WAIT_MS)
+    shown = session.js("() => window.ossConsole.cy.nodes('node.device').map((n) => n.data('name'))")
+    assert sorted(shown) == ["acc1", "agg1", "agg2"]
+    shoot(session, shots, "01b-neighbours")
+    session.page.click("#show-all")
+    session.wait("(n) => window.ossConsole.cy.nodes('node.device').length === n", len(devices))
+    # utilisation colouring: every link in that mode, with the scale's legend
+    session.page.check("#util-toggle")
+    assert session.page.locator("#util-legend").is_visible()
+    assert session.js("() => window.ossConsole.cy.edges('.util').length") == len(links)
+    # logging out forgets the token
+    session.page.click("#logout")
+    session.page.wait_for_selector("#login-token", state="visible", timeout=WAIT_MS)
+    assert session.js("() => sessionStorage.length") == 0
     clean(session)
     clean(refused)
 

@@ -114,6 +114,7 @@ export class TopologyMap {
   async load(shape = {}) {
     document.body.dataset.mapState = 'loading';
     this.shape = shape;
+    this.generation = (this.generation || 0) + 1; // a refresh begun before is now stale
     const doc = await api(this.url());
     performance.mark('map-fetched');
     this.build(doc);
@@ -127,7 +128,7 @@ export class TopologyMap {
     const positions = place(doc.devices, neighbourMap(doc.links), known);
     const elements = this.elements(doc, positions);
     performance.mark('map-elements');
-    if (this.cy) this.cy.destroy();
+    if (this.cy) { this.cy.destroy(); this.cy = null; }
     const big = elements.length > BIG;
     const options = {
       container: this.container, elements, style: STYLE, layout: { name: 'preset' },
@@ -245,8 +246,9 @@ export class TopologyMap {
       try {
         do {
           this.again = false;
+          const generation = this.generation;
           const doc = await api(this.url());
-          this.apply(doc);
+          if (generation === this.generation) this.apply(doc);
         } while (this.again);
       } catch (error) {
         this.notify(`Map refresh failed: ${error.message}`, { error: true });
