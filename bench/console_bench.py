@@ -135,7 +135,9 @@ TIMINGS_JS = """
     .map((e) => ({ path: new URL(e.name).pathname, start: e.startTime, response: e.responseStart,
                    end: e.responseEnd, bytes: e.decodedBodySize }))
     .filter((c) => c.path.startsWith('/api/') || c.path.startsWith('/tmf-api/'));
-  return { interactive: mark ? mark.startTime : null,
+  const marks = performance.getEntriesByType('mark')
+    .filter((m) => m.name.startsWith('map-')).map((m) => [m.name, m.startTime]);
+  return { interactive: mark ? mark.startTime : null, marks,
            dom_content_loaded: nav ? nav.domContentLoadedEventEnd : null, calls };
 }
 """
@@ -335,6 +337,7 @@ class Load:
     map_call: dict[str, Any] | None  # the map request's resource timing (ms from navigation)
     calls: list[dict[str, Any]]
     main: MainThread  # the page's main thread from navigation to ready
+    marks: list[tuple[str, float]]  # the console's own map-* marks (ms from navigation)
 
 
 def open_console(
@@ -385,6 +388,7 @@ def bench_loads(
                 map_calls[0] if map_calls else None,
                 timings["calls"],
                 main,
+                [(name, at) for name, at in timings["marks"]],
             )
         )
     if not profile:
@@ -732,6 +736,8 @@ def report_loads(loads: Sequence[Load], floor: dict[str, cytoscape_floor.Drawn] 
             f" DOMContentLoaded {ms(load.dom_content_loaded_s or 0)}; {api}{after};"
             f" {len(load.calls)} API calls; main thread {main_thread(load.main)}"
         )
+        if len(load.marks) > 1:
+            print("     the console's marks: " + ", ".join(f"{n} {at:.0f}" for n, at in load.marks))
     p50 = statistics.median(tti)
     verdict = {True: "met", False: "NOT met"}
     print(
