@@ -164,15 +164,43 @@ _UP_NO_ALARM_NO_LOAD = b'"state":"up","severity":null,"utilisation":null}'
 
 
 @dataclass(frozen=True)
-class Fragments:
-    """Each device's and link's JSON up to its state, alarm and utilisation members, rendered
-    once per graph structure (devices and links, `structure_revision`) and view layout
-    (`layer`): most map requests after an alarm or an interface's state changed would
-    otherwise render 10,000 objects again. Devices in name order, links in id order."""
+class DeviceFragment:
+    name: str
+    site: str | None
+    prefix: bytes  # b'{"name":...,"position":...,': up to its alarm members
+    quiet: bytes  # the whole object without an alarm
 
-    layer: Layer
-    devices: list[tuple[str, str | None, bytes]]  # name, site, b'{"name":...,"position":..,'
-    links: list[tuple[Link, bytes]]  # the link, b'{"id":...,"capacity_bps":..,'
+
+@dataclass(frozen=True)
+class LinkFragment:
+    link: Link
+    ends: tuple[tuple[str, str], tuple[str, str]]  # (device, interface) of a and b
+    prefix: bytes  # b'{"id":...,"capacity_bps":...,': up to its state
+    quiet: bytes  # the whole object with its ends up, no alarm and no utilisation known
+
+
+class Fragments:
+    """Each device's and link's JSON up to its state, alarm and utilisation members, and whole
+    for the quiet case (no alarm, ends up, no utilisation known), rendered once per graph
+    structure (devices and links: `structure_revision`) and view layout (`layer`). A map is
+    then the quiet objects with the few that are not replaced (`render_map`): a request after
+    an alarm or an interface's state changed costs the changed objects, not 10,000 of them.
+    Devices in name order, links in id order."""
+
+    def __init__(self, layer: Layer, devices: list[DeviceFragment], links: list[LinkFragment]):
+        self.layer = layer
+        self.devices = devices
+        self.links = links
+        self.quiet_devices = [d.quiet for d in devices]
+        self.quiet_links = [f.quiet for f in links]
+        self.device_at = {d.name: i for i, d in enumerate(devices)}
+        self.link_at = {f.link.id or 0: i for i, f in enumerate(links)}
+        self.end_at = {end: i for i, f in enumerate(links) for end in f.ends}
+        self.end_text_at = {f"{d}:{n}": i for (d, n), i in self.end_at.items()}
+        self.per_site: dict[str, int] = {}
+        for d in devices:
+            if d.site is not None:
+                self.per_site[d.site] = self.per_site.get(d.site, 0) + 1
 
     @classmethod
     def of(cls, graph: InventoryGraph, positions: dict[str, Point], layer: Layer) -> Fragments:
@@ -188,17 +216,32 @@ class Fragments:
                 "state": d.state.value,
                 "position": {"x": at[0], "y": at[1]} if at is not None else None,
             }
-            devices.append((d.name, d.site, orjson.dumps(doc)[:-1] + b","))
+            prefix = orjson.dumps(doc)[:-1] + b","
+            devices.append(DeviceFragment(d.name, d.site, prefix, prefix + _NO_ALARM))
         links = []
         for lk in graph.links():
+            a, b = lk.a, lk.b
             link_doc: dict[str, Any] = {
                 "id": lk.id,
-                "a": {"device": lk.a.device, "interface": lk.a.interface},
-                "b": {"device": lk.b.device, "interface": lk.b.interface},
+                "a": {"device": a.device, "interface": a.interface},
+                "b": {"device": b.device, "interface": b.interface},
                 "capacity_bps": lk.capacity_bps,
             }
-            links.append((lk, orjson.dumps(link_doc)[:-1] + b","))
+            prefix = orjson.dumps(link_doc)[:-1] + b","
+            ends = ((a.device, a.interface), (b.device, b.interface))
+            quiet = prefix + _link_tail(lk.state is LinkState.DOWN, None, None)
+            links.append(LinkFragment(lk, ends, prefix, quiet))
         return cls(layer, devices, links)
+
+
+def _device_tail(worst: Worst) -> bytes:
+    return b'"severity":%s,"open_alarms":%d}' % (orjson.dumps(worst.severity), worst.count)
+
+
+def _link_tail(down: bool, worst: Worst | None, load: float | None) -> bytes:
+    state = b'"down"' if down else b'"up"'
+    severity = orjson.dumps(worst.severity) if worst is not None else b"null"
+    return b'"state":%s,"severity":%s,"utilisation":%s}' % (state, severity, orjson.dumps(load))
 
 
 def render_map(
@@ -213,40 +256,10 @@ def render_map(
     """The map document: the fragments each completed with its severity (a link with its
     state and utilisation too), joined. Devices not `visible` and links with an end not
     visible are left out."""
-    per_site: dict[str, int] = {}
-    by_device, by_link = severities.devices, severities.links
-    devices = []
-    for name, site, prefix in fragments.devices:
-        if visible is not None and name not in visible:
-            continue
-        if site is not None:
-            per_site[site] = per_site.get(site, 0) + 1
-        worst = by_device.get(name)
-        if worst is None:
-            devices.append(prefix + _NO_ALARM)
-        else:
-            tail = b'"severity":%s,"open_alarms":%d}' % (orjson.dumps(worst.severity), worst.count)
-            devices.append(prefix + tail)
-    links = []
-    down = graph.oper_down()
-    for lk, prefix in fragments.links:
-        a, b = lk.a, lk.b
-        if visible is not None and (a.device not in visible or b.device not in visible):
-            continue
-        is_down = (
-            lk.state is LinkState.DOWN
-            or (a.device, a.interface) in down
-            or (b.device, b.interface) in down
-        )
-        worst = by_link.get(lk.id or 0)
-        load = utilisation.of_link(lk)
-        if worst is None and load is None and not is_down:
-            links.append(prefix + _UP_NO_ALARM_NO_LOAD)
-            continue
-        state = b'"down"' if is_down else b'"up"'
-        severity = orjson.dumps(worst.severity) if worst is not None else b"null"
-        tail = b'"state":%s,"severity":%s,"utilisation":%s}' % (state, severity, orjson.dumps(load))
-        links.append(prefix + tail)
+    if visible is None:
+        devices, links, per_site = _whole(graph, fragments, severities, utilisation)
+    else:
+        devices, links, per_site = _part(graph, fragments, visible, severities, utilisation)
     sites = [
         {"name": site.name, "device_count": per_site.get(site.name, 0)}
         for site in graph.sites()
@@ -265,6 +278,71 @@ def render_map(
             b"}",
         )
     )
+
+
+Parts = tuple[list[bytes], list[bytes], dict[str, int]]
+
+
+def _whole(
+    graph: InventoryGraph, fragments: Fragments, severities: Severities, utilisation: Utilisation
+) -> Parts:
+    """The whole map: the quiet objects, those with an alarm, a down end or a utilisation
+    replaced (the map's hot path: a copy of two lists, then a few objects)."""
+    devices = list(fragments.quiet_devices)
+    for name, worst in severities.devices.items():
+        i = fragments.device_at.get(name)
+        if i is not None:
+            devices[i] = fragments.devices[i].prefix + _device_tail(worst)
+    touched = {fragments.link_at[k] for k in severities.links if k in fragments.link_at}
+    down = graph.oper_down()
+    touched.update(fragments.end_at[end] for end in down if end in fragments.end_at)
+    loads = utilisation.interfaces
+    if loads:
+        touched.update(fragments.end_text_at[e] for e in loads if e in fragments.end_text_at)
+    links = list(fragments.quiet_links)
+    for i in touched:
+        f = fragments.links[i]
+        lk = f.link
+        is_down = lk.state is LinkState.DOWN or f.ends[0] in down or f.ends[1] in down
+        alarmed = severities.links.get(lk.id or 0)
+        load = utilisation.of_link(lk) if loads else None
+        links[i] = f.prefix + _link_tail(is_down, alarmed, load)
+    return devices, links, fragments.per_site
+
+
+def _part(
+    graph: InventoryGraph,
+    fragments: Fragments,
+    visible: set[str],
+    severities: Severities,
+    utilisation: Utilisation,
+) -> Parts:
+    """The visible devices and the links among them, object by object."""
+    per_site: dict[str, int] = {}
+    devices = []
+    for d in fragments.devices:
+        if d.name not in visible:
+            continue
+        if d.site is not None:
+            per_site[d.site] = per_site.get(d.site, 0) + 1
+        worst = severities.devices.get(d.name)
+        devices.append(d.quiet if worst is None else d.prefix + _device_tail(worst))
+    links = []
+    down = graph.oper_down()
+    loads = utilisation.interfaces
+    for f in fragments.links:
+        a, b = f.ends
+        if a[0] not in visible or b[0] not in visible:
+            continue
+        lk = f.link
+        is_down = lk.state is LinkState.DOWN or a in down or b in down
+        worst = severities.links.get(lk.id or 0)
+        load = utilisation.of_link(lk) if loads else None
+        if worst is None and load is None and (not is_down or lk.state is LinkState.DOWN):
+            links.append(f.quiet)  # as rendered once: its own state, no alarm, no load
+        else:
+            links.append(f.prefix + _link_tail(is_down, worst, load))
+    return devices, links, per_site
 
 
 def serialise(document: Any) -> bytes:

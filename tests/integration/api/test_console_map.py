@@ -94,6 +94,14 @@ async def test_a_link_is_down_when_either_end_is_down(api: Api) -> None:
     await inventory.update_link(ids[("r3", "r4")], {"state": "down"}, actor=ACTOR)
     again = by_name((await get_map(api))["links"], "id")
     assert again[ids[("r3", "r4")]]["state"] == "down"
+    near = by_name((await get_map(api, around="r3"))["links"], "id")  # a part, object by object
+    assert {i: lk["state"] for i, lk in near.items()} == {
+        ids[("r2", "r3")]: "down",
+        ids[("r3", "r4")]: "down",
+    }
+    await inventory.set_oper_states({("r3", "eth1"): OperState.UP}, actor=ACTOR)
+    back = by_name((await get_map(api))["links"], "id")
+    assert back[ids[("r2", "r3")]]["state"] == "up"
 
 
 async def test_neighbourhood_and_name_filter(api: Api) -> None:
