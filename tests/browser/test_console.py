@@ -371,3 +371,29 @@ def test_a_slice_on_the_map_with_its_sla_transaction_and_customer(
     assert service["name"] in (product.text_content() or "")
     shoot(session, shots, "11-customer")
     clean(session)
+
+
+def test_the_page_reconnects_after_a_daemon_restart_and_catches_up_without_a_reload(
+    open_console: Opener, console_daemon: ConsoleDaemon, shots: Path
+) -> None:
+    session = open_console(console_daemon.viewer, "viewer")
+    session.js("() => { window.__sameDocument = true; }")
+    session.wait("() => document.getElementById('live').dataset.state === 'live'")
+    code, log = console_daemon.daemon.stop()  # the streams drop
+    assert code == 0, log
+    session.page.wait_for_selector("#live[data-state=reconnecting]", timeout=WAIT_MS)
+    shoot(session, shots, "12-reconnecting")
+    console_daemon.daemon.start()  # same port, same state
+    with console_daemon.api() as api:  # changed while the page is still backing off
+        added = api.post("/api/v1/devices", json={"name": "late1", "site": "south"})
+        assert added.status_code == 201, added.text
+    try:
+        session.page.wait_for_selector("#live[data-state=live]", timeout=LIVE_MS)
+        arrived = "() => window.ossConsole.cy.getElementById('d:late1').nonempty()"
+        session.wait(arrived, None, WAIT_MS)
+        assert session.js("() => window.__sameDocument") is True
+        assert session.page.locator("#login").is_hidden()  # the token still works
+        clean(session)
+    finally:
+        with console_daemon.api() as api:
+            api.delete("/api/v1/devices/late1")
