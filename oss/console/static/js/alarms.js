@@ -9,6 +9,7 @@ import { RANK, chip } from './severity.js';
 
 const BASE = '/tmf-api/alarm/v4/alarm';
 const READ_LIMIT = 1000;
+const CLEARED_LIMIT = 200;
 
 export function objectOf(alarm) {
   const type = alarm.alarmedObjectType || alarm.alarmedObject?.['@referredType'];
@@ -44,9 +45,15 @@ export class AlarmList {
     for (const input of Object.values(filters)) input.addEventListener('input', () => this.render());
   }
 
+  // The open alarms (raised, updated: up to READ_LIMIT each) and the latest cleared ones, in
+  // three reads: a burst of cleared alarms never pushes an open one out of the list.
   async reload() {
-    const docs = await api(`${BASE}?limit=${READ_LIMIT}`);
-    this.alarms = new Map(docs.map((d) => [d.id, d]));
+    const reads = await Promise.all([
+      api(`${BASE}?state=raised&limit=${READ_LIMIT}`),
+      api(`${BASE}?state=updated&limit=${READ_LIMIT}`),
+      api(`${BASE}?state=cleared&limit=${CLEARED_LIMIT}`),
+    ]);
+    this.alarms = new Map(reads.flat().map((d) => [d.id, d]));
     this.render();
   }
 
