@@ -56,7 +56,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         redoc_url=None,
     )
     app.state.daemon = daemon
-    app.state.map_state = MapState.of(daemon.db)  # the console's layouts and map cache
+    app.state.map_state = MapState.of(daemon.db, daemon.alarms)  # the console's map, layouts
     problems.install(app)
     contract.install(app)
     api = daemon.settings.api

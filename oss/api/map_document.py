@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 
 from oss.api.map_layouts import Layouts
-from oss.faults.summary import OpenAlarms, Worst, open_by_object
+from oss.faults.alarms import AlarmManager
+from oss.faults.summary import OpenAlarmIndex, OpenAlarms, Worst
 from oss.store import Database
 from oss.store.kpi_latest import latest_kpis
 from oss.store.map_views import Point
@@ -409,17 +410,20 @@ class MapState:
         self.utilisation = UtilisationCache()
         self._fragments: OrderedDict[str, Fragments] = OrderedDict()
         self._alarms: tuple[int, OpenAlarms] | None = None
+        self.alarm_index = OpenAlarmIndex(db)  # told of changes by `of`
 
     @classmethod
-    def of(cls, db: Database) -> MapState:
-        return cls(db)
+    def of(cls, db: Database, alarms: AlarmManager) -> MapState:
+        state = cls(db)
+        alarms.listeners.append(state.alarm_index.heard)
+        return state
 
     async def open_alarms(self, revision_now: Callable[[], int]) -> tuple[int, OpenAlarms]:
         """The open alarms' summary and the alarm manager's revision it is current for (read
-        before the query: the summary is never older)."""
+        before the summary: the summary is never older), from the in-memory index."""
         revision = revision_now()
         if self._alarms is None or self._alarms[0] != revision:
-            self._alarms = (revision, await open_by_object(self.db))
+            self._alarms = (revision, await self.alarm_index.summary())
         return self._alarms
 
     async def fragments(self, graph: InventoryGraph, layer: Layer, view: str) -> Fragments:

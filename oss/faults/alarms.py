@@ -117,6 +117,10 @@ class AlarmManager:
         # Moves on after every committed change: what a reader caches from the open alarms
         # (the console's map) is current while this is unchanged.
         self.revision = 0
+        # Told each committed change at once, in order, before `revision` can be read moved
+        # on (an in-memory index of open alarms: oss.faults.summary.OpenAlarmIndex). Must
+        # not block or raise.
+        self.listeners: list[Callable[[tuple[FeedEvent, dict[str, Any]]], None]] = []
         self.correlator: Correlating = (
             Correlator(graph_provider, services_provider) if correlator is None else correlator
         )
@@ -375,6 +379,8 @@ class AlarmManager:
             self.feed.committed(written)
         for change in published:
             self.broadcast.publish(change)
+            for listener in self.listeners:
+                listener(change)
         return published
 
 

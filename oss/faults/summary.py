@@ -3,12 +3,16 @@ query whatever the number of objects (the console's map colours 2,000 devices fr
 
     found = await open_by_object(db)
     found.of("interface", "r1:eth1")   # Worst("major", 2) or None
+
+`OpenAlarmIndex` keeps the same summary in memory from the alarm manager's committed changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -89,4 +93,84 @@ async def open_by_object(db: Database) -> OpenAlarms:
             here = Worst(severity, int(count))
             before = by_object.get(key)
             by_object[key] = here if before is None else before + here
+    return OpenAlarms(by_object)
+
+
+class OpenAlarmIndex:
+    """The open alarms kept in memory from the alarm manager's committed changes
+    (`AlarmManager.listeners`, told synchronously, before any reader can see its `revision`
+    move on), so a reader gets the summary without a query after every change.
+
+    It is read once from the database on first use; a change heard while that read runs
+    makes the read start again (its rows might predate the change or not), a few times at
+    most, after which the summary is answered from the read alone and the index stays
+    unloaded. An alarm's newer `sequence` wins, so a change is never undone by an older one."""
+
+    LOAD_ATTEMPTS = 5
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._open: dict[int, tuple[str, str, str]] | None = None  # id -> type, object, sev.
+        self._sequence: dict[int, int] = {}
+        self._heard_while_loading = False
+        self._loading = asyncio.Lock()
+
+    def heard(self, change: tuple[Any, dict[str, Any]]) -> None:
+        """One committed change (event, TMF642 document), as the alarm manager publishes it."""
+        _, doc = change
+        if self._open is None:
+            self._heard_while_loading = True
+            return
+        alarm_id, sequence = int(doc["id"]), int(doc["sequence"])
+        if sequence < self._sequence.get(alarm_id, -1):
+            return
+        if doc["state"] == "cleared":
+            self._open.pop(alarm_id, None)
+            self._sequence.pop(alarm_id, None)
+            return
+        self._sequence[alarm_id] = sequence
+        kind, name = str(doc["alarmedObjectType"]), str(doc["alarmedObject"]["id"])
+        self._open[alarm_id] = (kind, name, str(doc["perceivedSeverity"]))
+
+    async def summary(self) -> OpenAlarms:
+        if self._open is None:
+            async with self._loading:
+                if self._open is None:
+                    rows = await self._load()
+                    if self._open is None:  # changes kept coming: this read alone
+                        return _summed(rows)
+        by_object: dict[tuple[str, str], Worst] = {}
+        for kind, name, severity in self._open.values():
+            key = (kind, name)
+            by_object[key] = Worst(severity, 1) + by_object.get(key)
+        return OpenAlarms(by_object)
+
+    async def _load(self) -> list[tuple[int, str, str, str, int]]:
+        rows: list[tuple[int, str, str, str, int]] = []
+        for _ in range(self.LOAD_ATTEMPTS):
+            self._heard_while_loading = False
+            rows = await _open_rows(self._db)
+            if not self._heard_while_loading:
+                self._open = {i: (kind, name, sev) for i, kind, name, sev, _ in rows}
+                self._sequence = {i: seq for i, _, _, _, seq in rows}
+                break
+        return rows
+
+
+async def _open_rows(db: Database) -> list[tuple[int, str, str, str, int]]:
+    query = select(
+        AlarmRow.id,
+        AlarmRow.alarmed_object_type,
+        AlarmRow.alarmed_object,
+        AlarmRow.perceived_severity,
+        AlarmRow.sequence,
+    ).where(AlarmRow.open.is_(True))
+    async with db.read() as session:
+        return [(int(i), k, n, s, int(q)) for i, k, n, s, q in await session.execute(query)]
+
+
+def _summed(rows: list[tuple[int, str, str, str, int]]) -> OpenAlarms:
+    by_object: dict[tuple[str, str], Worst] = {}
+    for _, kind, name, severity, _ in rows:
+        by_object[(kind, name)] = Worst(severity, 1) + by_object.get((kind, name))
     return OpenAlarms(by_object)
