@@ -119,7 +119,7 @@ class AlarmManager:
         self.revision = 0
         # Told each committed change at once, in order, before `revision` can be read moved
         # on (an in-memory index of open alarms: oss.faults.summary.OpenAlarmIndex). Must
-        # not block or raise.
+        # not block; what one raises is logged.
         self.listeners: list[Callable[[tuple[FeedEvent, dict[str, Any]]], None]] = []
         self.correlator: Correlating = (
             Correlator(graph_provider, services_provider) if correlator is None else correlator
@@ -380,7 +380,10 @@ class AlarmManager:
         for change in published:
             self.broadcast.publish(change)
             for listener in self.listeners:
-                listener(change)
+                try:
+                    listener(change)
+                except Exception:  # the change committed: a listener's fault is its own
+                    log.exception("an alarm change listener failed")
         return published
 
 
