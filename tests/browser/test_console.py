@@ -285,6 +285,29 @@ def test_a_dragged_node_stays_for_everyone_and_a_viewer_drag_is_not_kept(
         saved = api.get("/api/v1/map/views/default").json()["positions"]
     assert saved["acc3"] == pytest.approx(pinned["acc3"], abs=0.2)
     assert saved["acc2"] == pytest.approx(moved, abs=0.2)
+
+    # a named layout of its own: drags there leave the default one alone
+    operator.page.fill("#new-view", "ops")
+    operator.page.press("#new-view", "Enter")
+    operator.page.wait_for_selector("body[data-layout=ops][data-map-state=ready]", timeout=WAIT_MS)
+    # it starts as the default layout shows the map
+    assert node_position(operator, "acc2") == pytest.approx(moved, abs=0.2)
+    drag(operator, "acc4", -80, 50)
+    # (the page was reloaded since its first save: this is its first one again)
+    operator.page.wait_for_selector("body[data-layout-saves='1']", timeout=WAIT_MS)
+    with console_daemon.api(console_daemon.viewer) as api:
+        ops = api.get("/api/v1/map/views/ops").json()["positions"]
+        default = api.get("/api/v1/map/views/default").json()["positions"]
+    ops_acc4 = node_position(operator, "acc4")
+    assert set(ops) == set(pinned)  # its first drag saved the whole map into it
+    assert ops["acc4"] == pytest.approx(ops_acc4, abs=0.2)
+    assert ops_acc4 != pytest.approx(pinned["acc4"], abs=0.2)
+    assert default["acc4"] == pytest.approx(pinned["acc4"], abs=0.2)
+    operator.page.select_option("#view", "default")
+    operator.page.wait_for_selector(
+        "body[data-layout=default][data-map-state=ready]", timeout=WAIT_MS
+    )
+    assert node_position(operator, "acc4") == pytest.approx(pinned["acc4"], abs=0.2)
     for s in (operator, second, viewer):
         clean(s)
 

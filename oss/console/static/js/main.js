@@ -5,7 +5,7 @@ import { api, onUnauthorized, session } from './api.js';
 import { $, el, notify } from './dom.js';
 import { AlarmList, objectOf } from './alarms.js';
 import { CustomerList, ServiceList } from './lists.js';
-import { TopologyMap } from './map.js';
+import { DEFAULT_VIEW, TopologyMap, VIEW_NAME } from './map.js';
 import { Panel } from './panel.js';
 import { subscribe } from './sse.js';
 
@@ -150,6 +150,7 @@ function toolbar(map, panel) {
     await map.load({}).catch((error) => notify(error.message, { error: true }));
   });
   $('fit').addEventListener('click', () => map.fit());
+  views(map);
   let poll = null;
   const utilisation = async () => {
     try {
@@ -173,6 +174,38 @@ function toolbar(map, panel) {
     window.location.reload();
   });
   return expand;
+}
+
+// The named layouts: pick one to show it (and save drags to it), or name a new one.
+async function views(map) {
+  const select = $('view');
+  const fill = (names) => {
+    const all = [...new Set([DEFAULT_VIEW, ...names, map.view])].sort();
+    select.replaceChildren(...all.map((name) => el('option', { value: name, text: name })));
+    select.value = map.view;
+  };
+  const show = async (name) => {
+    map.view = name;
+    fill([...select.options].map((o) => o.value));
+    document.body.dataset.layout = name;
+    await map.load(map.shape).catch((error) => notify(`Map: ${error.message}`, { error: true }));
+  };
+  select.addEventListener('change', () => show(select.value));
+  const input = $('new-view');
+  input.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter') return;
+    const name = input.value.trim();
+    if (!VIEW_NAME.test(name)) { notify('A layout name is 1-64 letters, digits, _ . or -', { error: true }); return; }
+    input.value = '';
+    show(name);
+    if (canOperate()) notify(`Layout ${name}: drag a device to save it.`);
+  });
+  try {
+    fill((await api('/api/v1/map/views')).map((v) => v.name));
+  } catch (error) {
+    fill([]);
+    notify(`Layouts: ${error.message}`, { error: true });
+  }
 }
 
 function showApp() {

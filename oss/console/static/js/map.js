@@ -1,12 +1,13 @@
 // The topology map: one GET /api/v1/map, drawn by cytoscape.js with preset positions (the saved
 // view's; the others from placement.js), sites as compound nodes, interface names at each end
 // of a link. Refreshes apply a diff in one cy.batch: nothing moves but what the server moved.
-import { api, q } from './api.js';
+import { ApiError, api, q } from './api.js';
 import { COLOUR, DOWN, marker } from './severity.js';
 import { place } from './placement.js';
 
 const cytoscape = window.cytoscape;
-export const VIEW = 'default';
+export const DEFAULT_VIEW = 'default';
+export const VIEW_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const BIG = 1500; // elements past which the renderer trades detail for speed while moving
 const UTIL_STOPS = ['#3b528b', '#21918c', '#5ec962', '#fde725']; // viridis: colour-blind safe
 const SHAPES = { aggregation: 'hexagon', agg: 'hexagon', core: 'octagon', pe: 'diamond', p: 'diamond', access: 'ellipse' };
@@ -89,6 +90,7 @@ export class TopologyMap {
     this.cy = null;
     this.doc = null;
     this.shape = {};
+    this.view = DEFAULT_VIEW; // the named layout shown and saved to
     this.utilOn = false;
     this.pending = new Map();
     this.saveTimer = null;
@@ -104,8 +106,22 @@ export class TopologyMap {
     }).observe(container);
   }
 
-  url() {
-    const params = [`view=${q(VIEW)}`];
+  // The map in this layout; a layout never saved yet (404) starts as the default one shows
+  // it, and its first drag saves every position into it.
+  async fetchDoc() {
+    try {
+      const doc = await api(this.url(this.view));
+      this.unsaved = false;
+      return doc;
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 404 || this.view === DEFAULT_VIEW) throw error;
+      this.unsaved = true;
+      return api(this.url(DEFAULT_VIEW));
+    }
+  }
+
+  url(view) {
+    const params = [`view=${q(view)}`];
     if (this.shape.around) params.push(`around=${q(this.shape.around)}`, `hops=${this.shape.hops || 1}`);
     return `/api/v1/map?${params.join('&')}`;
   }
@@ -115,14 +131,14 @@ export class TopologyMap {
     document.body.dataset.mapState = 'loading';
     this.shape = shape;
     this.generation = (this.generation || 0) + 1; // a refresh begun before is now stale
-    const doc = await api(this.url());
+    const doc = await this.fetchDoc();
     performance.mark('map-fetched');
     this.build(doc);
   }
 
   build(doc) {
     this.doc = doc;
-    this.pinned = !this.shape.around && doc.devices.every((d) => d.position);
+    this.pinned = !this.shape.around && !this.unsaved && doc.devices.every((d) => d.position);
     const known = new Map();
     for (const d of doc.devices) if (d.position) known.set(d.name, d.position);
     const positions = place(doc.devices, neighbourMap(doc.links), known);
@@ -230,8 +246,8 @@ export class TopologyMap {
     const positions = Object.fromEntries(this.pending);
     this.pending.clear();
     try {
-      await api(`/api/v1/map/views/${q(VIEW)}/positions`, { method: 'PUT', body: { positions } });
-      if (!this.shape.around) this.pinned = true;
+      await api(`/api/v1/map/views/${q(this.view)}/positions`, { method: 'PUT', body: { positions } });
+      if (!this.shape.around) { this.pinned = true; this.unsaved = false; }
       document.body.dataset.layoutSaves = String(Number(document.body.dataset.layoutSaves || 0) + 1);
     } catch (error) {
       this.notify(`Layout not saved: ${error.message}`, { error: true });
@@ -247,7 +263,7 @@ export class TopologyMap {
         do {
           this.again = false;
           const generation = this.generation;
-          const doc = await api(this.url());
+          const doc = await this.fetchDoc();
           if (generation === this.generation) this.apply(doc);
         } while (this.again);
       } catch (error) {
