@@ -6,6 +6,7 @@ drop counters and the receive buffer the kernel granted beside them."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
@@ -154,10 +155,17 @@ def test_a_burst_past_the_queue_bound_is_counted_on_metrics(tmp_path: Path) -> N
     daemon = start_daemon(tmp_path, OSS_ASSURANCE__TRAPS_QUEUE_SIZE="20")
     try:
         burst = 2000
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.10.199.1", 0))
-            for n in range(burst):  # back to back: the receiver reads them in big gulps
-                sock.sendto(link_down(1 + n % 50, n), ("127.0.0.1", trap_port(daemon)))
+        assert daemon.proc is not None
+        # Paused while the burst lands in its socket, so that it reads the burst in big gulps
+        # once resumed: a daemon that kept pace with the sender would never fill the queue.
+        daemon.proc.send_signal(signal.SIGSTOP)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.bind(("127.10.199.1", 0))
+                for n in range(burst):
+                    sock.sendto(link_down(1 + n % 50, n), ("127.0.0.1", trap_port(daemon)))
+        finally:
+            daemon.proc.send_signal(signal.SIGCONT)
 
         counts = wait_for(
             "the burst read off the socket",
