@@ -83,8 +83,7 @@ run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro 
 	@$(BIN)/oss --url http://127.0.0.1:$(PORT) token create --role operator --name make-run \
 	  --replace --save --state-dir $(STATE) >/dev/null
 	@echo "A token for the CLI is saved in your CLI config; try: $(BIN)/oss device list"
-	@echo "The console: http://127.0.0.1:$(PORT)/ui/ -- sign in with the token make run saved:"; \
-	echo "  $(BIN)/python -c 'from oss.cli.config import load_cli_config as c; print(c().token)'"
+	@echo "The console: http://127.0.0.1:$(PORT)/ui/ -- sign in with the token make run saved: $(BIN)/oss console --show-token"
 	@$(LAB_ENV) $(BIN)/oss serve --state-dir $(STATE) --port $(PORT) --topology $(TOPOLOGY) & pid=$$!; \
 	trap '$(BIN)/oss lab down --state-dir $(STATE)/lab >/dev/null 2>&1; kill $$pid 2>/dev/null; wait $$pid' EXIT; \
 	trap 'exit 0' INT TERM; \

@@ -109,6 +109,10 @@ def get_context(ctx: typer.Context) -> Context:
 # checks the table is complete and its help lines are the modules' (the rendered help is equal).
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit", "The audit log, newest first."),
+    "console": (
+        "console",
+        "The web console's address (the daemon's own /ui/), and who the token signs in as.",
+    ),
     "demo": (
         "demo",
         "Order a slice, break its SLA with a link failure, and print the bill with the credit.",

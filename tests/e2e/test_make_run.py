@@ -140,6 +140,16 @@ def test_make_run_serves_the_example_and_survives_a_restart(make_run: MakeRun) -
     assert "# TYPE oss_http_requests_total counter" in metrics
     console = httpx.get(f"http://127.0.0.1:{make_run.port}/ui/")
     assert console.status_code == 200 and "content-security-policy" in console.headers
+    # what make run prints to sign in: the console's address and the saved token that works
+    signin = make_run.oss("console", "--show-token")
+    assert signin.returncode == 0, signin.stderr
+    assert f"console: http://127.0.0.1:{make_run.port}/ui/" in signin.stdout
+    assert "signs in as: make-run (operator)" in signin.stdout
+    token = signin.stdout.split("token: ")[1].strip()
+    me = httpx.get(
+        f"http://127.0.0.1:{make_run.port}/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert me.status_code == 200 and me.json()["role"] == "operator"
     # the simulated lab answers for the inventory's devices
     lab = make_run.oss(
         "-o", "json", "lab", "status", "--state-dir", str(make_run.tmp / "state" / "lab")
@@ -151,6 +161,7 @@ def test_make_run_serves_the_example_and_survives_a_restart(make_run: MakeRun) -
     assert "CryptographyDeprecationWarning" not in make_run.output
     assert "shown once" not in make_run.output  # the token is saved, its stdout discarded
     assert f"The console: http://127.0.0.1:{make_run.port}/ui/" in make_run.output
+    assert "oss console --show-token" in make_run.output
     make_run.start()  # a new token replaces the old one; the inventory is the same
     again = make_run.oss("-o", "json", "device", "list")
     assert again.returncode == 0, again.stderr
