@@ -118,7 +118,7 @@ function toolbar(map, panel) {
   search.addEventListener('input', () => map.search(search.value));
   search.addEventListener('keydown', (event) => {
     if (event.key === 'Enter') {
-      const found = map.search(search.value);
+      const found = map.search(search.value, { unfold: true });
       if (found && found.nonempty()) panel.device(found.first().data('name'));
     } else if (event.key === 'Escape') {
       search.value = '';
@@ -150,6 +150,7 @@ function toolbar(map, panel) {
     await map.load({}).catch((error) => notify(error.message, { error: true }));
   });
   $('fit').addEventListener('click', () => map.fit());
+  $('expand-all').addEventListener('click', () => map.toggleOverview());
   views(map);
   let poll = null;
   const utilisation = async () => {

@@ -4,11 +4,13 @@
 import { ApiError, api, q } from './api.js';
 import { COLOUR, DOWN, marker } from './severity.js';
 import { place } from './placement.js';
+import { OVERVIEW_DEVICES, clusterId, foldedElements, siteOf } from './overview.js';
 
 const cytoscape = window.cytoscape;
 export const DEFAULT_VIEW = 'default';
 export const VIEW_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const BIG = 1500; // elements past which the renderer trades detail for speed while moving
+const SEARCH_UNFOLDS = 3; // folded sites a typed search unfolds by itself (Enter: all it finds)
 const UTIL_STOPS = ['#3b528b', '#21918c', '#5ec962', '#fde725']; // viridis: colour-blind safe
 const SHAPES = { aggregation: 'hexagon', agg: 'hexagon', core: 'octagon', pe: 'diamond', p: 'diamond', access: 'ellipse' };
 
@@ -56,6 +58,24 @@ const STYLE = [
     'line-color': DOWN, width: 5, color: DOWN, 'font-weight': 'bold', 'font-size': 10,
     label: 'data(mark)', 'text-rotation': 'autorotate',
   } },
+  // The overview: a folded site (its size grows with its devices) and a bundle of links.
+  { selector: 'node.cluster', style: {
+    shape: 'round-rectangle', width: 'mapData(count, 1, 200, 70, 180)', height: 'mapData(count, 1, 200, 50, 120)',
+    'background-color': '#2a3a4c', 'border-width': 2, 'border-color': '#3b4b5d', 'border-style': 'dashed',
+    label: 'data(label)', 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center',
+    color: '#e3e9ef', 'font-size': 13, 'font-weight': 'bold', 'text-outline-color': '#0e1319',
+    'text-outline-width': 2, 'min-zoomed-font-size': 4,
+  } },
+  ...['indeterminate', 'warning', 'minor', 'major', 'critical'].map((s) => ({
+    selector: `node.cluster[severity = "${s}"]`,
+    style: { 'background-color': COLOUR[s], 'border-color': '#ffffff', 'border-style': 'solid', 'border-width': s === 'critical' ? 5 : 3 },
+  })),
+  { selector: 'edge.bundle', style: {
+    width: 'mapData(count, 1, 100, 3, 12)', 'curve-style': 'straight', label: 'data(mark)',
+    'font-size': 11, color: '#c9d6e3', 'text-outline-color': '#0e1319', 'text-outline-width': 2,
+    'text-rotation': 'autorotate', 'min-zoomed-font-size': 4,
+  } },
+  { selector: 'edge.bundle.bad', style: { width: 'mapData(count, 1, 100, 5, 14)', 'font-size': 11 } },
   { selector: 'edge.down', style: { 'line-style': 'dashed', 'line-dash-pattern': [8, 4] } },
   { selector: '.faded', style: { opacity: 0.18 } },
   { selector: '.path', style: { 'underlay-color': '#00c2ff', 'underlay-opacity': 0.45, 'underlay-padding': 7 } },
@@ -97,6 +117,10 @@ export class TopologyMap {
     this.refreshing = null;
     this.again = false;
     this.marked = false;
+    // The overview: whether the map is folded into sites, and the sites unfolded since.
+    this.overview = false;
+    this.unfolded = new Set();
+    this.positions = new Map(); // every device's, drawn or folded
     // The pane changes size with the window and the panel: keep the canvas in step, and keep
     // the whole map in view until the user pans or zooms.
     new ResizeObserver(() => {
@@ -130,6 +154,7 @@ export class TopologyMap {
   async load(shape = {}) {
     document.body.dataset.mapState = 'loading';
     this.shape = shape;
+    this.unfolded = new Set();
     this.generation = (this.generation || 0) + 1; // a refresh begun before is now stale
     const doc = await this.fetchDoc();
     performance.mark('map-fetched');
@@ -142,6 +167,8 @@ export class TopologyMap {
     const known = new Map();
     for (const d of doc.devices) if (d.position) known.set(d.name, d.position);
     const positions = place(doc.devices, neighbourMap(doc.links), known);
+    this.positions = positions;
+    this.overview = !this.shape.around && doc.devices.length > OVERVIEW_DEVICES;
     const elements = this.elements(doc, positions);
     performance.mark('map-elements');
     if (this.cy) { this.cy.destroy(); this.cy = null; }
@@ -162,6 +189,7 @@ export class TopologyMap {
     this.cy.on('viewport', () => { if (!this.fitting) this.userMoved = true; });
     this.wire();
     window.ossConsole.cy = this.cy;
+    this.detailChanged();
     const ready = () => {
       if (document.body.dataset.mapState === 'ready') return;
       document.body.dataset.mapState = 'ready';
@@ -171,14 +199,22 @@ export class TopologyMap {
     this.cy.ready(() => requestAnimationFrame(() => requestAnimationFrame(ready)));
   }
 
+  folded(site) {
+    return this.overview && !this.unfolded.has(site);
+  }
+
   elements(doc, positions) {
     const out = [];
+    const folded = foldedElements(doc, positions, (site) => this.folded(site));
     const counts = new Map();
     for (const d of doc.devices) if (d.site) counts.set(d.site, (counts.get(d.site) || 0) + 1);
     for (const [site, n] of [...counts.entries()].sort()) {
+      if (this.folded(site)) continue;
       out.push({ group: 'nodes', classes: 'site', data: { id: `s:${site}`, name: site, label: `${site} · ${n}` } });
     }
+    for (const n of folded.nodes) out.push({ ...n, grabbable: false });
     for (const d of doc.devices) {
+      if (folded.hidden.has(d.name)) continue;
       const data = {
         id: `d:${d.name}`, name: d.name, label: deviceLabel(d), severity: d.severity || undefined,
         open: d.open_alarms || 0, role: d.role || '', site: d.site || '', state: d.state || 'active',
@@ -190,6 +226,7 @@ export class TopologyMap {
     // Parallel links need bezier curves to be told apart; past BIG, straight lines are cheaper.
     const straight = doc.links.length > BIG ? 'straight' : '';
     for (const l of doc.links) {
+      if (folded.hidden.has(l.a.device) || folded.hidden.has(l.b.device)) continue;
       const bad = l.state === 'down' || Boolean(l.severity);
       const util = this.utilOverride?.[l.id] ?? l.utilisation;
       const classes = [bad ? 'bad' : '', l.state === 'down' ? 'down' : '', this.utilOn ? 'util' : '', straight || 'labelled'].filter(Boolean).join(' ');
@@ -203,19 +240,68 @@ export class TopologyMap {
         },
       });
     }
+    for (const e of folded.edges) out.push({ ...e, data: { ...e.data, aIf: '', bIf: '' } });
     return out;
+  }
+
+  // The overview's state for tests and the bench: body[data-map-detail] is 'sites' (all
+  // folded), 'partial' or 'devices'; body[data-folded-sites] counts the folded sites.
+  detailChanged() {
+    const folded = this.cy ? this.cy.nodes('node.cluster').length : 0;
+    const detail = !this.overview ? 'devices' : folded && !this.unfolded.size ? 'sites' : folded ? 'partial' : 'devices';
+    document.body.dataset.mapDetail = detail;
+    document.body.dataset.foldedSites = String(folded);
+    const button = document.getElementById('expand-all');
+    if (button) {
+      button.hidden = !this.doc || this.shape.around || this.doc.devices.length <= OVERVIEW_DEVICES;
+      button.textContent = this.overview ? 'Expand all' : 'Sites';
+      button.title = this.overview ? 'Draw every device and link (slow on a big map)' : 'Fold the map into its sites';
+    }
+  }
+
+  // Unfold sites into their devices (where the layout has them; nothing else moves).
+  unfold(sites) {
+    const more = [...sites].filter((s) => this.folded(s));
+    if (!more.length || !this.doc) return false;
+    for (const s of more) this.unfolded.add(s);
+    this.apply(this.doc);
+    return true;
+  }
+
+  // Unfold the sites of these devices (a search, an alarm, a service path).
+  reveal(names) {
+    if (!this.overview || !this.doc) return false;
+    const wanted = new Set(names);
+    return this.unfold(new Set(this.doc.devices.filter((d) => wanted.has(d.name)).map(siteOf)));
+  }
+
+  // The toolbar's button: every device ('Expand all') or back to the sites.
+  toggleOverview() {
+    if (!this.doc) return;
+    performance.mark('map-expand-start');
+    this.overview = !this.overview;
+    this.unfolded = new Set();
+    this.apply(this.doc);
+    if (!this.userMoved) this.fit();
+    const done = this.overview ? 'map-folded' : 'map-expanded';
+    this.cy.one('render', () => requestAnimationFrame(() => { performance.mark(done); document.body.dataset.mapDrawn = done; }));
+    document.body.dataset.mapDrawn = '';
+    this.cy.forceRender?.();
   }
 
   wire() {
     const cy = this.cy;
     cy.on('tap', 'node.device', (e) => this.onSelect({ kind: 'device', name: e.target.data('name') }));
-    cy.on('tap', 'edge', (e) => this.onSelect({ kind: 'link', id: e.target.data('linkId') }));
+    cy.on('tap', 'edge[linkId]', (e) => this.onSelect({ kind: 'link', id: e.target.data('linkId') }));
+    // A folded site (or a bundle's folded ends) unfolds on a click.
+    cy.on('tap', 'node.cluster', (e) => this.unfold([e.target.data('site')]));
+    cy.on('tap', 'edge.bundle', (e) => this.unfold(e.target.connectedNodes('node.cluster').map((n) => n.data('site'))));
     cy.on('dragfree', 'node', (e) => this.dragged(e.target));
     // Interface names show when zoomed in; hovering a device or a link shows its own.
     cy.on('mouseover', 'node.device', (e) => e.target.connectedEdges().addClass('hover'));
     cy.on('mouseout', 'node.device', (e) => e.target.connectedEdges().removeClass('hover'));
     cy.on('mouseover', 'edge', (e) => e.target.addClass('hover'));
-    if (cy.edges('.straight').nonempty()) {
+    if (this.doc.links.length > BIG) { // straight links now, or once the overview unfolds
       let timer = null;
       cy.on('viewport', () => { clearTimeout(timer); timer = setTimeout(() => this.labelInView(), 150); });
     }
@@ -279,13 +365,16 @@ export class TopologyMap {
     const cy = this.cy;
     if (!cy) return this.build(doc);
     this.doc = doc;
-    const known = new Map();
+    const present = new Set(doc.devices.map((d) => d.name));
+    const known = new Map([...this.positions].filter(([name]) => present.has(name)));
     cy.nodes('node.device').forEach((n) => { known.set(n.data('name'), { ...n.position() }); });
     const saved = new Map();
     for (const d of doc.devices) if (d.position) { known.set(d.name, d.position); saved.set(d.name, d.position); }
     const positions = place(doc.devices, neighbourMap(doc.links), known);
+    this.positions = positions;
     const wanted = this.elements(doc, positions);
     const ids = new Set(wanted.map((w) => w.data.id));
+    const added = []; // added at once: unfolding a big map adds thousands
     cy.batch(() => {
       cy.remove(cy.elements().filter((e) => !ids.has(e.id())));
       for (const w of wanted) {
@@ -294,13 +383,14 @@ export class TopologyMap {
           cy.remove(e);
           e = cy.collection();
         }
-        if (e.empty()) { cy.add(w); continue; }
+        if (e.empty()) { added.push(w); continue; }
         const { parent, ...data } = w.data;
         if (w.group === 'nodes' && w.classes === 'device' && (e.data('parent') || undefined) !== parent) {
           e = e.move({ parent: parent ?? null });
         }
-        for (const [k, v] of Object.entries(data)) if (e.data(k) !== v) e.data(k, v);
-        for (const k of ['severity', 'util', 'ucolour']) if (!(k in data) && e.data(k) !== undefined) e.removeData(k);
+        // data(k, undefined) reads: a field gone (a cleared severity) is removed instead.
+        for (const [k, v] of Object.entries(data)) if (v !== undefined && e.data(k) !== v) e.data(k, v);
+        for (const k of ['severity', 'util', 'ucolour']) if (data[k] === undefined && e.data(k) !== undefined) e.removeData(k);
         if (w.classes !== undefined) {
           const keep = ['hl', 'path', 'faded', 'hover', 'labelled'].filter((c) => e.hasClass(c));
           e.classes([w.classes, ...keep].join(' '));
@@ -309,8 +399,15 @@ export class TopologyMap {
         if (at && w.classes === 'device' && !e.grabbed() && (Math.abs(e.position('x') - at.x) > 0.5 || Math.abs(e.position('y') - at.y) > 0.5)) {
           e.position({ x: at.x, y: at.y });
         }
+        if (w.classes === 'cluster' && (Math.abs(e.position('x') - w.position.x) > 0.5 || Math.abs(e.position('y') - w.position.y) > 0.5)) {
+          e.position(w.position);
+        }
       }
+      // Sites before their devices, nodes before the links between them.
+      const rank = (w) => (w.group === 'edges' ? 2 : w.classes === 'site' ? 0 : 1);
+      if (added.length) cy.add(added.sort((a, b) => rank(a) - rank(b)));
     });
+    this.detailChanged();
   }
 
   setUtilisation(on) {
@@ -329,16 +426,25 @@ export class TopologyMap {
     });
   }
 
-  search(text) {
+  // Fades what does not match. On the overview, the folded sites holding a match are unfolded
+  // when asked (`unfold`: Enter) or when the matches are in a few sites; else they stay lit.
+  search(text, { unfold = false } = {}) {
     const needle = text.trim().toLowerCase();
+    if (!this.cy) return this.cy;
+    let lit = [];
+    if (needle && this.overview && this.doc) {
+      const sites = new Set(this.doc.devices.filter((d) => d.name.toLowerCase().includes(needle)).map(siteOf));
+      lit = [...sites].filter((site) => this.folded(site));
+      if (lit.length && (unfold || lit.length <= SEARCH_UNFOLDS)) { this.unfold(lit); lit = []; }
+    }
     const cy = this.cy;
-    if (!cy) return cy;
     let found = cy.collection();
     cy.batch(() => {
       cy.elements().removeClass('faded');
       if (!needle) return;
       found = cy.nodes('node.device').filter((n) => n.data('name').toLowerCase().includes(needle));
-      const keep = found.union(found.ancestors()).union(found.edgesWith(found));
+      let keep = found.union(found.ancestors()).union(found.edgesWith(found));
+      for (const site of lit) keep = keep.union(cy.getElementById(clusterId(site)));
       cy.elements().not(keep).addClass('faded');
     });
     return found;
@@ -348,6 +454,13 @@ export class TopologyMap {
   highlight(target, { cls = 'hl', center = true } = {}) {
     const cy = this.cy;
     if (!cy) return null;
+    // What it names may be inside folded sites: unfold them first.
+    const names = target.kind === 'device' ? [target.name]
+      : target.kind === 'interface' ? [target.device]
+        : target.kind === 'path' ? [...(target.devices || [])] : [];
+    const linked = new Set(target.kind === 'link' ? [target.id] : target.kind === 'path' ? target.links || [] : []);
+    for (const l of this.doc?.links || []) if (linked.has(l.id)) names.push(l.a.device, l.b.device);
+    this.reveal(names);
     let eles = cy.collection();
     const device = (name) => cy.getElementById(`d:${name}`);
     if (target.kind === 'device') eles = device(target.name);
