@@ -3,7 +3,7 @@
 // alarms correlated under it. Ack/clear are the operator's: a viewer sees them disabled, and
 // the API refuses them anyway (403, audited).
 import { api } from './api.js';
-import { clear, clickable, el, notify } from './dom.js';
+import { arrange, clickable, el, notify } from './dom.js';
 import { when } from './format.js';
 import { RANK, chip } from './severity.js';
 
@@ -24,6 +24,11 @@ export function objectOf(alarm) {
   return { kind: type || 'object', name: id };
 }
 
+// Writes only a changed text: an unchanged one is no DOM mutation.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function deviceOf(alarm) {
   const o = objectOf(alarm);
   return o.kind === 'interface' ? o.device : o.kind === 'device' ? o.name : '';
@@ -39,6 +44,7 @@ export class AlarmList {
     this.onFocus = onFocus;
     this.onChange = onChange;
     this.alarms = new Map();
+    this.drawn = new Map(); // alarm id -> { tr, doc, view }: the rows on the page
     this.expanded = new Set();
     this.selected = null;
     this.scheduled = false;
@@ -53,7 +59,12 @@ export class AlarmList {
       api(`${BASE}?state=updated&limit=${READ_LIMIT}`),
       api(`${BASE}?state=cleared&limit=${CLEARED_LIMIT}`),
     ]);
-    this.alarms = new Map(reads.flat().map((d) => [d.id, d]));
+    // An alarm read back unchanged keeps its document, so its row is not refilled.
+    const same = (known, doc) => known && JSON.stringify(known) === JSON.stringify(doc);
+    this.alarms = new Map(reads.flat().map((d) => {
+      const known = this.alarms.get(d.id);
+      return [d.id, same(known, d) ? known : d];
+    }));
     this.render();
   }
 
@@ -82,6 +93,10 @@ export class AlarmList {
     return true;
   }
 
+  // Patches the table to what the alarms and filters show, keyed by alarm id: a row is built
+  // once, refilled in place when its alarm (or its fold, selection, role) changed, and moved
+  // only if its place changed; hidden ones are removed. A change in a 700-row list touches one
+  // row, not the whole table (its style and layout were most of the page's time under load).
   render() {
     const all = [...this.alarms.values()];
     const shown = all.filter((a) => this.visible(a));
@@ -101,21 +116,36 @@ export class AlarmList {
       || (RANK[b.perceivedSeverity] || 0) - (RANK[a.perceivedSeverity] || 0)
       || b.id - a.id;
     top.sort(order);
+    const operator = this.canOperate();
     const rows = [];
+    const drawn = new Map();
+    const put = (a, childCount, isChild) => {
+      const view = `${childCount}|${isChild}|${this.expanded.has(a.id)}|${this.selected === a.id}|${operator}`;
+      let row = this.drawn.get(a.id);
+      if (!row) row = { tr: clickable(el('tr'), () => this.select(a.id)), doc: null, view: '' };
+      if (row.doc !== a || row.view !== view) {
+        this.fill(row.tr, a, childCount, isChild, operator);
+        row.doc = a;
+        row.view = view;
+      }
+      drawn.set(a.id, row);
+      rows.push(row.tr);
+    };
     for (const a of top) {
       const kids = (children.get(a.id) || []).sort(order);
-      rows.push(this.row(a, kids.length, false));
-      if (kids.length && this.expanded.has(a.id)) for (const k of kids) rows.push(this.row(k, 0, true));
+      put(a, kids.length, false);
+      if (kids.length && this.expanded.has(a.id)) for (const k of kids) put(k, 0, true);
     }
-    clear(this.rows).append(...rows);
+    arrange(this.rows, rows);
+    this.drawn = drawn;
     const open = all.filter((a) => a.state !== 'cleared').length;
-    this.count.textContent = `(${open} open)`;
-    this.summary.textContent = `${shown.length} shown of ${all.length} (${open} open)`;
-    document.body.dataset.openAlarms = String(open);
+    setText(this.count, `(${open} open)`);
+    setText(this.summary, `${shown.length} shown of ${all.length} (${open} open)`);
+    if (document.body.dataset.openAlarms !== String(open)) document.body.dataset.openAlarms = String(open);
   }
 
-  row(a, childCount, isChild) {
-    const operator = this.canOperate();
+  // The row's classes, data-* hooks and cells for this alarm; the row element stays.
+  fill(tr, a, childCount, isChild, operator) {
     const cleared = a.state === 'cleared';
     const acked = a.ackState === 'acknowledged';
     const why = operator ? '' : 'needs the operator role';
@@ -126,27 +156,38 @@ export class AlarmList {
         onclick: (event) => { event.stopPropagation(); this.toggle(a.id); },
       })
       : null;
-    const tr = el('tr', {
-      class: [isChild ? 'child' : '', this.selected === a.id ? 'selected' : ''].filter(Boolean).join(' '),
-      dataset: {
-        alarmId: a.id, severity: a.perceivedSeverity, state: a.state, ackState: a.ackState,
-        rootCause: a.isRootCause ? 'true' : 'false', children: childCount, object: a.alarmedObject?.id ?? '',
-        device: deviceOf(a),
-      },
-    },
-    el('td', {}, fold),
-    el('td', {}, chip(cleared ? 'cleared' : a.perceivedSeverity)),
-    el('td', { text: a.id }),
-    el('td', { class: 'object', text: `${a.alarmedObjectType ?? ''} ${a.alarmedObject?.id ?? ''}`.trim() }),
-    el('td', { class: 'problem', text: `${a.isRootCause ? '[root cause] ' : ''}${a.specificProblem || a.probableCause || ''}${a.count > 1 ? ` ×${a.count}` : ''}` }),
-    el('td', { text: when(a.alarmRaisedTime) }),
-    el('td', { text: a.state }),
-    el('td', { text: acked ? `✓ ${a.ackUserId ?? ''}`.trim() : '—' }),
-    el('td', {},
-      el('button', { type: 'button', class: 'ack', text: 'Ack', disabled: !operator || acked || cleared, title: why || (acked ? 'acknowledged' : 'acknowledge'), onclick: (event) => { event.stopPropagation(); this.patch(a.id, { ackState: 'acknowledged' }); } }),
-      ' ',
-      el('button', { type: 'button', class: 'clear', text: 'Clear', disabled: !operator || cleared, title: why || 'clear', onclick: (event) => { event.stopPropagation(); this.patch(a.id, { state: 'cleared' }); } })));
-    return clickable(tr, () => { this.selected = a.id; this.onFocus(a); this.render(); });
+    const classes = [isChild ? 'child' : '', this.selected === a.id ? 'selected' : ''].filter(Boolean).join(' ');
+    if (tr.className !== classes) tr.className = classes;
+    const hooks = {
+      alarmId: a.id, severity: a.perceivedSeverity, state: a.state, ackState: a.ackState,
+      rootCause: a.isRootCause ? 'true' : 'false', children: childCount, object: a.alarmedObject?.id ?? '',
+      device: deviceOf(a),
+    };
+    for (const [key, value] of Object.entries(hooks)) {
+      if (value === undefined || value === null) delete tr.dataset[key];
+      else if (tr.dataset[key] !== String(value)) tr.dataset[key] = String(value);
+    }
+    tr.replaceChildren(
+      el('td', {}, fold),
+      el('td', {}, chip(cleared ? 'cleared' : a.perceivedSeverity)),
+      el('td', { text: a.id }),
+      el('td', { class: 'object', text: `${a.alarmedObjectType ?? ''} ${a.alarmedObject?.id ?? ''}`.trim() }),
+      el('td', { class: 'problem', text: `${a.isRootCause ? '[root cause] ' : ''}${a.specificProblem || a.probableCause || ''}${a.count > 1 ? ` ×${a.count}` : ''}` }),
+      el('td', { text: when(a.alarmRaisedTime) }),
+      el('td', { text: a.state }),
+      el('td', { text: acked ? `✓ ${a.ackUserId ?? ''}`.trim() : '—' }),
+      el('td', {},
+        el('button', { type: 'button', class: 'ack', text: 'Ack', disabled: !operator || acked || cleared, title: why || (acked ? 'acknowledged' : 'acknowledge'), onclick: (event) => { event.stopPropagation(); this.patch(a.id, { ackState: 'acknowledged' }); } }),
+        ' ',
+        el('button', { type: 'button', class: 'clear', text: 'Clear', disabled: !operator || cleared, title: why || 'clear', onclick: (event) => { event.stopPropagation(); this.patch(a.id, { state: 'cleared' }); } })));
+  }
+
+  select(id) {
+    const alarm = this.alarms.get(id);
+    if (!alarm) return;
+    this.selected = id;
+    this.onFocus(alarm);
+    this.render();
   }
 
   toggle(id) {

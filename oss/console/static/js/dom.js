@@ -68,3 +68,38 @@ export function notify(message, { error = false, ms = 5000 } = {}) {
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { toast.hidden = true; }, ms);
 }
+
+// Puts `nodes` (new or already children) as `parent`'s children in that order, dropping the
+// others, with the fewest moves: the nodes already in order (the longest increasing run of
+// their wanted places) stay, the rest are inserted. A long list where one row changed, came or
+// went costs one DOM change, not a rebuild (style and layout of every row).
+export function arrange(parent, nodes) {
+  const place = new Map(nodes.map((node, i) => [node, i]));
+  for (const child of [...parent.childNodes]) if (!place.has(child)) child.remove();
+  const stay = increasingRun([...parent.childNodes].map((node) => place.get(node)));
+  let next = null;
+  for (let i = nodes.length - 1; i >= 0; i -= 1) {
+    if (!stay.has(i)) parent.insertBefore(nodes[i], next);
+    next = nodes[i];
+  }
+  return parent;
+}
+
+// The values of one longest strictly increasing subsequence of `seq` (patience sorting).
+function increasingRun(seq) {
+  const tails = [];
+  const prev = new Array(seq.length);
+  for (let i = 0; i < seq.length; i += 1) {
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (seq[tails[mid]] < seq[i]) lo = mid + 1; else hi = mid;
+    }
+    prev[i] = lo > 0 ? tails[lo - 1] : -1;
+    tails[lo] = i;
+  }
+  const run = new Set();
+  for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) run.add(seq[i]);
+  return run;
+}
