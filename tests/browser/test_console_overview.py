@@ -137,7 +137,7 @@ def click_node(session: Session, node_id: str) -> None:
 
 
 def test_a_big_map_opens_as_sites_and_a_click_unfolds_one_in_place(
-    big_daemon: tuple[Daemon, str], session: Session
+    big_daemon: tuple[Daemon, str], session: Session, shots: Path
 ) -> None:
     with api(big_daemon) as client:
         doc = client.get("/api/v1/map").json()
@@ -156,6 +156,7 @@ def test_a_big_map_opens_as_sites_and_a_click_unfolds_one_in_place(
     assert {k: {"count": v["count"], "bad": v["bad"]} for k, v in got.items()} == want
     assert all(f"{v['count']} links" in v["label"] for v in got.values())
     assert drawn_devices(session) == {}
+    session.page.screenshot(path=str(shots / "overview-01-sites.png"))
 
     site = sorted(sites)[1]
     members = sorted(d["name"] for d in doc["devices"] if d["site"] == site)
@@ -175,6 +176,7 @@ def test_a_big_map_opens_as_sites_and_a_click_unfolds_one_in_place(
     ]
     drawn = session.js("() => window.ossConsole.cy.edges('[linkId]').map((e) => e.data('linkId'))")
     assert sorted(drawn) == sorted(inside)
+    session.page.screenshot(path=str(shots / "overview-02-site-unfolded.png"))
     assert session.console_errors == []
 
 

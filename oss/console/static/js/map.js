@@ -60,22 +60,22 @@ const STYLE = [
   } },
   // The overview: a folded site (its size grows with its devices) and a bundle of links.
   { selector: 'node.cluster', style: {
-    shape: 'round-rectangle', width: 'mapData(count, 1, 200, 70, 180)', height: 'mapData(count, 1, 200, 50, 120)',
+    shape: 'round-rectangle', width: 'data(w)', height: 'data(h)',
     'background-color': '#2a3a4c', 'border-width': 2, 'border-color': '#3b4b5d', 'border-style': 'dashed',
     label: 'data(label)', 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center',
-    color: '#e3e9ef', 'font-size': 13, 'font-weight': 'bold', 'text-outline-color': '#0e1319',
-    'text-outline-width': 2, 'min-zoomed-font-size': 4,
+    color: '#e3e9ef', 'font-size': 'data(fs)', 'font-weight': 'bold', 'text-outline-color': '#0e1319',
+    'text-outline-width': 3, 'min-zoomed-font-size': 4,
   } },
   ...['indeterminate', 'warning', 'minor', 'major', 'critical'].map((s) => ({
     selector: `node.cluster[severity = "${s}"]`,
     style: { 'background-color': COLOUR[s], 'border-color': '#ffffff', 'border-style': 'solid', 'border-width': s === 'critical' ? 5 : 3 },
   })),
   { selector: 'edge.bundle', style: {
-    width: 'mapData(count, 1, 100, 3, 12)', 'curve-style': 'straight', label: 'data(mark)',
-    'font-size': 11, color: '#c9d6e3', 'text-outline-color': '#0e1319', 'text-outline-width': 2,
+    width: 'mapData(count, 1, 100, 4, 24)', 'curve-style': 'straight', label: 'data(mark)',
+    'font-size': 'data(fs)', color: '#c9d6e3', 'text-outline-color': '#0e1319', 'text-outline-width': 2,
     'text-rotation': 'autorotate', 'min-zoomed-font-size': 4,
   } },
-  { selector: 'edge.bundle.bad', style: { width: 'mapData(count, 1, 100, 5, 14)', 'font-size': 11 } },
+  { selector: 'edge.bundle.bad', style: { width: 'mapData(count, 1, 100, 6, 26)', 'font-size': 'data(fs)', color: DOWN } },
   { selector: 'edge.down', style: { 'line-style': 'dashed', 'line-dash-pattern': [8, 4] } },
   { selector: '.faded', style: { opacity: 0.18 } },
   { selector: '.path', style: { 'underlay-color': '#00c2ff', 'underlay-opacity': 0.45, 'underlay-padding': 7 } },

@@ -10,6 +10,8 @@ import { marker, worst } from './severity.js';
 // page; the metro lab (12 devices) and small sites' maps stay fully expanded.
 export const OVERVIEW_DEVICES = 300;
 
+const MIN_SIZE = 120; // a folded site's smallest side (model units; a device is 30)
+
 export const siteOf = (device) => device.site || '';
 export const clusterId = (site) => `g:${site}`;
 
@@ -29,23 +31,30 @@ export function foldedElements(doc, positions, folded) {
     const site = siteOf(d);
     if (!folded(site)) continue;
     hidden.add(d.name);
-    if (!sites.has(site)) sites.set(site, { count: 0, alarmed: 0, severities: [], x: 0, y: 0 });
+    if (!sites.has(site)) sites.set(site, { count: 0, alarmed: 0, severities: [], x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity });
     const s = sites.get(site);
     const p = positions.get(d.name);
     s.count += 1;
-    s.x += p.x;
-    s.y += p.y;
+    s.x1 = Math.min(s.x1, p.x); s.x2 = Math.max(s.x2, p.x);
+    s.y1 = Math.min(s.y1, p.y); s.y2 = Math.max(s.y2, p.y);
     if (d.severity) { s.alarmed += 1; s.severities.push(d.severity); }
   }
+  // A folded site covers the area its devices take (so the overview reads at the same zoom
+  // as the unfolded map), its text scaled with it.
+  let font = 14;
   const nodes = [...sites.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([site, s]) => {
     const severity = worst(s.severities);
+    const w = Math.max(MIN_SIZE, s.x2 - s.x1 + MIN_SIZE / 2);
+    const h = Math.max(MIN_SIZE, s.y2 - s.y1 + MIN_SIZE / 2);
+    const fs = Math.round(Math.max(14, Math.min(w, h) / 14));
+    font = Math.max(font, fs);
     return {
       group: 'nodes', classes: 'cluster',
       data: {
         id: clusterId(site), site, count: s.count, alarmed: s.alarmed, severity: severity || undefined,
-        label: clusterLabel(site, s.count, severity, s.alarmed), state: 'active',
+        label: clusterLabel(site, s.count, severity, s.alarmed), state: 'active', w, h, fs,
       },
-      position: { x: s.x / s.count, y: s.y / s.count },
+      position: { x: (s.x1 + s.x2) / 2, y: (s.y1 + s.y2) / 2 },
     };
   });
   // One edge per pair of ends, an end being a folded site or a device of an unfolded one.
@@ -67,13 +76,17 @@ export function foldedElements(doc, positions, folded) {
   const edges = [...pairs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, p]) => {
     const severity = worst(p.severities);
     const bad = p.down > 0 || Boolean(severity);
-    const text = [`${p.count} link${p.count === 1 ? '' : 's'}`];
+    // Between two folded sites: the count and the worst; from an unfolded device to a folded
+    // site (a spoke): only what is wrong, small, so an unfolded site stays readable.
+    const spoke = !p.a.startsWith('g:') || !p.b.startsWith('g:');
+    const text = spoke ? [] : [`${p.count} link${p.count === 1 ? '' : 's'}`];
     if (p.down) text.push(`✖ ${p.down} down`);
     else if (severity) text.push(marker(severity));
     return {
-      group: 'edges', classes: bad ? 'bundle bad' : 'bundle',
+      group: 'edges', classes: ['bundle', bad ? 'bad' : '', spoke ? 'spoke' : ''].filter(Boolean).join(' '),
       data: {
         id: `b:${key}`, source: p.a, target: p.b, count: p.count, down: p.down,
+        fs: spoke ? 10 : Math.round(font * 0.8),
         severity: severity || undefined, mark: text.join(' '), links: p.links.join(','),
       },
     };
