@@ -20,6 +20,7 @@ from playwright.sync_api import Playwright
 from bench.console_inventory import Shape, generate
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LIVE_MS, VIEWPORT, WAIT_MS, Session
 from tests.browser.conftest import log_in as sign_in
+from tests.browser.test_console import drag
 from tests.peers.daemon import Daemon
 
 pytestmark = pytest.mark.integration
@@ -177,6 +178,20 @@ def test_a_big_map_opens_as_sites_and_a_click_unfolds_one_in_place(
     drawn = session.js("() => window.ossConsole.cy.edges('[linkId]').map((e) => e.data('linkId'))")
     assert sorted(drawn) == sorted(inside)
     session.page.screenshot(path=str(shots / "overview-02-site-unfolded.png"))
+
+    # The first drag pins the whole layout, the folded sites' devices where they would unfold:
+    # after a reload every other site is where it was.
+    drag(session, members[0], 60, 40)
+    session.page.wait_for_selector("body[data-layout-saves]", timeout=WAIT_MS)
+    with api(big_daemon) as client:
+        view = client.get("/api/v1/map/views/default").json()
+    assert len(view["positions"]) == SHAPE.devices
+    session.page.reload()
+    session.page.wait_for_selector("body[data-map-detail=sites]", timeout=WAIT_MS)
+    again = clusters(session)
+    assert sorted(again) == sorted(shown)
+    for other, v in after.items():  # saved to 0.1: the same place to the rounding
+        assert v["position"] == pytest.approx(again[other]["position"], abs=0.1), other
     assert session.console_errors == []
 
 

@@ -318,10 +318,14 @@ export class TopologyMap {
     }
     // The first drag pins the whole map as this user sees it (every device's position), so
     // everyone gets the same layout; later drags send only what moved.
+    const round = (p) => ({ x: Math.round(p.x * 10) / 10, y: Math.round(p.y * 10) / 10 });
     const moved = this.pinned || this.shape.around ? devices : this.cy.nodes('node.device');
+    // On the overview, the folded sites' devices are pinned too, where they would unfold.
+    if (!this.pinned && !this.shape.around) for (const [name, p] of this.positions) this.pending.set(name, round(p));
     moved.forEach((n) => {
       const p = n.position();
-      this.pending.set(n.data('name'), { x: Math.round(p.x * 10) / 10, y: Math.round(p.y * 10) / 10 });
+      this.positions.set(n.data('name'), { x: p.x, y: p.y });
+      this.pending.set(n.data('name'), round(p));
     });
     clearTimeout(this.saveTimer);
     this.saveTimer = setTimeout(() => this.save(), 250);
