@@ -61,7 +61,7 @@ class Layouts:
                     before=_points(before),
                     after=_points(positions),
                 )
-                held = len(await store.positions_of(session, view))
+                held = await store.position_count(session, view)
         except IntegrityError as exc:
             # A device removed since the caller checked, or a concurrent save of the same
             # position: the transaction rolled back whole.

@@ -47,6 +47,11 @@ async def view_exists(session: AsyncSession, view: str) -> bool:
     return found is not None
 
 
+async def position_count(session: AsyncSession, view: str) -> int:
+    counted = select(func.count()).where(MapPositionRow.view == view)
+    return int(await session.scalar(counted) or 0)
+
+
 async def positions_of(
     session: AsyncSession, view: str, devices: Collection[str] | None = None
 ) -> dict[str, Point]:
