@@ -6,6 +6,7 @@ import typer
 
 from oss.cli.main import app, get_context
 from oss.cli.output import console as plain_console
+from oss.cli.output import error
 
 CONSOLE_PATH = "/ui/"
 
@@ -25,7 +26,7 @@ def console(
     out = plain_console(soft_wrap=True)  # no markup: names are data
     out.print(f"console: {context.url.rstrip('/')}{CONSOLE_PATH}")
     if context.token is None:
-        out.print("no token: create one with `oss token create --role viewer --save`")
+        error("no token: create one with `oss token create --role viewer --save`")
         raise typer.Exit(1)
     with context.client() as api:
         me = api.get("/api/v1/me")  # the token works before anyone pastes it
