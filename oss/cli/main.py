@@ -118,6 +118,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Order a slice, break its SLA with a link failure, and print the bill with the credit.",
     ),
     "serve": ("serve", "Run the daemon until SIGTERM or SIGINT."),
+    "cluster": ("cluster", "The cluster: instances, leases and device shares."),
     "alarm": ("alarm", "Alarms (TMF642): list, inspect, acknowledge, clear, watch."),
     "bill": ("bill", "Bills (TMF678): run the bill run, list, show an invoice, issue."),
     "catalog": ("catalog", "The product catalogue: offerings and their terms."),
