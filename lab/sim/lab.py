@@ -608,6 +608,7 @@ class Lab:
                 "address": node.address,
                 "up": node.up,
                 "reply_delay_s": device.reply_delay_s,
+                "snmp_requests": dict(node.snmp.requests_by_source),
                 "ports": self.port_map(),
                 "interfaces": {
                     ifname: {

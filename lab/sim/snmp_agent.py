@@ -342,6 +342,8 @@ def _varbind(name: bytes, value: bytes) -> bytes:
     return tlv(SEQUENCE, name + value)
 
 
+SOURCES_KEPT = 64  # requesters a node remembers (`requests_by_source`)
+
 # A row of a GETBULK or a GETNEXT answer: (position in the view, or -1 past its end; varbind)
 _Next = tuple[int, bytes]
 
@@ -369,6 +371,9 @@ class SnmpAgent(asyncio.DatagramProtocol):
         self._trap_ids = itertools.count(random.randrange(1, 1 << 30))
         self.port = 0
         self.traps_sent = 0
+        # Requests answered per source address ("host:port"), the most recent SOURCES_KEPT in
+        # order of their last request: who polls this device (tests tell instances apart).
+        self.requests_by_source: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"SnmpAgent({self.device.name!r}, port={self.port})"  # never the community
@@ -428,6 +433,8 @@ class SnmpAgent(asyncio.DatagramProtocol):
             return None
         if request is None:
             return None
+        if isinstance(addr, tuple):
+            self._count_source(f"{addr[0]}:{addr[1]}")
         view = self._view()
         status = index = NO_ERROR
         if request.pdu == GET_REQUEST:
@@ -445,6 +452,12 @@ class SnmpAgent(asyncio.DatagramProtocol):
             result = result[: len(result) // 2]
             encoded = self._response(head, result)
         return encoded
+
+    def _count_source(self, source: str) -> None:
+        counts = self.requests_by_source
+        counts[source] = counts.pop(source, 0) + 1  # re-inserted: the dict's order is recency
+        if len(counts) > SOURCES_KEPT:
+            del counts[next(iter(counts))]
 
     def _response(self, head: bytes, varbinds: list[bytes]) -> bytes:
         pdu = tlv(RESPONSE, head + tlv(SEQUENCE, b"".join(varbinds)))

@@ -625,3 +625,17 @@ def test_requests_encoded_by_net_snmp(agent: SnmpAgent, args: list[str], kind: s
     assert response == expected_response(want, request_id=request_id)
     if kind == "set":
         assert agent.device.running[iface_path("eth5", "config/description")] == "via net-snmp"
+
+
+def test_requests_are_counted_by_source_the_most_recent_kept(agent: SnmpAgent) -> None:
+    """Who polls the device (the cluster tests tell instances apart by it): per source address,
+    the most recent `SOURCES_KEPT`; a message for another community is not counted."""
+    asked = request("get", nulls((*SYS, 3, 0)))
+    for port in range(snmp_agent.SOURCES_KEPT + 2):
+        agent.handle(asked, ("127.0.0.1", 40000 + port))
+    agent.handle(asked, ("127.0.0.1", 40002))
+    assert agent.handle(request("get", nulls((*SYS, 3, 0)), community="other"), ("h", 1)) is None
+    sources = agent.requests_by_source
+    assert len(sources) == snmp_agent.SOURCES_KEPT and "h:1" not in sources
+    assert "127.0.0.1:40000" not in sources and "127.0.0.1:40001" not in sources  # oldest gone
+    assert sources["127.0.0.1:40002"] == 2 and list(sources)[-1] == "127.0.0.1:40002"
