@@ -26,6 +26,7 @@ from oss.auth import TokenStore
 from oss.bss_ports import ports_for
 from oss.components import Stage
 from oss.daemon import Daemon
+from oss.errors import ConfigError
 from oss.faults import alarm_output
 from oss.faults.alarms import AlarmFeed, AlarmManager
 from oss.faults.noc_feed import NocFeed, NoFeed
@@ -92,7 +93,15 @@ def assemble(settings: Settings) -> Assembly:
     use_configs_dir(settings.configs_dir)  # first: every loader below reads the chosen folder
     metrics = Metrics()
     runtime = Runtime(settings.shutdown, metrics)
-    db = Database(settings.resolved_database_url())
+    problem = settings.cluster_problem()  # settings built without load_settings (tests)
+    if problem is not None:
+        raise ConfigError(problem)
+    db = Database(
+        settings.resolved_database_url(),
+        # a paused instance cannot hold a lease row (or any lock) inside a transaction past its
+        # lease: the server ends that session (oss.store.fencing)
+        idle_in_transaction_s=settings.cluster.lease_s if settings.cluster.enabled else None,
+    )
     inventory = Inventory(db)
     tokens = TokenStore(db)
     access = _device_access(settings, inventory)

@@ -79,6 +79,16 @@ class StorageError(OssError, RuntimeError):
     title = "Storage error"
 
 
+class Fenced(StorageError):
+    """The database refused a write: the lease it was made under (its fencing token) is no
+    longer current. The holder has lost it to a successor or let it expire (a pause, a
+    partition); it must step down, never retry as the old holder."""
+
+    status = 503
+    slug = "lease-lost"
+    title = "Cluster lease lost"
+
+
 class NotReady(OssError, RuntimeError):
     status = 503
     slug = "not-ready"

@@ -8,13 +8,22 @@ password) are `SecretStr`, so they never print by accident.
 from __future__ import annotations
 
 import contextvars
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from oss.errors import ConfigError, InvalidInput
@@ -228,6 +237,12 @@ class ProvisioningSettings(_Section):
     asn: int = Field(default=65000, ge=1, le=4294967295, description="ASN in slice RDs")
     vlan_pool: tuple[int, int] = Field(default=(100, 3999), description="VLANs for path services")
     max_parallel: int = Field(default=64, ge=1, description="devices worked on at once")
+    lock_wait_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="how long a transaction waits for a device another transaction (on this "
+        "instance or another) is changing, before it fails naming the holder",
+    )
     hold_before_confirm_s: float = Field(
         default=0.0,
         ge=0,
@@ -285,6 +300,52 @@ class BssSettings(_Section):
     )
 
 
+class AffinityRule(_Section):
+    """Devices of a site (or a role) go to these instances while one of them is live."""
+
+    site: str | None = None
+    role: str | None = Field(default=None, description="a device role (its tag until tags exist)")
+    instances: list[str] = Field(min_length=1)
+
+    @field_validator("instances")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        if any(not name.strip() for name in value):
+            raise ValueError("an instance name is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> AffinityRule:
+        if (self.site is None) == (self.role is None):
+            raise ValueError("an affinity rule names exactly one of site or role")
+        return self
+
+
+class ClusterSettings(_Section):
+    """Several instances on one PostgreSQL database (see docs/deploy.md): membership leases,
+    device shares assigned by a leader, singletons under leases, fencing tokens."""
+
+    enabled: bool = Field(default=False, description="run as one instance of a cluster")
+    instance: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=128,
+        description="this instance's name, unique in the cluster (default: the host name)",
+    )
+    lease_s: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=300.0,
+        description="lease period: a dead instance's devices are polled again within two",
+    )
+    api_url: str | None = Field(
+        default=None, description="this instance's API address as others should reach it"
+    )
+    affinity: list[AffinityRule] = Field(
+        default_factory=list, description="[{site|role: NAME, instances: [..]}], first match wins"
+    )
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("oss", appauthor=False))
 
@@ -313,6 +374,7 @@ class Settings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     mqtt: NocFeedSettings = NocFeedSettings()
     bss: BssSettings = BssSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -337,6 +399,17 @@ class Settings(BaseSettings):
             return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{self.state_dir / 'oss.db'}"
 
+    def cluster_problem(self) -> str | None:
+        """Why these settings cannot run as a cluster instance, or None."""
+        if not self.cluster.enabled:
+            return None
+        if not self.resolved_database_url().startswith("postgresql"):
+            return (
+                "cluster.enabled: cluster mode needs PostgreSQL (database_url: "
+                "postgresql+asyncpg://USER@HOST/DB); SQLite is the single-instance default"
+            )
+        return None
+
 
 _file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_file_data")
 
@@ -356,11 +429,16 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     data, lines = _read_yaml(config) if config is not None else ({}, {})
     token = _file_data.set(data)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, config, data, lines)) from None
     finally:
         _file_data.reset(token)
+    problem = settings.cluster_problem()
+    if problem is not None:
+        line = nearest_line(lines, "cluster.enabled") if config is not None else None
+        raise ConfigError(f"{config}:{line}: {problem}" if line else problem)
+    return settings
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:

@@ -38,9 +38,11 @@ def apply_uncorrelated(
     for run in runs:
         reduction.apply(run)
     settled = reduction.settle()
-    insert_alarms(conn, [c.alarm for c in settled if c.new])
+    # Updates first: a cleared alarm leaves its reduction key before a new one of the same key
+    # is inserted (one open alarm per key is a unique index, ux_alarms_open_key).
     updated = [c.alarm for c in settled if not c.new]
     update_alarms(conn, updated)
+    insert_alarms(conn, [c.alarm for c in settled if c.new])
     children = children_of(conn, [a.id for a in updated if a.id is not None])
     return [
         (c.event, to_tmf(c.alarm, children.get(c.alarm.id or 0, ()), href_base=href_base))

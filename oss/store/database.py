@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from oss.errors import StorageError
+from oss.store.fencing import Fence, check_fences, current_fences
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,23 @@ class Database:
     """One engine per daemon. `migrate()` brings the schema to head with Alembic; the schema is
     never made with `create_all`, so SQLite and PostgreSQL run the very same migrations."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, idle_in_transaction_s: float | None = None
+    ) -> None:
+        """`idle_in_transaction_s` (PostgreSQL, cluster mode: the lease period): the server ends
+        a session left idle inside a transaction that long, so a paused process cannot hold a
+        lease row (or any lock) past its lease."""
         self.url = make_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if idle_in_transaction_s is not None and self.url.get_backend_name() == "postgresql":
+            timeout_ms = str(max(1, round(idle_in_transaction_s * 1000)))
+            connect_args["server_settings"] = {"idle_in_transaction_session_timeout": timeout_ms}
+        self.engine: AsyncEngine = create_async_engine(
+            self.url, echo=echo, pool_pre_ping=True, connect_args=connect_args
+        )
+        # Cluster mode: the membership lease every write of this process carries (set once the
+        # instance registered, replaced when it registers again). See oss.store.fencing.
+        self.member_fence: Fence | None = None
         if self.url.get_backend_name() == "sqlite":
             self._prepare_sqlite()
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -61,8 +76,10 @@ class Database:
     def backend(self) -> str:
         return self.url.get_backend_name()
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
+    async def write(self, fn: Callable[[Connection], T], *, fenced: bool = True) -> T:
         """`fn` in one write transaction on a synchronous connection (Core statements only).
+        On PostgreSQL the transaction first checks the fences it carries (`fences()`); only
+        the lease bookkeeping itself writes with `fenced=False`.
 
         SQLite: in a worker thread, on a connection of its own, after this process's write
         turn: the whole transaction is one hand-over to a thread, where aiosqlite makes
@@ -71,8 +88,14 @@ class Database:
         backends: through the async engine's connection (statements go to the server one by
         one, as they would anyway)."""
         if self.backend != "sqlite":
+            fences = self.fences() if fenced else ()
+
+            def checked(conn: Connection) -> T:
+                check_fences(conn, fences)
+                return fn(conn)
+
             async with self.engine.begin() as conn:
-                return await conn.run_sync(fn)
+                return await conn.run_sync(checked if fences else fn)
         async with self._write_turn():
             return await asyncio.to_thread(self._write_sync, fn)
 
@@ -133,11 +156,23 @@ class Database:
                 lambda sync: MigrationContext.configure(sync).get_current_revision()
             )
 
+    def fences(self) -> tuple[Fence, ...]:
+        """The fences a write made now carries: the membership's and the running code's
+        (`oss.store.fencing.fenced`). None on SQLite (one instance)."""
+        if self.backend == "sqlite":
+            return ()
+        member = (self.member_fence,) if self.member_fence is not None else ()
+        return (*member, *current_fences())
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction: committed on success, rolled back on any error."""
+    async def transaction(self, *, fenced: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on any error.
+        On PostgreSQL it first checks the fences it carries (see `write`)."""
         if self.backend != "sqlite":
+            fences = self.fences() if fenced else ()
             async with self.sessions() as session, session.begin():
+                if fences:
+                    await session.run_sync(lambda sync: check_fences(sync.connection(), fences))
                 yield session
             return
         async with self._write_turn(), self.sessions() as session, session.begin():

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -178,6 +179,8 @@ class TransactionRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The instance that runs it (cluster mode): another finishes it if that one dies.
+    instance: Mapped[str | None] = mapped_column(String(128), index=True)
 
 
 class TransactionDeviceRow(Base):
@@ -207,6 +210,17 @@ class AlarmRow(Base):
     keyed by `reduction_key` while it is open."""
 
     __tablename__ = "alarms"
+    # One open alarm per reduction key, whichever instance writes it (issue 18): the database's
+    # guarantee, under the alarm path's own serialisation.
+    __table_args__ = (
+        Index(
+            "ux_alarms_open_key",
+            "reduction_key",
+            unique=True,
+            postgresql_where=text("open"),
+            sqlite_where=text("open"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reduction_key: Mapped[str] = mapped_column(String(255), index=True)
@@ -293,3 +307,43 @@ class MapPositionRow(Base):
     )
     x: Mapped[float] = mapped_column(Float)
     y: Mapped[float] = mapped_column(Float)
+
+
+class ClusterLeaseRow(Base):
+    """A lease (cluster mode): `member:<instance>`, `leader`, `singleton:<job>`. Its token moves
+    on at every acquisition; a holder's writes carry it and the database refuses a stale one
+    (the function `oss_fence`, migration 0008). Times are the database's clock."""
+
+    __tablename__ = "cluster_leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    renewed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ClusterMemberRow(Base):
+    """What an instance says about itself when it registers (its liveness is its lease)."""
+
+    __tablename__ = "cluster_members"
+
+    instance: Mapped[str] = mapped_column(String(128), primary_key=True)
+    api_url: Mapped[str | None] = mapped_column(String(512))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeviceShareRow(Base):
+    """Which instance polls a device, as the leader assigned it (cluster mode)."""
+
+    __tablename__ = "device_shares"
+
+    device: Mapped[str] = mapped_column(
+        String(64), ForeignKey("devices.name", ondelete="CASCADE"), primary_key=True
+    )
+    instance: Mapped[str] = mapped_column(String(128), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    leader_token: Mapped[int] = mapped_column(BigInteger)
