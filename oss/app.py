@@ -24,6 +24,7 @@ from oss.api.server import ApiServer
 from oss.assurance.pipeline import AssurancePipeline
 from oss.auth import TokenStore
 from oss.bss_ports import ports_for
+from oss.cluster import build_cluster
 from oss.components import Stage
 from oss.daemon import Daemon
 from oss.errors import ConfigError
@@ -37,7 +38,9 @@ from oss.outputs.mqtt_outbox import NocPublisher, OrderEventsOutbox
 from oss.outputs.registry import Output, OutputContext, RunningOutput, build_outputs
 from oss.paths import use_configs_dir
 from oss.provisioning.access import DeviceAccess
+from oss.provisioning.cluster_locks import device_locks_for
 from oss.provisioning.engine import Engine
+from oss.provisioning.orphans import OrphanRecovery
 from oss.provisioning.protocols import build_drivers
 from oss.provisioning.services import Options, ServiceManager
 from oss.runtime import Runtime
@@ -61,14 +64,16 @@ class _Background:
     async def run(self, stop: asyncio.Event) -> None:
         task = asyncio.create_task(self._work())
         waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if task.done():
+        try:
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # stopped, or cancelled itself (a singleton whose lease was lost): the work too
+            waiter.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if not task.cancelled():
             task.result()  # a crash shows; an early return is the runtime's to report
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,11 @@ def assemble(settings: Settings) -> Assembly:
     services = _service_manager(settings, db, inventory, access)
     publisher, feed, order_events = _noc_feed(settings, db)
     alarms = AlarmManager(db, lambda: inventory.graph, services, feed)
-    bss = Bss(db, ports_for(db, services), settings.bss.catalog_dir, order_events)
+    # who owns which device, the leases (Solo unless cluster.enabled)
+    cluster = build_cluster(
+        settings.cluster, db, lambda: inventory.graph.devices(), api_url=_api_url(settings)
+    )
+    bss = Bss(db, ports_for(db, services, cluster), settings.bss.catalog_dir, order_events)
     metrics.watch_counts(
         "oss_inventory_objects",
         "Objects in the inventory graph",
@@ -126,6 +135,7 @@ def assemble(settings: Settings) -> Assembly:
         bss=bss,
         readiness=runtime,
         noc_publisher=publisher,
+        cluster=cluster,
     )
     _open_and_close(runtime, daemon, access)
     return Assembly(daemon, runtime)
@@ -150,13 +160,20 @@ def _service_manager(
     settings: Settings, db: Database, inventory: Inventory, access: DeviceAccess
 ) -> ServiceManager:
     prov = settings.provisioning
+    instance = settings.cluster.instance if settings.cluster.enabled else None
     engine = Engine(
         access,
         max_parallel=prov.max_parallel,
         hold_before_confirm_s=prov.hold_before_confirm_s,
+        locks=device_locks_for(db, instance),  # PostgreSQL: held across instances
+        lock_wait_s=prov.lock_wait_s,
     )
     return ServiceManager(
-        db, inventory, engine, options=Options(asn=prov.asn, vlan_pool=prov.vlan_pool)
+        db,
+        inventory,
+        engine,
+        options=Options(asn=prov.asn, vlan_pool=prov.vlan_pool),
+        instance=instance,
     )
 
 
@@ -182,6 +199,9 @@ def _open_and_close(runtime: Runtime, daemon: Daemon, access: DeviceAccess) -> N
 
     runtime.add_hook(open=daemon.db.migrate, close=daemon.db.close)
     runtime.add_hook(open=daemon.inventory.load)
+    # cluster mode: join (the member lease, its fence on every write, this instance's share of
+    # the devices) before anything runs; leave after everything stopped, before the database
+    runtime.add_hook(open=daemon.cluster.open, close=daemon.cluster.close)
     runtime.add_hook(close=access.close)
     runtime.add_hook(close=daemon.services.close)
     runtime.add_hook(close=close_streams)
@@ -196,13 +216,32 @@ def build(settings: Settings) -> tuple[Assembly, ApiServer]:
     daemon, runtime = parts.daemon, parts.runtime
     api = ApiServer(create_app(daemon), settings.api)
     runtime.add_component(api)
+    cluster = daemon.cluster
+    for component in cluster.components():  # the leader's lease and the membership's watch
+        runtime.add_component(component)
+    cluster.watch(daemon.metrics)
     outputs = _add_outputs(runtime, daemon)
     _add_noc_publisher(runtime, daemon)
     if settings.assurance.enabled:
         _add_assurance(runtime, daemon, outputs)
     if settings.bss.enabled:
-        runtime.add_component(UsageCollector(daemon.bss.usage, settings.bss.usage_interval_s))
+        usage = UsageCollector(daemon.bss.usage, settings.bss.usage_interval_s)
+        runtime.add_component(cluster.singleton("usage", usage))
+    if cluster.enabled:  # the transactions of instances that died (one instance: at start-up)
+        orphans = OrphanRecovery(
+            daemon.services, daemon.db, cluster.instance, settings.cluster.lease_s
+        )
+        runtime.add_component(cluster.singleton("txn-recovery", orphans))
     return parts, api
+
+
+def _api_url(settings: Settings) -> str | None:
+    """The API's address as this instance advertises it to the cluster's status (unknown
+    for a port picked at bind: `cluster.api_url` says it then)."""
+    host, port = settings.api.host, settings.api.port
+    if port == 0:
+        return None
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _add_outputs(runtime: Runtime, daemon: Daemon) -> list[Output]:
@@ -220,7 +259,8 @@ def _add_noc_publisher(runtime: Runtime, daemon: Daemon) -> None:
     publisher = daemon.noc_publisher
     if publisher is None:
         return
-    runtime.add_component(_Background("noc-feed", publisher.run))
+    feed = _Background("noc-feed", publisher.run)
+    runtime.add_component(daemon.cluster.singleton("noc-feed", feed))  # one publisher at a time
     daemon.metrics.watch_counts(
         "oss_output_mqtt",
         "NOC feed: messages the broker acknowledged, connected",
@@ -239,7 +279,9 @@ def _add_assurance(runtime: Runtime, daemon: Daemon, outputs: list[Output]) -> N
         allowed=parse_networks(nets) if nets is not None else None,
         credentials_dirs=settings.drivers.credentials_dirs,
         ports={str(protocol): port for protocol, port in settings.drivers.ports.items()},
+        owns=daemon.cluster.owns if daemon.cluster.enabled else None,
     )
+    daemon.cluster.on_shares_changed(assurance.shares_changed)  # a device taken over: at once
     assurance.bind()  # a busy trap port stops start-up here, as a busy API port does
     runtime.add_component(assurance)
     assurance.watch(daemon.metrics)

@@ -6,8 +6,9 @@ Phases, each run on every device in parallel (bounded), each journaled before it
     any failure on any device: undo on every device that got as far as prepare
 
 Devices whose running configuration already matches are left alone ("unchanged"). Devices are
-serialized across transactions by per-device locks taken in name order (no deadlock); two
-transactions on disjoint devices run side by side.
+serialized across transactions by per-device locks taken in one order (no deadlock), held in
+this process or, on PostgreSQL, across instances (`cluster_locks`); two transactions on
+disjoint devices run side by side.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -28,6 +29,7 @@ from oss.provisioning.adapters import Adapter, Reached, as_text
 from oss.provisioning.leaves import Change, diff, restrict
 from oss.provisioning.plan import DevicePlan
 from oss.provisioning.protocols import config_protocol
+from oss.store.device_locks import DevicesBusy
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +124,35 @@ class TransactionFailed(OssError, RuntimeError):
 
 
 class DeviceLocks:
-    """One lock per device, held for a whole transaction."""
+    """One lock per device, held for a whole transaction: in this process (SQLite's one
+    instance; on PostgreSQL, `oss.provisioning.cluster_locks` adds the database's)."""
 
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
 
     @contextlib.asynccontextmanager
-    async def holding(self, devices: Iterable[str]) -> Any:
+    async def holding(
+        self, devices: Iterable[str], *, wait_s: float | None = None
+    ) -> AsyncIterator[None]:
+        """Every device's lock, in name order, waiting at most `wait_s` in all (None: as long
+        as it takes); `DevicesBusy` names the device that stayed busy."""
+        deadline = None if wait_s is None else time.monotonic() + wait_s
         async with AsyncExitStack() as stack:
             for name in sorted(set(devices)):
-                await stack.enter_async_context(self._locks.setdefault(name, asyncio.Lock()))
+                lock = self._locks.setdefault(name, asyncio.Lock())
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                try:
+                    if left is None or (left == 0 and not lock.locked()):
+                        await lock.acquire()  # a free one at once, even with no wait left
+                    else:
+                        await asyncio.wait_for(lock.acquire(), left)
+                except TimeoutError:
+                    raise DevicesBusy(
+                        f"device {name} is being changed by another transaction; waited"
+                        f" {wait_s:g} s",
+                        device=name,
+                    ) from None
+                stack.callback(lock.release)
             yield
 
 
@@ -147,9 +168,12 @@ class Engine:
         *,
         max_parallel: int = 64,
         hold_before_confirm_s: float = 0.0,
+        locks: DeviceLocks | None = None,
+        lock_wait_s: float | None = None,
     ) -> None:
         self.access = access
-        self.locks = DeviceLocks()
+        self.locks = locks or DeviceLocks()
+        self.lock_wait_s = lock_wait_s  # a transaction waits this long for busy devices
         self._parallel = asyncio.Semaphore(max_parallel)
         self._hold_s = hold_before_confirm_s
         self.live: dict[int, Transaction] = {}  # running now, with per-device progress
@@ -189,54 +213,72 @@ class Engine:
             self.live.pop(txn.id, None)
 
     async def _run(self, txn: Transaction, journal: Journal, notify: Observer) -> Transaction:
-        async with self.locks.holding(d.device for d in txn.devices):
-            await self._journal(txn, journal, "reading")
-            async with AsyncExitStack() as sessions:
-                ok = await self._phases(txn, journal, notify, sessions)
-                if not ok:
-                    await self._undo_all(txn, journal, notify, fresh=False)
-            if not ok:
-                await self._undo_all(txn, journal, notify, fresh=True)
-                stuck = [d.device for d in txn.devices if d.state == "undo-failed"]
-                reverting = [d.device for d in txn.devices if d.state == "auto-revert"]
-                txn.state = "failed" if stuck else "rolled-back"
-                if reverting:
-                    txn.error = (
-                        f"{txn.error}; unreachable for undo, reverting by its own confirmed-commit"
-                        f" timer: {', '.join(reverting)}"
-                    )
-                if stuck:
-                    txn.error = f"{txn.error}; NOT restored on {', '.join(stuck)} (needs attention)"
+        async with AsyncExitStack() as held:
+            devices = [d.device for d in txn.devices]
+            try:
+                await held.enter_async_context(self.locks.holding(devices, wait_s=self.lock_wait_s))
+            except DevicesBusy as exc:  # before any device was touched: nothing to undo
+                txn.error, txn.state = f"{exc}; nothing was changed", "rolled-back"
                 await journal.record(txn)
-                raise TransactionFailed(txn)
+                raise TransactionFailed(txn) from exc
+            return await self._locked_run(txn, journal, notify)
+
+    async def _locked_run(
+        self, txn: Transaction, journal: Journal, notify: Observer
+    ) -> Transaction:
+        await self._journal(txn, journal, "reading")
+        async with AsyncExitStack() as sessions:
+            ok = await self._phases(txn, journal, notify, sessions)
+            if not ok:
+                await self._undo_all(txn, journal, notify, fresh=False)
+        if not ok:
+            await self._undo_all(txn, journal, notify, fresh=True)
+            stuck = [d.device for d in txn.devices if d.state == "undo-failed"]
+            reverting = [d.device for d in txn.devices if d.state == "auto-revert"]
+            txn.state = "failed" if stuck else "rolled-back"
+            if reverting:
+                txn.error = (
+                    f"{txn.error}; unreachable for undo, reverting by its own confirmed-commit"
+                    f" timer: {', '.join(reverting)}"
+                )
+            if stuck:
+                txn.error = f"{txn.error}; NOT restored on {', '.join(stuck)} (needs attention)"
+            await journal.record(txn)
+            raise TransactionFailed(txn)
         return txn
 
     async def resolve(self, txn: Transaction, journal: Journal) -> Transaction:
-        """Finish a transaction a dead daemon left open. Verified everywhere and only the
-        confirmation missing: confirm (by persist id, from fresh sessions). Anything else,
-        or a confirmation that no longer works (the device's timer already reverted it):
-        undo everywhere from the journaled pre-images."""
+        """`resolve_held` under the transaction's device locks."""
         async with self.locks.holding(d.device for d in txn.devices):
-            done = ("verified", "confirmed", "unchanged", "read", "pending")
-            if txn.state == "confirming" and all(d.state in done for d in txn.devices):
+            return await self.resolve_held(txn, journal)
 
-                async def finish(d: DeviceTxn) -> None:
-                    async with self.access.adapter(d.device) as adapter:
-                        await adapter.confirm(d.plan, d.persist_id)
-                    d.reached, d.state = "confirmed", "confirmed"
+    async def resolve_held(
+        self, txn: Transaction, journal: Journal, *, why: str = "by a daemon restart"
+    ) -> Transaction:
+        """Finish a transaction a dead daemon left open, its device locks held by the caller.
+        Verified everywhere and only the confirmation missing: confirm (by persist id, from
+        fresh sessions). Anything else, or a confirmation that no longer works (the device's
+        timer already reverted it): undo everywhere from the journaled pre-images."""
+        done = ("verified", "confirmed", "unchanged", "read", "pending")
+        if txn.state == "confirming" and all(d.state in done for d in txn.devices):
 
-                todo = [d for d in txn.devices if d.state == "verified"]
-                if await self._phase(txn, "confirm", todo, finish, _silent):
-                    txn.error = None
-                    await self._journal(txn, journal, "committed")
-                    return txn
-            reason = txn.error or f"interrupted in state {txn.state} by a daemon restart"
-            await self._undo_all(txn, journal, _silent, fresh=True)
-            stuck = [d.device for d in txn.devices if d.state == "undo-failed"]
-            txn.error = reason + ("" if not stuck else f"; NOT restored on {', '.join(stuck)}")
-            txn.state = "failed" if stuck else "rolled-back"
-            await journal.record(txn)
-            return txn
+            async def finish(d: DeviceTxn) -> None:
+                async with self.access.adapter(d.device) as adapter:
+                    await adapter.confirm(d.plan, d.persist_id)
+                d.reached, d.state = "confirmed", "confirmed"
+
+            todo = [d for d in txn.devices if d.state == "verified"]
+            if await self._phase(txn, "confirm", todo, finish, _silent):
+                txn.error = None
+                await self._journal(txn, journal, "committed")
+                return txn
+        reason = txn.error or f"interrupted in state {txn.state} {why}"
+        await self._undo_all(txn, journal, _silent, fresh=True)
+        stuck = [d.device for d in txn.devices if d.state == "undo-failed"]
+        txn.error = reason + ("" if not stuck else f"; NOT restored on {', '.join(stuck)}")
+        txn.state = "failed" if stuck else "rolled-back"
+        await journal.record(txn)
+        return txn
 
     async def _phases(
         self,

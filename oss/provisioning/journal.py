@@ -3,7 +3,7 @@ phase, so a daemon that dies mid-transaction finds it on restart (ServiceManager
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,8 +31,9 @@ REACHED_BY_STATE: dict[str, str] = {
 
 
 class DbJournal:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, instance: str | None = None) -> None:
         self.db = db
+        self.instance = instance  # cluster mode: whose transactions this journal opens
 
     async def open(self, kind: str, service_id: int | None, actor: str) -> int:
         async with self.db.transaction() as session:
@@ -43,7 +44,9 @@ class DbJournal:
     ) -> int:
         """A new pending transaction in `session` (a service change opens it together with the
         service's own state); its id."""
-        row = TransactionRow(kind=kind, service_id=service_id, state="pending", actor=actor)
+        row = TransactionRow(
+            kind=kind, service_id=service_id, state="pending", actor=actor, instance=self.instance
+        )
         session.add(row)
         await session.flush()
         return row.id
@@ -105,21 +108,21 @@ class DbJournal:
                 ],
             }
 
-    async def unfinished(self) -> list[tuple[int, str, int | None]]:
-        """(id, kind, service id) of every transaction a crash left open, oldest first."""
-        async with self.db.transaction() as session:
-            rows = (
-                await session.scalars(
-                    select(TransactionRow)
-                    .where(TransactionRow.state.not_in(TERMINAL))
-                    .order_by(TransactionRow.id)
-                )
-            ).all()
-            return [(r.id, r.kind, r.service_id) for r in rows]
+    async def unfinished(self) -> list[journal_rows.Unfinished]:
+        """Every transaction a crash left open that is this journal's instance's to resolve
+        (no instance: a single daemon's, every one), oldest first."""
+        async with self.db.read() as session:
+            return await journal_rows.unfinished(session, instance=self.instance)
+
+    async def unfinished_elsewhere(self, live: Collection[str]) -> list[journal_rows.Unfinished]:
+        """The open transactions of instances not in `live` (and of no instance), oldest
+        first: what a dead instance left for the others."""
+        async with self.db.read() as session:
+            return await journal_rows.unfinished_elsewhere(session, live)
 
     async def load(self, txn_id: int) -> Transaction:
         """A journaled transaction, rebuilt with each device's plan, pre-image and progress."""
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             row = await session.get(TransactionRow, txn_id)
             if row is None:
                 raise NotFound(f"no transaction {txn_id}")

@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.platforms import load_platform
 from oss import audit
+from oss.backoff import Backoff
 from oss.bounds import int64_of
-from oss.errors import Conflict, InvalidInput, NotFound
+from oss.errors import Conflict, InvalidInput, NotFound, StorageError
 from oss.inventory import Inventory
 from oss.provisioning.engine import (
+    TERMINAL,
     DeviceTxn,
     Engine,
     Observer,
@@ -44,7 +47,9 @@ from oss.provisioning.render import Renderer
 from oss.provisioning.service_types import ServiceType, load_service_types
 from oss.store.base import in_chunks
 from oss.store.database import Database
+from oss.store.device_locks import DevicesBusy, lock_placement
 from oss.store.in_use import unavailable
+from oss.store.journal_rows import Unfinished
 from oss.store.resource_rows import insert_resources, set_reserved
 from oss.store.tables import ServiceResourceRow, ServiceRow
 from topology.graph import Path
@@ -83,11 +88,13 @@ class ServiceManager:
         types: Mapping[str, ServiceType] | None = None,
         options: Options = Options(),
         journal: DbJournal | None = None,
+        instance: str | None = None,
     ) -> None:
         self.db = db
         self.inventory = inventory
         self.engine = engine
-        self.journal = journal or DbJournal(db)
+        self.instance = instance  # cluster mode: journaled on its transactions
+        self.journal = journal or DbJournal(db, instance=instance)
         self.renderer = renderer or Renderer()
         self.types = dict(types) if types is not None else load_service_types()
         self.options = options
@@ -219,7 +226,11 @@ class ServiceManager:
             probe_names, probe = await self._probe(stype, values)
             await self._check_vrf_free(None, probe_names.vrf, list(probe.devices))
             async with self.db.transaction() as s:
-                row, names = await self._insert(s, stype, values, customer, name, probe_names.vlan)
+                # Other instances place too: reserve under the cluster's placement lock, the
+                # VLAN picked again and the links' room checked again under it.
+                await lock_placement(s)
+                vlan = await self._free_vlan(s, stype, values) if stype.needs_vlan else None
+                row, names = await self._insert(s, stype, values, customer, name, vlan)
                 real = await self._reserve(s, row, stype, values, names, probe.placement)
                 plans = self._plans(stype, values, names, real, "merge")
                 txn = await self._start(s, row, "create", plans, actor)
@@ -393,6 +404,7 @@ class ServiceManager:
             # The new parameters and resources are stored with the journal entry, or (refused:
             # the inventory lost them since; a daemon stopped) neither is: the old ones stay.
             async with self.db.transaction() as s:
+                await lock_placement(s)  # the links' room is checked below, as other instances
                 row = await self._row(s, row_id)
                 row.params = values
                 row.vlan = names.vlan
@@ -496,6 +508,33 @@ class ServiceManager:
         if on_started is not None:
             on_started(txn.id, row_id)
         try:
+            return await self._run_and_settle(
+                txn,
+                row_id,
+                actor,
+                observer,
+                undo_params=undo_params,
+                undo_real=undo_real,
+                before=before,
+            )
+        except (StorageError, SQLAlchemyError) as exc:
+            # The journal could not follow (the database is away, or refused this instance's
+            # stale lease): the change is resolved again from the journal once it can be.
+            self._resolve_later(Unfinished(txn.id, txn.kind, row_id, self.instance), exc)
+            raise
+
+    async def _run_and_settle(
+        self,
+        txn: Transaction,
+        row_id: int,
+        actor: str,
+        observer: Observer | None,
+        *,
+        undo_params: Mapping[str, Any] | None,
+        undo_real: Realisation | None,
+        before: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        try:
             # The journal holds the end back: `_settle` writes it with the service's state, so
             # whoever sees the transaction ended sees the service settled (and a daemon stopped
             # in between leaves the transaction open, for recovery to settle).
@@ -545,10 +584,11 @@ class ServiceManager:
         undo_real: Realisation | None = None,
         actor: str,
         before: dict[str, Any] | None = None,
+        recovered: dict[str, Any] | None = None,
     ) -> None:
         """The service's state and resources after a transaction ended, written together with
-        the transaction's final state and the change's audit entry: nobody sees one without
-        the others."""
+        the transaction's final state and the change's audit entry (and, `recovered`, the
+        recovery's): nobody sees one without the others."""
         async with self.db.transaction() as s:
             if txn is not None:
                 await self.journal.write(s, txn)
@@ -588,30 +628,95 @@ class ServiceManager:
                 before=before,
                 after=await _public(s, row),
             )
+            if recovered is not None:
+                _audit_recovery(s, recovered)
 
     async def recover(self) -> list[dict[str, Any]]:
-        """Resolve every transaction a previous run left open (see Engine.resolve)."""
+        """Resolve every transaction a previous run left open (see Engine.resolve_held): in
+        cluster mode this instance's own; those of instances that died are `txn-recovery`'s
+        (`oss.provisioning.orphans`)."""
         results = []
-        for txn_id, kind, service_id in await self.journal.unfinished():
-            txn = await self.journal.load(txn_id)
-            log.warning("transaction %s (%s) was interrupted; resolving it", txn_id, kind)
-            done = await self.engine.resolve(txn, _Deferring(self.journal))
-            if service_id is not None:
+        for entry in await self.journal.unfinished():
+            log.warning("transaction %s (%s) was interrupted; resolving it", entry.id, entry.kind)
+            done = await self.resolve(entry, wait_s=self.engine.lock_wait_s)
+            if done is not None:
+                log.warning("transaction %s resolved: %s", entry.id, done["state"])
+                results.append(done)
+        return results
+
+    async def resolve(
+        self,
+        entry: Unfinished,
+        *,
+        wait_s: float | None,
+        why: str = "by a daemon restart",
+        still_open: Callable[[], Awaitable[bool]] | None = None,
+    ) -> dict[str, Any] | None:
+        """Finish or roll back one open transaction from its journal, under its device locks
+        (waiting at most `wait_s`: `DevicesBusy` if a live or paused holder keeps them), and
+        settle its service as the change of whoever started it. None when it needs nothing
+        any more: ended by another resolver meanwhile, or `still_open()` says it is not ours
+        to resolve now. Audited (object `transaction`, action `recover`) with who resolved it."""
+        devices = [d.device for d in (await self.journal.load(entry.id)).devices]
+        async with self.engine.locks.holding(devices, wait_s=wait_s):
+            txn = await self.journal.load(entry.id)  # as it is now that nobody works on it
+            if txn.state in TERMINAL or (still_open is not None and not await still_open()):
+                return None
+            done = await self.engine.resolve_held(txn, _Deferring(self.journal), why=why)
+            recovered = {
+                "transaction": entry.id,
+                "kind": entry.kind,
+                "service_id": entry.service_id,
+                "instance": entry.instance,
+                "resolved_by": self.instance,
+                "reason": why,
+                "state": done.state,
+                "error": done.error,
+            }
+            if entry.service_id is not None:
                 # Audited as the change of whoever started it (the journal keeps who).
-                actor = str((await self.journal.show(txn_id)).get("actor") or "recovery")
+                actor = str((await self.journal.show(entry.id)).get("actor") or "recovery")
                 await self._settle(
-                    service_id,
-                    kind,
+                    entry.service_id,
+                    entry.kind,
                     ok=done.state == "committed",
                     error=done.error,
                     txn=done,
                     actor=actor,
+                    recovered=recovered,
                 )
             else:
-                await self.journal.record(done)
-            log.warning("transaction %s resolved: %s", txn_id, done.state)
-            results.append({"id": txn_id, "kind": kind, "state": done.state})
-        return results
+                async with self.db.transaction() as s:
+                    await self.journal.write(s, done)
+                    _audit_recovery(s, recovered)
+        return {"id": entry.id, "kind": entry.kind, "state": done.state}
+
+    def _resolve_later(self, entry: Unfinished, exc: BaseException) -> None:
+        log.warning(
+            "transaction %s: its journal could not be written (%s); it will be resolved from"
+            " the journal once the database takes this instance's writes again",
+            entry.id,
+            exc,
+        )
+        self.spawn(self._resolve_when_possible(entry))
+
+    async def _resolve_when_possible(self, entry: Unfinished) -> None:
+        """Resolve `entry` as soon as the database lets this instance (or finds it ended: an
+        instance that took over resolved it)."""
+        pause = Backoff(1.0, 30.0)
+        while True:
+            try:
+                done = await self.resolve(
+                    entry, wait_s=self.engine.lock_wait_s, why="after a database failure"
+                )
+            except (StorageError, SQLAlchemyError, OSError, DevicesBusy) as exc:
+                if pause.failed():
+                    log.warning("transaction %s: not resolved yet: %s", entry.id, exc)
+                await asyncio.sleep(pause.pause())
+                continue
+            state = done["state"] if done is not None else "ended by another instance"
+            log.warning("transaction %s resolved: %s", entry.id, state)
+            return
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -786,6 +891,18 @@ def _document(row: ServiceRow, resources: Sequence[Any]) -> dict[str, Any]:
             ],
         },
     }
+
+
+def _audit_recovery(s: AsyncSession, recovered: dict[str, Any]) -> None:
+    by = recovered["resolved_by"]
+    audit.record(
+        s,
+        actor=f"txn-recovery@{by}" if by else "recovery",
+        action="recover",
+        object_type="transaction",
+        object_id=str(recovered["transaction"]),
+        after=recovered,
+    )
 
 
 def _inventory_changed(missing: list[str]) -> Conflict:

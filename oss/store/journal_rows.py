@@ -6,18 +6,20 @@ track and flush per device per phase (the engine journals every phase of every t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.store.tables import TransactionDeviceRow, TransactionRow
 
 _DEVICES = cast(Table, TransactionDeviceRow.__table__)
 _TRANSACTIONS = cast(Table, TransactionRow.__table__)
+# The journal's ends (the engine's TERMINAL): every other state is a transaction left open.
+ENDED = ("committed", "rolled-back", "failed")
 
 _INSERT_DEVICES = insert(_DEVICES)
 _UPDATE_TRANSACTION = (
@@ -127,3 +129,40 @@ async def update_progress(
             ],
         )
     return True
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A transaction the journal holds open, and the instance that ran it (None: a daemon not
+    in cluster mode)."""
+
+    id: int
+    kind: str
+    service_id: int | None
+    instance: str | None
+
+
+_UNFINISHED = select(
+    _TRANSACTIONS.c.id,
+    _TRANSACTIONS.c.kind,
+    _TRANSACTIONS.c.service_id,
+    _TRANSACTIONS.c.instance,
+).where(_TRANSACTIONS.c.state.not_in(ENDED))
+
+
+async def unfinished(session: AsyncSession, *, instance: str | None) -> list[Unfinished]:
+    """The open transactions of `instance`, oldest first (None: every one, as a single daemon
+    owns them all)."""
+    query = _UNFINISHED
+    if instance is not None:
+        query = query.where(_TRANSACTIONS.c.instance == instance)
+    return [Unfinished(*row) for row in await session.execute(query.order_by(_TRANSACTIONS.c.id))]
+
+
+async def unfinished_elsewhere(session: AsyncSession, live: Collection[str]) -> list[Unfinished]:
+    """The open transactions of no live instance (dead, expired, or recorded by a daemon not in
+    cluster mode), oldest first."""
+    column = _TRANSACTIONS.c.instance
+    orphaned = column.is_(None) if not live else or_(column.is_(None), column.not_in(sorted(live)))
+    query = _UNFINISHED.where(orphaned).order_by(_TRANSACTIONS.c.id)
+    return [Unfinished(*row) for row in await session.execute(query)]

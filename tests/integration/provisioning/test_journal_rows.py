@@ -12,6 +12,7 @@ from oss.provisioning.journal import DbJournal
 from oss.provisioning.leaves import Intent
 from oss.provisioning.plan import DevicePlan
 from oss.store import Database
+from oss.store.journal_rows import Unfinished
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,7 @@ async def test_every_phase_is_loaded_back_as_written(db: Database) -> None:
     assert back.devices[1].persist_id == f"oss-{txn.id}-1"
     assert back.devices[2].error == "device d2, step prepare: refused"
     assert back.devices[0].plan.steps == [{"step": "prepare", "ms": 1.5, "ok": True}]
-    assert (await journal.unfinished()) == [(txn.id, "create", None)]
+    assert (await journal.unfinished()) == [Unfinished(txn.id, "create", None, None)]
     assert (await journal.show(txn.id))["finished_at"] is None
 
     txn.state = "rolled-back"
