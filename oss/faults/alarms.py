@@ -9,13 +9,18 @@ messages commit together). A batch the correlator leaves alone takes the storm p
 (`oss.faults.uncorrelated`: plain rows, the store's bulk statements); the others go through
 the ORM (`oss.faults.transaction.AlarmTx`). Once the transaction has committed the feed is told
 and the changes are broadcast to live subscribers (the SSE stream).
+
+Several instances (PostgreSQL, cluster mode): every alarm transaction takes the cluster's alarm
+lock first (`oss.store.cluster_locks.lock_alarms`), so reduction and correlation see one order
+across the instances, and NOTIFYs the alarms it changed (`oss.store.notify`); the other
+instances read those alarms back and tell their own listeners (`remote_changed`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -33,6 +38,9 @@ from oss.faults.summary import SEVERITY_RANK
 from oss.faults.transaction import AlarmTx, children_in
 from oss.faults.uncorrelated import apply_uncorrelated
 from oss.store import Database
+from oss.store.base import in_chunks
+from oss.store.cluster_locks import lock_alarms
+from oss.store.notify import ALARMS, Notifications
 from oss.store.tables import AlarmRow
 
 log = logging.getLogger(__name__)
@@ -109,8 +117,10 @@ class AlarmManager:
         *,
         correlator: Correlating | None = None,
         href_base: str = HREF_BASE,
+        notifications: Notifications | None = None,
     ) -> None:
         self.db = db
+        self.notifications = notifications  # cluster mode: other instances hear our changes
         self.feed = feed
         self.href_base = href_base
         self.broadcast: Broadcast[tuple[FeedEvent, dict[str, Any]]] = Broadcast("alarm")
@@ -121,6 +131,9 @@ class AlarmManager:
         # on (an in-memory index of open alarms: oss.faults.summary.OpenAlarmIndex). Must
         # not block; what one raises is logged.
         self.listeners: list[Callable[[tuple[FeedEvent, dict[str, Any]]], None]] = []
+        # Told when changes may have been missed (another instance's, while this one was not
+        # listening): what a listener keeps must be read again. Must not block.
+        self.resync_listeners: list[Callable[[], None]] = []
         self.correlator: Correlating = (
             Correlator(graph_provider, services_provider) if correlator is None else correlator
         )
@@ -194,7 +207,9 @@ class AlarmManager:
         taken, href_base, feed = runs.take(), self.href_base, self.feed
 
         def work(conn: Connection) -> tuple[list[tuple[FeedEvent, dict[str, Any]]], Any]:
+            lock_alarms(conn)  # before the open alarms are read
             published = apply_uncorrelated(conn, taken, href_base)
+            self._announce(conn, published)
             return published, _write_feed(feed, conn, published)
 
         published, written = await self.db.write(work)
@@ -361,22 +376,66 @@ class AlarmManager:
         self, work: Callable[[AlarmTx], Awaitable[None]]
     ) -> list[tuple[FeedEvent, dict[str, Any]]]:
         async with self.db.transaction() as session:
+            await session.run_sync(lambda sync: lock_alarms(sync.connection()))
             tx = AlarmTx(session, self.href_base)
             await work(tx)
             published = await tx.flush()
             feed = self.feed
-            written = await session.run_sync(
-                lambda sync: _write_feed(feed, sync.connection(), published)
-            )
+
+            def write(conn: Connection) -> Any:
+                self._announce(conn, published)
+                return _write_feed(feed, conn, published)
+
+            written = await session.run_sync(lambda sync: write(sync.connection()))
         return self._committed(published, written)
 
+    def _announce(self, conn: Connection, published: Sequence[tuple[FeedEvent, Any]]) -> None:
+        """Cluster mode: NOTIFY the changed alarms' ids and events in the transaction."""
+        if self.notifications is not None and published:
+            items = [[int(doc["id"]), event] for event, doc in published]
+            self.notifications.send_items(conn, ALARMS, "alarms", items)
+
+    async def remote_changed(self, notice: Mapping[str, Any]) -> None:
+        """Another instance committed changes of these alarms: read them (as they are now,
+        never older than what was sent) and tell the live listeners and the broadcast, as for
+        a change made here (the feed checks its own memory against the outbox: NocFeed)."""
+        events: dict[int, str] = {}
+        for alarm_id, event in notice.get("alarms", ()):
+            events[int(alarm_id)] = str(event)
+        if not events:
+            return
+        async with self.db.read() as session:
+            rows: list[AlarmRow] = []
+            for chunk in in_chunks(sorted(events)):
+                query = select(AlarmRow).where(AlarmRow.id.in_(chunk))
+                rows += (await session.scalars(query)).all()
+            children = await children_in(session, [r.id for r in rows])
+            docs = [to_tmf(r, children.get(r.id, ()), href_base=self.href_base) for r in rows]
+        changes = [(_remote_event(events[int(doc["id"])], doc), doc) for doc in docs]
+        async with self._lock:  # after a local change under way: its listeners first
+            self._committed(changes, None, local=False)
+
+    async def remote_resync(self) -> None:
+        """Another instance's changes may have been missed: listeners read the alarms again,
+        and live streams end (their clients reconnect and catch up, as after a drop)."""
+        async with self._lock:
+            self.revision += 1
+            for listener in self.resync_listeners:
+                try:
+                    listener()
+                except Exception:
+                    log.exception("an alarm resync listener failed")
+            self.broadcast.close()
+
     def _committed(
-        self, published: list[tuple[FeedEvent, dict[str, Any]]], written: Any
+        self, published: list[tuple[FeedEvent, dict[str, Any]]], written: Any, *, local: bool = True
     ) -> list[tuple[FeedEvent, dict[str, Any]]]:
-        """After the commit: the feed is told, then live listeners hear what committed."""
+        """After the commit: the feed is told (of a change made here), then live listeners
+        hear what committed."""
         if published:
             self.revision += 1
-            self.feed.committed(written)
+            if local:
+                self.feed.committed(written)
         for change in published:
             self.broadcast.publish(change)
             for listener in self.listeners:
@@ -385,6 +444,14 @@ class AlarmManager:
                 except Exception:  # the change committed: a listener's fault is its own
                     log.exception("an alarm change listener failed")
         return published
+
+
+def _remote_event(sent: str, doc: Mapping[str, Any]) -> FeedEvent:
+    """The event of another instance's change, as the alarm reads now (it may have been
+    cleared since)."""
+    if doc.get("state") == "cleared":
+        return "cleared"
+    return "raised" if sent == "raised" else "changed"
 
 
 def _write_feed(

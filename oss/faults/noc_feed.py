@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 from oss.errors import InvalidInput
 from oss.outputs.mqtt_topics import alarm_topics
 from oss.settings import NocFeedSettings
-from oss.store.outbox import Message, Outbox, OutboxMessage, last_retained
+from oss.store.outbox import Message, Outbox, OutboxMessage, last_retained, newest_id
 
 AlarmEvent = Literal["raised", "changed", "cleared"]
 AlarmKey = tuple[str, str]  # (device, alarm id)
@@ -60,9 +60,16 @@ class NocFeed:
     `outbox` hands them to the publisher once committed (without one they wait in the table
     for the publisher's next read)."""
 
-    def __init__(self, settings: NocFeedSettings, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, settings: NocFeedSettings, outbox: Outbox | None = None, *, shared: bool = False
+    ) -> None:
         self.prefix = settings.prefix
         self.outbox = outbox or Outbox()
+        # Cluster mode: other instances write alarm changes too, so the memory below holds only
+        # while the newest outbox row is still this feed's last one (checked under the alarm
+        # lock, which orders every instance's alarm transactions; see `_check_memory`).
+        self.shared = shared
+        self._newest_written = -1
         # The outbox's last retained message of each open alarm this feed wrote, as committed:
         # a storm's next change of the alarm needs no look-up (the look-up reads every retained
         # row of the alarm's topics). Only what committed; an alarm written by a transaction
@@ -84,6 +91,7 @@ class NocFeed:
         planned = [self._plan(alarm, event) for alarm, event in changes]  # all valid, or none
         if not planned:
             return FeedWrite([], {})
+        newest = self._check_memory(conn)
         known = {
             key: last
             for p in planned
@@ -94,7 +102,21 @@ class NocFeed:
         messages, retained = _outbox_rows(planned, found, known)
         written = FeedWrite(self.outbox.write(conn, messages), retained)
         self._unsettled.update(retained)
+        if self.shared:
+            self._newest_written = written.rows[-1][0] if written.rows else newest
         return written
+
+    def _check_memory(self, conn: Connection) -> int:
+        """Cluster mode: forget the remembered retained topics when a row this feed did not
+        write came after its last one (another instance changed alarms: their retained
+        topics may have moved). The caller holds the alarm lock, so no other instance's alarm
+        rows can appear until it commits. Returns the newest id seen (-1: not shared)."""
+        if not self.shared:
+            return -1
+        newest = newest_id(conn)
+        if newest != self._newest_written:
+            self._retained.clear()
+        return newest
 
     def committed(self, written: FeedWrite) -> None:
         """After `write_changes` committed: the rows go to the publisher."""

@@ -48,7 +48,14 @@ class NocPublisher:
     publisher sends those without reading them back. It reads the outbox itself
     (`publish_pending`) whenever memory may lack rows: at each (re)connection, after a failed
     round, after `wake()` (a writer that did not offer its rows), when the offered rows
-    overflow `batch_size` x 10, and at every `poll_interval_s` of quiet."""
+    overflow `batch_size` x 10, and at every `poll_interval_s` of quiet.
+
+    `shared` (cluster mode): other instances write rows too, and one instance publishes them
+    all (a singleton). Rows offered from memory could then overtake another instance's rows
+    committed just before (whose notice is still on its way), so an offer only wakes the
+    publisher and every round reads the outbox, in id order: the alarm lock makes the alarm
+    rows of every instance commit in id order. Other instances' rows wake it through their
+    notices (`wake`, oss.store.notify)."""
 
     def __init__(
         self,
@@ -56,9 +63,11 @@ class NocPublisher:
         settings: NocFeedSettings,
         *,
         connector: Connector | None = None,
+        shared: bool = False,
     ) -> None:
         self.database = database
         self.settings = settings
+        self.shared = shared
         self.broker = f"{settings.host}:{settings.port}"
         self._connector = connector or self.connect
         self._wake = asyncio.Event()
@@ -90,7 +99,10 @@ class NocPublisher:
 
     def offer(self, rows: Sequence[OutboxMessage]) -> None:
         """Rows just committed, in id order: sent from memory unless the outbox must be read
-        anyway (then they are found there)."""
+        anyway (then they are found there; always so when `shared`)."""
+        if self.shared:
+            self.wake()
+            return
         if not self._resync:
             if len(self._fresh) + len(rows) > self._fresh_limit:
                 self._resync = True  # a backlog: the outbox has them, in order
@@ -157,7 +169,8 @@ class NocPublisher:
                     self._resync = False
                     self._fresh.clear()
                     rows = await self._unsent(batch)
-                    self._resync = len(rows) == batch  # more there than one round
+                    # More there than one round, or a wake (or an overflow) during the read.
+                    self._resync = self._resync or len(rows) == batch
                     self._from_db = {row[0] for row in rows}
                 else:
                     rows = self._take_fresh(batch)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from oss.store.base import IN_CHUNK, utcnow
 from oss.store.database import Database
 from oss.store.driver_rows import DriverStatement
+from oss.store.notify import OUTBOX, Notifications
 from oss.store.numbering import insert_numbered_rows
 from oss.store.tables import OutboxRow
 
@@ -45,10 +46,14 @@ class Message(NamedTuple):
 
 class Outbox:
     """The one outbox writer, with its after-commit hand-over (`on_commit`; None: the rows
-    wait in the table for the publisher's next read)."""
+    wait in the table for the publisher's next read). In cluster mode (`notifications`) each
+    write also NOTIFYs the other instances, whose publisher may be the one running."""
 
-    def __init__(self, on_commit: OnCommit | None = None) -> None:
+    def __init__(
+        self, on_commit: OnCommit | None = None, notifications: Notifications | None = None
+    ) -> None:
         self.on_commit = on_commit
+        self.notifications = notifications
 
     async def add(self, session: AsyncSession, messages: Sequence[Message]) -> list[OutboxMessage]:
         """Insert `messages` in the session's transaction (at once: their ids follow the calls'
@@ -76,6 +81,8 @@ class Outbox:
         now = utcnow()
         rows = [(CHANNEL, m.topic, m.payload, m.retain, m.qos, now, None) for m in messages]
         ids = insert_numbered_rows(conn, OutboxRow, _INSERT, rows)
+        if self.notifications is not None:
+            self.notifications.send(conn, OUTBOX)  # one per transaction: PostgreSQL folds them
         return [
             (row_id, m.topic, m.payload, m.retain, m.qos)
             for row_id, m in zip(ids, messages, strict=True)
@@ -135,6 +142,14 @@ def last_retained(conn: Connection, topics: Sequence[str]) -> dict[str, tuple[in
         for row in conn.execute(_LAST_RETAINED, chunk).all():
             found[row[1]] = (row[0], row[1], row[2])
     return found
+
+
+_NEWEST = select(func.max(OutboxRow.id))
+
+
+def newest_id(conn: Connection) -> int:
+    """The highest outbox row id committed (or written in this transaction); 0 when empty."""
+    return int(conn.execute(_NEWEST).scalar() or 0)
 
 
 async def unsent(database: Database, limit: int) -> list[OutboxMessage]:
