@@ -207,7 +207,7 @@ class AlarmManager:
         taken, href_base, feed = runs.take(), self.href_base, self.feed
 
         def work(conn: Connection) -> tuple[list[tuple[FeedEvent, dict[str, Any]]], Any]:
-            lock_alarms(conn)  # before the open alarms are read
+            self._lock_cluster(conn)  # before the open alarms are read
             published = apply_uncorrelated(conn, taken, href_base)
             self._announce(conn, published)
             return published, _write_feed(feed, conn, published)
@@ -376,7 +376,7 @@ class AlarmManager:
         self, work: Callable[[AlarmTx], Awaitable[None]]
     ) -> list[tuple[FeedEvent, dict[str, Any]]]:
         async with self.db.transaction() as session:
-            await session.run_sync(lambda sync: lock_alarms(sync.connection()))
+            await session.run_sync(lambda sync: self._lock_cluster(sync.connection()))
             tx = AlarmTx(session, self.href_base)
             await work(tx)
             published = await tx.flush()
@@ -388,6 +388,12 @@ class AlarmManager:
 
             written = await session.run_sync(lambda sync: write(sync.connection()))
         return self._committed(published, written)
+
+    def _lock_cluster(self, conn: Connection) -> None:
+        """Cluster mode: the alarm transactions of every instance take turns (one process's
+        already do, under `_lock`)."""
+        if self.notifications is not None:
+            lock_alarms(conn)
 
     def _announce(self, conn: Connection, published: Sequence[tuple[FeedEvent, Any]]) -> None:
         """Cluster mode: NOTIFY the changed alarms' ids and events in the transaction."""
