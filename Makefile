@@ -66,6 +66,7 @@ bench: venv system-deps ## benchmarks against real peers, each printing ratios f
 	$(BIN)/python -m bench.cli_startup
 	$(BIN)/python -m bench.api_listing_bench
 	$(BIN)/python -m bench.console_bench
+	$(BIN)/python -m bench.cluster_bench
 
 # The daemon talks only to loopback, on the ports the lab uses for this user (the standard
 # ones as root, a high-port scheme otherwise).
