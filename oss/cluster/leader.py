@@ -1,0 +1,134 @@
+"""The leader's work: every lease_s/3, read who is live and who owns what, plan the device
+shares (`shares.plan`) and write the moves. It runs inside the `leader` lease (a `Singleton`
+under the lease `leader`), so the write carries the leader's fence and the membership's: a
+paused leader that wakes up after its successor took over is refused by the database.
+
+Each move is logged once at INFO, grouped ("shares: 3 devices from b (lease expired 0.4 s
+ago) to a, c"); the leader's own membership and the other instances (NOTIFY `oss_shares`) read
+their shares at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from oss.components import Stage
+from oss.store import Database, leases, notify
+from oss.store.fencing import current_fences
+from oss.store.leases import MEMBER_PREFIX, Lease
+from topology.model import Device
+
+from .shares import Affinity, DeviceFacts, Plan, plan
+
+log = logging.getLogger(__name__)
+
+LEADER_LEASE = "leader"
+
+
+@dataclass(frozen=True)
+class _Facts:
+    leases: list[Lease]
+    shares: dict[str, str]
+
+
+class SharePlanner:
+    """The leader's component (run under the `leader` lease by a `Singleton`)."""
+
+    name = "cluster-leader"
+    stage = Stage.WORKERS
+
+    def __init__(
+        self,
+        db: Database,
+        devices: Callable[[], Iterable[Device]],
+        *,
+        instance: str,
+        lease_s: float,
+        affinity: Sequence[Affinity] = (),
+        planned: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db = db
+        self.devices = devices
+        self.instance = instance
+        self.lease_s = lease_s
+        self.affinity = tuple(affinity)
+        self.planned = planned  # after moves were written (this instance reads its shares)
+        self._clock = clock
+        self._seen: dict[tuple[str, int], float] = {}  # (member, token) -> first seen live
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.plan_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.lease_s / 3)
+
+    async def plan_once(self) -> Plan:
+        """One round: read, plan, write the moves (fenced by the leader's lease)."""
+        facts = await self.db.write(_read_facts, fenced=False)
+        result = plan(
+            (_facts_of(d) for d in self.devices()),
+            facts.shares,
+            self._live(facts.leases),
+            lease_s=self.lease_s,
+            affinity=self.affinity,
+            gone=_gone(facts.leases),
+        )
+        if not result.moves:
+            return result
+        token = _leader_token()
+
+        def assign(conn: Connection) -> None:
+            leases.assign_shares(conn, result.moves, token)
+            notify.notify(conn, notify.SHARES, {notify.INSTANCE: self.instance})
+
+        await self.db.write(assign)
+        for change in result.changes:
+            log.info("%s", change.describe())
+        self.planned()
+        return result
+
+    def _live(self, found: list[Lease]) -> dict[str, float]:
+        """Each live member and how long this leader has seen it live under its token."""
+        now = self._clock()
+        live: dict[str, float] = {}
+        seen: dict[tuple[str, int], float] = {}
+        for lease in found:
+            if lease.name.startswith(MEMBER_PREFIX) and lease.live:
+                key = (lease.holder, lease.token)
+                seen[key] = self._seen.get(key, now)
+                live[lease.holder] = now - seen[key]
+        self._seen = seen
+        return live
+
+
+def _read_facts(conn: Connection) -> _Facts:
+    return _Facts(leases.all_leases(conn), leases.shares(conn))
+
+
+def _facts_of(device: Device) -> DeviceFacts:
+    return DeviceFacts(device.name, device.site, device.role)
+
+
+def _gone(found: list[Lease]) -> Mapping[str, str]:
+    """Why each expired member is not live, for the log."""
+    return {
+        lease.holder: f"lease expired {-lease.expires_in_s:.1f} s ago"
+        for lease in found
+        if lease.name.startswith(MEMBER_PREFIX) and not lease.live
+    }
+
+
+def _leader_token() -> int:
+    """The token of the `leader` lease this code runs under (the Singleton's fence)."""
+    for fence in current_fences():
+        if fence.lease == LEADER_LEASE:
+            return fence.token
+    raise RuntimeError("the share planner runs only under the leader lease")
