@@ -47,6 +47,7 @@ batch after its writes and before its commit with the number of accounts committ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -64,7 +65,7 @@ from bss_bridge import bill_store
 from bss_bridge.bill_store import NewBill, StoredBill, UsageClaim
 from bss_bridge.catalog import Offering, SlaTerms
 from bss_bridge.money import round_money
-from bss_bridge.ports import AlarmHistory
+from bss_bridge.ports import AlarmHistory, Jobs, RunHere
 from bss_bridge.rating import (
     Charge,
     Period,
@@ -77,7 +78,7 @@ from bss_bridge.rating import (
 )
 from bss_bridge.tables import BillingAccountRow, BillLineRow, BillRow
 from oss import audit
-from oss.errors import Conflict, InvalidInput, NotFound
+from oss.errors import Conflict, InvalidInput, NotFound, NotReady
 from oss.store import Database
 from oss.store.base import utcnow
 
@@ -473,6 +474,9 @@ class _RunAudit:
         )
 
 
+BILL_RUNS = "bill-runs"  # the job a bill run holds (a cluster's lease singleton:bill-runs)
+
+
 class BillRun:
     def __init__(
         self,
@@ -484,8 +488,10 @@ class BillRun:
         clock: Callable[[], datetime] = utcnow,
         batch_size: int = 500,
         before_commit: BeforeCommit | None = None,
+        jobs: Jobs | None = None,
     ) -> None:
         self.db = db
+        self.jobs = jobs or RunHere()  # in a cluster: one bill run at a time, fenced
         self.catalog = catalog
         self.sla = sla
         self.alarms = alarms
@@ -500,8 +506,33 @@ class BillRun:
     ) -> list[BillSummary]:
         """Bill every account (or one) for the period starting in `period_month` ("2026-11")
         at each account's billing day. Returns one summary per account, in account order.
-        `actor`: who ran it, for the audit log."""
+        `actor`: who ran it, for the audit log. One bill run at a time across the OSS's
+        instances (`Jobs`): another one running is a `Conflict` naming where, audited as
+        `run.refused`."""
         billing_period(period_month, 1)  # a bad month fails before anything is read
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                await held.enter_async_context(self.jobs.exclusive(BILL_RUNS))
+            except (Conflict, NotReady) as exc:
+                await self._refused(period_month, account, actor, exc)
+                raise
+            return await self._run(period_month, account, actor)
+
+    async def _refused(
+        self, period_month: str, account: str | None, actor: str, exc: Exception
+    ) -> None:
+        """A bill run refused before it began, in the audit log (a transaction of its own)."""
+        async with self.db.transaction() as s:
+            audit.record(
+                s,
+                actor=actor,
+                action="run.refused",
+                object_type="billRun",
+                object_id=period_month + (f":{account}" if account else ""),
+                after={"reason": str(exc)},
+            )
+
+    async def _run(self, period_month: str, account: str | None, actor: str) -> list[BillSummary]:
         summaries: list[BillSummary] = []
         after = ""
         with bill_store.older_objects_frozen():

@@ -39,4 +39,5 @@ class Bss:
             self.catalog,
             sla=partial(compliance_many, records=oss.records),
             alarms=oss.records.alarms,
+            jobs=oss.jobs,
         )

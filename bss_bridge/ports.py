@@ -13,12 +13,14 @@ import-linter `bss-ports` contract holds without exceptions and a test can hand 
   had any service alarm in a time span (the bill run asks SLA only of those).
 - `KpiHistory`: minute KPI roll-ups (usage octets, SLA latency).
 - `OrderEvents`: the outbox for order state-change events (MQTT).
+- `Jobs`: one-off work held alone across the OSS's instances (a bill run), `RunHere` for one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Coroutine, Mapping
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -197,9 +199,25 @@ class OrderEvents(Protocol):
         ...
 
 
+class Jobs(Protocol):
+    def exclusive(self, job: str) -> AbstractAsyncContextManager[None]:
+        """Hold `job` for the block, alone across the OSS's instances, its writes fenced by
+        the job's lease; raises `Conflict` naming the instance that runs it (`NotReady` while
+        this instance is not a live member of its cluster)."""
+        ...
+
+
+class RunHere:
+    """`Jobs` of a single instance: nothing else runs them."""
+
+    def exclusive(self, job: str) -> AbstractAsyncContextManager[None]:
+        return nullcontext()
+
+
 @dataclass(frozen=True)
 class OssPorts:
     """Every port, as the composition root hands them to `Bss`."""
 
     records: OssRecords
     provisioning: Provisioning
+    jobs: Jobs = field(default_factory=RunHere)

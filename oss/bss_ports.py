@@ -11,9 +11,11 @@ from typing import Any
 from bss_bridge.ports import (
     AlarmRecord,
     Change,
+    Jobs,
     KpiMinute,
     OssPorts,
     OssRecords,
+    RunHere,
     ServiceRecord,
     ServiceTypeSpec,
 )
@@ -25,9 +27,12 @@ from oss.store.in_use import ENDED
 from oss.store.tables import AlarmRow, ServiceRow
 
 
-def ports_for(db: Database, services: ServiceManager) -> OssPorts:
-    """Every port the BSS needs, over this database and this service manager."""
-    return OssPorts(records=records_for(db), provisioning=ServiceDesk(services))
+def ports_for(db: Database, services: ServiceManager, jobs: Jobs | None = None) -> OssPorts:
+    """Every port the BSS needs, over this database and this service manager; `jobs`: the
+    cluster's (`oss.cluster`: one bill run at a time across the instances)."""
+    return OssPorts(
+        records=records_for(db), provisioning=ServiceDesk(services), jobs=jobs or RunHere()
+    )
 
 
 def records_for(db: Database) -> OssRecords:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from bss_bridge.bridge import Bss
 from oss.auth import TokenStore
+from oss.cluster import Cluster, Solo
 from oss.faults.alarms import AlarmManager
 from oss.inventory import Inventory
 from oss.metrics import Metrics
@@ -42,3 +43,4 @@ class Daemon:
     bss: Bss
     readiness: Readiness
     noc_publisher: NocPublisher | None  # None when the NOC feed (mqtt.enabled) is off
+    cluster: Cluster | Solo  # Solo unless cluster.enabled: who owns which device, the leases

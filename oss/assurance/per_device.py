@@ -40,6 +40,7 @@ class PerDevice(ABC, Generic[S]):
         self._devices: dict[str, S] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = False
+        self._joined_running: set[str] = set()  # added while running: collected at once
 
     @abstractmethod
     def _new_state(self, target: Target) -> S: ...
@@ -75,6 +76,7 @@ class PerDevice(ABC, Generic[S]):
         wanted = {t.name: t for t in targets}
         for name in [n for n in self._devices if n not in wanted]:
             del self._devices[name]
+            self._joined_running.discard(name)
             task = self._tasks.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -84,9 +86,18 @@ class PerDevice(ABC, Generic[S]):
             if state is None:
                 self._devices[name] = self._new_state(target)
                 if self._running:
+                    self._joined_running.add(name)
                     self._spawn(name)
             else:
                 state.target = target  # picked up by the device's task
+
+    def joined_running(self, name: str) -> bool:
+        """Whether the device came while the collector ran (added to the inventory, or taken
+        over from a cluster instance that died): its first collection should not wait for a
+        start-up spread meant for devices that all start together. Answered once."""
+        joined = name in self._joined_running
+        self._joined_running.discard(name)
+        return joined
 
     async def start(self) -> None:
         if self._running:

@@ -10,7 +10,10 @@ Which per-device collector a device gets is its platform's `telemetry` (configs/
 same canonical events, reachability included. The device list follows the inventory (checked
 every `refresh_s`, and within INVENTORY_CHECK_S of a change of its devices); a device whose
 target cannot be built (unknown platform, no address, bad credentials reference) is logged
-once and skipped.
+once and skipped. In a cluster (`owns`, oss.cluster) the per-device collectors take only the
+devices this instance owns, followed at once when its shares change (`shares_changed`): a
+device taken over from an instance that died is polled and subscribed to at once. Traps are
+taken from every device: each instance processes what it receives.
 
 An output that fails does not keep the list from the others. Its failure is counted by its
 name (`sink_failed_events`, on /metrics as oss_event_sink_failed_events_total{sink}) and logged
@@ -20,7 +23,6 @@ with its traceback once per streak of failures, and once when it works again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -71,8 +73,10 @@ class AssurancePipeline:
         credentials_dirs: Sequence[Path] | None = None,
         ports: Mapping[str, int] | None = None,
         options: Mapping[str, object] | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.owns = owns  # cluster mode: whether this instance collects from a device
         self.inventory = inventory
         self.outputs = list(outputs)
         self.allowed = allowed
@@ -82,9 +86,14 @@ class AssurancePipeline:
         self._names = InterfaceNames()
         self.oper_states = OperStates(inventory, interface_name=self._names)
         self._skipped: set[str] = set()
-        self._devices: set[str] = set()  # the inventory's devices at the last refresh
+        self._devices: set[str] = set()  # the devices collected from at the last refresh
+        self._shares_moved = asyncio.Event()
         self.sink_failed_events: Counter[str] = Counter()  # by output name, since start
         self._failing_sinks: set[str] = set()
+
+    def shares_changed(self) -> None:
+        """This instance's device shares changed (oss.cluster): follow them now."""
+        self._shares_moved.set()
 
     def collector(self, name: str) -> Collector:
         return self.collectors[name]
@@ -195,7 +204,7 @@ class AssurancePipeline:
     async def _targets(self) -> dict[str, list[Target]]:
         """The inventory's devices as targets, by telemetry protocol (a collector's name)."""
         targets: dict[str, list[Target]] = {name: [] for name in self.collectors}
-        for device in self.inventory.graph.devices():
+        for device in self._collected():
             if device.mgmt_address is None or device.credentials_ref is None:
                 continue
             try:
@@ -221,10 +230,18 @@ class AssurancePipeline:
         )
         return protocol, target
 
+    def _collected(self) -> list[Device]:
+        """The inventory's devices this instance collects from (in a cluster, its share)."""
+        devices = self.inventory.graph.devices()
+        if self.owns is None:
+            return list(devices)
+        return [device for device in devices if self.owns(device.name)]
+
     def _forget_removed(self) -> None:
         """The outputs forget a device that left the inventory (its alarms were closed with
-        it, see the devices route): added again, it gets its alarms afresh."""
-        present = {device.name for device in self.inventory.graph.devices()}
+        it, see the devices route), or this instance's share: added (or taken over) again, it
+        gets its alarms afresh, not judged against what was last seen here."""
+        present = {device.name for device in self._collected()}
         for name in self._devices - present:
             for output in self.outputs:
                 if isinstance(output, ForgettingOutput):
@@ -248,12 +265,23 @@ class AssurancePipeline:
         devices = self.inventory.graph.devices()
         due = loop.time() + self.settings.refresh_s
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                wait = min(INVENTORY_CHECK_S, self.settings.refresh_s)
-                await asyncio.wait_for(stop.wait(), wait)
+            wait = min(INVENTORY_CHECK_S, self.settings.refresh_s)
+            await _first_of(stop, self._shares_moved, within_s=wait)
             if stop.is_set():
                 return
+            moved = self._shares_moved.is_set()
+            self._shares_moved.clear()
             now = self.inventory.graph.devices()
-            if now != devices or loop.time() >= due:
+            if moved or now != devices or loop.time() >= due:
                 devices, due = now, loop.time() + self.settings.refresh_s
                 await self._set_targets()
+
+
+async def _first_of(*events: asyncio.Event, within_s: float) -> None:
+    """Until one of `events` is set, or `within_s` seconds passed."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -158,8 +158,12 @@ class SnmpPoller(PerDevice[_DeviceState]):
     async def _device_loop(self, name: str) -> None:
         loop = asyncio.get_running_loop()
         interval = self.settings.interval_for(name)
-        # Start at a random point of the first interval, so devices do not poll in step.
-        due = loop.time() + self._rng.uniform(0, interval)
+        # Start at a random point of the first interval, so devices do not poll in step. A
+        # device that comes while polling runs (added, or taken over from a cluster instance
+        # that died) is polled at once, and its next poll spread over the interval after.
+        at_once = self.joined_running(name)
+        due = loop.time() + (0.0 if at_once else self._rng.uniform(0, interval))
+        spread = self._rng.uniform(-interval / 2, interval / 2) if at_once else 0.0
         while self._running and name in self._devices:
             await asyncio.sleep(max(0.0, due - loop.time()))
             events = await self.poll_once(name)
@@ -167,7 +171,8 @@ class SnmpPoller(PerDevice[_DeviceState]):
                 await self._deliver(name, events)
             interval = self.settings.interval_for(name)
             jitter = self.settings.jitter_ratio * interval
-            due += interval + self._rng.uniform(-jitter, jitter)
+            due += interval + self._rng.uniform(-jitter, jitter) + spread
+            spread = 0.0
             if due < loop.time():  # fell behind (a slow device): no burst of catch-up polls
                 due = loop.time()
 
