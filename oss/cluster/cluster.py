@@ -56,7 +56,7 @@ class Cluster:
             lease_s=self.lease_s,
             api_url=settings.api_url or api_url,
         )
-        planner = SharePlanner(
+        self.planner = planner = SharePlanner(
             db,
             devices,
             instance=self.instance,
@@ -88,8 +88,9 @@ class Cluster:
         self.jobs.add(job)
         return self._exclusive.hold(job)
 
-    def shares_moved(self) -> None:
-        """Another instance's leader moved shares (NOTIFY `oss_shares`): read ours now."""
+    async def shares_moved(self, notice: Mapping[str, Any] | None = None) -> None:
+        """Another instance's leader moved shares (NOTIFY `oss_shares`, or a resync after the
+        listener reconnected): read ours now rather than at the next renewal."""
         self.membership.suspect()
 
     def components(self) -> list[Component]:
@@ -138,6 +139,14 @@ class Cluster:
             registry=metrics.registry,
         )
         live.set_function(lambda: self.membership.live_members)
+        unassigned = Gauge(
+            "oss_cluster_devices_unassigned",
+            "Devices no live instance owns after the leader's last round (0 but on the leader)",
+            registry=metrics.registry,
+        )
+        unassigned.set_function(
+            lambda: self.planner.unassigned if self.leader.token is not None else 0
+        )
 
     async def status(self) -> dict[str, Any]:
         def read(conn: Connection) -> tuple[list[Lease], list[Member], dict[str, str]]:
@@ -200,7 +209,7 @@ class Solo:
         self.jobs.add(job)
         return _here()
 
-    def shares_moved(self) -> None:
+    async def shares_moved(self, notice: Mapping[str, Any] | None = None) -> None:
         """No leader, no shares."""
 
     def components(self) -> list[Component]:

@@ -63,6 +63,9 @@ class SharePlanner:
         self.planned = planned  # after moves were written (this instance reads its shares)
         self._clock = clock
         self._seen: dict[tuple[str, int], float] = {}  # (member, token) -> first seen live
+        # devices left without a live owner by the last round (its write failed, or no live
+        # member): oss_cluster_devices_unassigned
+        self.unassigned = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -73,14 +76,17 @@ class SharePlanner:
     async def plan_once(self) -> Plan:
         """One round: read, plan, write the moves (fenced by the leader's lease)."""
         facts = await self.db.write(_read_facts, fenced=False)
+        devices = [_facts_of(d) for d in self.devices()]
+        live = self._live(facts.leases)
         result = plan(
-            (_facts_of(d) for d in self.devices()),
+            devices,
             facts.shares,
-            self._live(facts.leases),
+            live,
             lease_s=self.lease_s,
             affinity=self.affinity,
             gone=_gone(facts.leases),
         )
+        self.unassigned = sum(1 for d in devices if facts.shares.get(d.name) not in live)
         if not result.moves:
             return result
         token = _leader_token()
@@ -90,6 +96,7 @@ class SharePlanner:
             notify.notify(conn, notify.SHARES, {notify.INSTANCE: self.instance})
 
         await self.db.write(assign)
+        self.unassigned -= sum(1 for d in result.moves if facts.shares.get(d) not in live)
         for change in result.changes:
             log.info("%s", change.describe())
         self.planned()
