@@ -46,6 +46,7 @@ from oss.provisioning.services import Options, ServiceManager
 from oss.runtime import Runtime
 from oss.settings import Settings
 from oss.store import Database
+from oss.store.notify import ALARMS, INVENTORY, OUTBOX, Notifications
 from oss.store.outbox import Outbox
 from topology.targets import parse_networks
 
@@ -84,6 +85,8 @@ class Assembly:
 
     daemon: Daemon
     runtime: Runtime
+    # Cluster mode: the change notices between instances (`build` runs the listener).
+    notifications: Notifications | None = None
 
     async def __aenter__(self) -> Daemon:
         await self.runtime.open()
@@ -107,12 +110,13 @@ def assemble(settings: Settings) -> Assembly:
         # lease: the server ends that session (oss.store.fencing)
         idle_in_transaction_s=settings.cluster.lease_s if settings.cluster.enabled else None,
     )
-    inventory = Inventory(db)
+    notifications = _notifications(settings, db)
+    inventory = Inventory(db, notifications)
     tokens = TokenStore(db)
     access = _device_access(settings, inventory)
     services = _service_manager(settings, db, inventory, access)
-    publisher, feed, order_events = _noc_feed(settings, db)
-    alarms = AlarmManager(db, lambda: inventory.graph, services, feed)
+    publisher, feed, order_events = _noc_feed(settings, db, notifications)
+    alarms = AlarmManager(db, lambda: inventory.graph, services, feed, notifications=notifications)
     # who owns which device, the leases (Solo unless cluster.enabled)
     cluster = build_cluster(
         settings.cluster, db, lambda: inventory.graph.devices(), api_url=_api_url(settings)
@@ -138,7 +142,32 @@ def assemble(settings: Settings) -> Assembly:
         cluster=cluster,
     )
     _open_and_close(runtime, daemon, access)
-    return Assembly(daemon, runtime)
+    if notifications is not None:
+        _hear_other_instances(notifications, daemon)
+    return Assembly(daemon, runtime, notifications)
+
+
+def _notifications(settings: Settings, db: Database) -> Notifications | None:
+    """Cluster mode (PostgreSQL): the other instances' change notices and ours to them."""
+    if not settings.cluster.enabled or db.backend != "postgresql":
+        return None
+    return Notifications(db.url, settings.cluster.instance)
+
+
+def _hear_other_instances(notifications: Notifications, daemon: Daemon) -> None:
+    """Other instances' committed changes reach this one's alarms (and through them the live
+    stream and the map's index), graph and NOC publisher; the map's layouts register in
+    `create_app`."""
+    notifications.on(ALARMS, daemon.alarms.remote_changed, daemon.alarms.remote_resync)
+    notifications.on(INVENTORY, daemon.inventory.remote_changed, daemon.inventory.remote_resync)
+    if daemon.noc_publisher is not None:
+        notifications.on(OUTBOX, daemon.noc_publisher.heard, daemon.noc_publisher.resync)
+    daemon.metrics.watch_counts(
+        "oss_cluster_notices",
+        "Change notices heard from other instances, by channel",
+        "channel",
+        lambda: notifications.heard,
+    )
 
 
 def _device_access(settings: Settings, inventory: Inventory) -> DeviceAccess:
@@ -178,15 +207,19 @@ def _service_manager(
 
 
 def _noc_feed(
-    settings: Settings, db: Database
+    settings: Settings, db: Database, notifications: Notifications | None
 ) -> tuple[NocPublisher | None, AlarmFeed, OrderEventsOutbox | None]:
     """Alarms (and order events) fed to the NOC over MQTT through the database outbox, when
-    enabled: the publisher, the alarms' feed and the orders' outbox writer."""
+    enabled: the publisher, the alarms' feed and the orders' outbox writer. In cluster mode
+    (`notifications`) other instances write the outbox too: the publisher reads it for every
+    round, the feed checks its memory, each write NOTIFYs."""
     if not settings.mqtt.enabled:
         return None, NoFeed(), None
-    publisher = NocPublisher(db, settings.mqtt)
-    outbox = Outbox(publisher.offer)  # rows go to the publisher once committed
-    return publisher, NocFeed(settings.mqtt, outbox), OrderEventsOutbox(settings.mqtt, outbox)
+    shared = notifications is not None
+    publisher = NocPublisher(db, settings.mqtt, shared=shared)
+    outbox = Outbox(publisher.offer, notifications)  # rows go to the publisher once committed
+    feed = NocFeed(settings.mqtt, outbox, shared=shared)
+    return publisher, feed, OrderEventsOutbox(settings.mqtt, outbox)
 
 
 def _open_and_close(runtime: Runtime, daemon: Daemon, access: DeviceAccess) -> None:
@@ -216,6 +249,8 @@ def build(settings: Settings) -> tuple[Assembly, ApiServer]:
     daemon, runtime = parts.daemon, parts.runtime
     api = ApiServer(create_app(daemon), settings.api)
     runtime.add_component(api)
+    if parts.notifications is not None:
+        runtime.add_component(parts.notifications)
     cluster = daemon.cluster
     for component in cluster.components():  # the leader's lease and the membership's watch
         runtime.add_component(component)

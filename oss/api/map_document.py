@@ -24,6 +24,7 @@ from oss.faults.summary import OpenAlarmIndex, OpenAlarms, Worst
 from oss.store import Database
 from oss.store.kpi_latest import latest_kpis
 from oss.store.map_views import Point
+from oss.store.notify import Notifications
 from topology.graph import InventoryGraph
 from topology.model import Endpoint, Link, LinkState, OperState
 
@@ -376,7 +377,9 @@ class MapCache:
     document newer than its stamp, never older; the stamp is then stale, so the next request
     misses. After an alarm change the summary is read again (one grouped query) and compared:
     an acknowledgement, or a count moved on, leaves it equal and the body is served as it is.
-    One daemon owns its graph and alarms (no other writer)."""
+    In a cluster the other instances' changes move the same counters once heard (the graph
+    through `Inventory.remote_changed`, the alarms through `AlarmManager.remote_changed`, the
+    layouts through `Layouts.remote_changed`), so a hit is as current as what was heard."""
 
     def __init__(self, size: int = _CACHED_SHAPES) -> None:
         self._size = size
@@ -403,9 +406,9 @@ class MapState:
     the serialised maps, the latest utilisation, each view's fragments and the open alarms'
     summary at the alarm manager's last revision."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, notifications: Notifications | None = None) -> None:
         self.db = db
-        self.layouts = Layouts(db)
+        self.layouts = Layouts(db, notifications)
         self.cache = MapCache()
         self.utilisation = UtilisationCache()
         self._fragments: OrderedDict[str, Fragments] = OrderedDict()
@@ -414,8 +417,11 @@ class MapState:
 
     @classmethod
     def of(cls, db: Database, alarms: AlarmManager) -> MapState:
-        state = cls(db)
+        """Cluster mode (the alarm manager's `notifications`): other instances' layout changes
+        reach the layouts; their alarm changes reach the index through the alarm manager."""
+        state = cls(db, alarms.notifications)
         alarms.listeners.append(state.alarm_index.heard)
+        alarms.resync_listeners.append(state.alarm_index.forget)
         return state
 
     async def open_alarms(self, revision_now: Callable[[], int]) -> tuple[int, OpenAlarms]:

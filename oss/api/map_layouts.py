@@ -1,7 +1,8 @@
 """Saved map layouts (named views of device positions) for the console: each change is written
 with its audit entry in one transaction (`oss.store.map_views`), then counted in `revision`,
 which the map's cache (`oss.api.map_document.MapCache`) keys on. `default` exists before its
-first save, empty."""
+first save, empty. Cluster mode: each change NOTIFYs the other instances, whose `revision`
+moves on when they hear it (`remote_changed`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss import audit
 from oss.errors import Conflict, NotFound
 from oss.store import Database
 from oss.store import map_views as store
 from oss.store.map_views import Point, ViewSummary
+from oss.store.notify import MAP_VIEWS, Notifications
 
 DEFAULT_VIEW = "default"
 VIEW_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
@@ -26,9 +29,26 @@ def _points(positions: Mapping[str, Point]) -> dict[str, dict[str, float]]:
 
 
 class Layouts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, notifications: Notifications | None = None) -> None:
         self._db = db
-        self.revision = 0  # moves on after every committed change
+        self._notifications = notifications
+        self.revision = 0  # moves on after every committed change, here or elsewhere
+        if notifications is not None:
+            notifications.on(MAP_VIEWS, self.remote_changed, self.remote_resync)
+
+    async def remote_changed(self, _notice: Mapping[str, Any]) -> None:
+        """Another instance committed a layout change: what was read of the views is stale."""
+        self.revision += 1
+
+    async def remote_resync(self) -> None:
+        self.revision += 1
+
+    async def _announce(self, session: AsyncSession, view: str) -> None:
+        notifications = self._notifications
+        if notifications is not None:
+            await session.run_sync(
+                lambda sync: notifications.send(sync.connection(), MAP_VIEWS, view=view)
+            )
 
     async def summaries(self) -> list[ViewSummary]:
         """Every view, `default` included even before its first save, by name."""
@@ -62,6 +82,7 @@ class Layouts:
                     after=_points(positions),
                 )
                 held = await store.position_count(session, view)
+                await self._announce(session, view)
         except IntegrityError as exc:
             # A device removed since the caller checked, or a concurrent save of the same
             # position: the transaction rolled back whole.
@@ -87,6 +108,7 @@ class Layouts:
                 object_id=view,
                 before={"positions": _points(before)},
             )
+            await self._announce(session, view)
         self.revision += 1
 
     async def delete_position(self, view: str, device: str, actor: str) -> None:
@@ -103,6 +125,7 @@ class Layouts:
                 object_id=view,
                 before=_points(found),
             )
+            await self._announce(session, view)
         self.revision += 1
 
 

@@ -132,6 +132,13 @@ class OpenAlarmIndex:
         kind, name = str(doc["alarmedObjectType"]), str(doc["alarmedObject"]["id"])
         self._open[alarm_id] = (kind, name, str(doc["perceivedSeverity"]))
 
+    def forget(self) -> None:
+        """Changes may have been missed (another instance's): read the open alarms again on
+        next use (a read under way starts again)."""
+        self._open = None
+        self._sequence = {}
+        self._heard_while_loading = True
+
     async def summary(self) -> OpenAlarms:
         if self._open is None:
             async with self._loading:

@@ -8,13 +8,17 @@ yielding to the event loop, so a reader never sees half of one.
 Removing or shrinking what services or open transactions use is refused (`InUse`, 409 naming
 them): the check (`oss.store.in_use.users_of`) runs in the change's own transaction, and each
 refusal is audited in a transaction of its own.
+
+Cluster mode: a change's transaction also NOTIFYs the objects it touched; another instance's
+change reaches this graph through `remote_changed` (`oss.inventory.remote`), under the same
+lock, so the graph's listeners hear it as they hear a change made here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss import audit
 from oss.broadcast import Broadcast
-from oss.errors import Conflict, InvalidInput, NotFound, StorageError
+from oss.errors import Conflict, InvalidInput, NotFound, OssError, StorageError
+from oss.inventory.remote import Touched, read_touched, reconcile
 from oss.inventory.rows import (
     device_values,
     interface_values,
@@ -38,6 +43,7 @@ from oss.inventory.rows import (
 from oss.store import Database
 from oss.store.base import Base
 from oss.store.in_use import InUse, Users, users_of
+from oss.store.notify import INVENTORY, Notifications
 from oss.store.tables import DeviceRow, InterfaceRow, LinkRow, SiteRow
 from topology.clab import ClabTopology
 from topology.graph import GraphChange, InventoryGraph
@@ -75,8 +81,9 @@ class ImportReport:
 
 
 class Inventory:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, notifications: Notifications | None = None) -> None:
         self._db = db
+        self._notifications = notifications  # cluster mode: other instances hear our changes
         # Every change the graph applies, for live listeners (GET /api/v1/topology/stream):
         # the graph is changed only after the change's transaction committed.
         self.changes: Broadcast[GraphChange] = Broadcast("inventory")
@@ -113,19 +120,53 @@ class Inventory:
         log.info("inventory loaded", extra=graph.counts())
 
     async def _write(
-        self, apply_db: Callable[[AsyncSession], Any], apply_graph: Callable[[], None]
+        self,
+        apply_db: Callable[[AsyncSession], Any],
+        apply_graph: Callable[[], None],
+        touched: Touched | Callable[[], Touched],
     ) -> None:
+        """`touched`: what the change touched, for the other instances (a callable: known once
+        `apply_db` ran, a new link's id)."""
         try:
             async with self._db.transaction() as session:
                 result = apply_db(session)
                 if asyncio.iscoroutine(result):
                     await result
+                notifications = self._notifications
+                if notifications is not None:
+                    what = (touched if isinstance(touched, Touched) else touched()).fields()
+                    await session.run_sync(
+                        lambda sync: notifications.send(sync.connection(), INVENTORY, **what)
+                    )
         except IntegrityError as exc:
             # The graph said yes but the database says no: someone wrote behind our back.
             raise Conflict(f"the database refused the change: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"the change was not stored: {exc}") from exc
         apply_graph()
+
+    async def remote_changed(self, notice: Mapping[str, Any]) -> None:
+        """Another instance committed a change of these objects: the graph takes them as the
+        database has them now."""
+        scope = Touched.of_notice(notice)
+        async with self._lock:
+            async with self._db.read() as session:
+                found = await read_touched(session, scope)
+            try:
+                reconcile(self._graph, found, scope)
+            except OssError as exc:  # the scope alone does not fit the graph: take it all
+                log.warning("inventory: another instance's change read whole again: %s", exc)
+                await self._reconcile_all()
+
+    async def remote_resync(self) -> None:
+        """Other instances' changes may have been missed: the whole inventory, read again."""
+        async with self._lock:
+            await self._reconcile_all()
+
+    async def _reconcile_all(self) -> None:
+        async with self._db.read() as session:
+            snap = await load_snapshot(session)
+        reconcile(self._graph, snap, Touched.everything(self._graph, snap))
 
     async def _change(
         self,
@@ -137,6 +178,7 @@ class Inventory:
         graph: Callable[[], None],
         row: Base | None = None,
         statement: Executable | None = None,
+        touched: Touched,
         before: Any = None,
         after: Any = None,
         guard: Guard | None = None,
@@ -161,7 +203,7 @@ class Inventory:
                 after=after,
             )
 
-        await self._write(db, graph)
+        await self._write(db, graph, touched)
 
     @asynccontextmanager
     async def _refusals_audited(
@@ -195,6 +237,7 @@ class Inventory:
             await self._change(
                 actor=actor, action="create", kind="site", object_id=site.name,
                 row=SiteRow(**site_values(site)), after=_dump(site),
+                touched=Touched(sites={site.name}),
                 graph=lambda: self._graph.upsert_site(site),
             )  # fmt: skip
             return site
@@ -205,6 +248,7 @@ class Inventory:
             new = _changed(old, {**changes, "name": name}, f"site '{name}'")
             await self._change(
                 actor=actor, action="update", kind="site", object_id=name,
+                touched=Touched(sites={name}),
                 statement=update(SiteRow).where(SiteRow.name == name).values(site_values(new)),
                 before=_dump(old), after=_dump(new),
                 graph=lambda: self._graph.upsert_site(new),
@@ -229,6 +273,7 @@ class Inventory:
 
             await self._change(
                 actor=actor, action="delete", kind="site", object_id=name,
+                touched=Touched(sites={name}),
                 statement=delete(SiteRow).where(SiteRow.name == name), before=_dump(old),
                 graph=lambda: self._graph.remove_site(name), guard=empty,
             )  # fmt: skip
@@ -251,6 +296,7 @@ class Inventory:
             self._check_site(device)
             await self._change(
                 actor=actor, action="create", kind="device", object_id=device.name,
+                touched=Touched(devices={device.name}),
                 row=DeviceRow(**device_values(device)), after=_dump(device),
                 graph=lambda: self._graph.upsert_device(device),
             )  # fmt: skip
@@ -263,6 +309,7 @@ class Inventory:
             self._check_site(new)
             await self._change(
                 actor=actor, action="update", kind="device", object_id=name,
+                touched=Touched(devices={name}),
                 statement=update(DeviceRow)
                 .where(DeviceRow.name == name)
                 .values(device_values(new)),
@@ -291,6 +338,7 @@ class Inventory:
 
             await self._change(
                 actor=actor, action="delete", kind="device", object_id=name,
+                touched=Touched(devices={name}),
                 statement=delete(DeviceRow).where(DeviceRow.name == name), before=before,
                 graph=lambda: self._graph.remove_device(name), guard=unused,
             )  # fmt: skip
@@ -306,7 +354,11 @@ class Inventory:
             def db(s: AsyncSession) -> None:
                 self._stage_interface(s, interface, actor)
 
-            await self._write(db, lambda: self._graph.upsert_interface(interface))
+            await self._write(
+                db,
+                lambda: self._graph.upsert_interface(interface),
+                Touched(interfaces={(interface.device, interface.name)}),
+            )
             return interface
 
     @staticmethod
@@ -332,6 +384,7 @@ class Inventory:
             where = (InterfaceRow.device == device, InterfaceRow.name == name)
             await self._change(
                 actor=actor, action="update", kind="interface", object_id=f"{device}:{name}",
+                touched=Touched(interfaces={(device, name)}),
                 statement=update(InterfaceRow).where(*where).values(interface_values(new)),
                 before=_dump(old), after=_dump(new),
                 graph=lambda: self._graph.upsert_interface(new),
@@ -367,7 +420,8 @@ class Inventory:
                 for _, new in changes:
                     self._graph.upsert_interface(new)
 
-            await self._write(db, graph)
+            touched = Touched(interfaces={(new.device, new.name) for _, new in changes})
+            await self._write(db, graph, touched)
             return [new for _, new in changes]
 
     async def remove_interface(self, device: str, name: str, *, actor: str) -> None:
@@ -389,6 +443,7 @@ class Inventory:
             where = (InterfaceRow.device == device, InterfaceRow.name == name)
             await self._change(
                 actor=actor, action="delete", kind="interface", object_id=key,
+                touched=Touched(interfaces={(device, name)}),
                 statement=delete(InterfaceRow).where(*where), before=_dump(old),
                 graph=lambda: self._graph.remove_interface(device, name), guard=unused,
             )  # fmt: skip
@@ -425,7 +480,13 @@ class Inventory:
                     self._graph.upsert_interface(interface)
                 self._graph.upsert_link(created[0])
 
-            await self._write(db, graph)
+            def touched() -> Touched:
+                return Touched(
+                    interfaces={(i.device, i.name) for i in missing},
+                    links={lk.id for lk in created if lk.id is not None},
+                )
+
+            await self._write(db, graph, touched)
             return created[0]
 
     @staticmethod
@@ -461,6 +522,7 @@ class Inventory:
 
             await self._change(
                 actor=actor, action="update", kind="link", object_id=str(link_id),
+                touched=Touched(links={link_id}),
                 statement=update(LinkRow).where(LinkRow.id == link_id).values(link_values(new)),
                 before=_dump(old), after=_dump(new),
                 graph=lambda: self._graph.upsert_link(new), guard=room_left,
@@ -479,6 +541,7 @@ class Inventory:
 
             await self._change(
                 actor=actor, action="delete", kind="link", object_id=str(link_id),
+                touched=Touched(links={link_id}),
                 statement=delete(LinkRow).where(LinkRow.id == link_id), before=_dump(old),
                 graph=lambda: self._graph.remove_link(link_id), guard=unused,
             )  # fmt: skip
@@ -495,6 +558,11 @@ class Inventory:
         async with self._lock, audited:
             plan = _ImportPlan.build(self._graph, topo, source)
             applied: list[Callable[[], None]] = []
+            touched = Touched(
+                sites={s.name for s in plan.new_sites},
+                devices={d.name for _, d in plan.devices},
+                interfaces={(i.device, i.name) for _, i in plan.interfaces},
+            )
             shrunk = {
                 new_l.id: new_l.capacity_bps
                 for old_l, new_l in plan.links
@@ -545,6 +613,8 @@ class Inventory:
                             update(LinkRow).where(LinkRow.id == new_l.id).values(link_values(new_l))
                         )
                     applied.append(partial(self._graph.upsert_link, new_l))
+                    if new_l.id is not None:
+                        touched.links.add(new_l.id)
                 audit.record(
                     s,
                     actor=actor,
@@ -558,7 +628,7 @@ class Inventory:
                 for step in applied:
                     step()
 
-            await self._write(db, graph)
+            await self._write(db, graph, lambda: touched)
             return plan.report
 
     @staticmethod

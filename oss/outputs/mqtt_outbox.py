@@ -97,6 +97,14 @@ class NocPublisher:
         self._resync = True
         self._wake.set()
 
+    async def heard(self, _notice: Mapping[str, Any]) -> None:
+        """Another instance committed outbox rows (oss.store.notify): read the outbox."""
+        self.wake()
+
+    async def resync(self) -> None:
+        """Notices may have been missed: read the outbox."""
+        self.wake()
+
     def offer(self, rows: Sequence[OutboxMessage]) -> None:
         """Rows just committed, in id order: sent from memory unless the outbox must be read
         anyway (then they are found there; always so when `shared`)."""

@@ -90,7 +90,7 @@ class Notifications:
     def __init__(self, url: URL, instance: str) -> None:
         self._url = url
         self.instance = instance
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, list[_Channel]] = {}
         self._queue: deque[tuple[str, dict[str, Any]]] = deque()
         self._overflowed: set[str] = set()  # channels whose notices were dropped: resync
         self._work = asyncio.Event()
@@ -124,13 +124,12 @@ class Notifications:
     # ---------------------------------------------------------------------------- listening
 
     def on(self, channel: str, handler: Handler, resync: Resync | None = None) -> None:
-        """Hand other instances' notices on `channel` to `handler`; `resync` reads the
-        channel's state again when notices may have been missed. One per channel."""
+        """Hand other instances' notices on `channel` to `handler` (after the handlers
+        registered before); `resync` reads the channel's state again when notices may have
+        been missed."""
         if channel not in CHANNELS:
             raise ValueError(f"unknown notification channel {channel!r}")
-        if channel in self._channels:
-            raise ValueError(f"notification channel {channel!r} already has a handler")
-        self._channels[channel] = _Channel(handler, resync)
+        self._channels.setdefault(channel, []).append(_Channel(handler, resync))
 
     async def run(self, stop: asyncio.Event) -> None:
         """LISTEN until `stop`; reconnect with backoff after any loss, then resync."""
@@ -152,7 +151,7 @@ class Notifications:
                     async with engine.connect() as conn:
                         raw: Any = (await conn.get_raw_connection()).driver_connection
                         lost = _on_close(raw)
-                        for channel in self._channels:
+                        for channel in CHANNELS:  # all: a handler may register later
                             await raw.add_listener(channel, self._heard)
                         if backoff.succeeded():
                             log.info("cluster notifications: listening again")
@@ -224,23 +223,21 @@ class Notifications:
             await self._handle(channel, notice)
 
     async def _handle(self, channel: str, notice: Mapping[str, Any]) -> None:
-        registered = self._channels.get(channel)
-        if registered is None:
-            return
-        try:
-            await registered.handler(notice)
-        except Exception:  # the change committed elsewhere: read it whole again
-            log.exception("cluster notifications: %s: a notice failed; resyncing", channel)
-            self._overflowed.add(channel)
+        for registered in self._channels.get(channel, ()):
+            try:
+                await registered.handler(notice)
+            except Exception:  # the change committed elsewhere: read it whole again
+                log.exception("cluster notifications: %s: a notice failed; resyncing", channel)
+                self._overflowed.add(channel)
 
     async def _resync(self, channel: str) -> None:
-        registered = self._channels.get(channel)
-        if registered is None or registered.resync is None:
-            return
-        try:
-            await registered.resync()
-        except Exception:  # logged; the next notice or reconnection tries again
-            log.exception("cluster notifications: %s: resync failed", channel)
+        for registered in self._channels.get(channel, ()):
+            if registered.resync is None:
+                continue
+            try:
+                await registered.resync()
+            except Exception:  # logged; the next notice or reconnection tries again
+                log.exception("cluster notifications: %s: resync failed", channel)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -106,10 +106,19 @@ async def test_a_failed_handler_resyncs_its_channel() -> None:
     assert alarms.calls == [1, "resync"]
 
 
-def test_a_channel_has_one_handler_and_must_be_known() -> None:
-    n, r = notes(), Recorder()
-    n.on(ALARMS, r.handle)
-    with pytest.raises(ValueError, match="already"):
-        n.on(ALARMS, r.handle)
+async def test_every_handler_of_a_channel_hears_in_registration_order() -> None:
+    n, first, second = notes("b"), Recorder(), Recorder()
+    n.on(ALARMS, first.handle, first.resync)
+    n.on(ALARMS, second.handle)  # no resync of its own
+    heard(n, ALARMS, instance="a", n=1)
+    heard(n, ALARMS, instance="a", resync=True)
+    await n.handle_pending()
+    assert (first.calls, second.calls) == (["resync"], [])
+    heard(n, ALARMS, instance="a", n=2)
+    await n.handle_pending()
+    assert (first.calls, second.calls) == (["resync", 2], [2])
+
+
+def test_a_channel_must_be_known() -> None:
     with pytest.raises(ValueError, match="unknown"):
-        n.on("oss_nothing", r.handle)
+        notes().on("oss_nothing", Recorder().handle)
