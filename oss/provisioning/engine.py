@@ -273,6 +273,13 @@ class Engine:
                 await self._journal(txn, journal, "committed")
                 return txn
         reason = txn.error or f"interrupted in state {txn.state} {why}"
+        if txn.state == "confirming":
+            # The confirmation may have landed on any verified device after the journal was
+            # written (a paused instance resuming, a crash mid-phase): a device that says no
+            # confirmation is pending may hold the change for good, so undo as if it did.
+            for d in txn.devices:
+                if d.state == "verified":
+                    d.reached = "confirmed"
         await self._undo_all(txn, journal, _silent, fresh=True)
         stuck = [d.device for d in txn.devices if d.state == "undo-failed"]
         txn.error = reason + ("" if not stuck else f"; NOT restored on {', '.join(stuck)}")

@@ -114,6 +114,13 @@ class DbJournal:
         async with self.db.read() as session:
             return await journal_rows.unfinished(session, instance=self.instance)
 
+    async def claim(self, txn_id: int) -> bool:
+        """This journal's instance takes the open transaction over to resolve it, in a write
+        of its own (carrying the instance's fences: a stale instance is refused here, before
+        it touches a device); False when the transaction has ended meanwhile."""
+        async with self.db.transaction() as session:
+            return await journal_rows.claim(session, txn_id, self.instance)
+
     async def unfinished_elsewhere(self, live: Collection[str]) -> list[journal_rows.Unfinished]:
         """The open transactions of instances not in `live` (and of no instance), oldest
         first: what a dead instance left for the others."""

@@ -31,7 +31,6 @@ from oss.bounds import int64_of
 from oss.errors import Conflict, InvalidInput, NotFound, StorageError
 from oss.inventory import Inventory
 from oss.provisioning.engine import (
-    TERMINAL,
     DeviceTxn,
     Engine,
     Observer,
@@ -659,9 +658,12 @@ class ServiceManager:
         to resolve now. Audited (object `transaction`, action `recover`) with who resolved it."""
         devices = [d.device for d in (await self.journal.load(entry.id)).devices]
         async with self.engine.locks.holding(devices, wait_s=wait_s):
-            txn = await self.journal.load(entry.id)  # as it is now that nobody works on it
-            if txn.state in TERMINAL or (still_open is not None and not await still_open()):
+            if still_open is not None and not await still_open():
                 return None
+            # Ours from here on, or refused (a stale lease) before any device is touched.
+            if not await self.journal.claim(entry.id):
+                return None  # ended meanwhile, by whoever held the locks before
+            txn = await self.journal.load(entry.id)  # as it is now that nobody works on it
             done = await self.engine.resolve_held(txn, _Deferring(self.journal), why=why)
             recovered = {
                 "transaction": entry.id,

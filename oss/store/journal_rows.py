@@ -166,3 +166,14 @@ async def unfinished_elsewhere(session: AsyncSession, live: Collection[str]) -> 
     orphaned = column.is_(None) if not live else or_(column.is_(None), column.not_in(sorted(live)))
     query = _UNFINISHED.where(orphaned).order_by(_TRANSACTIONS.c.id)
     return [Unfinished(*row) for row in await session.execute(query)]
+
+
+async def claim(session: AsyncSession, transaction_id: int, instance: str | None) -> bool:
+    """`instance` takes an open transaction over to resolve it (its row names the resolver
+    from now on: should that one die too, the next finds it); False when it has ended."""
+    result: Any = await session.execute(
+        update(_TRANSACTIONS)
+        .where(_TRANSACTIONS.c.id == transaction_id, _TRANSACTIONS.c.state.not_in(ENDED))
+        .values(instance=instance)
+    )
+    return bool(result.rowcount)

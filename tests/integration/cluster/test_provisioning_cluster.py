@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import select, text
 
 from oss import audit
+from oss.errors import Fenced
 from oss.inventory import Inventory
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.cluster_locks import device_locks_for
@@ -32,6 +33,7 @@ from oss.provisioning.orphans import OrphanRecovery
 from oss.provisioning.services import ServiceManager
 from oss.store import Database, leases
 from oss.store.device_locks import AdvisoryDeviceLocks, DevicesBusy
+from oss.store.fencing import Fence
 from oss.store.tables import TransactionRow
 from tests.integration.provisioning.conftest import (
     LOOPBACK,
@@ -89,10 +91,13 @@ async def cluster(chain_lab: ChainLab, url: str) -> AsyncIterator[tuple[Instance
     try:
         for name in ("a", "b"):
             made.append(await _instance(name, url, chain_lab))
-            await made[-1].db.write(
+            token = await made[-1].db.write(
                 lambda c, n=name: leases.acquire(c, leases.member_lease(n), n, 60.0),
                 fenced=False,
             )
+            assert token is not None
+            # as the membership does: every write of the instance carries its lease
+            made[-1].db.member_fence = Fence(leases.member_lease(name), name, token)
         yield made[0], made[1]
     finally:
         for instance in made:
@@ -258,6 +263,52 @@ async def test_a_transaction_of_an_instance_gone_is_resolved_by_another(
     if outcome == "committed":
         await a.services.delete(service_id, actor="t")
         assert await snapshot(a.stack) == before
+
+
+async def test_a_paused_instance_resuming_is_refused_by_its_fence_and_another_resolves(
+    cluster: tuple[Instance, Instance],
+) -> None:
+    """ "b" pauses holding its devices (before its confirmation) past its lease; "a"'s
+    txn-recovery waits for the devices. "b" resumes: its confirmation reaches the devices (a
+    device cannot check a fence), then its journal write is refused by the database, and it
+    lets the devices go without another step. "a" then takes the transaction over (a fenced
+    write of its own) and resolves it from the journal, which never recorded the confirmation:
+    the re-confirmation by persist id finds nothing pending on the NETCONF devices, so every
+    device is undone from the pre-images."""
+    a, b = cluster
+    before = await snapshot(a.stack)
+    steps = Steps()
+    started: list[tuple[int, int]] = []
+    change = asyncio.create_task(
+        b.services.create(
+            "slice",
+            SLICE,
+            actor="alice",
+            observer=steps.of("b"),
+            on_started=lambda t, s: started.append((t, s)),
+        )
+    )
+    await asyncio.wait_for(steps.holding.wait(), GUARD_S)
+    [(txn_id, service_id)] = started
+    await expire(b)
+    recovery = OrphanRecovery(a.services, a.db, "a", interval_s=1.0, lock_wait_s=GUARD_S)
+    sweep = asyncio.create_task(recovery.sweep())
+    await until_waiting_for_a_lock(a.db)  # "a" waits for the devices "b" holds
+    held = len(steps.log)
+    steps.release.set()  # "b" resumes
+    with pytest.raises(Fenced, match="member:b"):
+        await asyncio.wait_for(change, GUARD_S)
+    assert {step for who, _, step, _ in steps.log[held:]} == {"confirm"}  # nothing more
+    [resolved] = await asyncio.wait_for(sweep, GUARD_S)
+
+    assert (resolved["id"], resolved["instance"], resolved["state"]) == (txn_id, "b", "rolled-back")
+    assert await snapshot(a.stack) == before
+    assert (await a.services.get(service_id))["state"] == "failed"
+    async with a.db.read() as s:
+        assert (
+            await s.scalar(select(TransactionRow.instance).where(TransactionRow.id == txn_id))
+            == "a"
+        )
 
 
 async def test_a_device_lock_names_its_holder_and_dies_with_its_connection(url: str) -> None:

@@ -747,6 +747,29 @@ async def test_resolve_undoes_when_the_confirmation_no_longer_works() -> None:
     assert all(d.running == ORIGINAL for d in devices.values())
 
 
+async def test_resolve_undoes_a_device_whose_confirmation_may_have_landed_as_confirmed() -> None:
+    """In `confirming`, a device's confirmation may have landed after the journal was written
+    (the instance paused, then resumed): "nothing pending" then does not mean reverted, so
+    every verified device is undone as confirmed (from its pre-image), not by a cancel only."""
+    txn, access, devices = journaled(
+        {"pe1": ("verified", "committed"), "pe2": ("verified", "committed")},
+        "confirming",
+        committed={"pe1", "pe2"},
+    )
+    devices["pe2"].faults["confirm"] = RpcError(
+        "commit refused",
+        device="pe2",
+        protocol="netconf",
+        device_error="persist-id given but no persistent confirmed commit is in progress",
+    )
+    out = await Engine(access).resolve(txn, FakeJournal())
+
+    assert out.state == "rolled-back"
+    recovered = {c[0]: c[4] for c in access.calls if c[1] == "recover"}
+    assert recovered == {"pe1": "confirmed", "pe2": "confirmed"}
+    assert all(d.running == ORIGINAL for d in devices.values())
+
+
 async def test_resolve_names_a_device_it_could_not_restore() -> None:
     txn, access, devices = journaled(
         {"pe1": ("committed", "committed"), "pe2": ("committed", "committed")},
