@@ -20,6 +20,7 @@ from oss.api.map_document import MapState
 from oss.api.routes import (
     alarms,
     audit,
+    cluster,
     console_map,
     devices,
     health,
@@ -82,6 +83,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         map_views,
         map_panels,
         topology_stream,
+        cluster,
     )
     for module in routers:
         app.include_router(module.router)
