@@ -16,8 +16,8 @@ lock ends with its transaction. SQLite has one instance, whose in-process locks 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -80,21 +80,20 @@ class AdvisoryDeviceLocks:
 
     @asynccontextmanager
     async def holding(self, devices: Iterable[str], *, wait_s: float | None) -> AsyncIterator[None]:
-        """Every device's lock, in `lock_order`, waiting at most `wait_s` in all (None: as long
-        as it takes; 0: only if free now); `DevicesBusy` names the device and its holder."""
+        """Every device's lock, in `lock_order`, in one statement, waiting at most `wait_s` for
+        any one of them (None: as long as it takes; 0: only if all are free now);
+        `DevicesBusy` names the device and its holder."""
         order = lock_order(devices)
         if not order:
             yield
             return
-        deadline = None if wait_s is None else time.monotonic() + wait_s
         try:
             conn = await self._engine.connect()
         except (DBAPIError, OSError) as exc:
             raise StorageError(f"device locks: cannot connect to the database: {exc}") from exc
         try:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for key, device in order:
-                await _lock_one(conn, key, device, deadline)
+            await _lock_all(conn, order, wait_s)
             yield
         finally:
             await asyncio.shield(_release(conn))
@@ -103,41 +102,53 @@ class AdvisoryDeviceLocks:
         await self._engine.dispose()
 
 
-async def _lock_one(conn: AsyncConnection, key: int, device: str, deadline: float | None) -> None:
-    args = {"ns": DEVICE_NAMESPACE, "key": key}
-    left_ms = None if deadline is None else int((deadline - time.monotonic()) * 1000)
-    if left_ms is not None and left_ms <= 0:
-        if await conn.scalar(text("SELECT pg_try_advisory_lock(:ns, :key)"), args):
-            return
-        raise await _busy(conn, key, device, 0.0)
-    # lock_timeout bounds the server-side wait (0: none); a statement of its own, since the
+# Every key in one statement, in key order (the sorted subquery feeds the aggregate in its
+# order): a transaction's locks cost one round trip whatever its number of devices.
+_ORDERED = "(SELECT k FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k) AS ordered"
+_LOCK_ALL = text(f"SELECT count(pg_advisory_lock(:ns, k)) FROM {_ORDERED}")
+_TRY_ALL = text(f"SELECT bool_and(pg_try_advisory_lock(:ns, k)) FROM {_ORDERED}")
+_HOLDERS = text(
+    "SELECT l.objid::bigint AS objid, a.application_name, a.pid FROM pg_locks l"
+    " JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
+    " AND l.classid::bigint = :ns AND l.objsubid = 2 AND l.objid::bigint = ANY(:objids)"
+)
+
+
+async def _lock_all(
+    conn: AsyncConnection, order: list[tuple[int, str]], wait_s: float | None
+) -> None:
+    args = {"ns": DEVICE_NAMESPACE, "keys": sorted({key for key, _ in order})}
+    if wait_s is not None and wait_s <= 0:
+        if not await conn.scalar(_TRY_ALL, args):
+            raise await _busy(conn, order, 0.0)
+        return
+    # lock_timeout bounds each server-side wait (0: none); a statement of its own, since the
     # connection is in autocommit and SET LOCAL would end with its one-statement transaction.
-    await conn.execute(text(f"SET lock_timeout = {left_ms or 0}"))
+    timeout_ms = 0 if wait_s is None else max(int(wait_s * 1000), 1)
+    await conn.execute(text(f"SET lock_timeout = {timeout_ms}"))
     try:
-        await conn.execute(text("SELECT pg_advisory_lock(:ns, :key)"), args)
+        await conn.execute(_LOCK_ALL, args)
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise StorageError(f"device locks: {exc.orig}") from exc
-        raise await _busy(conn, key, device, (left_ms or 0) / 1000) from None
+        raise await _busy(conn, order, wait_s or 0.0) from None
 
 
-async def _busy(conn: AsyncConnection, key: int, device: str, waited_s: float) -> DevicesBusy:
-    """The refusal, naming the holder's instance and backend pid when the server says."""
-    row = (
-        await conn.execute(
-            text(
-                "SELECT a.application_name, a.pid FROM pg_locks l"
-                " JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.locktype = 'advisory' AND l.granted"
-                " AND l.classid::bigint = :ns AND l.objid::bigint = :objid AND l.objsubid = 2"
-                " LIMIT 1"
-            ),
-            {"ns": DEVICE_NAMESPACE, "objid": key & 0xFFFFFFFF},
-        )
-    ).first()
-    if row is None:
-        holder = "another transaction (released since)"
+async def _busy(
+    conn: AsyncConnection, order: list[tuple[int, str]], waited_s: float
+) -> DevicesBusy:
+    """The refusal: the first device another session holds, its instance and backend pid."""
+    objids = sorted({key & 0xFFFFFFFF for key, _ in order})
+    held = {
+        int(row.objid): row
+        for row in await conn.execute(_HOLDERS, {"ns": DEVICE_NAMESPACE, "objids": objids})
+    }
+    busy = [(device, held[key & 0xFFFFFFFF]) for key, device in order if key & 0xFFFFFFFF in held]
+    if not busy:
+        device, holder = order[0][1], "another transaction (released since)"
     else:
+        device, row = busy[0]
         name = str(row.application_name or "")
         who = name.removeprefix(APPLICATION_PREFIX) if name.startswith(APPLICATION_PREFIX) else ""
         holder = f"a transaction of instance {who}" if who else "another session"
@@ -157,4 +168,5 @@ async def _release(conn: AsyncConnection) -> None:
     except DBAPIError:
         pass  # the connection broke: the server released its locks with the session
     finally:
-        await conn.close()
+        with contextlib.suppress(DBAPIError, OSError):
+            await conn.close()

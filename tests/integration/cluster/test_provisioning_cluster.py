@@ -323,6 +323,11 @@ async def test_a_device_lock_names_its_holder_and_dies_with_its_connection(url: 
         with pytest.raises(DevicesBusy, match=r"device p1 is being changed by .* instance b \("):
             async with other.holding(["p1"], wait_s=0.05):
                 raise AssertionError("p1 is held")
+        with pytest.raises(DevicesBusy, match=r"device pe1 is being changed by .* instance b"):
+            async with other.holding(["pe2", "pe1", "p2"], wait_s=0):  # free now, or refused
+                raise AssertionError("pe1 is held")
+        async with other.holding(["pe2", "p2"], wait_s=0):  # the others were let go
+            pass
         async with db.engine.connect() as conn:  # the holder's connection ends on the server
             ended = await conn.scalar(
                 text(
