@@ -46,7 +46,7 @@ from oss.provisioning.services import Options, ServiceManager
 from oss.runtime import Runtime
 from oss.settings import Settings
 from oss.store import Database
-from oss.store.notify import ALARMS, INVENTORY, OUTBOX, Notifications
+from oss.store.notify import ALARMS, INVENTORY, OUTBOX, SHARES, Notifications
 from oss.store.outbox import Outbox
 from topology.targets import parse_networks
 
@@ -156,12 +156,14 @@ def _notifications(settings: Settings, db: Database) -> Notifications | None:
 
 def _hear_other_instances(notifications: Notifications, daemon: Daemon) -> None:
     """Other instances' committed changes reach this one's alarms (and through them the live
-    stream and the map's index), graph and NOC publisher; the map's layouts register in
+    stream and the map's index), graph and NOC publisher, and the leader's share moves its
+    membership (read at once, not at the next renewal); the map's layouts register in
     `create_app`."""
     notifications.on(ALARMS, daemon.alarms.remote_changed, daemon.alarms.remote_resync)
     notifications.on(INVENTORY, daemon.inventory.remote_changed, daemon.inventory.remote_resync)
     if daemon.noc_publisher is not None:
         notifications.on(OUTBOX, daemon.noc_publisher.heard, daemon.noc_publisher.resync)
+    notifications.on(SHARES, daemon.cluster.shares_moved, daemon.cluster.shares_moved)
     daemon.metrics.watch_counts(
         "oss_cluster_notices",
         "Change notices heard from other instances, by channel",
