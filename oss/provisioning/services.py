@@ -637,7 +637,12 @@ class ServiceManager:
         results = []
         for entry in await self.journal.unfinished():
             log.warning("transaction %s (%s) was interrupted; resolving it", entry.id, entry.kind)
-            done = await self.resolve(entry, wait_s=self.engine.lock_wait_s)
+            try:
+                done = await self.resolve(entry, wait_s=0)
+            except DevicesBusy as exc:  # another instance's resolver or change has them now
+                log.warning("transaction %s: %s; resolved once they are free", entry.id, exc)
+                self.spawn(self._resolve_when_possible(entry))  # the start goes on meanwhile
+                continue
             if done is not None:
                 log.warning("transaction %s resolved: %s", entry.id, done["state"])
                 results.append(done)

@@ -311,6 +311,48 @@ async def test_a_paused_instance_resuming_is_refused_by_its_fence_and_another_re
         )
 
 
+async def test_start_up_recovery_does_not_wait_for_devices_another_instance_holds(
+    cluster: tuple[Instance, Instance],
+) -> None:
+    """ "b" restarts while another instance holds a device of its unfinished transaction: its
+    start goes on, and the transaction is resolved in the background once the device is free."""
+    a, b = cluster
+    before = await snapshot(a.stack)
+    reached = asyncio.Event()
+
+    async def stop_at_verify(device: str, step: Step, event: StepEvent, error: str | None) -> None:
+        if step == "verify" and event == "start":
+            reached.set()
+            await asyncio.Event().wait()
+
+    started: list[tuple[int, int]] = []
+    b.services.spawn(
+        b.services.create(
+            "slice",
+            SLICE,
+            actor="alice",
+            observer=stop_at_verify,
+            on_started=lambda t, s: started.append((t, s)),
+        )
+    )
+    await asyncio.wait_for(reached.wait(), GUARD_S)
+    [(txn_id, _)] = started
+    await b.services.close()  # "b" stops
+    other = AdvisoryDeviceLocks(a.db.url, "a").holding(["pe1"], wait_s=0)
+    await other.__aenter__()
+    engine = Engine(b.stack.access, locks=device_locks_for(b.db, "b"), lock_wait_s=GUARD_S)
+    restarted = ServiceManager(b.db, b.stack.inventory, engine, instance="b")
+    try:
+        assert await restarted.recover() == []  # not held up by pe1
+        assert (await restarted.transaction(txn_id))["state"] == "verifying"
+        await other.__aexit__(None, None, None)
+        await asyncio.wait_for(asyncio.gather(*restarted._tasks), GUARD_S)
+        assert (await restarted.transaction(txn_id))["state"] == "rolled-back"
+        assert await snapshot(a.stack) == before
+    finally:
+        await restarted.close()
+
+
 async def test_a_device_lock_names_its_holder_and_dies_with_its_connection(url: str) -> None:
     """The server releases a session's device locks when its connection goes (as when the
     instance's process dies); while held, a refusal names the holding instance."""
