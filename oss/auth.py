@@ -151,7 +151,9 @@ class TokenStore:
         if last is not None and now - last < _LAST_USED_RESOLUTION:
             return
         self._last_used[token_id] = now
-        async with self._db.transaction() as session:
+        # Bookkeeping, not work done under a lease: unfenced, so that an instance between two
+        # memberships (a lost lease, registering again) still answers its readers.
+        async with self._db.transaction(fenced=False) as session:
             await session.execute(
                 update(TokenRow).where(TokenRow.id == token_id).values(last_used_at=now)
             )
