@@ -91,6 +91,7 @@ class DbJournal:
                 "service_id": row.service_id,
                 "state": row.state,
                 "actor": row.actor,
+                "instance": row.instance,  # cluster mode: who runs it (or resolved it)
                 "error": row.error,
                 "created_at": row.created_at.isoformat(),
                 "finished_at": row.finished_at.isoformat() if row.finished_at else None,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from oss import audit
 from oss.errors import Fenced
@@ -34,7 +34,6 @@ from oss.provisioning.services import ServiceManager
 from oss.store import Database, leases
 from oss.store.device_locks import AdvisoryDeviceLocks, DevicesBusy
 from oss.store.fencing import Fence
-from oss.store.tables import TransactionRow
 from tests.integration.provisioning.conftest import (
     LOOPBACK,
     TIMEOUT_S,
@@ -175,10 +174,8 @@ async def test_two_instances_changing_the_same_devices_take_turns(
         assert order == sorted(order, key=lambda who: who != first), (device, order)
     vlans = {r["service"]["vlan"] for r in done}
     assert len(vlans) == 2, "two creates placed at once got one VLAN"
-    async with a.db.read() as s:
-        rows = await s.execute(select(TransactionRow.id, TransactionRow.instance))
-        journaled = {txn: instance for txn, instance in rows}
-    assert journaled == {r["transaction"]["id"]: i.name for r, i in zip(done, (a, b), strict=True)}
+    for r, i in zip(done, (a, b), strict=True):  # each journaled with the instance running it
+        assert (await a.services.transaction(r["transaction"]["id"]))["instance"] == i.name
     for r in done:  # the devices hold both services
         assert (await a.services.drift(r["service"]["id"]))["in_sync"], r["service"]["name"]
     for r, i in zip(done, (a, b), strict=True):
@@ -304,11 +301,7 @@ async def test_a_paused_instance_resuming_is_refused_by_its_fence_and_another_re
     assert (resolved["id"], resolved["instance"], resolved["state"]) == (txn_id, "b", "rolled-back")
     assert await snapshot(a.stack) == before
     assert (await a.services.get(service_id))["state"] == "failed"
-    async with a.db.read() as s:
-        assert (
-            await s.scalar(select(TransactionRow.instance).where(TransactionRow.id == txn_id))
-            == "a"
-        )
+    assert (await a.services.transaction(txn_id))["instance"] == "a"  # claimed by its resolver
 
 
 async def test_start_up_recovery_does_not_wait_for_devices_another_instance_holds(
