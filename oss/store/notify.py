@@ -95,6 +95,7 @@ class Notifications:
         self._overflowed: set[str] = set()  # channels whose notices were dropped: resync
         self._work = asyncio.Event()
         self.listening = asyncio.Event()  # set while LISTENing (tests wait for it)
+        self.server_pid: int | None = None  # the listening session's backend (pg_stat_activity)
         self.heard: dict[str, int] = dict.fromkeys(CHANNELS, 0)  # other instances' notices
         self.resyncs = 0  # resync rounds run (after each connection, or an overflow)
 
@@ -155,6 +156,7 @@ class Notifications:
                             await raw.add_listener(channel, self._heard)
                         if backoff.succeeded():
                             log.info("cluster notifications: listening again")
+                        self.server_pid = raw.get_server_pid()
                         self.listening.set()
                         self._request_resync(self._channels)  # what was missed meanwhile
                         await self._hold(raw, lost, stop)
@@ -167,6 +169,7 @@ class Notifications:
                         )
                 finally:
                     self.listening.clear()
+                    self.server_pid = None
                 if not stop.is_set():
                     await _wait(stop, backoff.pause())
         finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from oss.api.map_document import MapState
 from oss.app import assemble
@@ -290,6 +290,24 @@ async def test_what_was_missed_while_not_listening_comes_with_the_resync(pair: P
     assert ended is None  # the stream ended: its client catches up on reconnecting
     worst = (await b_map.alarm_index.summary()).of("device", "quiet1")
     assert worst is not None and worst.count == 1
+
+
+async def test_the_listener_reconnects_after_the_server_ends_its_session(pair: Pair) -> None:
+    """The database ends b's listening session (a restart, a failover, an admin): b reconnects
+    with its backoff, resyncs, and hears a's next change."""
+    a, b = pair.a.daemon, pair.b
+    resyncs = b.notifications.resyncs
+    pid = b.notifications.server_pid
+    assert pid is not None
+    async with a.db.read() as session:
+        ended = await session.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    assert ended is True
+    await until(lambda: b.notifications.resyncs > resyncs and b.notifications.listening.is_set())
+    async with b.daemon.inventory.changes.subscribe() as graph_seen:
+        await a.inventory.add_device(Device(name="after1"), actor="test")
+        async with asyncio.timeout(WAIT_S):
+            change = await graph_seen.get()
+    assert change is not None and change.object.name == "after1"
 
 
 async def test_rows_written_on_one_instance_are_published_by_the_other_once_in_order(
