@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
+from oss.errors import Fenced, StorageError
 from oss.provisioning.engine import TERMINAL, DeviceLocks, Engine, TransactionFailed
-from oss.provisioning.orphans import _why_orphaned
+from oss.provisioning.orphans import OrphanRecovery, _why_orphaned
 from oss.provisioning.plan import DevicePlan
 from oss.store import journal_rows
 from oss.store.device_locks import DevicesBusy, device_key, lock_order
@@ -112,3 +115,38 @@ def test_an_orphan_s_reason_says_why_its_instance_is_not_live() -> None:
     assert _why_orphaned(entry("b"), expired) == "lease expired 3.0 s ago"
     assert _why_orphaned(entry("c"), expired) == "not a member"
     assert _why_orphaned(entry(None), expired) == "recorded by a daemon not in cluster mode"
+
+
+class Rounds(OrphanRecovery):
+    """OrphanRecovery whose rounds raise the given errors in turn; the round after the last one
+    stops the component."""
+
+    def __init__(self, errors: list[BaseException], stop: asyncio.Event) -> None:
+        super().__init__(None, None, "a", interval_s=0.001)  # type: ignore[arg-type]
+        self.errors, self.stop, self.rounds = errors, stop, 0
+
+    async def sweep(self) -> list[dict[str, Any]]:
+        self.rounds += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        self.stop.set()
+        return []
+
+
+async def test_txn_recovery_rides_out_the_database_and_tells_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = asyncio.Event()
+    rounds = Rounds([StorageError("connection refused"), StorageError("connection refused")], stop)
+    with caplog.at_level(logging.INFO, logger="oss.provisioning.orphans"):
+        await asyncio.wait_for(rounds.run(stop), GUARD_S)
+    assert rounds.rounds == 3
+    assert caplog.text.count("cannot read the journal: connection refused") == 1
+    assert "the database answers again" in caplog.text
+
+
+async def test_txn_recovery_stops_on_a_lost_lease() -> None:
+    """Fenced: its singleton's lease is someone else's now; the singleton holder stops it."""
+    stop = asyncio.Event()
+    with pytest.raises(Fenced):
+        await asyncio.wait_for(Rounds([Fenced("write refused")], stop).run(stop), GUARD_S)
