@@ -47,7 +47,7 @@ class Cluster:
         self.lease_s = settings.lease_s
         self.devices = devices
         self.held = HeldLeases()
-        self.store = StoredLeases(db)
+        self.store = StoredLeases(db, limit_s=self.lease_s / 2)
         self.membership = Membership(
             db,
             self.store,
@@ -101,6 +101,7 @@ class Cluster:
 
     async def close(self) -> None:
         await self.membership.leave()
+        await self.store.close()
 
     def _held(self, job: str, component: Component, *, lease: str | None = None) -> Singleton:
         return Singleton(

@@ -1,17 +1,28 @@
 """The leases as the coordination uses them: acquire, renew, release, look one up. `StoredLeases`
-runs `oss.store.leases` on the database (the bookkeeping is not fenced by itself); a unit test
-hands a fake. `HeldLeases` is what this process holds, for /metrics and to keep two holders in
+runs `oss.store.leases` on the database (the bookkeeping is not fenced by itself), on a small
+connection pool of its own: a renewal never queues behind the work it fences (a trap storm's
+writes can hold every connection of the daemon's pool), and each one is bounded in time, so a
+database that stops answering costs the lease on time rather than never; a unit test hands a
+fake. `HeldLeases` is what this process holds, for /metrics and to keep two holders in
 one process from taking one lease (the same holder re-acquiring gets a new token and would
 fence the other out)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from oss.errors import Conflict
 from oss.store import Database, leases
 from oss.store.leases import Lease
+
+T = TypeVar("T")
+POOL_SIZE = 2  # the membership's renewal, and a singleton's or the leader's at the same time
 
 
 class LeaseStore(Protocol):
@@ -31,27 +42,36 @@ class LeaseStore(Protocol):
 
 
 class StoredLeases:
-    """`LeaseStore` over the database (PostgreSQL: the database's clock decides)."""
+    """`LeaseStore` over the database (PostgreSQL: the database's clock decides). Each call
+    is one transaction, given up after `limit_s` (TimeoutError, an OSError: the database is
+    away)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, *, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.engine: AsyncEngine = create_async_engine(
+            db.url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
+        )
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` in one transaction on the bookkeeping's own connections, within `limit_s`."""
+        async with asyncio.timeout(self.limit_s), self.engine.begin() as conn:
+            return await conn.run_sync(fn)
 
     async def acquire(self, name: str, holder: str, lease_s: float) -> int | None:
-        return await self.db.write(
-            lambda conn: leases.acquire(conn, name, holder, lease_s), fenced=False
-        )
+        return await self.run(lambda conn: leases.acquire(conn, name, holder, lease_s))
 
     async def renew(self, name: str, holder: str, token: int, lease_s: float) -> bool:
-        return await self.db.write(
-            lambda conn: leases.renew(conn, name, holder, token, lease_s), fenced=False
-        )
+        return await self.run(lambda conn: leases.renew(conn, name, holder, token, lease_s))
 
     async def release(self, name: str, holder: str, token: int) -> None:
-        await self.db.write(lambda conn: leases.release(conn, name, holder, token), fenced=False)
+        await self.run(lambda conn: leases.release(conn, name, holder, token))
 
     async def lease(self, name: str) -> Lease | None:
-        found = await self.db.write(leases.all_leases, fenced=False)
+        found = await self.run(leases.all_leases)
         return next((lease for lease in found if lease.name == name), None)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
 
 
 class HeldLeases:

@@ -28,7 +28,7 @@ from oss import __version__
 from oss.store import Database, leases
 from oss.store.fencing import Fence
 
-from .lease_store import HeldLeases, LeaseStore, describe_loss
+from .lease_store import HeldLeases, StoredLeases, describe_loss
 from .singleton import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Membership:
     def __init__(
         self,
         db: Database,
-        store: LeaseStore,
+        store: StoredLeases,
         held: HeldLeases,
         *,
         instance: str,
@@ -115,7 +115,7 @@ class Membership:
             leases.register_member(conn, self.instance, self.api_url, os.getpid(), __version__)
             return frozenset(leases.owned_by(conn, self.instance))
 
-        owned = await self.db.write(register, fenced=False)
+        owned = await self.store.run(register)
         self.token, self._renewed = token, self._clock()
         self.db.member_fence = Fence(self.lease, self.instance, token)
         self.held.held(self.lease, token)
@@ -153,7 +153,7 @@ class Membership:
             owned = frozenset(leases.owned_by(conn, self.instance))
             return owned, len(leases.live_members(conn))
 
-        found = await self.db.write(renew, fenced=False)
+        found = await self.store.run(renew)
         if found is None:
             now = await self.store.lease(self.lease)
             why = describe_loss(
