@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bss_bridge.usage import UsageLedger
 from oss.components import Stage
-from oss.errors import OssError
+from oss.errors import Fenced, OssError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class UsageCollector:
         self.passes += 1
         try:
             written = await self.ledger.collect()
+        except Fenced:
+            raise  # its lease is lost (a cluster's singleton): the holder stops it, not a retry
         except (SQLAlchemyError, OssError) as exc:
             self.failures += 1
             log.warning("usage collection failed; retrying in %.0fs: %s", self.interval_s, exc)

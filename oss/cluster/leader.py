@@ -19,13 +19,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from oss.backoff import Backoff
 from oss.components import Stage
+from oss.errors import Fenced
 from oss.store import Database, leases, notify
 from oss.store.fencing import current_fences
 from oss.store.leases import MEMBER_PREFIX, Lease
 from topology.model import Device
 
 from .shares import Affinity, DeviceFacts, Plan, plan
+from .singleton import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +69,19 @@ class SharePlanner:
         # devices left without a live owner by the last round (its write failed, or no live
         # member): oss_cluster_devices_unassigned
         self.unassigned = 0
+        self._outage = Backoff(lease_s, lease_s)  # for its one warning per outage
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self.plan_once()
+            try:
+                await self.plan_once()
+            except Fenced:
+                raise  # no longer the leader: the lease's holder stops this component
+            except STORE_ERRORS as exc:  # the database is away: the next round tries again
+                if self._outage.failed():
+                    log.warning("cluster: the leader cannot plan the shares (retrying): %s", exc)
+            else:
+                self._outage.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.lease_s / 3)
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection
 
 from oss import __version__
+from oss.backoff import Backoff
 from oss.store import Database, leases
 from oss.store.fencing import Fence
 
@@ -64,6 +65,7 @@ class Membership:
         self._ended = asyncio.Event()
         self._check_now = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._outage = Backoff(self.tick_s, self.tick_s)  # for its one warning per outage
 
     # --- what the others watch ---------------------------------------------------------------
 
@@ -142,6 +144,9 @@ class Membership:
                     await self._register()
             except STORE_ERRORS as exc:
                 self._unreachable(exc)
+                continue
+            if self._outage.succeeded():
+                log.info("cluster: %s reaches the database again", self.instance)
 
     async def _renew(self) -> None:
         token = self.token
@@ -171,8 +176,13 @@ class Membership:
         late = self._clock() - self._renewed
         if self.member and late >= self.lease_s:
             self._step_down(f"lease {self.lease!r} not renewed for {late:.1f} s: {exc}")
-        else:
-            log.warning("cluster: cannot reach the database to renew %r: %s", self.lease, exc)
+        elif self._outage.failed():  # once per outage, not once per attempt
+            log.warning(
+                "cluster: cannot reach the database to renew %r (retrying every %.1f s): %s",
+                self.lease,
+                self.tick_s,
+                exc,
+            )
 
     def _step_down(self, why: str) -> None:
         log.warning("cluster: %s steps down: %s; registering again", self.instance, why)

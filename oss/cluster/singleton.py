@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from oss.backoff import Backoff
 from oss.components import Component, Stage
 from oss.errors import Conflict, Fenced, NotReady, OssError
 from oss.store.fencing import Fence, fenced
@@ -82,6 +83,7 @@ class Singleton:
         self._clock = clock
         self.token: int | None = None  # while held
         self.terms = 0  # times it took the lease (tests, status)
+        self._outage = Backoff(self.tick_s, self.tick_s)  # for its one warning per outage
 
     async def run(self, stop: asyncio.Event) -> None:
         self.held.claim(self.lease)
@@ -101,10 +103,13 @@ class Singleton:
 
     async def _acquire(self) -> int | None:
         try:
-            return await self.leases.acquire(self.lease, self.instance, self.lease_s)
+            token = await self.leases.acquire(self.lease, self.instance, self.lease_s)
         except STORE_ERRORS as exc:
-            log.warning("cluster: cannot take lease %r: %s", self.lease, exc)
+            if self._outage.failed():  # once per outage
+                log.warning("cluster: cannot take lease %r (retrying): %s", self.lease, exc)
             return None
+        self._outage.succeeded()
+        return token
 
     async def _hold(self, token: int, stop: asyncio.Event, ended: asyncio.Event) -> bool:
         """Run the component under the lease until the lease goes (False: try again) or the
