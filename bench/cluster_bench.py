@@ -20,7 +20,7 @@ loopback port), with `pg_stat_statements` loaded when the server has it.
    (pg_stat_database, the bench's own few reads included).
 2. `kill -9` of a member (not the leader): the devices it owned (by `device_shares` just
    before) are orphaned; the time from the kill to each orphan's first poll by another
-   instance (the lab's record, the dead process's sockets excluded), the last of them against
+   instance (the lab's record, from a socket a survivor holds), the last of them against
    the lease period (the goal: <= 2 lease periods); statements/s meanwhile. The killed
    instance starts again: the devices moved back, any moved twice (flapping), the spread.
 3. The same with the leader killed (a new leader must be elected first).
@@ -231,7 +231,9 @@ class Instance:
         return cpu_s(self.pid)
 
 
-def instance_env(url: str, interval_s: float, lease_s: float | None) -> dict[str, str]:
+def instance_env(
+    name: str, port: int, url: str, interval_s: float, lease_s: float | None
+) -> dict[str, str]:
     env = {
         "OSS_DATABASE_URL": url,
         "OSS_DRIVERS__ALLOWED_NETWORKS": '["127.0.0.0/8"]',
@@ -241,7 +243,12 @@ def instance_env(url: str, interval_s: float, lease_s: float | None) -> dict[str
         "OSS_CLUSTER__ENABLED": "false",
     }
     if lease_s is not None:
-        env |= {"OSS_CLUSTER__ENABLED": "true", "OSS_CLUSTER__LEASE_S": str(lease_s)}
+        env |= {
+            "OSS_CLUSTER__ENABLED": "true",
+            "OSS_CLUSTER__INSTANCE": name,
+            "OSS_CLUSTER__LEASE_S": str(lease_s),
+            "OSS_CLUSTER__API_URL": f"http://127.0.0.1:{port}",
+        }
     return env
 
 
@@ -501,16 +508,18 @@ async def failover(
     lease_s: float,
 ) -> Failover:  # fmt: skip
     orphans = {d for d, owner in (await pg.shares()).items() if owner == victim.name}
-    dead_ports = {p for p, owner in udp_ports(instances).items() if owner == victim.name}
+    survivors = [i for i in instances if i.alive and i is not victim]
     db0 = await pg.load()
     killed = victim.kill()
     limit = FAILOVER_LEASES * lease_s
     after: dict[str, float] = {}
+    ports: dict[int, str] = {}
     while len(after) < len(orphans) and time.time() - killed < limit:
         await asyncio.sleep(WATCH_S)
         starts = await asyncio.to_thread(lab.polls, killed)
+        ports |= udp_ports(survivors)  # a poll counts once a survivor's socket is seen to send it
         for device in orphans - after.keys():
-            first = next((t for t, s in starts[device] if port_of(s) not in dead_ports), None)
+            first = next((t for t, s in starts[device] if port_of(s) in ports), None)
             if first is not None:
                 after[device] = first - killed
     db1 = await pg.load()
@@ -596,7 +605,11 @@ async def run_cluster(
     report_window("cluster", result.cluster, args.interval)
     for role in ("member", "leader"):
         leader = await pg.leader()
-        victim = next(i for i in instances if i.alive and (i.name == leader) == (role == "leader"))
+        owned = Counter((await pg.shares()).values())
+        victim = max(  # the leader, or the member owning the most devices
+            (i for i in instances if i.alive and (i.name == leader) == (role == "leader")),
+            key=lambda i: owned.get(i.name, 0),
+        )
         done = await failover(victim, role, instances, lab, pg, args.lease)
         result.failovers.append(done)
         report_failover(done, args.lease)
@@ -627,10 +640,17 @@ async def run(args: argparse.Namespace, tmp: Path) -> Result:
         clab = tmp / "cluster.clab.yml"
         clab.write_text(cluster_clab(args.devices, args.sites, lab_dir / "credentials.yaml"))
         pg = Pg(server, "oss_cluster_bench", why_not is None)
+        ports = {n: free_port() for n in [*INSTANCES, "solo"]}
         instances = [
-            Instance(n, tmp / n, instance_env(url, args.interval, args.lease)) for n in INSTANCES
+            Instance(
+                n, tmp / n, instance_env(n, ports[n], url, args.interval, args.lease), ports[n]
+            )
+            for n in INSTANCES
         ]
-        solo = Instance("solo", tmp / "solo", instance_env(url, args.interval, None))
+        solo = Instance(
+            "solo", tmp / "solo", instance_env("solo", ports["solo"], url, args.interval, None),
+            ports["solo"],
+        )  # fmt: skip
         try:
             began = time.monotonic()
             with lab_process(clab, lab_dir) as lab:
@@ -642,6 +662,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> Result:
                         print(f"instance {inst.name} exited with {code}:\n{inst.log_tail()}")
                 result.solo = await run_solo(solo, lab, pg, args)
                 solo.stop()
+        except BaseException:
+            for inst in [*instances, solo]:
+                if inst.starts:
+                    print(f"\n--- instance {inst.name}'s last log lines:\n{inst.log_tail()}")
+            raise
         finally:
             for inst in [*instances, solo]:
                 if inst.alive:
@@ -714,8 +739,13 @@ def report_rejoin(r: Rejoin) -> None:
 
 def report(result: Result) -> None:
     print("\n== summary")
+    if result.cluster is not None:
+        shares = dict(sorted(Counter(result.cluster.assigned.values()).items()))
+        print(f"shares of {result.devices} devices: {shares}")
     for f in result.failovers:
-        if f.after_s and not f.missing:
+        if not f.orphans:
+            print(f"kill -9 of the {f.role}: it owned no device (nothing to measure)")
+        elif not f.missing:
             last = max(f.after_s.values())
             verdict = "met" if last <= GOAL_LEASES * result.lease_s else "NOT met"
             print(
@@ -724,6 +754,12 @@ def report(result: Result) -> None:
             )
         else:
             print(f"kill -9 of the {f.role}: {f.missing} of {f.orphans} orphans never polled")
+        print(f"  PostgreSQL, kill to last re-poll: {load_line(f.db_before, f.db_after)}")
+    for r in result.rejoins:
+        print(f"{r.instance} back: {r.moved} devices its own again, {r.flapped} moved twice")
+    for what, w in (("cluster", result.cluster), ("one instance", result.solo)):
+        if w is not None:
+            print(f"PostgreSQL, {what}, steady: {load_line(w.db_before, w.db_after)}")
     if result.cluster is not None and result.solo is not None:
         c, s = result.cluster, result.solo
         ratio = c.cpu_per_poll_ms() / s.cpu_per_poll_ms()
