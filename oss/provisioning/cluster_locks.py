@@ -32,6 +32,9 @@ class ClusterDeviceLocks(DeviceLocks):
             async with self.advisory.holding(names, wait_s=left):
                 yield
 
+    async def close(self) -> None:
+        await self.advisory.close()
+
 
 def device_locks_for(db: Database, instance: str | None) -> DeviceLocks:
     """PostgreSQL: across instances; SQLite: in this process, as one instance needs."""

@@ -155,6 +155,9 @@ class DeviceLocks:
                 stack.callback(lock.release)
             yield
 
+    async def close(self) -> None:
+        """Nothing to let go of in this process (the database's locks keep connections)."""
+
 
 class NoJournal:
     async def record(self, txn: Transaction) -> None:

@@ -121,6 +121,7 @@ class ServiceManager:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.engine.locks.close()
 
     async def transaction(self, txn_id: int) -> dict[str, Any]:
         stored = await self.journal.show(txn_id)

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from oss.errors import Conflict, StorageError
 
@@ -34,6 +33,7 @@ DEVICE_NAMESPACE = 0x4F535364
 PLACEMENT_NAMESPACE = 0x4F535370
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait that hit lock_timeout
 APPLICATION_PREFIX = "oss-locks:"
+KEPT_CONNECTIONS = 4  # lock connections kept open between transactions
 
 
 class DevicesBusy(Conflict):
@@ -74,16 +74,21 @@ _SESSION = {
 
 class AdvisoryDeviceLocks:
     """Device locks on PostgreSQL: `holding(devices, wait_s)` takes every device's lock on a
-    new connection and keeps it until the block ends."""
+    connection of its own and keeps it until the block ends."""
 
     def __init__(self, url: Any, instance: str | None) -> None:
         self.instance = instance or "-"
         self.application = APPLICATION_PREFIX + self.instance
-        # A connection per holder, opened and closed with it: the pool's connections come and
-        # go (and would carry the lock with them), and waiters must not drain the pool.
+        # Not the daemon's pool (its connections serve everyone, and waiters would drain it):
+        # a pool of its own, a connection per holder, never idle inside a transaction (no
+        # timeout ends a holder's locks), back in the pool only once it holds none. A few are
+        # kept open: opening one took 60-100 ms on a loaded host, more than the locks.
         self._engine: AsyncEngine = create_async_engine(
             url,
-            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",
+            pool_size=KEPT_CONNECTIONS,
+            max_overflow=-1,  # a holder never waits for a connection
+            pool_pre_ping=True,
             connect_args={"server_settings": _SESSION | {"application_name": self.application}},
         )
 
@@ -101,7 +106,6 @@ class AdvisoryDeviceLocks:
         except (DBAPIError, OSError) as exc:
             raise StorageError(f"device locks: cannot connect to the database: {exc}") from exc
         try:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await _lock_all(conn, order, wait_s)
             yield
         finally:
@@ -169,13 +173,17 @@ async def _busy(
 
 
 async def _release(conn: AsyncConnection) -> None:
-    """Every lock of the connection, then the connection (closing alone would release them
-    too, once the server notices)."""
+    """Every lock of the connection, then the connection back to the pool; one that cannot
+    say it let go of them all is closed for good (the server releases a session's locks)."""
+    released = False
     try:
-        if not conn.closed and not conn.invalidated:
-            await conn.execute(text("SELECT pg_advisory_unlock_all()"))
-    except DBAPIError:
-        pass  # the connection broke: the server released its locks with the session
+        with contextlib.suppress(DBAPIError, OSError):  # broken: the server let go with it
+            if not conn.closed and not conn.invalidated:
+                await conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                released = True
     finally:
+        if not released:  # broken, or interrupted mid-statement: never back to the pool
+            with contextlib.suppress(DBAPIError, OSError):
+                await conn.invalidate()
         with contextlib.suppress(DBAPIError, OSError):
             await conn.close()

@@ -331,7 +331,8 @@ async def test_start_up_recovery_does_not_wait_for_devices_another_instance_hold
     await asyncio.wait_for(reached.wait(), GUARD_S)
     [(txn_id, _)] = started
     await b.services.close()  # "b" stops
-    other = AdvisoryDeviceLocks(a.db.url, "a").holding(["pe1"], wait_s=0)
+    locks = AdvisoryDeviceLocks(a.db.url, "a")
+    other = locks.holding(["pe1"], wait_s=0)
     await other.__aenter__()
     engine = Engine(b.stack.access, locks=device_locks_for(b.db, "b"), lock_wait_s=GUARD_S)
     restarted = ServiceManager(b.db, b.stack.inventory, engine, instance="b")
@@ -344,6 +345,7 @@ async def test_start_up_recovery_does_not_wait_for_devices_another_instance_hold
         assert await snapshot(a.stack) == before
     finally:
         await restarted.close()
+        await locks.close()
 
 
 async def test_a_device_lock_names_its_holder_and_dies_with_its_connection(url: str) -> None:
@@ -375,4 +377,6 @@ async def test_a_device_lock_names_its_holder_and_dies_with_its_connection(url: 
             pass
         await holding.__aexit__(None, None, None)  # its connection is gone already: no error
     finally:
+        await held.close()
+        await other.close()
         await db.close()
