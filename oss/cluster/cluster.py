@@ -58,7 +58,6 @@ class Cluster:
         )
         self.planner = planner = SharePlanner(
             db,
-            devices,
             instance=self.instance,
             lease_s=self.lease_s,
             affinity=affinity_rules(settings),

@@ -1,7 +1,9 @@
-"""The leader's work: every lease_s/3, read who is live and who owns what, plan the device
-shares (`shares.plan`) and write the moves. It runs inside the `leader` lease (a `Singleton`
-under the lease `leader`), so the write carries the leader's fence and the membership's: a
-paused leader that wakes up after its successor took over is refused by the database.
+"""The leader's work: every lease_s/3, read who is live, which devices there are and who owns
+what (one transaction: the devices from the database, not this instance's graph, which may lag
+another instance's change), plan the device shares (`shares.plan`) and write the moves. It
+runs inside the `leader` lease (a `Singleton` under the lease `leader`), so the write carries
+the leader's fence and the membership's: a paused leader that wakes up after its successor
+took over is refused by the database.
 
 Each move is logged once at INFO, grouped ("shares: 3 devices from b (lease expired 0.4 s
 ago) to a, c"); the leader's own membership and the other instances (NOTIFY `oss_shares`) read
@@ -14,10 +16,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from oss.backoff import Backoff
 from oss.components import Stage
@@ -25,7 +27,7 @@ from oss.errors import Fenced
 from oss.store import Database, leases, notify
 from oss.store.fencing import current_fences
 from oss.store.leases import MEMBER_PREFIX, Lease
-from topology.model import Device
+from oss.store.tables import DeviceRow
 
 from .shares import Affinity, DeviceFacts, Plan, plan
 from .singleton import STORE_ERRORS
@@ -39,6 +41,7 @@ LEADER_LEASE = "leader"
 class _Facts:
     leases: list[Lease]
     shares: dict[str, str]
+    devices: list[DeviceFacts]
 
 
 class SharePlanner:
@@ -50,7 +53,6 @@ class SharePlanner:
     def __init__(
         self,
         db: Database,
-        devices: Callable[[], Iterable[Device]],
         *,
         instance: str,
         lease_s: float,
@@ -59,7 +61,6 @@ class SharePlanner:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
-        self.devices = devices
         self.instance = instance
         self.lease_s = lease_s
         self.affinity = tuple(affinity)
@@ -88,7 +89,7 @@ class SharePlanner:
     async def plan_once(self) -> Plan:
         """One round: read, plan, write the moves (fenced by the leader's lease)."""
         facts = await self.db.write(_read_facts, fenced=False)
-        devices = [_facts_of(d) for d in self.devices()]
+        devices = facts.devices
         live = self._live(facts.leases)
         result = plan(
             devices,
@@ -129,11 +130,10 @@ class SharePlanner:
 
 
 def _read_facts(conn: Connection) -> _Facts:
-    return _Facts(leases.all_leases(conn), leases.shares(conn))
-
-
-def _facts_of(device: Device) -> DeviceFacts:
-    return DeviceFacts(device.name, device.site, device.role)
+    table = DeviceRow.__table__
+    rows = conn.execute(select(table.c.name, table.c.site, table.c.role))
+    devices = [DeviceFacts(str(name), site, role) for name, site, role in rows]
+    return _Facts(leases.all_leases(conn), leases.shares(conn), devices)
 
 
 def _gone(found: list[Lease]) -> Mapping[str, str]:

@@ -19,6 +19,7 @@ from oss.cluster import Cluster
 from oss.components import Component, Stage
 from oss.errors import Conflict, Fenced
 from oss.inventory import Inventory
+from oss.metrics import Metrics
 from oss.settings import ClusterSettings
 from oss.store import Database, leases
 from oss.store.fencing import Fence, fenced
@@ -311,3 +312,30 @@ async def test_exclusive_work_refused_elsewhere_and_fenced_when_its_lease_goes(
         assert await b.db.write(take_over, fenced=False) is not None
         with pytest.raises(Fenced, match="singleton:bill-runs"):
             await a.db.write(audit)
+
+
+async def test_a_device_added_by_another_instance_is_assigned_and_the_metrics_say_so(
+    start: Callable[..., Any], inventory: Inventory, url: str
+) -> None:
+    a, b = await start("a"), await start("b")
+    await until("the devices split between a and b", lambda: split(inventory, a, b))
+    # another instance adds a device: the leader plans from the database, not from its graph
+    # (which hears of it only through that instance's notice)
+    elsewhere = Database(url)
+    try:
+        other = Inventory(elsewhere)
+        await other.load()
+        await other.add_device(Device(name="r99", site="north"), actor="test")
+    finally:
+        await elsewhere.close()
+    await until("r99 owned", lambda: "r99" in a.owned | b.owned)
+    assert "r99" not in {d.name for d in inventory.graph.devices()}
+    metrics = Metrics()
+    a.cluster.watch(metrics)
+    text_ = metrics.exposition().decode()
+    assert 'oss_cluster_lease_held{lease="member:a"} 1.0' in text_
+    assert f"oss_cluster_devices_owned {float(len(a.owned))}" in text_
+    assert "oss_cluster_members_live 2.0" in text_
+    leader_held = 'oss_cluster_lease_held{lease="leader"} 1.0' in text_
+    assert leader_held == a.leads
+    assert "oss_cluster_devices_unassigned 0.0" in text_
