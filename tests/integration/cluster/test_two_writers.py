@@ -20,13 +20,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from oss.api import create_app
 from oss.api.map_document import MapState
 from oss.app import assemble
+from oss.auth_roles import Role
 from oss.daemon import Daemon
 from oss.faults.alarms import Signal
 from oss.faults.correlate import link_root_key
@@ -261,6 +265,43 @@ async def test_a_change_on_one_instance_reaches_the_others_streams_and_caches(
     await a_map.layouts.merge("default", {"edge2": (10.0, 20.0)}, actor="test")
     await until(lambda: b_map.layouts.revision > layouts)
     assert await b_map.layouts.positions("default") == {"edge2": (10.0, 20.0)}
+
+
+async def test_the_console_map_on_one_instance_shows_the_others_changes(pair: Pair) -> None:
+    """b's REST API (its own app, as its `oss serve` would serve): the map follows a's device,
+    alarm and layout, each once heard, with no request of b's own to prompt it."""
+    a, b = pair.a.daemon, pair.b.daemon
+    app = create_app(b)
+    token, _ = await b.tokens.create(name="noc-viewer", role=Role.VIEWER, actor="test")
+    a_map = MapState.of(a.db, a.alarms)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://b", headers=headers) as api:
+
+        async def device_on_b_map() -> dict[str, Any]:
+            response = await api.get("/api/v1/map")
+            assert response.status_code == 200, response.text
+            devices = {d["name"]: d for d in response.json()["devices"]}
+            return dict(devices["edge3"])
+
+        await a.inventory.add_device(Device(name="edge3"), actor="test")
+        await until(lambda: any(d.name == "edge3" for d in b.inventory.graph.devices()))
+        quiet = await device_on_b_map()
+        assert (quiet["severity"], quiet["open_alarms"], quiet["position"]) == (None, 0, None)
+
+        async with b.alarms.broadcast.subscribe() as seen:
+            await a.alarms.signal(signal("raise", "cpu:edge3", "edge3", "device", 0))
+            async with asyncio.timeout(WAIT_S):
+                await seen.get()
+        alarmed = await device_on_b_map()
+        assert (alarmed["severity"], alarmed["open_alarms"]) == ("major", 1)
+
+        layouts = app.state.map_state.layouts
+        revision = layouts.revision
+        await a_map.layouts.merge("default", {"edge3": (5.0, 7.0)}, actor="test")
+        await until(lambda: layouts.revision > revision)
+        placed = await device_on_b_map()
+        assert placed["position"] == {"x": 5.0, "y": 7.0}
 
 
 async def test_what_was_missed_while_not_listening_comes_with_the_resync(pair: Pair) -> None:
