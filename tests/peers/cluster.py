@@ -216,11 +216,26 @@ class Cluster:
     def wait_settled(
         self, expected: set[str] | None = None, timeout_s: float = 60.0
     ) -> dict[str, Any]:
-        return wait_for(
-            f"cluster settled on {sorted(expected or {m.name for m in self.live()})}",
-            lambda: self.settled(expected),
-            timeout_s,
-        )
+        names = sorted(expected or {m.name for m in self.live()})
+        try:
+            return wait_for(
+                f"cluster settled on {names}", lambda: self.settled(expected), timeout_s
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """The last status and each member's last warnings: why it did not settle."""
+        lines = []
+        with contextlib.suppress(Exception):
+            lines.append(f"status: {json.dumps(self.status())}")
+        for member in self.members.values():
+            warnings = [
+                ln for ln in member.log().splitlines() if " WARNING " in ln or " ERROR " in ln
+            ]
+            lines.append(f"--- {member.name} (running: {member.running}):")
+            lines.extend(line[:400] for line in warnings[-15:])
+        return "\n".join(lines)
 
     # --- the database -----------------------------------------------------------------------
 
