@@ -94,7 +94,7 @@ class Node:
 
 @pytest.fixture
 async def url(postgres: PostgresServer) -> str:
-    return create_database(postgres, f"oss_cluster_{next(_numbers)}")
+    return create_database(postgres, f"oss_coordination_{next(_numbers)}")
 
 
 @pytest.fixture
