@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,7 +201,7 @@ class Notifications:
             self._queue.append((channel, notice))
         self._work.set()
 
-    def _request_resync(self, channels: Any) -> None:
+    def _request_resync(self, channels: Iterable[str]) -> None:
         self._overflowed.update(channels)
         self._work.set()
 
