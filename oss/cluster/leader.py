@@ -71,6 +71,7 @@ class SharePlanner:
         # member): oss_cluster_devices_unassigned
         self.unassigned = 0
         self._outage = Backoff(lease_s, lease_s)  # for its one warning per outage
+        self._stranded: set[Affinity] = set()  # rules none of whose instances is live
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -100,6 +101,7 @@ class SharePlanner:
             gone=_gone(facts.leases),
         )
         self.unassigned = sum(1 for d in devices if facts.shares.get(d.name) not in live)
+        self._tell_stranded(devices, live)
         if not result.moves:
             return result
         token = _leader_token()
@@ -114,6 +116,24 @@ class SharePlanner:
             log.info("%s", change.describe())
         self.planned()
         return result
+
+    def _tell_stranded(self, devices: list[DeviceFacts], live: Mapping[str, float]) -> None:
+        """An affinity rule whose devices fall back to any instance (none of its own is live)
+        is said once at WARNING, and once at INFO when one of its instances is back."""
+        stranded = {
+            rule
+            for rule in self.affinity
+            if not any(i in live for i in rule.instances) and any(map(rule.matches, devices))
+        }
+        for rule in stranded - self._stranded:
+            log.warning(
+                "cluster: affinity %s: none of %s is live; its devices go to any live instance",
+                rule.describe(),
+                ", ".join(rule.instances),
+            )
+        for rule in self._stranded - stranded:
+            log.info("cluster: affinity %s: its instances are live again", rule.describe())
+        self._stranded = stranded
 
     def _live(self, found: list[Lease]) -> dict[str, float]:
         """Each live member and how long this leader has seen it live under its token."""

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from oss.cluster.leader import LEADER_LEASE, SharePlanner, _Facts
-from oss.cluster.shares import DeviceFacts
+from oss.cluster.shares import Affinity, DeviceFacts
 from oss.errors import Fenced
 from oss.store.fencing import Fence, fenced
 from oss.store.leases import Lease
@@ -75,3 +75,27 @@ async def test_a_write_refused_by_the_fence_ends_the_leaders_work() -> None:
     planner = SharePlanner(db, instance="a", lease_s=LEASE_S)  # type: ignore[arg-type]
     with fenced(Fence(LEADER_LEASE, "a", 3)), pytest.raises(Fenced, match="'leader' token 3"):
         await asyncio.wait_for(planner.run(asyncio.Event()), 5)
+
+
+async def test_an_affinity_rule_with_none_of_its_instances_live_is_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    member = Lease("member:a", "a", 1, 0.1, 5.0)
+    north = [DeviceFacts("n1", site="north"), DeviceFacts("n2", site="north")]
+    db = FakeDb(_Facts([member], {}, north))
+    rule = Affinity(("x", "y"), site="north")
+    planner = SharePlanner(db, instance="a", lease_s=LEASE_S, affinity=[rule])  # type: ignore[arg-type]
+    with (
+        caplog.at_level(logging.INFO, logger="oss.cluster.leader"),
+        fenced(Fence(LEADER_LEASE, "a", 1)),
+    ):
+        first = await planner.plan_once()
+        await planner.plan_once()  # still stranded: nothing more said
+        db.facts = _Facts([member, Lease("member:x", "x", 1, 0.1, 5.0)], {}, north)
+        await planner.plan_once()
+    assert first.moves == {"n1": "a", "n2": "a"}  # collected meanwhile, by whoever is live
+    said = [r.getMessage() for r in caplog.records if "affinity" in r.getMessage()]
+    assert said == [
+        "cluster: affinity site north: none of x, y is live; its devices go to any live instance",
+        "cluster: affinity site north: its instances are live again",
+    ]
