@@ -101,6 +101,7 @@ class Membership:
                 await self._task
         token = self.token
         self._end()
+        self.held.dropped(self.lease, lost=False)
         if token is not None:
             with contextlib.suppress(*STORE_ERRORS):
                 await self.store.release(self.lease, self.instance, token)
