@@ -33,6 +33,7 @@ DEVICE_NAMESPACE = 0x4F535364
 PLACEMENT_NAMESPACE = 0x4F535370
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait that hit lock_timeout
 APPLICATION_PREFIX = "oss-locks:"
+NO_INSTANCE = "-"  # the name of a daemon not in cluster mode, in its connections' names
 KEPT_CONNECTIONS = 4  # lock connections kept open between transactions
 
 
@@ -77,7 +78,7 @@ class AdvisoryDeviceLocks:
     connection of its own and keeps it until the block ends."""
 
     def __init__(self, url: Any, instance: str | None) -> None:
-        self.instance = instance or "-"
+        self.instance = instance or NO_INSTANCE
         self.application = APPLICATION_PREFIX + self.instance
         # Not the daemon's pool (its connections serve everyone, and waiters would drain it):
         # a pool of its own, a connection per holder, never idle inside a transaction (no
@@ -164,7 +165,10 @@ async def _busy(
         device, row = busy[0]
         name = str(row.application_name or "")
         who = name.removeprefix(APPLICATION_PREFIX) if name.startswith(APPLICATION_PREFIX) else ""
-        holder = f"a transaction of instance {who}" if who else "another session"
+        if who == NO_INSTANCE:
+            holder = "a transaction of another daemon on this database (not in cluster mode)"
+        else:
+            holder = f"a transaction of instance {who}" if who else "another session"
         holder += f" (database backend pid {row.pid})"
     return DevicesBusy(
         f"device {device} is being changed by {holder}; waited {waited_s:g} s",

@@ -365,6 +365,14 @@ async def test_a_device_lock_names_its_holder_and_dies_with_its_connection(url: 
                 raise AssertionError("pe1 is held")
         async with other.holding(["pe2", "p2"], wait_s=0):  # the others were let go
             pass
+        single = AdvisoryDeviceLocks(db.url, None)  # a daemon not in cluster mode
+        try:
+            async with single.holding(["pe2"], wait_s=0):
+                with pytest.raises(DevicesBusy, match="another daemon on this database"):
+                    async with other.holding(["pe2"], wait_s=0):
+                        raise AssertionError("pe2 is held")
+        finally:
+            await single.close()
         async with db.engine.connect() as conn:  # the holder's connection ends on the server
             ended = await conn.scalar(
                 text(
