@@ -192,6 +192,31 @@ async def expire(instance: Instance) -> None:
     await instance.db.write(lapse, fenced=False)
 
 
+async def create_stopping_at(instance: Instance, stopped_at: Step) -> tuple[int, int]:
+    """A slice created by `instance` (as "alice") that stops for good when its devices start
+    `stopped_at`, as a process stopped there would: (transaction id, service id)."""
+    reached = asyncio.Event()
+
+    async def stop_there(device: str, step: Step, event: StepEvent, error: str | None) -> None:
+        if step == stopped_at and event == "start":
+            reached.set()
+            await asyncio.Event().wait()  # stopped: never goes on
+
+    started: list[tuple[int, int]] = []
+    instance.services.spawn(
+        instance.services.create(
+            "slice",
+            SLICE,
+            actor="alice",
+            observer=stop_there,
+            on_started=lambda t, s: started.append((t, s)),
+        )
+    )
+    await asyncio.wait_for(reached.wait(), GUARD_S)
+    [(txn_id, service_id)] = started
+    return txn_id, service_id
+
+
 @pytest.mark.parametrize(
     ("stopped_at", "outcome"),
     [("confirm", "committed"), ("verify", "rolled-back")],
@@ -207,25 +232,7 @@ async def test_a_transaction_of_an_instance_gone_is_resolved_by_another(
     verified): confirmed by persist id, or undone from the journal's pre-images, by "a"."""
     a, b = cluster
     before = await snapshot(a.stack)
-    reached = asyncio.Event()
-
-    async def stop_there(device: str, step: Step, event: StepEvent, error: str | None) -> None:
-        if step == stopped_at and event == "start":
-            reached.set()
-            await asyncio.Event().wait()  # stopped: never goes on
-
-    started: list[tuple[int, int]] = []
-    b.services.spawn(
-        b.services.create(
-            "slice",
-            SLICE,
-            actor="alice",
-            observer=stop_there,
-            on_started=lambda t, s: started.append((t, s)),
-        )
-    )
-    await asyncio.wait_for(reached.wait(), GUARD_S)
-    [(txn_id, service_id)] = started
+    txn_id, service_id = await create_stopping_at(b, stopped_at)
     await expire(b)
     recovery = OrphanRecovery(a.services, a.db, "a", interval_s=1.0)
 
@@ -311,25 +318,7 @@ async def test_start_up_recovery_does_not_wait_for_devices_another_instance_hold
     start goes on, and the transaction is resolved in the background once the device is free."""
     a, b = cluster
     before = await snapshot(a.stack)
-    reached = asyncio.Event()
-
-    async def stop_at_verify(device: str, step: Step, event: StepEvent, error: str | None) -> None:
-        if step == "verify" and event == "start":
-            reached.set()
-            await asyncio.Event().wait()
-
-    started: list[tuple[int, int]] = []
-    b.services.spawn(
-        b.services.create(
-            "slice",
-            SLICE,
-            actor="alice",
-            observer=stop_at_verify,
-            on_started=lambda t, s: started.append((t, s)),
-        )
-    )
-    await asyncio.wait_for(reached.wait(), GUARD_S)
-    [(txn_id, _)] = started
+    txn_id, _ = await create_stopping_at(b, "verify")
     await b.services.close()  # "b" stops
     locks = AdvisoryDeviceLocks(a.db.url, "a")
     other = locks.holding(["pe1"], wait_s=0)
