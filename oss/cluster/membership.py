@@ -110,15 +110,16 @@ class Membership:
     # --- the lease ---------------------------------------------------------------------------
 
     async def _register(self) -> None:
-        token = await self.store.acquire(self.lease, self.instance, self.lease_s)
+        def register(conn: Connection) -> tuple[int | None, frozenset[str]]:
+            token = leases.acquire(conn, self.lease, self.instance, self.lease_s)
+            if token is None:
+                return None, frozenset()
+            leases.register_member(conn, self.instance, self.api_url, os.getpid(), __version__)
+            return token, frozenset(leases.owned_by(conn, self.instance))
+
+        token, owned = await self.store.run(register)
         if token is None:  # a live holder of another name under our lease: impossible today
             raise RuntimeError(f"cluster: lease {self.lease!r} is held by another holder")
-
-        def register(conn: Connection) -> frozenset[str]:
-            leases.register_member(conn, self.instance, self.api_url, os.getpid(), __version__)
-            return frozenset(leases.owned_by(conn, self.instance))
-
-        owned = await self.store.run(register)
         self.token, self._renewed = token, self._clock()
         self.db.member_fence = Fence(self.lease, self.instance, token)
         self.held.held(self.lease, token)
