@@ -164,11 +164,23 @@ def _hear_other_instances(notifications: Notifications, daemon: Daemon) -> None:
     if daemon.noc_publisher is not None:
         notifications.on(OUTBOX, daemon.noc_publisher.heard, daemon.noc_publisher.resync)
     notifications.on(SHARES, daemon.cluster.shares_moved, daemon.cluster.shares_moved)
-    daemon.metrics.watch_counts(
+    daemon.metrics.watch_counters(
         "oss_cluster_notices",
         "Change notices heard from other instances, by channel",
         "channel",
         lambda: notifications.heard,
+    )
+    daemon.metrics.watch_counts(
+        "oss_cluster_listener",
+        "The change-notice listener: listening (1/0; 0: other instances' changes go unseen)",
+        "state",
+        lambda: {"listening": int(notifications.listening.is_set())},
+    )
+    daemon.metrics.watch_counters(
+        "oss_cluster_resyncs",
+        "Whole re-reads of the shared state (after each (re)connection of the listener)",
+        "cause",
+        lambda: {"reconnect_or_overflow": notifications.resyncs},
     )
 
 

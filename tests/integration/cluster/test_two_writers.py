@@ -349,6 +349,10 @@ async def test_the_listener_reconnects_after_the_server_ends_its_session(pair: P
         async with asyncio.timeout(WAIT_S):
             change = await graph_seen.get()
     assert change is not None and change.object.name == "after1"
+    shown = b.daemon.metrics.exposition().decode()
+    assert 'oss_cluster_listener{state="listening"} 1.0' in shown
+    assert f'oss_cluster_resyncs_total{{cause="reconnect_or_overflow"}} {resyncs + 1}.0' in shown
+    assert 'oss_cluster_notices_total{channel="oss_inventory"}' in shown
 
 
 async def test_rows_written_on_one_instance_are_published_by_the_other_once_in_order(
