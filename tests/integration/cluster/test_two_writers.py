@@ -32,15 +32,19 @@ from oss.api.map_document import MapState
 from oss.app import assemble
 from oss.auth_roles import Role
 from oss.daemon import Daemon
+from oss.errors import Fenced
 from oss.faults.alarms import Signal
 from oss.faults.correlate import link_root_key
 from oss.faults.rules import interface_down_key
 from oss.outputs.mqtt_outbox import NocPublisher
 from oss.settings import load_settings
+from oss.store import leases
+from oss.store.fencing import Fence
 from oss.store.notify import Notifications
 from oss.store.tables import AlarmRow, OutboxRow
 from tests.peers.mosquitto import MosquittoServer, running_mosquitto
 from tests.peers.postgres import PostgresServer, create_database
+from tests.unit.faults.test_alarm_batches import EverySignal
 from topology.graph import GraphChange
 from topology.model import Device, Endpoint, Link
 
@@ -193,6 +197,26 @@ async def test_the_same_signals_on_both_instances_at_once_make_one_alarm_per_key
     async with pair.a.daemon.db.read() as session:
         closed = await session.scalar(select(func.count()).select_from(AlarmRow))
     assert closed == len(keys)
+
+
+async def test_an_alarm_write_carries_the_member_fence_checked_under_the_alarm_lock(
+    pair: Pair,
+) -> None:
+    """The fences are checked after the alarm lock (not before): still checked, so a stale
+    member's alarm write is refused by the database, on both paths, and nothing is written."""
+    a = pair.a.daemon
+    first = await a.db.write(lambda c: leases.acquire(c, "member:a", "a", 30.0), fenced=False)
+    assert first is not None
+    a.db.member_fence = Fence("member:a", "a", first)
+    await a.alarms.signal(signal("raise", "cpu:edge5", "edge5", "device", 0))
+    again = await a.db.write(lambda c: leases.acquire(c, "member:a", "a", 30.0), fenced=False)
+    assert again == first + 1  # re-registered: the old token is stale
+    with pytest.raises(Fenced, match="member:a"):
+        await a.alarms.signal(signal("raise", "cpu:edge6", "edge6", "device", 1))
+    a.alarms.correlator = EverySignal(lambda: a.inventory.graph, a.services)  # the ORM path
+    with pytest.raises(Fenced, match="member:a"):
+        await a.alarms.signal(signal("raise", "cpu:edge7", "edge7", "device", 2))
+    assert sorted(await open_alarms(a)) == ["cpu:edge5"]
 
 
 async def test_correlation_is_the_same_whichever_instance_hears_the_fault(pair: Pair) -> None:
