@@ -915,9 +915,8 @@ def _audit_recovery(s: AsyncSession, recovered: dict[str, Any]) -> None:
 
 def _inventory_changed(missing: list[str]) -> Conflict:
     return Conflict(
-        "the inventory changed while the service was being placed: "
-        + "; ".join(missing)
-        + "; nothing was reserved, try again"
+        "the inventory changed (or another instance reserved the room) while the service was"
+        " being placed: " + "; ".join(missing) + "; nothing was reserved, try again"
     )
 
 

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 
 from oss import audit
-from oss.errors import Fenced
+from oss.errors import Conflict, Fenced
 from oss.inventory import Inventory
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.cluster_locks import device_locks_for
@@ -180,6 +180,40 @@ async def test_two_instances_changing_the_same_devices_take_turns(
         assert (await a.services.drift(r["service"]["id"]))["in_sync"], r["service"]["name"]
     for r, i in zip(done, (a, b), strict=True):
         await i.services.delete(r["service"]["id"], actor="t")
+
+
+async def test_two_instances_never_reserve_the_same_bandwidth(
+    cluster: tuple[Instance, Instance],
+) -> None:
+    """Both instances place a 600M slice on the same empty network at once (each probe done
+    before either reserves): the placement lock makes the second re-check the links' room
+    after the first reserved, and refuse; no link holds more than its capacity."""
+    a, b = cluster
+    probed = asyncio.Barrier(2)
+    for i in (a, b):
+        probe = i.services._probe
+
+        async def probe_together(*args: Any, probe: Any = probe) -> Any:
+            placed = await probe(*args)
+            await probed.wait()  # the other has placed too, on the same empty network
+            return placed
+
+        i.services._probe = probe_together  # type: ignore[method-assign]
+    big = {**SLICE, "bandwidth": "600M"}
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(i.services.create("slice", big, actor="t") for i in (a, b)), return_exceptions=True
+        ),
+        GUARD_S,
+    )
+    [created] = [r for r in results if isinstance(r, dict)]
+    [refused] = [r for r in results if isinstance(r, Conflict)]
+    assert "another instance reserved the room" in str(refused)
+    assert "bit/s free, 600000000 bit/s needed" in str(refused)
+    graph = a.stack.inventory.graph
+    for link, bps in (await a.services.reserved()).items():
+        assert bps <= graph.link(link).capacity_bps, link
+    await a.services.delete(created["service"]["id"], actor="t")
 
 
 async def expire(instance: Instance) -> None:
