@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import ModuleType
@@ -285,11 +286,14 @@ def build(settings: Settings) -> tuple[Assembly, ApiServer]:
 
 
 def _api_url(settings: Settings) -> str | None:
-    """The API's address as this instance advertises it to the cluster's status (unknown
-    for a port picked at bind: `cluster.api_url` says it then)."""
+    """The API's address as this instance advertises it to the cluster's status, when
+    `cluster.api_url` does not say it: the host name for a wildcard listen address (what the
+    others can reach), unknown for a port picked at bind."""
     host, port = settings.api.host, settings.api.port
     if port == 0:
         return None
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
