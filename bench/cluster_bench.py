@@ -213,6 +213,11 @@ class Instance:
                 await asyncio.sleep(0.2)
         raise TimeoutError(f"instance {self.name} not ready within {limit_s:g} s")
 
+    def step_downs(self) -> int:
+        """Times this instance lost its membership lease (and stepped down), as it logged."""
+        logs = self.state_dir.glob("serve-*.log")
+        return sum(f.read_text(errors="replace").count(" steps down: lease 'member:") for f in logs)
+
     def log_tail(self) -> str:
         log = self.state_dir / f"serve-{self.starts}.log"
         return log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
@@ -419,6 +424,7 @@ class Window:
     starts: dict[str, list[tuple[float, str]]]  # device -> poll starts in the window
     ports: dict[int, str]
     assigned: dict[str, str]  # device -> instance (the database's shares), at the start
+    moved: int  # devices whose owner changed during the window (0 in a settled cluster)
 
     @property
     def polls(self) -> int:
@@ -453,7 +459,8 @@ async def measure(
     ports |= udp_ports(live)
     starts = await asyncio.to_thread(lab.polls, db0.at)
     window = {d: [s for s in found if s[0] <= db1.at] for d, found in starts.items()}
-    return Window(db1.at - db0.at, cpu, db0, db1, window, ports, assigned)
+    moved = sum(1 for d, owner in (await pg.shares()).items() if assigned.get(d) != owner)
+    return Window(db1.at - db0.at, cpu, db0, db1, window, ports, assigned, moved)
 
 
 def rate(a: DbLoad, b: DbLoad, what: str) -> float | None:
@@ -603,6 +610,7 @@ async def run_cluster(
     await asyncio.sleep(args.interval * 1.1 + 1)  # every device polled by its owner once
     result.cluster = await measure(args.window, instances, lab, pg)
     report_window("cluster", result.cluster, args.interval)
+    print(f"  step-downs logged so far: { {i.name: i.step_downs() for i in instances} }")
     for role in ("member", "leader"):
         leader = await pg.leader()
         owned = Counter((await pg.shares()).values())
@@ -616,6 +624,7 @@ async def run_cluster(
         back = await rejoin(victim, pg, args.lease)
         result.rejoins.append(back)
         report_rejoin(back)
+        print(f"  step-downs logged so far: { {i.name: i.step_downs() for i in instances} }")
 
 
 async def run_solo(solo: Instance, lab: RunningLab, pg: Pg, args: argparse.Namespace) -> Window:
@@ -689,6 +698,7 @@ def report_window(what: str, w: Window, interval_s: float) -> None:
     due = len(w.starts) * w.seconds / interval_s
     print(f"\n{what}: a window of {w.seconds:.0f} s, {w.polls} polls (due ~{due:.0f})")
     if w.assigned:
+        print(f"  devices that changed owner during the window: {w.moved}")
         print(f"  devices assigned / polled by each instance: {shares}")
     twice = sum(1 for p in pollers.values() if len(p) > 1)
     unpolled = sum(1 for s in w.starts.values() if not s)
