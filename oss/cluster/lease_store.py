@@ -48,8 +48,15 @@ class StoredLeases:
 
     def __init__(self, db: Database, *, limit_s: float) -> None:
         self.limit_s = limit_s
+        # A process paused inside a renewal would keep the lease's row locked, and a successor
+        # waiting to take it over: the server ends such a session after `limit_s`.
+        idle_ms = str(max(1, round(limit_s * 1000)))
         self.engine: AsyncEngine = create_async_engine(
-            db.url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
+            db.url,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"idle_in_transaction_session_timeout": idle_ms}},
         )
 
     async def run(self, fn: Callable[[Connection], T]) -> T:

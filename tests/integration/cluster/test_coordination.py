@@ -7,6 +7,7 @@ say why; the database refuses a stale holder's write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Node:
 
     async def stop_orderly(self) -> None:
         if self.ended:
+            await self.cluster.store.close()  # a dead one's lease pool (idempotent)
             return
         self.ended = True
         self.stop.set()
@@ -339,3 +341,23 @@ async def test_a_device_added_by_another_instance_is_assigned_and_the_metrics_sa
     leader_held = 'oss_cluster_lease_held{lease="leader"} 1.0' in text_
     assert leader_held == a.leads
     assert "oss_cluster_devices_unassigned 0.0" in text_
+
+
+async def test_a_holder_paused_inside_a_renewal_does_not_keep_its_successor_out(
+    start: Callable[..., Any],
+) -> None:
+    a = await start("a")
+    await until("a leads", lambda: a.leads)
+    store = a.cluster.store
+    # a stops where a renewal holds the lease's row (SIGSTOP between its UPDATE and COMMIT)
+    paused = await store.engine.connect()
+    await paused.begin()
+    await paused.execute(text("SELECT 1 FROM cluster_leases WHERE name = 'leader' FOR UPDATE"))
+    await a.die()
+    try:
+        b = await start("b")
+        # the server ends a's idle session (idle_in_transaction_session_timeout): b takes over
+        await until("b leads", lambda: b.leads)
+    finally:
+        with contextlib.suppress(Exception):  # the server closed it under us
+            await paused.close()
