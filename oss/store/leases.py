@@ -39,6 +39,9 @@ _ACQUIRE = text(
     RETURNING token
     """
 )
+# A takeover waits for the transactions still fenced by the lease (oss_fence holds the row FOR
+# KEY SHARE until they end); a renewal, an UPDATE of no key, does not.
+_LOCK = text("SELECT 1 FROM cluster_leases WHERE name = :name FOR UPDATE")
 _RENEW = text(
     """
     UPDATE cluster_leases
@@ -118,7 +121,8 @@ def member_lease(instance: str) -> str:
 
 def acquire(conn: Connection, name: str, holder: str, lease_s: float) -> int | None:
     """Take the lease `name` for `holder` for `lease_s` seconds: its new token, or None while
-    another holder's lease has not expired."""
+    another holder's lease has not expired. Waits for the transactions still fenced by it."""
+    conn.execute(_LOCK, {"name": name})
     row = conn.execute(_ACQUIRE, {"name": name, "holder": holder, "lease_s": lease_s}).first()
     return None if row is None else int(row[0])
 

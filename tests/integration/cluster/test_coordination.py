@@ -361,3 +361,21 @@ async def test_a_holder_paused_inside_a_renewal_does_not_keep_its_successor_out(
     finally:
         with contextlib.suppress(Exception):  # the server closed it under us
             await paused.close()
+
+
+async def test_a_long_fenced_transaction_does_not_cost_its_instance_the_membership(
+    start: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await start("a")
+    await until("a owns every device", lambda: len(a.owned) == DEVICES)
+    token = a.cluster.membership.token
+    with caplog.at_level(logging.WARNING, logger="oss.cluster"):
+        caplog.clear()
+        # a write (a bill run's batch, a big import) busy for 3 lease periods: its fence holds
+        # the member lease's row, and the renewals must still go through
+        async with a.db.transaction() as session:
+            await session.execute(text("SELECT pg_sleep(:s)"), {"s": 3 * LEASE_S})
+            session.add(AuditRow(actor="t", action="long", object_type="t", object_id="1"))
+    assert not [r for r in caplog.records if "steps down" in r.getMessage()]
+    assert a.cluster.membership.token == token
+    assert a.cluster.membership.member

@@ -17,17 +17,19 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The fence a lease holder's transaction starts with. FOR SHARE keeps the lease row from being
-# taken over (acquire updates it) until this transaction ends, so the check holds to the
-# commit; a process paused inside the transaction loses it to the server's
-# idle_in_transaction_session_timeout, and its lock with it. SQLSTATE OF001: oss.errors.Fenced.
+# The fence a lease holder's transaction starts with. FOR KEY SHARE keeps the lease row from
+# being taken over (acquire locks it FOR UPDATE first) until this transaction ends, so the check
+# holds to the commit, while the holder's own renewals (an UPDATE of no key: FOR NO KEY UPDATE)
+# go through: a long write must not cost its holder the lease. A process paused inside the
+# transaction loses it to the server's idle_in_transaction_session_timeout, and its lock with
+# it. SQLSTATE OF001: oss.errors.Fenced.
 FENCE_FUNCTION = """
 CREATE OR REPLACE FUNCTION oss_fence(lease_name text, lease_holder text, lease_token bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     row cluster_leases%ROWTYPE;
 BEGIN
-    SELECT * INTO row FROM cluster_leases WHERE name = lease_name FOR SHARE;
+    SELECT * INTO row FROM cluster_leases WHERE name = lease_name FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lease % does not exist', lease_name USING ERRCODE = 'OF001';
     END IF;
