@@ -436,7 +436,9 @@ def running_cluster(
     first.extra_args = ["--topology", str(lab.clab_file)]
     cluster = Cluster(postgres, database, members, lab, lease_s=lease_s)
     try:
-        first.start().wait_ready()
+        first.start().wait_ready()  # the database migrated, the topology imported
+        for member in list(members.values())[1:]:
+            member.start()
         created = subprocess.run(
             [*TOKEN_CREATE, "--state-dir", str(first.state_dir)],
             env=first.full_env(),
@@ -447,8 +449,6 @@ def running_cluster(
         )
         assert created.returncode == 0, created.stderr
         cluster.token = created.stdout.strip()
-        for member in list(members.values())[1:]:
-            member.start()
         for member in list(members.values())[1:]:
             member.wait_ready()
         cluster.wait_settled(set(names))
