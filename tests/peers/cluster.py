@@ -314,16 +314,19 @@ class Cluster:
 
     def snmp_requests(self) -> Requests:
         """Per lab node: SNMP requests answered per source "host:port" (the lab's count)."""
-        for member in self.members.values():
-            if not member.running:
-                continue
-            for port in udp_ports(member.pid):
-                self._port_owner[port] = member.name
+        self._map_ports()
         return self.lab.snmp_requests()
+
+    def _map_ports(self) -> None:
+        for member in self.members.values():
+            if member.running:
+                for port in udp_ports(member.pid):
+                    self._port_owner[port] = member.name
 
     def pollers_since(self, before: Requests, now: Requests) -> dict[str, set[str]]:
         """Per device: the members that polled it between two `snmp_requests()` readings
         ("?" for a source port no member's process holds)."""
+        self._map_ports()  # a socket opened after `now` was read is theirs too
         polled: dict[str, set[str]] = {}
         for device, sources in now.items():
             earlier = before.get(device, {})
