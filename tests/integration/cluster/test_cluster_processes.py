@@ -109,6 +109,14 @@ def cluster(three: Cluster) -> Cluster:
     return three
 
 
+@pytest.fixture
+def running(three: Cluster) -> Cluster:
+    """The instances still running (none started again: each start costs seconds of CPU),
+    settled among themselves."""
+    three.wait_settled()
+    return three
+
+
 def owned(cluster: Cluster, member: str) -> set[str]:
     return {device for device, owner in cluster.shares().items() if owner == member}
 
@@ -179,6 +187,61 @@ def test_three_instances_share_the_lab_each_device_polled_by_exactly_one(cluster
     as_json = cluster.cli(cluster.members["c"], "cluster", "status", "--json")
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["instance"] == "c"
+
+
+# --- a paused leader ------------------------------------------------------------------------
+
+
+def test_a_paused_leader_is_fenced_steps_down_and_rejoins(cluster: Cluster) -> None:
+    doc = cluster.wait_settled({"a", "b", "c"})
+    paused = cluster.members[doc["leader"]]
+    others = {m.name for m in cluster.members.values() if m is not paused}
+    member_lease = cluster.lease(f"member:{paused.name}")
+    leader_lease = cluster.lease("leader")
+    assert member_lease is not None and leader_lease is not None
+    assert leader_lease[0] == paused.name
+    member_token, leader_token = member_lease[1], leader_lease[1]
+
+    paused.pause()
+    try:
+        # Past its lease: the others elect a leader and take its devices over.
+        cluster.wait_settled(others)
+        new_leader = cluster.lease("leader")
+        assert new_leader is not None and new_leader[0] in others
+        assert new_leader[1] > leader_token
+    except BaseException:
+        paused.resume()
+        raise
+
+    # It resumes believing it still leads and owns its devices. Until it has renewed (held
+    # back here, so that its first writes are not a race with its renewal), what it writes
+    # carries its old tokens: the database refuses it.
+    with cluster.lease_row_held(f"member:{paused.name}"):
+        resumed_at = cluster.db_now()
+        paused.resume()
+        site = {"name": "written-by-a-paused-instance"}
+        refused = paused.post("/api/v1/sites", cluster.token, site)
+        assert refused.status_code == 503, refused.text
+        detail = refused.json()["detail"]
+        assert f"'member:{paused.name}' token {member_token}" in detail, detail
+    assert cluster.sql(f"SELECT name FROM sites WHERE name = '{site['name']}'") == []
+
+    # It says why (the lease and the token it held), refused and lost, and steps down;
+    # nothing it wrote as the old leader once resumed exists.
+    fence = f"'member:{paused.name}' token {member_token}"
+    assert f"write refused by the database: lease {fence}" in paused.log()
+    lost = re.compile(rf"WARNING.*{paused.name} steps down: lease {fence} lost")
+    wait_for("the paused instance logs the lease it lost", lambda: lost.search(paused.log()))
+    stale = cluster.sql(
+        "SELECT device FROM device_shares "
+        f"WHERE leader_token = {leader_token} AND assigned_at >= '{resumed_at}'"
+    )
+    assert stale == []
+    # It rejoins under a new token and gets its share back.
+    cluster.wait_settled({"a", "b", "c"})
+    rejoined = cluster.lease(f"member:{paused.name}")
+    assert rejoined is not None and rejoined[1] > member_token
+    assert owned(cluster, paused.name)
 
 
 # --- kill -9 under polling and a trap storm -------------------------------------------------
@@ -368,61 +431,6 @@ def test_kill_9_under_polling_and_a_trap_storm_loses_nothing_and_doubles_nothing
         subscriber.stop()
 
 
-# --- a paused leader ------------------------------------------------------------------------
-
-
-def test_a_paused_leader_is_fenced_steps_down_and_rejoins(cluster: Cluster) -> None:
-    doc = cluster.wait_settled({"a", "b", "c"})
-    paused = cluster.members[doc["leader"]]
-    others = {m.name for m in cluster.members.values() if m is not paused}
-    member_lease = cluster.lease(f"member:{paused.name}")
-    leader_lease = cluster.lease("leader")
-    assert member_lease is not None and leader_lease is not None
-    assert leader_lease[0] == paused.name
-    member_token, leader_token = member_lease[1], leader_lease[1]
-
-    paused.pause()
-    try:
-        # Past its lease: the others elect a leader and take its devices over.
-        cluster.wait_settled(others)
-        new_leader = cluster.lease("leader")
-        assert new_leader is not None and new_leader[0] in others
-        assert new_leader[1] > leader_token
-    except BaseException:
-        paused.resume()
-        raise
-
-    # It resumes believing it still leads and owns its devices. Until it has renewed (held
-    # back here, so that its first writes are not a race with its renewal), what it writes
-    # carries its old tokens: the database refuses it.
-    with cluster.lease_row_held(f"member:{paused.name}"):
-        resumed_at = cluster.db_now()
-        paused.resume()
-        site = {"name": "written-by-a-paused-instance"}
-        refused = paused.post("/api/v1/sites", cluster.token, site)
-        assert refused.status_code == 503, refused.text
-        detail = refused.json()["detail"]
-        assert f"'member:{paused.name}' token {member_token}" in detail, detail
-    assert cluster.sql(f"SELECT name FROM sites WHERE name = '{site['name']}'") == []
-
-    # It says why (the lease and the token it held), refused and lost, and steps down;
-    # nothing it wrote as the old leader once resumed exists.
-    fence = f"'member:{paused.name}' token {member_token}"
-    assert f"write refused by the database: lease {fence}" in paused.log()
-    lost = re.compile(rf"WARNING.*{paused.name} steps down: lease {fence} lost")
-    wait_for("the paused instance logs the lease it lost", lambda: lost.search(paused.log()))
-    stale = cluster.sql(
-        "SELECT device FROM device_shares "
-        f"WHERE leader_token = {leader_token} AND assigned_at >= '{resumed_at}'"
-    )
-    assert stale == []
-    # It rejoins under a new token and gets its share back.
-    cluster.wait_settled({"a", "b", "c"})
-    rejoined = cluster.lease(f"member:{paused.name}")
-    assert rejoined is not None and rejoined[1] > member_token
-    assert owned(cluster, paused.name)
-
-
 # --- a transaction in flight on a killed instance ---------------------------------------------
 
 
@@ -488,8 +496,6 @@ async def test_a_transaction_in_flight_on_a_killed_instance_is_finished_by_anoth
         return txn if txn["state"] in ("committed", "rolled-back") else None
 
     txn = await asyncio.to_thread(wait_for, "another instance ending the transaction", ended, 60)
-    victim.kill()  # reaped
-    victim.start()  # back while the devices are read (its own recovery finds nothing left)
     service = survivor.get(f"/api/v1/services/{txn['service_id']}", cluster.token).json()
     hops = service["placement"]["primary"]["devices"]
     seen = await vrf_on(cluster, survivor, hops, service["vrf"])
@@ -563,9 +569,10 @@ def usage_written(cluster: Cluster) -> int:
     return sum(int(n) for m in cluster.members.values() for n in found.findall(m.log()))
 
 
-def test_usage_is_charged_once_across_instances_and_a_kill_9(cluster: Cluster) -> None:
+def test_usage_is_charged_once_across_instances_and_a_kill_9(running: Cluster) -> None:
     """The usage collector runs on one instance (its singleton); killed, it moves, and no
     hour is charged twice: one record per product and hour, as many written as logged."""
+    cluster = running
     via = cluster.members["c"]  # b holds its transactions before the confirm
     product = order_a_slice(cluster, via)
     cluster.sql(
@@ -582,8 +589,6 @@ def test_usage_is_charged_once_across_instances_and_a_kill_9(cluster: Cluster) -
     holder.kill()
     traffic_in_hour(cluster, 4)  # an hour that arrives late: the next holder charges it
     rows = wait_for("the late hour charged by the next holder", lambda: charged(cluster, keys, 3))
-    holder.kill()  # reaped
-    holder.start()
     assert len({key for key, _ in rows}) == 3 and set(map(tuple, first)) < set(map(tuple, rows))
     assert {quantity for _, quantity in rows} == {first[0][1]}  # the same traffic each hour
     # Each record written once, by one pass on one instance (the killed one's log included).
