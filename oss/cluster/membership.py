@@ -34,6 +34,8 @@ from .singleton import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
+TWIN_TAKEOVERS = 3  # takeovers by a process of the same name before it is called an error
+
 
 class Membership:
     def __init__(
@@ -66,6 +68,8 @@ class Membership:
         self._check_now = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._outage = Backoff(self.tick_s, self.tick_s)  # for its one warning per outage
+        self._takeovers: list[float] = []  # when a process of the same name took our lease
+        self._twin_told = False
 
     # --- what the others watch ---------------------------------------------------------------
 
@@ -167,10 +171,29 @@ class Membership:
                 self.lease, self.instance, token, now, self._clock() - self._renewed, self.lease_s
             )
             self._step_down(why)
+            if now is not None and now.holder == self.instance and now.token != token:
+                self._taken_by_namesake()
             return
         self._renewed = self._clock()
         owned, self.live_members = found
         self._set_owned(owned)
+
+    def _taken_by_namesake(self) -> None:
+        """Two processes under one instance name take the lease from each other at every
+        renewal (a copied settings file, hosts with one host name): said once, as an error."""
+        now = self._clock()
+        window = TWIN_TAKEOVERS * 3 * self.lease_s
+        self._takeovers = [t for t in self._takeovers if now - t < window] + [now]
+        if len(self._takeovers) >= TWIN_TAKEOVERS and not self._twin_told:
+            self._twin_told = True
+            log.error(
+                "cluster: another process runs as instance %r (it took lease %r %d times in "
+                "%.0f s): give each instance its own cluster.instance",
+                self.instance,
+                self.lease,
+                len(self._takeovers),
+                window,
+            )
 
     def _unreachable(self, exc: BaseException) -> None:
         """The database did not answer: past the lease period the lease is as good as lost

@@ -379,3 +379,21 @@ async def test_a_long_fenced_transaction_does_not_cost_its_instance_the_membersh
     assert not [r for r in caplog.records if "steps down" in r.getMessage()]
     assert a.cluster.membership.token == token
     assert a.cluster.membership.member
+
+
+async def test_two_processes_under_one_instance_name_are_called_an_error(
+    start: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    def told() -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == logging.ERROR and "another process runs as instance" in r.getMessage()
+        ]
+
+    with caplog.at_level(logging.WARNING, logger="oss.cluster"):
+        await start("a")
+        await start("a")  # the same settings file copied to a second host
+        await until("the clash is said", told)
+    assert told()[0].startswith("cluster: another process runs as instance 'a' (it took lease ")
+    assert told()[0].endswith("give each instance its own cluster.instance")
