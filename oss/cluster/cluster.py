@@ -17,18 +17,17 @@ from typing import Any
 from prometheus_client import Gauge
 from sqlalchemy import Connection
 
+from oss.cluster.leader import LEADER_LEASE, SharePlanner
+from oss.cluster.lease_store import HeldLeases, StoredLeases
+from oss.cluster.membership import Membership
+from oss.cluster.shares import Affinity
+from oss.cluster.singleton import Exclusive, Singleton, singleton_lease
 from oss.components import Component, Stage
 from oss.metrics import Metrics
 from oss.settings import ClusterSettings
 from oss.store import Database, leases
 from oss.store.leases import MEMBER_PREFIX, Lease, Member
 from topology.model import Device
-
-from .leader import LEADER_LEASE, SharePlanner
-from .lease_store import HeldLeases, StoredLeases
-from .membership import Membership
-from .shares import Affinity
-from .singleton import Exclusive, Singleton, singleton_lease
 
 SINGLETON_PREFIX = singleton_lease("")
 Devices = Callable[[], Iterable[Device]]

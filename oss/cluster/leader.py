@@ -22,15 +22,14 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from oss.backoff import Backoff
+from oss.cluster.shares import Affinity, DeviceFacts, Plan, plan
+from oss.cluster.singleton import STORE_ERRORS
 from oss.components import Stage
 from oss.errors import Fenced
 from oss.store import Database, leases, notify
 from oss.store.fencing import current_fences
 from oss.store.leases import MEMBER_PREFIX, Lease
 from oss.store.tables import DeviceRow
-
-from .shares import Affinity, DeviceFacts, Plan, plan
-from .singleton import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,10 @@ from sqlalchemy import Connection
 
 from oss import __version__
 from oss.backoff import Backoff
+from oss.cluster.lease_store import HeldLeases, StoredLeases, describe_loss
+from oss.cluster.singleton import STORE_ERRORS
 from oss.store import Database, leases
 from oss.store.fencing import Fence
-
-from .lease_store import HeldLeases, StoredLeases, describe_loss
-from .singleton import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 

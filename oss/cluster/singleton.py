@@ -24,11 +24,10 @@ from typing import Any, Protocol
 from sqlalchemy.exc import SQLAlchemyError
 
 from oss.backoff import Backoff
+from oss.cluster.lease_store import HeldLeases, LeaseStore, describe_loss
 from oss.components import Component, Stage
 from oss.errors import Conflict, Fenced, NotReady, OssError
 from oss.store.fencing import Fence, fenced
-
-from .lease_store import HeldLeases, LeaseStore, describe_loss
 
 log = logging.getLogger(__name__)
 
