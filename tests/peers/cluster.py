@@ -317,6 +317,10 @@ class Cluster:
         self._map_ports()
         return self.lab.snmp_requests()
 
+    def ports_of(self, member: str) -> set[int]:
+        """The source ports seen held by `member`'s process (as of the last reading)."""
+        return {port for port, owner in self._port_owner.items() if owner == member}
+
     def _map_ports(self) -> None:
         for member in self.members.values():
             if member.running:

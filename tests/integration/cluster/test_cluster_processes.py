@@ -117,6 +117,10 @@ def running(three: Cluster) -> Cluster:
     return three
 
 
+def port_of(source: str) -> int:
+    return int(source.rsplit(":", 1)[1])
+
+
 def owned(cluster: Cluster, member: str) -> set[str]:
     return {device for device, owner in cluster.shares().items() if owner == member}
 
@@ -230,7 +234,10 @@ def test_a_paused_leader_is_fenced_steps_down_and_rejoins(cluster: Cluster) -> N
     # nothing it wrote as the old leader once resumed exists.
     fence = f"'member:{paused.name}' token {member_token}"
     assert f"write refused by the database: lease {fence}" in paused.log()
-    lost = re.compile(rf"WARNING.*{paused.name} steps down: lease {fence} lost")
+    lost = re.compile(
+        rf"WARNING.*{paused.name} steps down: lease ({fence} lost"
+        rf"|'member:{paused.name}' not renewed)"
+    )
     wait_for("the paused instance logs the lease it lost", lambda: lost.search(paused.log()))
     stale = cluster.sql(
         "SELECT device FROM device_shares "
@@ -358,25 +365,38 @@ def test_kill_9_under_polling_and_a_trap_storm_loses_nothing_and_doubles_nothing
         storm.start()
         total = STORM_SOURCES * STORM_REPEATS * len(survivors)
         wait_for("the storm a third through", lambda: storm.sent >= total // 3)
-        at_kill = cluster.snmp_requests()
-        victim.kill()
+        at_kill = cluster.snmp_requests()  # every member's ports mapped, the victim's too
+        victim_ports = cluster.ports_of(victim.name)
         killed_at = time.monotonic()
+        victim.kill()
         repolled: dict[str, float] = {}
 
         def every_orphan_repolled() -> bool:
-            polled = cluster.pollers_since(at_kill, cluster.snmp_requests())
+            # The lab's counts alone (cheap, so read often): a request from a port the victim
+            # did not hold is a survivor's (checked against the processes' ports below).
+            now, at = cluster.lab.snmp_requests(), time.monotonic()
             for device in orphaned - set(repolled):
-                if polled[device] & names:
-                    repolled[device] = time.monotonic() - killed_at
+                earlier = at_kill.get(device, {})
+                if any(
+                    count > earlier.get(source, 0) and port_of(source) not in victim_ports
+                    for source, count in now[device].items()
+                ):
+                    repolled[device] = at - killed_at
             return set(repolled) == orphaned
 
         wait_for("the dead instance's devices polled again", every_orphan_repolled)
+        after = cluster.pollers_since(at_kill, cluster.snmp_requests())
+        assert all(after[device] <= names for device in orphaned), after
         storm.join(timeout=60)
         # Within two lease periods of the kill (the issue's bound).
         print(f"kill -9 -> polled again: {sorted(round(t, 2) for t in repolled.values())} s")
         assert max(repolled.values()) <= 2 * LEASE_S, repolled
 
-        cluster.wait_settled(names)
+        doc = cluster.wait_settled(names)
+        [dead] = [i for i in doc["instances"] if i["instance"] == victim.name]
+        assert not dead["alive"] and dead["devices"] == 0 and dead["expires_in_s"] < 0, dead
+        held = {s["holder"] for s in doc["singletons"] if (s["expires_in_s"] or 0) > 0}
+        assert feed not in held, doc["singletons"]  # none of its jobs is live on it
         shares = cluster.shares()
         assert set(shares.values()) == names
         assert poll_round(cluster) == {d: {o} for d, o in shares.items()}
