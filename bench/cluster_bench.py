@@ -706,9 +706,13 @@ def report_window(what: str, w: Window, interval_s: float) -> None:
         print(f"  devices polled by two instances: {twice}; not polled: {unpolled}")
     else:
         print(f"  devices polled by two instances: {twice}")
-    cpu = ", ".join(f"{n} {c:.1f} s" for n, c in sorted(w.cpu_s.items()))
+    polls = Counter(w.ports.get(port_of(src), "?") for s in w.starts.values() for _, src in s)
+    cpu = ", ".join(
+        f"{n} {c:.1f} s / {polls.get(n, 0)} polls = {1000 * c / max(1, polls.get(n, 0)):.1f} ms"
+        for n, c in sorted(w.cpu_s.items())
+    )
     print(
-        f"  CPU: {cpu} = {w.cpu_per_poll_ms():.2f} ms per device poll;"
+        f"  CPU: {cpu}; in all {w.cpu_per_poll_ms():.2f} ms per device poll;"
         f" the database server {w.db_cpu_per_poll_ms():.2f} ms per poll"
     )
     print(f"  PostgreSQL: {load_line(w.db_before, w.db_after)}")
