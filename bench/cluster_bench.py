@@ -731,9 +731,10 @@ def report_failover(f: Failover, lease_s: float) -> None:
     if f.after_s:
         times = sorted(f.after_s.values())
         last = times[-1]
+        which = "every orphan" if not f.missing else f"{len(times)} of {f.orphans} orphans"
         print(
-            f"  every orphan polled again after {last:.1f} s = {last / lease_s:.2f} lease periods"
-            f" (goal <= {GOAL_LEASES:g}); median {statistics.median(times):.1f} s,"
+            f"  {which} polled again, the last after {last:.1f} s = {last / lease_s:.2f} lease"
+            f" periods (goal <= {GOAL_LEASES:g}); median {statistics.median(times):.1f} s,"
             f" first {times[0]:.1f} s"
         )
     if f.missing:
