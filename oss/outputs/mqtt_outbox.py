@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oss.backoff import Backoff
+from oss.errors import Fenced
 from oss.outputs import mqtt_client
 from oss.outputs.mqtt_client import MqttLink, NocFeedError, describe
 from oss.outputs.mqtt_topics import order_topic
@@ -211,6 +212,14 @@ class NocPublisher:
                     len(ids),
                     describe(exc),
                 )
+            except Fenced as exc:  # a task of its own: said here, the lease's holder acts on it
+                log.warning(
+                    "NOC feed: %d sent rows not marked (the feed's next holder sends them "
+                    "again): %s",
+                    len(ids),
+                    exc,
+                )
+                return
 
     async def _flush_marks(self) -> None:
         marker = self._marker
