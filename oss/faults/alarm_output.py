@@ -9,13 +9,17 @@ what they last saw of each device; the pipeline says when a device leaves the in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from oss.errors import Fenced
 from oss.events import Event, InterfaceNames
 from oss.faults.alarms import AlarmManager
 from oss.faults.rules import Rules
 from oss.outputs.registry import OutputContext, register_output
+
+log = logging.getLogger(__name__)
 
 
 class AlarmOutput:
@@ -29,7 +33,18 @@ class AlarmOutput:
     async def offer(self, events: Sequence[Event]) -> None:
         self._names.learn(events)
         signals = [signal for event in events for signal in self.rules.signals(event)]
-        if signals:
+        if not signals:
+            return
+        refused_under = self.alarms.db.member_fence
+        try:
+            await self.alarms.signals(signals)
+        except Fenced:
+            # This instance lost its membership (a pause, a partition) and the batch was refused
+            # whole. What it received is still real (traps are processed where they arrive):
+            # once it is a member again, under a new token, the batch goes in.
+            if not await self.alarms.db.member_again(refused_under):
+                raise
+            log.warning("alarms: a batch refused under a stale membership, applied after rejoin")
             await self.alarms.signals(signals)
 
     def device_removed(self, device: str) -> None:

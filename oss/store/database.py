@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,6 +36,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 _SQLITE_BEGIN = "oss_sqlite_begin"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+_MEMBER_POLL_S = 0.05
 
 
 class Database:
@@ -58,6 +60,7 @@ class Database:
         # Cluster mode: the membership lease every write of this process carries (set once the
         # instance registered, replaced when it registers again). See oss.store.fencing.
         self.member_fence: Fence | None = None
+        self.lease_s = idle_in_transaction_s  # cluster mode: the lease period
         if self.url.get_backend_name() == "sqlite":
             self._prepare_sqlite()
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -155,6 +158,18 @@ class Database:
             return await conn.run_sync(
                 lambda sync: MigrationContext.configure(sync).get_current_revision()
             )
+
+    async def member_again(self, refused: Fence | None) -> bool:
+        """After a write refused under the membership fence `refused`: wait (up to two lease
+        periods) for the instance to be a member again under a new token; False if it is not.
+        What the instance received meanwhile (traps) is still its to process."""
+        deadline = time.monotonic() + 2 * (self.lease_s or 0.0)
+        while time.monotonic() < deadline:
+            current = self.member_fence
+            if current is not None and current != refused:
+                return True
+            await asyncio.sleep(_MEMBER_POLL_S)
+        return False
 
     def fences(self) -> tuple[Fence, ...]:
         """The fences a write made now carries: the membership's and the running code's
