@@ -2,8 +2,9 @@
 value per object, metric and minute, enough to compute SLA windows and answer /api/v1/kpis.
 
 Events are folded in memory for the minutes still open and written when a minute closes (or on
-`flush`), one upsert per (object, metric, minute): the database sees a row per minute, not a
-write per sample.
+`flush`), one upsert per (object, metric, minute) that the database merges with a row already
+there (`oss.store.kpi_minutes`): a row per minute, not a write per sample, and two writers of a
+minute (in a cluster, a device's old and new owner) add up instead of colliding.
 
 Every batch offered flushes, so flushes overlap: one runs at a time (two writers of the same
 minute would both insert its row), and it takes its folds out before its first `await`, so a
@@ -27,6 +28,7 @@ from sqlalchemy import select
 from oss.events import KPI_INTERFACE, Event
 from oss.outputs.registry import OutputContext, register_output
 from oss.store.database import Database
+from oss.store.kpi_minutes import add_minutes
 from oss.store.tables import KpiMinuteRow
 
 
@@ -136,29 +138,21 @@ class MinuteRollup:
                 newer.merge_older(fold)
 
     async def _write(self, folds: dict[Key, _Fold]) -> None:
-        async with self.db.transaction() as s:
-            for key, fold in folds.items():
-                row = await s.get(KpiMinuteRow, key)
-                if row is None:
-                    s.add(
-                        KpiMinuteRow(
-                            object_type=key[0],
-                            object=key[1],
-                            metric=key[2],
-                            minute=key[3],
-                            count=fold.count,
-                            sum=fold.sum,
-                            min=fold.min,
-                            max=fold.max,
-                            last=fold.last,
-                        )
-                    )
-                else:
-                    row.count += fold.count
-                    row.sum += fold.sum
-                    row.min = min(row.min, fold.min)
-                    row.max = max(row.max, fold.max)
-                    row.last = fold.last
+        rows = [
+            {
+                "object_type": key[0],
+                "object": key[1],
+                "metric": key[2],
+                "minute": key[3],
+                "count": fold.count,
+                "sum": fold.sum,
+                "min": fold.min,
+                "max": fold.max,
+                "last": fold.last,
+            }
+            for key, fold in folds.items()
+        ]
+        await self.db.write(lambda conn: add_minutes(conn, rows))
 
 
 @register_output("rollup")
