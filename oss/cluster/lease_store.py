@@ -61,8 +61,11 @@ class StoredLeases:
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """`fn` in one transaction on the bookkeeping's own connections, within `limit_s`."""
-        async with asyncio.timeout(self.limit_s), self.engine.begin() as conn:
-            return await conn.run_sync(fn)
+        try:
+            async with asyncio.timeout(self.limit_s), self.engine.begin() as conn:
+                return await conn.run_sync(fn)
+        except TimeoutError:  # said with its bound: a bare TimeoutError prints as nothing
+            raise TimeoutError(f"the database did not answer within {self.limit_s:.1f} s") from None
 
     async def acquire(self, name: str, holder: str, lease_s: float) -> int | None:
         return await self.run(lambda conn: leases.acquire(conn, name, holder, lease_s))

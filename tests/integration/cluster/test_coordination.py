@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Connection, insert, text
 
 from oss.cluster import Cluster
+from oss.cluster.lease_store import StoredLeases
 from oss.components import Component, Stage
 from oss.errors import Conflict, Fenced
 from oss.inventory import Inventory
@@ -397,3 +398,16 @@ async def test_two_processes_under_one_instance_name_are_called_an_error(
         await until("the clash is said", told)
     assert told()[0].startswith("cluster: another process runs as instance 'a' (it took lease ")
     assert told()[0].endswith("give each instance its own cluster.instance")
+
+
+async def test_a_bookkeeping_call_past_its_bound_says_how_long_it_waited(url: str) -> None:
+    """A renewal the database does not answer in time is given up with its bound named (a
+    bare TimeoutError printed as nothing in the step-down and outage warnings)."""
+    db = Database(url)
+    store = StoredLeases(db, limit_s=0.2)
+    try:
+        with pytest.raises(TimeoutError, match=r"did not answer within 0\.2 s"):
+            await store.run(lambda conn: conn.execute(text("SELECT pg_sleep(2)")))
+    finally:
+        await store.close()
+        await db.close()
