@@ -3,6 +3,7 @@ the alarms) is counted on /metrics by name and logged; the other outputs still g
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -14,9 +15,11 @@ from sqlalchemy import select
 from oss.app import assemble
 from oss.assurance.pipeline import AssurancePipeline
 from oss.daemon import Daemon
+from oss.errors import Fenced
 from oss.events import Event
 from oss.faults.alarm_output import alarm_output
 from oss.outputs.prometheus import KpiGauges
+from oss.outputs.registry import Output
 from oss.outputs.rollup import MinuteRollup
 from oss.settings import AssuranceSettings, load_settings
 from oss.store.tables import AlarmRow
@@ -55,7 +58,7 @@ async def test_a_failing_sink_is_counted_logged_once_and_skipped(
 ) -> None:
     output = Collected()
     settings = AssuranceSettings()
-    outputs = [
+    outputs: list[Output] = [
         KpiGauges(CollectorRegistry()),
         BrokenRollup(daemon.db),
         output,
@@ -75,3 +78,35 @@ async def test_a_failing_sink_is_counted_logged_once_and_skipped(
     assert 'oss_event_sink_failed_events_total{sink="rollup"} 3.0' in exposition
     logged = [r for r in caplog.records if "the rollup sink failed" in r.getMessage()]
     assert [r.levelno for r in logged] == [logging.ERROR, logging.DEBUG]  # once per streak
+
+
+class RefusedFlush(MinuteRollup):
+    async def flush(self, *, before: object = None) -> None:
+        raise Fenced("write refused by the database: lease 'member:a' token 4 is stale")
+
+
+class Flushed(Collected):
+    flushed = 0
+
+    async def flush(self) -> None:
+        self.flushed += 1
+
+
+async def test_a_last_flush_refused_by_the_fence_is_said_and_the_others_still_flush(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At stop, an instance that is no longer a member of its cluster has its last roll-ups
+    refused: said, not a crash (oss serve exited 1 on SIGTERM), and the next output flushes."""
+    later = Flushed()
+    service = AssurancePipeline(
+        AssuranceSettings(), daemon.inventory, [RefusedFlush(daemon.db), later]
+    )
+    stop = asyncio.Event()
+    stop.set()
+    with caplog.at_level(logging.WARNING, logger="oss.assurance.pipeline"):
+        await service.run(stop)
+    assert later.flushed == 1
+    assert any(
+        "rollup: its last flush was refused" in r.getMessage() and "token 4" in r.getMessage()
+        for r in caplog.records
+    )
