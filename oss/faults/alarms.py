@@ -40,7 +40,6 @@ from oss.faults.uncorrelated import apply_uncorrelated
 from oss.store import Database
 from oss.store.base import in_chunks
 from oss.store.cluster_locks import lock_alarms
-from oss.store.fencing import Fence, check_fences
 from oss.store.notify import ALARMS, Notifications
 from oss.store.tables import AlarmRow
 
@@ -207,15 +206,12 @@ class AlarmManager:
             runs.add(s)
         taken, href_base, feed = runs.take(), self.href_base, self.feed
 
-        clustered, fences = self._cluster_fences()
-
         def work(conn: Connection) -> tuple[list[tuple[FeedEvent, dict[str, Any]]], Any]:
-            self._lock_cluster(conn, fences)  # before the open alarms are read
             published = apply_uncorrelated(conn, taken, href_base)
             self._announce(conn, published)
             return published, _write_feed(feed, conn, published)
 
-        published, written = await self.db.write(work, fenced=not clustered)
+        published, written = await self.db.write(work, first=self._cluster_turn)
         return self._committed(published, written)
 
     async def _apply(self, tx: AlarmTx, s: Signal, context: Any) -> None:
@@ -378,9 +374,7 @@ class AlarmManager:
     async def _transact(
         self, work: Callable[[AlarmTx], Awaitable[None]]
     ) -> list[tuple[FeedEvent, dict[str, Any]]]:
-        clustered, fences = self._cluster_fences()
-        async with self.db.transaction(fenced=not clustered) as session:
-            await session.run_sync(lambda sync: self._lock_cluster(sync.connection(), fences))
+        async with self.db.transaction(first=self._cluster_turn) as session:
             tx = AlarmTx(session, self.href_base)
             await work(tx)
             published = await tx.flush()
@@ -393,22 +387,12 @@ class AlarmManager:
             written = await session.run_sync(lambda sync: write(sync.connection()))
         return self._committed(published, written)
 
-    def _cluster_fences(self) -> tuple[bool, tuple[Fence, ...]]:
-        """Cluster mode, and the fences this write carries (read here, in the caller's context:
-        `_lock_cluster` checks them once the alarm lock is held)."""
-        if self.notifications is None:
-            return False, ()
-        return True, self.db.fences()
-
-    def _lock_cluster(self, conn: Connection, fences: Sequence[Fence]) -> None:
+    @property
+    def _cluster_turn(self) -> Callable[[Connection], None] | None:
         """Cluster mode: the alarm transactions of every instance take turns (one process's
-        already do, under `_lock`); the fences are checked after the turn came, not before
-        (waiting for another instance's alarm transaction does not hold this member's lease
-        row, whose renewal would wait behind it, and a lease lost while waiting refuses the
-        write)."""
-        if self.notifications is not None:
-            lock_alarms(conn)
-            check_fences(conn, fences)
+        already do, under `_lock`), before the open alarms are read; the database checks the
+        transaction's fences once the turn came (`Database.write`'s `first`)."""
+        return lock_alarms if self.notifications is not None else None
 
     def _announce(self, conn: Connection, published: Sequence[tuple[FeedEvent, Any]]) -> None:
         """Cluster mode: NOTIFY the changed alarms' ids and events in the transaction."""

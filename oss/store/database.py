@@ -79,10 +79,18 @@ class Database:
     def backend(self) -> str:
         return self.url.get_backend_name()
 
-    async def write(self, fn: Callable[[Connection], T], *, fenced: bool = True) -> T:
+    async def write(
+        self,
+        fn: Callable[[Connection], T],
+        *,
+        fenced: bool = True,
+        first: Callable[[Connection], None] | None = None,
+    ) -> T:
         """`fn` in one write transaction on a synchronous connection (Core statements only).
         On PostgreSQL the transaction first checks the fences it carries (`fences()`); only
-        the lease bookkeeping itself writes with `fenced=False`.
+        the lease bookkeeping itself writes with `fenced=False`. `first` runs before that check
+        (a cluster-wide lock the write waits its turn on: the fences are judged after the wait,
+        so a lease lost while waiting refuses the write).
 
         SQLite: in a worker thread, on a connection of its own, after this process's write
         turn: the whole transaction is one hand-over to a thread, where aiosqlite makes
@@ -90,15 +98,17 @@ class Database:
         transaction here, a trap storm's batches spent most of their time on it). Other
         backends: through the async engine's connection (statements go to the server one by
         one, as they would anyway)."""
+        fences = self.fences() if fenced else ()  # read here, in the caller's context
+        if first is not None or fences:
+            work = fn
+
+            def fn(conn: Connection) -> T:
+                _begin_checked(conn, first, fences)
+                return work(conn)
+
         if self.backend != "sqlite":
-            fences = self.fences() if fenced else ()
-
-            def checked(conn: Connection) -> T:
-                check_fences(conn, fences)
-                return fn(conn)
-
             async with self.engine.begin() as conn:
-                return await conn.run_sync(checked if fences else fn)
+                return await conn.run_sync(fn)
         async with self._write_turn():
             return await asyncio.to_thread(self._write_sync, fn)
 
@@ -180,18 +190,24 @@ class Database:
         return (*member, *current_fences())
 
     @asynccontextmanager
-    async def transaction(self, *, fenced: bool = True) -> AsyncIterator[AsyncSession]:
+    async def transaction(
+        self, *, fenced: bool = True, first: Callable[[Connection], None] | None = None
+    ) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed on success, rolled back on any error.
-        On PostgreSQL it first checks the fences it carries (see `write`)."""
+        On PostgreSQL it first checks the fences it carries, after `first` (see `write`)."""
+        fences = self.fences() if fenced else ()
         if self.backend != "sqlite":
-            fences = self.fences() if fenced else ()
             async with self.sessions() as session, session.begin():
-                if fences:
-                    await session.run_sync(lambda sync: check_fences(sync.connection(), fences))
+                if first is not None or fences:
+                    await session.run_sync(
+                        lambda sync: _begin_checked(sync.connection(), first, fences)
+                    )
                 yield session
             return
         async with self._write_turn(), self.sessions() as session, session.begin():
             await session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
+            if first is not None:
+                await session.run_sync(lambda sync: first(sync.connection()))
             yield session
 
     @asynccontextmanager
@@ -278,3 +294,12 @@ def head_revision() -> str | None:
 
 def _upgrade_to_head(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
+
+
+def _begin_checked(
+    conn: Connection, first: Callable[[Connection], None] | None, fences: tuple[Fence, ...]
+) -> None:
+    """A write transaction's opening: `first` (a lock to wait for), then the fences."""
+    if first is not None:
+        first(conn)
+    check_fences(conn, fences)
