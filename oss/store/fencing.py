@@ -81,13 +81,8 @@ def as_fenced(exc: BaseException, fence: Fence | None = None) -> Fenced | None:
 
 
 def _is_fenced(exc: BaseException) -> bool:
-    orig: Any = getattr(exc, "orig", exc)
-    for candidate in (orig, getattr(orig, "__cause__", None)):
-        if candidate is not None and getattr(candidate, "sqlstate", None) == FENCED_SQLSTATE:
-            return True
-        if candidate is not None and getattr(candidate, "pgcode", None) == FENCED_SQLSTATE:
-            return True
-    return FENCED_SQLSTATE in str(orig) and "lease" in str(orig)
+    # SQLAlchemy's asyncpg adapter keeps the server's SQLSTATE on the error it raises.
+    return getattr(getattr(exc, "orig", exc), "sqlstate", None) == FENCED_SQLSTATE
 
 
 def _message(exc: BaseException) -> str:
