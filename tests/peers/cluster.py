@@ -26,7 +26,7 @@ import httpx
 import yaml
 
 from lab.sim.lab import Lab, Ports
-from tests.integration.lab.conftest import LoopThread, random_subnet
+from tests.integration.lab.conftest import LoopThread, lab_in_thread, random_subnet
 from tests.peers.daemon import OSS
 from tests.peers.ports import free_port, free_udp_port
 from tests.peers.postgres import PostgresServer, create_database, pg_bindir
@@ -403,20 +403,8 @@ def running_lab(state: Path, topology: Path = METRO) -> Iterator[SharedLab]:
     state.mkdir(parents=True, exist_ok=True)
     clab = state / topology.name
     clab.write_text(lab_topology(topology, random_subnet(), state / "credentials.yaml"))
-    loop = LoopThread("cluster-lab")
-    lab = Lab.from_file(clab, state)
-    try:
-        loop.run(lab.start(), 60)
-    except BaseException:
-        loop.close()
-        raise
-    try:
+    with lab_in_thread(clab, state, "cluster-lab") as (lab, loop):
         yield SharedLab(lab, loop, clab)
-    finally:
-        try:
-            loop.run(lab.stop(), 60)
-        finally:
-            loop.close()
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ other labs and peers running at the same time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import subprocess
 import threading
@@ -58,6 +59,26 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
+
+
+@contextlib.contextmanager
+def lab_in_thread(clab: Path, state: Path, name: str) -> Iterator[tuple[Lab, LoopThread]]:
+    """The lab of `clab` (state files under `state`) started in a loop thread of its own
+    named `name`, stopped and the thread ended on leaving."""
+    loop = LoopThread(name)
+    lab = Lab.from_file(clab, state)
+    try:
+        loop.run(lab.start(), 60)
+    except BaseException:
+        loop.close()
+        raise
+    try:
+        yield lab, loop
+    finally:
+        try:
+            loop.run(lab.stop(), 60)
+        finally:
+            loop.close()
 
 
 @dataclass

@@ -33,7 +33,7 @@ from oss.provisioning.engine import Engine
 from oss.provisioning.services import ServiceManager
 from oss.settings import load_settings
 from oss.store.database import Database
-from tests.integration.lab.conftest import LoopThread, random_subnet
+from tests.integration.lab.conftest import LoopThread, lab_in_thread, random_subnet
 from topology.clab import parse_clab
 from topology.targets import parse_networks, target_for
 
@@ -130,20 +130,8 @@ def running_chain_lab(state: Path, name: str) -> Iterator[ChainLab]:
     prefix = random_subnet().rsplit(".", 1)[0]
     clab = state / "chain5.clab.yml"
     clab.write_text(chain_clab(prefix, state / "credentials.yaml"))
-    loop = LoopThread(name)
-    lab = Lab.from_file(clab, state)
-    try:
-        loop.run(lab.start(), 60)
-    except BaseException:
-        loop.close()
-        raise
-    try:
+    with lab_in_thread(clab, state, name) as (lab, loop):
         yield ChainLab(lab, loop, clab)
-    finally:
-        try:
-            loop.run(lab.stop(), 60)
-        finally:
-            loop.close()
 
 
 @dataclass
