@@ -8,9 +8,12 @@ BIN := $(VENV)/bin
 STATE ?= $(CURDIR)/.state
 PORT ?= 8080
 TOPOLOGY ?= lab/topologies/metro.clab.yml
-# Debian packages the test peers need; installed only when missing.
+# Debian packages the test peers need; installed only when missing. FRR and lldpd run only
+# inside the namespace lab: where systemd started them on install, they are stopped and disabled
+# at once (a routing daemon and LLDP frames have no business on the host's own network).
 DEBIAN_PACKAGES := postgresql netconfd openssh-server snmpd snmp openssl \
-  mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd iproute2 chromium
+  mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd iproute2 chromium \
+  frr frr-snmp lldpd
 
 .PHONY: help venv system-deps lint typecheck test test-unit bench run demo clean vendor-js
 
@@ -35,7 +38,12 @@ system-deps: ## install the Debian packages the tests need, when missing (apt-ge
 	  echo "installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  $$sudo apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing && \
+	  for unit in frr lldpd; do \
+	    case " $$missing " in *" $$unit "*) \
+	      if [ -d /run/systemd/system ]; then $$sudo systemctl disable --now $$unit >/dev/null 2>&1 || true; fi;; \
+	    esac; \
+	  done; \
 	fi
 
 lint: venv ## ruff and the import-linter layer contracts ([tool.importlinter] in pyproject.toml)
