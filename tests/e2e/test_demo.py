@@ -28,6 +28,7 @@ from oss.cli.config import load_cli_config
 from oss.demo import PreconditionError, check_lab_subnet, metro_topology
 from tests.peers.daemon import OSS
 from tests.peers.lab_process import lab_state_dir
+from tests.peers.ports import worker_share
 from tests.peers.postgres import PostgresServer, create_database
 
 pytestmark = pytest.mark.integration
@@ -68,7 +69,8 @@ def demo_leftovers(state_dir: Path) -> Iterator[None]:
 def free_test_subnet() -> str:
     """A free 127.10.N.0/24 (N in 100..250) for the demo's lab: never the metro file's own
     addresses, which a user's `make run` lab may hold."""
-    for n in random.sample(range(100, 251), 40):
+    share = worker_share(range(100, 251))  # this xdist worker's: never another's lab
+    for n in random.sample(share, min(40, len(share))):
         subnet = f"127.10.{n}.0/24"
         try:
             check_lab_subnet(metro_topology(), subnet)

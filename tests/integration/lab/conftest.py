@@ -28,8 +28,10 @@ from netmiko import ConnectHandler
 from pygnmi.client import gNMIclient
 
 from drivers.snmp_traps import TrapReceiver
-from lab.sim.lab import Lab, LabSecrets
+from lab.sim.lab import Lab, LabSecrets, Ports
+from oss.demo import port_is_free
 from oss.events import Event
+from tests.peers.ports import worker_share
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[3]
@@ -41,7 +43,15 @@ SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 
 
 def random_subnet() -> str:
-    return f"127.10.{random.randint(100, 250)}.0/24"
+    """A 127.10.N.0/24 at random among this xdist worker's share of N in 100..250 (labs of
+    workers side by side never meet) whose first node address is not held by a lab now (one of
+    this worker's fixtures, or another run on the machine)."""
+    share = worker_share(range(100, 251))
+    netconf = Ports.for_this_user().netconf
+    for n in random.sample(share, len(share)):
+        if port_is_free(netconf, f"127.10.{n}.1"):
+            return f"127.10.{n}.0/24"
+    raise AssertionError(f"no free 127.10.N.0/24 for a lab among N in {share}")
 
 
 class LoopThread:
