@@ -45,6 +45,7 @@ LABELS = {
     "oss.platform": "platform",
     "oss.credentials-ref": "credentials_ref",
     "oss.state": "state",
+    "oss.loopback": "loopback",
 }
 
 _NULL = "tag:yaml.org,2002:null"
@@ -168,6 +169,8 @@ def _node_of(device: Device) -> dict[str, Any]:
         labels["oss.credentials-ref"] = device.credentials_ref
     if device.state is not DeviceState.ACTIVE:
         labels["oss.state"] = device.state.value
+    if device.loopback:
+        labels["oss.loopback"] = device.loopback
     node["labels"] = labels
     return node
 

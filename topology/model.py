@@ -80,6 +80,9 @@ class Device(_Value):
     )
     image: Label | None = None
     mgmt_address: ManagementAddress = None
+    # The address that answers for the whole device (a loopback, the router-id): what active
+    # probes measure to; absent, they measure to mgmt_address.
+    loopback: ManagementAddress = None
     credentials_ref: str | None = Field(
         default=None,
         pattern=CREDENTIALS_REF_PATTERN,

@@ -36,6 +36,7 @@ class DeviceUpdate(_Patch):
     kind: Label | None = None
     image: Label | None = None
     mgmt_address: Label | None = None
+    loopback: Label | None = None
     credentials_ref: Label | None = None
     state: DeviceState | None = None
 

@@ -54,6 +54,9 @@ def device_add(
     platform: Annotated[str, typer.Option(help="configs/platforms/<platform>.yaml")] = "linux",
     site: Annotated[str | None, typer.Option()] = None,
     mgmt_address: Annotated[str | None, typer.Option("--mgmt-address")] = None,
+    loopback: Annotated[
+        str | None, typer.Option(help="the address latency probes measure to (else mgmt)")
+    ] = None,
     credentials_ref: Annotated[
         str | None, typer.Option("--credentials-ref", help="env:VAR, file:/path or vault:path")
     ] = None,
@@ -65,6 +68,7 @@ def device_add(
     optional = {
         "site": site,
         "mgmt_address": mgmt_address,
+        "loopback": loopback,
         "credentials_ref": credentials_ref,
         "kind": kind,
         "image": image,

@@ -49,6 +49,7 @@ def device_from_row(row: DeviceRow) -> Device:
         kind=row.kind,
         image=row.image,
         mgmt_address=row.mgmt_address,
+        loopback=row.loopback,
         credentials_ref=row.credentials_ref,
         state=row.state,
     )

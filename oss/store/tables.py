@@ -44,6 +44,7 @@ class DeviceRow(Base):
     kind: Mapped[str | None] = mapped_column(String(64))
     image: Mapped[str | None] = mapped_column(String(255))
     mgmt_address: Mapped[str | None] = mapped_column(String(64))
+    loopback: Mapped[str | None] = mapped_column(String(64))
     credentials_ref: Mapped[str | None] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
