@@ -13,6 +13,7 @@ key; this module walks it itself, since a node name may hold dots (no dotted key
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ LABELS = {
     "oss.state": "state",
     "oss.loopback": "loopback",
 }
+# Labels that fill no Device field: the namespace lab (lab.netns) reads them from the source.
+LAB_LABELS = ("oss.bgp-asn", "oss.lab-profile")
 
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -63,6 +66,33 @@ _PATTERN_HINTS = {
 
 
 @dataclass(frozen=True)
+class ClabNodeSource:
+    """A node as written: what the inventory models keep no trace of."""
+
+    line: int  # of the node's key
+    labels: Mapping[str, str]  # every label with a plain value (containerlab's, ours, users')
+    mgmt_ipv4: tuple[str, int] | None  # the text and its line
+
+
+@dataclass(frozen=True)
+class ClabLinkSource:
+    a: str  # "r1:eth1", as written
+    b: str
+    line: int
+    vars: Mapping[str, str]  # every var with a plain value (capacity, latency, ospf-cost, ...)
+
+
+@dataclass(frozen=True)
+class ClabSource:
+    """The file as written, in file order, with lines: the namespace lab plans from it."""
+
+    filename: str
+    nodes: Mapping[str, ClabNodeSource]
+    links: tuple[ClabLinkSource, ...]
+    mgmt_ipv4_subnet: tuple[str, int] | None  # top-level `mgmt: {ipv4-subnet: ...}`
+
+
+@dataclass(frozen=True)
 class ClabTopology:
     """The inventory described by one topology file (links carry no ids yet)."""
 
@@ -71,6 +101,7 @@ class ClabTopology:
     devices: list[Device]
     interfaces: list[Interface]
     links: list[Link]
+    source: ClabSource | None = dataclasses.field(default=None, compare=False)  # set by parse_clab
 
 
 def parse_clab(text: str, filename: str) -> ClabTopology:
@@ -190,6 +221,8 @@ class _Reader:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.problems: list[tuple[int, Problem]] = []
+        self.node_sources: dict[str, ClabNodeSource] = {}
+        self.link_sources: list[ClabLinkSource] = []
 
     # -- problems
 
@@ -289,6 +322,12 @@ class _Reader:
             for end in link.ends()
         ]
         sites = sorted({d.site for d in devices if d.site}, key=natural_key)
+        source = ClabSource(
+            filename=self.filename,
+            nodes=self.node_sources,
+            links=tuple(self.link_sources),
+            mgmt_ipv4_subnet=self.mgmt_subnet(top),
+        )
         return ClabTopology(
             name=name,
             sites=[Site(name=s) for s in sites],
@@ -297,7 +336,15 @@ class _Reader:
                 interfaces, key=lambda i: (natural_key(i.device), natural_key(i.name))
             ),
             links=sorted(links, key=_link_key),
+            source=source,
         )
+
+    def mgmt_subnet(self, top: _Entries) -> tuple[str, int] | None:
+        if "mgmt" not in top or _is_null(top["mgmt"][1]):
+            return None
+        entries = self.mapping(top["mgmt"][1], "'mgmt'") or {}
+        found = self.get(entries, "ipv4-subnet", "'mgmt'")
+        return None if found is None else (found[1], found[0].start_mark.line + 1)
 
     def defaults(self, topo: _Entries) -> dict[str, str]:
         if "defaults" not in topo:
@@ -357,6 +404,12 @@ class _Reader:
         except ValidationError as exc:
             self.add_validation(exc, sources, key)
             return None
+        mgmt = self.get(entries, "mgmt-ipv4", what)
+        self.node_sources[name] = ClabNodeSource(
+            line=key.start_mark.line + 1,
+            labels=_plain_values(entries.get("labels")),
+            mgmt_ipv4=None if mgmt is None else (mgmt[1], mgmt[0].start_mark.line + 1),
+        )
         return device if ok else None
 
     def mgmt_address(
@@ -397,8 +450,9 @@ class _Reader:
             return False
         ok = True
         for label, (label_key, node) in labels.items():
-            if label.startswith("oss.") and label not in LABELS:
-                self.add(label_key, f"unknown label '{label}' (known: {', '.join(LABELS)})")
+            if label.startswith("oss.") and label not in (*LABELS, *LAB_LABELS):
+                known = ", ".join((*LABELS, *LAB_LABELS))
+                self.add(label_key, f"unknown label '{label}' (known: {known})")
                 ok = False
                 continue
             if label not in LABELS:
@@ -476,6 +530,10 @@ class _Reader:
         except ValidationError as exc:
             self.add_validation(exc, {k: (n, lbl) for k, (_, n, lbl) in fields.items()}, item)
             return None
+        if ok:
+            self.link_sources.append(
+                ClabLinkSource(str(a), str(b), line, _plain_values(entries.get("vars")))
+            )
         return link if ok else None
 
     def endpoint(self, node: Node, node_names: set[str]) -> Endpoint | None:
@@ -528,6 +586,17 @@ class _Reader:
 
 def _is_null(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == _NULL
+
+
+def _plain_values(entry: tuple[ScalarNode, Node] | None) -> dict[str, str]:
+    """A mapping's plain (scalar, non-null) values as text; anything else is left out."""
+    if entry is None or not isinstance(entry[1], MappingNode):
+        return {}
+    return {
+        str(k.value): str(v.value)
+        for k, v in entry[1].value
+        if isinstance(k, ScalarNode) and isinstance(v, ScalarNode) and not _is_null(v)
+    }
 
 
 def _readable(field: str, error: Any) -> str:

@@ -52,6 +52,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from lab.files import write_private
 from lab.sim.cli_server import CliServer
 from lab.sim.control import ControlServer
 from lab.sim.datastore import Datastores, RpcFailure
@@ -123,18 +124,6 @@ def parse_receiver(text: str) -> tuple[str, int]:
 
 
 # --- secrets and files ----------------------------------------------------------------------
-
-
-def write_private(path: Path, data: str | bytes) -> None:
-    """Write a file that only its owner can read, from its first byte on; readers see the old
-    content or the new, never half of it (the file is renamed into place)."""
-    raw = data.encode() if isinstance(data, str) else data
-    staging = path.with_name(path.name + ".new")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(raw)
-    os.chmod(staging, 0o600)
-    os.replace(staging, path)
 
 
 @dataclass(frozen=True)
