@@ -9,6 +9,8 @@ session from the unprivileged prompt. Commands:
     show running-config             the configuration as `set` lines that can be pasted back,
                                     in schema order (`lab.sim.schema`)
     show version                    sysDescr and uptime
+    ping [-c N] [-i S] [-W S] ADDR  iputils' ping, answered from the lab's route to ADDR
+                                    (`lab.sim.ping`): latency and loss faults show in it
     set LEAF-PATH VALUE             (root) change a leaf, e.g.
                                     set interfaces/interface[name=eth1]/config/description "to r2"
     delete PATH                     (root) remove a leaf, or a list entry or container with
@@ -31,7 +33,7 @@ from typing import Any
 
 import asyncssh
 
-from lab.sim import schema
+from lab.sim import ping, schema
 from lab.sim.datastore import Datastores, RpcFailure, coerce_leaf
 from lab.sim.model import SimDevice, iface_path
 from lab.sim.netconf_xml import text_of
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 HELP = """\
 show interfaces | show interface NAME | show running-config | show version
+ping [-c COUNT] [-i INTERVAL] [-W TIMEOUT] ADDRESS
 set LEAF-PATH VALUE     (after sudo -s)  e.g. set interfaces/interface[name=eth1]/config/mtu 9000
 delete PATH             (after sudo -s)  a leaf, or an entry or container and all below it
 sudo -s | exit | help
@@ -64,9 +67,13 @@ class CliServer(SshService):
         *,
         login: LabLogin,
         options: asyncssh.SSHServerConnectionOptions,
+        router: ping.Router | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
         self.device = device
         self.datastores = datastores
+        self.router = router  # what `ping` reaches; None: nothing
+        self.address = address  # where the device's answers come from
         self._login = login
         self._listener = SshListener(login=login, options=options, handler=self._serve)
 
@@ -87,6 +94,7 @@ class _Shell:
         self._device = server.device
         self._ds = server.datastores
         self._login = server._login
+        self._server = server
         self._process = process
         self._root = process.get_extra_info("username") == "root"
 
@@ -104,7 +112,7 @@ class _Shell:
             self._process.stderr.write("no subsystems here\n")
             return 1
         if self._process.command is not None:
-            output, ok = self.execute(self._process.command.strip())
+            output, ok = await self.run_command(self._process.command.strip())
             await self._device.delay_reply()
             self._write(output)
             return 0 if ok else 1
@@ -129,7 +137,7 @@ class _Shell:
             if command in ("sudo -s", "sudo -i", "sudo su", "sudo su -"):
                 await self._sudo()
             elif command:
-                output, _ = self.execute(command)
+                output, _ = await self.run_command(command)
                 await self._device.delay_reply()
                 self._write(output)
             self._write(self._prompt)
@@ -154,6 +162,16 @@ class _Shell:
             self._write("Sorry, try again.\nsudo: 1 incorrect password attempt\n")
 
     # --- commands ----------------------------------------------------------------------------
+
+    async def run_command(self, command: str) -> tuple[str, bool]:
+        """A command's output and whether it succeeded; `ping` takes its time."""
+        if command.split(maxsplit=1)[:1] == ["ping"]:
+            request = ping.parse(command.split()[1:])
+            if isinstance(request, str):
+                return request, False
+            router = self._server.router or (lambda _: None)
+            return await ping.ping(request, self._server.address, router)
+        return self.execute(command)
 
     def execute(self, command: str) -> tuple[str, bool]:
         """A command's output and whether it succeeded."""

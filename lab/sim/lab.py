@@ -43,7 +43,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import asyncssh
 import yaml
@@ -60,6 +60,7 @@ from lab.sim.gnmi_data import SetRejected
 from lab.sim.gnmi_server import rejection_text, start_gnmi_server
 from lab.sim.model import Change, Leaves, SimDevice
 from lab.sim.netconf_server import NetconfServer
+from lab.sim.paths import Route, RouteLink, route
 from lab.sim.snmp_agent import SnmpAgent
 from lab.sim.sshd import LabLogin, server_options
 from oss.errors import InvalidInput, OssError
@@ -364,7 +365,14 @@ class Lab:
                 device=device,
                 datastores=datastores,
                 netconf=NetconfServer(device, datastores, login=login, options=netconf_options),
-                cli=CliServer(device, datastores, login=login, options=cli_options),
+                cli=CliServer(
+                    device,
+                    datastores,
+                    login=login,
+                    options=cli_options,
+                    router=functools.partial(self.ping_route, name),
+                    address=self.addresses[name],
+                ),
                 snmp=SnmpAgent(
                     device,
                     datastores,
@@ -503,6 +511,37 @@ class Lab:
             self.nodes[end.device].device.set_impairment(
                 end.interface, latency_us=latency_us, loss=loss
             )
+
+    def ping_route(self, source: str, address: str) -> Route | Literal["unreachable"] | None:
+        """What a ping from node `source` to `address` (a node's address or its loopback, the
+        label oss.loopback) travels: the route over the links that carry light now, with
+        their latency and loss (faults included); "unreachable" when no route reaches the
+        node, None when no node has the address."""
+        destination = self._node_at(address)
+        if destination is None:
+            return None
+        cost = {(str(lk.a), str(lk.b)): lk.latency_us for lk in self.topology.links}
+        links = [
+            RouteLink(
+                a=link.a.device,
+                b=link.b.device,
+                up=all(self.nodes[e.device].device.oper_up(e.interface) for e in link.ends()),
+                cost_us=cost.get((str(link.a), str(link.b)), link.latency_us),
+                latency_us=link.latency_us,
+                loss=link.loss,
+            )
+            for link in self.links
+        ]
+        if not self.nodes[source].up:
+            return "unreachable"
+        found = route(links, source, destination)
+        return found if found is not None else "unreachable"
+
+    def _node_at(self, address: str) -> str | None:
+        for device in self.topology.devices:
+            if address in (self.addresses.get(device.name), device.loopback):
+                return device.name
+        return None
 
     def set_delay(self, name: str, seconds: float) -> None:
         """Hold back every NETCONF, gNMI (unary) and CLI answer of node `name` by `seconds`
