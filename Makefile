@@ -13,7 +13,7 @@ TOPOLOGY ?= lab/topologies/metro.clab.yml
 # at once (a routing daemon and LLDP frames have no business on the host's own network).
 DEBIAN_PACKAGES := postgresql netconfd openssh-server snmpd snmp openssl \
   mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd iproute2 chromium \
-  frr frr-snmp lldpd
+  frr frr-snmp lldpd iputils-ping
 
 .PHONY: help venv system-deps lint typecheck test test-unit bench run demo clean vendor-js
 

@@ -1,8 +1,9 @@
 """What a namespace lab made, recorded before it is made, so `down` can undo it after a crash.
 
 `<state_dir>/netns-lab.json` holds the plan (so status, faults and down need no topology file),
-every namespace and every temporary root-namespace veth name BEFORE it is created, and every
-process as soon as it is started (before anyone waits on it). The file is replaced whole
+every namespace BEFORE it is created (veths need no record: they are made inside their
+namespaces and go with them, see lab.netns.build), and every process as soon as it is started
+(before anyone waits on it). The file is replaced whole
 (tmp + rename), so a crash leaves the previous complete version, never half of one.
 
 The lab's secrets (SNMP community, SSH login) are generated per lab and written to
@@ -118,9 +119,9 @@ class LabState:
     phase: str = "building"  # building -> up -> stopping
     started_at: str = ""
     namespaces: list[str] = field(default_factory=list)
-    root_veths: list[str] = field(default_factory=list)  # temporary names in the root namespace
     processes: list[ProcessRecord] = field(default_factory=list)
-    # Faults in force: "link:<endpoint>" -> "down" | netem words; "node:<name>" -> "down".
+    # Faults in force: "link:<endpoint>" -> "down", "netem:<endpoint>" -> "delay 20ms loss 1%",
+    # "node:<name>" -> "down".
     faults: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the mgmt daemon's URL
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -140,11 +141,6 @@ class LabState:
     def add_namespaces(self, names: Iterable[str]) -> None:
         with self._lock:
             self.namespaces.extend(n for n in names if n not in self.namespaces)
-            self.save()
-
-    def add_root_veths(self, names: Iterable[str]) -> None:
-        with self._lock:
-            self.root_veths.extend(n for n in names if n not in self.root_veths)
             self.save()
 
     def record(self, process: ProcessRecord) -> None:
@@ -189,7 +185,6 @@ class LabState:
                 "phase": self.phase,
                 "started_at": self.started_at,
                 "namespaces": list(self.namespaces),
-                "root_veths": list(self.root_veths),
                 "processes": [p.__dict__.copy() for p in self.processes],
                 "faults": dict(self.faults),
                 "extra": dict(self.extra),
@@ -224,7 +219,6 @@ class LabState:
                 phase=str(data.get("phase", "building")),
                 started_at=str(data.get("started_at", "")),
                 namespaces=[str(n) for n in data.get("namespaces", [])],
-                root_veths=[str(n) for n in data.get("root_veths", [])],
                 processes=[ProcessRecord(**p) for p in data.get("processes", [])],
                 faults={str(k): str(v) for k, v in data.get("faults", {}).items()},
                 extra=dict(data.get("extra", {})),

@@ -33,11 +33,10 @@ def test_each_intent_is_on_disk_before_the_call_returns(tmp_path: Path) -> None:
     state.add_namespaces(["oss-tunit-triangle-mgmt", "oss-tunit-triangle-r1"])
     on_disk = json.loads(state_file(state.state_dir).read_text())
     assert on_disk["namespaces"] == ["oss-tunit-triangle-mgmt", "oss-tunit-triangle-r1"]
-    state.add_root_veths(["vabc0a", "vabc0b"])
     state.record(ProcessRecord("r1", "zebra", 4242, "oss-tunit-triangle-r1", "/usr/lib/frr/zebra"))
     loaded = LabState.load(state.state_dir)
     assert loaded is not None
-    assert loaded.root_veths == ["vabc0a", "vabc0b"]
+    assert loaded.namespaces == ["oss-tunit-triangle-mgmt", "oss-tunit-triangle-r1"]
     assert loaded.processes == [
         ProcessRecord("r1", "zebra", 4242, "oss-tunit-triangle-r1", "/usr/lib/frr/zebra")
     ]
