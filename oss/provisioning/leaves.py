@@ -22,6 +22,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from drivers.platforms import CliOptions, ModelOptions
 from oss.errors import InvalidInput
+from oss.provisioning import cli_blocks
 
 Leaves = dict[str, str]
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -343,6 +344,11 @@ def cli_lines(payload: str) -> list[str]:
 
 def cli_intent(payload: str, options: CliOptions) -> Intent:
     """Leaves of `set` lines and removals of `delete` lines, by the platform's line formats."""
+    if options.syntax == "blocks":
+        held, removed = cli_blocks.parse(payload, options, removals=True)
+        return Intent(
+            {"/".join(p): v for p, v in held.items()}, tuple("/".join(p) for p in removed)
+        )
     set_re = re.compile(options.config_line)
     delete_re = _format_regex(options.delete_line)
     leaves: Leaves = {}
@@ -361,12 +367,18 @@ def cli_intent(payload: str, options: CliOptions) -> Intent:
 
 def cli_running(output: str, options: CliOptions) -> Leaves:
     """Leaves of a `show running-config` answer (lines that are not config are skipped)."""
+    if options.syntax == "blocks":
+        held, _ = cli_blocks.parse(output, options, removals=False)
+        return {"/".join(p): v for p, v in held.items()}
     set_re = re.compile(options.config_line, re.MULTILINE)
     return {m["path"]: _unquote(m["value"]) for m in set_re.finditer(output)}
 
 
 def cli_render(intent: Intent, options: CliOptions) -> list[str]:
     """Lines that remove `intent.removals`, then set `intent.leaves`."""
+    if options.syntax == "blocks":
+        leaves = [(tuple(elements(p)), text(v)) for p, v in intent.leaves.items()]
+        return cli_blocks.render(leaves, [tuple(elements(p)) for p in intent.removals], options)
     lines = [options.delete_line.format(path=p) for p in intent.removals]
     lines += [
         options.set_line.format(path=p, value=shlex.quote(v)) for p, v in intent.leaves.items()

@@ -383,6 +383,25 @@ def _check_ipv4_interface(spec: ParamSpec, value: Any, where: str, problems: lis
     return str(iface)
 
 
+def _check_ipv4_prefix(spec: ParamSpec, value: Any, where: str, problems: list[Problem]) -> Any:
+    example = "an IPv4 prefix, e.g. 198.51.100.0/24"
+    if not isinstance(value, str) or "/" not in value:
+        problems.append(Problem(where, f"must be {example}, not {_short(value)}"))
+        return None
+    try:
+        network = ipaddress.IPv4Network(value.strip(), strict=False)
+    except ValueError:
+        problems.append(Problem(where, f"must be {example}, not {_short(value)}"))
+        return None
+    if str(network) != value.strip():
+        # a device would store the network address: the intent would never read back as set
+        problems.append(
+            Problem(where, f"{value.strip()} has host bits set; the prefix is {network}")
+        )
+        return None
+    return str(network)
+
+
 _ROUTE_TARGET = re.compile(r"(\d{1,10}):(\d{1,10})")
 _U16, _U32 = 0xFFFF, 0xFFFF_FFFF
 
@@ -451,6 +470,7 @@ _CHECKS: dict[str, Callable[[ParamSpec, Any, str, list[Problem]], Any]] = {
     "latency": _quantity(parse_latency_us, " us"),
     "endpoint": _check_endpoint,
     "ipv4_interface": _check_ipv4_interface,
+    "ipv4_prefix": _check_ipv4_prefix,
     "route_target": _check_route_target,
     "list": _check_list,
     "object": _check_object,
@@ -500,6 +520,7 @@ _TYPE_KEYS: dict[str, frozenset[str]] = {
     "latency": frozenset({"min", "max"}),
     "endpoint": frozenset({"needs_interface"}),
     "ipv4_interface": frozenset(),
+    "ipv4_prefix": frozenset(),
     "route_target": frozenset(),
     "list": frozenset({"items", "min_items", "max_items", "unique_by"}),
     "object": frozenset({"fields"}),
