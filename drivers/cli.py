@@ -269,15 +269,27 @@ class CliSession:
         self, lines: Sequence[str], *, error_pattern: str = "", exit_config_mode: bool = True
     ) -> str:
         """Enter configuration mode, send `lines`, leave it; returns the device's echo.
-        `error_pattern` (a regex) turns matching output into an RpcError."""
-        return await self._run(
-            "configuration",
-            self._connection.send_config_set,
-            list(lines),
-            read_timeout=self.target.timeout_s,
-            error_pattern=error_pattern,
-            exit_config_mode=exit_config_mode,
-        )
+        `error_pattern` (a regex) turns matching output into an RpcError. After a refused
+        line the session leaves configuration mode (netmiko stays in the refused line's block,
+        where the next lines sent, the undo's, would land)."""
+        connection, timeout = self._connection, self.target.timeout_s
+
+        def work() -> str:
+            try:
+                return str(
+                    connection.send_config_set(
+                        list(lines),
+                        read_timeout=timeout,
+                        error_pattern=error_pattern,
+                        exit_config_mode=exit_config_mode,
+                    )
+                )
+            except ConfigInvalidException:
+                if exit_config_mode:
+                    connection.exit_config_mode()
+                raise
+
+        return await self._run("configuration", work)
 
     async def commit(self) -> None:
         if not self.options.commit:

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from oss.errors import ConfigError, InvalidInput
 from oss.paths import configs_dir
@@ -82,6 +82,38 @@ class CliOptions(_ProtocolOptions):
     delete_line: str = "delete {path}"
     config_line: str = r"^set (?P<path>\S+) (?P<value>.+)$"
     error_pattern: str = ""  # output matching this regex is a refused line
+    # `lines`: one `set_line` per leaf, the path in the line (Junos-like, the lab's CLI).
+    # `blocks`: the device's own indented configuration (FRR vtysh, IOS-like): a line with
+    # lines indented under it opens a block (`router bgp 65001`), and `set_line` /
+    # `delete_line` are written inside their blocks, `{path}` being the line's own words.
+    syntax: Literal["lines", "blocks"] = "lines"
+    # blocks: regexes matched at the start of a line that name a list entry, so that the
+    # entry's lines are one entry (`neighbor \S+`: removed whole by `no neighbor 10.0.0.1`).
+    # They must not match a block's header.
+    entries: tuple[str, ...] = ()
+    # blocks: regexes with named groups `path` and `value` splitting a line into the words
+    # that name it and its value (`ip prefix-list \S+ seq \d+` / `permit 10.0.0.0/24`); the
+    # device must accept `delete_line` with the path alone. Other lines are named by all their
+    # words and hold no value.
+    values: tuple[str, ...] = ()
+    # blocks: lines that only close a block or separate ones (`exit`, `!`): not configuration
+    skip_line: str = r"^(?:!.*|exit|exit-.*|end)$"
+    exit_line: str = "exit"  # blocks: leaves a block, back to the one around it
+    # A command persisting the running configuration once a change is confirmed (`write
+    # memory`); none: the running configuration is the device's only one.
+    save_command: str | None = None
+
+    @field_validator("entries", "values")
+    @classmethod
+    def _regexes(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                groups = set(re.compile(pattern).groupindex)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+            if info.field_name == "values" and not {"path", "value"} <= groups:
+                raise ValueError(f"{pattern!r} needs the named groups path and value")
+        return value
 
 
 class ModelOptions(_Strict):
