@@ -114,6 +114,25 @@ def start_node(
             _wait_for(socket, process, node, spec, launch.log, secrets)
 
 
+@dataclass(frozen=True)
+class NodeSoftware:
+    """The lab's node software for lab.netns.build (its NodeSoftware protocol): `start_node` and
+    `node_ready` with the lab's trap port and profiles folder bound."""
+
+    trap_port: int = DEFAULT_TRAP_PORT
+    profiles: Path | None = None
+
+    def start_node(
+        self, lab: LabPlan, node: NodePlan, run_dir: Path, secrets: LabSecrets, record: Record
+    ) -> None:
+        start_node(
+            lab, node, run_dir, secrets, record, trap_port=self.trap_port, profiles=self.profiles
+        )
+
+    def node_ready(self, lab: LabPlan, node: NodePlan, run_dir: Path) -> dict[str, bool]:
+        return node_ready(lab, node, run_dir)
+
+
 def check_lab(lab: LabPlan, run_dir: Path, *, profiles: Path | None = None) -> None:
     """Every node's profile loads and renders (link vars such as `bgp` and `ospf-cost`, socket
     path lengths): call before making anything, so a bad file leaves nothing behind."""
