@@ -302,6 +302,12 @@ def _is_builder(pid: int) -> bool:
     return b"python" in cmdline or b"oss" in cmdline
 
 
+def oper_state(link: Mapping[str, Any]) -> str:
+    """"up" or "down" from the flags, which change at once (operstate follows up to 1 s later)."""
+    flags = link.get("flags", [])
+    return "up" if "UP" in flags and "LOWER_UP" in flags else "down"
+
+
 def status(state_dir: Path, software: NodeSoftware | None = None) -> dict[str, Any] | None:
     """The recorded lab as it is now: namespaces, interfaces' oper state, daemons, faults."""
     state = LabState.load(state_dir)
@@ -315,7 +321,7 @@ def status(state_dir: Path, software: NodeSoftware | None = None) -> dict[str, A
     def read_links(node: NodePlan) -> None:
         if node.namespace in present:
             opers[node.name] = {
-                str(li.get("ifname")): str(li.get("operstate", "?")).lower()
+                str(li.get("ifname")): oper_state(li)
                 for li in iproute.ip_json("link", "show", netns=node.namespace)
             }
 
