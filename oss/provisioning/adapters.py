@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol
 
-from oss.errors import DriverError
+from oss.errors import DriverError, Unsupported
 from oss.provisioning.leaves import Intent, Leaves, restore_intent, text
 from oss.provisioning.plan import DevicePlan
 
@@ -44,6 +44,20 @@ class Adapter(Protocol):
     async def recover(self, plan: DevicePlan, reached: Reached, persist_id: str) -> None:
         """Undo from a fresh session (the transaction's own session broke or died)."""
         ...
+
+    async def check(self, plan: DevicePlan) -> None:
+        """The plan's state checks (oss.provisioning.state_checks), each within its bound."""
+        ...
+
+
+def no_state_checks(plan: DevicePlan) -> None:
+    """For a protocol that cannot run a device's commands: a plan with checks is refused."""
+    if plan.checks:
+        raise Unsupported(
+            "state checks need a protocol that runs commands (the CLI)",
+            device=plan.device,
+            protocol=plan.protocol,
+        )
 
 
 def as_text(leaves: dict[str, Any]) -> Leaves:

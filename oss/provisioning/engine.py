@@ -330,6 +330,8 @@ class Engine:
                     device=d.device,
                     protocol=d.plan.protocol,
                 )
+            if d.plan.checks:
+                await _adapter(d).check(d.plan)
             d.state = "verified"
 
         async def confirm(d: DeviceTxn) -> None:

@@ -12,6 +12,7 @@ from oss.errors import ConfigError
 from oss.provisioning.leaves import Intent
 from oss.provisioning.realise import DeviceRole, ServiceNames
 from oss.provisioning.service_types import ServiceType
+from oss.provisioning.state_checks import StateCheck
 
 Mode = Literal["merge", "delete"]
 
@@ -26,6 +27,7 @@ class DevicePlan:
     intent: Intent  # the payload as leaves and removals
     owned: tuple[str, ...]  # entries the service owns on this device (gone on delete)
     pre_image: dict[str, Any] | None = None  # running config in scope, read before the change
+    checks: tuple[StateCheck, ...] = ()  # what the device must show once verified (merge)
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -82,6 +82,10 @@ class Renderer:
         self._env.globals["fail"] = fail
         self._env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _json_default}
 
+    def has(self, template: str) -> bool:
+        """Whether `template` (relative to the root) exists: optional templates."""
+        return (self.root / template).is_file()
+
     def render(self, template: str, variables: Mapping[str, Any]) -> str:
         try:
             return self._env.get_template(template).render(**variables)

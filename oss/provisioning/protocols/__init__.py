@@ -29,6 +29,7 @@ from oss.provisioning.plan import DevicePlan, Mode
 from oss.provisioning.protocols import cli, gnmi, netconf
 from oss.provisioning.protocols.registry import PROTOCOLS, ConfigProtocol, register_protocol
 from oss.provisioning.render import Renderer
+from oss.provisioning.state_checks import StateCheck, parse_checks
 
 __all__ = [
     "PROTOCOLS",
@@ -89,4 +90,19 @@ def render_device(
     )
     owned = parse_payload(platform, owned_payload).removals
     intent = parse_payload(platform, payload)
-    return DevicePlan(device=device, platform=platform, payload=payload, intent=intent, owned=owned)
+    checks: tuple[StateCheck, ...] = ()
+    checks_template = state_checks_template(template)
+    if mode == "merge" and renderer.has(checks_template):
+        text = renderer.render(checks_template, {**context, "mode": mode})
+        checks = parse_checks(text, checks_template)
+    return DevicePlan(
+        device=device, platform=platform, payload=payload, intent=intent, owned=owned, checks=checks
+    )
+
+
+def state_checks_template(template: str) -> str:
+    """`<set>/<stem>.checks.yaml.j2` beside a configuration template `<set>/<stem>.<kind>.j2`
+    (the stem's own name holds no dot)."""
+    folder, _, name = template.rpartition("/")
+    stem = name.split(".", 1)[0]
+    return f"{folder}/{stem}.checks.yaml.j2" if folder else f"{stem}.checks.yaml.j2"

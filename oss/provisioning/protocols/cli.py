@@ -13,6 +13,7 @@ from oss.provisioning.adapters import Reached, restore_of
 from oss.provisioning.leaves import Intent, cli_intent, cli_lines, cli_render, cli_running, under
 from oss.provisioning.plan import DevicePlan
 from oss.provisioning.protocols.registry import ConfigProtocol, register_protocol
+from oss.provisioning.state_checks import run_checks
 
 
 class CliAdapter:
@@ -43,6 +44,12 @@ class CliAdapter:
             await self._send(plan, cli_render(restore, plan.platform.cli))
 
     recover = undo
+
+    async def check(self, plan: DevicePlan) -> None:
+        async def command(text: str) -> str:
+            return str(await self.session.send_command(text))
+
+        await run_checks(plan.checks, command, device=plan.device, protocol=plan.protocol)
 
     async def _send(self, plan: DevicePlan, lines: list[str]) -> None:
         options = plan.platform.cli

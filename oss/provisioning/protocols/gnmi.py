@@ -7,7 +7,7 @@ from typing import Any
 
 from drivers.gnmi import GnmiDriver, GnmiSession
 from oss.errors import RpcError
-from oss.provisioning.adapters import Reached, restore_of
+from oss.provisioning.adapters import Reached, no_state_checks, restore_of
 from oss.provisioning.leaves import (
     gnmi_intent,
     gnmi_payload,
@@ -22,6 +22,9 @@ from oss.provisioning.protocols.registry import ConfigProtocol, register_protoco
 class GnmiAdapter:
     def __init__(self, session: GnmiSession) -> None:
         self.session = session
+
+    async def check(self, plan: DevicePlan) -> None:
+        no_state_checks(plan)
 
     async def read(self, plan: DevicePlan) -> dict[str, Any]:
         leaves: dict[str, Any] = {}

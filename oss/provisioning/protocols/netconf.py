@@ -9,7 +9,7 @@ from typing import Any
 
 from drivers.netconf import NetconfDriver, NetconfSession
 from oss.errors import RpcError
-from oss.provisioning.adapters import Reached, restore_of
+from oss.provisioning.adapters import Reached, no_state_checks, restore_of
 from oss.provisioning.leaves import element_intent, leaves_to_xml, subtree_filters, xml_intent
 from oss.provisioning.plan import DevicePlan
 from oss.provisioning.protocols.registry import ConfigProtocol, register_protocol
@@ -26,6 +26,9 @@ class NetconfAdapter:
     def __init__(self, session: NetconfSession) -> None:
         self.session = session
         self._filters: tuple[DevicePlan, list[str]] | None = None  # the last plan's, for verify
+
+    async def check(self, plan: DevicePlan) -> None:
+        no_state_checks(plan)
 
     async def read(self, plan: DevicePlan) -> dict[str, Any]:
         """One get-config whose filter selects just the change's scope (`read_filters`); the
