@@ -25,7 +25,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +60,8 @@ T = TypeVar("T")
 _CLOSE_TIME_LIMIT_S = 5.0
 # netmiko's own read timeout fires first; the worker's limit is a backstop a little later.
 _BACKSTOP_S = 5.0
+_INTERRUPT = "\x03"  # Ctrl-C: the terminal sends SIGINT to the running command
+_SETTLE_S = 0.2  # after an interrupt, for a second prompt to arrive before the buffer is cleared
 
 
 def cli_options(target: Target) -> CliOptions:
@@ -262,6 +266,30 @@ class CliSession:
             # netmiko leaves the line break that followed the command's echo: not output.
             output = str(raw).strip("\r\n")
             return parse(output) if parse is not None else output
+
+        return await self._run(f"command {command!r}", work)
+
+    async def send_interrupted(self, command: str, *, after_s: float) -> str:
+        """Run a command that runs until interrupted (a ping without a count, as FRR vtysh's
+        `ping WORD`): send it, let it run `after_s`, send Ctrl-C and return what it printed
+        up to the prompt (ping prints its summary on SIGINT). A command that ended sooner
+        leaves the Ctrl-C to the prompt, whose fresh prompt is read away."""
+        connection = self._connection
+        timeout = max(self.target.timeout_s - after_s, 1.0)  # the whole call within the bound
+
+        def work() -> str:
+            prompt = connection.find_prompt()
+            connection.write_channel(command + connection.RETURN)
+            time.sleep(after_s)
+            connection.write_channel(_INTERRUPT)
+            raw = connection.read_until_pattern(re.escape(prompt), read_timeout=timeout)
+            time.sleep(_SETTLE_S)
+            connection.clear_buffer()  # a second prompt, when the command had ended already
+            output = str(raw)
+            echo = output.find(command)
+            if echo >= 0:
+                output = output[echo + len(command) :]
+            return output.removesuffix(prompt).strip("\r\n")
 
         return await self._run(f"command {command!r}", work)
 

@@ -16,6 +16,7 @@ as the key.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -116,6 +117,56 @@ class CliOptions(_ProtocolOptions):
         return value
 
 
+# iputils' (and BusyBox's) summary lines; FRR's vtysh runs iputils' ping.
+IPUTILS_RTT = (
+    r"(?:rtt|round-trip) min/avg/max/(?:mdev|stddev) = "
+    r"(?P<min>[\d.]+)/(?P<avg>[\d.]+)/(?P<max>[\d.]+)/(?P<mdev>[\d.]+) ms"
+)
+IPUTILS_LOSS = r"(?P<loss>[\d.]+)% packet loss"
+_PROBE_FIELDS = frozenset({"address", "count"})
+
+
+class ProbeOptions(_Strict):
+    """How the device's own CLI measures the round trip and loss to an address (the active
+    latency probes, oss.assurance.probes): a ping whose summary the two patterns read."""
+
+    # `{address}` (and `{count}` where the command takes one), run at the CLI's normal prompt
+    command: str
+    count: int = Field(default=5, ge=1, le=100)  # echo requests a probe sends
+    # A command that runs until interrupted (FRR vtysh's `ping WORD` has no count): Ctrl-C
+    # after this long; ping prints its summary on SIGINT, as on the last reply.
+    interrupt_after_s: float | None = Field(default=None, gt=0, le=60)
+    rtt_pattern: str = IPUTILS_RTT  # named groups avg and mdev (milliseconds)
+    loss_pattern: str = IPUTILS_LOSS  # named group loss (percent)
+    timeout_s: float = Field(default=20.0, gt=0, le=300)  # a probe's bound, end to end
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
+        except ValueError as exc:
+            raise ValueError(f"not a command template: {exc}") from None
+        if "address" not in fields:
+            raise ValueError("the command needs an {address} placeholder")
+        unknown = fields - _PROBE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown placeholders {sorted(unknown)} (known: address, count)")
+        return value
+
+    @field_validator("rtt_pattern", "loss_pattern")
+    @classmethod
+    def _pattern(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            groups = set(re.compile(value).groupindex)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        needed = {"avg", "mdev"} if info.field_name == "rtt_pattern" else {"loss"}
+        if not needed <= groups:
+            raise ValueError(f"needs the named groups {', '.join(sorted(needed))}")
+        return value
+
+
 class ModelOptions(_Strict):
     """The device's configuration model as provisioning needs it: the XML namespace of each
     top-level container, and the key leaf of each YAML list, by the shortest unambiguous
@@ -137,6 +188,7 @@ class Platform(_Strict):
     snmp: SnmpOptions = SnmpOptions()
     cli: CliOptions = CliOptions()
     model: ModelOptions = ModelOptions()
+    probe: ProbeOptions | None = None  # active latency probes from this device's CLI
     # configs/templates/<templates>/: several platforms may share one template set.
     templates: str | None = None
     confirm_timeout_s: int = Field(default=120, ge=1)  # NETCONF confirmed-commit timeout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from oss.settings import Settings
 from oss.store import Database
 from oss.store.notify import ALARMS, INVENTORY, OUTBOX, SHARES, Notifications
 from oss.store.outbox import Outbox
+from oss.store.service_queries import active_service_ends
 from topology.targets import parse_networks
 
 # The outputs' modules: each registers itself when imported (a new output: its module here).
@@ -333,6 +335,7 @@ def _add_assurance(runtime: Runtime, daemon: Daemon, outputs: list[Output]) -> N
         credentials_dirs=settings.drivers.credentials_dirs,
         ports={str(protocol): port for protocol, port in settings.drivers.ports.items()},
         owns=daemon.cluster.owns if daemon.cluster.enabled else None,
+        services=functools.partial(active_service_ends, daemon.db),  # what the probes measure
     )
     daemon.cluster.on_shares_changed(assurance.shares_changed)  # a device taken over: at once
     assurance.bind()  # a busy trap port stops start-up here, as a busy API port does

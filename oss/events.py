@@ -17,6 +17,8 @@ Value = int | float | str | bool
 # the fault rules consume them without importing the collector that made them.
 INTERFACE = "interface"  # an interface's counters and status, as read (SNMP row, gNMI update)
 KPI_INTERFACE = "kpi.interface"  # rates, utilisation and error ratio computed from two of those
+# a service's measured latency-ms, jitter-ms and loss-pct (active probes), tags service, device
+KPI_SERVICE = "kpi.service"
 REACHABILITY = "device.reachability"  # values {"reachable": bool}, on every change
 
 

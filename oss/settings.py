@@ -59,6 +59,18 @@ class PollerSettings(BaseModel):
         return self.intervals_s.get(device, self.interval_s)
 
 
+class ProbeSettings(BaseModel):
+    """Active latency probes (oss/assurance/probes.py): each active service measured from its
+    A-end device's CLI (its platform's `probe` data) to its B-end's loopback."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="measure latency, jitter and loss per service")
+    interval_s: float = Field(60.0, gt=0, description="a round of probes every this long")
+    max_concurrency: int = Field(8, ge=1, description="probes running at the same time")
+    max_workers: int = Field(8, ge=1, description="SSH worker threads of the probes' driver")
+
+
 class InfluxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -256,6 +268,7 @@ class AssuranceSettings(_Section):
 
     enabled: bool = Field(default=True, description="poll devices and receive traps")
     polling: PollerSettings = PollerSettings()
+    probes: ProbeSettings = ProbeSettings()
     traps_host: str = Field(default="127.0.0.1", description="trap receiver address")
     traps_port: int = Field(default=0, ge=0, le=65535, description="0: no trap receiver")
     trap_communities: list[SecretStr] = Field(default_factory=list)

@@ -26,8 +26,10 @@ from drivers.base import Target
 from oss.events import Event
 from oss.plugins import Registry
 from oss.settings import AssuranceSettings
+from oss.store.service_queries import ServiceEnds
 
 Sink = Callable[[list[Event]], Awaitable[None]]
+ServiceReader = Callable[[], Awaitable[Sequence[ServiceEnds]]]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class Targets:
     by_protocol: Mapping[str, Sequence[Target]] = field(default_factory=dict)
     # every device's management address -> its name (who sent a trap), credentials or not
     sources: Mapping[str, str] = field(default_factory=dict)
+    # Active probes (oss.assurance.probes): the CLI targets of the devices this instance
+    # collects from whose platform has `probe` data, why the others it collects from have
+    # none, and every device's probe address (its loopback, else its management address).
+    probers: Mapping[str, Target] = field(default_factory=dict)
+    unprobed: Mapping[str, str] = field(default_factory=dict)
+    probe_addresses: Mapping[str, str] = field(default_factory=dict)
 
     def of(self, protocol: str) -> Sequence[Target]:
         return self.by_protocol.get(protocol, ())
@@ -81,11 +89,14 @@ class RejectingCollector(Collector, Protocol):
 @dataclass(frozen=True)
 class CollectorContext:
     """What a collector factory builds from: the assurance settings, the sink every event list
-    goes to, and options by collector name (tests tune the gNMI collector's timings)."""
+    goes to, options by collector name (tests tune the gNMI collector's timings), and the
+    reader of the services the probes measure."""
 
     settings: AssuranceSettings
     sink: Sink
     options: Mapping[str, object] = field(default_factory=dict)
+    # The active services' ends, read when a round of probes starts (None: no services).
+    services: ServiceReader | None = None
 
 
 CollectorFactory = Callable[[CollectorContext], Collector]

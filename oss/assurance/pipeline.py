@@ -31,12 +31,13 @@ from types import ModuleType
 
 from drivers.base import Target
 from drivers.platforms import load_platform
-from oss.assurance import gnmi_collector, poller, traps
+from oss.assurance import gnmi_collector, poller, probes, traps
 from oss.assurance.collectors import (
     BindingCollector,
     Collector,
     CollectorContext,
     RejectingCollector,
+    ServiceReader,
     Targets,
     build_collectors,
 )
@@ -54,7 +55,7 @@ from topology.targets import Network, target_for
 log = logging.getLogger(__name__)
 
 # The collectors' modules: each registers itself when imported (a new collector: its module).
-COLLECTOR_MODULES: tuple[ModuleType, ...] = (poller, gnmi_collector, traps)
+COLLECTOR_MODULES: tuple[ModuleType, ...] = (poller, gnmi_collector, traps, probes)
 RESTART_TRAPS = ("coldStart", "warmStart")
 INVENTORY_CHECK_S = 1.0  # how soon a change of the inventory's devices is followed
 
@@ -74,6 +75,7 @@ class AssurancePipeline:
         ports: Mapping[str, int] | None = None,
         options: Mapping[str, object] | None = None,
         owns: Callable[[str], bool] | None = None,
+        services: ServiceReader | None = None,
     ) -> None:
         self.settings = settings
         self.owns = owns  # cluster mode: whether this instance collects from a device
@@ -82,7 +84,9 @@ class AssurancePipeline:
         self.allowed = allowed
         self.credentials_dirs = credentials_dirs
         self.ports = dict(ports or {})  # by protocol; absent: the platform's port
-        self.collectors = build_collectors(CollectorContext(settings, self.sink, options or {}))
+        self.collectors = build_collectors(
+            CollectorContext(settings, self.sink, options or {}, services)
+        )
         self._names = InterfaceNames()
         self.oper_states = OperStates(inventory, interface_name=self._names)
         self._skipped: set[str] = set()
@@ -250,9 +254,53 @@ class AssurancePipeline:
 
     async def _set_targets(self) -> None:
         self._forget_removed()
-        targets = Targets(await self._targets(), self._sources())
+        probers, unprobed = await asyncio.to_thread(self._probers, self._collected())
+        targets = Targets(
+            await self._targets(),
+            self._sources(),
+            probers=probers,
+            unprobed=unprobed,
+            probe_addresses=self._probe_addresses(),
+        )
         for collector in self.collectors.values():
             collector.follow(targets)
+
+    def _probers(self, devices: Sequence[Device]) -> tuple[dict[str, Target], dict[str, str]]:
+        """The CLI targets the active probes run from (the devices whose platform has probe
+        data), and why each other device has none. Blocking (reads platform and credentials
+        files): run in a thread."""
+        probers: dict[str, Target] = {}
+        unprobed: dict[str, str] = {}
+        if not self.settings.probes.enabled:
+            return probers, unprobed
+        for device in devices:
+            try:
+                probe = load_platform(device.platform).probe
+                if probe is None:
+                    unprobed[device.name] = f"its platform {device.platform} has no probe data"
+                elif device.mgmt_address is None or device.credentials_ref is None:
+                    unprobed[device.name] = "no management address or credentials reference"
+                else:
+                    probers[device.name] = target_for(
+                        device,
+                        "cli",
+                        port=self.ports.get("cli"),
+                        timeout_s=probe.timeout_s,
+                        allowed=self.allowed,
+                        credentials_dirs=self.credentials_dirs,
+                    )
+            except OssError as exc:
+                unprobed[device.name] = str(exc)
+        return probers, unprobed
+
+    def _probe_addresses(self) -> dict[str, str]:
+        """Where a probe to each device goes: its loopback, else its management address."""
+        addresses = {}
+        for device in self.inventory.graph.devices():
+            address = device.loopback or device.mgmt_address
+            if address:
+                addresses[device.name] = address
+        return addresses
 
     def _sources(self) -> dict[str, str]:
         return {d.mgmt_address: d.name for d in self.inventory.graph.devices() if d.mgmt_address}

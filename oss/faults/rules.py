@@ -11,8 +11,11 @@
 - "device.reachability": "device unreachable" raised on loss, cleared on recovery.
 - "device.auth": a device refusing the collector's credentials raises one authentication
   alarm per protocol, cleared once they are accepted.
-- "kpi.interface": threshold crossing alarms (TCA) with hysteresis and a minimum duration,
-  the thresholds being data (`Threshold`).
+- "kpi.interface", "kpi.service": threshold crossing alarms (TCA) with hysteresis and a
+  minimum duration, the thresholds being data (`Threshold`): a threshold applies to the KPIs
+  that carry its metric (a service's `latency-ms`, from the active probes, is one), and its
+  alarm is on the interface or the service; a service's is not service-affecting (a slow
+  service is not down: the SLA's availability does not count it, its latency term does).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from oss.events import Event
+from oss.events import KPI_INTERFACE, KPI_SERVICE, Event
 from oss.faults.notifications import Notification, Notifications, load_notifications
 from oss.faults.reducer import Signal
 from oss.settings import Threshold
@@ -156,6 +159,9 @@ class Rules:
         self._auth_ok = {key: ok for key, ok in self._auth_ok.items() if key[0] != device}
 
     def signals(self, event: Event) -> list[Signal]:
+        if event.name == KPI_SERVICE:
+            service = event.tags.get("service")
+            return self.tca.signals(service, "service", event) if service else []
         device = event.tags.get("device")
         if device is None:
             return []
@@ -167,7 +173,7 @@ class Rules:
             return self._reachability(device, event)
         if event.name == AUTH_EVENT:
             return self._auth(device, event)
-        if event.name == "kpi.interface":
+        if event.name == KPI_INTERFACE:
             interface = event.tags.get("interface")
             if interface is None:
                 return []

@@ -6,7 +6,8 @@ runtime's: `oss.metrics.Metrics.registry`), so `/metrics` exposes them with the 
 
 Gauges (labels device, interface): oss_interface_in_bps, oss_interface_out_bps,
 oss_interface_in_utilisation, oss_interface_out_utilisation, oss_interface_error_ratio,
-oss_interface_oper_up (1/0, from availability); and oss_device_reachable{device} (1/0).
+oss_interface_oper_up (1/0, from availability); oss_device_reachable{device} (1/0); and the
+active probes' oss_service_latency_ms, oss_service_jitter_ms, oss_service_loss_pct{service}.
 A KPI absent from an event leaves its gauge as it was (a first sample has no rates).
 
 Registered as the "gauges" output, built when assurance is enabled (it has no settings of its
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from oss.events import KPI_INTERFACE, REACHABILITY, Event
+from oss.events import KPI_INTERFACE, KPI_SERVICE, REACHABILITY, Event
 from oss.outputs.registry import OutputContext, register_output
 
 _INTERFACE_GAUGES = (  # (KPI value, metric name, help)
@@ -29,6 +30,11 @@ _INTERFACE_GAUGES = (  # (KPI value, metric name, help)
     ("out-utilisation", "oss_interface_out_utilisation", "Outbound traffic / speed (0..1)"),
     ("error-ratio", "oss_interface_error_ratio", "Errored packets / packets (0..1)"),
     ("availability", "oss_interface_oper_up", "1 while the interface is operationally up"),
+)
+_SERVICE_GAUGES = (  # (KPI value, metric name, help): the active probes' (oss.assurance.probes)
+    ("latency-ms", "oss_service_latency_ms", "Round trip between the service's ends, ms"),
+    ("jitter-ms", "oss_service_jitter_ms", "Mean deviation of that round trip, ms"),
+    ("loss-pct", "oss_service_loss_pct", "Probe packets lost between the service's ends, %"),
 )
 
 
@@ -40,6 +46,10 @@ class KpiGauges:
             value: Gauge(metric, doc, ["device", "interface"], registry=registry)
             for value, metric, doc in _INTERFACE_GAUGES
         }
+        self._service = {
+            value: Gauge(metric, doc, ["service"], registry=registry)
+            for value, metric, doc in _SERVICE_GAUGES
+        }
         self.reachable = Gauge(
             "oss_device_reachable", "1 while the device answers", ["device"], registry=registry
         )
@@ -49,6 +59,8 @@ class KpiGauges:
         for event in events:
             if event.name == KPI_INTERFACE:
                 self._kpi(event)
+            elif event.name == KPI_SERVICE:
+                self._service_kpi(event)
             elif event.name == REACHABILITY:
                 device = event.tags.get("device")
                 if device:
@@ -66,6 +78,15 @@ class KpiGauges:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 gauge.labels(device, interface).set(value)
                 self._labels.add((device, interface))
+
+    def _service_kpi(self, event: Event) -> None:
+        service = event.tags.get("service")
+        if not service:
+            return
+        for key, gauge in self._service.items():
+            value = event.values.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                gauge.labels(service).set(value)
 
     def forget_device(self, device: str) -> None:
         """Drop a device's series (it left the inventory): no stale values on /metrics."""

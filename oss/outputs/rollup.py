@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from oss.events import KPI_INTERFACE, Event
+from oss.events import KPI_INTERFACE, KPI_SERVICE, Event
 from oss.outputs.registry import OutputContext, register_output
 from oss.store.database import Database
 from oss.store.kpi_minutes import add_minutes
@@ -43,7 +43,7 @@ def _service(tags: Mapping[str, str]) -> str:
 # event name -> (object type, how the object is named from the tags)
 OBJECTS: dict[str, tuple[str, Callable[[Mapping[str, str]], str]]] = {
     KPI_INTERFACE: ("interface", _interface),
-    "kpi.service": ("service", _service),
+    KPI_SERVICE: ("service", _service),
 }
 
 

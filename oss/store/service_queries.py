@@ -4,7 +4,9 @@ page, and a service's customer-facing interfaces."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
@@ -73,3 +75,52 @@ async def endpoint_interfaces(db: Database, names: Collection[str]) -> dict[str,
             for name, device, interface in await s.execute(query):
                 found.setdefault(name, set()).add(f"{device}:{interface}")
     return {name: sorted(interfaces) for name, interfaces in found.items()}
+
+
+@dataclass(frozen=True)
+class ServiceEnds:
+    """An active service's two ends, as active probes measure it: from `a` to `b` (None when
+    every device of the service is one)."""
+
+    name: str
+    a: str
+    b: str | None
+
+
+async def active_service_ends(db: Database) -> list[ServiceEnds]:
+    """Every active service's ends, by name: its placed path's first and last device, else its
+    first and last device in the order realisation listed them (the endpoints' order)."""
+    async with db.read() as s:
+        services = (
+            await s.execute(
+                select(ServiceRow.id, ServiceRow.name, ServiceRow.placement)
+                .where(ServiceRow.state == "active")
+                .order_by(ServiceRow.name)
+            )
+        ).all()
+        devices: dict[int, list[str]] = {}
+        ids = [row.id for row in services]
+        for i in range(0, len(ids), IN_CHUNK):
+            query = (
+                select(ServiceResourceRow.service_id, ServiceResourceRow.device)
+                .where(
+                    ServiceResourceRow.service_id.in_(ids[i : i + IN_CHUNK]),
+                    ServiceResourceRow.kind == "device",
+                )
+                .order_by(ServiceResourceRow.id)
+            )
+            for service_id, device in await s.execute(query):
+                if device is not None:
+                    devices.setdefault(service_id, []).append(device)
+    ends = []
+    for row in services:
+        path = _primary_path(row.placement) or devices.get(row.id, [])
+        if path:
+            ends.append(ServiceEnds(row.name, path[0], path[-1] if path[-1] != path[0] else None))
+    return ends
+
+
+def _primary_path(placement: Mapping[str, Any] | None) -> list[str]:
+    primary = placement.get("primary") if isinstance(placement, Mapping) else None
+    devices = primary.get("devices") if isinstance(primary, Mapping) else None
+    return [str(d) for d in devices] if isinstance(devices, list) else []

@@ -51,8 +51,9 @@ def test_the_shipped_collectors_register_themselves() -> None:
         "oss.assurance.poller",
         "oss.assurance.gnmi_collector",
         "oss.assurance.traps",
+        "oss.assurance.probes",
     ]
-    assert set(collector_names()) >= {"snmp", "gnmi", "traps"}
+    assert set(collector_names()) >= {"snmp", "gnmi", "traps", "probes"}
 
 
 async def test_the_pipeline_builds_every_collector(daemon: Daemon) -> None:
@@ -70,6 +71,9 @@ async def test_the_pipeline_builds_every_collector(daemon: Daemon) -> None:
         "traps_kernel_dropped": 0,
         "udp_rcvbuf_errors": 0,
         "traps_receive_buffer_bytes": 0,
+        "probes": 0,
+        "probes_failed": 0,
+        "probe_services_skipped": 0,
     }
     metrics = Metrics()
     pipeline.watch(metrics)
