@@ -98,7 +98,8 @@ def parse(
     text: str, options: CliOptions, *, removals: bool
 ) -> tuple[dict[tuple[str, ...], str], list[tuple[str, ...]]]:
     """The leaves (escaped elements -> value) and removals of an indented configuration;
-    `removals`: lines matching `delete_line` are removals (a template), else leaves (a device's
+    `removals`: lines matching `delete_line` are removals and a line set twice is refused (a
+    template), else every line is a leaf and the last of a repeated one counts (a device's
     running configuration)."""
     rules = _rules(options)
     lines = _lines(text, rules)
@@ -119,7 +120,9 @@ def parse(
             continue
         words, value = _split(line.text, rules)
         path = (*headers, *(escape(e) for e in _name(words, rules)))
-        if path in leaves and leaves[path] != value:
+        if removals and path in leaves and leaves[path] != value:
+            # a template's mistake; a device may print a line twice (FRR: each daemon's
+            # `hostname`, then vtysh's own), the last one standing
             raise InvalidInput(
                 f"line {line.number}: {line.text!r} sets {' / '.join(map(unescape, path))} again"
                 f" (to {value!r}, after {leaves[path]!r})"

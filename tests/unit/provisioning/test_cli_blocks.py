@@ -136,10 +136,15 @@ def test_an_owned_entry_covers_its_lines_so_drift_and_undo_see_them() -> None:
     ]
 
 
-def test_a_line_set_twice_to_different_values_is_refused_with_its_line() -> None:
+def test_a_template_line_set_twice_to_different_values_is_refused_with_its_line() -> None:
     text = "ip prefix-list p seq 5 permit 10.0.0.0/8\nip prefix-list p seq 5 deny 10.0.0.0/8\n"
     with pytest.raises(InvalidInput, match=r"line 2: .*ip prefix-list p / seq 5 again"):
         cli_intent(text, FRR)
+
+
+def test_a_device_printing_a_line_twice_is_read_with_the_last() -> None:
+    """FRR 8.4's vtysh prints each daemon's `hostname`, then its own (vtysh.conf)."""
+    assert cli_running("hostname r1\nhostname vm\n", FRR) == {"hostname": "vm"}
 
 
 @pytest.mark.parametrize("element", ["10.0.0.0/24", "a[b]", "100%", "plain words"])
