@@ -103,7 +103,9 @@ def up(
             f"namespace(s) {', '.join(taken)} exist already: another lab with the prefix "
             f"'{plan.prefix}'? (`ip netns list`; use another prefix)"
         )
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Traversable, not listable, by the daemons' own users (frr, _lldpd) on their way to
+    # run/<node>/; the secrets in it are 0600 files.
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
     shutil.rmtree(run_dir(state_dir), ignore_errors=True)
     run_dir(state_dir).mkdir(mode=0o755)
     state = LabState.new(state_dir, plan, topology)
@@ -244,7 +246,7 @@ def wait_ready(
             results = pool.map(lambda n: software.node_ready(plan, pending[n], directory), names)
             for name, result in zip(names, results, strict=True):
                 answers[name] = result
-                if all(result.values()):
+                if result and all(result.values()):
                     del pending[name]
             if not pending:
                 return
@@ -303,7 +305,7 @@ def _is_builder(pid: int) -> bool:
 
 
 def oper_state(link: Mapping[str, Any]) -> str:
-    """"up" or "down" from the flags, which change at once (operstate follows up to 1 s later)."""
+    """ "up" or "down" from the flags, which change at once (operstate follows up to 1 s later)."""
     flags = link.get("flags", [])
     return "up" if "UP" in flags and "LOWER_UP" in flags else "down"
 

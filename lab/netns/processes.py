@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from lab.netns import iproute
-from lab.netns.state import ProcessRecord
+from lab.netns.state import ROOT_NAMESPACE, ProcessRecord
 
 PROC = Path("/proc")
 
@@ -59,8 +59,10 @@ def is_recorded(record: ProcessRecord, namespaces: Mapping[str, tuple[int, int] 
     argv0 = cmdline.split(b"\0", 1)[0].decode(errors="replace")
     if not (argv0 == record.argv0 or cmdline.startswith(record.argv0.encode())):
         return False
-    expected = namespaces.get(record.namespace)
     found = net_namespace_of(record.pid)
+    if record.namespace == ROOT_NAMESPACE:
+        return found == net_namespace_of(1)
+    expected = namespaces.get(record.namespace)
     if expected is not None:
         return found == expected
     # The name is gone (deleted by hand?) while the process lives: accept it only if it is not
@@ -69,7 +71,7 @@ def is_recorded(record: ProcessRecord, namespaces: Mapping[str, tuple[int, int] 
 
 
 def inodes(names: Iterable[str]) -> dict[str, tuple[int, int] | None]:
-    return {name: iproute.namespace_inode(name) for name in names}
+    return {name: iproute.namespace_inode(name) for name in names if name != ROOT_NAMESPACE}
 
 
 def living_in(namespaces: Iterable[str]) -> list[int]:

@@ -35,6 +35,7 @@ CREDENTIALS_FILE = "credentials.yaml"
 RUN_DIR = "run"  # per-node files: run/<node>/ (FRR config, sockets, pid files, ...)
 LAB_SSH_USER = "osslab"  # the SSH login whose session is vtysh (see lab.netns.node)
 FORMAT = 1
+ROOT_NAMESPACE = ""  # ProcessRecord.namespace of a process of the root namespace (the forwarder)
 
 
 class LabStateError(OssError, RuntimeError):
@@ -48,7 +49,7 @@ class ProcessRecord:
     node: str  # a node's name, or "mgmt" for the management namespace's processes
     daemon: str  # "zebra", "snmpd", "oss-serve", ...
     pid: int
-    namespace: str  # where it runs
+    namespace: str  # where it runs (ROOT_NAMESPACE: the root namespace)
     argv0: str  # its /proc/<pid>/cmdline must still start with this
 
 
@@ -193,7 +194,7 @@ class LabState:
 
     def save(self) -> None:
         with self._lock:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)  # see build.up
             write_private(state_file(self.state_dir), json.dumps(self.to_json(), indent=1))
 
     @classmethod

@@ -1,5 +1,9 @@
 """`oss lab`: the simulated lab (lab/sim) — start, stop, status and fault injection.
 
+With `--netns` (root), the same commands drive the real-dataplane lab in network namespaces
+(`oss/cli/lab_netns.py`, lab/netns): `up --netns FILE`, `down --netns`, `exec`; `status` shows
+both kinds, and `fault` acts on whichever lab runs.
+
 `oss lab up FILE` starts the lab in a background process (or in this one with --foreground),
 waits until every node answers on every protocol, records each node's address and the lab's
 credentials file in the inventory when the daemon's URL and token are known, and prints the
@@ -20,6 +24,7 @@ from urllib.parse import quote
 import platformdirs
 import typer
 
+from oss.cli import lab_netns
 from oss.cli.client import ClientError
 from oss.cli.main import app, get_context, read_file
 from oss.cli.output import Format, emit_json, error, table
@@ -164,9 +169,61 @@ def lab_up(
     timeout: Annotated[
         float, typer.Option(min=1, help="seconds to wait for every node to answer")
     ] = 60.0,
+    netns: Annotated[
+        bool,
+        typer.Option(
+            "--netns",
+            help="the real-dataplane lab: a network namespace per node running FRR, snmpd, "
+            "lldpd and sshd (root only)",
+        ),
+    ] = False,
+    prefix: Annotated[
+        str, typer.Option(help="(--netns) namespace names start with PREFIX-LAB-")
+    ] = "oss",
+    daemons: Annotated[
+        bool,
+        typer.Option("--daemons/--no-daemons", help="(--netns) start the nodes' software"),
+    ] = True,
+    trap_port: Annotated[
+        int,
+        typer.Option(min=1, max=65535, help="(--netns) where the nodes send traps (the gateway)"),
+    ] = 162,
+    serve_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--serve",
+            help="(--netns) also run `oss serve` (state in this folder) inside the management "
+            "namespace, published on 127.0.0.1:--port, and point its inventory at the lab",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="(--netns --serve) the daemon's port")
+    ] = 8080,
 ) -> None:
-    """Start one simulated device per node; wait until all answer; print the nodes."""
+    """Start one simulated device per node (or, with --netns, a namespace lab); wait until all
+    answer; print the nodes."""
     import asyncio
+
+    if netns:
+        if subnet or trap_receiver or foreground or high_ports or no_gnmi or gnmi_insecure:
+            raise ClientError(
+                "--subnet, --trap-receiver, --foreground, --high-ports, --no-gnmi and "
+                "--gnmi-insecure are the simulated lab's; the namespace lab takes none of them",
+                exit_code=2,
+            )
+        lab_netns.up(
+            ctx,
+            file,
+            state_dir,
+            prefix=prefix,
+            daemons=daemons,
+            trap_port=trap_port,
+            timeout=timeout,
+            serve=serve_dir,
+            port=port,
+        )
+        return
 
     from lab.sim.lab import Lab, Ports, assign_addresses, parse_receiver, read_state, serve
     from topology.clab import parse_clab
@@ -351,10 +408,18 @@ def _report(
 
 
 @lab_app.command("down")
-def lab_down(state_dir: StateDir = None) -> None:
+def lab_down(
+    state_dir: StateDir = None,
+    netns: Annotated[
+        bool, typer.Option("--netns", help="take down the namespace lab (idempotent; root)")
+    ] = False,
+) -> None:
     """Stop the running lab."""
     from lab.sim.lab import read_state, state_file
 
+    if netns:
+        lab_netns.down(state_dir)
+        return
     directory = _lab_dir(state_dir)
     state = read_state(directory)
     if state is None:
@@ -384,11 +449,24 @@ def _stop(state: dict[str, Any], timeout: float = 30.0) -> None:
 
 @lab_app.command("status")
 def lab_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
-    """The running lab's nodes, interfaces and links."""
+    """The running labs' nodes, interfaces and links: the simulated lab, the namespace lab."""
+    netns_dir = lab_netns.recorded_dir(state_dir)
+    sim_running = _live_state(_lab_dir(state_dir)) is not None
+    if netns_dir is None or sim_running:
+        _sim_status(ctx, state_dir, also=netns_dir is not None)
+    if netns_dir is not None:
+        report = lab_netns.status(ctx, netns_dir)
+        if get_context(ctx).output is Format.JSON:
+            emit_json(report)
+
+
+def _sim_status(ctx: typer.Context, state_dir: Path | None, also: bool) -> None:
     state = _running_state(state_dir)
     status = _control(state, {"op": "status"})
     if get_context(ctx).output is Format.JSON:
-        emit_json({"pid": state["pid"], **status})
+        emit_json({"kind": "sim", "pid": state["pid"], **status})
+        if also:
+            print()
         return
     rows = []
     for name, node in status["nodes"].items():
@@ -436,16 +514,48 @@ def _up_or_down(word: str) -> bool:
     return word == "up"
 
 
+def _netns_dir(state_dir: Path | None) -> Path | None:
+    """The namespace lab a fault goes to: when one is recorded and no simulated lab runs there."""
+    netns_dir = lab_netns.recorded_dir(state_dir)
+    if netns_dir is None or _live_state(_lab_dir(state_dir)) is not None:
+        return None
+    return netns_dir
+
+
+@lab_app.command(
+    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def lab_exec(
+    command: Annotated[list[str] | None, typer.Argument(help="the command, after --")] = None,
+    node: Annotated[
+        str | None, typer.Option(help="run in this node's namespace (default: the management one)")
+    ] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Run a command inside the namespace lab: in the management namespace (where the daemon
+    lives: `oss lab exec -- oss serve ...`) or in a node's (`--node r1 -- vtysh`)."""
+    lab_netns.exec_in(state_dir, node, command or [])
+
+
 @fault_app.command("link")
 def fault_link(
     ctx: typer.Context,
     endpoint: Annotated[str, typer.Argument(help="one end of the link, e.g. r1:eth1")],
     change: Annotated[
-        list[str], typer.Argument(help="down | up | latency 5ms [loss 1%] | loss 1%")
+        list[str],
+        typer.Argument(
+            help="down | up | latency 5ms [loss 1%] | loss 1%; the namespace lab: down | up | "
+            "delay 20ms [jitter 2ms] [loss 1%] | clear (on this end)"
+        ),
     ],
     state_dir: StateDir = None,
 ) -> None:
-    """Set a link down or up (both ends), or impair it with latency and loss."""
+    """Set a link down or up (both ends; the namespace lab: this end, the far end loses
+    carrier), or impair it with latency and loss."""
+    netns_dir = _netns_dir(state_dir)
+    if netns_dir is not None:
+        lab_netns.fault_link(ctx, netns_dir, endpoint, change)
+        return
     request: dict[str, Any]
     if len(change) == 1:
         request = {"op": "link", "endpoint": endpoint, "up": _up_or_down(change[0])}
@@ -484,6 +594,10 @@ def fault_node(
 ) -> None:
     """Power a node off (it stops answering; neighbours see their links down) or on."""
     up = _up_or_down(state)
+    netns_dir = _netns_dir(state_dir)
+    if netns_dir is not None:
+        lab_netns.fault_node(ctx, netns_dir, name, up, timeout=60.0)
+        return
     lab_state = _running_state(state_dir)
     nodes = _control(lab_state, {"op": "node", "name": name, "up": up})
     if get_context(ctx).output is Format.JSON:
