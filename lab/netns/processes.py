@@ -60,8 +60,8 @@ def is_recorded(record: ProcessRecord, namespaces: Mapping[str, tuple[int, int] 
     if not (argv0 == record.argv0 or cmdline.startswith(record.argv0.encode())):
         return False
     found = net_namespace_of(record.pid)
-    if record.namespace == ROOT_NAMESPACE:
-        return found == net_namespace_of(1)
+    if record.namespace == ROOT_NAMESPACE:  # `down` runs in the root namespace
+        return found == net_namespace_of(os.getpid())
     expected = namespaces.get(record.namespace)
     if expected is not None:
         return found == expected
