@@ -3,16 +3,18 @@
 Every file of a node lives under `run_dir/<node>/` (lab.netns.render.NodePaths):
 
 - `frr/`: one configuration file per FRR daemon (`write memory` in vtysh has each daemon write
-  its own back), their pid files, vty sockets, `zserv.api` and logs. Each FRR daemon runs with
-  `-f -i --vty_socket -z` pointing there and `-M snmp` when it is an AgentX sub-agent, in a mount
-  namespace of its own (`ip netns exec` makes one) where this directory is bind-mounted on
-  /run/frr, so what FRR writes to its compiled-in run directory (ospfd's graceful-restart
-  state, ...) stays per node too. They run as user `frr` when every directory above run_dir
-  lets it through (a 0700 temporary directory does not), else as root.
-- `snmp/`: snmpd.conf (the community: 0600), the AgentX master socket, snmpd's persistent
-  state; `frr.conf` there tells FRR's sub-agents (net-snmp reads it through SNMPCONFPATH) where
-  the master is.
-- `lldp/`: lldpd's control socket (`lldpcli -u`), pid file and start-up commands.
+  its own back; a restarted node keeps them, as a router keeps its startup configuration),
+  their pid files, vty sockets, `zserv.api`, logs, and the AgentX master's socket. Each FRR
+  daemon runs as user `frr` in a mount namespace of its own (`ip netns exec` makes one) where
+  this directory is bind-mounted on /run/frr, FRR's compiled-in run directory: its paths
+  (`-f -i --vty_socket -z`, the AgentX socket, ospfd's graceful-restart state) are spelled
+  there, which user frr reaches wherever run_dir lives (a 0700 temporary directory included);
+  vtysh, run as root, uses the real paths (`vtysh_argv`). `-M snmp` for AgentX sub-agents;
+  `netsnmp/frr.conf` tells them (SNMPCONFPATH) where the master is.
+- `snmp/`: snmpd.conf (the community: 0600), snmpd's persistent state and log.
+- `lldp/`: bind-mounted on /run/lldpd (lldpd's privilege-separation chroot) for that lldpd
+  alone: its control socket (`lldpcli_argv`: lldpcli is setuid _lldpd and talks to it in the
+  same view), its start-up commands; its pid file.
 - `ssh/`: sshd_config, the host key, and the passwd/shadow pair bind-mounted over /etc's in
   sshd's own mount namespace: the lab's SSH user exists for that sshd only (nothing under /etc
   is written). Its shell, `ssh/vtysh-shell`, is vtysh for this node, so `ssh user@node` opens
@@ -29,7 +31,6 @@ import json
 import os
 import pwd
 import shutil
-import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ from lab.netns.plan import LabPlan, NodePlan
 from lab.netns.profiles import DaemonSpec, Profile, load_profile
 from lab.netns.render import (
     CONFIG_FILES,
+    FRR_VIEW,
     NodePaths,
     node_context,
     node_paths,
@@ -52,9 +54,9 @@ from oss.errors import OssError
 
 DEFAULT_TRAP_PORT = 162
 FRR_DIR = Path("/usr/lib/frr")
-FRR_RUN_DIR = Path("/run/frr")  # FRR's compiled-in --localstatedir (/var/run/frr)
 SNMPD, LLDPD, LLDPCLI = Path("/usr/sbin/snmpd"), Path("/usr/sbin/lldpd"), Path("/usr/sbin/lldpcli")
 SSHD, VTYSH = Path("/usr/sbin/sshd"), Path("/usr/bin/vtysh")
+LLDPD_VIEW = Path("/run/lldpd")  # lldpd's privilege-separation chroot (Debian's build)
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 START_WAIT_S = 10.0  # for the AgentX master's and zebra's sockets before their clients start
 CHECK_TIMEOUT_S = 3.0  # one readiness probe
@@ -93,7 +95,7 @@ def start_node(
     sockets exist; `node_ready` says when they answer."""
     profile = load_profile(node.profile, profiles)
     paths = node_paths(run_dir, node)
-    user = _frr_user(paths.root)
+    user = _frr_user()
     daemons = profile.daemons_for(node.asn is not None)
     _write_files(lab, node, profile, paths, secrets, trap_port, user, daemons)
     for spec in daemons:
@@ -161,7 +163,7 @@ def node_ready(lab: LabPlan, node: NodePlan, run_dir: Path) -> dict[str, bool]:
         elif run == "snmpd":
             answers[name] = _snmp_answers(node, started["community"])
         elif run == "lldpd":
-            answers[name] = _ok([str(LLDPCLI), "-u", str(paths.lldpd_socket), "show", "neighbors"])
+            answers[name] = _ok([*lldpcli_argv(run_dir, node), "show", "neighbors"])
         elif run == "sshd":
             answers[name] = _ssh_banner(node)
     return answers
@@ -192,21 +194,25 @@ def vtysh_argv(run_dir: Path, node: NodePlan) -> list[str]:
 
 
 def lldpcli_argv(run_dir: Path, node: NodePlan) -> list[str]:
-    return [str(LLDPCLI), "-u", str(node_paths(run_dir, node).lldpd_socket)]
+    """lldpcli for this node (add its command). lldpcli is setuid _lldpd, which may not reach
+    run_dir: it runs where the node's lldp/ is mounted on /run/lldpd, as lldpd sees it."""
+    paths = node_paths(run_dir, node)
+    socket = LLDPD_VIEW / paths.lldpd_socket.name
+    enter = ["ip", "netns", "exec", node.namespace, "/bin/sh", "-c", _BIND_THEN_EXEC, "sh"]
+    return [*enter, str(paths.lldp), str(LLDPD_VIEW), "--", str(LLDPCLI), "-u", str(socket)]
 
 
 # ------------------------------------------------------------------------------ the files
 
 
-def _frr_user(root: Path) -> str:
-    """`frr` when it can reach root (every directory above lets others through), else root."""
+def _frr_user() -> str:
+    """FRR's daemons run as `frr` (the package's user, in group frrvty for the vty sockets)."""
     try:
         pwd.getpwnam("frr")
     except KeyError:
-        return "root"
-    for parent in root.absolute().parents:
-        if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
-            return "root"
+        raise NodeStartError("there is no user frr: install the frr package") from None
+    FRR_VIEW.mkdir(mode=0o755, exist_ok=True)  # the bind mount's target, normally there already
+    shutil.chown(FRR_VIEW, "frr", "frr")
     return "frr"
 
 
@@ -221,7 +227,8 @@ def _write_files(
     daemons: Iterable[DaemonSpec],
 ) -> None:
     daemons = tuple(daemons)
-    for folder in (paths.root, paths.frr, paths.snmp, paths.snmp / "state", paths.lldp, paths.ssh):
+    folders = (paths.root, paths.frr, paths.frr / "netsnmp", paths.snmp / "state", paths.lldp)
+    for folder in (*folders, paths.snmp, paths.ssh):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o755)
     context = node_context(
@@ -246,12 +253,12 @@ def _write_files(
             target.write_text(text)
     if any(spec.run == "snmpd" for spec in daemons):
         # FRR's sub-agents read net-snmp's `frr.conf` (SNMPCONFPATH) for the master's socket
-        (paths.snmp / "frr.conf").write_text(f"agentXSocket unix:{paths.agentx}\n")
+        agentx = FRR_VIEW / paths.agentx.relative_to(paths.frr)
+        (paths.frr / "netsnmp" / "frr.conf").write_text(f"agentXSocket unix:{agentx}\n")
     if any(spec.run == "sshd" for spec in daemons):
         _ssh_files(paths, secrets)
-    if user != "root":
-        for path in (paths.frr, *paths.frr.iterdir()):
-            shutil.chown(path, user, user)
+    for path in (paths.frr, *paths.frr.rglob("*")):
+        shutil.chown(path, user, user)
     started = {
         "profile": profile.name,
         "daemons": [[spec.name, spec.run] for spec in daemons],
@@ -293,21 +300,15 @@ def _ssh_files(paths: NodePaths, secrets: LabSecrets) -> None:
 def _launch(spec: DaemonSpec, node: NodePlan, paths: NodePaths, user: str) -> _Launch:
     base_env = {"PATH": PATH, "HOME": str(paths.root), "LANG": "C"}
     if spec.run == "frr":
+        # Spelled in FRR_VIEW, where run_dir/<node>/frr is bind-mounted for the daemon alone.
+        view = FRR_VIEW
         argv = [str(FRR_DIR / spec.name), "-u", user, "-g", user]
-        argv += [
-            "-f",
-            str(paths.frr / f"{spec.name}.conf"),
-            "-i",
-            str(paths.frr / f"{spec.name}.pid"),
-        ]
-        argv += ["--vty_socket", str(paths.frr), "-z", str(paths.zserv)]
+        argv += ["-f", str(view / f"{spec.name}.conf"), "-i", str(view / f"{spec.name}.pid")]
+        argv += ["--vty_socket", str(view), "-z", str(view / paths.zserv.name)]
         if spec.agentx:
             argv += ["-M", "snmp"]
-        binds: tuple[tuple[Path, Path], ...] = (
-            ((paths.frr, FRR_RUN_DIR),) if FRR_RUN_DIR.is_dir() else ()
-        )
-        env = {**base_env, "SNMPCONFPATH": str(paths.snmp), "MIBS": ""}
-        return _Launch(argv, env, binds, paths.frr / f"{spec.name}.out")
+        env = {**base_env, "SNMPCONFPATH": str(view / "netsnmp"), "MIBS": ""}
+        return _Launch(argv, env, ((paths.frr, view),), paths.frr / f"{spec.name}.out")
     if spec.run == "snmpd":
         argv = [str(SNMPD), "-f", "-Lf", str(paths.snmp / "snmpd.log"), "-C"]
         argv += ["-c", str(paths.snmp / "snmpd.conf"), "-m", "", "-I", "-smux"]
@@ -315,18 +316,16 @@ def _launch(spec: DaemonSpec, node: NodePlan, paths: NodePaths, user: str) -> _L
         env = {**base_env, "SNMP_PERSISTENT_DIR": str(paths.snmp / "state"), "MIBS": ""}
         return _Launch(argv, env, (), paths.snmp / "snmpd.out")
     if spec.run == "lldpd":
-        argv = [
-            str(LLDPD),
-            "-d",
-            "-u",
-            str(paths.lldpd_socket),
-            "-p",
-            str(paths.lldp / "lldpd.pid"),
-        ]
-        argv += ["-I", "*,!eth0", "-O", str(paths.lldp / "lldpd.conf"), "-L", str(LLDPCLI)]
-        if spec.agentx:
+        # lldp/ is bind-mounted on lldpd's chroot directory for this lldpd alone: its
+        # unprivileged side and the lldpcli it runs at start reach the control socket there.
+        view = LLDPD_VIEW
+        argv = [str(LLDPD), "-d", "-u", str(view / paths.lldpd_socket.name)]
+        argv += ["-p", str(paths.lldp / "lldpd.pid"), "-I", "*,!eth0"]
+        argv += ["-O", str(view / "lldpd.conf"), "-L", str(LLDPCLI)]
+        if spec.agentx:  # the privileged side connects: the socket's real path
             argv += ["-x", "-X", f"unix:{paths.agentx}"]
-        return _Launch(argv, base_env, (), paths.lldp / "lldpd.log")
+        LLDPD_VIEW.mkdir(mode=0o755, exist_ok=True)  # lldpd's own; normally made by lldpd
+        return _Launch(argv, base_env, ((paths.lldp, view),), paths.lldp / "lldpd.log")
     if spec.run == "sshd":
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation

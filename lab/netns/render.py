@@ -33,7 +33,10 @@ REFERENCE_BPS = 100 * 10**9  # the IGP's reference bandwidth: a 100G link costs 
 DEFAULT_COST = 10
 MAX_COST = 65535  # OSPF's interface cost is 16 bits
 ISIS_AREA = "49.0001"
-SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with its NUL
+SOCKET_PATH_MAX = 107
+# FRR's daemons run with the node's frr/ directory bind-mounted here (their compiled-in run
+# directory, which user frr can reach wherever run_dir lives): their paths are spelled in it.
+FRR_VIEW = Path("/run/frr")  # sun_path holds 108 bytes with its NUL
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class NodePaths:
     root: Path
 
     @property
-    def frr(self) -> Path:  # configs, vty sockets, pid files, zserv.api, logs (FRR's /run/frr)
+    def frr(self) -> Path:  # configs, vty sockets, pid files, zserv.api, logs: FRR's /run/frr
         return self.root / "frr"
 
     @property
@@ -59,8 +62,8 @@ class NodePaths:
         return self.root / "ssh"
 
     @property
-    def agentx(self) -> Path:
-        return self.snmp / "agentx.sock"
+    def agentx(self) -> Path:  # in frr/: FRR's daemons (user frr) see it as /run/frr/agentx.sock
+        return self.frr / "agentx.sock"
 
     @property
     def lldpd_socket(self) -> Path:
@@ -213,6 +216,7 @@ def node_context(
         "ssh_user": ssh_user,
         "trap_port": trap_port,
         "frr_user": frr_user,
+        "frr_dir": str(FRR_VIEW),  # run_dir/<node>/frr as FRR's daemons see it
         "iquery_user": iquery_user,  # snmpd's own SNMPv3 user for its event monitors
         "paths": paths.as_dict(),
     }

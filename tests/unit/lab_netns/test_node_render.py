@@ -88,7 +88,7 @@ def test_snmpd_is_the_agentx_master_and_sends_link_traps_to_the_gateway() -> Non
     snmpd = _render(_plan(), "pe1", run_dir=Path("/run/lab"))["snmp/snmpd.conf"].splitlines()
     assert "agentaddress udp:172.20.20.4:161,udp:127.0.0.1:161" in snmpd
     assert "master agentx" in snmpd
-    assert "agentXSocket unix:/run/lab/pe1/snmp/agentx.sock" in snmpd
+    assert "agentXSocket unix:/run/lab/pe1/frr/agentx.sock" in snmpd
     assert f"rocommunity {COMMUNITY} 172.20.20.0/24" in snmpd
     assert f"trap2sink 172.20.20.1:16299 {COMMUNITY}" in snmpd
     assert "sysName pe1" in snmpd and "sysLocation north" in snmpd
