@@ -415,11 +415,11 @@ def lab_down(
     ] = False,
 ) -> None:
     """Stop the running lab."""
-    from lab.sim.lab import read_state, state_file
-
     if netns:
         lab_netns.down(state_dir)
         return
+    from lab.sim.lab import read_state, state_file
+
     directory = _lab_dir(state_dir)
     state = read_state(directory)
     if state is None:

@@ -1,0 +1,179 @@
+"""The namespace lab's own life: up, closed, forwarding, real faults, down leaving nothing, also
+after the `up` process is killed half-way; and the CLI's refusals (not root, bad input).
+
+Every command that sends to a lab address runs inside a namespace of the lab (a node's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.netns import build, iproute
+from lab.netns.safety import assert_contained
+from lab.netns.state import LabState, state_file
+from tests.peers.netns_lab import leftovers, netns_lab_unavailable, new_prefix, running_netns_lab
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+TRIANGLE = ROOT / "tests" / "data" / "netns" / "triangle.clab.yml"
+OSS = str(Path(sys.executable).parent / "oss")
+WAIT_S = 30.0
+
+
+@pytest.fixture(autouse=True)
+def _needs_a_lab() -> None:
+    reason = netns_lab_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def _rtt_avg_ms(ping_output: str) -> float:
+    found = re.search(r"= [\d.]+/([\d.]+)/", ping_output)
+    assert found is not None, ping_output
+    return float(found.group(1))
+
+
+def _wait(what: str, check: object) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + WAIT_S
+    while not check():
+        assert time.monotonic() < deadline, f"not within {WAIT_S:g} s: {what}"
+        time.sleep(0.1)
+
+
+def test_triangle_up_closed_forwarding_faults_and_down_leaves_nothing(tmp_path: Path) -> None:
+    with running_netns_lab(TRIANGLE, tmp_path / "lab") as lab:
+        assert_contained(lab.plan)
+        status = lab.status()
+        assert status["phase"] == "up"
+        for name, node in status["nodes"].items():
+            assert node["present"] and node["daemons"], name
+            assert set(node["daemons"].values()) == {"running"}, (name, node["daemons"])
+        # Every link carries traffic, pinged from inside the node at its first end.
+        for link in lab.plan.links:
+            (a, _), (b, b_if) = link.ends()
+            far = lab.plan.node(b).interface(b_if).address.split("/")[0]
+            done = lab.ping(a, far, count=1)
+            assert done.returncode == 0, f"{link.a} -> {far}: {done.stdout}{done.stderr}"
+        r1_eth1 = lab.plan.link("r1:eth1")
+        far_end = r1_eth1.far_end("r1:eth1")
+        far_address = lab.plan.node("r2").interface("eth1").address.split("/")[0]
+        base = _rtt_avg_ms(lab.ping("r1", far_address, count=3).stdout)
+
+        # A cut on r1's end: r2's end loses its carrier, as across a real fibre.
+        lab.fault_link("r1:eth1", "down")
+        link_state = next(li for li in lab.status()["links"] if li["a"] == "r1:eth1")
+        assert (link_state["a_oper"], link_state["b_oper"]) == ("down", "down")
+        r2_eth1 = json.loads(lab.node_exec("r2", ["ip", "-j", "link", "show", "eth1"]).stdout)[0]
+        assert "NO-CARRIER" in r2_eth1["flags"] and "UP" in r2_eth1["flags"], far_end
+        assert lab.ping("r1", far_address, count=1).returncode != 0
+        lab.fault_link("r1:eth1", "up")
+        _wait("r1 reaches r2 again", lambda: lab.ping("r1", far_address, 1).returncode == 0)
+
+        # 20 ms on r1's egress shows in r1's round trip to r2 (the reply path is untouched).
+        lab.fault_link("r1:eth1", "delay", "20ms")
+        assert lab.state.faults["netem:r1:eth1"] == "delay 20ms"
+        delayed = _rtt_avg_ms(lab.ping("r1", far_address, count=5).stdout)
+        assert 18.0 <= delayed - base <= 40.0, (base, delayed)
+        lab.fault_link("r1:eth1", "clear")
+        cleared = _rtt_avg_ms(lab.ping("r1", far_address, count=3).stdout)
+        assert cleared < base + 5.0, (base, cleared)
+        # Left impaired on purpose: down must end the delay line too.
+        lab.fault_link("r1:eth1", "delay", "5ms", "loss", "1%")
+        recorded = [p.pid for p in lab.state.processes]
+        plan = lab.plan
+    # running_netns_lab checked nothing is left; and the state file is gone.
+    assert leftovers(plan, recorded) == []
+    assert not state_file(tmp_path / "lab").exists()
+
+
+def _cli(*args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [OSS, *args]
+    env = {**os.environ, "HOME": "/tmp", "NO_COLOR": "1", "COLUMNS": "200"}
+    if user is not None:
+        account = pwd.getpwnam(user)
+        ids = [f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
+        argv = ["setpriv", *ids, *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_down_after_the_up_process_is_killed_half_way_cleans_everything(tmp_path: Path) -> None:
+    state_dir = tmp_path / "lab"
+    prefix = new_prefix()
+    argv = [OSS, "lab", "up", "--netns", str(TRIANGLE), "--state-dir", str(state_dir)]
+    up = subprocess.Popen(
+        [*argv, "--prefix", prefix, "--trap-port", "162"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # Killed once daemons run but before the lab is complete (the last node not started).
+        def some_daemons_recorded() -> bool:
+            assert up.poll() is None, "up finished before it could be killed"
+            try:
+                state = LabState.load(state_dir)
+            except Exception:
+                return False
+            return state is not None and len(state.processes) >= 3
+
+        _wait("daemons recorded", some_daemons_recorded)
+        up.send_signal(signal.SIGKILL)
+        up.wait(timeout=10)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait(timeout=10)
+    state = LabState.load(state_dir)
+    assert state is not None and state.phase == "building"
+    pids = [p.pid for p in state.processes]
+    assert set(state.plan.namespaces()) <= iproute.namespaces()
+
+    done = _cli("lab", "down", "--netns", "--state-dir", str(state_dir))
+    assert done.returncode == 0, done.stderr
+    assert "namespaces deleted" in done.stdout
+    assert leftovers(state.plan, pids) == []
+    again = _cli("lab", "down", "--netns", "--state-dir", str(state_dir))
+    assert again.returncode == 0 and "nothing to take down" in again.stdout
+    assert build.down(state_dir) is None
+
+
+def test_not_root_is_refused_with_exit_2(tmp_path: Path) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("no setpriv (util-linux) to run the CLI as nobody")
+    for args in (
+        ("lab", "up", "--netns", str(TRIANGLE), "--state-dir", str(tmp_path / "lab")),
+        ("lab", "down", "--netns", "--state-dir", str(tmp_path / "lab")),
+    ):
+        done = _cli(*args, user="nobody")
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "--netns needs root (network namespaces)" in done.stderr
+    assert not (tmp_path / "lab").exists()
+
+
+def test_a_bad_file_is_refused_with_its_line_and_nothing_is_made(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.clab.yml"
+    bad.write_text(
+        "name: bad\ntopology:\n  nodes:\n    a: {kind: linux, mgmt-ipv4: 192.0.2.1}\n"
+        "    b: {kind: linux}\n  links:\n    - endpoints: [a:eth1, b:interface-too-long-1]\n"
+    )
+    prefix = new_prefix()
+    done = _cli("lab", "up", "--netns", str(bad), "--state-dir", str(tmp_path / "lab"),
+                "--prefix", prefix)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"{bad}:4: node a: mgmt-ipv4 192.0.2.1" in done.stderr
+    assert f"{bad}:7: link a:eth1 -- b:interface-too-long-1" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not any(n.startswith(prefix) for n in iproute.namespaces())
+    assert not (tmp_path / "lab").exists()
