@@ -474,7 +474,7 @@ def test_unknown_parameter_type_names_line_and_key(tmp_path: Path) -> None:
     assert load_error(tmp_path, text) == (
         "bad.yaml:10: parameters.speed.type: must be one of string, integer, boolean, enum,"
         " rate, latency, endpoint, ipv4_interface, ipv4_prefix, route_target, list, object,"
-            " not 'rat'"
+        " not 'rat'"
     )
 
 
