@@ -15,7 +15,8 @@ DEBIAN_PACKAGES := postgresql netconfd openssh-server snmpd snmp openssl \
   mosquitto mosquitto-clients victoria-metrics prometheus snmptrapd iproute2 chromium \
   frr frr-snmp lldpd iputils-ping
 
-.PHONY: help venv system-deps lint typecheck test test-unit bench run demo clean vendor-js
+.PHONY: help venv system-deps lint typecheck test test-unit bench run demo clean vendor-js \
+  lab-real lab-real-down
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -108,6 +109,18 @@ run: venv ## the daemon on 127.0.0.1:$(PORT) (SQLite in .state/) with the metro 
 	  --trap-receiver 127.0.0.1:$(TRAP_PORT) $(if $(LAB_SUBNET),--subnet $(LAB_SUBNET)) && \
 	echo "The lab is up; try: $(BIN)/oss slice create --from north --to south --bandwidth 200M --latency 5ms --customer acme"; \
 	wait $$pid
+
+# The real-dataplane lab (root): the topology in network namespaces, the daemon inside the
+# management namespace (SQLite in $(STATE)/lab-real), published on the root's 127.0.0.1:$(PORT)
+# by a forwarder; nothing in the root namespace ever addresses a lab address.
+lab-real: venv system-deps ## (root) metro in network namespaces: FRR, snmpd, lldpd, sshd per node; the daemon inside, on 127.0.0.1:$(PORT)
+	@$(BIN)/oss --url http://127.0.0.1:$(PORT) token create --role operator --name make-lab-real \
+	  --replace --save --state-dir $(STATE)/lab-real >/dev/null
+	$(BIN)/oss --url http://127.0.0.1:$(PORT) lab up --netns $(TOPOLOGY) \
+	  --state-dir $(STATE)/lab-netns --serve $(STATE)/lab-real --port $(PORT)
+
+lab-real-down: venv ## take the lab-real lab and its daemon down (idempotent)
+	$(BIN)/oss lab down --netns --state-dir $(STATE)/lab-netns
 
 vendor-js: venv ## re-fetch cytoscape.js for the console from the npm registry (VERSION=3.x.y; default latest), check its sha512 integrity, write the manifest
 	$(BIN)/python -m oss.console.vendor $(VERSION)

@@ -218,9 +218,8 @@ def _report(
         vtysh = " ".join(vtysh_argv(run_dir(state.state_dir), first))
         print(f"  oss lab exec {where} --node {first.name} -- {vtysh} -c 'show ip route'")
         user = LabSecrets.load(state.state_dir).ssh_user
-        print(
-            f"  oss lab exec {where} -- ssh {user}@{first.mgmt_address}  (password in credentials)"
-        )
+        address = first.mgmt_address
+        print(f"  oss lab exec {where} -- ssh {user}@{address}   # password: credentials file")
     print(f"  oss lab exec {where} -- oss --url http://127.0.0.1:{port or 8080} device list")
     if plan.links:
         print(f"  oss lab fault link {plan.links[0].a} down {where}")
