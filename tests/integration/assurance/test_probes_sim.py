@@ -12,30 +12,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import select
 
-from bss_bridge.api.sla import current_period
-from oss.api import create_app
 from oss.app import assemble
 from oss.assurance.pipeline import AssurancePipeline
 from oss.assurance.probes import LATENCY, ProbeCollector
-from oss.auth_roles import Role
 from oss.daemon import Daemon
 from oss.events import KPI_SERVICE
 from oss.faults.alarm_output import alarm_output
 from oss.outputs.rollup import MinuteRollup
 from oss.settings import AssuranceSettings, PollerSettings, ProbeSettings, load_settings
 from oss.store.service_queries import active_service_ends
-from oss.store.tables import AlarmRow, ServiceRow
-from tests.bss_rows import add_account, product_row
 from tests.integration.assurance.conftest import LOOPBACK, CollectingSink, wait_until
 from tests.integration.lab.conftest import RunningLab
+from tests.probe_service import add_active_service, alarm_open, sla_report, until_alarm
 from topology.model import Device
 
 pytestmark = pytest.mark.integration
@@ -51,52 +43,6 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         yield running
 
 
-async def _add_service(daemon: Daemon, lab: RunningLab) -> None:
-    for name in ("r1", "r2", "r3"):
-        device = Device(
-            name=name,
-            platform="lab-sim",
-            mgmt_address=lab.address(name),
-            credentials_ref=f"file:{lab.lab.credentials_file}",
-        )
-        await daemon.inventory.add_device(device, actor="test")
-    period = current_period(datetime.now(UTC), 1)
-    async with daemon.db.transaction() as s:
-        await add_account(s)
-        s.add(product_row(period.start - timedelta(days=3), service=SERVICE))  # 5 ms target
-        s.add(
-            ServiceRow(
-                name=SERVICE,
-                type="slice",
-                customer="acme",
-                state="active",
-                params={},
-                placement={"primary": {"devices": ["r1", "r2", "r3"], "links": []}},
-            )
-        )
-
-
-async def _sla(daemon: Daemon) -> dict[str, Any]:
-    token, _ = await daemon.tokens.create(name=f"sla-{id(object())}", role=Role.VIEWER, actor="t")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(daemon)),
-        base_url="http://oss.test",
-        headers={"Authorization": f"Bearer {token}"},
-    ) as client:
-        response = await client.get(f"/api/v1/sla/{SERVICE}")
-    assert response.status_code == 200, response.text
-    doc: dict[str, Any] = response.json()
-    return doc
-
-
-async def _open(daemon: Daemon, key: str) -> bool:
-    async with daemon.db.read() as s:
-        found = await s.scalar(
-            select(AlarmRow.id).where(AlarmRow.reduction_key == key, AlarmRow.open)
-        )
-    return found is not None
-
-
 def _latencies(sink: CollectingSink) -> list[float]:
     return [
         float(e.values[LATENCY])
@@ -108,7 +54,15 @@ def _latencies(sink: CollectingSink) -> list[float]:
 async def test_a_latency_fault_moves_the_kpi_the_sla_and_raises_a_threshold_alarm(
     lab: RunningLab, daemon: Daemon
 ) -> None:
-    await _add_service(daemon, lab)
+    for name in ("r1", "r2", "r3"):
+        device = Device(
+            name=name,
+            platform="lab-sim",
+            mgmt_address=lab.address(name),
+            credentials_ref=f"file:{lab.lab.credentials_file}",
+        )
+        await daemon.inventory.add_device(device, actor="test")
+    await add_active_service(daemon, SERVICE, ["r1", "r2", "r3"])
     sink = CollectingSink()
     rollup = MinuteRollup(daemon.db)
     settings = AssuranceSettings(
@@ -134,13 +88,13 @@ async def test_a_latency_fault_moves_the_kpi_the_sla_and_raises_a_threshold_alar
         await wait_until(lambda: len(_latencies(sink)) >= 2)
         before = _latencies(sink)
         assert all(1.9 < ms < 3.0 for ms in before), before
-        [event] = sink.events[:1]
+        event = next(e for e in sink.events if e.name == KPI_SERVICE)
         assert event.tags == {"service": SERVICE, "device": "r1", "target": lab.address("r3")}
         assert event.values["loss-pct"] == 0.0
         await rollup.flush()
-        met = await _sla(daemon)
+        met = await sla_report(daemon, SERVICE)
         assert met["latency"]["windowsMeasured"] >= 1 and met["latency"]["met"] is True
-        assert not await _open(daemon, f"tca:{LATENCY}:{SERVICE}")
+        assert not await alarm_open(daemon, f"tca:{LATENCY}:{SERVICE}")
 
         # 20 ms more on one link of the route, each way: the round trip grows by 40 ms.
         lab.call(lab.lab.impair, FAULTED, latency_us=20_500)
@@ -149,28 +103,20 @@ async def test_a_latency_fault_moves_the_kpi_the_sla_and_raises_a_threshold_alar
         after = _latencies(sink)[seen + 1 :]  # a round may have started before the fault
         assert all(39.0 < ms - max(before) < 41.0 for ms in after), (before, after)
         await rollup.flush()
-        missed = await _sla(daemon)
+        missed = await sla_report(daemon, SERVICE)
         assert missed["met"] is False and missed["latency"]["met"] is False
         assert missed["latency"]["windowsMissed"] >= 1
         assert missed["availability"]["outageWindows"] == []  # slow is not down
-        await wait_until_open(daemon, f"tca:{LATENCY}:{SERVICE}", True)
+        await until_alarm(daemon, f"tca:{LATENCY}:{SERVICE}", True)
 
         # The fault ends: the KPI comes back and the threshold alarm clears.
         lab.call(lab.lab.impair, FAULTED, latency_us=500)
         seen = len(_latencies(sink))
         await wait_until(lambda: len(_latencies(sink)) >= seen + 2)
         assert _latencies(sink)[-1] < 3.0
-        await wait_until_open(daemon, f"tca:{LATENCY}:{SERVICE}", False)
+        await until_alarm(daemon, f"tca:{LATENCY}:{SERVICE}", False)
         assert probes.counts()["probes_failed"] == 0
         assert probes.skipped == {}
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
-
-
-async def wait_until_open(daemon: Daemon, key: str, wanted: bool, timeout_s: float = 20) -> None:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if await _open(daemon, key) is wanted:
-                return
-            await asyncio.sleep(0.1)

@@ -1,0 +1,246 @@
+"""Active latency probes on real software: the triangle namespace lab (FRR, sshd with vtysh as
+the login shell, tests/data/netns/triangle.clab.yml) and the daemon's parts running inside the
+lab's management namespace, as `oss serve` would.
+
+The service r1 -> r2 is probed from r1's vtysh (`ping WORD`, ended by Ctrl-C: the frr
+platform's probe data) to r2's loopback, which OSPF routes over the r1:eth1 -- r2:eth1 link.
+`delay 20ms` on r1:eth1 (the lab's fault: tc netem, or its user-space delay line) moves
+`latency-ms` by about 20 ms (the echo requests wait, the replies do not), and the SLA report
+shows the 5 ms latency target missed. Before and after are compared; nothing is timed."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lab.files import write_private
+from lab.netns import build, faults
+from lab.netns.node import NodeSoftware
+from lab.netns.plan import LabPlan, plan_lab
+from lab.netns.profiles import profile_of
+from lab.netns.safety import assert_contained
+from lab.netns.state import LabState, credentials_file, run_dir
+from oss.app import assemble
+from oss.assurance.pipeline import AssurancePipeline
+from oss.assurance.probes import LATENCY, ProbeCollector
+from oss.events import KPI_SERVICE, Event
+from oss.outputs.rollup import MinuteRollup
+from oss.settings import AssuranceSettings, PollerSettings, ProbeSettings, load_settings
+from oss.store.service_queries import active_service_ends
+from tests.peers.netns import NetNs, _enter, namespaces_unavailable
+from tests.peers.ports import free_udp_port
+from tests.probe_service import add_active_service, sla_report
+from topology.clab import parse_clab
+from topology.model import Device
+from topology.targets import parse_networks
+
+pytestmark = pytest.mark.integration
+
+TRIANGLE = Path(__file__).resolve().parents[2] / "data" / "netns" / "triangle.clab.yml"
+SERVICE = "svc-r1-r2"
+FAULTED = "r1:eth1"  # r1's end of the r1 -- r2 link: its egress carries the echo requests
+WAIT_S = 60.0
+
+
+@dataclass
+class Triangle:
+    plan: LabPlan
+    lab_dir: Path
+    credentials: Path  # the daemon's credentials file for the lab's nodes
+    mgmt: NetNs
+
+
+def _unavailable() -> str | None:
+    reason = namespaces_unavailable()
+    if reason is not None:
+        return reason
+    for binary in ("/usr/lib/frr/zebra", "/usr/lib/frr/ospfd", "/usr/bin/vtysh", "/usr/sbin/sshd"):
+        if not Path(binary).exists():
+            return f"{binary} is missing: `make system-deps` (frr, frr-snmp, lldpd, snmpd)"
+    if shutil.which("tc") is None:
+        return "tc is missing (iproute2)"
+    return None
+
+
+def _credentials(lab_dir: Path, plan: LabPlan, into: Path) -> Path:
+    """The lab's credentials file, with a known_hosts of its nodes' host keys when it names
+    none (the CLI driver verifies host keys)."""
+    lab_file = credentials_file(lab_dir)
+    data = yaml.safe_load(lab_file.read_text(encoding="utf-8"))
+    if "known_hosts" in data or "host_key" in data:
+        return lab_file
+    lines = []
+    for node in plan.nodes:
+        key = (run_dir(lab_dir) / node.name / "ssh" / "host_key.pub").read_text().split()
+        lines.append(f"{node.mgmt_address} {key[0]} {key[1]}\n")
+    known_hosts = into / "known_hosts"
+    write_private(known_hosts, "".join(lines))
+    path = into / "credentials.yaml"
+    write_private(path, yaml.safe_dump({**data, "known_hosts": str(known_hosts)}))
+    return path
+
+
+def _routed(plan: LabPlan, source: str, destination: str) -> bool:
+    """Whether `source` has its OSPF route to `destination`'s loopback."""
+    done = subprocess.run(
+        ["ip", "-n", plan.node(source).namespace, "route", "show", plan.node(destination).loopback],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return "via" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def triangle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Triangle]:
+    reason = _unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    base = tmp_path_factory.mktemp("probes-netns")
+    prefix = f"oss-t{uuid.uuid4().hex[:8]}"
+    plan = plan_lab(parse_clab(TRIANGLE.read_text(), str(TRIANGLE)), prefix, profile_of=profile_of)
+    lab_dir = base / "lab"
+    build.up(plan, lab_dir, software=NodeSoftware(trap_port=free_udp_port()))
+    thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(plan.mgmt_namespace,))
+    try:
+        assert_contained(plan)  # before any traffic: no namespace of the lab has a way out
+        deadline = time.monotonic() + WAIT_S
+        while not _routed(plan, "r1", "r2"):
+            assert time.monotonic() < deadline, "r1 never had its OSPF route to r2's loopback"
+            time.sleep(0.3)
+        yield Triangle(
+            plan, lab_dir, _credentials(lab_dir, plan, base), NetNs(plan.mgmt_namespace, thread)
+        )
+    finally:
+        thread.shutdown(wait=True)
+        build.down(lab_dir)
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
+    assert prefix not in left.stdout, f"namespaces of {prefix} left behind: {left.stdout}"
+
+
+def _latencies(events: list[Event]) -> list[float]:
+    return [
+        float(e.values[LATENCY]) for e in events if e.name == KPI_SERVICE and LATENCY in e.values
+    ]
+
+
+class _Sink:
+    name = "collected"
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def offer(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+
+async def _until(what: str, condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                if condition():
+                    return
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"never happened within {timeout_s:.0f}s: {what}") from None
+
+
+async def _scenario(
+    lab: Triangle, state_dir: Path
+) -> tuple[list[float], list[float], dict[str, Any], dict[str, Any]]:
+    """In the management namespace: the daemon's parts probe the service before and during the
+    fault; returns the latencies and the SLA reports before and after."""
+    plan = lab.plan
+    settings = load_settings(
+        None,
+        state_dir=state_dir,
+        drivers={
+            "credentials_dirs": [str(lab.credentials.parent), str(lab.lab_dir)],
+            "allowed_networks": [plan.mgmt_subnet],
+        },
+    )
+    async with assemble(settings) as daemon:
+        for node in plan.nodes:
+            device = Device(
+                name=node.name,
+                platform="frr",
+                mgmt_address=node.mgmt_address,
+                loopback=node.loopback,
+                credentials_ref=f"file:{lab.credentials}",
+            )
+            await daemon.inventory.add_device(device, actor="test")
+        await add_active_service(daemon, SERVICE, ["r1", "r2"])
+        sink, rollup = _Sink(), MinuteRollup(daemon.db)
+        pipeline = AssurancePipeline(
+            AssuranceSettings(
+                polling=PollerSettings(interval_s=60),
+                refresh_s=0.5,
+                probes=ProbeSettings(interval_s=0.5),
+            ),
+            daemon.inventory,
+            [rollup, sink],
+            allowed=parse_networks([plan.mgmt_subnet]),
+            credentials_dirs=settings.drivers.credentials_dirs,
+            services=lambda: active_service_ends(daemon.db),
+        )
+        probes = pipeline.collector("probes")
+        assert isinstance(probes, ProbeCollector)
+        stop = asyncio.Event()
+        task = asyncio.create_task(pipeline.run(stop))
+        try:
+            await _until("two probes of the service", lambda: len(_latencies(sink.events)) >= 2)
+            before = _latencies(sink.events)
+            first = next(e for e in sink.events if e.name == KPI_SERVICE)
+            assert first.tags == {
+                "service": SERVICE,
+                "device": "r1",
+                "target": plan.node("r2").loopback,
+            }
+            await rollup.flush()
+            met = await sla_report(daemon, SERVICE)
+
+            state = LabState.load(lab.lab_dir)
+            assert state is not None
+            how = await asyncio.to_thread(
+                faults.impair, state, FAULTED, faults.parse_impairment(["delay", "20ms"])
+            )
+            assert how in ("netem", faults.DELAY_LINE)
+            seen = len(_latencies(sink.events))
+            # a round may have started before the fault: the second one after it counts
+            await _until(
+                "two probes under the fault", lambda: len(_latencies(sink.events)) >= seen + 2
+            )
+            after = _latencies(sink.events)[seen + 1 :]
+            await rollup.flush()
+            missed = await sla_report(daemon, SERVICE)
+            await asyncio.to_thread(faults.clear, state, FAULTED)
+            assert probes.counts()["probes_failed"] == 0, "a probe failed (see the log)"
+            return before, after, met, missed
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+def test_a_delay_fault_moves_latency_ms_by_its_delay_and_breaks_the_sla(
+    triangle: Triangle, tmp_path: Path
+) -> None:
+    before, after, met, missed = triangle.mgmt.call(
+        asyncio.run, _scenario(triangle, tmp_path / "daemon")
+    )
+    assert all(ms < 5.0 for ms in before), before  # a veth or two: well under a millisecond
+    assert met["latency"]["met"] is True and met["latency"]["windowsMeasured"] >= 1
+    moved = min(after) - max(before)
+    assert 15.0 < moved < 30.0, (before, after)  # 20 ms one way: the requests wait
+    assert missed["met"] is False and missed["latency"]["met"] is False
+    assert missed["latency"]["windowsMissed"] >= 1
