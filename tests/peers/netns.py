@@ -15,7 +15,6 @@ are their starters' to end first.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -27,8 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from lab.netns.nsenter import namespace_thread
+
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
 
 
 def namespaces_unavailable() -> str | None:
@@ -38,17 +38,6 @@ def namespaces_unavailable() -> str | None:
     if shutil.which("ip") is None:
         return "no `ip` command (iproute2)"
     return None
-
-
-def _enter(name: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, f"setns into {name}: {os.strerror(errno)}")
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -77,7 +66,7 @@ class NetNs:
 def network_namespace(prefix: str = "oss-test") -> Iterator[NetNs]:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=30)
-    thread = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=_enter, initargs=(name,))
+    thread = namespace_thread(name)
     try:
         ns = NetNs(name, thread)
         ns.ip("link", "set", "lo", "up")
