@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lab.netns import processes
 from lab.netns.iproute import LabError
 from lab.netns.state import ROOT_NAMESPACE, LabState, ProcessRecord, credentials_file
 
@@ -62,7 +63,7 @@ def start_forwarder(state: LabState, port: int, listen_port: int) -> ProcessReco
     record = _spawn(state, "forward", argv, _inherited(), log, inside=False)
     deadline = time.monotonic() + 10
     while not ready.exists():
-        if time.monotonic() > deadline:
+        if not processes.alive(record.pid) or time.monotonic() > deadline:
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
             raise LabError(f"the forwarder to 127.0.0.1:{listen_port} did not start: {tail}")
         time.sleep(0.02)

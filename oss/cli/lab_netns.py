@@ -9,6 +9,7 @@ a namespace lab can run side by side.
 """
 
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,8 @@ def up(
     check_prefix(prefix)
     plan = plan_lab(parse_clab(read_file(path), str(file)), prefix, profiles.profile_of)
     directory = (state_dir or default_dir()).expanduser().resolve()
+    if serve is not None:
+        _check_port_free(port)
     software = node.NodeSoftware(trap_port=trap_port) if daemons else None
     if software is not None:
         node.check_lab(plan, run_dir(directory))  # a profile that does not render: exit 2
@@ -117,6 +120,17 @@ def up(
             build.down(directory)
             raise
     _report(ctx, state, seconds, recorded, port if serve is not None else None)
+
+
+def _check_port_free(port: int) -> None:
+    """The forwarder's port on the root namespace's 127.0.0.1 (checked before anything is made)."""
+    try:
+        with socket.create_server(("127.0.0.1", port)):
+            pass
+    except OSError:
+        raise ClientError(
+            f"127.0.0.1:{port} is taken (by `make run`?): choose another --port", exit_code=2
+        ) from None
 
 
 def _serve(
