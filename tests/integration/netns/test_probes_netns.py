@@ -11,12 +11,9 @@ shows the 5 ms latency target missed. Before and after are compared; nothing is 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +22,9 @@ import pytest
 import yaml
 
 from lab.files import write_private
-from lab.netns import build, faults
-from lab.netns.node import NodeSoftware
-from lab.netns.plan import LabPlan, plan_lab
-from lab.netns.profiles import profile_of
+from lab.netns.plan import LabPlan
 from lab.netns.safety import assert_contained
-from lab.netns.state import LabState, credentials_file, run_dir
+from lab.netns.state import credentials_file, run_dir
 from oss.app import assemble
 from oss.assurance.pipeline import AssurancePipeline
 from oss.assurance.probes import LATENCY, ProbeCollector
@@ -38,10 +32,9 @@ from oss.events import KPI_SERVICE, Event
 from oss.outputs.rollup import MinuteRollup
 from oss.settings import AssuranceSettings, PollerSettings, ProbeSettings, load_settings
 from oss.store.service_queries import active_service_ends
-from tests.peers.netns import NetNs, _enter, namespaces_unavailable
+from tests.peers.netns_lab import NetnsLab, netns_lab_unavailable, running_netns_lab
 from tests.peers.ports import free_udp_port
 from tests.probe_service import add_active_service, sla_report
-from topology.clab import parse_clab
 from topology.model import Device
 from topology.targets import parse_networks
 
@@ -55,34 +48,20 @@ WAIT_S = 60.0
 
 @dataclass
 class Triangle:
-    plan: LabPlan
-    lab_dir: Path
+    lab: NetnsLab
     credentials: Path  # the daemon's credentials file for the lab's nodes
-    mgmt: NetNs
 
 
-def _unavailable() -> str | None:
-    reason = namespaces_unavailable()
-    if reason is not None:
-        return reason
-    for binary in ("/usr/lib/frr/zebra", "/usr/lib/frr/ospfd", "/usr/bin/vtysh", "/usr/sbin/sshd"):
-        if not Path(binary).exists():
-            return f"{binary} is missing: `make system-deps` (frr, frr-snmp, lldpd, snmpd)"
-    if shutil.which("tc") is None:
-        return "tc is missing (iproute2)"
-    return None
-
-
-def _credentials(lab_dir: Path, plan: LabPlan, into: Path) -> Path:
+def _credentials(lab: NetnsLab, into: Path) -> Path:
     """The lab's credentials file, with a known_hosts of its nodes' host keys when it names
     none (the CLI driver verifies host keys)."""
-    lab_file = credentials_file(lab_dir)
+    lab_file = credentials_file(lab.state_dir)
     data = yaml.safe_load(lab_file.read_text(encoding="utf-8"))
     if "known_hosts" in data or "host_key" in data:
         return lab_file
     lines = []
-    for node in plan.nodes:
-        key = (run_dir(lab_dir) / node.name / "ssh" / "host_key.pub").read_text().split()
+    for node in lab.plan.nodes:
+        key = (run_dir(lab.state_dir) / node.name / "ssh" / "host_key.pub").read_text().split()
         lines.append(f"{node.mgmt_address} {key[0]} {key[1]}\n")
     known_hosts = into / "known_hosts"
     write_private(known_hosts, "".join(lines))
@@ -93,8 +72,9 @@ def _credentials(lab_dir: Path, plan: LabPlan, into: Path) -> Path:
 
 def _routed(plan: LabPlan, source: str, destination: str) -> bool:
     """Whether `source` has its OSPF route to `destination`'s loopback."""
+    namespace, loopback = plan.node(source).namespace, plan.node(destination).loopback
     done = subprocess.run(
-        ["ip", "-n", plan.node(source).namespace, "route", "show", plan.node(destination).loopback],
+        ["ip", "-n", namespace, "route", "show", loopback],
         capture_output=True,
         text=True,
         timeout=10,
@@ -104,29 +84,17 @@ def _routed(plan: LabPlan, source: str, destination: str) -> bool:
 
 @pytest.fixture(scope="module")
 def triangle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Triangle]:
-    reason = _unavailable()
+    reason = netns_lab_unavailable()
     if reason is not None:
         pytest.skip(reason)
     base = tmp_path_factory.mktemp("probes-netns")
-    prefix = f"oss-t{uuid.uuid4().hex[:8]}"
-    plan = plan_lab(parse_clab(TRIANGLE.read_text(), str(TRIANGLE)), prefix, profile_of=profile_of)
-    lab_dir = base / "lab"
-    build.up(plan, lab_dir, software=NodeSoftware(trap_port=free_udp_port()))
-    thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(plan.mgmt_namespace,))
-    try:
-        assert_contained(plan)  # before any traffic: no namespace of the lab has a way out
+    with running_netns_lab(TRIANGLE, base / "lab", trap_port=free_udp_port()) as lab:
+        assert_contained(lab.plan)  # before any traffic: no namespace of the lab has a way out
         deadline = time.monotonic() + WAIT_S
-        while not _routed(plan, "r1", "r2"):
+        while not _routed(lab.plan, "r1", "r2"):
             assert time.monotonic() < deadline, "r1 never had its OSPF route to r2's loopback"
             time.sleep(0.3)
-        yield Triangle(
-            plan, lab_dir, _credentials(lab_dir, plan, base), NetNs(plan.mgmt_namespace, thread)
-        )
-    finally:
-        thread.shutdown(wait=True)
-        build.down(lab_dir)
-    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
-    assert prefix not in left.stdout, f"namespaces of {prefix} left behind: {left.stdout}"
+        yield Triangle(lab, _credentials(lab, base))
 
 
 def _latencies(events: list[Event]) -> list[float]:
@@ -157,16 +125,16 @@ async def _until(what: str, condition: Callable[[], bool], timeout_s: float = WA
 
 
 async def _scenario(
-    lab: Triangle, state_dir: Path
+    triangle: Triangle, state_dir: Path
 ) -> tuple[list[float], list[float], dict[str, Any], dict[str, Any]]:
     """In the management namespace: the daemon's parts probe the service before and during the
     fault; returns the latencies and the SLA reports before and after."""
-    plan = lab.plan
+    lab, plan = triangle.lab, triangle.lab.plan
     settings = load_settings(
         None,
         state_dir=state_dir,
         drivers={
-            "credentials_dirs": [str(lab.credentials.parent), str(lab.lab_dir)],
+            "credentials_dirs": [str(triangle.credentials.parent), str(lab.state_dir)],
             "allowed_networks": [plan.mgmt_subnet],
         },
     )
@@ -177,7 +145,7 @@ async def _scenario(
                 platform="frr",
                 mgmt_address=node.mgmt_address,
                 loopback=node.loopback,
-                credentials_ref=f"file:{lab.credentials}",
+                credentials_ref=f"file:{triangle.credentials}",
             )
             await daemon.inventory.add_device(device, actor="test")
         await add_active_service(daemon, SERVICE, ["r1", "r2"])
@@ -202,20 +170,12 @@ async def _scenario(
             await _until("two probes of the service", lambda: len(_latencies(sink.events)) >= 2)
             before = _latencies(sink.events)
             first = next(e for e in sink.events if e.name == KPI_SERVICE)
-            assert first.tags == {
-                "service": SERVICE,
-                "device": "r1",
-                "target": plan.node("r2").loopback,
-            }
+            target = plan.node("r2").loopback
+            assert first.tags == {"service": SERVICE, "device": "r1", "target": target}
             await rollup.flush()
             met = await sla_report(daemon, SERVICE)
 
-            state = LabState.load(lab.lab_dir)
-            assert state is not None
-            how = await asyncio.to_thread(
-                faults.impair, state, FAULTED, faults.parse_impairment(["delay", "20ms"])
-            )
-            assert how in ("netem", faults.DELAY_LINE)
+            await asyncio.to_thread(lab.fault_link, FAULTED, "delay", "20ms")
             seen = len(_latencies(sink.events))
             # a round may have started before the fault: the second one after it counts
             await _until(
@@ -224,7 +184,7 @@ async def _scenario(
             after = _latencies(sink.events)[seen + 1 :]
             await rollup.flush()
             missed = await sla_report(daemon, SERVICE)
-            await asyncio.to_thread(faults.clear, state, FAULTED)
+            await asyncio.to_thread(lab.fault_link, FAULTED, "clear")
             assert probes.counts()["probes_failed"] == 0, "a probe failed (see the log)"
             return before, after, met, missed
         finally:
@@ -235,7 +195,7 @@ async def _scenario(
 def test_a_delay_fault_moves_latency_ms_by_its_delay_and_breaks_the_sla(
     triangle: Triangle, tmp_path: Path
 ) -> None:
-    before, after, met, missed = triangle.mgmt.call(
+    before, after, met, missed = triangle.lab.mgmt.call(
         asyncio.run, _scenario(triangle, tmp_path / "daemon")
     )
     assert all(ms < 5.0 for ms in before), before  # a veth or two: well under a millisecond
