@@ -86,10 +86,11 @@ def test_triangle_up_closed_forwarding_faults_and_down_leaves_nothing(tmp_path: 
         lab.fault_link("r1:eth1", "delay", "20ms")
         assert lab.state.faults["netem:r1:eth1"] == "delay 20ms"
         delayed = _rtt_avg_ms(lab.ping("r1", far_address, count=5).stdout)
-        assert 18.0 <= delayed - base <= 40.0, (base, delayed)
+        # At least the delay: each echo request is held 20 ms on its way out.
+        assert 18.0 <= delayed - base <= 100.0, (base, delayed)
         lab.fault_link("r1:eth1", "clear")
         cleared = _rtt_avg_ms(lab.ping("r1", far_address, count=3).stdout)
-        assert cleared < base + 5.0, (base, cleared)
+        assert cleared - base < 15.0, (base, cleared)  # the 20 ms are gone
         # Left impaired on purpose: down must end the delay line too.
         lab.fault_link("r1:eth1", "delay", "5ms", "loss", "1%")
         recorded = [p.pid for p in lab.state.processes]
@@ -122,10 +123,7 @@ def test_down_after_the_up_process_is_killed_half_way_cleans_everything(tmp_path
         # Killed once daemons run but before the lab is complete (the last node not started).
         def some_daemons_recorded() -> bool:
             assert up.poll() is None, "up finished before it could be killed"
-            try:
-                state = LabState.load(state_dir)
-            except Exception:
-                return False
+            state = LabState.load(state_dir)  # replaced whole: never half a file
             return state is not None and len(state.processes) >= 3
 
         _wait("daemons recorded", some_daemons_recorded)
