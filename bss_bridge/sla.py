@@ -29,9 +29,9 @@ Evidence
 Latency
     From minute KPIs (`kpi_minutes`, object_type "service", metric "latency-ms") in the measured
     time, grouped into windows of `latency_window_minutes` on a grid starting at period.start;
-    a window whose mean (sum of sums / sum of counts) exceeds the target is missed. The lab has
-    no delay probes: with no rows (or no latency target) the latency is not measured (None) —
-    never a made-up number.
+    a window whose mean (sum of sums / sum of counts) exceeds the target is missed. The rows are
+    the active probes' (oss.assurance.probes); with none (or no latency target) the latency is
+    not measured (None) — never a made-up number.
 
 Many services at once
     `compliance_many()` gives each service exactly what `compliance()` gives it (the latter is
