@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,17 +31,14 @@ import httpx
 import pytest
 import yaml
 
-from lab.netns import build
-from lab.netns.node import NodeSoftware, node_paths, vtysh_argv
-from lab.netns.plan import LabPlan, plan_lab
-from lab.netns.profiles import profile_of
+from lab.netns.node import vtysh_argv
+from lab.netns.plan import LabPlan
+from lab.netns.render import node_paths
 from lab.netns.safety import assert_contained
-from lab.netns.state import credentials_file, run_dir
+from lab.netns.state import run_dir
 from tests.peers.cluster import wait_for
 from tests.peers.daemon import Daemon
-from tests.peers.netns import NetNs, _enter, namespaces_unavailable
-from tests.peers.ports import free_udp_port
-from topology.clab import parse_clab
+from tests.peers.netns_lab import NetnsLab, netns_lab_unavailable, running_netns_lab
 
 pytestmark = pytest.mark.integration
 
@@ -53,14 +48,16 @@ TRIANGLE = ROOT / "tests" / "data" / "netns" / "triangle.clab.yml"
 
 @dataclass
 class FrrLab:
-    plan: LabPlan
-    lab_dir: Path
-    mgmt: NetNs
+    lab: NetnsLab
     daemon: Daemon
-    token: str = ""
+    token: str
+
+    @property
+    def plan(self) -> LabPlan:
+        return self.lab.plan
 
     def api(self, method: str, path: str, body: Any = None, *, ok: bool = True) -> httpx.Response:
-        reply = self.mgmt.call(
+        reply = self.lab.mgmt.call(
             httpx.request,
             method,
             self.daemon.url + path,
@@ -73,8 +70,8 @@ class FrrLab:
         return reply
 
     def vtysh(self, node: str, *commands: str) -> str:
-        """vtysh on the node (over its vty sockets: no network, any namespace)."""
-        argv = vtysh_argv(run_dir(self.lab_dir), self.plan.node(node))
+        """vtysh on the node, several commands in one session (`configure terminal`, ...)."""
+        argv = vtysh_argv(run_dir(self.lab.state_dir), self.plan.node(node))
         for command in commands:
             argv += ["-c", command]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
@@ -83,79 +80,58 @@ class FrrLab:
 
     def running(self, node: str) -> list[str]:
         """The node's running configuration, without the banner lines."""
-        lines = self.vtysh(node, "show running-config").splitlines()
-        return [
-            line for line in lines if line.strip() and not line.startswith(("Building", "Current"))
-        ]
+        lines = self.lab.vtysh(node, "show running-config").splitlines()
+        banner = ("Building", "Current")
+        return [line for line in lines if line.strip() and not line.startswith(banner)]
 
     def session(self, node: str, peer: str) -> str:
-        answer = json.loads(self.vtysh(node, f"show bgp neighbors {peer} json"))
+        answer = json.loads(self.lab.vtysh(node, f"show bgp neighbors {peer} json"))
         return str(answer.get(peer, {}).get("bgpState", "absent"))
 
-
-def _unavailable() -> str | None:
-    reason = namespaces_unavailable()
-    if reason is not None:
-        return reason
-    for binary in ("/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "/usr/sbin/sshd", "/usr/sbin/snmpd"):
-        if not Path(binary).exists():
-            return f"{binary} is missing: `make system-deps` (frr, frr-snmp, snmpd, sshd)"
-    return None
+    def saved(self, node: str) -> list[str]:
+        """bgpd's startup configuration (`write memory` saves each daemon's file, the node's
+        in its run dir)."""
+        frr = node_paths(run_dir(self.lab.state_dir), self.plan.node(node)).frr
+        return (frr / "bgpd.conf").read_text().splitlines()
 
 
-def _known_hosts(plan: LabPlan, lab_dir: Path) -> Path:
-    """Each node's sshd host key under its management address: the driver verifies it."""
+def _trust_host_keys(lab: NetnsLab) -> None:
+    """Each node's sshd host key under its management address, in the lab's credentials: the
+    driver verifies host keys (until the lab's own credentials carry them)."""
+    held = yaml.safe_load(lab.credentials_file.read_text())
+    if "known_hosts" in held:
+        return
     lines = []
-    for node in plan.nodes:
-        key = (node_paths(run_dir(lab_dir), node).ssh / "host_key.pub").read_text().split()
+    for node in lab.plan.nodes:
+        key = (node_paths(run_dir(lab.state_dir), node).ssh / "host_key.pub").read_text().split()
         lines.append(f"{node.mgmt_address} {key[0]} {key[1]}\n")
-    path = lab_dir / "known_hosts"
-    path.write_text("".join(lines))
-    return path
+    known_hosts = lab.state_dir / "known_hosts"
+    known_hosts.write_text("".join(lines))
+    held["known_hosts"] = str(known_hosts)
+    lab.credentials_file.write_text(yaml.safe_dump(held))
 
 
 @pytest.fixture(scope="module")
 def triangle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FrrLab]:
-    reason = _unavailable()
+    reason = netns_lab_unavailable()
     if reason is not None:
         pytest.skip(reason)
     state_dir = tmp_path_factory.mktemp("frr-netns")
-    lab_dir = state_dir / "lab"
-    prefix = f"oss-t{uuid.uuid4().hex[:8]}"
-    plan = plan_lab(parse_clab(TRIANGLE.read_text(), str(TRIANGLE)), prefix, profile_of=profile_of)
-    build.up(plan, lab_dir, software=NodeSoftware(trap_port=free_udp_port()))
-    thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(plan.mgmt_namespace,))
-    mgmt = NetNs(plan.mgmt_namespace, thread)
-    daemon = Daemon(
-        state_dir / "daemon",
-        extra_args=["--topology", str(TRIANGLE)],
-        env={
-            "OSS_DRIVERS__CREDENTIALS_DIRS": json.dumps([str(lab_dir)]),
-            "OSS_DRIVERS__ALLOWED_NETWORKS": json.dumps([plan.mgmt_subnet]),
-            "OSS_LOG__LEVEL": "WARNING",
-        },
-    )
-    try:
-        assert_contained(plan)  # before any traffic: no namespace of the lab has a way out
-        credentials = credentials_file(lab_dir)
-        held = yaml.safe_load(credentials.read_text())
-        if "known_hosts" not in held:  # until the lab's credentials carry its nodes' keys
-            held["known_hosts"] = str(_known_hosts(plan, lab_dir))
-            credentials.write_text(yaml.safe_dump(held))
-        lab = FrrLab(plan, lab_dir, mgmt, daemon)
-        mgmt.call(daemon.start)
-        lab.token = daemon.create_token("operator")
-        for node in plan.nodes:  # what `oss lab up --netns` records
-            lab.api(
-                "PATCH",
-                f"/api/v1/devices/{node.name}",
-                {"mgmt_address": node.mgmt_address, "credentials_ref": f"file:{credentials}"},
-            )
-        yield lab
-    finally:
-        daemon.kill()
-        thread.shutdown(wait=True)
-        build.down(lab_dir)
+    with running_netns_lab(TRIANGLE, state_dir / "lab") as lab:
+        assert_contained(lab.plan)  # before any traffic: no namespace of the lab has a way out
+        _trust_host_keys(lab)
+        daemon = Daemon(
+            state_dir / "daemon",
+            extra_args=["--topology", str(TRIANGLE)],
+            env={**lab.daemon_env(), "OSS_LOG__LEVEL": "WARNING"},
+        )
+        try:
+            lab.mgmt.call(daemon.start)  # oss serve inside the management namespace
+            token = daemon.create_token("operator")
+            lab.record_inventory(daemon.url, token)  # what `oss lab up --netns` records
+            yield FrrLab(lab, daemon, token)
+        finally:
+            daemon.kill()
 
 
 def _link_addresses(plan: LabPlan, a: str, b: str) -> tuple[str, str]:
@@ -233,6 +209,7 @@ def test_bgp_peering_lifecycle_on_real_frr(triangle: FrrLab) -> None:
     ):
         assert line in r1_config, line
     assert f" neighbor {a_ip} remote-as {r1.asn}" in lab.running("r2")
+    assert f" neighbor {b_ip} remote-as {r2.asn}" in lab.saved("r1")  # `write memory`
     assert lab.session("r1", b_ip) == lab.session("r2", a_ip) == "Established"
 
     def accepted() -> dict[str, Any] | None:  # the UPDATE follows the session's coming up
