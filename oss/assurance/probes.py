@@ -110,7 +110,7 @@ class ProbeCollector:
         self.sink = sink
         self.services = services
         self.driver = driver or CliDriver(max_workers=settings.max_workers)
-        self._targets = Targets()
+        self.targets = Targets()  # as the pipeline last handed them
         self.probes = 0  # probes that gave figures
         self.failed = 0  # probes that did not
         self.rounds = 0
@@ -121,7 +121,7 @@ class ProbeCollector:
     # --- the collector contract ---------------------------------------------------------------
 
     def follow(self, targets: Targets) -> None:
-        self._targets = targets
+        self.targets = targets
 
     def restarted(self, device: str) -> None:
         """Nothing kept per device: a restart changes no figure."""
@@ -180,7 +180,7 @@ class ProbeCollector:
         return events
 
     def _plans(self, services: Sequence[ServiceEnds]) -> list[_Plan]:
-        targets = self._targets
+        targets = self.targets
         plans: list[_Plan] = []
         skipped: dict[str, str] = {}
         for service in services:

@@ -15,13 +15,16 @@ import pytest
 
 from drivers.base import Target
 from drivers.platforms import ProbeOptions, load_platform
+from oss.app import assemble
 from oss.assurance.collectors import Targets
+from oss.assurance.pipeline import AssurancePipeline
 from oss.assurance.probes import ProbeCollector, ProbeFailed, read_summary
 from oss.errors import ConfigError, DeviceTimeout
 from oss.events import KPI_SERVICE, Event
 from oss.faults.rules import Rules
-from oss.settings import ProbeSettings
+from oss.settings import AssuranceSettings, ProbeSettings, load_settings
 from oss.store.service_queries import ServiceEnds
+from topology.model import Device
 
 IPUTILS = """PING 10.255.0.3 (10.255.0.3) 56(84) bytes of data.
 64 bytes from 10.255.0.3: icmp_seq=1 ttl=63 time=20.4 ms
@@ -216,3 +219,59 @@ def test_a_latency_threshold_raises_and_clears_on_the_service() -> None:
     assert kpi(12.0, 3) == []  # inside the hysteresis
     [cleared] = kpi(2.0, 4)
     assert cleared.kind == "clear" and cleared.reduction_key == raised.reduction_key
+
+
+# --- what the pipeline hands the probes ---------------------------------------------------------
+
+
+async def test_the_pipeline_hands_the_owned_probers_why_not_the_others_and_every_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("R_CREDS", '{"username": "oss", "password": "x"}')
+    devices = [
+        Device(
+            name="r1", platform="lab-sim", mgmt_address="127.0.0.11", credentials_ref="env:R_CREDS"
+        ),
+        Device(
+            name="r2", platform="linux", mgmt_address="127.0.0.12", credentials_ref="env:R_CREDS"
+        ),
+        Device(name="r3", platform="lab-sim", mgmt_address="127.0.0.13", loopback="10.255.0.3"),
+        Device(
+            name="r4", platform="lab-sim", mgmt_address="127.0.0.14", credentials_ref="env:R_CREDS"
+        ),
+    ]
+    async with assemble(load_settings(None, state_dir=tmp_path)) as daemon:
+        for device in devices:
+            await daemon.inventory.add_device(device, actor="test")
+        settings = AssuranceSettings(refresh_s=3600.0)
+        owned = {"r1", "r2", "r3"}  # r4 is another cluster instance's
+        pipeline = AssurancePipeline(
+            settings, daemon.inventory, [], ports={"cli": 2222}, owns=owned.__contains__
+        )
+        probes = pipeline.collector("probes")
+        assert isinstance(probes, ProbeCollector)
+        stop = asyncio.Event()
+        task = asyncio.create_task(pipeline.run(stop))
+        try:
+            async with asyncio.timeout(5):
+                while True:
+                    if probes.targets.probe_addresses:
+                        break
+                    await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    targets = probes.targets
+    assert set(targets.probers) == {"r1"}
+    r1 = targets.probers["r1"]
+    assert (r1.host, r1.port, r1.timeout_s) == ("127.0.0.11", 2222, 15.0)  # lab-sim's bound
+    assert targets.unprobed == {
+        "r2": "its platform linux has no probe data",
+        "r3": "no management address or credentials reference",
+    }
+    assert targets.probe_addresses == {
+        "r1": "127.0.0.11",
+        "r2": "127.0.0.12",
+        "r3": "10.255.0.3",  # its loopback
+        "r4": "127.0.0.14",
+    }
