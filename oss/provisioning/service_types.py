@@ -121,9 +121,12 @@ class ServiceType:
     @property
     def needs_vlan(self) -> bool:
         """Whether a service of this type has a VLAN of its own: path services do, and so do
-        endpoints whose attachments do not each give one."""
+        endpoints whose attachments do not each give one (an endpoint that names devices only
+        attaches nothing)."""
         return self.realisation == "path" or any(
-            self.parameters[name].type != "list" or "vlan" not in self.attachment
+            "vlan" not in self.attachment
+            if self.parameters[name].type == "list"
+            else not self.parameters[name].constraints.get("devices_only")
             for name in self.endpoint_params
         )
 
@@ -357,6 +360,10 @@ def _check_endpoint(spec: ParamSpec, value: Any, where: str, problems: list[Prob
                 Problem(where, f"must be device:interface (e.g. pe1:eth3), not {_short(value)}")
             )
             return None
+    elif spec.constraints.get("devices_only"):
+        if match is None or match["interface"] is not None:
+            problems.append(Problem(where, f"must be a site or a device, not {_short(value)}"))
+            return None
     elif match is None:
         problems.append(
             Problem(where, f"must be a site, a device or device:interface, not {_short(value)}")
@@ -518,7 +525,9 @@ _TYPE_KEYS: dict[str, frozenset[str]] = {
     "enum": frozenset({"values"}),
     "rate": frozenset({"min", "max"}),
     "latency": frozenset({"min", "max"}),
-    "endpoint": frozenset({"needs_interface"}),
+    # devices_only: a device or a site, never device:interface (the service attaches no
+    # interface, so it needs no VLAN: a BGP peering between two routers)
+    "endpoint": frozenset({"needs_interface", "devices_only"}),
     "ipv4_interface": frozenset(),
     "ipv4_prefix": frozenset(),
     "route_target": frozenset(),
@@ -660,7 +669,7 @@ class _SpecParser:
                 self.problem(loc, "must be a non-empty list of strings")
                 return None
             return tuple(raw)
-        if key == "needs_interface":
+        if key in ("needs_interface", "devices_only"):
             if not isinstance(raw, bool):
                 self.problem(loc, "must be true or false")
                 return None
@@ -693,6 +702,9 @@ class _SpecParser:
             if type_ == key and needed not in c:
                 self.problem(loc, f"{_a(type_)} parameter needs {needed}")
                 ok = False
+        if c.get("needs_interface") and c.get("devices_only"):
+            self.problem((*loc, "devices_only"), "contradicts needs_interface")
+            ok = False
         unique_by = c.get("unique_by", ())
         items = c.get("items")
         if unique_by and items is not None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from drivers.platforms import load_platform
+from oss.errors import ConfigError, InvalidInput
 from oss.provisioning.plan import DevicePlan, Mode, template_context
 from oss.provisioning.protocols import render_device
 from oss.provisioning.realise import DeviceRole, service_names
 from oss.provisioning.render import Renderer, TemplateError
-from oss.provisioning.service_types import load_service_types
+from oss.provisioning.service_types import load_service_type, load_service_types
 from topology.model import Device
 
 STYPE = load_service_types()["bgp-peering"]
@@ -72,3 +74,20 @@ def test_ends_on_links_of_different_lengths_are_refused() -> None:
     }
     with pytest.raises(TemplateError, match="different prefix lengths: not one link"):
         plan("r1", "merge", b_end=b_end)
+
+
+def test_the_routers_are_devices_only_so_the_peering_takes_no_vlan() -> None:
+    assert STYPE.needs_vlan is False
+    assert STYPE.example is not None
+    with pytest.raises(InvalidInput, match=r"parameters\.a: must be a site or a device, not"):
+        STYPE.validate({**STYPE.example, "a": "r1:eth1"})
+
+
+def test_devices_only_contradicting_needs_interface_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad\nrealisation: endpoints\nendpoint_roles: [pe]\nendpoints: [a]\n"
+        "templates: {pe: bad/pe}\nparameters:\n"
+        "  a: {type: endpoint, needs_interface: true, devices_only: true}\n"
+    )
+    with pytest.raises(ConfigError, match=r"bad\.yaml:7: parameters\.a\.devices_only: contradicts"):
+        load_service_type("bad", tmp_path)
