@@ -452,7 +452,14 @@ def lab_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
     """The running labs' nodes, interfaces and links: the simulated lab, the namespace lab."""
     netns_dir = lab_netns.recorded_dir(state_dir)
     sim_running = _live_state(_lab_dir(state_dir)) is not None
-    if netns_dir is None or sim_running:
+    if netns_dir is None and not sim_running:
+        looked = [state_dir] if state_dir is not None else _search_dirs()
+        looked += [] if state_dir is not None else lab_netns.search_dirs()
+        raise ClientError(
+            f"no lab is running (looked in {', '.join(str(d) for d in looked)}: neither a "
+            "simulated lab nor a namespace lab); give the lab's --state-dir"
+        )
+    if sim_running:
         _sim_status(ctx, state_dir, also=netns_dir is not None)
     if netns_dir is not None:
         report = lab_netns.status(ctx, netns_dir)
@@ -533,7 +540,7 @@ def lab_exec(
     state_dir: StateDir = None,
 ) -> None:
     """Run a command inside the namespace lab: in the management namespace (where the daemon
-    lives: `oss lab exec -- oss serve ...`) or in a node's (`--node r1 -- vtysh`)."""
+    lives: `oss lab exec -- oss serve ...` gets the lab's OSS_* settings) or in a node's."""
     lab_netns.exec_in(state_dir, node, command or [])
 
 

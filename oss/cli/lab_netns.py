@@ -322,10 +322,20 @@ def exec_in(state_dir: Path | None, node_name: str | None, command: list[str]) -
         raise ClientError(
             "give the command after --: oss lab exec [--node N] -- CMD ...", exit_code=2
         )
+    from lab.netns.mgmt import daemon_env
+
     state = _load(_lab_dir(state_dir))
-    namespace = state.plan.node(node_name).namespace if node_name else state.plan.mgmt_namespace
+    environment = dict(os.environ)
+    if node_name:
+        namespace = state.plan.node(node_name).namespace
+    else:
+        # `oss serve` started here talks to the lab and takes its traps without more settings;
+        # the caller's own OSS_* settings win.
+        namespace = state.plan.mgmt_namespace
+        trap_port = int(state.extra.get("trap_port", 162))
+        environment = {**daemon_env(state, trap_port), **environment}
     try:
-        os.execvp("ip", ["ip", "netns", "exec", namespace, *command])
+        os.execvpe("ip", ["ip", "netns", "exec", namespace, *command], environment)
     except OSError as exc:
         raise ClientError(f"cannot run ip netns exec: {exc}") from None
 
