@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.netns import build, iproute
+from lab.netns import build, iproute, processes
 from lab.netns.safety import assert_contained
 from lab.netns.state import LabState, state_file
 from tests.peers.netns_lab import leftovers, netns_lab_unavailable, new_prefix, running_netns_lab
@@ -91,6 +91,20 @@ def test_triangle_up_closed_forwarding_faults_and_down_leaves_nothing(tmp_path: 
         lab.fault_link("r1:eth1", "clear")
         cleared = _rtt_avg_ms(lab.ping("r1", far_address, count=3).stdout)
         assert cleared - base < 15.0, (base, cleared)  # the 20 ms are gone
+        # r3 powered off: its daemons end, its neighbours' ends lose carrier; on again, new
+        # daemons answer and every link is up.
+        r3_daemons = [p.pid for p in lab.state.processes_of("r3")]
+        lab.fault_node("r3", up=False)
+        assert r3_daemons and not any(processes.alive(pid) for pid in r3_daemons)
+        opers = {li["a"]: (li["a_oper"], li["b_oper"]) for li in lab.status()["links"]}
+        assert opers == {"r1:eth1": ("up", "up"), "r2:eth2": ("down", "down"),
+                         "r3:eth2": ("down", "down")}  # fmt: skip
+        lab.fault_node("r3", up=True)  # returns once every daemon of r3 answers again
+        report = lab.status()
+        assert report["nodes"]["r3"]["down"] is False
+        assert set(report["nodes"]["r3"]["daemons"].values()) == {"running"}
+        assert not set(r3_daemons) & {p.pid for p in lab.state.processes_of("r3")}
+        assert all(li["a_oper"] == li["b_oper"] == "up" for li in report["links"])
         # Left impaired on purpose: down must end the delay line too.
         lab.fault_link("r1:eth1", "delay", "5ms", "loss", "1%")
         recorded = [p.pid for p in lab.state.processes]
