@@ -459,22 +459,23 @@ def lab_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
             f"no lab is running (looked in {', '.join(str(d) for d in looked)}: neither a "
             "simulated lab nor a namespace lab); give the lab's --state-dir"
         )
+    reports = {}
     if sim_running:
-        _sim_status(ctx, state_dir, also=netns_dir is not None)
+        reports["sim"] = _sim_status(ctx, state_dir)
     if netns_dir is not None:
-        report = lab_netns.status(ctx, netns_dir)
-        if get_context(ctx).output is Format.JSON:
-            emit_json(report)
+        reports["netns"] = lab_netns.status(ctx, netns_dir)
+    if get_context(ctx).output is Format.JSON:
+        # One lab: its report as it is; both: {"sim": ..., "netns": ...}.
+        emit_json(next(iter(reports.values())) if len(reports) == 1 else reports)
 
 
-def _sim_status(ctx: typer.Context, state_dir: Path | None, also: bool) -> None:
+def _sim_status(ctx: typer.Context, state_dir: Path | None) -> dict[str, Any]:
+    """Print the simulated lab's tables (unless -o json); its report."""
     state = _running_state(state_dir)
     status = _control(state, {"op": "status"})
+    report = {"kind": "sim", "pid": state["pid"], **status}
     if get_context(ctx).output is Format.JSON:
-        emit_json({"kind": "sim", "pid": state["pid"], **status})
-        if also:
-            print()
-        return
+        return report
     rows = []
     for name, node in status["nodes"].items():
         interfaces = " ".join(f"{i}:{s['oper']}" for i, s in node["interfaces"].items())
@@ -498,6 +499,7 @@ def _sim_status(ctx: typer.Context, state_dir: Path | None, also: bool) -> None:
         for link in status["links"]
     ]
     table(links, ["link", "up", "latency_us", "loss"], title="links")
+    return report
 
 
 # --- faults ----------------------------------------------------------------------------------
