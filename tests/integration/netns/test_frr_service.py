@@ -11,8 +11,9 @@ routers themselves with vtysh:
 - create: both ends hold the neighbor and the prefix-lists, the session is Established (the
   engine's state check waited for it) and r1 accepted r2's loopback;
 - modify (r1 also accepts r3's loopback): one line on r1, r2 untouched;
-- drift: a prefix-list line removed and a description changed by hand on r2 show in the
-  service's diff; reconcile puts them back;
+- drift: a prefix-list line removed and a description changed by hand on r2 show in `oss
+  service diff` (the CLI, run in the management namespace); `oss service reconcile` puts them
+  back;
 - delete: both routers' running configurations are what they were before the service.
 Everything that talks to a lab address runs inside the lab's namespaces; `assert_contained`
 checks before the daemon starts that no namespace of the lab has a route out.
@@ -68,6 +69,13 @@ class FrrLab:
         if ok:
             assert reply.status_code < 300, reply.text
         return reply
+
+    def oss(self, *args: str, code: int = 0) -> str:
+        """The oss CLI, run inside the management namespace (it talks to the daemon's API);
+        `code`: the exit code expected (`oss service diff` exits 1 on drift)."""
+        done = self.lab.mgmt.call(self.daemon.cli, *args, token=self.token)
+        assert done.returncode == code, done.stdout + done.stderr
+        return done.stdout
 
     def vtysh(self, node: str, *commands: str) -> str:
         """vtysh on the node, several commands in one session (`configure terminal`, ...)."""
@@ -233,7 +241,7 @@ def test_bgp_peering_lifecycle_on_real_frr(triangle: FrrLab) -> None:
     assert f"ip prefix-list {svc}-in seq 10 permit {r3.loopback}/32" in lab.running("r1")
     assert lab.running("r2") == r2_config
 
-    # drift by hand on r2, seen in the service's diff, then reconciled
+    # drift by hand on r2, seen in the service's diff, then reconciled (with the oss CLI)
     lab.vtysh(
         "r2",
         "configure terminal",
@@ -241,7 +249,7 @@ def test_bgp_peering_lifecycle_on_real_frr(triangle: FrrLab) -> None:
         f"router bgp {r2.asn}",
         f"neighbor {a_ip} description changed by hand",
     )
-    drift = lab.api("GET", f"/api/v1/services/{service}/diff").json()
+    drift = json.loads(lab.oss("-o", "json", "service", "diff", str(service), code=1))
     assert drift["in_sync"] is False
     assert {d["device"]: sorted(d["diff"]) for d in drift["devices"]} == {
         "r1": [],
@@ -251,8 +259,8 @@ def test_bgp_peering_lifecycle_on_real_frr(triangle: FrrLab) -> None:
             f"oss {svc} bgp-peering acme",
         ],
     }
-    lab.api("POST", f"/api/v1/services/{service}/reconcile")
-    assert lab.api("GET", f"/api/v1/services/{service}/diff").json()["in_sync"] is True
+    lab.oss("service", "reconcile", str(service))
+    assert json.loads(lab.oss("-o", "json", "service", "diff", str(service)))["in_sync"] is True
     # the same lines (FRR prints a prefix-list made again after the ones still there)
     assert sorted(lab.running("r2")) == sorted(r2_config)
 
