@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from lab.files import write_private
 from lab.netns import iproute, processes
 from lab.netns.iproute import LabError
 from lab.netns.plan import IFNAMSIZ, MGMT_INTERFACE, LabPlan, NodePlan
+from lab.netns.render import node_paths
 from lab.netns.safety import assert_contained
-from lab.netns.state import LabSecrets, LabState, ProcessRecord, run_dir
+from lab.netns.state import LabSecrets, LabState, ProcessRecord, known_hosts_file, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,7 @@ def up(
         timings.mark("safety")
         if software is not None:
             _start_software(state, software, secrets, ready_timeout_s, timings)
+        _write_known_hosts(state)
         state.extra["timings"] = timings.phases
         state.set_phase("up")
     except BaseException:
@@ -128,6 +131,18 @@ def up(
         raise
     log.info("lab %s up: %s", plan.name, timings.phases)
     return state
+
+
+def _write_known_hosts(state: LabState) -> None:
+    """Each node's sshd host key under its management address (the file the credentials
+    name), so the daemon's SSH sessions to the nodes verify them."""
+    lines = []
+    for node in state.plan.nodes:
+        key = node_paths(run_dir(state.state_dir), node).ssh / "host_key.pub"
+        if key.exists():
+            kind, text = key.read_text(encoding="utf-8").split()[:2]
+            lines.append(f"{node.mgmt_address} {kind} {text}\n")
+    write_private(known_hosts_file(state.state_dir), "".join(lines))
 
 
 # ------------------------------------------------------------------------------- the network

@@ -32,6 +32,7 @@ from oss.errors import OssError
 
 STATE_FILE = "netns-lab.json"
 CREDENTIALS_FILE = "credentials.yaml"
+KNOWN_HOSTS_FILE = "known_hosts"  # the nodes' sshd host keys, which the credentials name
 RUN_DIR = "run"  # per-node files: run/<node>/ (FRR config, sockets, pid files, ...)
 LAB_SSH_USER = "osslab"  # the SSH login whose session is vtysh (see lab.netns.node)
 FORMAT = 1
@@ -76,8 +77,11 @@ class LabSecrets:
         }
 
     def write(self, state_dir: Path) -> Path:
+        """The credentials file, naming the lab's known_hosts (the CLI driver verifies host
+        keys; `build.up` writes the nodes' once their sshd keys exist)."""
         path = credentials_file(state_dir)
-        write_private(path, yaml.safe_dump(self.credentials(), sort_keys=False))
+        held = {**self.credentials(), "known_hosts": str(known_hosts_file(state_dir).absolute())}
+        write_private(path, yaml.safe_dump(held, sort_keys=False))
         return path
 
     @classmethod
@@ -103,6 +107,10 @@ def state_file(state_dir: Path) -> Path:
 
 def credentials_file(state_dir: Path) -> Path:
     return state_dir / CREDENTIALS_FILE
+
+
+def known_hosts_file(state_dir: Path) -> Path:
+    return state_dir / KNOWN_HOSTS_FILE
 
 
 def run_dir(state_dir: Path) -> Path:

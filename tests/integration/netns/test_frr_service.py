@@ -30,7 +30,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from lab.netns.node import vtysh_argv
 from lab.netns.plan import LabPlan
@@ -103,22 +102,6 @@ class FrrLab:
         return (frr / "bgpd.conf").read_text().splitlines()
 
 
-def _trust_host_keys(lab: NetnsLab) -> None:
-    """Each node's sshd host key under its management address, in the lab's credentials: the
-    driver verifies host keys (until the lab's own credentials carry them)."""
-    held = yaml.safe_load(lab.credentials_file.read_text())
-    if "known_hosts" in held:
-        return
-    lines = []
-    for node in lab.plan.nodes:
-        key = (node_paths(run_dir(lab.state_dir), node).ssh / "host_key.pub").read_text().split()
-        lines.append(f"{node.mgmt_address} {key[0]} {key[1]}\n")
-    known_hosts = lab.state_dir / "known_hosts"
-    known_hosts.write_text("".join(lines))
-    held["known_hosts"] = str(known_hosts)
-    lab.credentials_file.write_text(yaml.safe_dump(held))
-
-
 @pytest.fixture(scope="module")
 def triangle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FrrLab]:
     reason = netns_lab_unavailable()
@@ -127,7 +110,6 @@ def triangle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FrrLab]:
     state_dir = tmp_path_factory.mktemp("frr-netns")
     with running_netns_lab(TRIANGLE, state_dir / "lab") as lab:
         assert_contained(lab.plan)  # before any traffic: no namespace of the lab has a way out
-        _trust_host_keys(lab)
         daemon = Daemon(
             state_dir / "daemon",
             extra_args=["--topology", str(TRIANGLE)],
