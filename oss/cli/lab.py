@@ -32,7 +32,7 @@ from oss.errors import InvalidInput
 from topology.units import parse_latency_us
 
 lab_app = typer.Typer(
-    help="The simulated lab: one device per containerlab node, on 127.0.0.0/8.",
+    help="Labs: simulated on 127.0.0.0/8, or (--netns) FRR in network namespaces.",
     no_args_is_help=True,
 )
 fault_app = typer.Typer(help="Fault injection in the running lab.", no_args_is_help=True)

@@ -129,7 +129,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topology": ("topology", "The graph: import, export, paths, impact."),
     "customer": ("customer", "Customers (minimal CRM)."),
     "account": ("customer", "Billing accounts of customers."),
-    "lab": ("lab", "The simulated lab: one device per containerlab node, on 127.0.0.0/8."),
+    "lab": ("lab", "Labs: simulated on 127.0.0.0/8, or (--netns) FRR in network namespaces."),
     "service": ("service", "Services (the types in configs/services) and their transactions."),
     "slice": ("service", "Network slices."),
     "transaction": ("service", "Provisioning transactions."),
