@@ -96,20 +96,26 @@ def up(
     check_prefix(prefix)
     plan = plan_lab(parse_clab(read_file(path), str(file)), prefix, profiles.profile_of)
     directory = (state_dir or default_dir()).expanduser().resolve()
+    for folder, option in ((directory, "--state-dir"), (serve, "--serve")):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise ClientError(f"{option} {folder}: not a directory", exit_code=2)
     if serve is not None:
         _check_port_free(port)
     software = node.NodeSoftware(trap_port=trap_port) if daemons else None
     if software is not None:
         node.check_lab(plan, run_dir(directory))  # a profile that does not render: exit 2
     started = time.monotonic()
-    state = build.up(
-        plan,
-        directory,
-        software=software,
-        topology=str(path),
-        ready_timeout_s=timeout,
-        extra={"trap_port": trap_port},
-    )
+    try:
+        state = build.up(
+            plan,
+            directory,
+            software=software,
+            topology=str(path),
+            ready_timeout_s=timeout,
+            extra={"trap_port": trap_port},
+        )
+    except OSError as exc:  # the state directory cannot be written, ...
+        raise ClientError(f"{exc.filename or directory}: {exc.strerror or exc}") from None
     seconds = round(time.monotonic() - started, 2)
     recorded: dict[str, Any] = {"skipped": "the daemon runs in the management namespace: --serve"}
     if serve is not None:

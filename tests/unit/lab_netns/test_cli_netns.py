@@ -106,3 +106,14 @@ def test_faults_on_a_recorded_lab_check_their_words(
     assert code == 2 and "lab triangle has no link at 'r9:eth1'" in err
     code, _, err = _oss(capsys, "lab", "fault", "node", "r9", "down", *where)
     assert code == 2 and "lab triangle has no node 'r9' (nodes: r1, r2, r3)" in err
+
+
+@pytest.mark.usefixtures("as_root")
+def test_a_state_dir_that_is_a_file_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    argv = ["lab", "up", "--netns", str(TRIANGLE), "--state-dir", str(not_a_dir)]
+    code, _, err = _oss(capsys, *argv)
+    assert (code, err.strip()) == (2, f"error: --state-dir {not_a_dir}: not a directory")
