@@ -98,6 +98,9 @@ def start_node(
     user = _frr_user()
     daemons = profile.daemons_for(node.asn is not None)
     _write_files(lab, node, profile, paths, secrets, trap_port, user, daemons)
+    waits = {"snmpd": paths.agentx, "zebra": paths.zserv}
+    for stale in waits.values():  # a killed node's old sockets would pass for new ones
+        stale.unlink(missing_ok=True)
     for spec in daemons:
         launch = _launch(spec, node, paths, user)
         process = _spawn(node.namespace, launch)
@@ -110,7 +113,6 @@ def start_node(
                 argv0=_TITLES.get(spec.run, launch.argv[0]),
             )
         )
-        waits = {"snmpd": paths.agentx, "zebra": paths.zserv}
         socket = waits.get(spec.run if spec.run != "frr" else spec.name)
         if socket is not None:
             _wait_for(socket, process, node, spec, launch.log, secrets)
