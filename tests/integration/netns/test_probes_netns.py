@@ -19,12 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from lab.files import write_private
 from lab.netns.plan import LabPlan
 from lab.netns.safety import assert_contained
-from lab.netns.state import credentials_file, run_dir
 from oss.app import assemble
 from oss.assurance.pipeline import AssurancePipeline
 from oss.assurance.probes import LATENCY, ProbeCollector
@@ -49,25 +46,7 @@ WAIT_S = 60.0
 @dataclass
 class Triangle:
     lab: NetnsLab
-    credentials: Path  # the daemon's credentials file for the lab's nodes
-
-
-def _credentials(lab: NetnsLab, into: Path) -> Path:
-    """The lab's credentials file, with a known_hosts of its nodes' host keys when it names
-    none (the CLI driver verifies host keys)."""
-    lab_file = credentials_file(lab.state_dir)
-    data = yaml.safe_load(lab_file.read_text(encoding="utf-8"))
-    if "known_hosts" in data or "host_key" in data:
-        return lab_file
-    lines = []
-    for node in lab.plan.nodes:
-        key = (run_dir(lab.state_dir) / node.name / "ssh" / "host_key.pub").read_text().split()
-        lines.append(f"{node.mgmt_address} {key[0]} {key[1]}\n")
-    known_hosts = into / "known_hosts"
-    write_private(known_hosts, "".join(lines))
-    path = into / "credentials.yaml"
-    write_private(path, yaml.safe_dump({**data, "known_hosts": str(known_hosts)}))
-    return path
+    credentials: Path  # the lab's credentials file (its known_hosts named in it)
 
 
 def _routed(plan: LabPlan, source: str, destination: str) -> bool:
@@ -94,7 +73,7 @@ def triangle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Triangle]:
         while not _routed(lab.plan, "r1", "r2"):
             assert time.monotonic() < deadline, "r1 never had its OSPF route to r2's loopback"
             time.sleep(0.3)
-        yield Triangle(lab, _credentials(lab, base))
+        yield Triangle(lab, lab.credentials_file)
 
 
 def _latencies(events: list[Event]) -> list[float]:
@@ -134,7 +113,7 @@ async def _scenario(
         None,
         state_dir=state_dir,
         drivers={
-            "credentials_dirs": [str(triangle.credentials.parent), str(lab.state_dir)],
+            "credentials_dirs": [str(lab.state_dir)],
             "allowed_networks": [plan.mgmt_subnet],
         },
     )
