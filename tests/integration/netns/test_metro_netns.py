@@ -21,12 +21,11 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +35,7 @@ from lab.netns.plan import LabPlan, plan_lab
 from lab.netns.profiles import profile_of
 from lab.netns.safety import assert_contained
 from lab.netns.state import LabSecrets
+from tests.peers.cluster import wait_for
 from tests.peers.daemon import Daemon
 from tests.peers.netns_lab import (
     NetnsLab,
@@ -50,23 +50,9 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 METRO = ROOT / "lab" / "topologies" / "metro.clab.yml"
-WAIT_S = 30.0
 LLDP_REM_SYSNAME = "1.0.8802.1.1.2.1.4.1.1.9"  # lldpRemSysName.<timeMark>.<localPort>.<index>
 LLDP_REM_PORTID = "1.0.8802.1.1.2.1.4.1.1.7"
 LLDP_LOC_PORTID = "1.0.8802.1.1.2.1.3.7.1.3"  # lldpLocPortId.<localPort>
-T = TypeVar("T")
-
-
-def wait_for(what: str, found: Callable[[], T | None], timeout_s: float = WAIT_S) -> T:
-    """Poll until `found()` gives something (bounded); fail naming what never came."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = found()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened within {timeout_s:.0f}s: {what}")
-        time.sleep(0.3)
 
 
 @dataclass
@@ -131,18 +117,17 @@ def _start_in_mgmt_once_it_exists(
 ) -> None:
     """`oss serve` in the management namespace as soon as its gateway address is there (the
     nodes' software is still starting): the daemon's start-up and the lab's overlap."""
-    deadline = time.monotonic() + 60
-    while True:
+
+    def gateway_up() -> bool:
         shown = subprocess.run(
             ["ip", "-n", plan.mgmt_namespace, "-brief", "address", "show"],
             capture_output=True,
             text=True,
             timeout=10,
         )
-        if f"{plan.mgmt_gateway}/" in shown.stdout:
-            break
-        assert time.monotonic() < deadline, f"no {plan.mgmt_namespace} with the gateway"
-        time.sleep(0.05)
+        return f"{plan.mgmt_gateway}/" in shown.stdout
+
+    wait_for(f"{plan.mgmt_namespace} with the gateway {plan.mgmt_gateway}", gateway_up, 60)
     daemon.env = _daemon_env(plan, state_dir, trap_port)  # the lab's secrets exist by now
     inside = namespace_thread(plan.mgmt_namespace)
     try:

@@ -13,16 +13,15 @@ no bgpd. Checked on the real daemons:
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import paramiko
 import pytest
 
 from lab.netns.safety import assert_contained
 from lab.netns.state import run_dir
+from tests.peers.cluster import wait_for
 from tests.peers.netns_lab import NetnsLab, netns_lab_unavailable, running_netns_lab
 
 pytestmark = pytest.mark.integration
@@ -42,19 +41,6 @@ topology:
       vars: {capacity: 10G}
 """
 BGP_PEER_STATE = "1.3.6.1.2.1.15.3.1.2"  # BGP4-MIB bgpPeerState.<peer address>; 6: established
-WAIT_S = 30.0
-T = TypeVar("T")
-
-
-def wait_for(what: str, found: Callable[[], T | None], timeout_s: float = WAIT_S) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = found()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened within {timeout_s:.0f}s: {what}")
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
