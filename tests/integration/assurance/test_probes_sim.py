@@ -85,7 +85,7 @@ async def test_a_latency_fault_moves_the_kpi_the_sla_and_raises_a_threshold_alar
     task = asyncio.create_task(pipeline.run(stop))
     try:
         # Before: the route's round trip, 2 x (0.5 + 0.5) ms, and the SLA's 5 ms is met.
-        await wait_until(lambda: len(_latencies(sink)) >= 2)
+        await wait_until(lambda: len(_latencies(sink)) >= 1)
         before = _latencies(sink)
         assert all(1.9 < ms < 3.0 for ms in before), before
         event = next(e for e in sink.events if e.name == KPI_SERVICE)
@@ -99,7 +99,7 @@ async def test_a_latency_fault_moves_the_kpi_the_sla_and_raises_a_threshold_alar
         # 20 ms more on one link of the route, each way: the round trip grows by 40 ms.
         lab.call(lab.lab.impair, FAULTED, latency_us=20_500)
         seen = len(_latencies(sink))
-        await wait_until(lambda: len(_latencies(sink)) >= seen + 3)
+        await wait_until(lambda: len(_latencies(sink)) >= seen + 2)
         after = _latencies(sink)[seen + 1 :]  # a round may have started before the fault
         assert all(39.0 < ms - max(before) < 41.0 for ms in after), (before, after)
         await rollup.flush()
