@@ -58,14 +58,16 @@ typecheck: venv ## mypy, strict
 # The suite mostly waits on its peers (servers starting, lease periods, polls), so it runs on
 # TEST_WORKERS pytest-xdist processes (3 on CI's 2 cores: more than cores); --dist loadfile
 # keeps a file's tests, and the module fixtures they share (a lab, a daemon, a browser), on one
-# worker. TEST_WORKERS=0 runs the suite in one process (pytest's own order).
+# worker. TEST_WORKERS=0 runs the suite in one process (pytest's own order). Tests marked
+# `serial` (bounds of a few 1-2 s lease periods: the cluster's) run after, alone.
 TEST_WORKERS ?= 3
 
 test-unit: venv ## the fast tests only (no servers), on pytest-xdist workers (TEST_WORKERS=3)
 	$(BIN)/pytest tests/unit -q -n $(TEST_WORKERS)
 
 test: venv system-deps lint typecheck ## everything CI runs: lint, types, unit, integration and e2e tests (on TEST_WORKERS=3 workers)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 -m "not serial"
+	$(BIN)/pytest -q --durations=5 -m serial
 
 bench: venv system-deps ## benchmarks against real peers, each printing ratios from one run
 	$(BIN)/python -m bench.snmp_bench

@@ -56,7 +56,9 @@ class Daemon:
                 raise
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        # A bound, not a measure: beside make test's other workers a start takes a few times
+        # its quiet seconds (as in tests/peers/cluster.py).
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None

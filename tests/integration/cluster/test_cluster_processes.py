@@ -46,7 +46,7 @@ from tests.unit.drivers.test_snmp_trap_codec import v2c_message
 from topology.model import Device
 from topology.targets import parse_networks, target_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]  # lease periods of seconds
 
 LEASE_S = 2.0
 LINK_DOWN = "1.3.6.1.6.3.1.1.5.3"

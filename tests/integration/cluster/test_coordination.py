@@ -29,6 +29,8 @@ from oss.store.tables import AuditRow
 from tests.peers.postgres import PostgresServer, create_database
 from topology.model import Device, Site
 
+pytestmark = pytest.mark.serial  # lease periods of a second: make test runs it alone
+
 LEASE_S = 1.0  # the smallest the settings allow: ticks every 0.33 s
 WAIT_S = 15.0  # an upper bound for what should take a few lease periods, never a measure
 DEVICES = 12

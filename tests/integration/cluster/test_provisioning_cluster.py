@@ -45,7 +45,7 @@ from tests.integration.provisioning.conftest import (
 from tests.peers.postgres import PostgresServer, create_database
 from topology.clab import parse_clab
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]  # lease periods of seconds
 
 SLICE = {"customer": "acme", "from": "west", "to": "east", "bandwidth": "100M"}
 GUARD_S = 60.0  # only so a broken lock cannot hang the suite; never reached when it works

@@ -48,7 +48,7 @@ from tests.unit.faults.test_alarm_batches import EverySignal
 from topology.graph import GraphChange
 from topology.model import Device, Endpoint, Link
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]  # lease periods of seconds
 
 WAIT_S = 20.0  # an upper bound for what takes milliseconds, never a measure
 T0 = 1_700_000_000_000_000_000

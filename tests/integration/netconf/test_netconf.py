@@ -491,6 +491,7 @@ async def test_cancelling_a_call_in_flight_leaves_a_working_pool(
         assert await running_mtus(nc) == {}
 
 
+@pytest.mark.serial  # a 1 s timeout that a hello beside other workers' CPU load can outlast
 async def test_a_call_that_outlives_its_timeout_is_a_device_timeout(
     netconf_server: NetconfServer, driver: NetconfDriver
 ) -> None:
