@@ -134,12 +134,9 @@ def test_the_ebgp_session_the_link_asks_for_is_established_also_in_the_bgp4_mib(
 
 def test_isis_converges_r1_reaches_r3_through_r2(line: NetnsLab) -> None:
     r3 = f"{line.plan.node('r3').loopback}/32"
-    # FRR 8.4's isisd installs its first routes some 30 s after it starts, however short
-    # its timers (hellos, CSNP/PSNP, LSP generation and SPF are all at 1 s here).
     route = wait_for(
         "r1's IS-IS route to r3's loopback",
         _showing(line, "r1", f"show ip route {r3}", '"isis"'),
-        timeout_s=60,
     )
     r2_eth1 = line.plan.node("r2").interface("eth1").address.split("/")[0]
     assert f"* {r2_eth1}, via eth1" in route, route
