@@ -45,12 +45,14 @@ from lab.netns.render import (
     CONFIG_FILES,
     FRR_VIEW,
     NodePaths,
+    link_problem,
     node_context,
     node_paths,
     render_configs,
 )
 from lab.netns.state import LabSecrets, ProcessRecord
-from oss.errors import OssError
+from oss.errors import ConfigError, OssError, Problem, TopologyFileError
+from topology.clab import ClabSource
 
 DEFAULT_TRAP_PORT = 162
 FRR_DIR = Path("/usr/lib/frr")
@@ -137,9 +139,26 @@ class NodeSoftware:
         return node_ready(lab, node, run_dir)
 
 
-def check_lab(lab: LabPlan, run_dir: Path, *, profiles: Path | None = None) -> None:
+def check_lab(
+    lab: LabPlan, run_dir: Path, *, profiles: Path | None = None, source: ClabSource | None = None
+) -> None:
     """Every node's profile loads and renders (link vars such as `bgp` and `ospf-cost`, socket
-    path lengths): call before making anything, so a bad file leaves nothing behind."""
+    path lengths): call before making anything, so a bad file leaves nothing behind. With the
+    file as written (`source`), every problem is refused at once with its file:line."""
+    problems = []
+    for index, link in enumerate(lab.links):
+        reason = link_problem(lab, link)
+        if reason is not None:
+            where = f"{source.filename}:{source.links[index].line}" if source else lab.name
+            problems.append(Problem(where=where, reason=reason))
+    for node in lab.nodes:
+        try:
+            load_profile(node.profile, profiles)
+        except ConfigError as exc:
+            where = f"{source.filename}:{source.nodes[node.name].line}" if source else lab.name
+            problems.append(Problem(where=where, reason=f"node {node.name}: {exc}"))
+    if problems:
+        raise TopologyFileError(source.filename if source else lab.name, problems)
     for node in lab.nodes:
         profile = load_profile(node.profile, profiles)
         paths = node_paths(run_dir, node)

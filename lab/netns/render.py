@@ -149,23 +149,46 @@ def _interfaces(lab: LabPlan, node: NodePlan) -> list[dict[str, Any]]:
     return rows
 
 
+def bgp_kind(lab: LabPlan, link: LinkPlan) -> str | None:
+    """The session a link's `bgp` var asks for ("ebgp", "ibgp"), None without one;
+    InvalidInput naming the link when the var or its ends' AS numbers do not fit."""
+    written = link.vars.get("bgp")
+    if written is None or not str(written).strip():
+        return None
+    kind = str(written).strip().lower()
+    where = f"link {link.a} -- {link.b}"
+    if kind not in ("ebgp", "ibgp"):
+        raise InvalidInput(f"{where}: bgp '{kind}' is not ebgp or ibgp")
+    (a, _), (b, _) = link.ends()
+    asns = {name: lab.node(name).asn for name in (a, b)}
+    missing = [name for name, asn in asns.items() if asn is None]
+    if missing:
+        raise InvalidInput(f"{where}: bgp {kind} needs an oss.bgp-asn label on {missing[0]}")
+    if (kind == "ebgp") == (asns[a] == asns[b]):
+        same = "the same" if asns[a] == asns[b] else "different"
+        raise InvalidInput(f"{where}: bgp {kind} between {same} AS numbers")
+    return kind
+
+
+def link_problem(lab: LabPlan, link: LinkPlan) -> str | None:
+    """What is wrong with a link's vars for the node software (its IGP cost, its `bgp`)."""
+    try:
+        link_cost(link)
+        bgp_kind(lab, link)
+    except InvalidInput as exc:
+        return str(exc)
+    return None
+
+
 def _bgp_neighbors(lab: LabPlan, node: NodePlan) -> list[dict[str, Any]]:
     if node.asn is None:
         return []
     neighbors = []
     for row in _interfaces(lab, node):
-        kind = str(row["vars"].get("bgp", "")).lower()
-        if not kind:
+        kind = bgp_kind(lab, lab.link(f"{node.name}:{row['name']}"))
+        if kind is None:
             continue
         far = lab.node(row["peer_node"])
-        where = f"link {node.name}:{row['name']} -- {row['peer']}"
-        if kind not in ("ebgp", "ibgp"):
-            raise InvalidInput(f"{where}: bgp '{kind}' is not ebgp or ibgp")
-        if far.asn is None:
-            raise InvalidInput(f"{where}: bgp {kind} needs an oss.bgp-asn label on {far.name}")
-        if (kind == "ebgp") == (far.asn == node.asn):
-            same = "the same" if far.asn == node.asn else "different"
-            raise InvalidInput(f"{where}: bgp {kind} between {same} AS numbers")
         neighbors.append(
             {
                 "kind": kind,

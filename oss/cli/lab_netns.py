@@ -94,7 +94,8 @@ def up(
 
     path = file.expanduser().resolve()
     check_prefix(prefix)
-    plan = plan_lab(parse_clab(read_file(path), str(file)), prefix, profiles.profile_of)
+    topology = parse_clab(read_file(path), str(file))
+    plan = plan_lab(topology, prefix, profiles.profile_of)
     directory = (state_dir or default_dir()).expanduser().resolve()
     for folder, option in ((directory, "--state-dir"), (serve, "--serve")):
         if folder is not None and folder.exists() and not folder.is_dir():
@@ -103,7 +104,8 @@ def up(
         _check_port_free(port)
     software = node.NodeSoftware(trap_port=trap_port) if daemons else None
     if software is not None:
-        node.check_lab(plan, run_dir(directory))  # a profile that does not render: exit 2
+        # a bad link var or profile: exit 2 with file:line, before anything is made
+        node.check_lab(plan, run_dir(directory), source=topology.source)
     started = time.monotonic()
     try:
         state = build.up(

@@ -177,12 +177,11 @@ def running_netns_lab(
     ready_timeout_s: float = 60.0,
 ) -> Iterator[NetnsLab]:
     """The lab of `topology` up (every daemon answering), down on leaving, nothing left."""
-    plan = plan_lab(
-        parse_clab(topology.read_text(), str(topology)), prefix or new_prefix(), profiles.profile_of
-    )
+    parsed = parse_clab(topology.read_text(), str(topology))
+    plan = plan_lab(parsed, prefix or new_prefix(), profiles.profile_of)
     software = node.NodeSoftware(trap_port=trap_port) if daemons else None
     if software is not None:
-        node.check_lab(plan, run_dir(state_dir))
+        node.check_lab(plan, run_dir(state_dir), source=parsed.source)
     build.up(
         plan,
         state_dir,

@@ -17,7 +17,7 @@ from lab.netns.render import (
     node_paths,
     render_configs,
 )
-from oss.errors import InvalidInput
+from oss.errors import InvalidInput, TopologyFileError
 from topology.clab import parse_clab
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -204,3 +204,26 @@ def test_check_lab_renders_every_node_before_anything_is_made(tmp_path: Path) ->
     plan = _plan(BGP_LAB.replace("{bgp: ebgp,", "{bgp: isis,"))
     with pytest.raises(InvalidInput, match="bgp 'isis' is not ebgp or ibgp"):
         check_lab(plan, tmp_path)
+
+
+def test_check_lab_names_every_bad_link_and_profile_with_its_file_line(tmp_path: Path) -> None:
+    text = textwrap.dedent(BGP_LAB).lstrip("\n")
+    text = text.replace("{bgp: ebgp,", "{bgp: isis,").replace(
+        "r4: {}", "r4: {labels: {oss.lab-profile: nope}}"
+    )
+    text = text.replace(
+        '- endpoints: ["r3:eth3", "r4:eth1"]',
+        '- endpoints: ["r3:eth3", "r4:eth1"]\n      vars: {bgp: ebgp}',
+    )
+    topology = parse_clab(text, "bgp.clab.yml")
+    plan = plan_lab(topology, "oss-t1")
+    with pytest.raises(TopologyFileError) as caught:
+        check_lab(plan, tmp_path, source=topology.source)
+    found = [str(p) for p in caught.value.problems]
+    folder = load_profile("frr").path.parent
+    assert found == [
+        "bgp.clab.yml:10: link r1:eth1 -- r2:eth1: bgp 'isis' is not ebgp or ibgp",
+        "bgp.clab.yml:15: link r3:eth3 -- r4:eth1: bgp ebgp needs an oss.bgp-asn label on r4",
+        f"bgp.clab.yml:8: node r4: node profile 'nope': no file {folder}/nope.yaml"
+        " (profiles: frr, frr-isis)",
+    ]
