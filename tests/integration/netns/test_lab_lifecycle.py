@@ -156,21 +156,17 @@ def test_down_after_the_up_process_is_killed_half_way_cleans_everything(tmp_path
     assert done.returncode == 0, done.stderr
     assert "namespaces deleted" in done.stdout
     assert leftovers(state.plan, pids) == []
-    again = _cli("lab", "down", "--netns", "--state-dir", str(state_dir))
-    assert again.returncode == 0 and "nothing to take down" in again.stdout
-    assert build.down(state_dir) is None
+    assert build.down(state_dir) is None  # twice is fine (the CLI's exit 0: the unit tests)
 
 
 def test_not_root_is_refused_with_exit_2(tmp_path: Path) -> None:
     if shutil.which("setpriv") is None:
         pytest.skip("no setpriv (util-linux) to run the CLI as nobody")
-    for args in (
-        ("lab", "up", "--netns", str(TRIANGLE), "--state-dir", str(tmp_path / "lab")),
-        ("lab", "down", "--netns", "--state-dir", str(tmp_path / "lab")),
-    ):
-        done = _cli(*args, user="nobody")
-        assert done.returncode == 2, (args, done.stdout, done.stderr)
-        assert "--netns needs root (network namespaces)" in done.stderr
+    # As nobody for real (down and exec: the unit tests, with the check's answer faked).
+    args = ("lab", "up", "--netns", str(TRIANGLE), "--state-dir", str(tmp_path / "lab"))
+    done = _cli(*args, user="nobody")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.strip() == "error: --netns needs root (network namespaces)"
     assert not (tmp_path / "lab").exists()
 
 
