@@ -18,7 +18,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 from oss.errors import ConnectError, DeviceTimeout, DriverError, OssError
 from oss.provisioning.access import DeviceAccess
 from oss.provisioning.adapters import Adapter, Reached, as_text
-from oss.provisioning.leaves import Change, diff, restrict
+from oss.provisioning.leaves import Change, diff, restrict, under
 from oss.provisioning.plan import DevicePlan
 from oss.provisioning.protocols import config_protocol
 from oss.store.device_locks import DevicesBusy
@@ -191,6 +191,7 @@ class Engine:
             try:
                 async with self._parallel, self.access.adapter(d.device) as adapter:
                     running = as_text(await adapter.read(d.plan))
+                _refuse_taken(d.plan, running)
                 d.changes = diff(d.plan.intent, d.plan.owned, running)
                 d.state = "unchanged" if not d.changes else "differs"
             except (DriverError, OssError) as exc:
@@ -300,6 +301,7 @@ class Engine:
         async def read(d: DeviceTxn) -> None:
             d.adapter = await sessions.enter_async_context(self.access.adapter(d.device))
             running = await d.adapter.read(d.plan)
+            _refuse_taken(d.plan, running)
             d.plan.pre_image = restrict(running, d.plan.intent, d.plan.owned)
             d.changes = diff(d.plan.intent, d.plan.owned, as_text(running))
             d.state = "read" if d.changes else "unchanged"
@@ -453,6 +455,22 @@ class Engine:
     async def _journal(self, txn: Transaction, journal: Journal, state: TxnState) -> None:
         txn.state = state
         await journal.record(txn)
+
+
+def _refuse_taken(plan: DevicePlan, running: Mapping[str, Any]) -> None:
+    """An exclusive create finding what it would own already there refuses, before anything
+    is sent: taking it over would make another service's (or a person's) configuration its
+    own, and remove it on delete."""
+    if not plan.exclusive:
+        return
+    taken = [entry for entry in plan.owned if any(under(path, entry) for path in running)]
+    if taken:
+        raise DriverError(
+            f"{', '.join(taken)}: already configured (another service's, or by hand); a new"
+            " service does not take it over",
+            device=plan.device,
+            protocol=plan.protocol,
+        )
 
 
 def _adapter(d: DeviceTxn) -> Adapter:

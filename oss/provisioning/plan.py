@@ -28,6 +28,7 @@ class DevicePlan:
     owned: tuple[str, ...]  # entries the service owns on this device (gone on delete)
     pre_image: dict[str, Any] | None = None  # running config in scope, read before the change
     checks: tuple[StateCheck, ...] = ()  # what the device must show once verified (merge)
+    exclusive: bool = False  # a create of an exclusive type: the owned entries must be absent
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     @property

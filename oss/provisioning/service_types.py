@@ -104,6 +104,9 @@ class ServiceType:
     uses: Mapping[str, str] = field(default_factory=dict)  # part (PARTS) -> parameter
     attachment: Mapping[str, str] = field(default_factory=dict)  # part -> field of an item
     example: Mapping[str, Any] | None = None  # valid parameters, for documentation and tests
+    # What a new service owns must not exist on its devices yet: a create never takes over
+    # another service's entries or hand-made configuration (a BGP neighbor already there).
+    exclusive: bool = False
 
     def value_of(self, part: str, values: Mapping[str, Any]) -> Any:
         """The value of the parameter that plays `part`, None when unbound or absent."""
@@ -554,6 +557,7 @@ class _File(BaseModel):
     parameters: dict[str, dict[str, Any]] = Field(min_length=1)
     sla: dict[str, Any] = Field(default_factory=dict)
     example: dict[str, Any] | None = None
+    exclusive: bool = False
 
 
 def _a(word: str) -> str:
@@ -899,6 +903,7 @@ def _load_file(path: Path) -> ServiceType:
         uses=dict(data.uses),
         attachment=dict(data.attachment),
         example=data.example,
+        exclusive=data.exclusive,
     )
     _check_example(stype, parser)
     if parser.problems:

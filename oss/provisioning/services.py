@@ -232,7 +232,7 @@ class ServiceManager:
                 vlan = await self._free_vlan(s, stype, values) if stype.needs_vlan else None
                 row, names = await self._insert(s, stype, values, customer, name, vlan)
                 real = await self._reserve(s, row, stype, values, names, probe.placement)
-                plans = self._plans(stype, values, names, real, "merge")
+                plans = _new(stype, self._plans(stype, values, names, real, "merge"))
                 txn = await self._start(s, row, "create", plans, actor)
         return await self._drive(txn, row.id, actor, observer, on_started)
 
@@ -252,7 +252,7 @@ class ServiceManager:
 
     async def _preview_create(self, stype: ServiceType, values: dict[str, Any]) -> dict[str, Any]:
         names, real = await self._probe(stype, values)
-        plans = self._plans(stype, values, names, real, "merge")
+        plans = _new(stype, self._plans(stype, values, names, real, "merge"))
         return {
             "dry_run": True,
             "service": {
@@ -954,6 +954,13 @@ def _resources(row_id: int, real: Realisation) -> list[ServiceResourceRow]:
             for link, bps in real.reservations.items()
         ]
     return rows
+
+
+def _new(stype: ServiceType, plans: list[DevicePlan]) -> list[DevicePlan]:
+    """A create's plans: an exclusive type's must find what they would own absent."""
+    for plan in plans:
+        plan.exclusive = stype.exclusive
+    return plans
 
 
 def _change_plan(

@@ -10,6 +10,8 @@ routers themselves with vtysh:
   configurations are what they were;
 - create: both ends hold the neighbor and the prefix-lists, the session is Established (the
   engine's state check waited for it) and r1 accepted r2's loopback;
+- the same peering ordered again is refused (its neighbors are the first one's, never taken
+  over), nothing sent;
 - modify (r1 also accepts r3's loopback): one line on r1, r2 untouched;
 - drift: a prefix-list line removed and a description changed by hand on r2 show in `oss
   service diff` (the CLI, run in the management namespace); `oss service reconcile` puts them
@@ -210,6 +212,13 @@ def test_bgp_peering_lifecycle_on_real_frr(triangle: FrrLab) -> None:
 
     route = wait_for(f"r1 accepting {r2.loopback}/32 from r2", accepted, timeout_s=15)
     assert any(p.get("peer", {}).get("peerId") == b_ip for p in route["paths"]), route
+
+    # the same peering again: the neighbors are the first one's, not taken over
+    configured = {n: lab.running(n) for n in ("r1", "r2")}
+    again = lab.api("POST", "/api/v1/services", order, ok=False)
+    assert again.status_code == 409, again.text
+    assert f"router bgp {r1.asn}/neighbor {b_ip}: already configured" in again.json()["detail"]
+    assert {n: lab.running(n) for n in ("r1", "r2")} == configured
 
     # modify: r1 also accepts r3's loopback; one line on r1, r2 untouched
     change = {"params": {"a_end": {"accept": [f"{r2.loopback}/32", f"{r3.loopback}/32"]}}}

@@ -91,3 +91,8 @@ def test_devices_only_contradicting_needs_interface_names_the_line(tmp_path: Pat
     )
     with pytest.raises(ConfigError, match=r"bad\.yaml:7: parameters\.a\.devices_only: contradicts"):
         load_service_type("bad", tmp_path)
+
+
+def test_a_peering_never_takes_over_a_neighbor_already_there() -> None:
+    assert STYPE.exclusive is True
+    assert load_service_types()["l3vpn"].exclusive is False

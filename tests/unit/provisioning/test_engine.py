@@ -321,6 +321,28 @@ async def test_preview_diffs_without_changing_anything(
     assert devices["pe1"].running == ORIGINAL
 
 
+async def test_an_exclusive_create_refuses_to_take_over_what_is_there(
+    access: FakeAccess, devices: dict[str, FakeDevice]
+) -> None:
+    """What the service would own is on p1 already (another service's, or by hand): refused
+    at read on every path (preview and run), nothing sent anywhere."""
+    devices["p1"].running = changed()
+    txn = transaction(NAMES)
+    for d in txn.devices:
+        d.plan.exclusive = True
+    with pytest.raises(TransactionFailed) as failed:
+        await Engine(access).run(txn, FakeJournal())
+    assert failed.value.transaction.state == "rolled-back"
+    assert "p1" in str(failed.value) and "does not take it over" in str(failed.value)
+    assert set(access.steps()) == {"read"}
+    exclusive = [plan(n) for n in NAMES]
+    for p in exclusive:
+        p.exclusive = True
+    previews = await Engine(access).preview(exclusive)
+    assert [p.state for p in previews] == ["differs", "failed", "differs"]
+    assert "already configured" in (previews[1].error or "")
+
+
 async def test_the_transaction_is_live_while_it_runs(access: FakeAccess) -> None:
     engine = Engine(access)
     seen: list[bool] = []
