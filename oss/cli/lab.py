@@ -423,7 +423,8 @@ def lab_down(
     directory = _lab_dir(state_dir)
     state = read_state(directory)
     if state is None:
-        raise ClientError(f"no lab is running (state directory {directory})")
+        hint = "; a namespace lab is recorded: --netns" if lab_netns.recorded_dir(state_dir) else ""
+        raise ClientError(f"no lab is running (state directory {directory}){hint}")
     if not _is_lab_process(int(state.get("pid", 0))):
         state_file(directory).unlink(missing_ok=True)
         raise ClientError(f"the lab of {directory} was not running; removed its stale state")
