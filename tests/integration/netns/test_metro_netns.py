@@ -10,7 +10,8 @@ One lab and one daemon for the module:
 - cutting agg1:eth3 (`ip link set eth3 down` on agg1: pe1's eth1 loses its carrier, as with a
   fibre cut) makes pe1's snmpd send a real linkDown: the link's root-cause alarm is raised from
   that trap, OSPF moves pe1's route to agg1's loopback from the direct link to the path via
-  agg2; bringing it up clears the alarm and the route comes back.
+  agg2, agg1 leaves pe1's LLDP neighbours; bringing it up clears the alarm, the route and the
+  neighbour come back.
 Everything that talks to a lab address runs inside a lab namespace; `assert_contained` checks
 before the daemon starts that no namespace of the lab has a route out.
 """
@@ -92,6 +93,19 @@ class MetroLab:
             if name.startswith(f".{oid}."):
                 rows[name[len(oid) + 2 :]] = value.partition(": ")[2].strip('"')
         return rows
+
+    def lldp_neighbours(self, *nodes: str) -> set[tuple[str, str, str, str]]:
+        """(node, interface, neighbour, its interface) from each node's LLDP-MIB (lldpd's
+        AgentX sub-agent), asked from the management namespace; every node without `nodes`."""
+        found = set()
+        for node in nodes or [n.name for n in self.plan.nodes]:
+            local = self.snmpwalk(node, LLDP_LOC_PORTID)  # port number -> ifName
+            names = self.snmpwalk(node, LLDP_REM_SYSNAME)
+            ports = self.snmpwalk(node, LLDP_REM_PORTID)
+            for index, sysname in names.items():
+                port_num = index.split(".")[1]
+                found.add((node, local[port_num], sysname, ports[index]))
+        return found
 
     def alarms(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.api("GET", "/tmf-api/alarm/v4/alarm?limit=1000")
@@ -211,19 +225,8 @@ def test_lldp_neighbours_through_the_lldp_mib_are_the_topology(metro: MetroLab) 
         for end, far in (link.ends(), link.ends()[::-1])
     }
 
-    def seen() -> set[tuple[str, str, str, str]]:
-        found = set()
-        for node in metro.plan.nodes:
-            local = metro.snmpwalk(node.name, LLDP_LOC_PORTID)  # port number -> ifName
-            names = metro.snmpwalk(node.name, LLDP_REM_SYSNAME)
-            ports = metro.snmpwalk(node.name, LLDP_REM_PORTID)
-            for index, sysname in names.items():
-                port_num = index.split(".")[1]
-                found.add((node.name, local[port_num], sysname, ports[index]))
-        return found
-
-    found = wait_for("every link's both ends in the LLDP-MIB", lambda: seen() == expected or None)
-    assert found
+    assert len(expected) == 2 * len(metro.plan.links)  # every link seen from both ends
+    wait_for("every link's both ends in the LLDP-MIB", lambda: metro.lldp_neighbours() == expected)
 
 
 def _next_hop(lab: NetnsLab, node: str, prefix: str) -> tuple[str, str] | None:
@@ -282,6 +285,11 @@ def test_a_link_cut_raises_the_root_cause_from_the_real_trap_and_ospf_reroutes(
     root_now = metro.api("GET", f"/tmf-api/alarm/v4/alarm/{raised['id']}")
     assert str(child["id"]) in json.dumps(root_now.get("correlatedAlarm", [])), root_now
     rerouted = wait_for("OSPF moves pe1's route to agg1 via agg2", _via(metro, loopback, "eth2"))
+    cut = ("pe1", "eth1", "agg1", "eth3")
+    wait_for(
+        "agg1 gone from pe1's LLDP neighbours",
+        lambda: cut not in metro.lldp_neighbours("pe1"),
+    )
     assert rerouted[0] == metro.plan.node("agg2").interface("eth3").address.split("/")[0]
 
     metro.lab.fault_link("agg1:eth3", "up")
@@ -290,3 +298,4 @@ def test_a_link_cut_raises_the_root_cause_from_the_real_trap_and_ospf_reroutes(
         lambda: all(a["state"] == "cleared" for a in metro.alarms() if a.get("isRootCause")),
     )
     wait_for("the direct route is back", _via(metro, loopback, "eth1"))
+    wait_for("agg1 back in pe1's LLDP neighbours", lambda: cut in metro.lldp_neighbours("pe1"))
