@@ -19,7 +19,8 @@ Every file of a node lives under `run_dir/<node>/` (lab.netns.render.NodePaths):
   sshd's own mount namespace: the lab's SSH user exists for that sshd only (nothing under /etc
   is written). Its shell, `ssh/vtysh-shell`, is vtysh for this node, so `ssh user@node` opens
   vtysh and `ssh user@node 'show ip route'` runs one command.
-- `node.json` (0600): what was started, for `node_ready`.
+- `node.json`: what was started, for `node_ready` (whose snmpget reads the community from
+  `snmp/client/snmp.conf`, 0600, not from its command line).
 
 `start_node` calls `record` for each process as soon as it exists, before waiting on anything,
 so a start that fails half-way is still cleaned up by pid (lab.netns.build).
@@ -182,7 +183,7 @@ def node_ready(lab: LabPlan, node: NodePlan, run_dir: Path) -> dict[str, bool]:
         if run == "frr":
             answers[name] = _ok([*vtysh_argv(run_dir, node), "-d", name, "-c", "show version"])
         elif run == "snmpd":
-            answers[name] = _snmp_answers(node, started["community"])
+            answers[name] = _snmp_answers(node, paths)
         elif run == "lldpd":
             answers[name] = _ok([*lldpcli_argv(run_dir, node), "show", "neighbors"])
         elif run == "sshd":
@@ -276,6 +277,12 @@ def _write_files(
         # FRR's sub-agents read net-snmp's `frr.conf` (SNMPCONFPATH) for the master's socket
         agentx = FRR_VIEW / paths.agentx.relative_to(paths.frr)
         (paths.frr / "netsnmp" / "frr.conf").write_text(f"agentXSocket unix:{agentx}\n")
+        # The readiness probe's client settings: the community stays out of any argv (ps)
+        client = paths.snmp / "client"
+        client.mkdir(mode=0o700, exist_ok=True)
+        write_private(
+            client / "snmp.conf", f"defVersion 2c\ndefCommunity {secrets.snmp_community}\n"
+        )
     if any(spec.run == "sshd" for spec in daemons):
         _ssh_files(paths, secrets)
     for path in (paths.frr, *paths.frr.rglob("*")):
@@ -283,7 +290,6 @@ def _write_files(
     started = {
         "profile": profile.name,
         "daemons": [[spec.name, spec.run] for spec in daemons],
-        "community": secrets.snmp_community,
     }
     write_private(paths.root / NODE_FILE, json.dumps(started, indent=2) + "\n")
 
@@ -438,9 +444,12 @@ def _ok(argv: list[str]) -> bool:
     return done.returncode == 0
 
 
-def _snmp_answers(node: NodePlan, community: str) -> bool:
-    argv = ["ip", "netns", "exec", node.namespace, "snmpget", "-v2c", "-c", community]
-    argv += ["-t", "1", "-r", "0", "-Oqv", "-m", "", "127.0.0.1", "1.3.6.1.2.1.1.5.0"]
+def _snmp_answers(node: NodePlan, paths: NodePaths) -> bool:
+    """sysName from inside the namespace, version and community from snmp/client/snmp.conf."""
+    argv = ["ip", "netns", "exec", node.namespace, "snmpget", "-t", "1", "-r", "0", "-Oqv"]
+    argv += ["-m", "", "127.0.0.1", "1.3.6.1.2.1.1.5.0"]
+    env = {"PATH": PATH, "MIBS": "", "HOME": str(paths.root)}
+    env["SNMPCONFPATH"] = str(paths.snmp / "client")
     try:
         done = subprocess.run(
             argv,
@@ -448,7 +457,7 @@ def _snmp_answers(node: NodePlan, community: str) -> bool:
             text=True,
             timeout=CHECK_TIMEOUT_S,
             check=False,
-            env={"PATH": PATH, "MIBS": ""},
+            env=env,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
