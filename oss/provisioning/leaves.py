@@ -410,10 +410,12 @@ class Change:
     new: str | None = None
 
     def line(self) -> str:
+        """`+ path = value`; a leaf without a value (a CLI line that is all name, FRR's
+        `neighbor X remote-as N`) is just `+ path`."""
         if self.op == "add":
-            return f"+ {self.path} = {self.new}"
+            return f"+ {self.path} = {self.new}" if self.new else f"+ {self.path}"
         if self.op == "remove":
-            return f"- {self.path} = {self.old}"
+            return f"- {self.path} = {self.old}" if self.old else f"- {self.path}"
         return f"~ {self.path}: {self.old} -> {self.new}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -190,3 +190,13 @@ def test_a_commit_leaves_out_removals_of_what_the_device_does_not_hold() -> None
     assert _lines_for(plan) == [BGP, " no neighbor 10.254.0.1", "exit"]
     plan.pre_image[f"{AF}/network 10.255.0.1%2F32"] = ""
     assert _lines_for(plan) == [line.strip() for line in payload.splitlines()]
+
+
+def test_a_line_without_a_value_shows_in_a_diff_as_its_path_alone() -> None:
+    intended = Intent({f"{PEER}/remote-as 65002": "", f"{PEER}/description": "x"})
+    lines = [c.line() for c in diff(intended, (PEER,), {f"{PEER}/timers connect 5": ""})]
+    assert lines == [
+        f"+ {PEER}/remote-as 65002",
+        f"+ {PEER}/description = x",
+        f"- {PEER}/timers connect 5",
+    ]
