@@ -547,6 +547,18 @@ def lab_exec(
     lab_netns.exec_in(state_dir, node, command or [])
 
 
+@lab_app.command("vtysh")
+def lab_vtysh(
+    node: Annotated[str, typer.Argument(help="the node, e.g. agg1")],
+    commands: Annotated[
+        list[str] | None, typer.Argument(help="vtysh commands, each quoted (none: interactive)")
+    ] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """A node's vtysh in the namespace lab, as `docker exec -it NODE vtysh` in containerlab."""
+    lab_netns.vtysh_in(state_dir, node, commands or [])
+
+
 @fault_app.command("link")
 def fault_link(
     ctx: typer.Context,

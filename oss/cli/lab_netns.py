@@ -183,8 +183,7 @@ def _serve(
 def _report(
     ctx: typer.Context, state: Any, seconds: float, recorded: dict[str, Any], port: int | None
 ) -> None:
-    from lab.netns.node import vtysh_argv
-    from lab.netns.state import LabSecrets, credentials_file, run_dir
+    from lab.netns.state import LabSecrets, credentials_file
 
     plan = state.plan
     if get_context(ctx).output is Format.JSON:
@@ -237,8 +236,7 @@ def _report(
     print("try:")
     first = plan.nodes[0] if plan.nodes else None
     if first is not None:
-        vtysh = " ".join(vtysh_argv(run_dir(state.state_dir), first))
-        print(f"  oss lab exec {where} --node {first.name} -- {vtysh} -c 'show ip route'")
+        print(f"  oss lab vtysh {first.name} 'show ip route' {where}   # no command: interactive")
         user = LabSecrets.load(state.state_dir).ssh_user
         address = first.mgmt_address
         print(f"  oss lab exec {where} -- ssh {user}@{address}   # password: credentials file")
@@ -346,6 +344,22 @@ def exec_in(state_dir: Path | None, node_name: str | None, command: list[str]) -
         os.execvpe("ip", ["ip", "netns", "exec", namespace, *command], environment)
     except OSError as exc:
         raise ClientError(f"cannot run ip netns exec: {exc}") from None
+
+
+def vtysh_in(state_dir: Path | None, node_name: str, commands: list[str]) -> None:
+    """Replace this process with the node's vtysh (each command as one -c; none: interactive)."""
+    _require_root()
+    from lab.netns.node import vtysh_argv
+    from lab.netns.state import run_dir
+
+    state = _load(_lab_dir(state_dir))
+    argv = vtysh_argv(run_dir(state.state_dir), state.plan.node(node_name))
+    for command in commands:
+        argv += ["-c", command]
+    try:
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        raise ClientError(f"cannot run vtysh: {exc}") from None
 
 
 def fault_link(ctx: typer.Context, directory: Path, endpoint: str, change: list[str]) -> None:

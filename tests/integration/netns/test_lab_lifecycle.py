@@ -67,6 +67,19 @@ def test_triangle_up_closed_forwarding_faults_and_down_leaves_nothing(tmp_path: 
             far = lab.plan.node(b).interface(b_if).address.split("/")[0]
             done = lab.ping(a, far, count=1)
             assert done.returncode == 0, f"{link.a} -> {far}: {done.stdout}{done.stderr}"
+        # A node's vtysh from the CLI (one command, as `oss lab vtysh r2 'show ...'`); a node
+        # the lab does not have exits 2 naming the nodes it has.
+        where = ["--state-dir", str(tmp_path / "lab")]
+        loopback = lab.plan.node("r1").loopback
+
+        def r2_shows_r1_loopback() -> bool:
+            shown = _cli("lab", "vtysh", "r2", "show ip route ospf", *where)
+            assert shown.returncode == 0, shown.stderr
+            return f"O>* {loopback}/32" in shown.stdout
+
+        _wait("r2's vtysh shows the OSPF route to r1's loopback", r2_shows_r1_loopback)
+        nope = _cli("lab", "vtysh", "r9", "show version", *where)
+        assert nope.returncode == 2 and "no node 'r9' (nodes: r1, r2, r3)" in nope.stderr
         r1_eth1 = lab.plan.link("r1:eth1")
         far_end = r1_eth1.far_end("r1:eth1")
         far_address = lab.plan.node("r2").interface("eth1").address.split("/")[0]
