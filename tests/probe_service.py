@@ -1,5 +1,5 @@
 """What the latency-probe tests share (the simulated lab's and the namespace lab's): an active
-service between two devices with a product whose SLA has a 5 ms latency target, its SLA report
+service between two devices with a product whose SLA has a 10 ms (round-trip) latency target, its SLA report
 through the API, and its open alarms."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from oss.daemon import Daemon
 from oss.store.tables import AlarmRow, ServiceRow
 from tests.bss_rows import add_account, product_row
 
-SLA_OFFERING = "metro-slice-200"  # configs/catalog/slices.yaml: latency_target_ms 5, 5 min
+SLA_OFFERING = "metro-slice-200"  # slices.yaml: latency_target_ms 10 (round trip), 5 min
 
 
 async def add_active_service(daemon: Daemon, name: str, path: list[str]) -> None:

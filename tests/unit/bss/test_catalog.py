@@ -99,7 +99,7 @@ def test_real_catalog_has_the_metro_slice(types: dict[str, ServiceType]) -> None
     )
     assert offering.sla == SlaTerms(
         availability_target_percent=D("99.9"),
-        latency_target_ms=D(5),
+        latency_target_ms=D(10),  # round trip; the 5ms budget is one way
         latency_window_minutes=5,
         credit_tiers=(
             CreditTier(D("99.9"), D(10)),
