@@ -180,6 +180,8 @@ def test_a_delay_fault_moves_latency_ms_by_its_delay_and_breaks_the_sla(
     assert all(ms < 5.0 for ms in before), before  # a veth or two: well under a millisecond
     assert met["latency"]["met"] is True and met["latency"]["windowsMeasured"] >= 1
     moved = min(after) - max(before)
-    assert 15.0 < moved < 30.0, (before, after)  # 20 ms one way: the requests wait
+    # 20 ms one way: each request waits at least that; a loaded host's delay line (no netem in
+    # this kernel) can hold a frame longer, never shorter.
+    assert 15.0 < moved < 100.0, (before, after)
     assert missed["met"] is False and missed["latency"]["met"] is False
     assert missed["latency"]["windowsMissed"] >= 1
