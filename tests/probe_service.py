@@ -1,5 +1,5 @@
 """What the latency-probe tests share (the simulated lab's and the namespace lab's): an active
-service between two devices with a product whose SLA has a 10 ms (round-trip) latency target, its SLA report
+service between two devices with a product whose SLA has a 10 ms latency target, its SLA report
 through the API, and its open alarms."""
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ async def test_a_latency_fault_moves_the_kpi_the_sla_and_raises_a_threshold_alar
     stop = asyncio.Event()
     task = asyncio.create_task(pipeline.run(stop))
     try:
-        # Before: the route's round trip, 2 x (0.5 + 0.5) ms, and the SLA's 10 ms (round trip) is met.
+        # Before: the route's round trip, 2 x (0.5 + 0.5) ms, and the SLA's 10 ms is met.
         await wait_until(lambda: len(_latencies(sink)) >= 1)
         before = _latencies(sink)
         assert all(1.9 < ms < 3.0 for ms in before), before

@@ -6,7 +6,7 @@ The service r1 -> r2 is probed from r1's vtysh (`ping WORD`, ended by Ctrl-C: th
 platform's probe data) to r2's loopback, which OSPF routes over the r1:eth1 -- r2:eth1 link.
 `delay 20ms` on r1:eth1 (the lab's fault: tc netem, or its user-space delay line) moves
 `latency-ms` by about 20 ms (the echo requests wait, the replies do not), and the SLA report
-shows the 10 ms (round-trip) latency target missed. Before and after are compared; nothing is timed."""
+shows the 10 ms latency target missed. Before and after are compared; nothing is timed."""
 
 from __future__ import annotations
 
