@@ -35,7 +35,7 @@ from tests.probe_service import add_active_service, sla_report
 from topology.model import Device
 from topology.targets import parse_networks
 
-# serial: under -n 3 its SLA window once closed before the delayed probes counted (alone: met)
+# serial: under -n 3 its SLA window once closed before the delayed probes counted; alone it passes
 pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 TRIANGLE = Path(__file__).resolve().parents[2] / "data" / "netns" / "triangle.clab.yml"
