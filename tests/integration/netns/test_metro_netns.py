@@ -255,7 +255,8 @@ def test_a_link_cut_raises_the_root_cause_from_the_real_trap_and_ospf_reroutes(
         "pe1's OSPF route to agg1's loopback",
         lambda: "ospf" in metro.lab.vtysh("pe1", f"show ip route {loopback}"),
     )
-    assert _via(metro, loopback, "eth1")(), "pe1:eth1 -- agg1:eth3 (cost 1) is the best path"
+    # Converged: the route may come first via agg2, whose adjacency formed first.
+    wait_for("pe1:eth1 -- agg1:eth3 (cost 1) as the best path", _via(metro, loopback, "eth1"))
     link = next(
         li
         for li in metro.api("GET", "/api/v1/links?limit=100")["items"]
@@ -265,7 +266,18 @@ def test_a_link_cut_raises_the_root_cause_from_the_real_trap_and_ospf_reroutes(
         }
         == {"pe1:eth1", "agg1:eth3"}
     )
-    assert [a for a in metro.alarms() if a["state"] != "cleared"] == []
+    # A start under load may leave an alarm of its own (a poll timing out, a link's first
+    # carrier): it clears once the lab answers; one that stays open fails here, named.
+    still_open: list[dict[str, Any]] = []
+
+    def no_open_alarm() -> bool:
+        still_open[:] = [a for a in metro.alarms() if a["state"] != "cleared"]
+        return not still_open
+
+    try:
+        wait_for("no open alarm before the cut", no_open_alarm, 60)
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}: {still_open}") from None
 
     metro.lab.fault_link("agg1:eth3", "down")  # ip link on agg1's end: pe1:eth1 loses carrier
 

@@ -42,6 +42,7 @@ TRIANGLE = Path(__file__).resolve().parents[2] / "data" / "netns" / "triangle.cl
 SERVICE = "svc-r1-r2"
 FAULTED = "r1:eth1"  # r1's end of the r1 -- r2 link: its egress carries the echo requests
 WAIT_S = 60.0
+SLA_TARGET_MS = 10.0  # tests/probe_service.py's offering: a round trip
 
 
 @dataclass
@@ -157,10 +158,15 @@ async def _scenario(
 
             await asyncio.to_thread(lab.fault_link, FAULTED, "delay", "20ms")
             seen = len(_latencies(sink.events))
-            # a round may have started before the fault: the second one after it counts
-            await _until(
-                "two probes under the fault", lambda: len(_latencies(sink.events)) >= seen + 2
-            )
+
+            # a round may have started before the fault: the second one after it counts; and the
+            # SLA window's mean (every probe in it, the quick ones before the fault too) must
+            # pass the target, which takes a few delayed probes.
+            def delayed_enough() -> bool:
+                every = _latencies(sink.events)
+                return len(every) >= seen + 2 and sum(every) / len(every) > SLA_TARGET_MS + 2
+
+            await _until("probes under the fault pass the SLA's target", delayed_enough)
             after = _latencies(sink.events)[seen + 1 :]
             await rollup.flush()
             missed = await sla_report(daemon, SERVICE)
