@@ -4,8 +4,8 @@
 A template set may hold `<stem>.checks.yaml.j2` beside a role's configuration template; it is
 rendered with the same variables (merge mode only) into a list of checks:
 
-    - command: show bgp neighbors 10.254.0.1 json   # a command whose answer is JSON
-      path: ["10.254.0.1", "bgpState"]               # keys (and list indexes) into the answer
+    - command: show bgp neighbors {{ peer_ip }} json   # a command whose answer is JSON
+      path: [{{ peer_ip | tojson }}, bgpState]        # keys (and list indexes) into the answer
       equals: Established                            # compared as text
       within_s: 60                                   # polled until it holds, at most this long
 
